@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): auth, validation and the error model; no business rules."""

@@ -1,0 +1,66 @@
+"""The FastAPI application: ``create_app()`` wires the container, middleware and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api import problems
+from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
+from api.ratelimit import RateLimits
+from api.routers import audit, public, reference, work_orders
+from orchestrator import idempotency
+from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.settings import Settings
+
+PURGE_EVERY_S = 3600
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    container = container or bootstrap(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def purge_forever() -> None:
+            while True:
+
+                def purge() -> None:
+                    with container.uow() as uow:
+                        idempotency.purge_expired(uow, container.settings.idempotency_ttl_hours)
+
+                with contextlib.suppress(Exception):
+                    await run_in_threadpool(purge)
+                await asyncio.sleep(PURGE_EVERY_S)
+
+        task = asyncio.create_task(purge_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(
+        title="fieldbridge",
+        summary="Work-order middleware for field service",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.state.rate_limits = RateLimits(container.settings)
+    problems.install(app)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(UploadLimitMiddleware)
+
+    v1 = APIRouter(prefix="/api/v1")
+    for router in reference.routers:
+        v1.include_router(router)
+    v1.include_router(work_orders.router)
+    v1.include_router(audit.router)
+    v1.include_router(public.v1)
+    app.include_router(v1)
+    app.include_router(public.root)
+    return app

@@ -1,0 +1,39 @@
+"""Entry point of the ``fieldbridge`` console script: the orchestrator's commands plus ``serve``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from orchestrator import migrate
+from orchestrator.cli import app, err
+from orchestrator.settings import get_settings
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
+) -> None:
+    """Run the HTTP API (docs at /docs)."""
+    url = get_settings().database_url
+    if migrate.pending(url):
+        err.print("[red]error:[/red] the database is not migrated: run `fieldbridge migrate` first")
+        raise typer.Exit(code=2)
+    err.print(f"fieldbridge API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,82 @@
+"""Dependencies: the container, a unit of work per request, the caller, ``If-Match``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from api.problems import ApiProblem
+from orchestrator import auth
+from orchestrator.bootstrap import Container
+from orchestrator.errors import Forbidden, Unauthorized
+from orchestrator.lifecycle import Actor, Role
+from orchestrator.uow import UnitOfWork
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    with get_container(request).uow() as uow:
+        yield uow
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use an Authorization: Bearer token")
+    return token.strip()
+
+
+async def optional_user(request: Request, uow: Uow) -> Actor | None:
+    token = bearer(request)
+    if token is None:
+        return None
+    actor = auth.authenticate(uow, token, get_container(request).secret_key)
+    request.state.actor = actor
+    return actor
+
+
+async def current_user(actor: Annotated[Actor | None, Depends(optional_user)]) -> Actor:
+    if actor is None:
+        raise Unauthorized("this endpoint needs a bearer token")
+    return actor
+
+
+CurrentUser = Annotated[Actor, Depends(current_user)]
+OptionalUser = Annotated[Actor | None, Depends(optional_user)]
+
+
+def require(actor: Actor, roles: Iterable[Role], action: str) -> None:
+    if actor.role not in set(roles):
+        raise Forbidden(f"a {actor.role} may not {action}")
+
+
+def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """The version named by ``If-Match`` (``"3"``); None for ``*``; 428 when missing."""
+    if if_match is None:
+        raise ApiProblem(428, "send If-Match with the ETag from your last read of this resource")
+    value = if_match.strip()
+    if value == "*":
+        return None
+    value = value.removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ApiProblem(412, f"If-Match {if_match!r} names no version of this resource")
+    return int(value)
+
+
+IfMatch = Annotated[int | None, Depends(if_match)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

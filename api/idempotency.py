@@ -1,0 +1,200 @@
+"""``Idempotency-Key`` on every POST, as pure ASGI middleware.
+
+The caller's scope is the verified token's role and subject (the client address when
+anonymous). The request's fingerprint is its method, path, query and body (a multipart
+boundary is normalised, since clients pick a new one per attempt). A successful (2xx/3xx)
+first response is stored and replayed; a failed one releases the key, since it had no
+effect. Keys are kept ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orchestrator import auth, idempotency
+from orchestrator.bootstrap import Container
+from orchestrator.errors import Unauthorized
+
+REPLAYED = "idempotent-replayed"
+_MAX_KEY = 255
+
+
+def _problem(status: int, detail: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": {409: "Conflict", 422: "Invalid input"}.get(status, "Error"),
+            "status": status,
+            "detail": detail,
+        }
+    ).encode()
+    return status, [(b"content-type", b"application/problem+json")], body
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = headers.get("idempotency-key")
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        if not key.strip() or len(key) > _MAX_KEY:
+            await _send(send, *_problem(422, f"Idempotency-Key must be 1 to {_MAX_KEY} characters"))
+            return
+        container: Container = scope["app"].state.container
+        caller = _caller(headers, scope, container.secret_key)
+        if caller is None:  # a bad token: let the route answer 401 as usual
+            await self.app(scope, receive, send)
+            return
+
+        body = await _read_body(receive)
+        fingerprint = _fingerprint(scope, headers, body)
+        settings = container.settings
+
+        def reserve() -> idempotency.Reservation:
+            with container.uow() as uow:
+                return idempotency.reserve(
+                    uow, caller, key, fingerprint, settings.idempotency_lease_s
+                )
+
+        reservation = await run_in_threadpool(reserve)
+        if reservation.outcome == "mismatch":
+            await _send(
+                send,
+                *_problem(422, "this Idempotency-Key was used with a different request body"),
+            )
+            return
+        if reservation.outcome == "in_progress":
+            await _send(
+                send,
+                *_problem(409, "a request with this Idempotency-Key is still being processed"),
+            )
+            return
+        if reservation.outcome == "replay":
+            stored = [
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in reservation.headers or []
+            ]
+            stored.append((REPLAYED.encode(), b"true"))
+            await _send(send, reservation.status_code or 200, stored, reservation.body or b"")
+            return
+
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
+
+        async def replay_receive() -> Message:
+            nonlocal body
+            if body is None:
+                return await receive()
+            chunk, body = body, None  # type: ignore[assignment]
+            return {"type": "http.request", "body": chunk, "more_body": False}
+
+        async def capture_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in message.get("headers", [])
+                ]
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        except BaseException:
+            await run_in_threadpool(_release, container, caller, key)
+            raise
+        status = captured["status"]
+        if 200 <= status < 400:
+
+            def complete() -> None:
+                with container.uow() as uow:
+                    idempotency.complete(
+                        uow, caller, key, status, captured["headers"], bytes(captured["body"])
+                    )
+
+            await run_in_threadpool(complete)
+        else:
+            await run_in_threadpool(_release, container, caller, key)
+
+
+def _release(container: Container, caller: str, key: str) -> None:
+    with container.uow() as uow:
+        idempotency.release(uow, caller, key)
+
+
+def _caller(headers: Headers, scope: Scope, secret: str) -> str | None:
+    header = headers.get("authorization")
+    if not header:
+        client = scope.get("client")
+        return f"anonymous:{client[0] if client else 'unknown'}"
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    try:
+        claims = auth.decode(token.strip(), secret)
+    except Unauthorized:
+        return None
+    return f"{claims['role']}:{claims['sub']}"
+
+
+def _fingerprint(scope: Scope, headers: Headers, body: bytes) -> str:
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("multipart/") and "boundary=" in content_type:
+        boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+        body = body.replace(boundary.encode(), b"BOUNDARY")
+    digest = hashlib.sha256()
+    for part in (scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b"")):
+        digest.update(part + b"\0")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return bytes(chunks)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [h for h in headers if h[0].lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class UploadLimitMiddleware:
+    """413 before reading a body whose declared length is past the upload limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            length = Headers(scope=scope).get("content-length")
+            container: Container = scope["app"].state.container
+            limit = container.settings.max_upload_bytes + 64 * 1024  # room for multipart framing
+            if length and length.isdigit() and int(length) > limit:
+                mb = container.settings.max_upload_mb
+                status, headers, body = _problem(413, f"the request is larger than {mb} MB")
+                body = json.dumps({**json.loads(body), "title": "Payload too large"}).encode()
+                await _send(send, status, headers, body)
+                return
+        await self.app(scope, receive, send)

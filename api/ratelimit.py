@@ -1,0 +1,48 @@
+"""Per-client rate limits (moving window) with the ``limits`` library.
+
+Storage is in-process by default; ``FIELDBRIDGE_RATE_LIMIT_STORAGE=redis://...`` shares
+the count between processes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from fastapi import Request
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from api.problems import ApiProblem
+from orchestrator.settings import Settings
+
+
+class RateLimits:
+    def __init__(self, settings: Settings) -> None:
+        self._limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
+        self._items = {
+            "status": RateLimitItemPerMinute(settings.status_rate_per_min),
+            "service-requests": RateLimitItemPerMinute(settings.service_request_rate_per_min),
+        }
+
+    def hit(self, name: str, client: str) -> None:
+        item = self._items[name]
+        if not self._limiter.hit(item, name, client):
+            reset, _remaining = self._limiter.get_window_stats(item, name, client)
+            retry_after = max(1, math.ceil(reset - time.time()))
+            raise ApiProblem(
+                429,
+                f"more than {item.amount} requests a minute from this client",
+                headers={"Retry-After": str(retry_after)},
+                retry_after_s=retry_after,
+            )
+
+
+def limited(name: str) -> Callable[[Request], None]:
+    def dependency(request: Request) -> None:
+        limits: RateLimits = request.app.state.rate_limits
+        limits.hit(name, request.client.host if request.client else "unknown")
+
+    return dependency

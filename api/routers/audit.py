@@ -1,0 +1,20 @@
+"""``GET /api/v1/audit/verify``: walk every chain and name the first broken event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import CurrentUser, Uow, require
+from api.schemas import AuditVerification
+from orchestrator.handlers import work_orders as wo
+from orchestrator.lifecycle import Role
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("/verify", response_model=AuditVerification)
+def verify(uow: Uow, actor: CurrentUser) -> Any:
+    require(actor, (Role.ADMIN, Role.SUPERVISOR), "verify the audit trail")
+    return wo.verify_all(uow)

@@ -1,0 +1,94 @@
+"""What needs no login: health, the status page by tracking code, and service requests."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import text
+
+from api.deps import OptionalUser, Uow, get_container
+from api.ratelimit import limited
+from api.schemas import Health, PublicStatus, ServiceRequestAccepted, ServiceRequestIn
+from orchestrator.handlers import work_orders as wo
+
+root = APIRouter(tags=["public"])
+v1 = APIRouter(tags=["public"])
+
+
+@root.get("/health", response_model=Health)
+def health(request: Request) -> Any:
+    from importlib.metadata import version
+
+    try:
+        with get_container(request).engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # the health check reports, never raises
+        database = f"unavailable: {type(exc).__name__}"
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "version": version("fieldbridge"),
+    }
+    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+
+
+@root.get(
+    "/status/{tracking_code}",
+    response_model=PublicStatus,
+    dependencies=[Depends(limited("status"))],
+    responses={200: {"content": {"text/html": {}}}},
+)
+def public_status(tracking_code: str, request: Request, uow: Uow) -> Any:
+    out = wo.public_status(uow, tracking_code)
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(_status_page(out))
+    return out
+
+
+def _status_page(out: dict[str, Any]) -> str:
+    window = out["appointment_window"]
+    when = (
+        f"<p>Appointment: {html.escape(window['start'])} to {html.escape(window['end'])} "
+        f"({html.escape(window['time_zone'])})</p>"
+        if window
+        else ""
+    )
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>Request {html.escape(out['tracking_code'])}</title>"
+        "<body style='font-family:system-ui;max-width:36rem;margin:3rem auto'>"
+        f"<h1>{html.escape(out['status_label'])}</h1>"
+        f"<p>Tracking code <b>{html.escape(out['tracking_code'])}</b></p>{when}"
+        f"<p><small>Last update {html.escape(out['last_update'].isoformat())}</small></p>"
+        "</body></html>"
+    )
+
+
+@v1.post(
+    "/service-requests",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ServiceRequestAccepted,
+    dependencies=[Depends(limited("service-requests"))],
+)
+def service_request(
+    body: ServiceRequestIn, uow: Uow, actor: OptionalUser, response: Response
+) -> Any:
+    contact = body.contact
+    cmd = wo.SubmitServiceRequest(
+        description=body.description,
+        actor=actor,
+        contact_name=contact.name if contact else None,
+        contact_phone=contact.phone if contact else None,
+        contact_email=contact.email if contact else None,
+        address=body.address,
+        site_id=body.site_id,
+        customer_id=body.customer_id,
+    )
+    out = wo.submit_service_request(uow, cmd)
+    response.headers["Location"] = out["status_url"]
+    return out

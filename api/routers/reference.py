@@ -1,0 +1,82 @@
+"""Reference data: one router per resource, built from ``reference.KINDS``."""
+
+# No `from __future__ import annotations`: routes are annotated with classes made at runtime.
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import create_model
+
+from api.deps import CurrentUser, Uow, etag, require
+from api.problems import ApiProblem
+from api.schemas import REFERENCE_SCHEMAS, Page
+from orchestrator.handlers import reference
+from orchestrator.lifecycle import Role
+
+WRITERS = (Role.ADMIN, Role.DISPATCHER)
+READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)
+
+
+def _router(name: str) -> APIRouter:
+    kind = reference.KINDS[name]
+    Create, Update, Public = REFERENCE_SCHEMAS[name]
+    PublicPage = create_model(f"{Public.__name__}Page", __base__=Page, items=(list[Public], ...))  # type: ignore[valid-type]
+    router = APIRouter(prefix=f"/{name}", tags=[name])
+
+    @router.post("", status_code=status.HTTP_201_CREATED, response_model=Public)
+    def create(body: Create, uow: Uow, actor: CurrentUser, response: Response) -> Any:  # type: ignore[valid-type]
+        require(actor, WRITERS, f"create {name}")
+        out = reference.create(uow, kind, body)
+        response.headers["Location"] = f"/api/v1/{name}/{out['id']}"
+        response.headers["ETag"] = etag(out["version"])
+        return out
+
+    @router.get("", response_model=PublicPage)
+    def list_(
+        uow: Uow,
+        actor: CurrentUser,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        source_system: str | None = None,
+        external_id: str | None = None,
+    ) -> Any:
+        require(actor, READERS, f"read {name}")
+        return reference.list_page(
+            uow,
+            kind,
+            cursor=cursor,
+            limit=limit,
+            source_system=source_system,
+            external_id=external_id,
+        )
+
+    @router.get("/{ident}", response_model=Public)
+    def read(ident: int, uow: Uow, actor: CurrentUser, response: Response) -> Any:
+        require(actor, READERS, f"read {name}")
+        out = reference.get(uow, kind, ident)
+        response.headers["ETag"] = etag(out["version"])
+        return out
+
+    @router.patch("/{ident}", response_model=Public)
+    def update(
+        ident: int,
+        body: Update,  # type: ignore[valid-type]
+        uow: Uow,
+        actor: CurrentUser,
+        response: Response,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        require(actor, WRITERS, f"update {name}")
+        if if_match is not None and if_match.strip() != "*":
+            current = reference.get(uow, kind, ident)["version"]
+            if if_match.strip().removeprefix("W/").strip('"') != str(current):
+                raise ApiProblem(
+                    412, f"the {kind.singular} has changed: current version is {current}"
+                )
+        out = reference.update(uow, kind, ident, body.model_dump(exclude_unset=True))  # type: ignore[attr-defined]
+        response.headers["ETag"] = etag(out["version"])
+        return out
+
+    return router
+
+
+routers = [_router(name) for name in reference.KINDS]

@@ -1,0 +1,165 @@
+"""Work orders: intake, reads, edits, transitions, checklist, attachments and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from starlette.requests import Request
+
+from api.deps import CurrentUser, IfMatch, Uow, etag, get_container
+from api.schemas import (
+    AttachmentPublic,
+    AuditTrail,
+    ChecklistIn,
+    TransitionIn,
+    WorkOrderPage,
+    WorkOrderPublic,
+    WorkOrderUpdate,
+)
+from mappings import canonical
+from orchestrator.handlers import work_orders as wo
+from orchestrator.lifecycle import State
+
+router = APIRouter(prefix="/work-orders", tags=["work-orders"])
+
+
+def _with_etag(response: Response, out: dict[str, Any]) -> dict[str, Any]:
+    response.headers["ETag"] = etag(out["version"])
+    return out
+
+
+def _version(uow: Uow, ident: int, actor: CurrentUser, if_match: int | None) -> int:
+    """``If-Match: *`` matches whatever is current."""
+    return if_match if if_match is not None else wo.get(uow, ident, actor)["version"]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkOrderPublic)
+def create(body: canonical.WorkOrder, uow: Uow, actor: CurrentUser, response: Response) -> Any:
+    out = wo.create(uow, wo.CreateWorkOrder(body, actor))
+    response.headers["Location"] = f"/api/v1/work-orders/{out['id']}"
+    return _with_etag(response, out)
+
+
+@router.get("", response_model=WorkOrderPage)
+def list_(
+    uow: Uow,
+    actor: CurrentUser,
+    status_: Annotated[list[State] | None, Query(alias="status")] = None,
+    priority: Annotated[int | None, Query(ge=1, le=5)] = None,
+    technician: int | None = None,
+    division: int | None = None,
+    customer: int | None = None,
+    territory: int | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    flt = wo.WorkOrderFilter(
+        status=tuple(s.value for s in status_ or ()),
+        priority=priority,
+        technician_id=technician,
+        division_id=division,
+        customer_id=customer,
+        territory_id=territory,
+    )
+    return wo.list_page(uow, actor, flt, cursor=cursor, limit=limit)
+
+
+@router.get("/{ident}", response_model=WorkOrderPublic)
+def read(ident: int, uow: Uow, actor: CurrentUser, response: Response) -> Any:
+    return _with_etag(response, wo.get(uow, ident, actor))
+
+
+@router.patch("/{ident}", response_model=WorkOrderPublic)
+def update(
+    ident: int,
+    body: WorkOrderUpdate,
+    uow: Uow,
+    actor: CurrentUser,
+    if_match: IfMatch,
+    response: Response,
+) -> Any:
+    cmd = wo.UpdateWorkOrder(
+        ident, body.model_dump(exclude_unset=True), actor, _version(uow, ident, actor, if_match)
+    )
+    return _with_etag(response, wo.update(uow, cmd))
+
+
+@router.post("/{ident}/transitions", response_model=WorkOrderPublic)
+def transition(
+    ident: int,
+    body: TransitionIn,
+    uow: Uow,
+    actor: CurrentUser,
+    if_match: IfMatch,
+    response: Response,
+) -> Any:
+    fields = body.model_dump(exclude={"to"}, exclude_none=True)
+    if body.window_start is not None:
+        fields["window_start"] = body.window_start
+    if body.window_end is not None:
+        fields["window_end"] = body.window_end
+    cmd = wo.TransitionWorkOrder(
+        ident, body.to, fields, actor, _version(uow, ident, actor, if_match)
+    )
+    return _with_etag(response, wo.transition(uow, cmd))
+
+
+@router.put("/{ident}/checklist", response_model=WorkOrderPublic)
+def put_checklist(
+    ident: int,
+    body: ChecklistIn,
+    uow: Uow,
+    actor: CurrentUser,
+    if_match: IfMatch,
+    response: Response,
+) -> Any:
+    cmd = wo.UpdateChecklist(ident, body.items, actor, _version(uow, ident, actor, if_match))
+    return _with_etag(response, wo.update_checklist(uow, cmd))
+
+
+@router.post(
+    "/{ident}/attachments", status_code=status.HTTP_201_CREATED, response_model=AttachmentPublic
+)
+def upload(
+    ident: int,
+    request: Request,
+    uow: Uow,
+    actor: CurrentUser,
+    if_match: IfMatch,
+    response: Response,
+    file: Annotated[UploadFile, File(description="a photo or signature image")],
+    kind: Annotated[str, Form(pattern="^(photo|signature)$")] = "photo",
+) -> Any:
+    version = _version(uow, ident, actor, if_match)
+    wo.prepare_attachment(uow, ident, actor, version)
+    stored = get_container(request).attachments.put(file.file, kind)
+    cmd = wo.AddAttachment(
+        ident, kind, stored.sha256, stored.content_type, stored.size_bytes, actor, version
+    )
+    out = wo.add_attachment(uow, cmd)
+    response.headers["ETag"] = etag(out["work_order_version"])
+    response.headers["Location"] = f"/api/v1/work-orders/{ident}/attachments/{out['id']}"
+    return out
+
+
+@router.get("/{ident}/attachments", response_model=list[AttachmentPublic])
+def list_attachments(ident: int, uow: Uow, actor: CurrentUser) -> Any:
+    return wo.list_attachments(uow, ident, actor)
+
+
+@router.get("/{ident}/attachments/{attachment_id}/content", response_class=StreamingResponse)
+def download(ident: int, attachment_id: int, request: Request, uow: Uow, actor: CurrentUser) -> Any:
+    meta = wo.get_attachment(uow, ident, attachment_id, actor)
+    store = get_container(request).attachments
+    return StreamingResponse(
+        store.open(meta["sha256"]),
+        media_type=meta["content_type"],
+        headers={"ETag": f'"{meta["sha256"]}"', "Cache-Control": "private, max-age=31536000"},
+    )
+
+
+@router.get("/{ident}/audit", response_model=AuditTrail, response_model_by_alias=True)
+def audit(ident: int, uow: Uow, actor: CurrentUser) -> Any:
+    return wo.audit_trail(uow, ident, actor)

@@ -1,0 +1,217 @@
+"""Wire schemas: Create / Update / Public per resource. Create shapes are the canonical models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from mappings import canonical
+from orchestrator.handlers.reference import KINDS
+from orchestrator.lifecycle import State
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _optional(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """Every field of ``model``, optional: a PATCH body. The merged record is validated whole."""
+    fields: dict[str, Any] = {
+        n: (Optional[f.annotation], None)  # noqa: UP045 (the annotation is a runtime value)
+        for n, f in model.model_fields.items()
+    }
+    return create_model(name, __base__=Wire, **fields)
+
+
+def _public(model: type[BaseModel], name: str) -> type[BaseModel]:
+    extra: dict[str, Any] = {
+        "id": (int, ...),
+        "version": (int, ...),
+        "created_at": (datetime, ...),
+        "updated_at": (datetime, ...),
+    }
+    if model is canonical.Technician:
+        extra["certifications"] = (list[CertificationPublic], ...)
+    return create_model(name, __base__=model, **extra)
+
+
+class CertificationPublic(canonical.Certification):
+    id: int
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+
+
+REFERENCE_SCHEMAS: dict[str, tuple[type[BaseModel], type[BaseModel], type[BaseModel]]] = {}
+for _name, _kind in KINDS.items():
+    _base = _camel(_kind.singular.replace(" ", "_"))
+    REFERENCE_SCHEMAS[_name] = (
+        _kind.model,
+        _optional(_kind.model, f"{_base}Update"),
+        _public(_kind.model, f"{_base}Public"),
+    )
+
+
+class Page(Wire):
+    next_cursor: str | None = None
+
+
+class Position(Wire):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class TransitionIn(Wire):
+    to: State
+    reason: Reason | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] | None = None
+    division_id: int | None = None
+    work_type_id: int | None = None
+    technician_id: int | None = None
+    window_start: datetime | None = Field(
+        default=None, description="ISO 8601 with offset; without one, local time at the site"
+    )
+    window_end: datetime | None = None
+    position: Position | None = None
+
+
+class WorkOrderUpdate(Wire):
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    description: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    customer_id: int | None = None
+    site_id: int | None = None
+    asset_id: int | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] | None = None
+    division_id: int | None = None
+    work_type_id: int | None = None
+
+
+class LocalWindow(Wire):
+    start: str
+    end: str
+    time_zone: str
+
+
+class WorkOrderPublic(Wire):
+    id: int
+    tracking_code: str
+    status: State
+    priority: int | None
+    summary: str
+    description: str | None
+    customer_id: int | None
+    site_id: int | None
+    asset_id: int | None
+    division_id: int | None
+    work_type_id: int | None
+    technician_id: int | None
+    window_start: datetime | None
+    window_end: datetime | None
+    window_local: LocalWindow | None
+    checklist: dict[str, bool]
+    visits: int
+    first_time_fix: bool | None
+    source_system: str | None
+    external_id: str | None
+    allowed_transitions: list[State]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime
+    completed_at: datetime | None
+    closed_at: datetime | None
+
+
+class WorkOrderPage(Page):
+    items: list[WorkOrderPublic]
+
+
+class ChecklistIn(Wire):
+    items: dict[str, bool] = Field(description="checklist item code -> done")
+
+
+class AttachmentPublic(Wire):
+    id: int
+    work_order_id: int
+    kind: str
+    sha256: str
+    content_type: str
+    size_bytes: int
+    created_at: datetime
+    work_order_version: int | None = None
+
+
+class AuditEventPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    kind: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditTrail(Wire):
+    work_order_id: int
+    events: list[AuditEventPublic]
+
+
+class BrokenLink(Wire):
+    work_order_id: int
+    seq: int
+    event_id: int
+    reason: str
+
+
+class AuditVerification(Wire):
+    ok: bool
+    chains: int
+    events: int
+    first_broken: BrokenLink | None
+
+
+class Contact(Wire):
+    name: Annotated[str, StringConstraints(max_length=300)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+
+
+class ServiceRequestIn(Wire):
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)
+    ]
+    contact: Contact | None = None
+    address: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    site_id: int | None = None
+    customer_id: int | None = None
+
+
+class ServiceRequestAccepted(Wire):
+    tracking_code: str
+    status: State
+    status_url: str
+    work_order_id: int | None = None
+
+
+class PublicStatus(Wire):
+    tracking_code: str
+    status: State
+    status_label: str
+    appointment_window: LocalWindow | None
+    last_update: datetime
+
+
+class Health(Wire):
+    status: str
+    database: str
+    version: str

@@ -1,0 +1,265 @@
+"""The canonical model: what a customer, site, technician or work type *is* to fieldbridge.
+
+These models validate input from any source (the API, a connector's mapping) and
+hold the pure rules that belong to the data itself, such as which UTC intervals a
+technician works on a given local date.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+_ZONES: frozenset[str] = frozenset(available_timezones())
+
+
+def _iana_zone(value: str) -> str:
+    if value not in _ZONES:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_iana_zone)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def _hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError(f"{value!r} is not a local time HH:MM")
+    return value
+
+
+LocalTime = Annotated[str, AfterValidator(_hhmm)]
+
+
+def parse_hhmm(value: str) -> tuple[int, int]:
+    hours, minutes = value.split(":")
+    return int(hours), int(minutes)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SourceRef(Model):
+    """Where a row came from when a system of record owns it."""
+
+    source_system: Annotated[str, StringConstraints(max_length=32)] | None = None
+    external_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> SourceRef:
+        if (self.source_system is None) != (self.external_id is None):
+            missing = "external_id" if self.external_id is None else "source_system"
+            raise ValueError(f"{missing} is required with the other of source_system/external_id")
+        return self
+
+
+class Division(Model):
+    code: Code
+    name: Name
+
+
+class Territory(Model):
+    code: Code
+    name: Name
+    division_id: int | None = None
+
+
+class Customer(SourceRef):
+    name: Name
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class Site(SourceRef):
+    customer_id: int | None = None
+    name: Name
+    address: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    latitude: Latitude
+    longitude: Longitude
+    time_zone: TimeZoneName
+    access_notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    territory_id: int | None = None
+
+
+class Asset(SourceRef):
+    site_id: int
+    serial: Code
+    model: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(max_length=300)] | None = None
+
+
+class Certification(SourceRef):
+    code: Code
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    issuer: Annotated[str, StringConstraints(max_length=200)] | None = None
+    number: Annotated[str, StringConstraints(max_length=128)] | None = None
+    issued_on: date | None = None
+    expires_on: date | None = None
+
+    @model_validator(mode="after")
+    def _expiry_after_issue(self) -> Certification:
+        if self.issued_on and self.expires_on and self.expires_on < self.issued_on:
+            raise ValueError("expires_on is before issued_on")
+        return self
+
+    def valid_on(self, day: date) -> bool:
+        """Valid on a local date: issued by then and not yet expired (the expiry day counts)."""
+        if self.issued_on and day < self.issued_on:
+            return False
+        return not (self.expires_on and day > self.expires_on)
+
+
+class Interval(Model):
+    """A span of local wall-clock time within one day, e.g. ``08:00``-``17:00``."""
+
+    start: LocalTime
+    end: LocalTime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        if parse_hhmm(self.end) <= parse_hhmm(self.start):
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        return self
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class HoursException(Model):
+    """A dated change to the weekly hours: other hours that day, or none (``hours: []``)."""
+
+    date: date
+    hours: list[Interval] = Field(default_factory=list)
+    reason_code: Code | None = None
+
+
+class BreakRule(Model):
+    """A break of ``minutes`` to be taken within a local window (e.g. lunch 12:00-14:00)."""
+
+    window: Interval
+    minutes: int = Field(gt=0, le=240)
+
+
+def local_to_utc(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
+    """A local wall time on a date to UTC; ``24:00`` is the next midnight.
+
+    A time in a DST gap moves forward by the gap (as clocks do); in a fold, the first
+    (earlier) occurrence is taken.
+    """
+    hours, minutes = parse_hhmm(hhmm)
+    if hours == 24:
+        day, hours = day + timedelta(days=1), 0
+    # PEP 495: with fold=0 a gap time takes the offset before the change, landing later by the gap.
+    return datetime.combine(day, time(hours, minutes), tzinfo=zone).astimezone(UTC)
+
+
+class Technician(SourceRef):
+    name: Name
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    skills: list[Code] = Field(default_factory=list)
+    certifications: list[Certification] = Field(default_factory=list)
+    home_latitude: Latitude
+    home_longitude: Longitude
+    time_zone: TimeZoneName
+    weekly_hours: dict[Weekday, list[Interval]] = Field(default_factory=dict)
+    hours_exceptions: list[HoursException] = Field(default_factory=list)
+    break_rule: BreakRule | None = None
+    van_stock: dict[Code, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    territory_id: int | None = None
+
+    @field_validator("skills")
+    @classmethod
+    def _unique_skills(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    @field_validator("hours_exceptions")
+    @classmethod
+    def _one_exception_per_date(cls, value: list[HoursException]) -> list[HoursException]:
+        dates = [e.date for e in value]
+        dupes = sorted({d for d in dates if dates.count(d) > 1})
+        if dupes:
+            raise ValueError(f"more than one exception for {dupes[0].isoformat()}")
+        return sorted(value, key=lambda e: e.date)
+
+    def hours_on(self, day: date) -> list[Interval]:
+        for exception in self.hours_exceptions:
+            if exception.date == day:
+                return exception.hours
+        return self.weekly_hours.get(WEEKDAYS[day.weekday()], [])
+
+    def shifts_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The UTC intervals worked on a local date: wall-clock hours, right across DST changes."""
+        zone = ZoneInfo(self.time_zone)
+        return [
+            (local_to_utc(day, i.start, zone), local_to_utc(day, i.end, zone))
+            for i in self.hours_on(day)
+        ]
+
+    def certified_on(self, code: str, day: date) -> bool:
+        return any(c.code == code and c.valid_on(day) for c in self.certifications)
+
+
+class ChecklistItem(Model):
+    code: Code
+    label: Name
+    required: bool = True
+
+
+class WorkType(Model):
+    code: Code
+    name: Name
+    default_duration_min: int = Field(gt=0, le=24 * 60)
+    required_skills: list[Code] = Field(default_factory=list)
+    required_certifications: list[Code] = Field(default_factory=list)
+    checklist: list[ChecklistItem] = Field(default_factory=list)
+    min_photos: int = Field(default=0, ge=0, le=100)
+    signature_required: bool = False
+
+    @field_validator("checklist")
+    @classmethod
+    def _unique_codes(cls, value: list[ChecklistItem]) -> list[ChecklistItem]:
+        codes = [item.code for item in value]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"checklist item code {dupes[0]!r} appears more than once")
+        return value
+
+
+class WorkOrder(SourceRef):
+    """An order as raised (intake). Lifecycle state is the orchestrator's, not input."""
+
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    description: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    customer_id: int | None = None
+    site_id: int | None = None
+    asset_id: int | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] | None = None
+    division_id: int | None = None
+    work_type_id: int | None = None
+
+
+def jsonable(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

@@ -1,0 +1,129 @@
+"""Bearer tokens: HS256 JWTs signed with the secret key, recorded so they can be revoked.
+
+A token carries its id (``jti``), subject, role and, for a technician, the technician's id.
+It is valid while its signature checks, it has not expired, and its row is not revoked.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import select
+
+from orchestrator import models
+from orchestrator.db import utcnow
+from orchestrator.errors import InvalidInput, NotFound, Unauthorized, invalid
+from orchestrator.lifecycle import Actor, Role
+from orchestrator.uow import UnitOfWork
+
+ALGORITHM = "HS256"
+ISSUER = "fieldbridge"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    token: str
+    expires_at: datetime
+
+
+def issue(
+    uow: UnitOfWork,
+    secret: str,
+    *,
+    role: str,
+    subject: str,
+    technician_id: int | None = None,
+    ttl_hours: float = 12,
+) -> IssuedToken:
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        raise invalid("role", f"one of {', '.join(r.value for r in Role)}") from None
+    if not subject.strip():
+        raise invalid("subject", "must not be empty")
+    if ttl_hours <= 0:
+        raise invalid("ttl", "must be positive")
+    if parsed_role is Role.TECHNICIAN:
+        if technician_id is None:
+            raise invalid("technician", "a technician token names the technician's id")
+        if uow.session.get(models.Technician, technician_id) is None:
+            raise invalid("technician", f"no technician with id {technician_id}")
+    elif technician_id is not None:
+        raise InvalidInput(
+            "only technician tokens name a technician",
+            [{"field": "technician", "reason": "only for --role technician"}],
+        )
+    now = utcnow()
+    expires = now + timedelta(hours=ttl_hours)
+    token_id = "tok_" + secrets.token_hex(12)
+    uow.session.add(
+        models.ApiToken(
+            id=token_id,
+            subject=subject,
+            role=parsed_role.value,
+            technician_id=technician_id,
+            issued_at=now,
+            expires_at=expires,
+        )
+    )
+    uow.commit()
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "jti": token_id,
+        "sub": subject,
+        "role": parsed_role.value,
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+    }
+    if technician_id is not None:
+        claims["tid"] = technician_id
+    return IssuedToken(token_id, jwt.encode(claims, secret, algorithm=ALGORITHM), expires)
+
+
+def revoke(uow: UnitOfWork, token_id: str) -> datetime:
+    row = uow.session.get(models.ApiToken, token_id)
+    if row is None:
+        raise NotFound("token", token_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        uow.commit()
+    return row.revoked_at
+
+
+def decode(token: str, secret: str) -> dict[str, Any]:
+    """Check signature, issuer and expiry; the claims, or ``Unauthorized``."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "jti", "sub", "role"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("the token is not valid") from None
+    return claims
+
+
+def authenticate(uow: UnitOfWork, token: str, secret: str) -> Actor:
+    claims = decode(token, secret)
+    revoked = uow.session.execute(
+        select(models.ApiToken.revoked_at).where(models.ApiToken.id == claims["jti"])
+    ).first()
+    if revoked is None:
+        raise Unauthorized("the token is not known here")
+    if revoked[0] is not None:
+        raise Unauthorized("the token has been revoked")
+    return Actor(
+        subject=claims["sub"],
+        role=Role(claims["role"]),
+        technician_id=claims.get("tid"),
+        token_id=claims["jti"],
+    )

@@ -1,0 +1,41 @@
+"""Wiring: one place that turns settings into an engine, a session factory and adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from orchestrator.attachments import AttachmentStore
+from orchestrator.db import make_engine, make_session_factory
+from orchestrator.settings import Settings, get_settings
+from orchestrator.uow import UnitOfWork
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Any]
+    secret_key: str
+    attachments: AttachmentStore
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None) -> Container:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    return Container(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        secret_key=settings.resolved_secret_key(),
+        attachments=AttachmentStore(settings.attachments_dir, settings.max_upload_bytes),
+    )

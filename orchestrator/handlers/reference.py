@@ -1,0 +1,197 @@
+"""Reference data: customers, sites, assets, technicians, work types, divisions, territories.
+
+One generic set of handlers driven by ``KINDS``: each kind names its canonical model
+(``mappings.canonical``), its table, and the foreign keys that must point at a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from mappings import canonical
+from orchestrator import models
+from orchestrator.errors import Conflict, InvalidInput, NotFound
+from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    singular: str
+    model: type[canonical.Model]
+    table: type[models.Base]
+    refs: Mapping[str, type[models.Base]] = field(default_factory=dict)
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("divisions", "division", canonical.Division, models.Division),
+        Kind(
+            "territories",
+            "territory",
+            canonical.Territory,
+            models.Territory,
+            {"division_id": models.Division},
+        ),
+        Kind("customers", "customer", canonical.Customer, models.Customer),
+        Kind(
+            "sites",
+            "site",
+            canonical.Site,
+            models.Site,
+            {"customer_id": models.Customer, "territory_id": models.Territory},
+        ),
+        Kind("assets", "asset", canonical.Asset, models.Asset, {"site_id": models.Site}),
+        Kind(
+            "technicians",
+            "technician",
+            canonical.Technician,
+            models.Technician,
+            {"territory_id": models.Territory},
+        ),
+        Kind("work-types", "work type", canonical.WorkType, models.WorkType),
+    )
+}
+
+_CERT_FIELDS = tuple(canonical.Certification.model_fields)
+
+
+def _columns(kind: Kind, data: BaseModel) -> dict[str, Any]:
+    values = data.model_dump(mode="json")
+    # Dates stay dates for the Date columns; nested models go to JSON columns.
+    values.pop("certifications", None)
+    return values
+
+
+def _certifications(data: BaseModel) -> list[models.Certification] | None:
+    if not isinstance(data, canonical.Technician):
+        return None
+    return [models.Certification(**c.model_dump()) for c in data.certifications]
+
+
+def to_public(kind: Kind, row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row.id}
+    for name in kind.model.model_fields:
+        if name == "certifications":
+            out[name] = [
+                {"id": c.id, **{f: getattr(c, f) for f in _CERT_FIELDS}} for c in row.certifications
+            ]
+        else:
+            out[name] = getattr(row, name)
+    out.update(version=row.version, created_at=row.created_at, updated_at=row.updated_at)
+    return out
+
+
+def to_canonical(kind: Kind, row: Any) -> canonical.Model:
+    data = to_public(kind, row)
+    for extra in ("id", "version", "created_at", "updated_at"):
+        data.pop(extra)
+    if "certifications" in data:
+        for cert in data["certifications"]:
+            cert.pop("id")
+    return kind.model.model_validate(data)
+
+
+def _check_refs(uow: UnitOfWork, kind: Kind, values: Mapping[str, Any]) -> None:
+    errors = [
+        {"field": name, "reason": f"no {table.__tablename__[:-1]} with id {values[name]}"}
+        for name, table in kind.refs.items()
+        if values.get(name) is not None and uow.session.get(table, values[name]) is None
+    ]
+    if errors:
+        raise InvalidInput("a reference points at nothing", errors)
+
+
+def _commit_unique(uow: UnitOfWork, kind: Kind) -> None:
+    try:
+        uow.commit()
+    except IntegrityError as exc:
+        uow.session.rollback()
+        text = str(exc.orig).lower()
+        if "external_id" in text or "source_system" in text:
+            raise Conflict(
+                f"a {kind.singular} with this source_system and external_id already exists",
+                fields=["source_system", "external_id"],
+            ) from None
+        if "code" in text:
+            raise Conflict(
+                f"a {kind.singular} with this code already exists", fields=["code"]
+            ) from None
+        raise Conflict(f"the {kind.singular} conflicts with a stored row") from None
+
+
+def create(uow: UnitOfWork, kind: Kind, data: canonical.Model) -> dict[str, Any]:
+    values = _columns(kind, data)
+    _check_refs(uow, kind, values)
+    row = kind.table(**values)
+    certs = _certifications(data)
+    if certs is not None:
+        row.certifications = certs  # type: ignore[attr-defined]
+    uow.session.add(row)
+    _commit_unique(uow, kind)
+    return to_public(kind, row)
+
+
+def _load(uow: UnitOfWork, kind: Kind, ident: int) -> Any:
+    row = uow.session.get(kind.table, ident)
+    if row is None:
+        raise NotFound(kind.singular, ident)
+    return row
+
+
+def get(uow: UnitOfWork, kind: Kind, ident: int) -> dict[str, Any]:
+    return to_public(kind, _load(uow, kind, ident))
+
+
+def update(uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a partial update; the merged record is validated as a whole."""
+    row = _load(uow, kind, ident)
+    merged = to_canonical(kind, row).model_dump(mode="json") | dict(changes)
+    try:
+        data = kind.model.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "the updated record is not valid",
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
+                for e in exc.errors()
+            ],
+        ) from None
+    values = _columns(kind, data)
+    _check_refs(uow, kind, values)
+    for name, value in values.items():
+        setattr(row, name, value)
+    certs = _certifications(data)
+    if certs is not None and "certifications" in changes:
+        row.certifications = certs
+    row.version += 1
+    _commit_unique(uow, kind)
+    return to_public(kind, row)
+
+
+def list_page(
+    uow: UnitOfWork,
+    kind: Kind,
+    *,
+    cursor: str | None,
+    limit: int,
+    source_system: str | None = None,
+    external_id: str | None = None,
+) -> dict[str, Any]:
+    table: Any = kind.table
+    query = select(table).where(table.id > decode_cursor(cursor)).order_by(table.id).limit(limit)
+    if source_system is not None and hasattr(table, "source_system"):
+        query = query.where(table.source_system == source_system)
+    if external_id is not None and hasattr(table, "external_id"):
+        query = query.where(table.external_id == external_id)
+    rows = list(uow.session.scalars(query))
+    next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit else None
+    return {"items": [to_public(kind, r) for r in rows], "next_cursor": next_cursor}

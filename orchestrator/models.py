@@ -1,0 +1,285 @@
+"""The store: SQLAlchemy 2 typed ORM tables. Migrations in ``orchestrator/migrations`` create them.
+
+Times are ``UTCDateTime`` (aware UTC). Rows a system of record can own carry
+``(source_system, external_id)``, unique together.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from orchestrator.db import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets bigint identities.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SourceOwned:
+    """A row a system of record may own: unique by (source_system, external_id)."""
+
+    source_system: Mapped[str | None] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class Division(Timestamped, Base):
+    __tablename__ = "divisions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Territory(Timestamped, Base):
+    __tablename__ = "territories"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"))
+
+
+class Customer(Timestamped, SourceOwned, Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+
+class Site(Timestamped, SourceOwned, Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str] = mapped_column(Text)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    access_notes: Mapped[str | None] = mapped_column(Text)
+    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
+
+
+class Asset(Timestamped, SourceOwned, Base):
+    __tablename__ = "assets"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(300))
+
+
+class Technician(Timestamped, SourceOwned, Base):
+    __tablename__ = "technicians"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    home_latitude: Mapped[float] = mapped_column(Float)
+    home_longitude: Mapped[float] = mapped_column(Float)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    weekly_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    hours_exceptions: Mapped[list[Any]] = mapped_column(default=list)
+    break_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    van_stock: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
+    certifications: Mapped[list[Certification]] = relationship(
+        back_populates="technician",
+        cascade="all, delete-orphan",
+        order_by="Certification.id",
+        lazy="selectin",
+    )
+
+
+class Certification(SourceOwned, Base):
+    __tablename__ = "certifications"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    technician_id: Mapped[int] = mapped_column(
+        ForeignKey("technicians.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    issuer: Mapped[str | None] = mapped_column(String(200))
+    number: Mapped[str | None] = mapped_column(String(128))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    technician: Mapped[Technician] = relationship(back_populates="certifications")
+
+
+class WorkType(Timestamped, Base):
+    __tablename__ = "work_types"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_duration_min: Mapped[int] = mapped_column(Integer)
+    required_skills: Mapped[list[Any]] = mapped_column(default=list)
+    required_certifications: Mapped[list[Any]] = mapped_column(default=list)
+    checklist: Mapped[list[Any]] = mapped_column(default=list)
+    min_photos: Mapped[int] = mapped_column(Integer, default=0)
+    signature_required: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WorkOrder(Timestamped, SourceOwned, Base):
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        UniqueConstraint("source_system", "external_id"),
+        Index("ix_work_orders_status_id", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    tracking_code: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int | None] = mapped_column(Integer, index=True)
+    summary: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    work_type_id: Mapped[int | None] = mapped_column(ForeignKey("work_types.id"))
+    technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), index=True)
+    window_start: Mapped[datetime | None] = mapped_column()
+    window_end: Mapped[datetime | None] = mapped_column()
+    requester_subject: Mapped[str | None] = mapped_column(String(200))
+    checklist_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    first_checked_in_at: Mapped[datetime | None] = mapped_column()
+    last_checked_in_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Note(Base):
+    """Free text that belongs to an order (reasons, rework notes). Events hold its id and hash."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Position(Base):
+    """A GPS fix taken at check-in. Events hold its id and hash, never the coordinates."""
+
+    __tablename__ = "positions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    sha256: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceRequest(Base):
+    """A customer's or citizen's report: the personal data stays here, out of the audit trail."""
+
+    __tablename__ = "service_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    tracking_code: Mapped[str] = mapped_column(String(32), unique=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), unique=True)
+    requester_subject: Mapped[str | None] = mapped_column(String(200))
+    contact_name: Mapped[str | None] = mapped_column(String(300))
+    contact_phone: Mapped[str | None] = mapped_column(String(64))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only and hash-chained per work order (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("work_order_id", "seq"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class IdempotencyRecord(Base):
+    """One row per (caller, Idempotency-Key): the request's fingerprint and the first response."""
+
+    __tablename__ = "idempotency_keys"
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[list[Any] | None] = mapped_column(JSON)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column()

@@ -1,0 +1,79 @@
+"""Settings: one pydantic-settings class, every variable prefixed ``FIELDBRIDGE_``.
+
+Embedded defaults (SQLite file, generated secret in a local file) need no
+configuration. ``FIELDBRIDGE_ENV=production`` refuses to start without a strong,
+explicitly set secret key.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+_WEAK_SECRETS = {"changeme", "secret", "password", "fieldbridge", "dev", "test"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIELDBRIDGE_", extra="ignore")
+
+    env: Literal["embedded", "production"] = "embedded"
+    database_url: str = "sqlite:///./fieldbridge.db"
+    secret_key: str | None = Field(default=None, repr=False)
+    secret_key_file: Path = Path(".fieldbridge/secret_key")
+    attachments_dir: Path = Path("./attachments")
+    max_upload_mb: int = Field(default=20, gt=0)
+    status_rate_per_min: int = Field(default=60, gt=0)
+    service_request_rate_per_min: int = Field(default=20, gt=0)
+    rate_limit_storage: str = "memory://"
+    broker_url: str | None = None
+    token_default_ttl_hours: float = Field(default=12, gt=0)
+    idempotency_ttl_hours: float = Field(default=48, ge=24)
+    idempotency_lease_s: float = Field(default=60, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_is_safe_in_production(self) -> Settings:
+        if self.env == "production":
+            key = self.secret_key
+            if not key:
+                raise ValueError(
+                    "FIELDBRIDGE_SECRET_KEY is required when FIELDBRIDGE_ENV=production"
+                )
+            if len(key) < MIN_SECRET_LENGTH or key.lower() in _WEAK_SECRETS or len(set(key)) < 10:
+                raise ValueError(
+                    "FIELDBRIDGE_SECRET_KEY is too weak for production: use at least "
+                    f"{MIN_SECRET_LENGTH} random characters (e.g. `openssl rand -hex 32`)"
+                )
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def resolved_secret_key(self) -> str:
+        """The signing key: the setting, else (embedded only) a key generated once into a file."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.secret_key_file
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        # Create exclusively so two processes starting together agree on one key.
+        try:
+            with path.open("x") as fh:
+                fh.write(key)
+            path.chmod(0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
