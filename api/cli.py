@@ -9,7 +9,7 @@ import uvicorn
 
 from orchestrator import migrate
 from orchestrator.cli import app, err
-from orchestrator.settings import get_settings
+from orchestrator.settings import ConfigurationError, get_settings
 
 
 @app.command("serve")
@@ -36,4 +36,8 @@ def serve(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ConfigurationError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise SystemExit(2) from None

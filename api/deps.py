@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -60,6 +60,17 @@ OptionalUser = Annotated[Actor | None, Depends(optional_user)]
 def require(actor: Actor, roles: Iterable[Role], action: str) -> None:
     if actor.role not in set(roles):
         raise Forbidden(f"a {actor.role} may not {action}")
+
+
+def allow(roles: Iterable[Role], action: str) -> Any:
+    """A dependency that admits only ``roles``; it runs before the body is read or validated."""
+    allowed = frozenset(roles)
+
+    async def check(actor: CurrentUser) -> Actor:
+        require(actor, allowed, action)
+        return actor
+
+    return Depends(check)
 
 
 def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:

@@ -60,13 +60,19 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
-        fingerprint = _fingerprint(scope, headers, body)
+        request_hash = fingerprint(
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            headers.get("content-type", ""),
+            body,
+        )
         settings = container.settings
 
         def reserve() -> idempotency.Reservation:
             with container.uow() as uow:
                 return idempotency.reserve(
-                    uow, caller, key, fingerprint, settings.idempotency_lease_s
+                    uow, caller, key, request_hash, settings.idempotency_lease_s
                 )
 
         reservation = await run_in_threadpool(reserve)
@@ -149,13 +155,13 @@ def _caller(headers: Headers, scope: Scope, secret: str) -> str | None:
     return f"{claims['role']}:{claims['sub']}"
 
 
-def _fingerprint(scope: Scope, headers: Headers, body: bytes) -> str:
-    content_type = headers.get("content-type", "")
+def fingerprint(method: str, path: str, query: bytes, content_type: str, body: bytes) -> str:
+    """What makes two requests "the same" for an Idempotency-Key."""
     if content_type.startswith("multipart/") and "boundary=" in content_type:
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
         body = body.replace(boundary.encode(), b"BOUNDARY")
     digest = hashlib.sha256()
-    for part in (scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b"")):
+    for part in (method.encode(), path.encode(), query):
         digest.update(part + b"\0")
     digest.update(body)
     return digest.hexdigest()

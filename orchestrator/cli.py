@@ -17,6 +17,7 @@ app = typer.Typer(
     help="fieldbridge: work-order middleware for field service.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
 )
 token_app = typer.Typer(help="Issue and revoke API bearer tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
@@ -74,6 +74,22 @@ class Settings(BaseSettings):
         return key
 
 
+class ConfigurationError(Exception):
+    """Settings that cannot run; the message names each variable and never repeats its value."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            name = "_".join(str(p) for p in error["loc"]).upper()
+            where = f"FIELDBRIDGE_{name}: " if name else ""
+            lines.append(where + error["msg"].removeprefix("Value error, "))
+        raise ConfigurationError("; ".join(lines)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser, Uow, require
+from api.deps import Uow, allow
 from api.schemas import AuditVerification
 from orchestrator.handlers import work_orders as wo
-from orchestrator.lifecycle import Role
+from orchestrator.lifecycle import Actor, Role
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("/verify", response_model=AuditVerification)
-def verify(uow: Uow, actor: CurrentUser) -> Any:
-    require(actor, (Role.ADMIN, Role.SUPERVISOR), "verify the audit trail")
+def verify(
+    uow: Uow, _: Annotated[Actor, allow((Role.ADMIN, Role.SUPERVISOR), "verify the audit trail")]
+) -> Any:
     return wo.verify_all(uow)

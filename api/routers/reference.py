@@ -6,11 +6,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import create_model
 
-from api.deps import CurrentUser, Uow, etag, require
+from api.deps import Uow, allow, etag
 from api.problems import ApiProblem
 from api.schemas import REFERENCE_SCHEMAS, Page
 from orchestrator.handlers import reference
-from orchestrator.lifecycle import Role
+from orchestrator.lifecycle import Actor, Role
 
 WRITERS = (Role.ADMIN, Role.DISPATCHER)
 READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)
@@ -21,10 +21,11 @@ def _router(name: str) -> APIRouter:
     Create, Update, Public = REFERENCE_SCHEMAS[name]
     PublicPage = create_model(f"{Public.__name__}Page", __base__=Page, items=(list[Public], ...))  # type: ignore[valid-type]
     router = APIRouter(prefix=f"/{name}", tags=[name])
+    Writer = Annotated[Actor, allow(WRITERS, f"write {name}")]
+    Reader = Annotated[Actor, allow(READERS, f"read {name}")]
 
     @router.post("", status_code=status.HTTP_201_CREATED, response_model=Public)
-    def create(body: Create, uow: Uow, actor: CurrentUser, response: Response) -> Any:  # type: ignore[valid-type]
-        require(actor, WRITERS, f"create {name}")
+    def create(body: Create, uow: Uow, _: Writer, response: Response) -> Any:  # type: ignore[valid-type]
         out = reference.create(uow, kind, body)
         response.headers["Location"] = f"/api/v1/{name}/{out['id']}"
         response.headers["ETag"] = etag(out["version"])
@@ -33,13 +34,12 @@ def _router(name: str) -> APIRouter:
     @router.get("", response_model=PublicPage)
     def list_(
         uow: Uow,
-        actor: CurrentUser,
+        _: Reader,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         source_system: str | None = None,
         external_id: str | None = None,
     ) -> Any:
-        require(actor, READERS, f"read {name}")
         return reference.list_page(
             uow,
             kind,
@@ -50,8 +50,7 @@ def _router(name: str) -> APIRouter:
         )
 
     @router.get("/{ident}", response_model=Public)
-    def read(ident: int, uow: Uow, actor: CurrentUser, response: Response) -> Any:
-        require(actor, READERS, f"read {name}")
+    def read(ident: int, uow: Uow, _: Reader, response: Response) -> Any:
         out = reference.get(uow, kind, ident)
         response.headers["ETag"] = etag(out["version"])
         return out
@@ -61,11 +60,10 @@ def _router(name: str) -> APIRouter:
         ident: int,
         body: Update,  # type: ignore[valid-type]
         uow: Uow,
-        actor: CurrentUser,
+        _: Writer,
         response: Response,
         if_match: Annotated[str | None, Header()] = None,
     ) -> Any:
-        require(actor, WRITERS, f"update {name}")
         if if_match is not None and if_match.strip() != "*":
             current = reference.get(uow, kind, ident)["version"]
             if if_match.strip().removeprefix("W/").strip('"') != str(current):

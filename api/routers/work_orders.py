@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
-from api.deps import CurrentUser, IfMatch, Uow, etag, get_container
+from api.deps import CurrentUser, IfMatch, Uow, allow, etag, get_container
 from api.schemas import (
     AttachmentPublic,
     AuditTrail,
@@ -20,7 +20,7 @@ from api.schemas import (
 )
 from mappings import canonical
 from orchestrator.handlers import work_orders as wo
-from orchestrator.lifecycle import State
+from orchestrator.lifecycle import Actor, State
 
 router = APIRouter(prefix="/work-orders", tags=["work-orders"])
 
@@ -36,7 +36,12 @@ def _version(uow: Uow, ident: int, actor: CurrentUser, if_match: int | None) -> 
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkOrderPublic)
-def create(body: canonical.WorkOrder, uow: Uow, actor: CurrentUser, response: Response) -> Any:
+def create(
+    body: canonical.WorkOrder,
+    uow: Uow,
+    actor: Annotated[Actor, allow(wo.CREATORS, "create work orders")],
+    response: Response,
+) -> Any:
     out = wo.create(uow, wo.CreateWorkOrder(body, actor))
     response.headers["Location"] = f"/api/v1/work-orders/{out['id']}"
     return _with_etag(response, out)

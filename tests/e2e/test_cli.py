@@ -1,0 +1,146 @@
+"""The command line as a user runs it: migrate, token create/revoke, serve."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+    out.update(
+        FIELDBRIDGE_DATABASE_URL=database_url,
+        FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
+        FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
+    )
+    return out
+
+
+def run(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FIELDBRIDGE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_help_lists_the_commands(env: dict[str, str]) -> None:
+    out = run(env, "--help")
+    assert out.returncode == 0
+    for command in ("serve", "migrate", "token"):
+        assert command in out.stdout
+
+
+def test_token_create_prints_id_then_the_token_alone_and_revoke_ends_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run(env, "migrate").returncode == 0
+    created = run(env, "token", "create", "--role", "dispatcher", "--subject", "dora", "--ttl", "1")
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.strip().splitlines()
+    token_id, token = lines[0], lines[-1]
+    assert token_id.startswith("tok_") and " " not in token and token.count(".") == 2
+    assert (tmp_path / "key").exists(), "the embedded secret is generated once into its file"
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from orchestrator.bootstrap import bootstrap
+    from orchestrator.settings import Settings
+
+    settings = Settings(
+        database_url=env["FIELDBRIDGE_DATABASE_URL"],
+        secret_key_file=Path(env["FIELDBRIDGE_SECRET_KEY_FILE"]),
+        attachments_dir=Path(env["FIELDBRIDGE_ATTACHMENTS_DIR"]),
+    )
+    container = bootstrap(settings)
+    try:
+        with TestClient(create_app(container=container)) as client:
+            auth = {"Authorization": f"Bearer {token}"}
+            assert client.get("/api/v1/work-orders", headers=auth).status_code == 200
+            revoked = run(env, "token", "revoke", token_id)
+            assert revoked.returncode == 0, revoked.stderr
+            assert client.get("/api/v1/work-orders", headers=auth).status_code == 401
+    finally:
+        container.dispose()
+    assert run(env, "token", "revoke", "tok_nope").returncode == 2
+
+
+def test_token_create_refuses_bad_input_clearly(env: dict[str, str]) -> None:
+    assert run(env, "migrate").returncode == 0
+    bad_role = run(env, "token", "create", "--role", "wizard", "--subject", "x")
+    assert bad_role.returncode == 2 and "role" in bad_role.stderr
+    no_tech = run(env, "token", "create", "--role", "technician", "--subject", "t")
+    assert no_tech.returncode == 2 and "technician" in no_tech.stderr
+    ghost = run(
+        env, "token", "create", "--role", "technician", "--subject", "t", "--technician", "99"
+    )
+    assert ghost.returncode == 2 and "no technician with id 99" in ghost.stderr
+
+
+def test_production_refuses_a_missing_or_weak_secret(env: dict[str, str]) -> None:
+    env = {**env, "FIELDBRIDGE_ENV": "production"}
+    for secret in (None, "changeme", "short"):
+        e = dict(env)
+        if secret:
+            e["FIELDBRIDGE_SECRET_KEY"] = secret
+        out = run(e, "migrate")
+        assert out.returncode == 2
+        assert "FIELDBRIDGE_SECRET_KEY" in out.stderr
+        assert "Traceback" not in out.stderr
+        if secret:
+            assert secret not in out.stderr, "a refused secret is never echoed"
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path, env: dict[str, str]) -> None:
+    env = {**env, "FIELDBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    out = run(env, "serve", "--port", str(free_port()))
+    assert out.returncode == 2 and "fieldbridge migrate" in out.stderr
+
+
+def test_serve_answers_over_real_http(env: dict[str, str]) -> None:
+    assert run(env, "migrate").returncode == 0
+    token = run(env, "token", "create", "--role", "admin", "--subject", "ada").stdout.split()[-1]
+    port = free_port()
+    server = subprocess.Popen(
+        [FIELDBRIDGE, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
+        auth = {"Authorization": f"Bearer {token}"}
+        made = httpx.post(f"{base}/api/v1/work-orders", json={"summary": "x"}, headers=auth)
+        assert made.status_code == 201
+        assert (
+            httpx.get(f"{base}{made.headers['location']}", headers=auth).json()["status"] == "new"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

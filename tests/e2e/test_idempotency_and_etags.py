@@ -1,0 +1,178 @@
+"""Idempotency-Key on POST, and If-Match / ETag on every change to an order."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import func, select
+
+from api.idempotency import fingerprint
+from orchestrator import idempotency, models
+from tests.e2e.conftest import Api, Mover, World
+
+
+def _count_orders(api: Api) -> int:
+    with api.container.uow() as uow:
+        return int(uow.session.scalar(select(func.count()).select_from(models.WorkOrder)) or 0)
+
+
+def _create(api: Api, world: World, key: str, summary: str = "Leak at valve 7"):
+    return api.call(
+        "POST",
+        "/api/v1/work-orders",
+        world.dispatcher,
+        json={"summary": summary, "site_id": world.site_id},
+        headers={"Idempotency-Key": key},
+    )
+
+
+def test_same_key_and_body_replays_the_first_response_without_a_second_order(
+    api: Api, world: World
+) -> None:
+    before = _count_orders(api)
+    first = _create(api, world, "key-1")
+    second = _create(api, world, "key-1")
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.headers["location"] == first.headers["location"]
+    assert "idempotent-replayed" not in first.headers
+    assert _count_orders(api) == before + 1
+
+
+def test_same_key_with_another_body_is_422(api: Api, world: World) -> None:
+    _create(api, world, "key-2")
+    response = _create(api, world, "key-2", summary="Something else")
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "different request body" in response.json()["detail"]
+
+
+def test_keys_are_scoped_to_the_caller(api: Api, world: World) -> None:
+    other = api.token("dispatcher", "another-dispatcher")
+    before = _count_orders(api)
+    _create(api, world, "shared-key")
+    response = api.call(
+        "POST",
+        "/api/v1/work-orders",
+        other,
+        json={"summary": "Leak at valve 7", "site_id": world.site_id},
+        headers={"Idempotency-Key": "shared-key"},
+        expect=201,
+    )
+    assert "idempotent-replayed" not in response.headers
+    assert _count_orders(api) == before + 2
+
+
+def test_a_repeat_while_the_first_still_runs_is_409(api: Api, world: World) -> None:
+    """A first request is in flight: its reservation is stored, its answer not yet."""
+    body = json.dumps({"summary": "Leak at valve 7", "site_id": world.site_id}).encode()
+    request_hash = fingerprint("POST", "/api/v1/work-orders", b"", "application/json", body)
+    with api.container.uow() as uow:
+        first = idempotency.reserve(uow, "dispatcher:dora", "key-busy", request_hash, 60)
+    assert first.outcome == "reserved"
+    headers = {"Idempotency-Key": "key-busy", "Content-Type": "application/json"}
+    before = _count_orders(api)
+    repeat = api.call(
+        "POST", "/api/v1/work-orders", world.dispatcher, content=body, headers=headers
+    )
+    assert repeat.status_code == 409
+    assert "still being processed" in repeat.json()["detail"]
+    assert _count_orders(api) == before
+
+
+def test_a_key_whose_first_attempt_died_is_taken_over_after_its_lease(
+    api: Api, world: World
+) -> None:
+    body = json.dumps({"summary": "Leak at valve 7", "site_id": world.site_id}).encode()
+    request_hash = fingerprint("POST", "/api/v1/work-orders", b"", "application/json", body)
+    with api.container.uow() as uow:
+        idempotency.reserve(uow, "dispatcher:dora", "key-dead", request_hash, lease_s=0.01)
+    time.sleep(0.05)
+    headers = {"Idempotency-Key": "key-dead", "Content-Type": "application/json"}
+    retry = api.call("POST", "/api/v1/work-orders", world.dispatcher, content=body, headers=headers)
+    assert retry.status_code == 201
+
+
+def test_a_failed_first_attempt_releases_the_key(api: Api, world: World) -> None:
+    bad = api.call(
+        "POST",
+        "/api/v1/work-orders",
+        world.dispatcher,
+        json={"summary": "x", "site_id": 999999},
+        headers={"Idempotency-Key": "key-3"},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "site_id"
+    good = api.call(
+        "POST",
+        "/api/v1/work-orders",
+        world.dispatcher,
+        json={"summary": "x", "site_id": world.site_id},
+        headers={"Idempotency-Key": "key-3"},
+    )
+    assert good.status_code == 201
+
+
+def test_idempotency_works_for_transitions_too(api: Api, world: World) -> None:
+    oid = _create(api, world, "key-4").json()["id"]
+    body = {
+        "to": "triaged",
+        "priority": 3,
+        "division_id": world.division_id,
+        "work_type_id": world.work_type_id,
+    }
+    headers = {"If-Match": '"1"', "Idempotency-Key": "triage-1"}
+    path = f"/api/v1/work-orders/{oid}/transitions"
+    first = api.call("POST", path, world.dispatcher, json=body, headers=headers, expect=200)
+    again = api.call("POST", path, world.dispatcher, json=body, headers=headers, expect=200)
+    assert again.json()["version"] == first.json()["version"] == 2
+    trail = api.call("GET", f"/api/v1/work-orders/{oid}/audit", world.dispatcher).json()
+    assert [e["kind"] for e in trail["events"]] == ["created", "transition"]
+
+
+def test_get_returns_the_version_as_etag(api: Api, world: World) -> None:
+    oid = _create(api, world, "key-5").json()["id"]
+    response = api.call("GET", f"/api/v1/work-orders/{oid}", world.dispatcher, expect=200)
+    assert response.headers["etag"] == '"1"'
+
+
+def test_changes_without_if_match_are_428_and_stale_ones_412(
+    api: Api, world: World, move: Mover
+) -> None:
+    oid = _create(api, world, "key-6").json()["id"]
+    path = f"/api/v1/work-orders/{oid}"
+    missing = api.call("PATCH", path, world.dispatcher, json={"summary": "new words"})
+    assert missing.status_code == 428
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    ok = api.call(
+        "PATCH", path, world.dispatcher, json={"summary": "new words"}, headers={"If-Match": '"1"'}
+    )
+    assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
+    stale = api.call(
+        "PATCH",
+        path,
+        world.dispatcher,
+        json={"summary": "lost update"},
+        headers={"If-Match": '"1"'},
+    )
+    assert stale.status_code == 412
+    assert stale.json()["current_version"] == 2
+    assert api.call("GET", path, world.dispatcher).json()["summary"] == "new words"
+    for method, suffix, body in (
+        ("POST", "/transitions", {"to": "cancelled", "reason": "x"}),
+        ("PUT", "/checklist", {"items": {}}),
+    ):
+        assert api.call(method, path + suffix, world.dispatcher, json=body).status_code == 428
+        stale = api.call(
+            method, path + suffix, world.dispatcher, json=body, headers={"If-Match": '"1"'}
+        )
+        assert stale.status_code == 412
+    upload = api.call(
+        "POST",
+        path + "/attachments",
+        world.dispatcher,
+        files={"file": ("a.png", b"\x89PNG\r\n\x1a\n0000", "image/png")},
+    )
+    assert upload.status_code == 428
