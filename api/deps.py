@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 
 from api.problems import ApiProblem
-from orchestrator import auth
+from mappings.canonical import MAX_ID
+from orchestrator import auth, db
 from orchestrator.bootstrap import Container
 from orchestrator.errors import Forbidden, Unauthorized
 from orchestrator.lifecycle import Actor, Role
@@ -20,12 +21,22 @@ def get_container(request: Request) -> Container:
     return container
 
 
-async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+# ``get_uow`` and ``optional_user`` are plain ``def``s on purpose: FastAPI runs them in its
+# threadpool. Run on the event loop (``async def``), their blocking database calls stall every
+# request, and on SQLite one waiting for the write lock deadlocks against a request whose
+# teardown (which releases that lock) needs the loop.
+def get_uow(request: Request) -> Iterator[UnitOfWork]:
     with get_container(request).uow() as uow:
+        if request.method in READ_METHODS:
+            db.begin_read_only(uow.session)  # SQLite: reads need not queue for the write lock
         yield uow
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def bearer(request: Request) -> str | None:
@@ -38,11 +49,16 @@ def bearer(request: Request) -> str | None:
     return token.strip()
 
 
-async def optional_user(request: Request, uow: Uow) -> Actor | None:
+def optional_user(request: Request, uow: Uow) -> Actor | None:
     token = bearer(request)
     if token is None:
         return None
+    # SQLite: check the token in a read-only transaction of its own, so that a command does
+    # not hold the write lock from here (before its body is even parsed) to its end.
+    checking = db.begin_read_only(uow.session)
     actor = auth.authenticate(uow, token, get_container(request).secret_key)
+    if checking:
+        uow.session.rollback()
     request.state.actor = actor
     return actor
 

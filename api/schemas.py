@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from mappings import canonical
+from mappings.canonical import Id
 from orchestrator.handlers.reference import KINDS
 from orchestrator.lifecycle import State
 
@@ -71,9 +72,9 @@ class TransitionIn(Wire):
     to: State
     reason: Reason | None = None
     priority: Annotated[int, Field(ge=1, le=5)] | None = None
-    division_id: int | None = None
-    work_type_id: int | None = None
-    technician_id: int | None = None
+    division_id: Id | None = None
+    work_type_id: Id | None = None
+    technician_id: Id | None = None
     window_start: datetime | None = Field(
         default=None, description="ISO 8601 with offset; without one, local time at the site"
     )
@@ -84,12 +85,12 @@ class TransitionIn(Wire):
 class WorkOrderUpdate(Wire):
     summary: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
     description: Annotated[str, StringConstraints(max_length=20000)] | None = None
-    customer_id: int | None = None
-    site_id: int | None = None
-    asset_id: int | None = None
+    customer_id: Id | None = None
+    site_id: Id | None = None
+    asset_id: Id | None = None
     priority: Annotated[int, Field(ge=1, le=5)] | None = None
-    division_id: int | None = None
-    work_type_id: int | None = None
+    division_id: Id | None = None
+    work_type_id: Id | None = None
 
 
 class LocalWindow(Wire):
@@ -192,8 +193,8 @@ class ServiceRequestIn(Wire):
     ]
     contact: Contact | None = None
     address: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    site_id: int | None = None
-    customer_id: int | None = None
+    site_id: Id | None = None
+    customer_id: Id | None = None
 
 
 class ServiceRequestAccepted(Wire):

@@ -37,6 +37,8 @@ def _iana_zone(value: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_iana_zone)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+MAX_ID = 2**63 - 1  # a signed 64-bit key, as on SQLite and PostgreSQL
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -82,7 +84,7 @@ class Division(Model):
 class Territory(Model):
     code: Code
     name: Name
-    division_id: int | None = None
+    division_id: Id | None = None
 
 
 class Customer(SourceRef):
@@ -92,18 +94,18 @@ class Customer(SourceRef):
 
 
 class Site(SourceRef):
-    customer_id: int | None = None
+    customer_id: Id | None = None
     name: Name
     address: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     latitude: Latitude
     longitude: Longitude
     time_zone: TimeZoneName
     access_notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    territory_id: int | None = None
+    territory_id: Id | None = None
 
 
 class Asset(SourceRef):
-    site_id: int
+    site_id: Id
     serial: Code
     model: Annotated[str, StringConstraints(max_length=200)] | None = None
     name: Annotated[str, StringConstraints(max_length=300)] | None = None
@@ -188,7 +190,7 @@ class Technician(SourceRef):
     hours_exceptions: list[HoursException] = Field(default_factory=list)
     break_rule: BreakRule | None = None
     van_stock: dict[Code, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    territory_id: int | None = None
+    territory_id: Id | None = None
 
     @field_validator("skills")
     @classmethod
@@ -253,12 +255,12 @@ class WorkOrder(SourceRef):
 
     summary: Annotated[str, StringConstraints(min_length=1, max_length=300)]
     description: Annotated[str, StringConstraints(max_length=20000)] | None = None
-    customer_id: int | None = None
-    site_id: int | None = None
-    asset_id: int | None = None
+    customer_id: Id | None = None
+    site_id: Id | None = None
+    asset_id: Id | None = None
     priority: Annotated[int, Field(ge=1, le=5)] | None = None
-    division_id: int | None = None
-    work_type_id: int | None = None
+    division_id: Id | None = None
+    work_type_id: Id | None = None
 
 
 def jsonable(model: BaseModel) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import create_model
 
-from api.deps import Uow, allow, etag
+from api.deps import PathId, Uow, allow, etag
 from api.problems import ApiProblem
 from api.schemas import REFERENCE_SCHEMAS, Page
 from orchestrator.handlers import reference
@@ -50,14 +50,14 @@ def _router(name: str) -> APIRouter:
         )
 
     @router.get("/{ident}", response_model=Public)
-    def read(ident: int, uow: Uow, _: Reader, response: Response) -> Any:
+    def read(ident: PathId, uow: Uow, _: Reader, response: Response) -> Any:
         out = reference.get(uow, kind, ident)
         response.headers["ETag"] = etag(out["version"])
         return out
 
     @router.patch("/{ident}", response_model=Public)
     def update(
-        ident: int,
+        ident: PathId,
         body: Update,  # type: ignore[valid-type]
         uow: Uow,
         _: Writer,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
-from api.deps import CurrentUser, IfMatch, Uow, allow, etag, get_container
+from api.deps import CurrentUser, IfMatch, PathId, Uow, allow, etag, get_container
 from api.schemas import (
     AttachmentPublic,
     AuditTrail,
@@ -19,6 +19,7 @@ from api.schemas import (
     WorkOrderUpdate,
 )
 from mappings import canonical
+from mappings.canonical import Id
 from orchestrator.handlers import work_orders as wo
 from orchestrator.lifecycle import Actor, State
 
@@ -30,7 +31,7 @@ def _with_etag(response: Response, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _version(uow: Uow, ident: int, actor: CurrentUser, if_match: int | None) -> int:
+def _version(uow: Uow, ident: PathId, actor: CurrentUser, if_match: int | None) -> int:
     """``If-Match: *`` matches whatever is current."""
     return if_match if if_match is not None else wo.get(uow, ident, actor)["version"]
 
@@ -53,10 +54,10 @@ def list_(
     actor: CurrentUser,
     status_: Annotated[list[State] | None, Query(alias="status")] = None,
     priority: Annotated[int | None, Query(ge=1, le=5)] = None,
-    technician: int | None = None,
-    division: int | None = None,
-    customer: int | None = None,
-    territory: int | None = None,
+    technician: Annotated[Id | None, Query()] = None,
+    division: Annotated[Id | None, Query()] = None,
+    customer: Annotated[Id | None, Query()] = None,
+    territory: Annotated[Id | None, Query()] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
@@ -72,13 +73,13 @@ def list_(
 
 
 @router.get("/{ident}", response_model=WorkOrderPublic)
-def read(ident: int, uow: Uow, actor: CurrentUser, response: Response) -> Any:
+def read(ident: PathId, uow: Uow, actor: CurrentUser, response: Response) -> Any:
     return _with_etag(response, wo.get(uow, ident, actor))
 
 
 @router.patch("/{ident}", response_model=WorkOrderPublic)
 def update(
-    ident: int,
+    ident: PathId,
     body: WorkOrderUpdate,
     uow: Uow,
     actor: CurrentUser,
@@ -93,7 +94,7 @@ def update(
 
 @router.post("/{ident}/transitions", response_model=WorkOrderPublic)
 def transition(
-    ident: int,
+    ident: PathId,
     body: TransitionIn,
     uow: Uow,
     actor: CurrentUser,
@@ -113,7 +114,7 @@ def transition(
 
 @router.put("/{ident}/checklist", response_model=WorkOrderPublic)
 def put_checklist(
-    ident: int,
+    ident: PathId,
     body: ChecklistIn,
     uow: Uow,
     actor: CurrentUser,
@@ -128,7 +129,7 @@ def put_checklist(
     "/{ident}/attachments", status_code=status.HTTP_201_CREATED, response_model=AttachmentPublic
 )
 def upload(
-    ident: int,
+    ident: PathId,
     request: Request,
     uow: Uow,
     actor: CurrentUser,
@@ -150,12 +151,14 @@ def upload(
 
 
 @router.get("/{ident}/attachments", response_model=list[AttachmentPublic])
-def list_attachments(ident: int, uow: Uow, actor: CurrentUser) -> Any:
+def list_attachments(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
     return wo.list_attachments(uow, ident, actor)
 
 
 @router.get("/{ident}/attachments/{attachment_id}/content", response_class=StreamingResponse)
-def download(ident: int, attachment_id: int, request: Request, uow: Uow, actor: CurrentUser) -> Any:
+def download(
+    ident: PathId, attachment_id: PathId, request: Request, uow: Uow, actor: CurrentUser
+) -> Any:
     meta = wo.get_attachment(uow, ident, attachment_id, actor)
     store = get_container(request).attachments
     return StreamingResponse(
@@ -166,5 +169,5 @@ def download(ident: int, attachment_id: int, request: Request, uow: Uow, actor: 
 
 
 @router.get("/{ident}/audit", response_model=AuditTrail, response_model_by_alias=True)
-def audit(ident: int, uow: Uow, actor: CurrentUser) -> Any:
+def audit(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
     return wo.audit_trail(uow, ident, actor)
