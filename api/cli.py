@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from orchestrator import migrate
 from orchestrator.cli import app, err
@@ -23,6 +22,8 @@ def serve(
     if migrate.pending(url):
         err.print("[red]error:[/red] the database is not migrated: run `fieldbridge migrate` first")
         raise typer.Exit(code=2)
+    import uvicorn  # only the server needs it
+
     err.print(f"fieldbridge API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
     uvicorn.run(
         "api.app:create_app",

@@ -102,3 +102,42 @@ def test_documenting_is_refused_outside_the_visit(api: Api, world: World, move: 
     move(oid, world.tech_token, "cannot_complete", reason="no access")
     response = upload(api, world.tech_token, oid, "photo", PNG, expect=409)
     assert response.json()["current"] == "cannot_complete"
+
+
+def test_a_retried_upload_with_a_new_multipart_boundary_is_replayed(
+    api: Api, world: World, move: Mover
+) -> None:
+    oid = to_in_progress(api, world, move)
+    etag = api.call("GET", f"/api/v1/work-orders/{oid}", world.tech_token).headers["etag"]
+    responses = []
+    for boundary in ("boundary-first-attempt", "boundary-second-attempt"):
+        body = (
+            (
+                f"--{boundary}\r\n"
+                'Content-Disposition: form-data; name="kind"\r\n\r\nphoto\r\n'
+                f"--{boundary}\r\n"
+                'Content-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+                "Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + JPEG
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        responses.append(
+            api.call(
+                "POST",
+                f"/api/v1/work-orders/{oid}/attachments",
+                world.tech_token,
+                content=body,
+                headers={
+                    "Content-Type": f"multipart/form-data; boundary={boundary}",
+                    "If-Match": etag,
+                    "Idempotency-Key": "photo-upload-1",
+                },
+            )
+        )
+    first, retry = responses
+    assert first.status_code == retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+    listed = api.call("GET", f"/api/v1/work-orders/{oid}/attachments", world.tech_token).json()
+    assert len(listed) == 1
