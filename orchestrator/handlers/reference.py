@@ -100,11 +100,14 @@ def to_canonical(kind: Kind, row: Any) -> canonical.Model:
     return kind.model.model_validate(data)
 
 
-def _check_refs(uow: UnitOfWork, kind: Kind, values: Mapping[str, Any]) -> None:
+def check_refs(
+    uow: UnitOfWork, values: Mapping[str, Any], tables: Mapping[str, type[models.Base]]
+) -> None:
+    """Every ``*_id`` in ``values`` that ``tables`` knows must name a row; 422 names each field."""
     errors = [
-        {"field": name, "reason": f"no {table.__tablename__[:-1]} with id {values[name]}"}
-        for name, table in kind.refs.items()
-        if values.get(name) is not None and uow.session.get(table, values[name]) is None
+        {"field": name, "reason": f"no {name.removesuffix('_id').replace('_', ' ')} with id {v}"}
+        for name, v in values.items()
+        if name in tables and v is not None and uow.session.get(tables[name], v) is None
     ]
     if errors:
         raise InvalidInput("a reference points at nothing", errors)
@@ -130,7 +133,7 @@ def _commit_unique(uow: UnitOfWork, kind: Kind) -> None:
 
 def create(uow: UnitOfWork, kind: Kind, data: canonical.Model) -> dict[str, Any]:
     values = _columns(kind, data)
-    _check_refs(uow, kind, values)
+    check_refs(uow, values, kind.refs)
     row = kind.table(**values)
     certs = _certifications(data)
     if certs is not None:
@@ -166,7 +169,7 @@ def update(uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any]) 
             ],
         ) from None
     values = _columns(kind, data)
-    _check_refs(uow, kind, values)
+    check_refs(uow, values, kind.refs)
     for name, value in values.items():
         setattr(row, name, value)
     certs = _certifications(data)

@@ -51,7 +51,6 @@ from orchestrator.uow import UnitOfWork
 
 CREATORS = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.INTEGRATION})
 EDITORS = CREATORS
-OFFICE = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.INTEGRATION})
 _TRACKING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 
 
@@ -362,13 +361,7 @@ _REFS: dict[str, type[models.Base]] = {
 
 
 def _check_refs(uow: UnitOfWork, values: Mapping[str, Any]) -> None:
-    errors = [
-        {"field": name, "reason": f"no {name.removesuffix('_id').replace('_', ' ')} with id {v}"}
-        for name, v in values.items()
-        if name in _REFS and v is not None and uow.session.get(_REFS[name], v) is None
-    ]
-    if errors:
-        raise InvalidInput("a reference points at nothing", errors)
+    reference.check_refs(uow, values, _REFS)
 
 
 def _ref_payload(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -526,7 +519,7 @@ PATCHABLE = frozenset(
 
 def update(uow: UnitOfWork, cmd: UpdateWorkOrder) -> dict[str, Any]:
     if cmd.actor.role not in EDITORS:
-        wo = _load(uow, cmd.work_order_id, cmd.actor)  # 404 before 403 for the invisible
+        _load(uow, cmd.work_order_id, cmd.actor)  # 404 before 403 for what they cannot see
         raise Forbidden(f"a {cmd.actor.role} may not edit work orders")
     wo = _load(uow, cmd.work_order_id, cmd.actor, for_update=True)
     _check_version(wo, cmd.expected_version)
