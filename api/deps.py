@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
@@ -24,14 +24,14 @@ def get_container(request: Request) -> Container:
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# ``get_uow`` and ``optional_user`` are plain ``def``s on purpose: FastAPI runs them in its
-# threadpool. Run on the event loop (``async def``), their blocking database calls stall every
-# request, and on SQLite one waiting for the write lock deadlocks against a request whose
-# teardown (which releases that lock) needs the loop.
-def get_uow(request: Request) -> Iterator[UnitOfWork]:
+# Nothing here may wait on the event loop. ``get_uow`` runs there but does no I/O until the
+# route uses the session (in the threadpool), and its teardown (rollback, close) waits for no
+# lock and no pooled connection. ``optional_user`` queries, so it is a plain ``def`` that
+# FastAPI runs in the threadpool: on the loop, its wait for a pooled connection or for
+# SQLite's write lock stalls every request and deadlocks against the request that holds
+# them, whose teardown needs the loop.
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     with get_container(request).uow() as uow:
-        if request.method in READ_METHODS:
-            db.begin_read_only(uow.session)  # SQLite: reads need not queue for the write lock
         yield uow
 
 
@@ -53,11 +53,12 @@ def optional_user(request: Request, uow: Uow) -> Actor | None:
     token = bearer(request)
     if token is None:
         return None
-    # SQLite: check the token in a read-only transaction of its own, so that a command does
-    # not hold the write lock from here (before its body is even parsed) to its end.
+    # SQLite: check the token in a read-only (DEFERRED) transaction: a read then never
+    # queues for the write lock. A command ends it at once, so that it does not hold that
+    # lock from here (before its body is even parsed) to its end.
     checking = db.begin_read_only(uow.session)
     actor = auth.authenticate(uow, token, get_container(request).secret_key)
-    if checking:
+    if checking and request.method not in READ_METHODS:
         uow.session.rollback()
     request.state.actor = actor
     return actor

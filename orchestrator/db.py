@@ -7,8 +7,11 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+READ_ONLY = "fieldbridge_read_only"
+"""Execution option: this transaction only reads (see ``begin_read_only``)."""
 
 
 def utcnow() -> datetime:
@@ -60,7 +63,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A transaction declared read-only begins DEFERRED: under WAL it reads a snapshot
+            # and neither waits for nor blocks the one writer.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if "poolclass" not in kwargs:
@@ -72,3 +78,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def begin_read_only(session: Session) -> bool:
+    """On SQLite, begin the session's transaction as a read-only (DEFERRED) one.
+
+    For code that will not write before the transaction ends: it then does not take the
+    write lock that every other transaction takes up front. True when it began one; False
+    (and nothing done) on PostgreSQL or when a transaction has already begun.
+    """
+    if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
+        return False
+    session.connection(execution_options={READ_ONLY: True})
+    return True
