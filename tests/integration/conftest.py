@@ -1,0 +1,13 @@
+"""Integration fixtures: reference data in the per-test database (see ``lifecycle_world``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.bootstrap import Container
+from tests.integration.lifecycle_world import World, make_world
+
+
+@pytest.fixture
+def world(container: Container) -> World:
+    return make_world(container)
