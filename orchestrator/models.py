@@ -187,6 +187,7 @@ class WorkOrder(Timestamped, SourceOwned, Base):
     completed_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    site: Mapped[Site | None] = relationship(lazy="joined", viewonly=True)
 
 
 class Note(Base):

@@ -133,7 +133,7 @@ def _load(
 ) -> models.WorkOrder:
     query = select(models.WorkOrder).where(models.WorkOrder.id == ident)
     if for_update and uow.dialect == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(of=models.WorkOrder)
     wo = uow.session.scalars(query).one_or_none()
     if wo is None or not _visible(actor, wo):
         raise NotFound("work order", ident)
@@ -148,8 +148,10 @@ def _check_version(wo: models.WorkOrder, expected: int) -> None:
 def _site_zone(uow: UnitOfWork, wo: models.WorkOrder) -> str | None:
     if wo.site_id is None:
         return None
-    site = uow.session.get(models.Site, wo.site_id)
-    return site.time_zone if site else None
+    site = wo.site  # joined in the order's own query
+    if site is None or site.id != wo.site_id:  # site_id changed in this unit of work
+        site = uow.session.get(models.Site, wo.site_id)
+    return site.time_zone if site is not None else None
 
 
 def localize(value: datetime, zone_name: str | None, field_name: str) -> datetime:
@@ -213,6 +215,15 @@ def to_public(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor) -> dict[str, 
         "completed_at": wo.completed_at,
         "closed_at": wo.closed_at,
     }
+
+
+def _commit(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor) -> dict[str, Any]:
+    """Build the answer inside the transaction, then commit: nothing reads after the commit,
+    which on SQLite would open a new transaction holding the write lock until teardown."""
+    uow.flush()
+    out = to_public(uow, wo, actor)
+    uow.commit()
+    return out
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -401,8 +412,7 @@ def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
     _check_refs(uow, values)
     wo = _new_order(uow, values, requester=None)
     _append_event(uow, wo, cmd.actor, "created", _ref_payload(values), to_state=State.NEW.value)
-    uow.commit()
-    return to_public(uow, wo, cmd.actor)
+    return _commit(uow, wo, cmd.actor)
 
 
 def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[str, Any]:
@@ -532,7 +542,7 @@ def update(uow: UnitOfWork, cmd: UpdateWorkOrder) -> dict[str, Any]:
     if changes:
         wo.version += 1
         _append_event(uow, wo, cmd.actor, "updated", _ref_payload(changes))
-        uow.commit()
+        return _commit(uow, wo, cmd.actor)
     return to_public(uow, wo, cmd.actor)
 
 
@@ -612,8 +622,7 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
     _append_event(
         uow, wo, cmd.actor, "transition", payload, from_state=source, to_state=target, at=now
     )
-    uow.commit()
-    return to_public(uow, wo, cmd.actor)
+    return _commit(uow, wo, cmd.actor)
 
 
 def _schedule(
@@ -734,8 +743,7 @@ def update_checklist(uow: UnitOfWork, cmd: UpdateChecklist) -> dict[str, Any]:
     wo.checklist_state = {code: bool(cmd.checked.get(code, False)) for code in sorted(known)}
     wo.version += 1
     _append_event(uow, wo, cmd.actor, "checklist_updated", {"checked": sorted(_checked(wo))})
-    uow.commit()
-    return to_public(uow, wo, cmd.actor)
+    return _commit(uow, wo, cmd.actor)
 
 
 def prepare_attachment(uow: UnitOfWork, work_order_id: int, actor: Actor, version: int) -> None:
@@ -772,8 +780,10 @@ def add_attachment(uow: UnitOfWork, cmd: AddAttachment) -> dict[str, Any]:
             "size_bytes": cmd.size_bytes,
         },
     )
+    uow.flush()
+    out = {**attachment_public(row), "work_order_version": wo.version}
     uow.commit()
-    return {**attachment_public(row), "work_order_version": wo.version}
+    return out
 
 
 def attachment_public(row: models.Attachment) -> dict[str, Any]:
