@@ -17,21 +17,28 @@ def new_order(api: Api, world: World, **extra: object) -> dict:
     return api.call("POST", "/api/v1/work-orders", world.dispatcher, json=body, expect=201).json()
 
 
-def to_in_progress(api: Api, world: World, move: Mover) -> int:
-    order = new_order(api, world)
-    oid = order["id"]
-    move(
-        oid,
-        world.dispatcher,
-        "triaged",
-        priority=2,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
-    move(oid, world.dispatcher, "scheduled", technician_id=world.technician_id, **WINDOW)
-    move(oid, world.dispatcher, "dispatched")
-    move(oid, world.tech_token, "in_progress", position={"lat": 52.52, "lon": 13.4})
+HAPPY_PATH = ("triaged", "scheduled", "dispatched", "in_progress")
+
+
+def advance(api: Api, world: World, move: Mover, oid: int, until: str) -> int:
+    """Move a ``new`` order along the happy path up to and including ``until``."""
+    fields: dict[str, tuple[str, dict[str, object]]] = {
+        "triaged": (
+            world.dispatcher,
+            {"priority": 2, "division_id": world.division_id, "work_type_id": world.work_type_id},
+        ),
+        "scheduled": (world.dispatcher, {"technician_id": world.technician_id, **WINDOW}),
+        "dispatched": (world.dispatcher, {}),
+        "in_progress": (world.tech_token, {"position": {"lat": 52.52, "lon": 13.4}}),
+    }
+    for state in HAPPY_PATH[: HAPPY_PATH.index(until) + 1]:
+        token, extra = fields[state]
+        move(oid, token, state, **extra)
     return oid
+
+
+def to_in_progress(api: Api, world: World, move: Mover) -> int:
+    return advance(api, world, move, new_order(api, world)["id"], "in_progress")
 
 
 def upload(api: Api, token: str, oid: int, kind: str, content: bytes, expect: int = 201):
@@ -185,14 +192,7 @@ def test_scheduling_checks_the_technicians_certification_on_the_day(
         expect=201,
     ).json()
     oid = new_order(api, world)["id"]
-    move(
-        oid,
-        world.dispatcher,
-        "triaged",
-        priority=2,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
+    advance(api, world, move, oid, "triaged")
     body = move(
         oid, world.dispatcher, "scheduled", expect=422, technician_id=tech["id"], **WINDOW
     ).json()

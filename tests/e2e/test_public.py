@@ -10,7 +10,7 @@ from api.app import create_app
 from orchestrator.bootstrap import bootstrap
 from tests.conftest import make_settings
 from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import WINDOW, new_order
+from tests.e2e.test_lifecycle import advance, new_order
 
 
 def test_health_and_docs_need_no_login(api: Api) -> None:
@@ -42,15 +42,7 @@ def test_a_citizen_reports_without_login_and_follows_the_status(
     # The dispatcher finds it among new orders and books it.
     orders = api.call("GET", "/api/v1/work-orders?status=new", world.dispatcher).json()["items"]
     oid = next(o["id"] for o in orders if o["tracking_code"] == code)
-    move(
-        oid,
-        world.dispatcher,
-        "triaged",
-        priority=1,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
-    move(oid, world.dispatcher, "scheduled", technician_id=world.technician_id, **WINDOW)
+    advance(api, world, move, oid, "scheduled")
     status = api.call("GET", f"/status/{code}", None, expect=200).json()
     assert status["status"] == "scheduled"
     assert status["appointment_window"] == {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import WINDOW, new_order, to_in_progress
+from tests.e2e.test_lifecycle import WINDOW, advance, new_order, to_in_progress
 
 REFERENCE = [
     "divisions",
@@ -89,16 +89,7 @@ def test_only_the_assigned_technician_checks_in_and_completes(
     api: Api, world: World, move: Mover
 ) -> None:
     oid = new_order(api, world)["id"]
-    move(
-        oid,
-        world.dispatcher,
-        "triaged",
-        priority=1,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
-    move(oid, world.dispatcher, "scheduled", technician_id=world.technician_id, **WINDOW)
-    move(oid, world.dispatcher, "dispatched")
+    advance(api, world, move, oid, "dispatched")
     for token in (world.dispatcher, world.supervisor, world.admin):
         body = move(oid, token, "in_progress", expect=409).json()
         assert body["current"] == "dispatched"
@@ -113,16 +104,7 @@ def test_only_the_assigned_technician_checks_in_and_completes(
 
 def test_cancel_rights_follow_the_table(api: Api, world: World, move: Mover) -> None:
     dispatched = new_order(api, world)["id"]
-    move(
-        dispatched,
-        world.dispatcher,
-        "triaged",
-        priority=1,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
-    move(dispatched, world.dispatcher, "scheduled", technician_id=world.technician_id, **WINDOW)
-    move(dispatched, world.dispatcher, "dispatched")
+    advance(api, world, move, dispatched, "dispatched")
     body = move(dispatched, world.dispatcher, "cancelled", expect=409, reason="x").json()
     assert "cancelled" not in body["allowed"]
     assert (
@@ -167,14 +149,7 @@ def test_a_requester_may_cancel_their_own_request_while_new_only(
         json={"description": "Pothole on Oak Ave"},
         expect=201,
     ).json()["work_order_id"]
-    move(
-        second,
-        world.dispatcher,
-        "triaged",
-        priority=4,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
+    advance(api, world, move, second, "triaged")
     assert move(second, rita, "cancelled", expect=409, reason="x").json()["allowed"] == []
 
 
@@ -192,14 +167,7 @@ def test_integration_may_schedule_but_not_triage_or_dispatch(
         division_id=world.division_id,
         work_type_id=world.work_type_id,
     )
-    move(
-        oid,
-        world.dispatcher,
-        "triaged",
-        priority=1,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
+    advance(api, world, move, oid, "triaged")
     move(oid, bot, "scheduled", technician_id=world.technician_id, **WINDOW)
     replanned = move(oid, bot, "scheduled", technician_id=world.other_technician_id).json()
     assert replanned["technician_id"] == world.other_technician_id

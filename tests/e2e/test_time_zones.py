@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import new_order
+from tests.e2e.test_lifecycle import advance, new_order
 
 
 def _triaged(api: Api, world: World, move: Mover) -> int:
     oid = new_order(api, world)["id"]
-    move(
-        oid,
-        world.dispatcher,
-        "triaged",
-        priority=2,
-        division_id=world.division_id,
-        work_type_id=world.work_type_id,
-    )
+    advance(api, world, move, oid, "triaged")
     return oid
 
 
