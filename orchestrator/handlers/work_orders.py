@@ -589,6 +589,8 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
         payload |= _note(uow, wo, "reason", given["reason"])
 
     if target is State.TRIAGED and source is State.NEW:
+        if given["priority"] not in range(1, 6):
+            raise invalid("priority", "1 (highest) to 5")
         _check_refs(uow, {k: given[k] for k in ("division_id", "work_type_id")})
         wo.priority, wo.division_id = given["priority"], given["division_id"]
         wo.work_type_id = given["work_type_id"]

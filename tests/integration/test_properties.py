@@ -12,12 +12,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mappings import canonical
 from orchestrator.bootstrap import Container
-from orchestrator.errors import FieldbridgeError, IllegalTransition, NotFound
+from orchestrator.errors import FieldbridgeError, IllegalTransition, InvalidInput, NotFound
 from orchestrator.handlers import work_orders as wo_h
 from orchestrator.lifecycle import Actor, Role, State
 from tests.integration.lifecycle_world import (
@@ -481,3 +482,14 @@ def test_first_time_fix_is_only_reported_once_closed(container: Container, world
         public = wo_h.get(uow, wid, Actor("sue", Role.SUPERVISOR))
     assert public["visits"] == 1
     assert public["first_time_fix"] is None
+
+
+def test_the_handler_itself_bounds_priority(container: Container, world: World) -> None:
+    """Not only the HTTP schema: a connector calling the handler gets the same refusal."""
+    actor = Actor(subject="dora", role=Role.DISPATCHER)
+    with container.uow() as uow:
+        order = wo_h.create(uow, wo_h.CreateWorkOrder(canonical.WorkOrder(summary="x"), actor))
+    fields = {"priority": 9, "division_id": world.division_id, "work_type_id": world.work_type_id}
+    with container.uow() as uow, pytest.raises(InvalidInput) as refused:
+        wo_h.transition(uow, wo_h.TransitionWorkOrder(order["id"], State.TRIAGED, fields, actor, 1))
+    assert refused.value.extra["errors"][0]["field"] == "priority"
