@@ -10,31 +10,19 @@ effect. Keys are kept ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.problems import problem
 from orchestrator import auth, idempotency
 from orchestrator.bootstrap import Container
 from orchestrator.errors import Unauthorized
 
 REPLAYED = "idempotent-replayed"
 _MAX_KEY = 255
-
-
-def _problem(status: int, detail: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": {409: "Conflict", 422: "Invalid input"}.get(status, "Error"),
-            "status": status,
-            "detail": detail,
-        }
-    ).encode()
-    return status, [(b"content-type", b"application/problem+json")], body
 
 
 class IdempotencyMiddleware:
@@ -51,7 +39,8 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if not key.strip() or len(key) > _MAX_KEY:
-            await _send(send, *_problem(422, f"Idempotency-Key must be 1 to {_MAX_KEY} characters"))
+            detail = f"Idempotency-Key must be 1 to {_MAX_KEY} characters"
+            await problem(422, detail)(scope, receive, send)
             return
         container: Container = scope["app"].state.container
         caller = _caller(headers, scope, container.secret_key)
@@ -77,16 +66,12 @@ class IdempotencyMiddleware:
 
         reservation = await run_in_threadpool(reserve)
         if reservation.outcome == "mismatch":
-            await _send(
-                send,
-                *_problem(422, "this Idempotency-Key was used with a different request body"),
-            )
+            detail = "this Idempotency-Key was used with a different request body"
+            await problem(422, detail)(scope, receive, send)
             return
         if reservation.outcome == "in_progress":
-            await _send(
-                send,
-                *_problem(409, "a request with this Idempotency-Key is still being processed"),
-            )
+            detail = "a request with this Idempotency-Key is still being processed"
+            await problem(409, detail)(scope, receive, send)
             return
         if reservation.outcome == "replay":
             stored = [
@@ -199,8 +184,6 @@ class UploadLimitMiddleware:
             limit = container.settings.max_upload_bytes + 64 * 1024  # room for multipart framing
             if length and length.isdigit() and int(length) > limit:
                 mb = container.settings.max_upload_mb
-                status, headers, body = _problem(413, f"the request is larger than {mb} MB")
-                body = json.dumps({**json.loads(body), "title": "Payload too large"}).encode()
-                await _send(send, status, headers, body)
+                await problem(413, f"the request is larger than {mb} MB")(scope, receive, send)
                 return
         await self.app(scope, receive, send)

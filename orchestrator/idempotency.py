@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator import models
@@ -99,10 +99,3 @@ def purge_expired(uow: UnitOfWork, ttl_hours: float) -> int:
     )
     uow.commit()
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def exists(uow: UnitOfWork, scope: str, key: str) -> bool:
-    query = select(models.IdempotencyRecord.key).where(
-        models.IdempotencyRecord.scope == scope, models.IdempotencyRecord.key == key
-    )
-    return uow.session.execute(query).first() is not None

@@ -299,7 +299,8 @@ def event_public(event: models.AuditEvent) -> dict[str, Any]:
     }
 
 
-def _body(event: models.AuditEvent) -> EventBody:
+def event_body(event: models.AuditEvent) -> EventBody:
+    """The hashed fields of a stored event, as read back."""
     return EventBody(
         work_order_id=event.work_order_id,
         seq=event.seq,
@@ -351,7 +352,7 @@ def verify_all(uow: UnitOfWork, batch: int = 2000) -> dict[str, Any]:
             if pending and (first := flush()):
                 return {"ok": False, "chains": chains, "events": events, "first_broken": first}
             pending, current, chains = [], event.work_order_id, chains + 1
-        pending.append((event.id, _body(event), event.hash))
+        pending.append((event.id, event_body(event), event.hash))
         events += 1
     if pending and (first := flush()):
         return {"ok": False, "chains": chains, "events": events, "first_broken": first}

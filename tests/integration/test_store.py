@@ -52,21 +52,6 @@ def stored_events(container: Container) -> list[models.AuditEvent]:
         return events
 
 
-def body_of(event: models.AuditEvent) -> EventBody:
-    return EventBody(
-        work_order_id=event.work_order_id,
-        seq=event.seq,
-        at=event.at,
-        actor=event.actor,
-        role=event.role,
-        kind=event.kind,
-        from_state=event.from_state,
-        to_state=event.to_state,
-        payload=event.payload,
-        prev_hash=event.prev_hash,
-    )
-
-
 # --- UTCDateTime ---------------------------------------------------------------------------------
 
 INSTANTS = [
@@ -316,7 +301,7 @@ def test_a_stored_event_rehashes_to_its_stored_hash(container: Container) -> Non
 
     events = {(e.work_order_id, e.seq): e for e in stored_events(container)}
     fixed = events[(fid, 1)]
-    back = body_of(fixed)
+    back = wo_h.event_body(fixed)
     assert back.at == AT and back.at.tzinfo is UTC
     assert back.payload == TRICKY_PAYLOAD
     # The same bytes on SQLite and PostgreSQL: written out by hand, not computed by the code.
@@ -324,7 +309,7 @@ def test_a_stored_event_rehashes_to_its_stored_hash(container: Container) -> Non
     assert sha256_hex(expected_canonical(fid)) == fixed.hash == back.digest()
     # And the handler-written event re-hashes too.
     created = events[(wid, 1)]
-    assert body_of(created).digest() == created.hash
+    assert wo_h.event_body(created).digest() == created.hash
     with container.uow() as uow:
         assert wo_h.verify_all(uow)["ok"] is True
 
@@ -335,7 +320,7 @@ def test_handler_written_events_rehash_after_reading_back(container: Container) 
     events = stored_events(container)
     assert len(events) == 2
     for event in events:
-        body = body_of(event)
+        body = wo_h.event_body(event)
         assert body.at.tzinfo is UTC
         assert sha256_hex(canonical_json(body.as_dict())) == event.hash
     # The public trail shows the same hashes.
@@ -400,6 +385,6 @@ def test_a_whole_visit_rehashes_after_reading_back(container: Container, world: 
     assert "lat" not in json.dumps(events[4].payload) and events[4].payload["visit"] == 1
     for prev, event in zip([None, *events], events, strict=False):
         assert event.prev_hash == (prev.hash if prev else GENESIS)
-        assert sha256_hex(canonical_json(body_of(event).as_dict())) == event.hash, event.seq
+        assert sha256_hex(canonical_json(wo_h.event_body(event).as_dict())) == event.hash, event.seq
     with container.uow() as uow:
         assert wo_h.verify_all(uow) == {"ok": True, "chains": 1, "events": 7, "first_broken": None}
