@@ -8,6 +8,7 @@ free text, positions and personal data live in their own rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import Mapping
@@ -260,19 +261,7 @@ def _append_event(
         payload=payload,
         prev_hash=prev,
     )
-    event = models.AuditEvent(
-        work_order_id=wo.id,
-        seq=seq,
-        at=body.at,
-        actor=body.actor,
-        role=body.role,
-        kind=kind,
-        from_state=from_state,
-        to_state=to_state,
-        payload=payload,
-        prev_hash=prev,
-        hash=body.digest(),
-    )
+    event = models.AuditEvent(**dataclasses.asdict(body), hash=body.digest())
     uow.session.add(event)
     return event
 
