@@ -55,12 +55,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(UploadLimitMiddleware)
 
-    v1 = APIRouter(prefix="/api/v1")
-    for router in reference.routers:
-        v1.include_router(router)
-    v1.include_router(work_orders.router)
-    v1.include_router(audit.router)
-    v1.include_router(public.v1)
-    app.include_router(v1)
+    # One router for everything under /api/v1: FastAPI matches an included router by trying
+    # each of its routes, and every further included router adds that walk to each request.
+    v1 = APIRouter()
+    for router in (work_orders.router, *reference.routers, audit.router, public.v1):
+        v1.routes.extend(router.routes)
+    app.include_router(v1, prefix="/api/v1")
     app.include_router(public.root)
     return app

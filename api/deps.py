@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 
 from api.problems import ApiProblem
 from mappings.canonical import MAX_ID
-from orchestrator import auth, db
+from orchestrator import auth
 from orchestrator.bootstrap import Container
 from orchestrator.errors import Forbidden, Unauthorized
 from orchestrator.lifecycle import Actor, Role
@@ -21,21 +21,25 @@ def get_container(request: Request) -> Container:
     return container
 
 
+# How requests meet the database. A route is ``async def`` and runs its unit of work inline,
+# on the event loop, inside one ``with uow:`` block: the block does bounded work (a few
+# statements on indexed rows) and contains no ``await``, so one process never has two of its
+# own transactions open at once, a transaction never waits for the loop, and no connection is
+# held while a request waits for its client. That is what makes one process fast: a thread
+# hop costs more than the statements themselves and under load turns into waits for the GIL.
+# Routes whose work grows with the data (lists, uploads, verifying every chain) are plain
+# ``def``: FastAPI runs them in its threadpool, and they too open and close their unit of work
+# inside the route. SQLite waits for another process's write lock at most ``busy_timeout``.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# Nothing here may wait on the event loop. ``get_uow`` runs there but does no I/O until the
-# route uses the session (in the threadpool), and its teardown (rollback, close) waits for no
-# lock and no pooled connection. ``optional_user`` queries, so it is a plain ``def`` that
-# FastAPI runs in the threadpool: on the loop, its wait for a pooled connection or for
-# SQLite's write lock stalls every request and deadlocks against the request that holds
-# them, whose teardown needs the loop.
-async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
-    with get_container(request).uow() as uow:
-        yield uow
+async def new_uow(request: Request) -> UnitOfWork:
+    """A unit of work, not yet begun: the route enters it with ``with uow:``. Read-only for
+    the methods that change nothing."""
+    return get_container(request).uow(read_only=request.method in READ_METHODS)
 
 
-Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Uow = Annotated[UnitOfWork, Depends(new_uow)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
@@ -49,17 +53,13 @@ def bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_user(request: Request, uow: Uow) -> Actor | None:
+async def optional_user(request: Request) -> Actor | None:
     token = bearer(request)
     if token is None:
         return None
-    # SQLite: check the token in a read-only (DEFERRED) transaction: a read then never
-    # queues for the write lock. A command ends it at once, so that it does not hold that
-    # lock from here (before its body is even parsed) to its end.
-    checking = db.begin_read_only(uow.session)
-    actor = auth.authenticate(uow, token, get_container(request).secret_key)
-    if checking and request.method not in READ_METHODS:
-        uow.session.rollback()
+    container = get_container(request)
+    with container.uow(read_only=True) as uow:
+        actor = auth.authenticate(uow, token, container.secret_key)
     request.state.actor = actor
     return actor
 
@@ -90,7 +90,7 @@ def allow(roles: Iterable[Role], action: str) -> Any:
     return Depends(check)
 
 
-def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """The version named by ``If-Match`` (``"3"``); None for ``*``; 428 when missing."""
     if if_match is None:
         raise ApiProblem(428, "send If-Match with the ETag from your last read of this resource")

@@ -5,6 +5,9 @@ anonymous). The request's fingerprint is its method, path, query and body (a mul
 boundary is normalised, since clients pick a new one per attempt). A successful (2xx/3xx)
 first response is stored and replayed; a failed one releases the key, since it had no
 effect. Keys are kept ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
+
+Reserving, completing and releasing a key are each one short transaction, run inline on the
+event loop like the routes' own (see ``api.deps``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,7 +66,7 @@ class IdempotencyMiddleware:
                     uow, caller, key, request_hash, settings.idempotency_lease_s
                 )
 
-        reservation = await run_in_threadpool(reserve)
+        reservation = reserve()
         if reservation.outcome == "mismatch":
             detail = "this Idempotency-Key was used with a different request body"
             await problem(422, detail)(scope, receive, send)
@@ -104,7 +106,7 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            await run_in_threadpool(_release, container, caller, key)
+            _release(container, caller, key)
             raise
         status = captured["status"]
         if 200 <= status < 400:
@@ -115,9 +117,9 @@ class IdempotencyMiddleware:
                         uow, caller, key, status, captured["headers"], bytes(captured["body"])
                     )
 
-            await run_in_threadpool(complete)
+            complete()
         else:
-            await run_in_threadpool(_release, container, caller, key)
+            _release(container, caller, key)
 
 
 def _release(container: Container, caller: str, key: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from limits import RateLimitItemPerMinute
@@ -40,8 +40,8 @@ class RateLimits:
             )
 
 
-def limited(name: str) -> Callable[[Request], None]:
-    def dependency(request: Request) -> None:
+def limited(name: str) -> Callable[[Request], Awaitable[None]]:
+    async def dependency(request: Request) -> None:
         limits: RateLimits = request.app.state.rate_limits
         limits.hit(name, request.client.host if request.client else "unknown")
 

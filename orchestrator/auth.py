@@ -6,13 +6,15 @@ It is valid while its signature checks, it has not expired, and its row is not r
 
 from __future__ import annotations
 
+import functools
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from orchestrator import models
 from orchestrator.db import utcnow
@@ -96,7 +98,19 @@ def revoke(uow: UnitOfWork, token_id: str) -> datetime:
 
 
 def decode(token: str, secret: str) -> dict[str, Any]:
-    """Check signature, issuer and expiry; the claims, or ``Unauthorized``."""
+    """Check signature, issuer and expiry; the claims (shared: do not mutate), or ``Unauthorized``.
+
+    A token's signature is verified once per process (clients send the same token on every
+    request); its expiry is checked on every call.
+    """
+    claims = _verified(token, secret)
+    if claims["exp"] <= time.time():
+        raise Unauthorized("the token has expired")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, secret: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -112,11 +126,12 @@ def decode(token: str, secret: str) -> dict[str, Any]:
     return claims
 
 
+_REVOKED_AT = select(models.ApiToken.revoked_at).where(models.ApiToken.id == bindparam("jti"))
+
+
 def authenticate(uow: UnitOfWork, token: str, secret: str) -> Actor:
     claims = decode(token, secret)
-    revoked = uow.session.execute(
-        select(models.ApiToken.revoked_at).where(models.ApiToken.id == claims["jti"])
-    ).first()
+    revoked = uow.connection().execute(_REVOKED_AT, {"jti": claims["jti"]}).first()
     if revoked is None:
         raise Unauthorized("the token is not known here")
     if revoked[0] is not None:

@@ -22,8 +22,8 @@ class Container:
     secret_key: str
     attachments: AttachmentStore
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, read_only=read_only)
 
     def dispose(self) -> None:
         self.engine.dispose()

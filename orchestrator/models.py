@@ -7,7 +7,7 @@ Times are ``UTCDateTime`` (aware UTC). Rows a system of record can own carry
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -43,6 +44,11 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for statements that need no ORM objects (reads, appends)."""
+    return cast(Table, model.__table__)
 
 
 class Timestamped:

@@ -18,4 +18,5 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 def verify(
     uow: Uow, _: Annotated[Actor, allow((Role.ADMIN, Role.SUPERVISOR), "verify the audit trail")]
 ) -> Any:
-    return wo.verify_all(uow)
+    with uow:  # walks every chain: in the threadpool
+        return wo.verify_all(uow)

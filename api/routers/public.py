@@ -42,8 +42,9 @@ def health(request: Request) -> Any:
     dependencies=[Depends(limited("status"))],
     responses={200: {"content": {"text/html": {}}}},
 )
-def public_status(tracking_code: str, request: Request, uow: Uow) -> Any:
-    out = wo.public_status(uow, tracking_code)
+async def public_status(tracking_code: str, request: Request, uow: Uow) -> Any:
+    with uow:
+        out = wo.public_status(uow, tracking_code)
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_status_page(out))
     return out
@@ -75,7 +76,7 @@ def _status_page(out: dict[str, Any]) -> str:
     response_model=ServiceRequestAccepted,
     dependencies=[Depends(limited("service-requests"))],
 )
-def service_request(
+async def service_request(
     body: ServiceRequestIn, uow: Uow, actor: OptionalUser, response: Response
 ) -> Any:
     contact = body.contact
@@ -89,6 +90,7 @@ def service_request(
         site_id=body.site_id,
         customer_id=body.customer_id,
     )
-    out = wo.submit_service_request(uow, cmd)
+    with uow:
+        out = wo.submit_service_request(uow, cmd)
     response.headers["Location"] = out["status_url"]
     return out

@@ -25,8 +25,9 @@ def _router(name: str) -> APIRouter:
     Reader = Annotated[Actor, allow(READERS, f"read {name}")]
 
     @router.post("", status_code=status.HTTP_201_CREATED, response_model=Public)
-    def create(body: Create, uow: Uow, _: Writer, response: Response) -> Any:  # type: ignore[valid-type]
-        out = reference.create(uow, kind, body)
+    async def create(body: Create, uow: Uow, _: Writer, response: Response) -> Any:  # type: ignore[valid-type]
+        with uow:
+            out = reference.create(uow, kind, body)
         response.headers["Location"] = f"/api/v1/{name}/{out['id']}"
         response.headers["ETag"] = etag(out["version"])
         return out
@@ -40,23 +41,25 @@ def _router(name: str) -> APIRouter:
         source_system: str | None = None,
         external_id: str | None = None,
     ) -> Any:
-        return reference.list_page(
-            uow,
-            kind,
-            cursor=cursor,
-            limit=limit,
-            source_system=source_system,
-            external_id=external_id,
-        )
+        with uow:  # grows with the page: in the threadpool
+            return reference.list_page(
+                uow,
+                kind,
+                cursor=cursor,
+                limit=limit,
+                source_system=source_system,
+                external_id=external_id,
+            )
 
     @router.get("/{ident}", response_model=Public)
-    def read(ident: PathId, uow: Uow, _: Reader, response: Response) -> Any:
-        out = reference.get(uow, kind, ident)
+    async def read(ident: PathId, uow: Uow, _: Reader, response: Response) -> Any:
+        with uow:
+            out = reference.get(uow, kind, ident)
         response.headers["ETag"] = etag(out["version"])
         return out
 
     @router.patch("/{ident}", response_model=Public)
-    def update(
+    async def update(
         ident: PathId,
         body: Update,  # type: ignore[valid-type]
         uow: Uow,
@@ -64,13 +67,15 @@ def _router(name: str) -> APIRouter:
         response: Response,
         if_match: Annotated[str | None, Header()] = None,
     ) -> Any:
-        if if_match is not None and if_match.strip() != "*":
-            current = reference.get(uow, kind, ident)["version"]
-            if if_match.strip().removeprefix("W/").strip('"') != str(current):
-                raise ApiProblem(
-                    412, f"the {kind.singular} has changed: current version is {current}"
-                )
-        out = reference.update(uow, kind, ident, body.model_dump(exclude_unset=True))  # type: ignore[attr-defined]
+        with uow:
+            if if_match is not None and if_match.strip() != "*":
+                current = reference.get(uow, kind, ident)["version"]
+                if if_match.strip().removeprefix("W/").strip('"') != str(current):
+                    raise ApiProblem(
+                        412, f"the {kind.singular} has changed: current version is {current}"
+                    )
+            changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+            out = reference.update(uow, kind, ident, changes)
         response.headers["ETag"] = etag(out["version"])
         return out
 

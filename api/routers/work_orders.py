@@ -22,6 +22,7 @@ from mappings import canonical
 from mappings.canonical import Id
 from orchestrator.handlers import work_orders as wo
 from orchestrator.lifecycle import Actor, State
+from orchestrator.uow import UnitOfWork
 
 router = APIRouter(prefix="/work-orders", tags=["work-orders"])
 
@@ -31,19 +32,20 @@ def _with_etag(response: Response, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _version(uow: Uow, ident: PathId, actor: CurrentUser, if_match: int | None) -> int:
+def _version(uow: UnitOfWork, ident: int, actor: Actor, if_match: int | None) -> int:
     """``If-Match: *`` matches whatever is current."""
     return if_match if if_match is not None else wo.get(uow, ident, actor)["version"]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkOrderPublic)
-def create(
+async def create(
     body: canonical.WorkOrder,
     uow: Uow,
     actor: Annotated[Actor, allow(wo.CREATORS, "create work orders")],
     response: Response,
 ) -> Any:
-    out = wo.create(uow, wo.CreateWorkOrder(body, actor))
+    with uow:
+        out = wo.create(uow, wo.CreateWorkOrder(body, actor))
     response.headers["Location"] = f"/api/v1/work-orders/{out['id']}"
     return _with_etag(response, out)
 
@@ -69,16 +71,18 @@ def list_(
         customer_id=customer,
         territory_id=territory,
     )
-    return wo.list_page(uow, actor, flt, cursor=cursor, limit=limit)
+    with uow:
+        return wo.list_page(uow, actor, flt, cursor=cursor, limit=limit)
 
 
 @router.get("/{ident}", response_model=WorkOrderPublic)
-def read(ident: PathId, uow: Uow, actor: CurrentUser, response: Response) -> Any:
-    return _with_etag(response, wo.get(uow, ident, actor))
+async def read(ident: PathId, uow: Uow, actor: CurrentUser, response: Response) -> Any:
+    with uow:
+        return _with_etag(response, wo.get(uow, ident, actor))
 
 
 @router.patch("/{ident}", response_model=WorkOrderPublic)
-def update(
+async def update(
     ident: PathId,
     body: WorkOrderUpdate,
     uow: Uow,
@@ -86,14 +90,14 @@ def update(
     if_match: IfMatch,
     response: Response,
 ) -> Any:
-    cmd = wo.UpdateWorkOrder(
-        ident, body.model_dump(exclude_unset=True), actor, _version(uow, ident, actor, if_match)
-    )
-    return _with_etag(response, wo.update(uow, cmd))
+    with uow:
+        version = _version(uow, ident, actor, if_match)
+        cmd = wo.UpdateWorkOrder(ident, body.model_dump(exclude_unset=True), actor, version)
+        return _with_etag(response, wo.update(uow, cmd))
 
 
 @router.post("/{ident}/transitions", response_model=WorkOrderPublic)
-def transition(
+async def transition(
     ident: PathId,
     body: TransitionIn,
     uow: Uow,
@@ -106,14 +110,14 @@ def transition(
         fields["window_start"] = body.window_start
     if body.window_end is not None:
         fields["window_end"] = body.window_end
-    cmd = wo.TransitionWorkOrder(
-        ident, body.to, fields, actor, _version(uow, ident, actor, if_match)
-    )
-    return _with_etag(response, wo.transition(uow, cmd))
+    with uow:
+        version = _version(uow, ident, actor, if_match)
+        cmd = wo.TransitionWorkOrder(ident, body.to, fields, actor, version)
+        return _with_etag(response, wo.transition(uow, cmd))
 
 
 @router.put("/{ident}/checklist", response_model=WorkOrderPublic)
-def put_checklist(
+async def put_checklist(
     ident: PathId,
     body: ChecklistIn,
     uow: Uow,
@@ -121,8 +125,10 @@ def put_checklist(
     if_match: IfMatch,
     response: Response,
 ) -> Any:
-    cmd = wo.UpdateChecklist(ident, body.items, actor, _version(uow, ident, actor, if_match))
-    return _with_etag(response, wo.update_checklist(uow, cmd))
+    with uow:
+        version = _version(uow, ident, actor, if_match)
+        cmd = wo.UpdateChecklist(ident, body.items, actor, version)
+        return _with_etag(response, wo.update_checklist(uow, cmd))
 
 
 @router.post(
@@ -138,28 +144,33 @@ def upload(
     file: Annotated[UploadFile, File(description="a photo or signature image")],
     kind: Annotated[str, Form(pattern="^(photo|signature)$")] = "photo",
 ) -> Any:
-    version = _version(uow, ident, actor, if_match)
-    wo.prepare_attachment(uow, ident, actor, version)
-    stored = get_container(request).attachments.put(file.file, kind)
+    container = get_container(request)
+    with container.uow(read_only=True) as reading:  # no write lock while the file is stored
+        version = _version(reading, ident, actor, if_match)
+        wo.prepare_attachment(reading, ident, actor, version)
+    stored = container.attachments.put(file.file, kind)
     cmd = wo.AddAttachment(
         ident, kind, stored.sha256, stored.content_type, stored.size_bytes, actor, version
     )
-    out = wo.add_attachment(uow, cmd)
+    with uow:
+        out = wo.add_attachment(uow, cmd)
     response.headers["ETag"] = etag(out["work_order_version"])
     response.headers["Location"] = f"/api/v1/work-orders/{ident}/attachments/{out['id']}"
     return out
 
 
 @router.get("/{ident}/attachments", response_model=list[AttachmentPublic])
-def list_attachments(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
-    return wo.list_attachments(uow, ident, actor)
+async def list_attachments(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
+    with uow:
+        return wo.list_attachments(uow, ident, actor)
 
 
 @router.get("/{ident}/attachments/{attachment_id}/content", response_class=StreamingResponse)
-def download(
+async def download(
     ident: PathId, attachment_id: PathId, request: Request, uow: Uow, actor: CurrentUser
 ) -> Any:
-    meta = wo.get_attachment(uow, ident, attachment_id, actor)
+    with uow:
+        meta = wo.get_attachment(uow, ident, attachment_id, actor)
     store = get_container(request).attachments
     return StreamingResponse(
         store.open(meta["sha256"]),
@@ -170,4 +181,5 @@ def download(
 
 @router.get("/{ident}/audit", response_model=AuditTrail, response_model_by_alias=True)
 def audit(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
-    return wo.audit_trail(uow, ident, actor)
+    with uow:  # grows with the order's history: in the threadpool
+        return wo.audit_trail(uow, ident, actor)

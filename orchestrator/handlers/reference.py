@@ -117,7 +117,7 @@ def _commit_unique(uow: UnitOfWork, kind: Kind) -> None:
     try:
         uow.commit()
     except IntegrityError as exc:
-        uow.session.rollback()
+        uow.rollback()
         text = str(exc.orig).lower()
         if "external_id" in text or "source_system" in text:
             raise Conflict(

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, insert, select
 
 from mappings import canonical
 from orchestrator import models
@@ -120,8 +120,10 @@ class SubmitServiceRequest:
 
 # --- loading and visibility ---------------------------------------------------------------------
 
+_ORDERS = models.table_of(models.WorkOrder)
 
-def _visible(actor: Actor, wo: models.WorkOrder) -> bool:
+
+def _visible(actor: Actor, wo: models.WorkOrder | Row[Any]) -> bool:
     if actor.role is Role.TECHNICIAN:
         return actor.technician_id is not None and wo.technician_id == actor.technician_id
     if actor.role is Role.REQUESTER:
@@ -173,7 +175,7 @@ def localize(value: datetime, zone_name: str | None, field_name: str) -> datetim
     return early.astimezone(UTC)
 
 
-def _local_window(wo: models.WorkOrder, zone_name: str | None) -> dict[str, Any] | None:
+def _local_window(wo: models.WorkOrder | Row[Any], zone_name: str | None) -> dict[str, Any] | None:
     if wo.window_start is None or wo.window_end is None or zone_name is None:
         return None
     zone = ZoneInfo(zone_name)
@@ -184,7 +186,11 @@ def _local_window(wo: models.WorkOrder, zone_name: str | None) -> dict[str, Any]
     }
 
 
-def to_public(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor) -> dict[str, Any]:
+def to_public(wo: models.WorkOrder | Row[Any], zone: str | None, actor: Actor) -> dict[str, Any]:
+    """The order as its API shows it: from the ORM object or from a row of ``_READ``.
+
+    ``zone`` is the site's time zone, in which the appointment window is also shown.
+    """
     who = parties(actor, assigned_technician_id=wo.technician_id, requester=wo.requester_subject)
     state = State(wo.status)
     return {
@@ -202,7 +208,7 @@ def to_public(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor) -> dict[str, 
         "technician_id": wo.technician_id,
         "window_start": wo.window_start,
         "window_end": wo.window_end,
-        "window_local": _local_window(wo, _site_zone(uow, wo)),
+        "window_local": _local_window(wo, zone),
         "checklist": dict(wo.checklist_state),
         "visits": wo.visits,
         "first_time_fix": (wo.visits == 1) if state is State.CLOSED else None,
@@ -222,12 +228,21 @@ def _commit(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor) -> dict[str, An
     """Build the answer inside the transaction, then commit: nothing reads after the commit,
     which on SQLite would open a new transaction holding the write lock until teardown."""
     uow.flush()
-    out = to_public(uow, wo, actor)
+    out = to_public(wo, _site_zone(uow, wo), actor)
     uow.commit()
     return out
 
 
 # --- audit ------------------------------------------------------------------------------------
+
+
+_EVENTS = models.table_of(models.AuditEvent)
+_LAST_EVENT = (
+    select(_EVENTS.c.seq, _EVENTS.c.hash)
+    .where(_EVENTS.c.work_order_id == bindparam("work_order_id"))
+    .order_by(_EVENTS.c.seq.desc())
+    .limit(1)
+)
 
 
 def _append_event(
@@ -240,13 +255,11 @@ def _append_event(
     from_state: str | None = None,
     to_state: str | None = None,
     at: datetime | None = None,
-) -> models.AuditEvent:
-    last = uow.session.execute(
-        select(models.AuditEvent.seq, models.AuditEvent.hash)
-        .where(models.AuditEvent.work_order_id == wo.id)
-        .order_by(models.AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
+    first: bool = False,
+) -> None:
+    """Append the order's next event to its chain; ``first`` for a new order's first event."""
+    conn = uow.connection()
+    last = None if first else conn.execute(_LAST_EVENT, {"work_order_id": wo.id}).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload = json.loads(canonical_json(payload))  # store exactly what is hashed
     body = EventBody(
@@ -261,9 +274,7 @@ def _append_event(
         payload=payload,
         prev_hash=prev,
     )
-    event = models.AuditEvent(**dataclasses.asdict(body), hash=body.digest())
-    uow.session.add(event)
-    return event
+    conn.execute(insert(_EVENTS), {**dataclasses.asdict(body), "hash": body.digest()})
 
 
 def _note(uow: UnitOfWork, wo: models.WorkOrder, kind: str, text: str) -> dict[str, Any]:
@@ -377,22 +388,22 @@ def _ref_payload(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _new_order(uow: UnitOfWork, values: dict[str, Any], requester: str | None) -> models.WorkOrder:
+    """Insert a ``new`` order; the returned object (not in the session) answers for it."""
     now = utcnow()
-    wo = models.WorkOrder(
-        tracking_code=new_tracking_code(),
-        status=State.NEW.value,
-        requester_subject=requester,
-        checklist_state={},
-        visits=0,
-        version=1,
-        created_at=now,
-        updated_at=now,
-        status_changed_at=now,
+    row = {
+        "tracking_code": new_tracking_code(),
+        "status": State.NEW.value,
+        "requester_subject": requester,
+        "checklist_state": {},
+        "visits": 0,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "status_changed_at": now,
         **values,
-    )
-    uow.session.add(wo)
-    uow.session.flush()
-    return wo
+    }
+    ident = uow.connection().execute(insert(_ORDERS).returning(_ORDERS.c.id), row).scalar_one()
+    return models.WorkOrder(id=ident, **row)
 
 
 def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
@@ -401,7 +412,8 @@ def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
     values = cmd.data.model_dump()
     _check_refs(uow, values)
     wo = _new_order(uow, values, requester=None)
-    _append_event(uow, wo, cmd.actor, "created", _ref_payload(values), to_state=State.NEW.value)
+    payload = _ref_payload(values)
+    _append_event(uow, wo, cmd.actor, "created", payload, to_state=State.NEW.value, first=True)
     return _commit(uow, wo, cmd.actor)
 
 
@@ -447,6 +459,7 @@ def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[s
             "description_sha256": sha256_hex(cmd.description),
         },
         to_state=State.NEW.value,
+        first=True,
     )
     uow.commit()
     out: dict[str, Any] = {
@@ -462,8 +475,18 @@ def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[s
 # --- reads ------------------------------------------------------------------------------------
 
 
+_READ = select(_ORDERS, models.Site.time_zone.label("site_time_zone")).outerjoin(
+    models.Site, models.Site.id == _ORDERS.c.site_id
+)
+"""Orders with their site's time zone, as plain rows: reads need no ORM objects."""
+_READ_ONE = _READ.where(_ORDERS.c.id == bindparam("id"))
+
+
 def get(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
-    return to_public(uow, _load(uow, ident, actor), actor)
+    row = uow.connection().execute(_READ_ONE, {"id": ident}).first()
+    if row is None or not _visible(actor, row):
+        raise NotFound("work order", ident)
+    return to_public(row, row.site_time_zone, actor)
 
 
 @dataclass(frozen=True)
@@ -479,8 +502,8 @@ class WorkOrderFilter:
 def list_page(
     uow: UnitOfWork, actor: Actor, flt: WorkOrderFilter, *, cursor: str | None, limit: int
 ) -> dict[str, Any]:
-    wo = models.WorkOrder
-    query = select(wo).where(wo.id > decode_cursor(cursor)).order_by(wo.id).limit(limit)
+    wo = _ORDERS.c
+    query = _READ.where(wo.id > decode_cursor(cursor)).order_by(wo.id).limit(limit)
     unknown = [s for s in flt.status if s not in State.__members__.values()]
     if unknown:
         raise invalid("status", f"unknown state {unknown[0]!r}")
@@ -495,16 +518,14 @@ def list_page(
         if value is not None:
             query = query.where(column == value)
     if flt.territory_id is not None:
-        query = query.join(models.Site, models.Site.id == wo.site_id).where(
-            models.Site.territory_id == flt.territory_id
-        )
+        query = query.where(models.Site.territory_id == flt.territory_id)
     if actor.role is Role.TECHNICIAN:
         query = query.where(wo.technician_id == actor.technician_id)
     elif actor.role is Role.REQUESTER:
         query = query.where(wo.requester_subject == actor.subject)
-    rows = list(uow.session.scalars(query))
+    rows = uow.connection().execute(query).all()
     return {
-        "items": [to_public(uow, r, actor) for r in rows],
+        "items": [to_public(r, r.site_time_zone, actor) for r in rows],
         "next_cursor": encode_cursor(rows[-1].id) if len(rows) == limit else None,
     }
 
@@ -533,7 +554,7 @@ def update(uow: UnitOfWork, cmd: UpdateWorkOrder) -> dict[str, Any]:
         wo.version += 1
         _append_event(uow, wo, cmd.actor, "updated", _ref_payload(changes))
         return _commit(uow, wo, cmd.actor)
-    return to_public(uow, wo, cmd.actor)
+    return to_public(wo, _site_zone(uow, wo), cmd.actor)
 
 
 def _technician_fits(uow: UnitOfWork, wo: models.WorkOrder, tech_id: int, start: datetime) -> None:
