@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Annotated, Any
 
@@ -30,17 +31,11 @@ def get_container(request: Request) -> Container:
 # Routes whose work grows with the data (lists, uploads, verifying every chain) are plain
 # ``def``: FastAPI runs them in its threadpool, and they too open and close their unit of work
 # inside the route. SQLite waits for another process's write lock at most ``busy_timeout``.
+#
+# The caller is known from the token's verified claims before the route runs (so roles are
+# checked before the body is read); that the token is not revoked is checked by the first
+# statement of every unit of work opened for the caller, in the same transaction.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-async def new_uow(request: Request) -> UnitOfWork:
-    """A unit of work, not yet begun: the route enters it with ``with uow:``. Read-only for
-    the methods that change nothing."""
-    return get_container(request).uow(read_only=request.method in READ_METHODS)
-
-
-Uow = Annotated[UnitOfWork, Depends(new_uow)]
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def bearer(request: Request) -> str | None:
@@ -55,23 +50,30 @@ def bearer(request: Request) -> str | None:
 
 async def optional_user(request: Request) -> Actor | None:
     token = bearer(request)
-    if token is None:
-        return None
-    container = get_container(request)
-    with container.uow(read_only=True) as uow:
-        actor = auth.authenticate(uow, token, container.secret_key)
-    request.state.actor = actor
-    return actor
+    return None if token is None else auth.identify(token, get_container(request).secret_key)
 
 
-async def current_user(actor: Annotated[Actor | None, Depends(optional_user)]) -> Actor:
+OptionalUser = Annotated[Actor | None, Depends(optional_user)]
+
+
+async def current_user(actor: OptionalUser) -> Actor:
     if actor is None:
         raise Unauthorized("this endpoint needs a bearer token")
     return actor
 
 
 CurrentUser = Annotated[Actor, Depends(current_user)]
-OptionalUser = Annotated[Actor | None, Depends(optional_user)]
+
+
+async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
+    """A unit of work, not yet begun: the route enters it with ``with uow:``. Read-only for
+    the methods that change nothing; on a caller's behalf, it first confirms their token."""
+    check = None if actor is None else functools.partial(auth.ensure_active, actor=actor)
+    return get_container(request).uow(read_only=request.method in READ_METHODS, check=check)
+
+
+Uow = Annotated[UnitOfWork, Depends(new_uow)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def require(actor: Actor, roles: Iterable[Role], action: str) -> None:

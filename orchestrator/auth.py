@@ -2,6 +2,8 @@
 
 A token carries its id (``jti``), subject, role and, for a technician, the technician's id.
 It is valid while its signature checks, it has not expired, and its row is not revoked.
+The API checks the row inside each unit of work it opens for the holder (``ensure_active``),
+so a revocation takes effect on the holder's next request at no extra transaction.
 """
 
 from __future__ import annotations
@@ -129,16 +131,27 @@ def _verified(token: str, secret: str) -> dict[str, Any]:
 _REVOKED_AT = select(models.ApiToken.revoked_at).where(models.ApiToken.id == bindparam("jti"))
 
 
-def authenticate(uow: UnitOfWork, token: str, secret: str) -> Actor:
+def identify(token: str, secret: str) -> Actor:
+    """The token's holder, from its verified claims; whether it is revoked is not known yet."""
     claims = decode(token, secret)
-    revoked = uow.connection().execute(_REVOKED_AT, {"jti": claims["jti"]}).first()
-    if revoked is None:
-        raise Unauthorized("the token is not known here")
-    if revoked[0] is not None:
-        raise Unauthorized("the token has been revoked")
     return Actor(
         subject=claims["sub"],
         role=Role(claims["role"]),
         technician_id=claims.get("tid"),
         token_id=claims["jti"],
     )
+
+
+def ensure_active(uow: UnitOfWork, actor: Actor) -> None:
+    """``Unauthorized`` unless the actor's token is known here and not revoked."""
+    revoked = uow.connection().execute(_REVOKED_AT, {"jti": actor.token_id}).first()
+    if revoked is None:
+        raise Unauthorized("the token is not known here")
+    if revoked[0] is not None:
+        raise Unauthorized("the token has been revoked")
+
+
+def authenticate(uow: UnitOfWork, token: str, secret: str) -> Actor:
+    actor = identify(token, secret)
+    ensure_active(uow, actor)
+    return actor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,10 @@ class Container:
     secret_key: str
     attachments: AttachmentStore
 
-    def uow(self, *, read_only: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, read_only=read_only)
+    def uow(
+        self, *, read_only: bool = False, check: Callable[[UnitOfWork], None] | None = None
+    ) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, read_only=read_only, check=check)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -144,11 +144,10 @@ def upload(
     file: Annotated[UploadFile, File(description="a photo or signature image")],
     kind: Annotated[str, Form(pattern="^(photo|signature)$")] = "photo",
 ) -> Any:
-    container = get_container(request)
-    with container.uow(read_only=True) as reading:  # no write lock while the file is stored
+    with uow.reading() as reading:  # no write lock while the file is stored
         version = _version(reading, ident, actor, if_match)
         wo.prepare_attachment(reading, ident, actor, version)
-    stored = container.attachments.put(file.file, kind)
+    stored = get_container(request).attachments.put(file.file, kind)
     cmd = wo.AddAttachment(
         ident, kind, stored.sha256, stored.content_type, stored.size_bytes, actor, version
     )

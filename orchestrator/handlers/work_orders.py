@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, func, insert, select
+from sqlalchemy import Row, bindparam, func, insert, select, tuple_
 
 from mappings import canonical
 from orchestrator import models
@@ -149,11 +149,14 @@ def _check_version(wo: models.WorkOrder, expected: int) -> None:
 
 
 def _site_zone(uow: UnitOfWork, wo: models.WorkOrder) -> str | None:
-    if wo.site_id is None:
-        return None
     site = wo.site  # joined in the order's own query
-    if site is None or site.id != wo.site_id:  # site_id changed in this unit of work
-        site = uow.session.get(models.Site, wo.site_id)
+    if site is not None and site.id == wo.site_id:
+        return site.time_zone
+    return _zone_of(uow, wo.site_id)  # no site, or site_id changed in this unit of work
+
+
+def _zone_of(uow: UnitOfWork, site_id: int | None) -> str | None:
+    site = None if site_id is None else uow.session.get(models.Site, site_id)
     return site.time_zone if site is not None else None
 
 
@@ -247,7 +250,7 @@ _LAST_EVENT = (
 
 def _append_event(
     uow: UnitOfWork,
-    wo: models.WorkOrder,
+    wo: models.WorkOrder | Row[Any],
     actor: Actor,
     kind: str,
     payload: dict[str, Any],
@@ -325,13 +328,24 @@ def audit_trail(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
     return {"work_order_id": wo.id, "events": [event_public(e) for e in events]}
 
 
+def _events_in_chain_order(uow: UnitOfWork, batch: int) -> Iterator[models.AuditEvent]:
+    """Every event by (order, seq), read page by page after the last key seen: no server-side
+    cursor, so it works in any transaction mode and holds no more than a page in memory."""
+    event = models.AuditEvent
+    key = tuple_(event.work_order_id, event.seq)
+    query = select(event).order_by(event.work_order_id, event.seq).limit(batch)
+    after: tuple[int, int] | None = None
+    while True:
+        page = uow.session.scalars(query if after is None else query.where(key > after)).all()
+        yield from page
+        if len(page) < batch:
+            return
+        after = (page[-1].work_order_id, page[-1].seq)
+        uow.session.expunge_all()
+
+
 def verify_all(uow: UnitOfWork, batch: int = 2000) -> dict[str, Any]:
-    """Walk every chain (streamed in order); report the first broken event."""
-    query = (
-        select(models.AuditEvent)
-        .order_by(models.AuditEvent.work_order_id, models.AuditEvent.seq)
-        .execution_options(yield_per=batch)
-    )
+    """Walk every chain in order, ``batch`` events a query; report the first broken event."""
     chains = events = 0
     current: int | None = None
     pending: list[tuple[int, EventBody, str]] = []
@@ -347,7 +361,7 @@ def verify_all(uow: UnitOfWork, batch: int = 2000) -> dict[str, Any]:
             "reason": broken.reason,
         }
 
-    for event in uow.session.scalars(query):
+    for event in _events_in_chain_order(uow, batch):
         if event.work_order_id != current:
             if pending and (first := flush()):
                 return {"ok": False, "chains": chains, "events": events, "first_broken": first}
@@ -387,8 +401,8 @@ def _ref_payload(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _new_order(uow: UnitOfWork, values: dict[str, Any], requester: str | None) -> models.WorkOrder:
-    """Insert a ``new`` order; the returned object (not in the session) answers for it."""
+def _new_order(uow: UnitOfWork, values: dict[str, Any], requester: str | None) -> Row[Any]:
+    """Insert a ``new`` order; the row as stored."""
     now = utcnow()
     row = {
         "tracking_code": new_tracking_code(),
@@ -402,8 +416,7 @@ def _new_order(uow: UnitOfWork, values: dict[str, Any], requester: str | None) -
         "status_changed_at": now,
         **values,
     }
-    ident = uow.connection().execute(insert(_ORDERS).returning(_ORDERS.c.id), row).scalar_one()
-    return models.WorkOrder(id=ident, **row)
+    return uow.connection().execute(insert(_ORDERS).returning(*_ORDERS.c), row).one()
 
 
 def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
@@ -414,7 +427,9 @@ def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
     wo = _new_order(uow, values, requester=None)
     payload = _ref_payload(values)
     _append_event(uow, wo, cmd.actor, "created", payload, to_state=State.NEW.value, first=True)
-    return _commit(uow, wo, cmd.actor)
+    out = to_public(wo, _zone_of(uow, wo.site_id), cmd.actor)
+    uow.commit()
+    return out
 
 
 def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[str, Any]:

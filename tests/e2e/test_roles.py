@@ -186,10 +186,42 @@ def test_a_revoked_token_is_refused_on_the_next_request(api: Api, world: World) 
     from orchestrator import auth
 
     with api.container.uow() as uow:
-        issued = auth.issue(uow, api.container.secret_key, role="dispatcher", subject="dan")
-    assert api.call("GET", "/api/v1/work-orders", issued.token).status_code == 200
+        issued = auth.issue(uow, api.container.secret_key, role="admin", subject="dan")
+    oid = new_order(api, world)["id"]
+    assert api.call("GET", f"/api/v1/work-orders/{oid}", issued.token).status_code == 200
     with api.container.uow() as uow:
         auth.revoke(uow, issued.id)
-    response = api.call("GET", "/api/v1/work-orders", issued.token)
-    assert response.status_code == 401
-    assert "revoked" in response.json()["detail"]
+    # Every operation that knows its caller, reads and writes alike, refuses the token now,
+    # and a refused write changes nothing.
+    before = api.call("GET", f"/api/v1/work-orders/{oid}", world.admin).json()
+    calls = [
+        ("GET", "/api/v1/work-orders", None, {}),
+        ("GET", f"/api/v1/work-orders/{oid}", None, {}),
+        ("GET", f"/api/v1/work-orders/{oid}/audit", None, {}),
+        ("GET", f"/api/v1/work-orders/{oid}/attachments", None, {}),
+        ("GET", "/api/v1/audit/verify", None, {}),
+        ("POST", "/api/v1/work-orders", {"summary": "after revocation"}, {}),
+        ("PATCH", f"/api/v1/work-orders/{oid}", {"summary": "changed"}, {"If-Match": '"1"'}),
+        (
+            "POST",
+            f"/api/v1/work-orders/{oid}/transitions",
+            {"to": "cancelled", "reason": "x"},
+            {"If-Match": '"1"'},
+        ),
+        ("PUT", f"/api/v1/work-orders/{oid}/checklist", {"items": {}}, {"If-Match": '"1"'}),
+        ("POST", "/api/v1/service-requests", {"description": "a leak"}, {}),
+    ]
+    for resource in REFERENCE:
+        calls += [
+            ("GET", f"/api/v1/{resource}", None, {}),
+            ("GET", f"/api/v1/{resource}/1", None, {}),
+        ]
+    calls += [("POST", "/api/v1/divisions", {"code": "R", "name": "Revoked"}, {})]
+    calls += [("PATCH", "/api/v1/customers/1", {"name": "Renamed"}, {})]
+    for method, path, body, headers in calls:
+        response = api.call(method, path, issued.token, json=body, headers=headers)
+        assert response.status_code == 401, (method, path, response.text)
+        assert "revoked" in response.json()["detail"], (method, path)
+    assert api.call("GET", f"/api/v1/work-orders/{oid}", world.admin).json() == before
+    divisions = api.call("GET", "/api/v1/divisions", world.admin).json()["items"]
+    assert "R" not in {d["code"] for d in divisions}

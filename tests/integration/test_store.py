@@ -222,6 +222,37 @@ def test_verify_all_reports_a_tampered_event(container: Container) -> None:
     assert a["id"] != b["id"]
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3, 2000])
+def test_verify_all_reads_page_by_page_and_in_a_read_only_unit_of_work(
+    container: Container, batch: int
+) -> None:
+    """Pages of any size, split inside a chain or between chains, give the same report; on
+    PostgreSQL the read-only unit of work is autocommit, so nothing may need a transaction."""
+    orders = [new_order(container, f"order {i}") for i in range(3)]
+    move(container, orders[0], State.CANCELLED, DISPATCHER, reason="one")
+    move(container, orders[2], State.CANCELLED, DISPATCHER, reason="two")
+    with container.uow(read_only=True) as uow:
+        assert wo_h.verify_all(uow, batch=batch) == {
+            "ok": True,
+            "chains": 3,
+            "events": 5,
+            "first_broken": None,
+        }
+    _disable_guard(container)
+    with container.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE audit_events SET kind = 'forged' WHERE work_order_id = :w AND seq = 2"),
+            {"w": orders[2]["id"]},
+        )
+    with container.uow(read_only=True) as uow:
+        report = wo_h.verify_all(uow, batch=batch)
+    assert report["ok"] is False
+    assert (report["first_broken"]["work_order_id"], report["first_broken"]["seq"]) == (
+        orders[2]["id"],
+        2,
+    )
+
+
 # --- re-hashing what was read back ---------------------------------------------------------------
 
 AT = datetime(2026, 3, 29, 1, 30, 0, 654321, tzinfo=UTC)
