@@ -6,12 +6,13 @@ One generic set of handlers driven by ``KINDS``: each kind names its canonical m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from mappings import canonical
@@ -100,14 +101,32 @@ def to_canonical(kind: Kind, row: Any) -> canonical.Model:
     return kind.model.model_validate(data)
 
 
+@functools.cache
+def _ids_lookup(refs: tuple[tuple[str, type[models.Base]], ...]) -> Select[Any]:
+    """One row: for each (field, table), the id if that table has it, else NULL."""
+    columns = []
+    for name, model in refs:
+        table = models.table_of(model)
+        found = select(table.c.id).where(table.c.id == bindparam(name)).scalar_subquery()
+        columns.append(found.label(name))
+    return select(*columns)
+
+
 def check_refs(
     uow: UnitOfWork, values: Mapping[str, Any], tables: Mapping[str, type[models.Base]]
 ) -> None:
-    """Every ``*_id`` in ``values`` that ``tables`` knows must name a row; 422 names each field."""
+    """Every ``*_id`` in ``values`` that ``tables`` knows must name a row; 422 names each field.
+
+    One statement for all of them."""
+    given = {name: v for name, v in values.items() if name in tables and v is not None}
+    if not given:
+        return
+    query = _ids_lookup(tuple((name, tables[name]) for name in given))
+    found = uow.connection().execute(query, given).one()._mapping
     errors = [
         {"field": name, "reason": f"no {name.removesuffix('_id').replace('_', ' ')} with id {v}"}
-        for name, v in values.items()
-        if name in tables and v is not None and uow.session.get(tables[name], v) is None
+        for name, v in given.items()
+        if found[name] is None
     ]
     if errors:
         raise InvalidInput("a reference points at nothing", errors)

@@ -155,9 +155,14 @@ def _site_zone(uow: UnitOfWork, wo: models.WorkOrder) -> str | None:
     return _zone_of(uow, wo.site_id)  # no site, or site_id changed in this unit of work
 
 
+_SITE_ZONE = select(models.Site.time_zone).where(models.Site.id == bindparam("id"))
+
+
 def _zone_of(uow: UnitOfWork, site_id: int | None) -> str | None:
-    site = None if site_id is None else uow.session.get(models.Site, site_id)
-    return site.time_zone if site is not None else None
+    if site_id is None:
+        return None
+    zone: str | None = uow.connection().execute(_SITE_ZONE, {"id": site_id}).scalar()
+    return zone
 
 
 def localize(value: datetime, zone_name: str | None, field_name: str) -> datetime:
