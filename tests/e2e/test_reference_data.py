@@ -67,6 +67,26 @@ def test_references_must_point_at_rows(api: Api, world: World) -> None:
     assert response.json()["errors"] == [{"field": "site_id", "reason": "no site with id 4242"}]
 
 
+def test_every_reference_that_points_at_nothing_is_named_and_nothing_is_created(
+    api: Api, world: World
+) -> None:
+    before = api.call("GET", "/api/v1/work-orders", world.admin).json()["items"]
+    body = {
+        "summary": "Pump 3 vibrates",
+        "customer_id": world.customer_id,
+        "site_id": 4242,
+        "division_id": world.division_id,
+        "work_type_id": 777,
+    }
+    response = api.call("POST", "/api/v1/work-orders", world.dispatcher, json=body)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "site_id", "reason": "no site with id 4242"},
+        {"field": "work_type_id", "reason": "no work type with id 777"},
+    ]
+    assert api.call("GET", "/api/v1/work-orders", world.admin).json()["items"] == before
+
+
 def test_bad_fields_are_named(api: Api, world: World) -> None:
     response = api.call(
         "POST",
