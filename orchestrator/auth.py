@@ -149,9 +149,3 @@ def ensure_active(uow: UnitOfWork, actor: Actor) -> None:
         raise Unauthorized("the token is not known here")
     if revoked[0] is not None:
         raise Unauthorized("the token has been revoked")
-
-
-def authenticate(uow: UnitOfWork, token: str, secret: str) -> Actor:
-    actor = identify(token, secret)
-    ensure_active(uow, actor)
-    return actor
