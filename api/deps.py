@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 
+from api.idempotency import CLAIM
 from api.problems import ApiProblem
 from mappings.canonical import MAX_ID
-from orchestrator import auth
+from orchestrator import auth, idempotency
 from orchestrator.bootstrap import Container
 from orchestrator.errors import Forbidden, Unauthorized
 from orchestrator.lifecycle import Actor, Role
@@ -67,9 +67,20 @@ CurrentUser = Annotated[Actor, Depends(current_user)]
 
 async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
     """A unit of work, not yet begun: the route enters it with ``with uow:``. Read-only for
-    the methods that change nothing; on a caller's behalf, it first confirms their token."""
-    check = None if actor is None else functools.partial(auth.ensure_active, actor=actor)
-    return get_container(request).uow(read_only=request.method in READ_METHODS, check=check)
+    the methods that change nothing. Its transaction first confirms the caller's token and,
+    for a request with an ``Idempotency-Key``, claims that key when it writes (the claim
+    commits or rolls back with the command's effect) and answers a repeat when it reads."""
+    claim: idempotency.Claim | None = request.scope.get("state", {}).get(CLAIM)
+
+    def check(uow: UnitOfWork) -> None:
+        if actor is not None:
+            auth.ensure_active(uow, actor)
+        if claim is not None:
+            idempotency.take(uow, claim)
+
+    needed = actor is not None or claim is not None
+    read_only = request.method in READ_METHODS
+    return get_container(request).uow(read_only=read_only, check=check if needed else None)
 
 
 Uow = Annotated[UnitOfWork, Depends(new_uow)]

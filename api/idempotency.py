@@ -2,12 +2,13 @@
 
 The caller's scope is the verified token's role and subject (the client address when
 anonymous). The request's fingerprint is its method, path, query and body (a multipart
-boundary is normalised, since clients pick a new one per attempt). A successful (2xx/3xx)
-first response is stored and replayed; a failed one releases the key, since it had no
-effect. Keys are kept ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
+boundary is normalised, since clients pick a new one per attempt).
 
-Reserving, completing and releasing a key are each one short transaction, run inline on the
-event loop like the routes' own (see ``api.deps``).
+The key is claimed by the route's own unit of work (``api.deps.new_uow``), in the same
+transaction as the command's effect: a command that fails holds no key and may be retried,
+and a key is never held for an effect that did not happen. A successful (2xx/3xx) answer is
+then stored in one short transaction and replayed to repeats. See ``orchestrator.idempotency``
+for what a repeat is told. Keys are kept ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from orchestrator.bootstrap import Container
 from orchestrator.errors import Unauthorized
 
 REPLAYED = "idempotent-replayed"
+CLAIM = "idempotency_claim"
+"""Where in the request's state the middleware leaves the request's ``idempotency.Claim``."""
 _MAX_KEY = 255
 
 
@@ -58,30 +61,8 @@ class IdempotencyMiddleware:
             headers.get("content-type", ""),
             body,
         )
-        settings = container.settings
-
-        def reserve() -> idempotency.Reservation:
-            with container.uow() as uow:
-                return idempotency.reserve(
-                    uow, caller, key, request_hash, settings.idempotency_lease_s
-                )
-
-        reservation = reserve()
-        if reservation.outcome == "mismatch":
-            detail = "this Idempotency-Key was used with a different request body"
-            await problem(422, detail)(scope, receive, send)
-            return
-        if reservation.outcome == "in_progress":
-            detail = "a request with this Idempotency-Key is still being processed"
-            await problem(409, detail)(scope, receive, send)
-            return
-        if reservation.outcome == "replay":
-            stored = [
-                (k.encode("latin-1"), v.encode("latin-1")) for k, v in reservation.headers or []
-            ]
-            stored.append((REPLAYED.encode(), b"true"))
-            await _send(send, reservation.status_code or 200, stored, reservation.body or b"")
-            return
+        claim = idempotency.Claim(caller, key, request_hash, container.settings.idempotency_lease_s)
+        scope.setdefault("state", {})[CLAIM] = claim  # taken by the route's unit of work
 
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
 
@@ -105,26 +86,38 @@ class IdempotencyMiddleware:
 
         try:
             await self.app(scope, replay_receive, capture_send)
-        except BaseException:
-            _release(container, caller, key)
-            raise
+        except idempotency.KeyHeld as held:
+            await _answer_held(held.reservation, send, scope, receive)
+            return
         status = captured["status"]
-        if 200 <= status < 400:
-
-            def complete() -> None:
-                with container.uow() as uow:
-                    idempotency.complete(
-                        uow, caller, key, status, captured["headers"], bytes(captured["body"])
-                    )
-
-            complete()
-        else:
-            _release(container, caller, key)
+        if claim.taken and 200 <= status < 400:
+            with container.uow() as uow:
+                idempotency.complete(
+                    uow, caller, key, status, captured["headers"], bytes(captured["body"])
+                )
 
 
-def _release(container: Container, caller: str, key: str) -> None:
-    with container.uow() as uow:
-        idempotency.release(uow, caller, key)
+async def _answer_held(
+    reservation: idempotency.Reservation, send: Send, scope: Scope, receive: Receive
+) -> None:
+    if reservation.outcome == "replay":
+        stored = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reservation.headers or []]
+        stored.append((REPLAYED.encode(), b"true"))
+        await _send(send, reservation.status_code or 200, stored, reservation.body or b"")
+        return
+    status, detail = _HELD[reservation.outcome]
+    await problem(status, detail)(scope, receive, send)
+
+
+_HELD = {
+    "mismatch": (422, "this Idempotency-Key was used with a different request body"),
+    "in_progress": (409, "a request with this Idempotency-Key is still being processed"),
+    "answer_lost": (
+        409,
+        "a request with this Idempotency-Key took effect but its answer was lost: "
+        "read the resource instead of repeating the request",
+    ),
+}
 
 
 def _caller(headers: Headers, scope: Scope, secret: str) -> str | None:

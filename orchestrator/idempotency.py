@@ -1,8 +1,12 @@
-"""The ``Idempotency-Key`` store: reserve a key, then record the first response under it.
+"""The ``Idempotency-Key`` store: claim a key with the command, then record its answer.
 
-One row per (caller scope, key). A key seen again with the same request fingerprint
-replays the stored response; with another fingerprint it is refused; while the first
-request still runs (its lease not yet expired) a repeat is told to wait.
+One row per (caller scope, key). The claim is inserted by the command's own transaction,
+so the key is held exactly when the command took effect: a command that fails leaves no
+claim, and no claim is ever held for an effect that did not happen. The answer is stored
+in a second, short transaction. A key seen again with the same request fingerprint replays
+that answer; with another fingerprint it is refused; a claim without an answer means the
+first request took effect and is storing its answer (within its lease) or died before it
+could (after it): either way it is never run a second time.
 """
 
 from __future__ import annotations
@@ -23,10 +27,29 @@ IN_PROGRESS, DONE = "in_progress", "done"
 
 @dataclass(frozen=True)
 class Reservation:
-    outcome: Literal["reserved", "replay", "mismatch", "in_progress"]
+    outcome: Literal["reserved", "replay", "mismatch", "in_progress", "answer_lost"]
     status_code: int | None = None
     headers: list[Any] | None = None
     body: bytes | None = None
+
+
+@dataclass
+class Claim:
+    """A request's claim on its key, taken by the first unit of work that writes for it."""
+
+    scope: str
+    key: str
+    request_hash: str
+    lease_s: float
+    taken: bool = False
+
+
+class KeyHeld(Exception):
+    """The key is held already: the answer is in ``reservation`` (replay, 409 or 422)."""
+
+    def __init__(self, reservation: Reservation) -> None:
+        super().__init__(reservation.outcome)
+        self.reservation = reservation
 
 
 _KEYS = models.table_of(models.IdempotencyRecord)
@@ -37,12 +60,8 @@ _READ = select(
     _KEYS.c.status_code,
     _KEYS.c.response_headers,
     _KEYS.c.response_body,
+    _KEYS.c.locked_until,
 ).where(_THIS_KEY)
-_TAKE_OVER = (
-    update(_KEYS)
-    .where(_THIS_KEY, _KEYS.c.state == IN_PROGRESS, _KEYS.c.locked_until < bindparam("now"))
-    .values(locked_until=bindparam("until"))
-)
 _COMPLETE = (
     update(_KEYS)
     .where(_THIS_KEY)
@@ -54,7 +73,6 @@ _COMPLETE = (
         locked_until=None,
     )
 )
-_RELEASE = delete(_KEYS).where(_THIS_KEY, _KEYS.c.state == IN_PROGRESS)
 
 
 def _insert_new(dialect: str) -> Any:
@@ -70,47 +88,70 @@ def _insert_new(dialect: str) -> Any:
 def reserve(
     uow: UnitOfWork, scope: str, key: str, request_hash: str, lease_s: float
 ) -> Reservation:
+    """Insert the key in the unit of work's transaction (it commits with the caller's effect),
+    or say how it is held. Commits nothing."""
     now = utcnow()
-    until = now + timedelta(seconds=lease_s)
-    conn = uow.connection()
     row = {
         "scope": scope,
         "key": key,
         "request_hash": request_hash,
         "state": IN_PROGRESS,
         "created_at": now,
-        "locked_until": until,
+        "locked_until": now + timedelta(seconds=lease_s),
     }
-    if conn.execute(_insert_new(uow.dialect), row).first() is not None:  # the key is ours
-        uow.commit()
-        return Reservation("reserved")
-    held = conn.execute(_READ, {"b_scope": scope, "b_key": key}).first()
-    if held is None:  # expired and purged since our insert: try once more
-        uow.rollback()
-        return reserve(uow, scope, key, request_hash, lease_s)
+    conn = uow.connection()
+    while True:
+        if conn.execute(_insert_new(uow.dialect), row).first() is not None:  # the key is ours
+            return Reservation("reserved")
+        held = _held(uow, scope, key, request_hash)
+        if held is not None:
+            return held
+        # else it expired and was purged since our insert: insert again
+
+
+def _held(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Reservation | None:
+    """How the key is held, or None when it is free."""
+    held = uow.connection().execute(_READ, {"b_scope": scope, "b_key": key}).first()
+    if held is None:
+        return None
     if held.request_hash != request_hash:
         return Reservation("mismatch")
     if held.state == DONE:
         return Reservation("replay", held.status_code, held.response_headers, held.response_body)
-    # The first attempt died without an answer once its lease has passed: take the key over.
-    params = {"b_scope": scope, "b_key": key, "now": now, "until": until}
-    if conn.execute(_TAKE_OVER, params).rowcount == 1:
-        uow.commit()
-        return Reservation("reserved")
+    if held.locked_until is not None and held.locked_until < utcnow():
+        return Reservation("answer_lost")
     return Reservation("in_progress")
+
+
+def take(uow: UnitOfWork, claim: Claim) -> None:
+    """Take ``claim`` in this unit of work (once per request); ``KeyHeld`` when it is held.
+
+    A read-only unit of work only looks: a repeat is answered before it reads anything."""
+    if claim.taken:
+        return
+    if uow.read_only:
+        reservation = _held(uow, claim.scope, claim.key, claim.request_hash)
+        if reservation is not None:
+            raise KeyHeld(reservation)
+        return
+    reservation = reserve(uow, claim.scope, claim.key, claim.request_hash, claim.lease_s)
+    if reservation.outcome != "reserved":
+        raise KeyHeld(reservation)
+    claim.taken = True
 
 
 def complete(
     uow: UnitOfWork, scope: str, key: str, status_code: int, headers: list[Any], body: bytes
 ) -> None:
+    """Store the answer under a key its command claimed (and committed).
+
+    On PostgreSQL without waiting for the flush to disk: should the database lose this
+    commit in a crash, a retry is told the answer was lost, and is still not run again."""
+    conn = uow.connection()
+    if uow.dialect == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     params = {"b_scope": scope, "b_key": key, "status_code": status_code, "headers": headers}
-    uow.connection().execute(_COMPLETE, {**params, "body": body})
-    uow.commit()
-
-
-def release(uow: UnitOfWork, scope: str, key: str) -> None:
-    """Forget a reservation whose request had no effect (it failed), so it may be retried."""
-    uow.connection().execute(_RELEASE, {"b_scope": scope, "b_key": key})
+    conn.execute(_COMPLETE, {**params, "body": body})
     uow.commit()
 
 

@@ -69,8 +69,9 @@ def test_a_repeat_while_the_first_still_runs_is_409(api: Api, world: World) -> N
     """A first request is in flight: its reservation is stored, its answer not yet."""
     body = json.dumps({"summary": "Leak at valve 7", "site_id": world.site_id}).encode()
     request_hash = fingerprint("POST", "/api/v1/work-orders", b"", "application/json", body)
-    with api.container.uow() as uow:
+    with api.container.uow() as uow:  # as the first request's command does, with its effect
         first = idempotency.reserve(uow, "dispatcher:dora", "key-busy", request_hash, 60)
+        uow.commit()
     assert first.outcome == "reserved"
     headers = {"Idempotency-Key": "key-busy", "Content-Type": "application/json"}
     before = _count_orders(api)
@@ -82,20 +83,45 @@ def test_a_repeat_while_the_first_still_runs_is_409(api: Api, world: World) -> N
     assert _count_orders(api) == before
 
 
-def test_a_key_whose_first_attempt_died_is_taken_over_after_its_lease(
+def test_a_key_whose_first_attempt_died_before_storing_its_answer_is_never_run_again(
     api: Api, world: World
 ) -> None:
+    """The claim commits with the effect: a claim without an answer past its lease means the
+    first attempt took effect and died before it could store its answer."""
     body = json.dumps({"summary": "Leak at valve 7", "site_id": world.site_id}).encode()
     request_hash = fingerprint("POST", "/api/v1/work-orders", b"", "application/json", body)
     with api.container.uow() as uow:
         idempotency.reserve(uow, "dispatcher:dora", "key-dead", request_hash, lease_s=0.01)
+        uow.commit()
     time.sleep(0.05)
+    before = _count_orders(api)
     headers = {"Idempotency-Key": "key-dead", "Content-Type": "application/json"}
     retry = api.call("POST", "/api/v1/work-orders", world.dispatcher, content=body, headers=headers)
-    assert retry.status_code == 201
+    assert retry.status_code == 409
+    assert "answer was lost" in retry.json()["detail"]
+    assert _count_orders(api) == before
 
 
-def test_a_failed_first_attempt_releases_the_key(api: Api, world: World) -> None:
+def test_a_command_that_fails_after_claiming_its_key_gives_the_key_back(
+    api: Api, world: World
+) -> None:
+    """The claim rolls back with the failed command: the corrected retry with the same key
+    and body runs once, and its answer is what later repeats replay."""
+    oid = _create(api, world, "key-5").json()["id"]
+    body = {"to": "cancelled", "reason": "duplicate"}
+    path = f"/api/v1/work-orders/{oid}/transitions"
+    stale = {"If-Match": '"7"', "Idempotency-Key": "cancel-1"}
+    assert api.call("POST", path, world.dispatcher, json=body, headers=stale).status_code == 412
+    fresh = {"If-Match": '"1"', "Idempotency-Key": "cancel-1"}
+    done = api.call("POST", path, world.dispatcher, json=body, headers=fresh, expect=200)
+    again = api.call("POST", path, world.dispatcher, json=body, headers=fresh, expect=200)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == done.json()
+    trail = api.call("GET", f"/api/v1/work-orders/{oid}/audit", world.dispatcher).json()
+    assert [e["kind"] for e in trail["events"]] == ["created", "transition"]
+
+
+def test_a_failed_first_attempt_holds_no_key(api: Api, world: World) -> None:
     bad = api.call(
         "POST",
         "/api/v1/work-orders",
