@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -16,32 +17,39 @@ from api.ratelimit import RateLimits
 from api.routers import audit, public, reference, work_orders
 from orchestrator import idempotency
 from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.db import checkpoint
 from orchestrator.settings import Settings
 
 PURGE_EVERY_S = 3600
+CHECKPOINT_EVERY_S = 1.0
+
+
+async def _every(seconds: float, job: Callable[..., None], *args: Any) -> None:
+    """Run ``job`` in the threadpool now and every ``seconds``; a failure waits for the next."""
+    while True:
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(job, *args)
+        await asyncio.sleep(seconds)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    container = container or bootstrap(settings)
+    container = container or bootstrap(settings, checkpoint_in_background=True)
+
+    def purge() -> None:
+        with container.uow() as uow:
+            idempotency.purge_expired(uow, container.settings.idempotency_ttl_hours)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def purge_forever() -> None:
-            while True:
-
-                def purge() -> None:
-                    with container.uow() as uow:
-                        idempotency.purge_expired(uow, container.settings.idempotency_ttl_hours)
-
-                with contextlib.suppress(Exception):
-                    await run_in_threadpool(purge)
-                await asyncio.sleep(PURGE_EVERY_S)
-
-        task = asyncio.create_task(purge_forever())
+        tasks = [
+            asyncio.create_task(_every(PURGE_EVERY_S, purge)),
+            asyncio.create_task(_every(CHECKPOINT_EVERY_S, checkpoint, container.engine)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
 
     app = FastAPI(
         title="fieldbridge",

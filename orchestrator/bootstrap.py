@@ -32,9 +32,13 @@ class Container:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Container:
+def bootstrap(
+    settings: Settings | None = None, *, checkpoint_in_background: bool = False
+) -> Container:
+    """``checkpoint_in_background``: for a long-running process that checkpoints SQLite's WAL
+    itself (``orchestrator.db.checkpoint``), so no request pays for it."""
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, checkpoint_in_background=checkpoint_in_background)
     return Container(
         settings=settings,
         engine=engine,

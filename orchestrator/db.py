@@ -44,7 +44,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, checkpoint_in_background: bool = False, **kwargs: Any) -> Engine:
+    """The engine for ``url``. SQLite: WAL, foreign keys, writers queue for the lock.
+
+    ``checkpoint_in_background``: the connections never copy the WAL back into the database
+    file themselves (SQLite's default has the commit that crosses 1,000 pages do it, fsync
+    included, while its caller waits); whoever sets it calls ``checkpoint`` regularly.
+    """
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": 30}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -59,6 +65,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if checkpoint_in_background:
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -77,6 +85,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # one request fails after a database restart and the next ones reconnect.
     kwargs.setdefault("pool_recycle", 3600)
     return create_engine(url, **kwargs)
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy what the WAL holds into the database file, without waiting for readers or
+    the writer (PASSIVE); what it cannot copy now, the next call does. Nothing elsewhere."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

@@ -11,6 +11,7 @@ could (after it): either way it is never run a second time.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -75,6 +76,7 @@ _COMPLETE = (
 )
 
 
+@functools.cache
 def _insert_new(dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING: a key already held is no error to recover from."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -245,6 +245,7 @@ def _commit(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor) -> dict[str, An
 
 
 _EVENTS = models.table_of(models.AuditEvent)
+_INSERT_EVENT = insert(_EVENTS)
 _LAST_EVENT = (
     select(_EVENTS.c.seq, _EVENTS.c.hash)
     .where(_EVENTS.c.work_order_id == bindparam("work_order_id"))
@@ -282,7 +283,7 @@ def _append_event(
         payload=payload,
         prev_hash=prev,
     )
-    conn.execute(insert(_EVENTS), {**dataclasses.asdict(body), "hash": body.digest()})
+    conn.execute(_INSERT_EVENT, {**dataclasses.asdict(body), "hash": body.digest()})
 
 
 def _note(uow: UnitOfWork, wo: models.WorkOrder, kind: str, text: str) -> dict[str, Any]:
@@ -406,6 +407,9 @@ def _ref_payload(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_INSERT_ORDER = insert(_ORDERS).returning(*_ORDERS.c)
+
+
 def _new_order(uow: UnitOfWork, values: dict[str, Any], requester: str | None) -> Row[Any]:
     """Insert a ``new`` order; the row as stored."""
     now = utcnow()
@@ -421,7 +425,7 @@ def _new_order(uow: UnitOfWork, values: dict[str, Any], requester: str | None) -
         "status_changed_at": now,
         **values,
     }
-    return uow.connection().execute(insert(_ORDERS).returning(*_ORDERS.c), row).one()
+    return uow.connection().execute(_INSERT_ORDER, row).one()
 
 
 def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
