@@ -90,9 +90,13 @@ def make_engine(url: str, *, checkpoint_in_background: bool = False, **kwargs: A
 def checkpoint(engine: Engine) -> None:
     """SQLite: copy what the WAL holds into the database file, without waiting for readers or
     the writer (PASSIVE); what it cannot copy now, the next call does. Nothing elsewhere."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        raw.close()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -13,9 +16,11 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from mappings import canonical
 from orchestrator import models
 from orchestrator.audit import GENESIS, EventBody, canonical_json, sha256_hex
-from orchestrator.bootstrap import Container
+from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.db import checkpoint
 from orchestrator.handlers import work_orders as wo_h
 from orchestrator.lifecycle import Actor, Role, State
+from tests.conftest import make_settings
 from tests.integration.lifecycle_world import World
 
 DISPATCHER = Actor("dan", Role.DISPATCHER)
@@ -419,3 +424,37 @@ def test_a_whole_visit_rehashes_after_reading_back(container: Container, world: 
         assert sha256_hex(canonical_json(wo_h.event_body(event).as_dict())) == event.hash, event.seq
     with container.uow() as uow:
         assert wo_h.verify_all(uow) == {"ok": True, "chains": 1, "events": 7, "first_broken": None}
+
+
+# --- SQLite's write-ahead log ------------------------------------------------------------------
+
+
+def test_the_api_process_checkpoints_the_wal_itself(database_url: str, tmp_path: Any) -> None:
+    """The API's connections never checkpoint in a commit; ``checkpoint`` copies the log back
+    into the database file (SQLite); on PostgreSQL it does nothing and fails nothing."""
+    container = bootstrap(make_settings(database_url, tmp_path), checkpoint_in_background=True)
+
+    def orders_in_the_main_file() -> int:
+        copy = tmp_path / "main-file-only.db"  # the database file without its log
+        shutil.copyfile(str(container.engine.url.database), copy)
+        with contextlib.closing(sqlite3.connect(copy)) as conn:
+            return int(conn.execute("SELECT count(*) FROM work_orders").fetchone()[0])
+
+    try:
+        sqlite = container.engine.dialect.name == "sqlite"
+        for i in range(3):
+            new_order(container, f"order {i}")
+        if sqlite:
+            raw = container.engine.raw_connection()
+            try:
+                assert raw.cursor().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+            finally:
+                raw.close()
+            assert orders_in_the_main_file() == 0  # still only in the log
+        checkpoint(container.engine)
+        if sqlite:
+            assert orders_in_the_main_file() == 3
+        with container.uow(read_only=True) as uow:
+            assert wo_h.verify_all(uow)["events"] == 3
+    finally:
+        container.dispose()
