@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from api.idempotency import fingerprint
@@ -65,41 +66,39 @@ def test_keys_are_scoped_to_the_caller(api: Api, world: World) -> None:
     assert _count_orders(api) == before + 2
 
 
-def test_a_repeat_while_the_first_still_runs_is_409(api: Api, world: World) -> None:
-    """A first request is in flight: its reservation is stored, its answer not yet."""
-    body = json.dumps({"summary": "Leak at valve 7", "site_id": world.site_id}).encode()
-    request_hash = fingerprint("POST", "/api/v1/work-orders", b"", "application/json", body)
-    with api.container.uow() as uow:  # as the first request's command does, with its effect
-        first = idempotency.reserve(uow, "dispatcher:dora", "key-busy", request_hash, 60)
-        uow.commit()
-    assert first.outcome == "reserved"
-    headers = {"Idempotency-Key": "key-busy", "Content-Type": "application/json"}
-    before = _count_orders(api)
-    repeat = api.call(
-        "POST", "/api/v1/work-orders", world.dispatcher, content=body, headers=headers
-    )
-    assert repeat.status_code == 409
-    assert "still being processed" in repeat.json()["detail"]
-    assert _count_orders(api) == before
-
-
-def test_a_key_whose_first_attempt_died_before_storing_its_answer_is_never_run_again(
-    api: Api, world: World
-) -> None:
-    """The claim commits with the effect: a claim without an answer past its lease means the
-    first attempt took effect and died before it could store its answer."""
+def _repeat_of_a_claimed_request(api: Api, world: World, key: str, lease_s: float):
+    """A first request's command claimed ``key`` with its effect (its answer is not stored);
+    after ``lease_s`` seconds the same request comes again. Returns the repeat's answer."""
     body = json.dumps({"summary": "Leak at valve 7", "site_id": world.site_id}).encode()
     request_hash = fingerprint("POST", "/api/v1/work-orders", b"", "application/json", body)
     with api.container.uow() as uow:
-        idempotency.reserve(uow, "dispatcher:dora", "key-dead", request_hash, lease_s=0.01)
+        first = idempotency.reserve(uow, "dispatcher:dora", key, request_hash, lease_s)
         uow.commit()
-    time.sleep(0.05)
+    assert first.outcome == "reserved"
+    time.sleep(min(lease_s * 5, 0.05))
     before = _count_orders(api)
-    headers = {"Idempotency-Key": "key-dead", "Content-Type": "application/json"}
-    retry = api.call("POST", "/api/v1/work-orders", world.dispatcher, content=body, headers=headers)
-    assert retry.status_code == 409
-    assert "answer was lost" in retry.json()["detail"]
-    assert _count_orders(api) == before
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    repeat = api.call(
+        "POST", "/api/v1/work-orders", world.dispatcher, content=body, headers=headers
+    )
+    assert _count_orders(api) == before  # never run a second time
+    return repeat
+
+
+@pytest.mark.parametrize(
+    ("lease_s", "detail"),
+    [
+        (60, "still being processed"),  # the first is storing its answer right now
+        (0.01, "answer was lost"),  # it died after its effect, before storing its answer
+    ],
+)
+def test_a_repeat_of_a_request_whose_answer_is_not_stored_is_409_and_never_runs_again(
+    api: Api, world: World, lease_s: float, detail: str
+) -> None:
+    """The claim commits with the effect, so a claim without an answer means it took effect."""
+    repeat = _repeat_of_a_claimed_request(api, world, "key-claimed", lease_s)
+    assert repeat.status_code == 409
+    assert detail in repeat.json()["detail"]
 
 
 def test_a_command_that_fails_after_claiming_its_key_gives_the_key_back(
