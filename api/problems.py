@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.errors import FieldbridgeError
@@ -29,6 +30,7 @@ _TITLES = {
     428: "Precondition required",
     429: "Too many requests",
     500: "Internal server error",
+    503: "Service unavailable",
 }
 
 
@@ -102,6 +104,18 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:  # the server dropped it: the pool reconnects
+            log.warning("database connection lost on %s %s", request.method, request.url.path)
+            detail = (
+                "the connection to the database was lost: retry the request "
+                "(a POST with its Idempotency-Key)"
+            )
+            return problem(503, detail, headers={"Retry-After": "1"})
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return problem(500, "an unexpected error occurred; it has been logged")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
