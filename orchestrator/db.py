@@ -82,7 +82,8 @@ def make_engine(url: str, *, checkpoint_in_background: bool = False, **kwargs: A
         kwargs.setdefault("max_overflow", 20)
     # No pre-ping: it would cost a round trip per transaction. A connection the server has
     # dropped fails its first statement instead; SQLAlchemy then discards the whole pool, so
-    # one request fails after a database restart and the next ones reconnect.
+    # after a database restart one request is refused (the API answers 503 with Retry-After)
+    # and the next ones reconnect.
     kwargs.setdefault("pool_recycle", 3600)
     return create_engine(url, **kwargs)
 
