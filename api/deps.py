@@ -78,9 +78,7 @@ async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
         if claim is not None:
             idempotency.take(uow, claim)
 
-    needed = actor is not None or claim is not None
-    read_only = request.method in READ_METHODS
-    return get_container(request).uow(read_only=read_only, check=check if needed else None)
+    return get_container(request).uow(read_only=request.method in READ_METHODS, check=check)
 
 
 Uow = Annotated[UnitOfWork, Depends(new_uow)]

@@ -104,18 +104,14 @@ def make_session_factory(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def begin_read_only(session: Session) -> bool:
-    """Begin the session's transaction as a read-only one, for code that will not write.
+def begin_read_only(session: Session) -> None:
+    """Begin a new session's transaction as a read-only one, for code that will not write.
 
     SQLite: DEFERRED, a snapshot that does not take the write lock every other transaction
     takes up front. PostgreSQL: autocommit, so the reads cost no BEGIN and no ROLLBACK round
-    trip (each statement sees what is committed when it runs). True when it began one; False
-    (and nothing done) when a transaction has already begun.
+    trip (each statement sees what is committed when it runs).
     """
-    if session.in_transaction():
-        return False
     if session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={READ_ONLY: True})
     else:
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return True
