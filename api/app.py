@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container.open_loop_database()
         tasks = [
             asyncio.create_task(_every(PURGE_EVERY_S, purge)),
             asyncio.create_task(_every(CHECKPOINT_EVERY_S, checkpoint, container.engine)),
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             for task in tasks:
                 task.cancel()
+            await container.close_loop_database()
 
     app = FastAPI(
         title="fieldbridge",

@@ -22,15 +22,17 @@ def get_container(request: Request) -> Container:
     return container
 
 
-# How requests meet the database. A route is ``async def`` and runs its unit of work inline,
-# on the event loop, inside one ``with uow:`` block: the block does bounded work (a few
-# statements on indexed rows) and contains no ``await``, so one process never has two of its
-# own transactions open at once, a transaction never waits for the loop, and no connection is
-# held while a request waits for its client. That is what makes one process fast: a thread
-# hop costs more than the statements themselves and under load turns into waits for the GIL.
+# How requests meet the database. A route is ``async def`` and runs its work with
+# ``await uow.run(work, ...)``: ``work`` is a plain function of the unit of work, one
+# transaction, bounded (a few statements on indexed rows). On SQLite, in-process, it runs
+# inline on the event loop: a thread hop would cost more than the statements and under load
+# turns into waits for the GIL. On PostgreSQL it runs over asyncpg in a greenlet, so the loop
+# serves other requests while a statement waits for the server; units of work take turns
+# for a small pool first come, first served (``orchestrator.db.LoopDatabase``). Either way
+# no connection is held while a request waits for its client.
 # Routes whose work grows with the data (lists, uploads, verifying every chain) are plain
-# ``def``: FastAPI runs them in its threadpool, and they too open and close their unit of work
-# inside the route. SQLite waits for another process's write lock at most ``busy_timeout``.
+# ``def``: FastAPI runs them in its threadpool, where they open ``with uow:`` over the
+# synchronous engine. SQLite waits for another process's write lock at most ``busy_timeout``.
 #
 # The caller is known from the token's verified claims before the route runs (so roles are
 # checked before the body is read); that the token is not revoked is checked by the first
@@ -66,7 +68,7 @@ CurrentUser = Annotated[Actor, Depends(current_user)]
 
 
 async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
-    """A unit of work, not yet begun: the route enters it with ``with uow:``. Read-only for
+    """A unit of work, not yet begun: the route runs it (``await uow.run``). Read-only for
     the methods that change nothing. Its transaction first confirms the caller's token and,
     for a request with an ``Idempotency-Key``, claims that key when it writes (the claim
     commits or rolls back with the command's effect) and answers a repeat when it reads."""

@@ -91,10 +91,10 @@ class IdempotencyMiddleware:
             return
         status = captured["status"]
         if claim.taken and 200 <= status < 400:
-            with container.uow() as uow:
-                idempotency.complete(
-                    uow, caller, key, status, captured["headers"], bytes(captured["body"])
-                )
+            answer = bytes(captured["body"])
+            await container.uow().run(
+                idempotency.complete, caller, key, status, captured["headers"], answer
+            )
 
 
 async def _answer_held(

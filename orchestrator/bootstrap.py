@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
 
 from orchestrator.attachments import AttachmentStore
-from orchestrator.db import make_engine, make_session_factory
+from orchestrator.db import LoopDatabase, make_engine
 from orchestrator.settings import Settings, get_settings
 from orchestrator.uow import UnitOfWork
 
@@ -19,14 +17,27 @@ from orchestrator.uow import UnitOfWork
 class Container:
     settings: Settings
     engine: Engine
-    session_factory: sessionmaker[Any]
     secret_key: str
     attachments: AttachmentStore
+    loop_database: LoopDatabase | None = None
 
     def uow(
         self, *, read_only: bool = False, check: Callable[[UnitOfWork], None] | None = None
     ) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, read_only=read_only, check=check)
+        return UnitOfWork(
+            self.engine, read_only=read_only, check=check, loop_database=self.loop_database
+        )
+
+    def open_loop_database(self) -> None:
+        """From the event loop that serves requests (the API's lifespan): let
+        ``UnitOfWork.run`` wait for a networked database without blocking that loop."""
+        if LoopDatabase.wanted(self.settings.database_url):
+            self.loop_database = LoopDatabase(self.settings.database_url)
+
+    async def close_loop_database(self) -> None:
+        database, self.loop_database = self.loop_database, None
+        if database is not None:
+            await database.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -42,7 +53,6 @@ def bootstrap(
     return Container(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
         secret_key=settings.resolved_secret_key(),
         attachments=AttachmentStore(settings.attachments_dir, settings.max_upload_bytes),
     )

@@ -1,13 +1,17 @@
-"""Engine and session factory; a UTC datetime type that reads the same on SQLite and PostgreSQL."""
+"""Engines (one for threads, one for the event loop); a UTC datetime type that reads the same
+on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+import anyio
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
 READ_ONLY = "fieldbridge_read_only"
@@ -88,6 +92,46 @@ def make_engine(url: str, *, checkpoint_in_background: bool = False, **kwargs: A
     return create_engine(url, **kwargs)
 
 
+LOOP_POOL_SIZE = 5
+"""Transactions one process keeps open at once from its event loop: enough to keep the loop
+busy while some wait for the server, few enough that the server's processes do not crowd
+the machine's cores."""
+
+
+class LoopDatabase:
+    """The database for code on an event loop (``UnitOfWork.run``), where it is across a
+    network: PostgreSQL over asyncpg. Make it in the loop that will use it (its connections
+    belong to that loop) and ``dispose`` it there.
+
+    Units of work take their turn first come, first served (anyio's limiter hands a freed
+    turn to the longest waiter), then a connection from a pool of the same size: a pool's own
+    queue lets a newcomer take a connection returned while others were waiting, and under
+    load that starves a few requests for seconds.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_async_engine(
+            make_url(url).set(drivername="postgresql+asyncpg"),
+            pool_size=LOOP_POOL_SIZE,
+            max_overflow=0,  # opening a connection for a burst costs more than the burst
+            pool_recycle=3600,
+        )
+        self._turns = anyio.CapacityLimiter(LOOP_POOL_SIZE)
+
+    @staticmethod
+    def wanted(url: str) -> bool:
+        """SQLite is in-process: its units of work run inline, not on a loop database."""
+        return make_url(url).get_backend_name() == "postgresql"
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self._turns, self.engine.connect() as connection:
+            yield connection
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
 def checkpoint(engine: Engine) -> None:
     """SQLite: copy what the WAL holds into the database file, without waiting for readers or
     the writer (PASSIVE); what it cannot copy now, the next call does. Nothing elsewhere."""
@@ -100,18 +144,14 @@ def checkpoint(engine: Engine) -> None:
         raw.close()
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Any]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-def begin_read_only(session: Session) -> None:
-    """Begin a new session's transaction as a read-only one, for code that will not write.
+def begin_read_only(connection: Connection) -> None:
+    """Make a new connection's transaction a read-only one, for code that will not write.
 
     SQLite: DEFERRED, a snapshot that does not take the write lock every other transaction
     takes up front. PostgreSQL: autocommit, so the reads cost no BEGIN and no ROLLBACK round
     trip (each statement sees what is committed when it runs).
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection(execution_options={READ_ONLY: True})
+    if connection.dialect.name == "sqlite":
+        connection.execution_options(**{READ_ONLY: True})
     else:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        connection.execution_options(isolation_level="AUTOCOMMIT")

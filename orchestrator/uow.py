@@ -6,54 +6,51 @@ Handlers take a ``UnitOfWork``; nothing is written unless the handler calls
 write lock; every other one takes that lock at its first statement. A ``check`` runs first
 in every transaction the unit of work begins (the API confirms the caller's token there).
 
-ORM work goes through ``session``; Core statements (reads that need no ORM objects,
-appends to tables nobody updates) through ``connection()``, the same transaction.
-End the transaction with ``commit()`` or ``rollback()`` here, not on the session.
+The unit of work holds one connection. Core statements (reads that need no ORM objects,
+appends to tables nobody updates) go through ``connection()``; ORM work through
+``session``, made on first use over that same connection and transaction, so a query that
+needs no ORM objects pays nothing for it. End the transaction with ``commit()`` or
+``rollback()`` here, not on the session.
+
+Code on an event loop runs its work with ``await uow.run(work, ...)`` instead of ``with``:
+where the database is across a network it then waits for the server without blocking the
+loop (see ``run``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
 
-from orchestrator.db import begin_read_only
+from orchestrator.db import LoopDatabase, begin_read_only
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class UnitOfWork:
-    session: Session
-
     def __init__(
         self,
-        session_factory: sessionmaker[Any],
+        engine: Engine,
         *,
         read_only: bool = False,
         check: Callable[[UnitOfWork], None] | None = None,
+        loop_database: LoopDatabase | None = None,
     ) -> None:
-        self._factory = session_factory
+        self._engine = engine
+        self._loop_database = loop_database
         self.read_only = read_only
         self._check = check
         self._connection: Connection | None = None
+        self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self._factory()
-        self._connection = None
-        try:
-            if self.read_only:
-                begin_read_only(self.session)
-            if self._check is not None:
-                self._check(self)
-        except BaseException:
-            self.session.close()
-            raise
+        self._begin(self._engine.connect())
         return self
-
-    def reading(self) -> UnitOfWork:
-        """A read-only unit of work with the same check."""
-        return UnitOfWork(self._factory, read_only=True, check=self._check)
 
     def __exit__(
         self,
@@ -61,29 +58,94 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._connection = None
+        connection = self._end()
+        connection.close()
+
+    def _begin(self, connection: Connection) -> None:
+        self._connection, self._session = connection, None
         try:
-            self.session.rollback()
+            if self.read_only:
+                begin_read_only(connection)
+            if self._check is not None:
+                self._check(self)
+        except BaseException:
+            self._end()
+            raise
+
+    def _end(self) -> Connection:
+        """Roll back what was not committed; the connection, for its owner to release."""
+        connection, session = self.connection(), self._session
+        self._connection = self._session = None
+        try:
+            if session is not None:
+                session.close()
         finally:
-            self.session.close()
+            connection.rollback()
+        return connection
+
+    async def run(
+        self, work: Callable[Concatenate[UnitOfWork, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``work(self, ...)`` in this unit of work, from the event loop without blocking it.
+
+        Where the database is across a network (PostgreSQL), the synchronous ``work`` runs
+        over an asyncio driver in a greenlet: while one statement waits for the server, the
+        loop serves other requests. Elsewhere (SQLite, in-process) it runs inline.
+        """
+        if self._loop_database is None:
+            with self:
+                return work(self, *args, **kwargs)
+        async with self._loop_database.connect() as connection:
+            return await connection.run_sync(self._run_sync, work, args, kwargs)
+
+    def _run_sync(
+        self, connection: Connection, work: Callable[..., T], args: Any, kwargs: Any
+    ) -> T:
+        self._begin(connection)
+        try:
+            return work(self, *args, **kwargs)
+        finally:
+            self._end()
+
+    def reading(self) -> UnitOfWork:
+        """A read-only unit of work with the same check."""
+        return UnitOfWork(
+            self._engine, read_only=True, check=self._check, loop_database=self._loop_database
+        )
 
     def connection(self) -> Connection:
         """The transaction's connection, for Core statements."""
         if self._connection is None:
-            self._connection = self.session.connection()
+            raise RuntimeError("the unit of work is not open: use `with uow:` or `uow.run`")
         return self._connection
 
+    @property
+    def session(self) -> Session:
+        """An ORM session over the unit of work's connection and transaction."""
+        if self._session is None:
+            self._session = Session(
+                bind=self.connection(),
+                join_transaction_mode="control_fully",
+                expire_on_commit=False,
+            )
+        return self._session
+
     def commit(self) -> None:
-        self._connection = None
-        self.session.commit()
+        if self._session is not None:
+            self._session.commit()
+        else:
+            self.connection().commit()
 
     def rollback(self) -> None:
-        self._connection = None
-        self.session.rollback()
+        if self._session is not None:
+            self._session.rollback()
+        else:
+            self.connection().rollback()
 
     def flush(self) -> None:
-        self.session.flush()
+        if self._session is not None:
+            self._session.flush()
 
     @property
     def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
+        return self._engine.dialect.name

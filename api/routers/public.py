@@ -43,8 +43,7 @@ def health(request: Request) -> Any:
     responses={200: {"content": {"text/html": {}}}},
 )
 async def public_status(tracking_code: str, request: Request, uow: Uow) -> Any:
-    with uow:
-        out = wo.public_status(uow, tracking_code)
+    out = await uow.run(wo.public_status, tracking_code)
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_status_page(out))
     return out
@@ -90,7 +89,6 @@ async def service_request(
         site_id=body.site_id,
         customer_id=body.customer_id,
     )
-    with uow:
-        out = wo.submit_service_request(uow, cmd)
+    out = await uow.run(wo.submit_service_request, cmd)
     response.headers["Location"] = out["status_url"]
     return out

@@ -11,6 +11,7 @@ from api.problems import ApiProblem
 from api.schemas import REFERENCE_SCHEMAS, Page
 from orchestrator.handlers import reference
 from orchestrator.lifecycle import Actor, Role
+from orchestrator.uow import UnitOfWork
 
 WRITERS = (Role.ADMIN, Role.DISPATCHER)
 READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)
@@ -26,8 +27,7 @@ def _router(name: str) -> APIRouter:
 
     @router.post("", status_code=status.HTTP_201_CREATED, response_model=Public)
     async def create(body: Create, uow: Uow, _: Writer, response: Response) -> Any:  # type: ignore[valid-type]
-        with uow:
-            out = reference.create(uow, kind, body)
+        out = await uow.run(reference.create, kind, body)
         response.headers["Location"] = f"/api/v1/{name}/{out['id']}"
         response.headers["ETag"] = etag(out["version"])
         return out
@@ -53,8 +53,7 @@ def _router(name: str) -> APIRouter:
 
     @router.get("/{ident}", response_model=Public)
     async def read(ident: PathId, uow: Uow, _: Reader, response: Response) -> Any:
-        with uow:
-            out = reference.get(uow, kind, ident)
+        out = await uow.run(reference.get, kind, ident)
         response.headers["ETag"] = etag(out["version"])
         return out
 
@@ -67,15 +66,18 @@ def _router(name: str) -> APIRouter:
         response: Response,
         if_match: Annotated[str | None, Header()] = None,
     ) -> Any:
-        with uow:
+        changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
             if if_match is not None and if_match.strip() != "*":
                 current = reference.get(uow, kind, ident)["version"]
                 if if_match.strip().removeprefix("W/").strip('"') != str(current):
                     raise ApiProblem(
                         412, f"the {kind.singular} has changed: current version is {current}"
                     )
-            changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-            out = reference.update(uow, kind, ident, changes)
+            return reference.update(uow, kind, ident, changes)
+
+        out = await uow.run(work)
         response.headers["ETag"] = etag(out["version"])
         return out
 

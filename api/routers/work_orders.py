@@ -44,8 +44,7 @@ async def create(
     actor: Annotated[Actor, allow(wo.CREATORS, "create work orders")],
     response: Response,
 ) -> Any:
-    with uow:
-        out = wo.create(uow, wo.CreateWorkOrder(body, actor))
+    out = await uow.run(wo.create, wo.CreateWorkOrder(body, actor))
     response.headers["Location"] = f"/api/v1/work-orders/{out['id']}"
     return _with_etag(response, out)
 
@@ -77,8 +76,7 @@ def list_(
 
 @router.get("/{ident}", response_model=WorkOrderPublic)
 async def read(ident: PathId, uow: Uow, actor: CurrentUser, response: Response) -> Any:
-    with uow:
-        return _with_etag(response, wo.get(uow, ident, actor))
+    return _with_etag(response, await uow.run(wo.get, ident, actor))
 
 
 @router.patch("/{ident}", response_model=WorkOrderPublic)
@@ -90,10 +88,13 @@ async def update(
     if_match: IfMatch,
     response: Response,
 ) -> Any:
-    with uow:
+    changes = body.model_dump(exclude_unset=True)
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
         version = _version(uow, ident, actor, if_match)
-        cmd = wo.UpdateWorkOrder(ident, body.model_dump(exclude_unset=True), actor, version)
-        return _with_etag(response, wo.update(uow, cmd))
+        return wo.update(uow, wo.UpdateWorkOrder(ident, changes, actor, version))
+
+    return _with_etag(response, await uow.run(work))
 
 
 @router.post("/{ident}/transitions", response_model=WorkOrderPublic)
@@ -110,10 +111,12 @@ async def transition(
         fields["window_start"] = body.window_start
     if body.window_end is not None:
         fields["window_end"] = body.window_end
-    with uow:
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
         version = _version(uow, ident, actor, if_match)
-        cmd = wo.TransitionWorkOrder(ident, body.to, fields, actor, version)
-        return _with_etag(response, wo.transition(uow, cmd))
+        return wo.transition(uow, wo.TransitionWorkOrder(ident, body.to, fields, actor, version))
+
+    return _with_etag(response, await uow.run(work))
 
 
 @router.put("/{ident}/checklist", response_model=WorkOrderPublic)
@@ -125,10 +128,11 @@ async def put_checklist(
     if_match: IfMatch,
     response: Response,
 ) -> Any:
-    with uow:
+    def work(uow: UnitOfWork) -> dict[str, Any]:
         version = _version(uow, ident, actor, if_match)
-        cmd = wo.UpdateChecklist(ident, body.items, actor, version)
-        return _with_etag(response, wo.update_checklist(uow, cmd))
+        return wo.update_checklist(uow, wo.UpdateChecklist(ident, body.items, actor, version))
+
+    return _with_etag(response, await uow.run(work))
 
 
 @router.post(
@@ -160,16 +164,14 @@ def upload(
 
 @router.get("/{ident}/attachments", response_model=list[AttachmentPublic])
 async def list_attachments(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
-    with uow:
-        return wo.list_attachments(uow, ident, actor)
+    return await uow.run(wo.list_attachments, ident, actor)
 
 
 @router.get("/{ident}/attachments/{attachment_id}/content", response_class=StreamingResponse)
 async def download(
     ident: PathId, attachment_id: PathId, request: Request, uow: Uow, actor: CurrentUser
 ) -> Any:
-    with uow:
-        meta = wo.get_attachment(uow, ident, attachment_id, actor)
+    meta = await uow.run(wo.get_attachment, ident, attachment_id, actor)
     store = get_container(request).attachments
     return StreamingResponse(
         store.open(meta["sha256"]),
