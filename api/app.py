@@ -58,6 +58,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         summary="Work-order middleware for field service",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry hooks look for providers on every request even when none
+        # is configured: 5 to 10% of a read's CPU in bench/api_bench.py. Off until
+        # fieldbridge exports telemetry of its own.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.container = container
     app.state.rate_limits = RateLimits(container.settings)
