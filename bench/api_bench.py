@@ -35,6 +35,9 @@ included). ``errors`` counts every non-2xx answer, failed replay check, transpor
 timeout (no answer within 10 s, or still none 3 s after the phase ended) during the whole
 phase, warm-up included. ``server CPU`` is the server process's CPU time over the measured
 windows (100% = one core; one Python process is held to about one core by the GIL).
+``steal`` is the share of the machine's CPU time the hypervisor gave to other virtual
+machines over the same windows: on a shared host, a run with much of it measures the
+neighbours as much as fieldbridge.
 
 Floors (per the issue, one server process on a 2-core machine): reads >= 1,000 requests/s
 and idempotent creates >= 300 requests/s, each with p99 < 50 ms. Replays are retried
@@ -406,6 +409,7 @@ class PhaseResult:
     errors: int
     window_per_s: list[float]
     server_cpu: float | None
+    steal: float | None  # share of the machine's CPU time the hypervisor took meanwhile
     error_kinds: Counter[str]
     created: list[tuple[str, bytes, int, str]]
     paced_p99_ms: float | None = None  # open loop at the floor rate, when it was reached
@@ -430,7 +434,23 @@ class PhaseResult:
 
 def skipped_phase(backend: str, phase: str, why: str) -> PhaseResult:
     nan = float("nan")
-    return PhaseResult(backend, phase, 0.0, nan, nan, 1, [], None, Counter({why: 1}), [])
+    return PhaseResult(backend, phase, 0.0, nan, nan, 1, [], None, None, Counter({why: 1}), [])
+
+
+def _cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far by kind (/proc/stat: user ... idle iowait ... steal)."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def _steal(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of CPU time between two ``_cpu_ticks`` that other virtual machines took."""
+    if before is None or after is None or len(before) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(1, sum(spent))
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -489,9 +509,9 @@ def run_phase(
         start = time.time()
         measure_from = start + args.warmup
         time.sleep(max(0.0, measure_from - time.time()))
-        cpu0 = _cpu_seconds(server.process.pid)
+        cpu0, ticks0 = _cpu_seconds(server.process.pid), _cpu_ticks()
         time.sleep(max(0.0, measure_from + duration - time.time()))
-        cpu1 = _cpu_seconds(server.process.pid)
+        cpu1, ticks1 = _cpu_seconds(server.process.pid), _cpu_ticks()
         parts: list[ClientResult] = []
         for _ in processes:
             got = queue.get(timeout=duration + args.warmup + 120)
@@ -540,6 +560,7 @@ def run_phase(
         errors=sum(errors.values()),
         window_per_s=window_per_s,
         server_cpu=cpu,
+        steal=_steal(ticks0, ticks1),
         error_kinds=errors,
         created=created,
     )
@@ -636,6 +657,7 @@ def print_table(results: list[PhaseResult], args: argparse.Namespace) -> None:
         ("p99 @ floor", "right"),
         ("errors", "right"),
         ("server CPU", "right"),
+        ("steal", "right"),
         ("floor", "left"),
         ("verdict", "left"),
     ):
@@ -657,6 +679,7 @@ def print_table(results: list[PhaseResult], args: argparse.Namespace) -> None:
             "-" if r.paced_p99_ms is None else f"{r.paced_p99_ms:.1f}",
             f"[bold red]{r.errors}[/bold red]" if r.errors else "0",
             "-" if r.server_cpu is None else f"{r.server_cpu:.0%}",
+            "-" if r.steal is None else f"{r.steal:.0%}",
             f">={r.floor.per_s:,.0f}/s, p99<{r.floor.p99_ms:.0f}",
             verdict,
         )
@@ -698,6 +721,8 @@ def flat_json(
         out[f"{prefix}_errors"] = r.errors
         if r.server_cpu is not None:
             out[f"{prefix}_server_cpu_pct"] = round(r.server_cpu * 100, 1)
+        if r.steal is not None:
+            out[f"{prefix}_steal_pct"] = round(r.steal * 100, 1)
         out[f"{prefix}_floor_met"] = not r.misses
     return out
 
