@@ -110,6 +110,8 @@ def _eligibility(inst: Instance, j: int) -> tuple[list[int], Reason | None]:
     first rule that leaves nobody (skills, certifications, pinning, parts, time)."""
     job = inst.jobs[j]
     candidates = list(range(len(inst.technicians)))
+    if not candidates:
+        return [], Reason("no_technician", "no technician is on shift in this problem")
     if job.pinned_technician is not None:
         candidates = [t for t in candidates if inst.technicians[t].id == job.pinned_technician]
     for skill in job.skills:

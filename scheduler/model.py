@@ -37,6 +37,7 @@ Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Zone = Annotated[str, AfterValidator(_zone)]
 Priority = Annotated[int, Field(ge=1, le=5, description="1 is the most urgent, 5 the least")]
 Quantities = dict[Key, Annotated[int, Field(ge=1)]]
+Stock = dict[Key, Annotated[int, Field(ge=0)]]
 
 PRIORITY_WEIGHT = {1: 16, 2: 8, 3: 4, 4: 2, 5: 1}
 """What a job of each priority is worth when plans are compared: a priority-1 job counts as
@@ -94,7 +95,7 @@ class Technician(Model):
     max_working_minutes: int | None = Field(
         default=None, gt=0, description="most minutes of on-site work (job durations) in the day"
     )
-    van_stock: Quantities = {}
+    van_stock: Stock = {}
     hourly_cost: float = Field(default=1.0, gt=0, description="weighs this technician's travel")
 
     @property
@@ -187,7 +188,9 @@ def _unique(what: str, ids: list[str]) -> set[str]:
 
 # --- the plan -----------------------------------------------------------------------------------
 
-ReasonCode = Literal["skill", "certification", "parts", "pinned", "window", "capacity", "dropped"]
+ReasonCode = Literal[
+    "no_technician", "skill", "certification", "parts", "window", "capacity", "dropped"
+]
 
 
 class Stop(Model):

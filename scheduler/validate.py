@@ -161,9 +161,8 @@ def _totals(problem: Problem, plan: Plan) -> list[str]:
     if totals.travel_s != travel_s:
         out.append(f"totals.travel_s {totals.travel_s}, the routes add up to {travel_s}")
     weight = {j.id: PRIORITY_WEIGHT[j.priority] for j in problem.jobs}
-    share = sum(weight.get(s.job, 0) for r in plan.routes for s in r.stops) / max(
-        1, sum(weight.values())
-    )
+    done = sum(weight.get(s.job, 0) for r in plan.routes for s in r.stops)
+    share = done / sum(weight.values()) if weight else 1.0  # nothing to do is all done
     if abs(totals.priority_weighted_share - share) > 1e-5:
         out.append(f"totals.priority_weighted_share {totals.priority_weighted_share}, not {share}")
     return out

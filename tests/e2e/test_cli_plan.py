@@ -1,0 +1,66 @@
+"""``fieldbridge plan`` as a user runs it: a problem file in, a checked plan file out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from scheduler import validate
+from scheduler.model import Plan
+from tests.unit.day import job, problem, tech
+
+FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FIELDBRIDGE, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_plan_writes_a_valid_plan_and_shows_a_summary(tmp_path: Path) -> None:
+    p = problem(
+        [tech("tess", skills=["pumps"]), tech("theo")],
+        [job("a", skills=["pumps"]), job("b", lat=52.51), job("c", skills=["gas"])],
+    )
+    (tmp_path / "p.json").write_text(p.model_dump_json())
+    done = run("plan", "--problem", str(tmp_path / "p.json"), "--out", str(tmp_path / "plan.json"))
+    assert done.returncode == 0, done.stderr
+    plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
+    assert validate.violations(p, plan) == []
+    assert {s.job for r in plan.routes for s in r.stops} == {"a", "b"}
+    assert "2/3 jobs assigned" in done.stderr
+    assert "unassigned (skill): 1" in done.stderr
+
+
+def test_plan_without_out_prints_the_plan_on_stdout(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text(problem([tech("tess")], [job("a")]).model_dump_json())
+    done = run("plan", "--problem", str(tmp_path / "p.json"), "--engine", "vroom")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["assigned"] == 1
+
+
+def test_schema_describes_the_problem_format() -> None:
+    done = run("plan", "--schema")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    assert set(schema["properties"]) == {"technicians", "jobs", "travel"}
+    assert "pinned_start" in schema["$defs"]["Job"]["properties"]
+
+
+def test_a_malformed_problem_is_refused_naming_each_item_and_field(tmp_path: Path) -> None:
+    bad = {"technicians": [{"id": "a"}], "jobs": [{"id": "j", "duration_s": -1}]}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    done = run("plan", "--problem", str(tmp_path / "bad.json"))
+    assert done.returncode == 2
+    assert "technicians.0.time_zone: Field required" in done.stderr
+    assert "jobs.0.duration_s: Input should be greater than 0" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_missing_file_or_unknown_engine_is_one_clear_line(tmp_path: Path) -> None:
+    done = run("plan", "--problem", str(tmp_path / "nope.json"))
+    assert done.returncode == 2 and "cannot read" in done.stderr
+    (tmp_path / "p.json").write_text(problem([tech("tess")], []).model_dump_json())
+    done = run("plan", "--problem", str(tmp_path / "p.json"), "--engine", "magic")
+    assert done.returncode == 2 and "--engine must be one of" in done.stderr
