@@ -5,4 +5,6 @@ plan format; ``solve.solve`` compiles a problem (``instance``), runs an engine a
 the plan independently (``validate``) before handing it back.
 """
 
-ENGINES: tuple[str, ...] = ("vroom",)
+ENGINES: tuple[str, ...] = ("auto", "vroom", "pyvrp")
+"""``auto`` (the default) splits the day into independent parts and races the engines that
+can express each part; ``vroom`` and ``pyvrp`` run one engine on the whole day."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,13 +32,55 @@ class Reason:
 class Instance:
     problem: Problem
     epoch: datetime
-    durations: NDArray[np.int64]  # seconds between places (rows: see start_row/end_row/job_row)
     shifts: list[tuple[int, int]]  # per technician, seconds after epoch
     breaks: list[list[tuple[int, int, int]]]  # per technician: (earliest, latest start, seconds)
-    windows: list[list[tuple[int, int]]]  # per job: when work may start, clipped to some shift
+    windows: list[list[tuple[int, int]]]  # per job: when work may start (all day: every shift)
     service: list[int]  # per job, seconds
     eligible: list[list[int]]  # per job, the technicians who may do it
     why_not: dict[int, Reason] = field(default_factory=dict)  # jobs nobody may do
+    go: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    back: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+
+    @cached_property
+    def durations(self) -> NDArray[np.int64]:
+        """Seconds between every two places (rows: see start_row, end_row, job_row). Made
+        when an engine first asks: a whole city's day would not fit in memory."""
+        techs = self.technicians
+        places = [t.start for t in techs] + [t.home_end for t in techs]
+        return travel.matrix(self.problem.travel, places + [j.location for j in self.jobs])
+
+    def subset(self, techs: list[int], jobs: list[int]) -> Instance:
+        """The same rules for some technicians and jobs only (renumbered in the given order),
+        without compiling again; jobs keep only the technicians kept."""
+        renumber = {t: n for n, t in enumerate(techs)}
+        problem = Problem.model_construct(
+            technicians=[self.technicians[t] for t in techs],
+            jobs=[self.jobs[j] for j in jobs],
+            travel=self.problem.travel,
+        )
+        return Instance(
+            problem=problem,
+            epoch=self.epoch,
+            shifts=[self.shifts[t] for t in techs],
+            breaks=[self.breaks[t] for t in techs],
+            windows=[self.windows[j] for j in jobs],
+            service=[self.service[j] for j in jobs],
+            eligible=[[renumber[t] for t in self.eligible[j] if t in renumber] for j in jobs],
+            why_not={n: self.why_not[j] for n, j in enumerate(jobs) if j in self.why_not},
+            go=self.go[np.ix_(techs, jobs)],
+            back=self.back[np.ix_(jobs, techs)],
+        )
+
+    def legs(self, tech: int, jobs: list[int]) -> list[int]:
+        """Seconds of each drive of technician ``tech`` doing ``jobs`` in order: to each job,
+        then home. Read from ``durations`` when an engine made it; else only these legs."""
+        rows = [self.start_row(tech), *(self.job_row(j) for j in jobs), self.end_row(tech)]
+        if "durations" in self.__dict__:
+            return [int(self.durations[a, b]) for a, b in pairwise(rows)]
+        t = self.technicians[tech]
+        places = [t.start, *(self.jobs[j].location for j in jobs), t.home_end]
+        drives = travel.between(self.problem.travel, places[:-1], places[1:])
+        return [int(s) for s in np.diagonal(drives)]
 
     @property
     def technicians(self) -> list[Technician]:
@@ -71,8 +115,7 @@ def compile_problem(problem: Problem) -> Instance:
     def secs(when: datetime) -> int:
         return int((when - epoch).total_seconds())
 
-    places = [t.start for t in techs] + [t.home_end for t in techs] + [j.location for j in jobs]
-    durations = travel.matrix(problem.travel, places)
+    sites = [j.location for j in jobs]
     shifts = [(secs(t.shift.start), secs(t.shift.end)) for t in techs]
     breaks = [
         [(secs(b.window.start), secs(b.window.end), b.minutes * 60) for b in t.breaks]
@@ -81,12 +124,13 @@ def compile_problem(problem: Problem) -> Instance:
     instance = Instance(
         problem=problem,
         epoch=epoch,
-        durations=durations,
         shifts=shifts,
         breaks=breaks,
         windows=[],
         service=[j.duration_s for j in jobs],
         eligible=[],
+        go=travel.between(problem.travel, [t.start for t in techs], sites),
+        back=travel.between(problem.travel, sites, [t.home_end for t in techs]),
     )
     horizon = (min((s for s, _ in shifts), default=0), max((e for _, e in shifts), default=0))
     for j, job in enumerate(jobs):
@@ -114,6 +158,11 @@ def _eligibility(inst: Instance, j: int) -> tuple[list[int], Reason | None]:
         return [], Reason("no_technician", "no technician is on shift in this problem")
     if job.pinned_technician is not None:
         candidates = [t for t in candidates if inst.technicians[t].id == job.pinned_technician]
+    if job.territory is not None:
+        left = [t for t in candidates if inst.technicians[t].territory in (None, job.territory)]
+        if not left:
+            return [], Reason("territory", _nobody(job, f"works territory {job.territory!r}"))
+        candidates = left
     for skill in job.skills:
         left = [t for t in candidates if skill in inst.technicians[t].skills]
         if not left:
@@ -182,8 +231,8 @@ def _stocked(tech: Technician, job: Job) -> bool:
 def _reachable(inst: Instance, t: int, j: int) -> bool:
     """Alone in technician ``t``'s day (breaks ignored), could job ``j`` start in a window?"""
     shift_start, shift_end = inst.shifts[t]
-    go = int(inst.durations[inst.start_row(t), inst.job_row(j)])
-    back = int(inst.durations[inst.job_row(j), inst.end_row(t)])
+    go = int(inst.go[t, j])
+    back = int(inst.back[j, t])
     earliest = shift_start + go
     latest = shift_end - back - inst.service[j]
     return any(max(a, earliest) <= min(b, latest) for a, b in inst.windows[j])

@@ -97,6 +97,9 @@ class Technician(Model):
     )
     van_stock: Stock = {}
     hourly_cost: float = Field(default=1.0, gt=0, description="weighs this technician's travel")
+    territory: Key | None = Field(
+        default=None, description="works only jobs of this territory; any job if omitted"
+    )
 
     @property
     def day(self) -> date:
@@ -124,6 +127,9 @@ class Job(Model):
         default=None, description="work starts exactly then (with pinned_technician)"
     )
     preferred_technician: Key | None = None
+    territory: Key | None = Field(
+        default=None, description="only technicians of this territory (or of none) may do it"
+    )
 
     @model_validator(mode="after")
     def _pinned_start_needs_technician(self) -> Job:
@@ -189,7 +195,14 @@ def _unique(what: str, ids: list[str]) -> set[str]:
 # --- the plan -----------------------------------------------------------------------------------
 
 ReasonCode = Literal[
-    "no_technician", "skill", "certification", "parts", "window", "capacity", "dropped"
+    "no_technician",
+    "territory",
+    "skill",
+    "certification",
+    "parts",
+    "window",
+    "capacity",
+    "dropped",
 ]
 
 

@@ -38,6 +38,15 @@ class EngineRoute:
     breaks: list[tuple[int, int]] = field(default_factory=list)  # (start, seconds)
 
 
+class EngineRefused(Exception):
+    """An engine cannot express this problem; ``reason`` tells a dispatcher why (and which
+    technician or job), so another engine can be chosen."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def to_plan(inst: Instance, routes: list[EngineRoute], engine: str, seconds: float) -> Plan:
     out: list[Route] = []
     served: dict[int, int] = {}  # job -> technician
@@ -51,11 +60,8 @@ def to_plan(inst: Instance, routes: list[EngineRoute], engine: str, seconds: flo
             return inst.at(seconds).astimezone(zone)
 
         stops = []
-        prev = inst.start_row(r.technician)
-        travel_s = 0
-        for s in r.stops:
-            leg = int(inst.durations[prev, inst.job_row(s.job)])
-            travel_s += leg
+        legs = inst.legs(r.technician, [s.job for s in r.stops])
+        for s, leg in zip(r.stops, legs, strict=False):
             stops.append(
                 Stop(
                     job=inst.jobs[s.job].id,
@@ -66,8 +72,7 @@ def to_plan(inst: Instance, routes: list[EngineRoute], engine: str, seconds: flo
                 )
             )
             served[s.job] = r.technician
-            prev = inst.job_row(s.job)
-        travel_s += int(inst.durations[prev, inst.end_row(r.technician)])
+        travel_s = sum(legs)
         total_travel += travel_s
         out.append(
             Route(

@@ -12,18 +12,26 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from scheduler import validate, vroom_engine
+from scheduler import auto, pyvrp_engine, validate, vroom_engine
 from scheduler.instance import compile_problem
 from scheduler.model import Plan, Problem
 from scheduler.routes import to_plan
 
-Engine = Literal["vroom"]
+Engine = Literal["auto", "vroom", "pyvrp"]
 
 
-def solve(problem: Problem, *, engine: Engine = "vroom", time_limit_s: float | None = None) -> Plan:
+def solve(problem: Problem, *, engine: Engine = "auto", time_limit_s: float | None = None) -> Plan:
     began = time.perf_counter()
     inst = compile_problem(problem)
-    routes = vroom_engine.solve(inst, time_limit_s=time_limit_s)
+    if engine == "auto":
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - began)
+        routes = auto.solve(inst, time_limit_s=left)
+    elif engine == "vroom":
+        routes = vroom_engine.solve(inst, time_limit_s=time_limit_s)
+    elif engine == "pyvrp":
+        routes = pyvrp_engine.solve(inst, time_limit_s=time_limit_s)  # may raise EngineRefused
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
     plan = to_plan(inst, routes, engine, time.perf_counter() - began)
     validate.check(problem, plan)
     return plan

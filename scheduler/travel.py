@@ -19,21 +19,36 @@ EARTH_RADIUS_M = 6_371_008.8
 
 def matrix(travel: Travel, places: Sequence[Place]) -> NDArray[np.int64]:
     """Seconds from each of ``places`` to each, as a square integer matrix."""
-    if travel.matrix_s is not None:
-        full = np.asarray(travel.matrix_s, dtype=np.int64)
-        rows = np.fromiter((p.index for p in places), dtype=np.int64, count=len(places))
-        return full[np.ix_(rows, rows)]
-    lat = np.radians(np.fromiter((p.lat for p in places), dtype=np.float64, count=len(places)))
-    lon = np.radians(np.fromiter((p.lon for p in places), dtype=np.float64, count=len(places)))
-    dlat = lat[:, None] - lat[None, :]
-    dlon = lon[:, None] - lon[None, :]
-    a = np.sin(dlat / 2) ** 2 + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dlon / 2) ** 2
+    return between(travel, places, places)
+
+
+def between(travel: Travel, frm: Sequence[Place], to: Sequence[Place]) -> NDArray[np.int64]:
+    """Seconds from each of ``frm`` (rows) to each of ``to`` (columns)."""
+    if travel.matrix_s is not None:  # only the rows asked for: a leg costs one row, not all
+        rows = np.asarray([travel.matrix_s[i] for i in _indices(frm)], dtype=np.int64)
+        return rows.reshape(len(frm), -1)[:, _indices(to)]
+    lat1, lon1 = _radians(frm)
+    lat2, lon2 = _radians(to)
+    dlat = lat1[:, None] - lat2[None, :]
+    dlon = lon1[:, None] - lon2[None, :]
+    a = (
+        np.sin(dlat / 2) ** 2
+        + np.cos(lat1)[:, None] * np.cos(lat2)[None, :] * np.sin(dlon / 2) ** 2
+    )
     metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))) * travel.road_factor
-    seconds = np.rint(metres / (travel.speed_kmh / 3.6)).astype(np.int64)
-    np.fill_diagonal(seconds, 0)
-    return seconds
+    return np.rint(metres / (travel.speed_kmh / 3.6)).astype(np.int64)
+
+
+def _indices(places: Sequence[Place]) -> NDArray[np.int64]:
+    return np.fromiter((p.index for p in places), dtype=np.int64, count=len(places))
+
+
+def _radians(places: Sequence[Place]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    lat = np.fromiter((p.lat for p in places), dtype=np.float64, count=len(places))
+    lon = np.fromiter((p.lon for p in places), dtype=np.float64, count=len(places))
+    return np.radians(lat), np.radians(lon)
 
 
 def seconds(travel: Travel, frm: Place, to: Place) -> int:
     """Seconds from one place to another (the same figure ``matrix`` gives)."""
-    return int(matrix(travel, [frm, to])[0, 1])
+    return int(between(travel, [frm], [to])[0, 0])

@@ -74,6 +74,8 @@ def _route(problem: Problem, tech: Technician, jobs: dict[str, Job], route: Rout
         for code in job.certifications:
             if not any(c.code == code and c.valid_on(tech.day) for c in tech.certifications):
                 out.append(f"{where}: no certification {code!r} valid on {tech.day}")
+        if job.territory is not None and tech.territory not in (None, job.territory):
+            out.append(f"{where}: territory {job.territory!r}, not {tech.territory!r}")
         if job.pinned_technician is not None and job.pinned_technician != name:
             out.append(f"{where}: pinned to {job.pinned_technician!r}")
         if job.pinned_start is not None and stop.start != job.pinned_start:

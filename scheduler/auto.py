@@ -1,0 +1,146 @@
+"""``auto``: the best plan the engines find in the time, a day split where it falls apart.
+
+1. Decompose. Technicians who can never take each other's jobs (different territories,
+   disjoint skills) do not compete: the connected parts of the graph "job - technician who
+   may do it" are solved apart, in parallel. A whole-city day of 500 technicians in ten
+   territories is ten days of 50, each far quicker than the whole (VROOM's time grows about
+   with the cube of the size).
+2. Race. Each part goes to every engine that can express it, each with its share of the
+   time, one process per core: PyVRP (best routes, but no breaks or fixed start times) and
+   VROOM (every rule native). The part keeps the better plan: more priority-weighted work
+   first, then less travel.
+3. Merge and check the whole day again (``solve.solve`` runs the validator on the result).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+from scheduler import pyvrp_engine, vroom_engine
+from scheduler.instance import Instance
+from scheduler.routes import EngineRefused, EngineRoute, to_plan
+
+MIN_PART_S = 1.0  # no part gets less, however many there are
+
+
+def default_limit_s(jobs: int) -> float:
+    """The search time when the caller names none: 2 s, and 1 s more per 20 jobs, up to 60."""
+    return min(60.0, 2.0 + jobs / 20)
+
+
+@dataclass(frozen=True)
+class Part:
+    technicians: list[int]
+    jobs: list[int]
+
+
+def components(inst: Instance) -> list[Part]:
+    """Independent parts of the day: technicians linked by a job both may do."""
+    parent = list(range(len(inst.technicians)))
+
+    def root(t: int) -> int:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    for allowed in inst.eligible:
+        for t in allowed[1:]:
+            parent[root(t)] = root(allowed[0])
+    techs: dict[int, list[int]] = {}
+    for t in range(len(inst.technicians)):
+        techs.setdefault(root(t), []).append(t)
+    jobs: dict[int, list[int]] = {}
+    for j, allowed in enumerate(inst.eligible):
+        if allowed:
+            jobs.setdefault(root(allowed[0]), []).append(j)
+    parts = [Part(techs[r], jobs[r]) for r in techs if r in jobs]
+    return sorted(parts, key=lambda p: -len(p.jobs))
+
+
+def solve(
+    inst: Instance, *, time_limit_s: float | None = None, workers: int | None = None
+) -> list[EngineRoute]:
+    """Routes for the whole instance (technician and job indices as in ``inst``), found
+    within ``time_limit_s`` of the call."""
+    limit = default_limit_s(len(inst.jobs)) if time_limit_s is None else time_limit_s
+    deadline = time.time() + limit - max(0.25, 0.03 * limit)  # room to merge and check
+    parts = components(inst)
+    subs = [inst.subset(p.technicians, p.jobs) for p in parts]
+    tasks = [
+        (n, engine)
+        for n, sub in enumerate(subs)
+        for engine in ("pyvrp", "vroom")
+        if engine == "vroom" or pyvrp_engine.refusal(sub) is None
+    ]
+    if not tasks:
+        return []
+    cores = workers or os.cpu_count() or 1
+    # each task's share of the time, by its size, as if the tasks ran side by side on the
+    # cores; a task never runs past the deadline however late it starts
+    weight = [len(parts[n].jobs) for n, _ in tasks]
+    span = max(0.0, deadline - time.time())
+    shares = [
+        max(MIN_PART_S, min(span, span * min(cores, len(tasks)) * w / sum(weight))) for w in weight
+    ]
+    if len(tasks) == 1 or cores == 1:
+        results = [
+            _run(engine, subs[n], share, deadline, 2)
+            for (n, engine), share in zip(tasks, shares, strict=True)
+        ]
+    else:
+        pool = _pool(cores)
+        futures: list[Future[list[EngineRoute] | None]] = [
+            pool.submit(_run, engine, subs[n], share, deadline, 1)
+            for (n, engine), share in zip(tasks, shares, strict=True)
+        ]
+        results = [f.result() for f in futures]
+    best: dict[int, tuple[tuple[float, int], list[EngineRoute]]] = {}
+    for (n, _), routes in zip(tasks, results, strict=True):
+        if routes is None:
+            continue
+        score = _score(subs[n], routes)
+        if n not in best or score < best[n][0]:
+            best[n] = (score, routes)
+    out = []
+    for n, (_, routes) in best.items():
+        techs, jobs = parts[n].technicians, parts[n].jobs
+        for r in routes:
+            r.technician = techs[r.technician]
+            for s in r.stops:
+                s.job = jobs[s.job]
+            out.append(r)
+    return out
+
+
+@functools.cache
+def _pool(cores: int) -> ProcessPoolExecutor:
+    """One pool of worker processes for the life of this process, started on first use from
+    a server that has already imported the engines (a worker is then ready in milliseconds,
+    not the second or two that importing them takes)."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["scheduler.auto"])
+    return ProcessPoolExecutor(max_workers=cores, mp_context=context)
+
+
+def _run(
+    engine: str, inst: Instance, share_s: float, deadline: float, threads: int
+) -> list[EngineRoute] | None:
+    limit_s = max(0.1, min(share_s, deadline - time.time()))
+    try:
+        if engine == "vroom":
+            return vroom_engine.solve(inst, time_limit_s=limit_s, threads=threads)
+        return pyvrp_engine.solve(inst, time_limit_s=limit_s)
+    except EngineRefused:
+        return None
+
+
+def _score(inst: Instance, routes: list[EngineRoute]) -> tuple[float, int]:
+    """Smaller is better: more priority-weighted work first, then less travel."""
+    plan = to_plan(inst, routes, "auto", 0.0)
+    return (-plan.totals.priority_weighted_share, plan.totals.travel_s)
