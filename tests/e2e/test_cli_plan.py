@@ -64,3 +64,17 @@ def test_a_missing_file_or_unknown_engine_is_one_clear_line(tmp_path: Path) -> N
     (tmp_path / "p.json").write_text(problem([tech("tess")], []).model_dump_json())
     done = run("plan", "--problem", str(tmp_path / "p.json"), "--engine", "magic")
     assert done.returncode == 2 and "--engine must be one of" in done.stderr
+
+
+def test_an_engine_that_cannot_express_the_day_says_why_in_one_line(tmp_path: Path) -> None:
+    lunch = {
+        "window": {"start": "2026-12-07T12:00:00+01:00", "end": "2026-12-07T13:00:00+01:00"},
+        "minutes": 30,
+    }
+    (tmp_path / "p.json").write_text(
+        problem([tech("tess", breaks=[lunch])], [job("a")]).model_dump_json()
+    )
+    done = run("plan", "--problem", str(tmp_path / "p.json"), "--engine", "pyvrp")
+    assert done.returncode == 2
+    assert "the pyvrp engine cannot plan this day" in done.stderr and "'tess'" in done.stderr
+    assert "Traceback" not in done.stderr
