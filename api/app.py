@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import problems
 from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
 from api.ratelimit import RateLimits
-from api.routers import audit, public, reference, work_orders
+from api.routers import audit, plans, public, reference, work_orders
 from orchestrator import idempotency
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.db import checkpoint
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # One router for everything under /api/v1: FastAPI matches an included router by trying
     # each of its routes, and every further included router adds that walk to each request.
     v1 = APIRouter()
-    for router in (work_orders.router, *reference.routers, audit.router, public.v1):
+    for router in (work_orders.router, *reference.routers, audit.router, plans.router, public.v1):
         v1.routes.extend(router.routes)
     app.include_router(v1, prefix="/api/v1")
     app.include_router(public.root)

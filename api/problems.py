@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,13 +66,21 @@ class ApiProblem(Exception):
         self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
 
 
+_NAMED = re.compile(r"^Value error, ([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
+"""A check across fields names the field it is about at the start of its message."""
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         where = loc[0] if loc else "body"
+        reason = err.get("msg", "invalid")
+        named = _NAMED.match(reason)
+        if named:
+            loc, reason = [*loc, named.group(1)], named.group(2)
         name = ".".join(loc[1:]) or where
-        out.append({"field": name, "in": where, "reason": err.get("msg", "invalid")})
+        out.append({"field": name, "in": where, "reason": reason})
     return out
 
 
