@@ -1,0 +1,214 @@
+"""How good and how fast the scheduling engine is, beside the engines it is built on.
+
+Usage::
+
+    .venv/bin/python bench/scheduler_bench.py [--full] [--json PATH] [--only solomon|days]
+
+Two parts, one run:
+
+* Solomon VRPTW (../shared/bench/solomon): a representative 12 instances at 10 s each (all 56
+  at 30 s with ``--full``) for ``auto``, plain PyVRP and plain VROOM at the same time limit,
+  every route checked in exact doubles; gap to the distance-only best known.
+* Field-service days from ``bench/fieldgen.py`` (seeded): 50 x 500, 200 x 2,000 in 4
+  territories and 500 x 5,000 in 10 territories, each planned by ``auto`` and by plain VROOM
+  (the whole day in one solve, exploration level 5, both cores) with the same time limit:
+  wall time, share of jobs assigned, priority-weighted share, travel per assigned job.
+
+Floors (issue "Scheduling engine"): on all 56 Solomon instances at 30 s, auto's mean gap at
+most plain PyVRP's + 0.05 points and its worst at most PyVRP's worst + 0.5 points, every route
+feasible; field days at least as good as plain VROOM in the same time (priority-weighted
+share first, then travel); 500 x 5,000 in ten territories within 120 s wall time.
+
+``--json PATH`` writes one flat object whose keys carry their unit
+(``solomon_auto_mean_gap_pct``, ``day_500x5000_auto_seconds``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.fieldgen import generate
+from scheduler import solomon, vroom_engine
+from scheduler.instance import compile_problem
+from scheduler.model import Plan, Problem
+from scheduler.routes import to_plan
+from scheduler.solve import solve
+from scheduler.validate import violations
+
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+DAYS = [  # technicians, jobs, territories, seconds
+    (50, 500, 1, 20.0),
+    (200, 2000, 4, 60.0),
+    (500, 5000, 10, 110.0),
+]
+
+
+def plain_vroom(problem: Problem, limit_s: float) -> Plan:
+    """VROOM as shipped: the whole day in one solve, level 5, both cores, the same limit."""
+    began = time.perf_counter()
+    inst = compile_problem(problem)
+    routes = vroom_engine.solve(inst, time_limit_s=limit_s, exploration=5, threads=2)
+    return to_plan(inst, routes, "vroom", time.perf_counter() - began)
+
+
+def better_or_equal(a: Plan, b: Plan) -> bool:
+    """Priority-weighted share first (to 1e-9), then travel."""
+    sa, sb = a.totals.priority_weighted_share, b.totals.priority_weighted_share
+    if abs(sa - sb) > 1e-9:
+        return sa > sb
+    return a.totals.travel_s <= b.totals.travel_s
+
+
+def run_days(out: dict[str, Any], seed: int) -> None:
+    table = Table(title="field-service days: auto beside plain VROOM, same time limit")
+    for col in (
+        "day",
+        "engine",
+        "limit s",
+        "wall s",
+        "assigned",
+        "priority-weighted",
+        "travel s/job",
+        "valid",
+        "verdict",
+    ):
+        table.add_column(col, justify="left" if col in ("day", "engine", "verdict") else "right")
+    for techs, jobs, territories, limit in DAYS:
+        key = f"day_{techs}x{jobs}"
+        problem = generate(techs, jobs, territories=territories, seed=seed)
+        console.print(f"[bold]{techs} x {jobs}[/bold] ({territories} territories, {limit:.0f} s)")
+        began = time.perf_counter()
+        auto = solve(problem, engine="auto", time_limit_s=limit)
+        auto_wall = time.perf_counter() - began
+        began = time.perf_counter()
+        vroom = plain_vroom(problem, limit)
+        vroom_wall = time.perf_counter() - began
+        ok = better_or_equal(auto, vroom)
+        for name, plan, wall in (("auto", auto, auto_wall), ("vroom", vroom, vroom_wall)):
+            valid = not violations(problem, plan)
+            t = plan.totals
+            table.add_row(
+                f"{techs} x {jobs}" if name == "auto" else "",
+                name,
+                f"{limit:.0f}",
+                f"{wall:.1f}",
+                f"{t.assigned / t.jobs:.1%}",
+                f"{t.priority_weighted_share:.2%}",
+                f"{t.travel_s_per_job or 0:.0f}",
+                "yes" if valid else "[red]NO[/red]",
+                ("[green]as good or better[/green]" if ok else "[red]worse[/red]")
+                if name == "auto"
+                else "",
+            )
+            out[f"{key}_{name}_seconds"] = round(wall, 2)
+            out[f"{key}_{name}_assigned_share"] = round(t.assigned / t.jobs, 5)
+            out[f"{key}_{name}_priority_weighted_share"] = t.priority_weighted_share
+            out[f"{key}_{name}_travel_s_per_job"] = t.travel_s_per_job
+            out[f"{key}_{name}_valid"] = valid
+        out[f"{key}_time_limit_s"] = limit
+        out[f"{key}_auto_at_least_vroom"] = ok
+    console.print(table)
+
+
+SOLOMON = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "solomon"
+TWELVE = [
+    "C101",
+    "C104",
+    "C201",
+    "C204",
+    "R101",
+    "R104",
+    "R201",
+    "R204",
+    "RC101",
+    "RC104",
+    "RC201",
+    "RC204",
+]  # both series of each family, tight and loose windows
+ENGINES = ("auto", "pyvrp", "vroom")
+
+
+def run_solomon(out: dict[str, Any], full: bool) -> None:
+    files = sorted(SOLOMON.glob("*.txt")) if full else [SOLOMON / f"{n}.txt" for n in TWELVE]
+    limit = 30.0 if full else 10.0
+    if not SOLOMON.is_dir():
+        console.print(f"[yellow]Solomon skipped: {SOLOMON} is absent[/yellow]")
+        return
+    bks = solomon.read_bks(SOLOMON / "bks.csv")
+    gaps: dict[str, list[float]] = {e: [] for e in ENGINES}
+    feasible: dict[str, int] = dict.fromkeys(ENGINES, 0)
+    table = Table(
+        title=f"Solomon VRPTW, {len(files)} instances, {limit:.0f} s each: gap to "
+        "distance-only best known, exact doubles"
+    )
+    for col in ("instance", "bks", *(f"{e} gap %" for e in ENGINES)):
+        table.add_column(col, justify="left" if col == "instance" else "right")
+    for n, path in enumerate(files, 1):
+        instance = solomon.load(path)
+        problem = solomon.to_problem(instance)
+        row = [instance.name, f"{bks[instance.name]:.2f}"]
+        for engine in ENGINES:
+            plan = solve(problem, engine=engine, time_limit_s=limit)  # type: ignore[arg-type]
+            routes = solomon.routes_of(plan)
+            distance, ok, _ = solomon.evaluate(instance, routes)
+            ok = ok and not plan.unassigned
+            gap = 100 * (distance - bks[instance.name]) / bks[instance.name]
+            gaps[engine].append(gap)
+            feasible[engine] += ok
+            row.append(f"{gap:+.2f}" + ("" if ok else " [red]infeasible[/red]"))
+        console.print(f"  [{n}/{len(files)}] {'  '.join(row)}")
+        table.add_row(*row)
+    table.add_row("mean", "", *(f"{statistics.mean(gaps[e]):+.2f}" for e in ENGINES))
+    table.add_row("worst", "", *(f"{max(gaps[e]):+.2f}" for e in ENGINES))
+    table.add_row("feasible", "", *(f"{feasible[e]}/{len(files)}" for e in ENGINES))
+    for engine in ENGINES:
+        out[f"solomon_{engine}_mean_gap_pct"] = round(statistics.mean(gaps[engine]), 4)
+        out[f"solomon_{engine}_worst_gap_pct"] = round(max(gaps[engine]), 4)
+        out[f"solomon_{engine}_feasible_instances"] = feasible[engine]
+    out["solomon_instances"] = len(files)
+    out["solomon_time_limit_s"] = limit
+    console.print(table)
+    a, p = gaps["auto"], gaps["pyvrp"]
+    mean_ok = statistics.mean(a) <= statistics.mean(p) + 0.05
+    worst_ok = max(a) <= max(p) + 0.5
+    all_ok = feasible["auto"] == len(files)
+    out["solomon_auto_floor_met"] = mean_ok and worst_ok and all_ok
+    verdict = "[green]met[/green]" if mean_ok and worst_ok and all_ok else "[red]MISSED[/red]"
+    console.print(
+        f"auto against plain PyVRP: mean {statistics.mean(a):+.3f} vs {statistics.mean(p):+.3f} "
+        f"(floor +0.05 points), worst {max(a):+.2f} vs {max(p):+.2f} (floor +0.5), "
+        f"feasible {feasible['auto']}/{len(files)}: {verdict}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--full", action="store_true", help="all 56 Solomon instances at 30 s")
+    parser.add_argument("--only", choices=["solomon", "days"], help="run one part")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the figures as one flat JSON object")
+    args = parser.parse_args(argv)
+    out: dict[str, Any] = {}
+    if args.only in (None, "solomon"):
+        run_solomon(out, args.full)
+    if args.only in (None, "days"):
+        run_days(out, args.seed)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
