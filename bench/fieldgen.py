@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler.instance import compile_problem
 from scheduler.model import Problem
 
 SOUTH, NORTH, WEST, EAST = 52.38, 52.65, 13.10, 13.70
@@ -113,25 +114,10 @@ def generate(
             job["parts"] = {rng.choice(PARTS): rng.randint(1, 2)}
         if rng.random() < 0.15:
             job["certifications"] = [rng.choice(CERTIFICATIONS)]
-        if rng.random() < 0.2:
-            able = [t for t in techs if _may(t, job, day)]
-            if able:
-                job["pinned_technician"] = rng.choice(able)["id"]
         out_jobs.append(job)
+    # pins go to someone the scheduler's own rules let do the job, as a dispatcher's would
+    eligible = compile_problem(Problem.model_validate({"technicians": techs, "jobs": out_jobs}))
+    for job, able in zip(out_jobs, eligible.eligible, strict=True):
+        if rng.random() < 0.2 and able:
+            job["pinned_technician"] = techs[rng.choice(able)]["id"]
     return Problem.model_validate({"technicians": techs, "jobs": out_jobs})
-
-
-def _may(tech: dict[str, Any], job: dict[str, Any], day: date) -> bool:
-    """Could ``tech`` do ``job`` at all (a pin a dispatcher would make)?"""
-    if job["territory"] is not None and tech["territory"] != job["territory"]:
-        return False
-    if not set(job["skills"]) <= set(tech["skills"]):
-        return False
-    for code in job.get("certifications", []):
-        if not any(
-            c["code"] == code and date.fromisoformat(c["expires_on"]) >= day
-            for c in tech["certifications"]
-        ):
-            return False
-    stock = tech["van_stock"]
-    return all(stock.get(p, 0) >= n for p, n in job.get("parts", {}).items())
