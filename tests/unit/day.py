@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.model import Problem
+from scheduler.model import Plan, Problem, Stop
 
 DAY = "2026-12-07"  # a Monday, CET (+01:00)
 HOME = {"lat": 52.52, "lon": 13.40}
@@ -37,3 +37,17 @@ def job(ident: str, lat: float = 52.50, lon: float = 13.38, **fields: Any) -> di
 
 def problem(techs: list[dict[str, Any]], jobs: list[dict[str, Any]], **kw: Any) -> Problem:
     return Problem.model_validate({"technicians": techs, "jobs": jobs, **kw})
+
+
+def assignment(plan: Plan) -> dict[str, str]:
+    """Who does each job the plan routes."""
+    return {s.job: r.technician for r in plan.routes for s in r.stops}
+
+
+def reasons(plan: Plan) -> dict[str, tuple[str, str]]:
+    """Each job left out: (code, reason)."""
+    return {u.job: (u.code, u.reason) for u in plan.unassigned}
+
+
+def stop(plan: Plan, ident: str) -> Stop:
+    return next(s for r in plan.routes for s in r.stops if s.job == ident)

@@ -6,9 +6,8 @@ from typing import Any
 
 from scheduler import auto, validate
 from scheduler.instance import compile_problem
-from scheduler.model import Plan
 from scheduler.solve import solve
-from tests.unit.day import job, problem, tech, window
+from tests.unit.day import assignment, job, problem, tech, window
 
 NORTH = {"lat": 52.60, "lon": 13.40}
 SOUTH = {"lat": 52.42, "lon": 13.40}
@@ -24,10 +23,6 @@ def two_territories(**tech_fields: Any) -> Any:
     jobs += [job(f"s{k}", lat=52.43 + k / 500, lon=13.41, territory="S") for k in range(4)]
     jobs.append(job("east", territory="E"))
     return problem(techs, jobs)
-
-
-def owners(plan: Plan) -> dict[str, str]:
-    return {s.job: r.technician for r in plan.routes for s in r.stops}
 
 
 def test_technicians_who_never_share_a_job_are_planned_apart() -> None:
@@ -53,7 +48,7 @@ def test_auto_plans_each_territory_with_its_own_people_and_says_why_a_job_has_no
     p = two_territories(breaks=[{"window": window((12, 0), (13, 0)), "minutes": 30}])
     plan = solve(p, engine="auto", time_limit_s=4)
     assert validate.violations(p, plan) == []
-    served = owners(plan)
+    served = assignment(plan)
     assert set(served) == {f"n{k}" for k in range(6)} | {f"s{k}" for k in range(4)}
     assert all(served[j][0] == j[0] for j in served)  # n-jobs to n-technicians, s to s
     (east,) = plan.unassigned

@@ -8,7 +8,6 @@ why, and that a day PyVRP cannot express is refused with the reason.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 import pyvrp
@@ -19,7 +18,7 @@ from scheduler.model import Plan, Problem
 from scheduler.pyvrp_engine import refusal
 from scheduler.routes import EngineRefused
 from scheduler.solve import solve
-from tests.unit.day import HOME, at, job, problem, tech, window
+from tests.unit.day import HOME, assignment, at, job, problem, reasons, stop, tech, window
 
 NEAR = {"lat": 52.521, "lon": 13.401}  # a minute or so from HOME
 FAR_HOME = {"lat": 52.40, "lon": 13.10}  # half an hour from HOME
@@ -30,18 +29,6 @@ def plan_of(p: Problem, time_limit_s: float = 0.5) -> Plan:
     assert plan.engine == "pyvrp"
     assert validate.violations(p, plan) == []
     return plan
-
-
-def assignment(plan: Plan) -> dict[str, str]:
-    return {s.job: r.technician for r in plan.routes for s in r.stops}
-
-
-def reasons(plan: Plan) -> dict[str, tuple[str, str]]:
-    return {u.job: (u.code, u.reason) for u in plan.unassigned}
-
-
-def stop(plan: Plan, ident: str) -> Any:
-    return next(s for r in plan.routes for s in r.stops if s.job == ident)
 
 
 def test_pyvrp_is_an_engine() -> None:

@@ -15,23 +15,11 @@ from pydantic import ValidationError
 from scheduler import travel
 from scheduler.model import Place, Plan, Problem, Travel
 from scheduler.solve import describe, solve
-from tests.unit.day import HOME, at, job, problem, tech, window
+from tests.unit.day import HOME, assignment, at, job, problem, reasons, stop, tech, window
 
 
 def plan_of(p: Problem) -> Plan:
     return solve(p, engine="vroom", time_limit_s=2)
-
-
-def assignment(plan: Plan) -> dict[str, str]:
-    return {s.job: r.technician for r in plan.routes for s in r.stops}
-
-
-def reasons(plan: Plan) -> dict[str, tuple[str, str]]:
-    return {u.job: (u.code, u.reason) for u in plan.unassigned}
-
-
-def stop(plan: Plan, ident: str) -> Any:
-    return next(s for r in plan.routes for s in r.stops if s.job == ident)
 
 
 def test_skills_decide_who_goes_and_a_skill_nobody_holds_is_named() -> None:
