@@ -18,6 +18,7 @@ from rich.table import Table
 
 from orchestrator.console import err, error
 from scheduler import ENGINES, solomon, solve
+from scheduler.gantt import gantt_svg
 from scheduler.model import Plan, Problem
 from scheduler.routes import EngineRefused
 from scheduler.validate import PlanInvalid
@@ -40,6 +41,10 @@ def plan_cmd(
         ),
     ] = None,
     schema: Annotated[bool, typer.Option(help="print the problem's JSON Schema and exit")] = False,
+    gantt: Annotated[
+        Path | None,
+        typer.Option(help="also write the plan as a Gantt chart (SVG) here", dir_okay=False),
+    ] = None,
 ) -> None:
     """Plan a day: technicians and jobs in (JSON), routes and reasons out, checked."""
     if schema:
@@ -75,6 +80,14 @@ def plan_cmd(
     else:
         out.write_text(text)
     _print_plan(plan, out)
+    if gantt is not None:
+        svg = gantt_svg(plan, parsed, title=f"{problem.name}: {plan.engine} plan")
+        try:
+            gantt.write_text(svg, encoding="utf-8")
+        except OSError as exc:
+            error(f"cannot write {gantt}: {exc.strerror or exc}")
+            raise typer.Exit(code=2) from None
+        err.print(f"Gantt chart written to {escape(str(gantt))}", soft_wrap=True)
 
 
 def _print_plan(plan: Plan, out: Path | None) -> None:

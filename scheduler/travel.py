@@ -26,7 +26,7 @@ def between(travel: Travel, frm: Sequence[Place], to: Sequence[Place]) -> NDArra
     """Seconds from each of ``frm`` (rows) to each of ``to`` (columns)."""
     if travel.matrix_s is not None:  # only the rows asked for: a leg costs one row, not all
         rows = np.asarray([travel.matrix_s[i] for i in _indices(frm)], dtype=np.int64)
-        return rows.reshape(len(frm), -1)[:, _indices(to)]
+        return rows.reshape(len(frm), len(travel.matrix_s))[:, _indices(to)]
     lat1, lon1 = _radians(frm)
     lat2, lon2 = _radians(to)
     dlat = lat1[:, None] - lat2[None, :]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from scheduler import validate
@@ -78,3 +79,51 @@ def test_an_engine_that_cannot_express_the_day_says_why_in_one_line(tmp_path: Pa
     assert done.returncode == 2
     assert "the pyvrp engine cannot plan this day" in done.stderr and "'tess'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_gantt_writes_the_plan_as_an_svg_timeline(tmp_path: Path) -> None:
+    p = problem(
+        [tech("tess"), tech("theo")],
+        [job("a"), job("b", lat=52.51), job("c", skills=["gas"])],
+    )
+    (tmp_path / "p.json").write_text(p.model_dump_json())
+    svg_path = tmp_path / "day.svg"
+    done = run(
+        "plan",
+        "--problem",
+        str(tmp_path / "p.json"),
+        "--out",
+        str(tmp_path / "plan.json"),
+        "--engine",
+        "vroom",
+        "--gantt",
+        str(svg_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Gantt chart written to" in done.stderr
+    plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
+    root = ET.fromstring(svg_path.read_bytes())
+    ns = "{http://www.w3.org/2000/svg}"
+    routed = [g.get("data-technician") for g in root.iter(f"{ns}g") if g.get("class") == "row"]
+    assert routed == [r.technician for r in plan.routes]
+    work = [r for r in root.iter(f"{ns}rect") if r.get("class") == "work"]
+    assert len(work) == 2
+    title = root.find(f"{ns}title")
+    assert title is not None and title.text == "p.json: vroom plan"
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "1 of 3 job(s) unassigned" in texts
+
+
+def test_a_gantt_path_that_cannot_be_written_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text(problem([tech("tess")], [job("a")]).model_dump_json())
+    done = run(
+        "plan",
+        "--problem",
+        str(tmp_path / "p.json"),
+        "--engine",
+        "vroom",
+        "--gantt",
+        str(tmp_path / "no" / "such" / "dir.svg"),
+    )
+    assert done.returncode == 2
+    assert "cannot write" in done.stderr and "Traceback" not in done.stderr

@@ -257,3 +257,10 @@ def test_a_malformed_problem_is_refused_naming_the_item_and_field(change: Any, f
     with pytest.raises(ValidationError) as caught:
         Problem.model_validate(raw)
     assert any(field in line for line in describe(caught.value)), describe(caught.value)
+
+
+def test_a_day_with_a_travel_matrix_and_no_jobs_is_an_empty_plan() -> None:
+    plan = plan_of(
+        problem([tech("tess", start={**HOME, "index": 0})], [], travel={"matrix_s": [[0]]})
+    )
+    assert plan.routes == [] and plan.totals.jobs == 0
