@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import problems
 from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
 from api.ratelimit import RateLimits
-from api.routers import audit, plans, public, reference, work_orders
+from api.routers import audit, plans, public, reference, schedule, work_orders
 from orchestrator import idempotency
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.db import checkpoint
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.open_loop_database()
+        await run_in_threadpool(container.resume_background_work)
         tasks = [
             asyncio.create_task(_every(PURGE_EVERY_S, purge)),
             asyncio.create_task(_every(CHECKPOINT_EVERY_S, checkpoint, container.engine)),
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             for task in tasks:
                 task.cancel()
+            await run_in_threadpool(container.runner.shutdown)
             await container.close_loop_database()
 
     app = FastAPI(
@@ -72,7 +74,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # One router for everything under /api/v1: FastAPI matches an included router by trying
     # each of its routes, and every further included router adds that walk to each request.
     v1 = APIRouter()
-    for router in (work_orders.router, *reference.routers, audit.router, plans.router, public.v1):
+    for router in (
+        work_orders.router,
+        *reference.routers,
+        audit.router,
+        plans.router,
+        *schedule.routers,
+        public.v1,
+    ):
         v1.routes.extend(router.routes)
     app.include_router(v1, prefix="/api/v1")
     app.include_router(public.root)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
 
 from mappings import canonical
 from mappings.canonical import Id
 from orchestrator.handlers.reference import KINDS
 from orchestrator.lifecycle import State
+from scheduler.model import Plan
 
 
 class Wire(BaseModel):
@@ -216,3 +226,80 @@ class Health(Wire):
     status: str
     database: str
     version: str
+
+
+class ScheduleRunIn(Wire):
+    date: dt.date = Field(description="the day to plan, in each technician's own time zone")
+    territories: list[canonical.Code] = Field(
+        default=[], description="territory codes to plan; every territory if empty"
+    )
+    time_limit_s: float | None = Field(
+        default=None, gt=0, le=600, description="the solver's time; default grows with the day"
+    )
+    engine: Literal["auto", "vroom", "pyvrp"] = "auto"
+
+
+class RunProgress(Wire):
+    phase: Literal["queued", "building", "solving", "storing", "done", "failed"]
+    fraction: float = Field(ge=0, le=1)
+
+
+class ScheduleRunPublic(Wire):
+    id: int
+    kind: Literal["plan", "insert", "replan"] = Field(
+        description="a planned day, an urgent order placed into it, or a re-plan of its rest"
+    )
+    based_on: int | None = Field(default=None, description="the run whose plan this one changed")
+    status: Literal["queued", "running", "done", "failed"]
+    day: dt.date
+    territories: list[str]
+    engine: str
+    time_limit_s: float | None
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: RunProgress
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+    orders: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="what became of each order: scheduled, rescheduled, unchanged, "
+        "unscheduled, unassigned (with the reason), kept (pinned), skipped or conflict",
+    )
+    plan: Plan | None = Field(
+        default=None, description="job ids are work-order ids, technician ids technician ids"
+    )
+
+
+class InsertIn(Wire):
+    work_order_id: canonical.Id = Field(description="a triaged order")
+    date: dt.date | None = Field(default=None, description="the day; today at its site if omitted")
+
+
+class ReplanIn(Wire):
+    date: dt.date
+    technician_id: canonical.Id | None = Field(default=None, description="with unavailable_from")
+    unavailable_from: AwareDatetime | None = None
+    work_order_id: canonical.Id | None = Field(default=None, description="with late_minutes")
+    late_minutes: int | None = Field(default=None, ge=1, le=12 * 60)
+    as_of: AwareDatetime | None = Field(
+        default=None, description="when the change became known; now if omitted"
+    )
+    time_limit_s: float | None = Field(default=None, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _one_change(self) -> ReplanIn:
+        absent = "name a technician_id with unavailable_from, or a work_order_id with late_minutes"
+        pairs = (
+            ("technician_id", "unavailable_from"),
+            ("work_order_id", "late_minutes"),
+        )
+        given = [pair for pair in pairs if any(getattr(self, n) is not None for n in pair)]
+        if len(given) != 1:
+            raise ValueError(f"technician_id: {absent}")
+        first, second = given[0]
+        for name, other in ((first, second), (second, first)):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: required with {other}")
+        return self

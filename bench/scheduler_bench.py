@@ -2,9 +2,9 @@
 
 Usage::
 
-    .venv/bin/python bench/scheduler_bench.py [--full] [--json PATH] [--only solomon|days]
+    .venv/bin/python bench/scheduler_bench.py [--full] [--json PATH] [--only solomon|days|insert]
 
-Two parts, one run:
+Three parts, one run:
 
 * Solomon VRPTW (../shared/bench/solomon): a representative 12 instances at 10 s each (all 56
   at 30 s with ``--full``) for ``auto``, plain PyVRP and plain VROOM at the same time limit,
@@ -13,6 +13,11 @@ Two parts, one run:
   territories and 500 x 5,000 in 10 territories, each planned by ``auto`` and by plain VROOM
   (the whole day in one solve, exploration level 5, both cores) with the same time limit:
   wall time, share of jobs assigned, priority-weighted share, travel per assigned job.
+* Urgent insertion (``scheduler/insert.py``): 30 new priority-1 jobs, each inserted on its
+  own into the same stored 200 x 2,000 plan (the days part's ``auto`` plan, or plain VROOM
+  at 10 s with ``--only insert``): p50, p95 and worst milliseconds per insertion (the
+  validator's check included), and how many were placed, placed by bumping a less urgent
+  job, or left unassigned. Floor: p95 under 1 s.
 
 Floors (issue "Scheduling engine"): on all 56 Solomon instances at 30 s, auto's mean gap at
 most plain PyVRP's + 0.05 points and its worst at most PyVRP's worst + 0.5 points, every route
@@ -20,13 +25,14 @@ feasible; field days at least as good as plain VROOM in the same time (priority-
 share first, then travel); 500 x 5,000 in ten territories within 120 s wall time.
 
 ``--json PATH`` writes one flat object whose keys carry their unit
-(``solomon_auto_mean_gap_pct``, ``day_500x5000_auto_seconds``, ...).
+(``solomon_auto_mean_gap_pct``, ``day_500x5000_auto_seconds``, ``insert_p95_ms``, ...).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -40,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fieldgen import generate
 from scheduler import solomon, vroom_engine
+from scheduler.insert import insert
 from scheduler.instance import compile_problem
 from scheduler.model import Plan, Problem
 from scheduler.routes import to_plan
@@ -70,7 +77,7 @@ def better_or_equal(a: Plan, b: Plan) -> bool:
     return a.totals.travel_s <= b.totals.travel_s
 
 
-def run_days(out: dict[str, Any], seed: int) -> None:
+def run_days(out: dict[str, Any], seed: int, keep: dict[str, Plan] | None = None) -> None:
     table = Table(title="field-service days: auto beside plain VROOM, same time limit")
     for col in (
         "day",
@@ -95,6 +102,8 @@ def run_days(out: dict[str, Any], seed: int) -> None:
         vroom = plain_vroom(problem, limit)
         vroom_wall = time.perf_counter() - began
         ok = better_or_equal(auto, vroom)
+        if keep is not None:
+            keep[key] = auto  # the urgent-insertion part inserts into this plan
         for name, plan, wall in (("auto", auto, auto_wall), ("vroom", vroom, vroom_wall)):
             valid = not violations(problem, plan)
             t = plan.totals
@@ -119,6 +128,82 @@ def run_days(out: dict[str, Any], seed: int) -> None:
         out[f"{key}_time_limit_s"] = limit
         out[f"{key}_auto_at_least_vroom"] = ok
     console.print(table)
+
+
+# --- urgent insertion ----------------------------------------------------------------------------
+
+INSERT_DAY = "day_200x2000"
+INSERTS = 30
+INSERT_FLOOR_MS = 1000.0
+
+
+def run_insert(out: dict[str, Any], seed: int, plan: Plan | None) -> None:
+    """Urgent jobs inserted one at a time, each into the same stored 200 x 2,000 plan."""
+    problem = generate(200, 2000, territories=4, seed=seed)
+    source = "auto, days part"
+    if plan is None:
+        console.print("[bold]200 x 2000[/bold]: planning the stored day (vroom, 10 s)")
+        plan = solve(problem, engine="vroom", time_limit_s=10)
+        source = "vroom 10 s"
+    # new work from another seeded day of the same city: any job may be urgent
+    extra = generate(4, INSERTS, territories=4, seed=seed + 1000)
+    urgent = [
+        j.model_copy(update={"id": f"urgent-{n:02d}", "priority": 1, "pinned_technician": None})
+        for n, j in enumerate(extra.jobs, 1)
+    ]
+    times: list[float] = []
+    outcome = {"placed": 0, "bumped": 0, "unassigned": 0}
+    for job in urgent:
+        day = Problem.model_construct(
+            technicians=problem.technicians, jobs=[*problem.jobs, job], travel=problem.travel
+        )
+        began = time.perf_counter()
+        result = insert(day, plan, job.id)  # runs validate.check on the result
+        times.append(1000 * (time.perf_counter() - began))
+        if result.technician is None:
+            outcome["unassigned"] += 1
+        else:
+            outcome["bumped" if result.bumped else "placed"] += 1
+    times.sort()
+    p50, p95 = statistics.median(times), times[math.ceil(0.95 * len(times)) - 1]
+    ok = p95 < INSERT_FLOOR_MS
+    table = Table(title="urgent insertion: one priority-1 job into the stored day, validated")
+    for col in (
+        "day",
+        "stored plan",
+        "jobs",
+        "p50 ms",
+        "p95 ms",
+        "max ms",
+        "placed",
+        "bumped",
+        "unassigned",
+        "verdict",
+    ):
+        table.add_column(
+            col, justify="left" if col in ("day", "stored plan", "verdict") else "right"
+        )
+    table.add_row(
+        "200 x 2000",
+        source,
+        str(len(times)),
+        f"{p50:.1f}",
+        f"{p95:.1f}",
+        f"{times[-1]:.1f}",
+        str(outcome["placed"]),
+        str(outcome["bumped"]),
+        str(outcome["unassigned"]),
+        "[green]p95 < 1 s[/green]" if ok else "[red]p95 >= 1 s[/red]",
+    )
+    console.print(table)
+    out["insert_jobs"] = len(times)
+    out["insert_p50_ms"] = round(p50, 1)
+    out["insert_p95_ms"] = round(p95, 1)
+    out["insert_max_ms"] = round(times[-1], 1)
+    out["insert_placed_jobs"] = outcome["placed"]
+    out["insert_bumped_jobs"] = outcome["bumped"]
+    out["insert_unassigned_jobs"] = outcome["unassigned"]
+    out["insert_floor_met"] = ok
 
 
 SOLOMON = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "solomon"
@@ -195,15 +280,18 @@ def run_solomon(out: dict[str, Any], full: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--full", action="store_true", help="all 56 Solomon instances at 30 s")
-    parser.add_argument("--only", choices=["solomon", "days"], help="run one part")
+    parser.add_argument("--only", choices=["solomon", "days", "insert"], help="run one part")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the figures as one flat JSON object")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     if args.only in (None, "solomon"):
         run_solomon(out, args.full)
+    plans: dict[str, Plan] = {}
     if args.only in (None, "days"):
-        run_days(out, args.seed)
+        run_days(out, args.seed, plans)
+    if args.only in (None, "insert"):
+        run_insert(out, args.seed, plans.get(INSERT_DAY))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         console.print(f"wrote {args.json}")

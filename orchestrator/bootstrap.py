@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from orchestrator.attachments import AttachmentStore
 from orchestrator.db import LoopDatabase, make_engine
+from orchestrator.handlers import scheduling
+from orchestrator.runner import Runner
 from orchestrator.settings import Settings, get_settings
 from orchestrator.uow import UnitOfWork
 
@@ -20,6 +22,7 @@ class Container:
     secret_key: str
     attachments: AttachmentStore
     loop_database: LoopDatabase | None = None
+    runner: Runner = field(default_factory=Runner)
 
     def uow(
         self, *, read_only: bool = False, check: Callable[[UnitOfWork], None] | None = None
@@ -39,7 +42,21 @@ class Container:
         if database is not None:
             await database.dispose()
 
+    def start_schedule_run(self, run_id: int) -> None:
+        self.runner.submit(
+            scheduling.execute,
+            self.uow,
+            run_id,
+            window_min=self.settings.appointment_window_min,
+        )
+
+    def resume_background_work(self) -> None:
+        """At start-up: runs left queued by a stopped process go to the runner."""
+        for run_id in scheduling.recover(self.uow):
+            self.start_schedule_run(run_id)
+
     def dispose(self) -> None:
+        self.runner.shutdown()
         self.engine.dispose()
 
 

@@ -290,3 +290,35 @@ class IdempotencyRecord(Base):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     locked_until: Mapped[datetime | None] = mapped_column()
+
+
+class ScheduleRun(Base):
+    """One planning of a day: asked for, run in the background, its plan kept. An urgent
+    insertion or a re-plan makes a run of its own (``kind``), ``based_on`` the plan it changed,
+    so the latest finished run of a day is the plan in force.
+
+    ``problem`` and ``plan`` are the scheduler's own JSON formats (job ids are work-order
+    ids, technician ids technician ids, as text); ``outcomes`` says what became of each
+    order; ``summary`` counts them."""
+
+    __tablename__ = "schedule_runs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), default="plan")  # plan, insert, replan
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("schedule_runs.id"))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    territories: Mapped[list[Any]] = mapped_column(default=list)
+    engine: Mapped[str] = mapped_column(String(16))
+    time_limit_s: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outcomes: Mapped[list[Any] | None] = mapped_column(JSON)

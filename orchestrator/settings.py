@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     token_default_ttl_hours: float = Field(default=12, gt=0)
     idempotency_ttl_hours: float = Field(default=48, ge=24)
     idempotency_lease_s: float = Field(default=60, gt=0)
+    appointment_window_min: int = Field(
+        default=120, ge=30, le=720, description="the arrival window a schedule run promises"
+    )
 
     @model_validator(mode="after")
     def _secret_is_safe_in_production(self) -> Settings:

@@ -84,6 +84,8 @@ class TransitionWorkOrder:
     fields: Mapping[str, Any]
     actor: Actor
     expected_version: int
+    context: Mapping[str, Any] = field(default_factory=dict)
+    """Ids that say why, recorded in the audit event (``schedule_run_id``)."""
 
 
 @dataclass(frozen=True)
@@ -619,7 +621,7 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
         raise InvalidInput(f"fields for {source} -> {target}", problems)
 
     now = utcnow()
-    payload: dict[str, Any] = {}
+    payload: dict[str, Any] = dict(cmd.context)
     if "reason" in given:
         payload |= _note(uow, wo, "reason", given["reason"])
 

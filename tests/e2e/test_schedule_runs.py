@@ -1,0 +1,240 @@
+"""Schedule runs over HTTP: plan a day from the store, in the background, and see it applied."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree
+
+from orchestrator import models
+from orchestrator.handlers import scheduling
+from orchestrator.lifecycle import Actor, Role
+from tests.e2e.conftest import Api, Mover, World
+from tests.e2e.test_lifecycle import advance, new_order
+
+DAY = "2026-06-10"  # a Wednesday: both technicians work 08:00-17:00 in Berlin
+RUNS = "/api/v1/schedule/runs"
+
+
+def triaged(api: Api, world: World, move: Mover, n: int, **triage: Any) -> list[int]:
+    ids = []
+    for k in range(n):
+        oid = new_order(api, world, summary=f"Pump {k} vibrates")["id"]
+        move(
+            oid,
+            world.dispatcher,
+            "triaged",
+            priority=triage.get("priority", 3),
+            division_id=world.division_id,
+            work_type_id=triage.get("work_type_id", world.work_type_id),
+        )
+        ids.append(oid)
+    return ids
+
+
+def run_day(api: Api, token: str, **body: Any) -> dict[str, Any]:
+    """Ask for a run and wait for it to finish; the finished run."""
+    asked = api.call("POST", RUNS, token, json={"date": DAY, "time_limit_s": 1, **body}, expect=202)
+    assert asked.headers["location"] == f"{RUNS}/{asked.json()['id']}"
+    assert asked.json()["status"] in ("queued", "running", "done")
+    return wait(api, token, asked.headers["location"])
+
+
+def wait(api: Api, token: str, location: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run = api.call("GET", location, token, expect=200).json()
+        assert 0 <= run["progress"]["fraction"] <= 1
+        if run["status"] in ("done", "failed"):
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"{location} did not finish: {run}")
+
+
+def order(api: Api, world: World, oid: int) -> dict[str, Any]:
+    return api.call("GET", f"/api/v1/work-orders/{oid}", world.dispatcher, expect=200).json()
+
+
+def outcomes(run: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {o["work_order_id"]: o for o in run["orders"]}
+
+
+def test_a_run_schedules_triaged_orders_with_a_technician_and_a_window(
+    api: Api, world: World, move: Mover
+) -> None:
+    ids = triaged(api, world, move, 6)
+    run = run_day(api, world.dispatcher)
+    assert run["status"] == "done", run.get("error")
+    assert run["progress"] == {"phase": "done", "fraction": 1.0}
+    assert run["summary"]["outcomes"] == {"scheduled": 6}
+    assert run["plan"]["totals"]["assigned"] == 6
+    technicians = {world.technician_id, world.other_technician_id}
+    for oid in ids:
+        wo = order(api, world, oid)
+        assert wo["status"] == "scheduled"
+        assert wo["technician_id"] in technicians
+        start = datetime.fromisoformat(wo["window_local"]["start"])
+        end = datetime.fromisoformat(wo["window_local"]["end"])
+        assert (start.date().isoformat(), end - start) == (DAY, timedelta(hours=2))
+        assert start.minute % 15 == 0
+        # the planned start lies inside the window the customer is told
+        planned = datetime.fromisoformat(outcomes(run)[oid]["start"])
+        assert start <= planned <= end
+    # 6 x 90 min do not fit one 9-hour day with driving: both technicians work
+    assert {int(r["technician"]) for r in run["plan"]["routes"]} == technicians
+    events = api.call("GET", f"/api/v1/work-orders/{ids[0]}/audit", world.dispatcher).json()
+    assert events["events"][-1]["payload"]["schedule_run_id"] == run["id"]
+    assert events["events"][-1]["actor"] == "dora"
+
+
+def test_orders_nobody_may_do_stay_triaged_with_the_reason(
+    api: Api, world: World, move: Mover
+) -> None:
+    gas = api.call(
+        "POST",
+        "/api/v1/work-types",
+        world.admin,
+        json={
+            "code": "GAS",
+            "name": "Gas boiler",
+            "default_duration_min": 60,
+            "required_certifications": ["GAS-SAFE"],
+        },
+        expect=201,
+    ).json()["id"]
+    [fine] = triaged(api, world, move, 1)
+    [gassy] = triaged(api, world, move, 1, work_type_id=gas)
+    run = run_day(api, world.supervisor)
+    assert run["status"] == "done"
+    fates = outcomes(run)
+    assert fates[fine]["outcome"] == "scheduled"
+    assert fates[gassy]["outcome"] == "unassigned"
+    assert fates[gassy]["code"] == "certification"
+    assert "GAS-SAFE" in fates[gassy]["reason"]
+    assert order(api, world, gassy)["status"] == "triaged"
+
+
+def test_dispatched_work_is_kept_and_a_second_run_changes_nothing(
+    api: Api, world: World, move: Mover
+) -> None:
+    oid = new_order(api, world)["id"]
+    advance(api, world, move, oid, "dispatched")  # Tess, 09:00-11:00 on the day
+    before = order(api, world, oid)
+    ids = triaged(api, world, move, 3)
+    first = run_day(api, world.dispatcher)
+    assert outcomes(first)[oid]["outcome"] == "kept"
+    kept = outcomes(first)[oid]
+    assert kept["technician_id"] == world.technician_id
+    assert before["window_start"] <= kept["start"].replace("+00:00", "Z")
+    after = order(api, world, oid)
+    assert (after["status"], after["version"]) == ("dispatched", before["version"])
+    assert {outcomes(first)[i]["outcome"] for i in ids} == {"scheduled"}
+
+    second = run_day(api, world.dispatcher)
+    assert {outcomes(second)[i]["outcome"] for i in ids} == {"unchanged"}
+    assert second["summary"]["outcomes"] == {"kept": 1, "unchanged": 3}
+
+
+def test_territories_limit_the_run(api: Api, world: World, move: Mover) -> None:
+    api.call(
+        "POST",
+        "/api/v1/territories",
+        world.admin,
+        json={"code": "S1", "name": "South 1", "division_id": world.division_id},
+        expect=201,
+    )
+    ids = triaged(api, world, move, 2)
+    south = run_day(api, world.dispatcher, territories=["S1"])
+    assert south["status"] == "done"
+    assert south["orders"] == [] and south["territories"] == ["S1"]
+    assert {order(api, world, i)["status"] for i in ids} == {"triaged"}
+    north = run_day(api, world.dispatcher, territories=["N1"])
+    assert {outcomes(north)[i]["outcome"] for i in ids} == {"scheduled"}
+
+
+def test_an_engine_that_cannot_plan_the_day_fails_the_run_with_its_reason(
+    api: Api, world: World, move: Mover
+) -> None:
+    etag = api.call("GET", f"/api/v1/technicians/{world.technician_id}", world.admin)
+    api.call(
+        "PATCH",
+        f"/api/v1/technicians/{world.technician_id}",
+        world.admin,
+        json={"break_rule": {"window": {"start": "12:00", "end": "13:00"}, "minutes": 30}},
+        headers={"If-Match": etag.headers.get("etag", "*")},
+        expect=200,
+    )
+    ids = triaged(api, world, move, 2)
+    run = run_day(api, world.dispatcher, engine="pyvrp")
+    assert run["status"] == "failed"
+    assert run["progress"]["phase"] == "failed"
+    assert "break" in run["error"]
+    assert {order(api, world, i)["status"] for i in ids} == {"triaged"}
+    assert run_day(api, world.dispatcher)["status"] == "done"  # auto plans it
+
+
+def test_the_gantt_chart_shows_one_row_per_working_technician(
+    api: Api, world: World, move: Mover
+) -> None:
+    triaged(api, world, move, 6)
+    run = run_day(api, world.dispatcher)
+    svg = api.call("GET", f"{RUNS}/{run['id']}/gantt", world.dispatcher, expect=200)
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    root = ElementTree.fromstring(svg.text)
+    assert root.tag.endswith("svg")
+    titles = [el.text or "" for el in root.iter() if el.tag.endswith("title")]
+    for stop in (s for r in run["plan"]["routes"] for s in r["stops"]):
+        assert any(stop["job"] in t for t in titles)
+
+
+def test_bad_requests_are_refused_by_name(api: Api, world: World) -> None:
+    def refused(body: dict[str, Any]) -> list[str]:
+        answer = api.call("POST", RUNS, world.dispatcher, json=body, expect=422)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        return [e["field"] for e in answer.json()["errors"]]
+
+    assert refused({}) == ["date"]
+    assert refused({"date": "2026-02-30"}) == ["date"]
+    assert refused({"date": DAY, "territories": ["N1", "nope"]}) == ["territories.1"]
+    assert refused({"date": DAY, "time_limit_s": 0}) == ["time_limit_s"]
+    assert refused({"date": DAY, "engine": "magic"}) == ["engine"]
+    api.call("POST", RUNS, world.tech_token, json={"date": DAY}, expect=403)
+    api.call("GET", f"{RUNS}/1", world.tech_token, expect=403)
+    api.call("GET", f"{RUNS}/999", world.dispatcher, expect=404)
+    api.call("GET", f"{RUNS}/999/gantt", world.dispatcher, expect=404)
+
+
+def test_a_restart_fails_the_interrupted_run_and_runs_the_queued_one(
+    api: Api, world: World, move: Mover
+) -> None:
+    [oid] = triaged(api, world, move, 1)
+    container = api.container
+    with container.uow() as uow:
+        interrupted = models.ScheduleRun(
+            kind="plan",
+            day=datetime.fromisoformat(DAY).date(),
+            territories=[],
+            engine="auto",
+            time_limit_s=1,
+            status="running",
+            phase="solving",
+            progress=0.4,
+            requested_by="dora",
+            requested_role="dispatcher",
+        )
+        queued = scheduling.request_run(
+            uow,
+            scheduling.RequestScheduleRun(
+                day=interrupted.day,
+                actor=Actor(subject="dora", role=Role.DISPATCHER),
+                time_limit_s=1,
+            ),
+        )
+        uow.session.add(interrupted)
+        uow.commit()
+    container.resume_background_work()
+    failed = wait(api, world.dispatcher, f"{RUNS}/{interrupted.id}")
+    assert (failed["status"], failed["error"][:11]) == ("failed", "interrupted")
+    done = wait(api, world.dispatcher, f"{RUNS}/{queued['id']}")
+    assert outcomes(done)[oid]["outcome"] == "scheduled"
