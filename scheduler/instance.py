@@ -117,9 +117,16 @@ def compile_problem(problem: Problem) -> Instance:
 
     sites = [j.location for j in jobs]
     shifts = [(secs(t.shift.start), secs(t.shift.end)) for t in techs]
-    breaks = [
-        [(secs(b.window.start), secs(b.window.end), b.minutes * 60) for b in t.breaks]
-        for t in techs
+    breaks = [  # a break starts inside the shift and ends by its end (the model checks it can)
+        [
+            (
+                max(secs(b.window.start), start),
+                min(secs(b.window.end), end - b.minutes * 60),
+                b.minutes * 60,
+            )
+            for b in t.breaks
+        ]
+        for t, (start, end) in zip(techs, shifts, strict=True)
     ]
     instance = Instance(
         problem=problem,

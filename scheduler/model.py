@@ -10,7 +10,7 @@ one nobody can fully serve still gets a plan, with a reason for every job left o
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -100,6 +100,20 @@ class Technician(Model):
     territory: Key | None = Field(
         default=None, description="works only jobs of this territory; any job if omitted"
     )
+
+    @model_validator(mode="after")
+    def _breaks_fit_the_shift(self) -> Technician:
+        for n, rule in enumerate(self.breaks):
+            earliest = max(rule.window.start, self.shift.start)
+            if (
+                rule.window.end < self.shift.start
+                or earliest + timedelta(minutes=rule.minutes) > self.shift.end
+            ):
+                raise ValueError(
+                    f"breaks.{n}.window: a {rule.minutes}-minute break due then cannot be "
+                    "taken inside the shift"
+                )
+        return self
 
     @property
     def day(self) -> date:

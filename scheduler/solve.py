@@ -7,6 +7,7 @@ never a plan a dispatcher acts on.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Literal
 
@@ -37,11 +38,17 @@ def solve(problem: Problem, *, engine: Engine = "auto", time_limit_s: float | No
     return plan
 
 
+_NAMED = re.compile(r"^Value error, ([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
+"""A check across fields names the field it is about at the start of its message."""
+
+
 def describe(error: ValidationError) -> list[str]:
     """Each problem with a problem, as ``jobs.3.windows.0.end: reason``."""
-    return [
-        ".".join(str(p) for p in e["loc"]) + f": {e['msg'].removeprefix('Value error, ')}"
-        if e["loc"]
-        else e["msg"].removeprefix("Value error, ")
-        for e in error.errors(include_url=False)
-    ]
+    out = []
+    for e in error.errors(include_url=False):
+        loc, msg = [str(p) for p in e["loc"]], e["msg"]
+        if named := _NAMED.match(msg):
+            loc, msg = [*loc, named.group(1)], named.group(2)
+        msg = msg.removeprefix("Value error, ")
+        out.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+    return out

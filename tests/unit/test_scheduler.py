@@ -249,6 +249,12 @@ def test_nobody_to_plan_for_still_gets_a_plan_with_reasons() -> None:
             "technicians.0.shift",
         ),
         (lambda p: p.update(travel={"matrix_s": [[0]]}), "technicians.0.start.index"),
+        (
+            lambda p: p["technicians"][0].update(
+                breaks=[{"window": window((16, 45), (18, 0)), "minutes": 30}]
+            ),
+            "technicians.0.breaks.0.window",
+        ),
     ],
 )
 def test_a_malformed_problem_is_refused_naming_the_item_and_field(change: Any, field: str) -> None:
@@ -264,3 +270,11 @@ def test_a_day_with_a_travel_matrix_and_no_jobs_is_an_empty_plan() -> None:
         problem([tech("tess", start={**HOME, "index": 0})], [], travel={"matrix_s": [[0]]})
     )
     assert plan.routes == [] and plan.totals.jobs == 0
+
+
+def test_a_break_window_running_past_the_shift_is_taken_before_its_end() -> None:
+    late = {"window": window((16, 0), (19, 0)), "minutes": 30}
+    plan = plan_of(problem([tech("tess", breaks=[late])], [job("j", duration_s=3600)]))
+    (route,) = plan.routes
+    (taken,) = route.breaks
+    assert taken.end <= route.end <= datetime.fromisoformat(at(17))
