@@ -632,23 +632,12 @@ def _finish(
     bumped: list[str],
     began: float,
 ) -> Insertion:
-    weight = {j.id: PRIORITY_WEIGHT[j.priority] for j in day.problem.jobs}
-    assigned = sum(len(r.stops) for r in routes)
-    travel_s = sum(r.travel_s for r in routes)
-    done = sum(weight.get(s.job, 0) for r in routes for s in r.stops)
-    total = sum(weight.values())
     result = Plan(
         engine="insert",
         seconds=round(time.perf_counter() - began, 3),
         routes=routes,
         unassigned=unassigned,
-        totals=Totals(
-            jobs=len(day.problem.jobs),
-            assigned=assigned,
-            travel_s=travel_s,
-            priority_weighted_share=round(done / total, 6) if total else 1.0,
-            travel_s_per_job=round(travel_s / assigned, 1) if assigned else None,
-        ),
+        totals=Totals.of(day.problem.jobs, routes),
     )
     validate.check(day.problem, result)
     if best is None:

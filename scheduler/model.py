@@ -255,6 +255,27 @@ class Totals(Model):
     travel_s: int
     priority_weighted_share: float = Field(description="assigned jobs' weight / all jobs' weight")
     travel_s_per_job: float | None
+    preferred_jobs: int = Field(default=0, description="jobs that name a preferred technician")
+    preferred_kept: int = Field(default=0, description="of those, done by that technician")
+
+    @classmethod
+    def of(cls, jobs: list[Job], routes: list[Route]) -> Totals:
+        """The totals of ``routes`` for a problem's ``jobs``."""
+        weight = {j.id: PRIORITY_WEIGHT[j.priority] for j in jobs}
+        preferred = {j.id: j.preferred_technician for j in jobs if j.preferred_technician}
+        served = [(s.job, r.technician) for r in routes for s in r.stops]
+        travel_s = sum(r.travel_s for r in routes)
+        total = sum(weight.values())
+        done = sum(weight.get(j, 0) for j, _ in served)
+        return cls(
+            jobs=len(jobs),
+            assigned=len(served),
+            travel_s=travel_s,
+            priority_weighted_share=round(done / total, 6) if total else 1.0,
+            travel_s_per_job=round(travel_s / len(served), 1) if served else None,
+            preferred_jobs=len(preferred),
+            preferred_kept=sum(preferred.get(j) == t for j, t in served),
+        )
 
 
 class Plan(Model):

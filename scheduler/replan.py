@@ -49,7 +49,6 @@ from zoneinfo import ZoneInfo
 
 from scheduler import travel, validate
 from scheduler.model import (
-    PRIORITY_WEIGHT,
     Break,
     BreakTaken,
     Job,
@@ -422,24 +421,10 @@ def _solve(
         seconds=solved.seconds,
         routes=routes,
         unassigned=[unassigned[j.id] for j in adjusted.jobs if j.id in unassigned],
-        totals=_totals(adjusted, routes),
+        totals=Totals.of(adjusted.jobs, routes),
     )
     validate.check(adjusted, plan)
     return plan
-
-
-def _totals(problem: Problem, routes: list[Route]) -> Totals:
-    weight = {j.id: PRIORITY_WEIGHT[j.priority] for j in problem.jobs}
-    served = [s.job for r in routes for s in r.stops]
-    travel_s = sum(r.travel_s for r in routes)
-    total = sum(weight.values())
-    return Totals(
-        jobs=len(problem.jobs),
-        assigned=len(served),
-        travel_s=travel_s,
-        priority_weighted_share=round(sum(weight[j] for j in served) / total, 6) if total else 1.0,
-        travel_s_per_job=round(travel_s / len(served), 1) if served else None,
-    )
 
 
 def _moved(problem: Problem, before: Plan, after: Plan, why: str) -> list[Moved]:

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from scheduler.instance import Instance, Reason
 from scheduler.model import (
-    PRIORITY_WEIGHT,
     BreakTaken,
     Plan,
     Route,
@@ -91,20 +90,12 @@ def to_plan(inst: Instance, routes: list[EngineRoute], engine: str, seconds: flo
         if j not in served
         for reason in [inst.why_not.get(j) or _left_out(inst, j, served)]
     ]
-    weight = sum(PRIORITY_WEIGHT[j.priority] for j in inst.jobs)
-    done = sum(PRIORITY_WEIGHT[inst.jobs[j].priority] for j in served)
     return Plan(
         engine=engine,
         seconds=round(seconds, 3),
         routes=out,
         unassigned=unassigned,
-        totals=Totals(
-            jobs=len(inst.jobs),
-            assigned=len(served),
-            travel_s=total_travel,
-            priority_weighted_share=round(done / weight, 6) if weight else 1.0,
-            travel_s_per_job=round(total_travel / len(served), 1) if served else None,
-        ),
+        totals=Totals.of(inst.jobs, out),
     )
 
 

@@ -167,4 +167,11 @@ def _totals(problem: Problem, plan: Plan) -> list[str]:
     share = done / sum(weight.values()) if weight else 1.0  # nothing to do is all done
     if abs(totals.priority_weighted_share - share) > 1e-5:
         out.append(f"totals.priority_weighted_share {totals.priority_weighted_share}, not {share}")
+    preferred = {j.id: j.preferred_technician for j in problem.jobs if j.preferred_technician}
+    kept = sum(preferred.get(s.job) == r.technician for r in plan.routes for s in r.stops)
+    if (totals.preferred_jobs, totals.preferred_kept) != (len(preferred), kept):
+        out.append(
+            f"totals say {totals.preferred_kept} of {totals.preferred_jobs} preferred "
+            f"technicians kept, the plan {kept} of {len(preferred)}"
+        )
     return out
