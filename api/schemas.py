@@ -303,3 +303,7 @@ class ReplanIn(Wire):
             if getattr(self, name) is None:
                 raise ValueError(f"{name}: required with {other}")
         return self
+
+
+class ScheduleRunList(Wire):
+    items: list[ScheduleRunPublic]

@@ -7,14 +7,15 @@ status, progress and, when done, the plan and what became of each order.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from starlette.requests import Request
 
 from api.deps import PathId, Uow, allow, get_container
 from api.problems import ApiProblem
-from api.schemas import InsertIn, ReplanIn, ScheduleRunIn, ScheduleRunPublic
+from api.schemas import InsertIn, ReplanIn, ScheduleRunIn, ScheduleRunList, ScheduleRunPublic
 from orchestrator.handlers import schedule_changes, scheduling
 from orchestrator.lifecycle import Actor
 from scheduler.gantt import gantt_svg
@@ -47,6 +48,18 @@ async def request_run(
     get_container(request).start_schedule_run(out["id"])  # after the commit: it exists
     response.headers["Location"] = f"/api/v1/schedule/runs/{out['id']}"
     return out
+
+
+@router.get("/runs", response_model=ScheduleRunList, response_model_exclude_none=True)
+def list_runs(
+    uow: Uow,
+    actor: Planner,
+    date: Annotated[dt.date | None, Query(description="runs of this day only")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """The latest runs first, without their plans: which version of a day is in force."""
+    with uow:
+        return scheduling.list_runs(uow, actor, date, limit)
 
 
 @router.get("/runs/{ident}", response_model=ScheduleRunPublic, response_model_exclude_none=True)

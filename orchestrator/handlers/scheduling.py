@@ -105,6 +105,17 @@ def get_run(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
     return to_public(run, full=True)
 
 
+def list_runs(uow: UnitOfWork, actor: Actor, day: date | None, limit: int) -> dict[str, Any]:
+    """The latest runs first (of one day, if given), without their plans."""
+    if actor.role not in PLANNERS:
+        raise Forbidden(f"a {actor.role} may not read schedule runs")
+    runs = models.ScheduleRun
+    query = select(runs).order_by(runs.id.desc()).limit(limit)
+    if day is not None:
+        query = query.where(runs.day == day)
+    return {"items": [to_public(run) for run in uow.session.scalars(query)]}
+
+
 def stored_run(uow: UnitOfWork, ident: int, actor: Actor) -> tuple[Plan, Problem] | None:
     """A run's plan and problem, once it has them (``None`` before)."""
     if actor.role not in PLANNERS:

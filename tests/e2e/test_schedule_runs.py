@@ -238,3 +238,15 @@ def test_a_restart_fails_the_interrupted_run_and_runs_the_queued_one(
     assert (failed["status"], failed["error"][:11]) == ("failed", "interrupted")
     done = wait(api, world.dispatcher, f"{RUNS}/{queued['id']}")
     assert outcomes(done)[oid]["outcome"] == "scheduled"
+
+
+def test_runs_are_listed_latest_first_by_day(api: Api, world: World, move: Mover) -> None:
+    triaged(api, world, move, 1)
+    first = run_day(api, world.dispatcher)
+    other = run_day(api, world.dispatcher, date="2026-06-11")
+    listed = api.call("GET", RUNS, world.supervisor, expect=200).json()["items"]
+    assert [r["id"] for r in listed] == [other["id"], first["id"]]
+    assert all("plan" not in r for r in listed)
+    day = api.call("GET", RUNS, world.supervisor, params={"date": DAY}, expect=200).json()
+    assert [r["id"] for r in day["items"]] == [first["id"]]
+    api.call("GET", RUNS, world.tech_token, expect=403)
