@@ -78,9 +78,9 @@ class Instance:
         if "durations" in self.__dict__:
             return [int(self.durations[a, b]) for a, b in pairwise(rows)]
         t = self.technicians[tech]
-        places = [t.start, *(self.jobs[j].location for j in jobs), t.home_end]
-        drives = travel.between(self.problem.travel, places[:-1], places[1:])
-        return [int(s) for s in np.diagonal(drives)]
+        return travel.route(
+            self.problem.travel, [t.start, *(self.jobs[j].location for j in jobs), t.home_end]
+        )
 
     @property
     def technicians(self) -> list[Technician]:

@@ -39,6 +39,24 @@ def between(travel: Travel, frm: Sequence[Place], to: Sequence[Place]) -> NDArra
     return np.rint(metres / (travel.speed_kmh / 3.6)).astype(np.int64)
 
 
+def route(travel: Travel, places: Sequence[Place]) -> list[int]:
+    """Seconds of each drive along ``places`` in order (one fewer than the places): a whole
+    route's legs in one computation, not one per leg."""
+    if len(places) < 2:
+        return []
+    frm, to = places[:-1], places[1:]
+    if travel.matrix_s is not None:
+        return [travel.matrix_s[a][b] for a, b in zip(_indices(frm), _indices(to), strict=True)]
+    lat1, lon1 = _radians(frm)
+    lat2, lon2 = _radians(to)
+    a = (
+        np.sin((lat1 - lat2) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon1 - lon2) / 2) ** 2
+    )
+    metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))) * travel.road_factor
+    return [int(s) for s in np.rint(metres / (travel.speed_kmh / 3.6)).astype(np.int64)]
+
+
 def _indices(places: Sequence[Place]) -> NDArray[np.int64]:
     return np.fromiter((p.index for p in places), dtype=np.int64, count=len(places))
 

@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from scheduler import travel
-from scheduler.model import PRIORITY_WEIGHT, Job, Place, Plan, Problem, Route, Technician
+from scheduler.model import PRIORITY_WEIGHT, Job, Plan, Problem, Route, Technician
 
 
 class PlanInvalid(Exception):
@@ -106,11 +106,12 @@ def _route(problem: Problem, tech: Technician, jobs: dict[str, Job], route: Rout
                 )
             if end - start != timedelta(minutes=rule.minutes):
                 out.append(f"{name}: break of {end - start}, due {rule.minutes} min")
-    place: Place = tech.start
+    legs = travel.route(
+        problem.travel, [tech.start, *(j.location for _, j in stops), tech.home_end]
+    )
     free_from = route.start
-    for stop, job in stops:
+    for (stop, job), leg in zip(stops, legs, strict=False):
         where = f"{name}/{job.id}"
-        leg = travel.seconds(problem.travel, place, job.location)
         if stop.travel_s != leg:
             out.append(f"{where}: travel_s {stop.travel_s}, the problem says {leg}")
         pause = _break_seconds(breaks, free_from, stop.start)
@@ -127,8 +128,8 @@ def _route(problem: Problem, tech: Technician, jobs: dict[str, Job], route: Rout
         for start, end in breaks:
             if start < stop.end and stop.start < end:
                 out.append(f"{where}: a break at {start} falls during the work")
-        place, free_from = job.location, stop.end
-    home = travel.seconds(problem.travel, place, tech.home_end)
+        free_from = stop.end
+    home = legs[-1]
     pause = _break_seconds(breaks, free_from, route.end)
     if (route.end - free_from).total_seconds() < home + pause:
         out.append(f"{name}: back at {route.end}, too soon for {home} s of driving")
