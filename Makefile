@@ -36,7 +36,7 @@ layers: install-test
 	$(BIN)/lint-imports
 
 typecheck: install-test
-	$(BIN)/mypy connectors mappings orchestrator scheduler api
+	$(BIN)/mypy connectors mappings orchestrator scheduler api sandbox
 
 test: lint layers typecheck
 	$(BIN)/python -m pytest
