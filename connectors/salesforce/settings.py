@@ -1,0 +1,136 @@
+"""Salesforce connector settings: environment variables prefixed ``FIELDBRIDGE_SALESFORCE_``.
+
+Exactly one way to a session:
+
+- JWT bearer: ``CLIENT_ID``, ``USERNAME``, ``PRIVATE_KEY_FILE`` (and ``LOGIN_URL``);
+- username-password: ``CLIENT_ID``, ``CLIENT_SECRET``, ``USERNAME``, ``PASSWORD`` (with the
+  user's security token appended where the org asks for one) and ``LOGIN_URL``;
+- a session given as it is: ``INSTANCE_URL`` and ``SESSION_ID`` (no renewal when it expires).
+
+``INSTANCE_URL`` is only read in the third mode: a login answers with the instance to use.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AuthMode", "SalesforceSettings"]
+
+ENV_PREFIX = "FIELDBRIDGE_SALESFORCE_"
+AuthMode = Literal["jwt", "password", "session"]
+_MODES = (
+    "CLIENT_ID, USERNAME and PRIVATE_KEY_FILE (JWT bearer), "
+    "or CLIENT_ID, CLIENT_SECRET, USERNAME and PASSWORD (username-password), "
+    "or INSTANCE_URL and SESSION_ID (a session given as it is)"
+)
+
+
+class SalesforceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    login_url: str = "https://login.salesforce.com"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    username: str | None = None
+    private_key_file: FilePath | None = None
+    password: SecretStr | None = None
+    instance_url: str | None = None
+    session_id: SecretStr | None = None
+    ca_bundle: Path | None = Field(
+        default=None, description="a CA bundle file or directory; wins over REQUESTS_CA_BUNDLE"
+    )
+    api_version: str = Field(default="61.0", pattern=r"^\d{2,3}\.0$")
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    quota_share: float = Field(
+        default=0.5, gt=0, le=1, description="share of the org's daily API allocation to use"
+    )
+
+    @field_validator("login_url", "instance_url")
+    @classmethod
+    def _https_origin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"must be an https:// URL, got {value!r}")
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError(f"no CA bundle at {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_complete_mode(self) -> SalesforceSettings:
+        mode = self.auth_mode
+        missing = [name.upper() for name in _REQUIRED[mode] if _blank(getattr(self, name))]
+        if missing:
+            raise ValueError(
+                f"Salesforce {_MODE_NAMES[mode]} needs {', '.join(ENV_PREFIX + m for m in missing)}"
+                f" (set one complete combination: {_MODES})"
+            )
+        if mode == "jwt":
+            assert self.private_key_file is not None
+            _load_rsa_key(self.private_key_file)
+        return self
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """Which way to a session these settings name; raises ValueError when none or two."""
+        if self.private_key_file is not None and self.password is not None:
+            raise ValueError(
+                f"set either {ENV_PREFIX}PRIVATE_KEY_FILE (JWT bearer) or "
+                f"{ENV_PREFIX}PASSWORD (username-password), not both"
+            )
+        if self.private_key_file is not None:
+            return "jwt"
+        if self.password is not None:
+            return "password"
+        if self.session_id is not None or self.instance_url is not None:
+            return "session"
+        raise ValueError(f"no Salesforce credentials: set {_MODES}, prefixed {ENV_PREFIX}")
+
+    def private_key_pem(self) -> bytes:
+        """The JWT signing key, read afresh (so a rotated key file is picked up)."""
+        if self.private_key_file is None:
+            raise ValueError(f"{ENV_PREFIX}PRIVATE_KEY_FILE is not set")
+        return self.private_key_file.read_bytes()
+
+
+_REQUIRED: dict[AuthMode, tuple[str, ...]] = {
+    "jwt": ("login_url", "client_id", "username", "private_key_file"),
+    "password": ("login_url", "client_id", "client_secret", "username", "password"),
+    "session": ("instance_url", "session_id"),
+}
+_MODE_NAMES: dict[AuthMode, str] = {
+    "jwt": "JWT bearer login (PRIVATE_KEY_FILE is set)",
+    "password": "username-password login (PASSWORD is set)",
+    "session": "a given session (INSTANCE_URL or SESSION_ID is set)",
+}
+
+
+def _blank(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _load_rsa_key(path: Path) -> None:
+    try:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{ENV_PREFIX}PRIVATE_KEY_FILE {path} is not an unencrypted PEM private key"
+        ) from exc
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError(f"{ENV_PREFIX}PRIVATE_KEY_FILE {path} must hold an RSA key (RS256)")
