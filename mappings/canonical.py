@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -263,3 +264,101 @@ class WorkOrder(SourceRef):
 
 def jsonable(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+# -- Sync and write-back: what the per-system maps read and produce -------------------------
+
+KNOWN_TIME_ZONES: frozenset[str] = _ZONES  # every IANA zone ``TimeZoneName`` accepts here
+
+# The work-order lifecycle's states, as the orchestrator's table names them
+# (``orchestrator.lifecycle.State``; a unit test keeps the two equal). A system's status table
+# maps to and from these, so they live here where ``mappings`` can see them.
+LifecycleState = Literal[
+    "new",
+    "triaged",
+    "scheduled",
+    "dispatched",
+    "in_progress",
+    "on_hold",
+    "completed",
+    "cannot_complete",
+    "closed",
+    "cancelled",
+]
+LIFECYCLE_STATES: tuple[LifecycleState, ...] = (
+    "new",
+    "triaged",
+    "scheduled",
+    "dispatched",
+    "in_progress",
+    "on_hold",
+    "completed",
+    "cannot_complete",
+    "closed",
+    "cancelled",
+)
+
+
+class Contact(SourceRef):
+    """A person at a customer (a CRM contact). ``customer_id`` is None for a private contact."""
+
+    customer_id: Id | None = None
+    first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    last_name: Name
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class PartUsed(Model):
+    """A part consumed on a job: our part code and how many (fractions for metres, litres)."""
+
+    code: Code
+    quantity: Annotated[float, Field(gt=0, le=1_000_000)]
+
+
+class CompletedJob(Model):
+    """What the write-back tells a CRM about a finished work order.
+
+    ``key`` is our stable id for the order (what a remote's external-id field holds);
+    ``remote_id`` is the remote's own id when the order was raised there. The technician is
+    named by ``technician_key`` (our stable id for them), never by name or contact details:
+    personal data goes only into the remote record a map builds, not into this hand-off.
+    """
+
+    key: Code
+    remote_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    state: LifecycleState
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    customer_remote_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    asset_remote_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] | None = None
+    actual_start: AwareDatetime | None = None
+    actual_end: AwareDatetime | None = None
+    labour_minutes: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    visits: Annotated[int, Field(ge=1, le=1000)] = 1
+    first_time_fix: bool = False
+    technician_key: Code | None = None
+    notes: Annotated[str, StringConstraints(max_length=32000)] | None = None
+    parts: list[PartUsed] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompletedJob:
+        if self.actual_start and self.actual_end and self.actual_end < self.actual_start:
+            raise ValueError("actual_end is before actual_start")
+        codes = [p.code for p in self.parts]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"part {dupes[0]!r} appears more than once (add the quantities)")
+        return self
+
+
+class TechnicianCertification(Model):
+    """A technician's certification as pushed to a CRM: the technician by key, never by name."""
+
+    technician_key: Code
+    certification: Certification
+
+    @property
+    def key(self) -> str:
+        """One remote record per technician and certification code: a renewal updates it."""
+        return f"{self.technician_key}:{self.certification.code}"

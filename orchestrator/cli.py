@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator import auth, migrate, planning_cli
+from orchestrator import auth, migrate, planning_cli, sandbox_cli
 from orchestrator.bootstrap import bootstrap
 from orchestrator.console import err, error
 from orchestrator.errors import FieldbridgeError
@@ -23,6 +23,7 @@ token_app = typer.Typer(help="Issue and revoke API bearer tokens.", no_args_is_h
 app.add_typer(token_app, name="token")
 app.command("plan")(planning_cli.plan_cmd)
 app.add_typer(planning_cli.bench_app, name="bench")
+app.add_typer(sandbox_cli.sandbox_app, name="sandbox")
 
 
 def fail(exc: FieldbridgeError) -> typer.Exit:

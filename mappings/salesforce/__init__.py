@@ -1,0 +1,49 @@
+"""Salesforce <-> canonical: the mapping as configuration, checked against the org at start-up.
+
+- ``SalesforceMapping``: objects, field names, record types, status and priority tables,
+  lookups (``SalesforceMapping()`` is a standard org's; ``SalesforceMapping.load(path)`` reads
+  TOML or JSON); ``validate_against(describes)``, ``soql_fields(sobject)``, ``soql_filter``.
+- ``to_canonical(mapping, entity, raw)``: one raw record in, as ``Mapped``.
+- ``work_order_to_salesforce``, ``products_consumed_to_salesforce``,
+  ``certification_to_salesforce``: the write-back, as ``Upsert``s by external id.
+"""
+
+from mappings.salesforce.config import (
+    DEFAULT_EXTERNAL_ID,
+    ENTITIES,
+    SYSTEM,
+    AccountMap,
+    AssetMap,
+    CertificationMap,
+    ContactMap,
+    Lookup,
+    ProductConsumedMap,
+    SalesforceMapping,
+    WorkOrderMap,
+)
+from mappings.salesforce.inbound import to_canonical
+from mappings.salesforce.outbound import (
+    Upsert,
+    certification_to_salesforce,
+    products_consumed_to_salesforce,
+    work_order_to_salesforce,
+)
+
+__all__ = [
+    "DEFAULT_EXTERNAL_ID",
+    "ENTITIES",
+    "SYSTEM",
+    "AccountMap",
+    "AssetMap",
+    "CertificationMap",
+    "ContactMap",
+    "Lookup",
+    "ProductConsumedMap",
+    "SalesforceMapping",
+    "Upsert",
+    "WorkOrderMap",
+    "certification_to_salesforce",
+    "products_consumed_to_salesforce",
+    "to_canonical",
+    "work_order_to_salesforce",
+]

@@ -1,0 +1,159 @@
+"""Holding a Salesforce mapping against the org's ``describe``s (the start-up check).
+
+Each misfit becomes one line naming what it is about (``Object.Field: reason``), and all of
+them are raised together, so one start-up shows every name to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mappings.errors import MappingConfigError
+from mappings.salesforce.config import ENTITIES, SYSTEM, Lookup, SalesforceMapping, parent_object
+
+
+class _Org:
+    """The describes, with every failed check written down instead of raised."""
+
+    def __init__(self, describes: Mapping[str, Mapping[str, Any]]) -> None:
+        self.describes = describes
+        self.problems: list[str] = []
+        self._fields: dict[str, dict[str, Mapping[str, Any]]] = {}
+
+    def problem(self, name: str, reason: str) -> None:
+        line = f"{name}: {reason}"
+        if line not in self.problems:
+            self.problems.append(line)
+
+    def fields(self, sobject: str) -> dict[str, Mapping[str, Any]] | None:
+        if sobject not in self.describes:
+            self.problem(sobject, "no describe for this object (is it in the org and visible?)")
+            return None
+        if sobject not in self._fields:
+            self._fields[sobject] = {f["name"]: f for f in self.describes[sobject]["fields"]}
+        return self._fields[sobject]
+
+    def field(self, sobject: str, name: str) -> Mapping[str, Any] | None:
+        fields = self.fields(sobject)
+        if fields is None:
+            return None
+        found = fields.get(name)
+        if found is None:
+            spelt = [f for f in fields if f.lower() == name.lower()]
+            hint = f" (the org spells it {spelt[0]})" if spelt else ""
+            self.problem(f"{sobject}.{name}", "no such field" + hint)
+        return found
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def readable(self, sobject: str, path: str) -> None:
+        if "." not in path:
+            self.field(sobject, path)
+            return
+        relationship, name = path.split(".", 1)
+        fields = self.fields(sobject)
+        if fields is None:
+            return
+        ref = next((f for f in fields.values() if f.get("relationshipName") == relationship), None)
+        if ref is None:
+            self.problem(f"{sobject}.{path}", f"no relationship {relationship}")
+            return
+        parent = parent_object(path)
+        if parent not in (ref.get("referenceTo") or ()):
+            self.problem(
+                f"{sobject}.{path}",
+                f"{relationship} refers to {', '.join(ref.get('referenceTo') or ())}, not "
+                f"{parent} (use a formula field on {sobject})",
+            )
+            return
+        self.field(parent, name)
+
+    def external_id(self, sobject: str, name: str) -> None:
+        f = self.field(sobject, name)
+        if f is not None and not (f.get("externalId") or f.get("idLookup")):
+            self.problem(f"{sobject}.{name}", "not an external id (mark it External ID)")
+
+    def writable(self, sobject: str, name: str, *, create_only: bool = False) -> None:
+        f = self.field(sobject, name)
+        if f is None:
+            return
+        if not f.get("createable"):
+            self.problem(f"{sobject}.{name}", "not createable")
+        if not create_only and not f.get("updateable"):
+            self.problem(f"{sobject}.{name}", "not updateable")
+
+    def reference(self, sobject: str, name: str, target: str) -> None:
+        f = self.field(sobject, name)
+        if f is not None and target not in (f.get("referenceTo") or ()):
+            self.problem(f"{sobject}.{name}", f"does not refer to {target}")
+
+    def lookup(self, sobject: str, lookup: Lookup) -> None:
+        self.writable(sobject, lookup.field)
+        self.reference(sobject, lookup.field, lookup.target)
+        self.external_id(lookup.target, lookup.by)
+
+    def picklist(self, sobject: str, name: str, values: Iterable[str]) -> None:
+        f = self.field(sobject, name)
+        if f is None:
+            return
+        active = {v["value"] for v in f.get("picklistValues") or () if v.get("active", True)}
+        for value in sorted(set(values)):
+            if value not in active:
+                self.problem(f"{sobject}.{name}", f"{value!r} is not an active picklist value")
+
+    def record_type(self, sobject: str, developer_name: str) -> None:
+        if self.fields(sobject) is None:
+            return
+        infos = self.describes[sobject].get("recordTypeInfos") or ()
+        if not any(i.get("developerName") == developer_name for i in infos):
+            self.problem(f"{sobject}.RecordType", f"no record type {developer_name!r}")
+
+
+def check(mapping: SalesforceMapping, describes: Mapping[str, Mapping[str, Any]]) -> None:
+    org = _Org(describes)
+    for entity in ENTITIES:
+        section = mapping.section(entity)
+        org.external_id(section.sobject, section.external_id_field)
+        for path in section.reads():
+            org.readable(section.sobject, path)
+        for name in section.record_types:
+            org.record_type(section.sobject, name)
+    if mapping.contact.account:
+        org.reference(mapping.contact.sobject, mapping.contact.account, mapping.account.sobject)
+    org.reference(mapping.asset.sobject, mapping.asset.account, mapping.account.sobject)
+
+    wo = mapping.work_order
+    org.picklist(wo.sobject, wo.status, [*wo.status_in, *wo.status_out.values()])
+    if wo.priority:
+        org.picklist(wo.sobject, wo.priority, [*wo.priority_in, *wo.priority_out.values()])
+    # An order raised in Salesforce is written by its record id, with our key stamped on it.
+    org.writable(wo.sobject, wo.external_id_field)
+    for name in wo.writes():
+        org.writable(wo.sobject, name)
+    if wo.account:
+        org.reference(wo.sobject, wo.account, mapping.account.sobject)
+    if wo.asset:
+        org.reference(wo.sobject, wo.asset, mapping.asset.sobject)
+    if isinstance(wo.technician, Lookup):
+        org.lookup(wo.sobject, wo.technician)
+
+    pc = mapping.product_consumed
+    org.external_id(pc.sobject, pc.external_id_field)
+    org.writable(pc.sobject, pc.external_id_field)
+    org.writable(pc.sobject, pc.work_order, create_only=True)  # a detail keeps its parent
+    org.reference(pc.sobject, pc.work_order, wo.sobject)
+    org.lookup(pc.sobject, pc.product)
+    for name in pc.writes():
+        org.writable(pc.sobject, name)
+
+    cert = mapping.certification
+    org.external_id(cert.sobject, cert.external_id_field)
+    org.writable(cert.sobject, cert.external_id_field)
+    for name in cert.writes():
+        org.writable(cert.sobject, name)
+    if isinstance(cert.technician, Lookup):
+        org.lookup(cert.sobject, cert.technician)
+
+    if org.problems:
+        raise MappingConfigError(SYSTEM, org.problems)

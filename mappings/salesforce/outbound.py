@@ -1,0 +1,158 @@
+"""Salesforce records out: a completed job's WorkOrder and ProductConsumed, certifications.
+
+Each function builds the raw record of one upsert by external id, so a write sent twice
+(a retry, a replay after a crash) changes nothing the second time. The keys are ours and
+deterministic: the order's key; ``<order key>:<part code>`` for a part; ``<technician
+key>:<certification code>`` for a certification. Only the remote record carries personal
+data (a technician appears by key); the ``Upsert`` around it holds names of fields and keys.
+
+An order raised in Salesforce has no value in the external-id field there, so its write
+goes by its record id (``key_field`` ``Id``: an update, which the Salesforce REST API does
+not do as an upsert) and stamps our key into the external-id field; its parts name it by
+record id too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from mappings.canonical import CompletedJob, TechnicianCertification
+from mappings.errors import MappingError
+from mappings.salesforce.config import SYSTEM, Lookup, SalesforceMapping, relationship_name
+from mappings.salesforce.values import id18
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """One write to ``sobject``: create or update the record whose ``key_field`` is ``key``.
+
+    ``record`` is the body with ``key_field`` in it (a single upsert takes it out of the body;
+    an sObject Collections upsert needs it in each record). ``create_only`` names keys of
+    ``record`` Salesforce accepts on create and refuses on update (a detail's parent): a write
+    that updates an existing record leaves them out.
+    """
+
+    sobject: str
+    key_field: str
+    key: str
+    record: Mapping[str, Any]
+    create_only: frozenset[str] = frozenset()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sobject": self.sobject,
+            "key_field": self.key_field,
+            "key": self.key,
+            "record": dict(self.record),
+            "create_only": sorted(self.create_only),
+        }
+
+
+def sf_datetime(value: datetime) -> str:
+    """A Salesforce dateTime: UTC, milliseconds, ``Z``."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def sf_date(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def work_order_to_salesforce(mapping: SalesforceMapping, job: CompletedJob) -> Upsert:
+    """The WorkOrder write for a job: status through the explicit table, actual start and
+    end, labour minutes, visits, first-time fix, technician (by key), notes. Optional details
+    the job lacks are left out, never written as null (an order raised in Salesforce keeps
+    what its users set there)."""
+    w = mapping.work_order
+    record: dict[str, Any] = {}
+    if job.remote_id is not None:
+        key_field, key = "Id", _remote_id(w.sobject, "Id", job.key, job.remote_id)
+        record["Id"] = key
+        record[w.external_id_field] = job.key
+    else:
+        key_field, key = w.external_id_field, job.key
+        record[key_field] = key
+    if job.summary is not None:
+        record[w.subject] = job.summary
+    if w.account and job.customer_remote_id is not None:
+        record[w.account] = _remote_id(w.sobject, w.account, job.key, job.customer_remote_id)
+    if w.asset and job.asset_remote_id is not None:
+        record[w.asset] = _remote_id(w.sobject, w.asset, job.key, job.asset_remote_id)
+    record[w.status] = w.status_out[job.state]  # total: the table covers every state
+    if w.priority and job.priority is not None:
+        record[w.priority] = w.priority_out[job.priority]
+    if w.actual_start and job.actual_start is not None:
+        record[w.actual_start] = sf_datetime(job.actual_start)
+    if w.actual_end and job.actual_end is not None:
+        record[w.actual_end] = sf_datetime(job.actual_end)
+    if w.labour_minutes:
+        record[w.labour_minutes] = job.labour_minutes
+    if w.visits:
+        record[w.visits] = job.visits
+    if w.first_time_fix:
+        record[w.first_time_fix] = job.first_time_fix
+    if w.technician and job.technician_key is not None:
+        _put_ref(record, w.technician, job.technician_key)
+    if w.notes and job.notes is not None:
+        record[w.notes] = job.notes
+    return Upsert(w.sobject, key_field, key, record)
+
+
+def products_consumed_to_salesforce(mapping: SalesforceMapping, job: CompletedJob) -> list[Upsert]:
+    """One ProductConsumed per part, keyed ``<order key>:<part code>``; send them after the
+    job's WorkOrder write (they name it)."""
+    p, w = mapping.product_consumed, mapping.work_order
+    out = []
+    for part in job.parts:
+        key = f"{job.key}:{part.code}"
+        record: dict[str, Any] = {p.external_id_field: key}
+        if job.remote_id is not None:
+            parent = p.work_order
+            record[parent] = _remote_id(w.sobject, "Id", job.key, job.remote_id)
+        else:
+            parent = relationship_name(p.work_order)
+            record[parent] = {w.external_id_field: job.key}
+        record[p.product.relationship] = {p.product.by: part.code}
+        record[p.quantity] = part.quantity
+        out.append(Upsert(p.sobject, p.external_id_field, key, record, frozenset({parent})))
+    return out
+
+
+def certification_to_salesforce(
+    mapping: SalesforceMapping, held: TechnicianCertification
+) -> Upsert:
+    """A technician's certification, one record per technician and code (a renewal updates
+    it). Every mapped field is written, null included: the record mirrors ours."""
+    c, cert = mapping.certification, held.certification
+    record: dict[str, Any] = {c.external_id_field: held.key}
+    _put_ref(record, c.technician, held.technician_key)
+    record[c.name] = cert.name or cert.code
+    record[c.code] = cert.code
+    if c.issuer:
+        record[c.issuer] = cert.issuer
+    if c.number:
+        record[c.number] = cert.number
+    if c.issued_on:
+        record[c.issued_on] = sf_date(cert.issued_on)
+    if c.expires_on:
+        record[c.expires_on] = sf_date(cert.expires_on)
+    return Upsert(c.sobject, c.external_id_field, held.key, record)
+
+
+def _put_ref(record: dict[str, Any], ref: str | Lookup, key: str) -> None:
+    if isinstance(ref, Lookup):
+        record[ref.relationship] = {ref.by: key}
+    else:
+        record[ref] = key
+
+
+def _remote_id(sobject: str, field: str, job_key: str, value: str) -> str:
+    normalised = id18(value)
+    if normalised is None:
+        raise MappingError(
+            SYSTEM, "work_order", job_key, f"{sobject}.{field}", "not a Salesforce record id"
+        )
+    return normalised

@@ -1,0 +1,110 @@
+"""``fieldbridge sandbox up``: the outside world on loopback, for the embedded mode and demos."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestrator.console import err, error
+
+sandbox_app = typer.Typer(
+    help="Local simulators of the systems fieldbridge syncs with.", no_args_is_help=True
+)
+
+
+@sandbox_app.command("up")
+def up(
+    customers: Annotated[int, typer.Option(help="Accounts to seed", min=0)] = 1000,
+    assets: Annotated[int, typer.Option(help="Assets to seed", min=0)] = 2000,
+    contacts: Annotated[
+        int | None, typer.Option(help="Contacts to seed [default: one per customer]", min=0)
+    ] = None,
+    work_orders: Annotated[int, typer.Option(help="WorkOrders to seed", min=0)] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the data and the credentials")] = 1,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: a free one)", min=0)] = 0,
+    workdir: Annotated[
+        Path, typer.Option(help="where the CA, certificate and private key are written")
+    ] = Path(".fieldbridge/sandbox/salesforce"),
+) -> None:
+    """Start the Salesforce simulator with seeded data, until Ctrl-C.
+
+    Prints where it is and the credentials (standard error), and the FIELDBRIDGE_SALESFORCE_*
+    settings that point fieldbridge at it (standard output).
+    """
+    from sandbox.salesforce import SalesforceSimulator  # only this command needs the server
+
+    sim = SalesforceSimulator(seed=seed, port=port, workdir=workdir)
+    planned = {
+        "Account": customers,
+        "Contact": customers if contacts is None else contacts,
+        "Asset": assets,
+        "WorkOrder": work_orders,
+    }
+    with Progress(
+        TextColumn("seeding {task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        tasks = {
+            name: progress.add_task(name, total=total or 1)
+            for name, total in planned.items()
+            if total
+        }
+
+        def report(name: str, done: int, total: int) -> None:
+            if name in tasks:
+                progress.update(tasks[name], completed=done, total=total)
+
+        summary = sim.seed(
+            customers=customers,
+            assets=assets,
+            contacts=contacts,
+            work_orders=work_orders,
+            progress=report,
+        )
+    try:
+        sim.start()
+    except OSError as exc:
+        error(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+        raise typer.Exit(code=2) from None
+    try:
+        table = Table(title="Salesforce simulator", show_header=False)
+        table.add_column("what")
+        table.add_column("value", overflow="fold")
+        for name, value in (
+            ("login URL", sim.login_url),
+            ("instance URL", sim.instance_url),
+            ("API version", sim.api_version),
+            ("CA bundle", str(sim.ca_path)),
+            ("client id", sim.client_id),
+            ("client secret", sim.client_secret),
+            ("username", sim.username),
+            ("password", sim.password),
+            ("private key (JWT)", str(sim.private_key_path)),
+            ("records", ", ".join(f"{n} {k}" for k, n in summary.counts.items())),
+            ("malformed on purpose", str(len(summary.malformed))),
+            ("ledger", f"{sim.login_url}/__ledger"),
+            ("faults", f"POST {sim.login_url}/__faults"),
+        ):
+            table.add_row(name, escape(value))
+        err.print(table)
+        err.print("settings for fieldbridge (standard output); Ctrl-C stops the simulator")
+        for name, value in sim.env().items():
+            sys.stdout.write(f"{name}={value}\n")
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        err.print("stopping the Salesforce simulator")
+    finally:
+        sim.stop()
