@@ -1,4 +1,5 @@
-"""The Salesforce connector: SOQL pages in, upserts out, in the connectors' vocabulary.
+"""The Salesforce connector: SOQL pages in, upserts (and updates by id) out, in the
+connectors' vocabulary.
 
 Every call goes through one path (``_call``): the quota guard, the session (logging in on
 first use), one HTTP request through simple-salesforce on a ``PinnedSession`` (timeout and
@@ -44,6 +45,7 @@ log = logging.getLogger("connectors.salesforce")
 
 COLLECTION_SIZE = 200  # most records in one sObject Collections request
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 T = TypeVar("T")
 
 
@@ -172,6 +174,35 @@ class SalesforceConnector:
             id=answer.get("id"),
             created=response.status_code == 201 or answer.get("created") is True,
         )
+
+    def update(self, sobject: str, record_id: str, record: Mapping[str, Any]) -> UpsertResult:
+        """Update one record by its Salesforce id (``PATCH /sobjects/{sobject}/{id}``, answered
+        204): for a record raised in Salesforce, which has no external id of ours yet (the
+        REST API has no upsert by record id). ``Id`` and ``attributes`` are left out of the
+        body; an ``Id`` there that names another record is a ``ValueError``. A refusal
+        raises in the vocabulary (a missing record: ``Permanent`` with code ``NOT_FOUND``)."""
+        _check_api_name(sobject)
+        if not _RECORD_ID.fullmatch(record_id):
+            raise ValueError(f"not a Salesforce record id: {record_id!r}")
+        body: dict[str, Any] = {}
+        for key, value in record.items():
+            if key == "attributes":
+                continue
+            if key.lower() == "id":
+                if not (isinstance(value, str) and value[:15] == record_id[:15]):
+                    raise ValueError(f"the record's Id {value!r} is not {record_id!r}")
+                continue
+            body[key] = value
+        response: requests.Response = self._call(
+            "update",
+            lambda sf: self._sobject(sf, sobject).update(record_id, body, raw_response=True),
+        )
+        try:
+            answer: Any = response.json() if response.content else {}
+        except ValueError:
+            answer = {}
+        answer = answer if isinstance(answer, Mapping) else {}
+        return UpsertResult(id=answer.get("id") or record_id, created=False)
 
     def upsert_many(
         self, sobject: str, ext_id_field: str, records: Sequence[Mapping[str, Any]]

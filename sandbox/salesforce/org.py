@@ -397,6 +397,11 @@ class Org:
             if f is None:
                 rel = sobject.relationships.get(key.lower())
                 if rel is not None and isinstance(value, Mapping):
+                    # a lookup by the parent's external id writes the lookup field: the same
+                    # createable and updateable rules hold
+                    if not (rel.createable if row is None else rel.updateable):
+                        errors.append(_not_writable(rel))
+                        continue
                     try:
                         changes[sobject.index[rel.name]] = self._foreign(rel, value)
                     except RecordError as exc:
@@ -409,15 +414,7 @@ class Org:
                     [],
                 )
             if not (f.createable if row is None else f.updateable):
-                errors.append(
-                    (
-                        "INVALID_FIELD_FOR_INSERT_UPDATE",
-                        f"Unable to create/update fields: {f.name}. Please check the security "
-                        "settings of this field and verify that it is read/write for your "
-                        "profile or permission set.",
-                        [f.name],
-                    )
-                )
+                errors.append(_not_writable(f))
                 continue
             coerced = self._coerce(f, value)
             if coerced is not None:
@@ -444,6 +441,8 @@ class Org:
                     missing,
                 )
             )
+        if not errors:
+            errors.extend(self._derive(t, row, changes, after))
         if sobject.name == "Asset" and not errors:
             idx = sobject.index
             if after[idx["AccountId"]] is None and after[idx["ContactId"]] is None:
@@ -457,6 +456,39 @@ class Org:
         if errors:
             raise RecordError(errors)
         return Plan(t, row, changes)
+
+    def _derive(
+        self, t: Table, row: Row | None, changes: dict[int, Any], after: Row
+    ) -> list[tuple[str, str, list[str]]]:
+        """The fields an org fills in itself from a write's lookups (read-only to the API),
+        and the checks that need the parent: a price book entry copies its product's name
+        and code and is one per product and price book; a product consumed takes its
+        product from its price book entry."""
+        name, ix = t.type.name, t.type.index
+        if name == "PricebookEntry" and row is None:
+            product = self.tables["Product2"].by_id.get(after[ix["Product2Id"]] or "")
+            book = after[ix["Pricebook2Id"]]
+            if product is not None and book is not None:
+                p_ix = self.schema["Product2"].index
+                changes[ix["Name"]] = product[p_ix["Name"]]
+                changes[ix["ProductCode"]] = product[p_ix["ProductCode"]]
+                i_book, i_product = ix["Pricebook2Id"], ix["Product2Id"]
+                if any(
+                    r[i_book] == book and r[i_product] == product[0] and not r[1] for r in t.rows
+                ):
+                    return [
+                        (
+                            "DUPLICATE_VALUE",
+                            "This price definition already exists in this price book",
+                            [],
+                        )
+                    ]
+        elif name == "ProductConsumed" and ix["PricebookEntryId"] in changes:
+            entry_id = changes[ix["PricebookEntryId"]]
+            entry = self.tables["PricebookEntry"].by_id.get(entry_id or "")
+            product_ix = self.schema["PricebookEntry"].index["Product2Id"]
+            changes[ix["Product2Id"]] = entry[product_ix] if entry is not None else None
+        return []
 
     def _defaults(self, t: Table) -> Row:
         row: Row = [None] * len(t.type.fields)
@@ -966,12 +998,23 @@ class Org:
             return {"IsActive": not row[t.type.index["IsActive"]]}
         if name == "ProductConsumed":
             return {"QuantityConsumed": float(rng.randint(1, 5))}
+        if name == "PricebookEntry":  # a price rise
+            return {"UnitPrice": round(row[t.type.index["UnitPrice"]] * 1.03, 2)}
         return {}
 
     def record_write(self, entry: dict[str, Any]) -> None:
         with self.lock:
             entry["seq"] = len(self.ledger) + 1
             self.ledger.append(entry)
+
+
+def _not_writable(f: Field) -> tuple[str, str, list[str]]:
+    return (
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        f"Unable to create/update fields: {f.name}. Please check the security settings of "
+        "this field and verify that it is read/write for your profile or permission set.",
+        [f.name],
+    )
 
 
 def record_value(record: Mapping[str, Any], name: str) -> Any:

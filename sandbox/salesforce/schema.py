@@ -199,6 +199,7 @@ class SObjectType:
     label_plural: str
     key_prefix: str
     fields: list[Field]
+    custom: bool = False
     index: dict[str, int] = field(init=False)
     by_lower: dict[str, Field] = field(init=False)
     relationships: dict[str, Field] = field(init=False)
@@ -231,7 +232,7 @@ class SObjectType:
         return {
             "activateable": False,
             "createable": True,
-            "custom": False,
+            "custom": self.custom,
             "customSetting": False,
             "deletable": True,
             "deprecatedAndHidden": False,
@@ -294,6 +295,10 @@ def _ext_id() -> Field:
     return Field("Fieldbridge_Id__c", "string", "Fieldbridge Id", 64, external_id=True, custom=True)
 
 
+def _custom(name: str, type_: str, label: str, length: int = 0, **kw: Any) -> Field:
+    return Field(name, type_, label, length, custom=True, **kw)
+
+
 def _ref(name: str, label: str, to: str, rel: str, **kw: Any) -> Field:
     return Field(name, "reference", label, 18, reference_to=(to,), relationship_name=rel, **kw)
 
@@ -336,6 +341,7 @@ def build_schema() -> dict[str, SObjectType]:
                 Field("Phone", "phone", "Account Phone", 40),
                 Field("BillingStreet", "textarea", "Billing Street", 255),
                 Field("BillingCity", "string", "Billing City", 40),
+                Field("BillingState", "string", "Billing State/Province", 80),
                 Field("BillingPostalCode", "string", "Billing Zip/Postal Code", 20),
                 Field("BillingCountry", "string", "Billing Country", 80),
                 Field("BillingLatitude", "double", "Billing Latitude", precision=18, scale=15),
@@ -430,11 +436,26 @@ def build_schema() -> dict[str, SObjectType]:
                 Field("EndDate", "datetime", "End Date"),
                 Field("Street", "textarea", "Street", 255),
                 Field("City", "string", "City", 40),
+                Field("State", "string", "State/Province", 80),
                 Field("PostalCode", "string", "Zip/Postal Code", 20),
                 Field("Country", "string", "Country", 80),
                 Field("Latitude", "double", "Latitude", precision=18, scale=15),
                 Field("Longitude", "double", "Longitude", precision=18, scale=15),
                 _ext_id(),
+                # fieldbridge's write-back (custom fields an org adds for it): Number(18, 0)
+                # fields describe as double, a Checkbox as a boolean that is never null, a
+                # Long Text Area as a textarea
+                _custom("Fieldbridge_Labour_Minutes__c", "double", "Labour Minutes", precision=18),
+                _custom("Fieldbridge_Visits__c", "double", "Visits", precision=18),
+                _custom(
+                    "Fieldbridge_First_Time_Fix__c",
+                    "boolean",
+                    "First-Time Fix",
+                    nillable=False,
+                    default=False,
+                ),
+                _custom("Fieldbridge_Technician__c", "string", "Technician Key", 64),
+                _custom("Fieldbridge_Notes__c", "textarea", "Completion Notes", 32000),
                 *_system_tail(),
             ],
         ),
@@ -463,7 +484,17 @@ def build_schema() -> dict[str, SObjectType]:
                     nillable=False,
                     updateable=False,
                 ),
-                _ref("Product2Id", "Product ID", "Product2", "Product2"),
+                # The product comes from the price book entry (or, in an org that tracks van
+                # stock, a ProductItem): Product2Id is read-only, as in a real org.
+                _ref("PricebookEntryId", "Price Book Entry ID", "PricebookEntry", "PricebookEntry"),
+                _ref(
+                    "Product2Id",
+                    "Product ID",
+                    "Product2",
+                    "Product2",
+                    createable=False,
+                    updateable=False,
+                ),
                 Field(
                     "QuantityConsumed",
                     "double",
@@ -476,6 +507,101 @@ def build_schema() -> dict[str, SObjectType]:
                 _ext_id(),
                 *_system_tail(),
             ],
+        ),
+        SObjectType(
+            "Pricebook2",
+            "Price Book",
+            "Price Books",
+            "01s",
+            [
+                *_system_head(),
+                Field("Name", "string", "Price Book Name", 255, nillable=False),
+                Field("IsActive", "boolean", "Active", nillable=False, default=False),
+                Field(
+                    "IsStandard",
+                    "boolean",
+                    "Is Standard Price Book",
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                    default=False,
+                ),
+                Field("Description", "string", "Description", 255),
+                *_system_tail(),
+            ],
+        ),
+        SObjectType(
+            "PricebookEntry",
+            "Price Book Entry",
+            "Price Book Entries",
+            "01u",
+            [
+                *_system_head(),
+                # Name and ProductCode are the product's, copied on create (read-only)
+                Field("Name", "string", "Product Name", 255, createable=False, updateable=False),
+                _ref(
+                    "Pricebook2Id",
+                    "Price Book ID",
+                    "Pricebook2",
+                    "Pricebook2",
+                    nillable=False,
+                    updateable=False,
+                ),
+                _ref(
+                    "Product2Id",
+                    "Product ID",
+                    "Product2",
+                    "Product2",
+                    nillable=False,
+                    updateable=False,
+                ),
+                Field(
+                    "ProductCode",
+                    "string",
+                    "Product Code",
+                    255,
+                    createable=False,
+                    updateable=False,
+                ),
+                Field(
+                    "UnitPrice",
+                    "currency",
+                    "List Price",
+                    nillable=False,
+                    precision=18,
+                    scale=2,
+                ),
+                Field("IsActive", "boolean", "Active", nillable=False, default=False),
+                Field(
+                    "UseStandardPrice",
+                    "boolean",
+                    "Use Standard Price",
+                    nillable=False,
+                    default=False,
+                ),
+                # our part code, so that a ProductConsumed names its entry by external id
+                _ext_id(),
+                *_system_tail(),
+            ],
+        ),
+        SObjectType(
+            "Fieldbridge_Certification__c",
+            "Fieldbridge Certification",
+            "Fieldbridge Certifications",
+            "a0C",
+            [
+                *_system_head(),
+                Field("Name", "string", "Certification Name", 80, nillable=False),
+                _custom("Technician_Key__c", "string", "Technician Key", 64),
+                _custom("Code__c", "string", "Code", 64),
+                _custom("Issuer__c", "string", "Issuer", 200),
+                _custom("Number__c", "string", "Number", 128),
+                _custom("Issued_On__c", "date", "Issued On"),
+                _custom("Expires_On__c", "date", "Expires On"),
+                _ext_id(),
+                *_system_tail(),
+            ],
+            custom=True,
         ),
     ]
     return {t.name: t for t in types}

@@ -69,6 +69,38 @@ CITIES = (
     City("København", "Denmark", 55.6761, 12.5683, "1###", "+45", ("A/S", "ApS"), "de"),
 )
 
+# The state, province or county an address names (BillingState); none in Denmark.
+STATES = {
+    "Berlin": "Berlin",
+    "Hamburg": "Hamburg",
+    "München": "Bayern",
+    "Köln": "Nordrhein-Westfalen",
+    "Frankfurt am Main": "Hessen",
+    "Stuttgart": "Baden-Württemberg",
+    "Düsseldorf": "Nordrhein-Westfalen",
+    "Leipzig": "Sachsen",
+    "Dresden": "Sachsen",
+    "Hannover": "Niedersachsen",
+    "Nürnberg": "Bayern",
+    "Bremen": "Bremen",
+    "Wien": "Wien",
+    "Graz": "Steiermark",
+    "Linz": "Oberösterreich",
+    "Zürich": "ZH",
+    "Basel": "BS",
+    "Bern": "BE",
+    "Amsterdam": "Noord-Holland",
+    "Rotterdam": "Zuid-Holland",
+    "Utrecht": "Utrecht",
+    "Antwerpen": "Antwerpen",
+    "Bruxelles": "Bruxelles-Capitale",
+    "Lyon": "Auvergne-Rhône-Alpes",
+    "Lille": "Hauts-de-France",
+    "London": "Greater London",
+    "Manchester": "Greater Manchester",
+    "Birmingham": "West Midlands",
+}
+
 STREETS = {
     "de": (
         "Hauptstraße",
@@ -210,30 +242,31 @@ ACCOUNT_TYPES = (
     ("Other", 0.04),
 )
 
-# (name, code, family, is equipment)
+# (name, code, family, list price in the standard price book)
 PRODUCTS = (
-    ("Chiller CX-400", "CX-400", "Equipment"),
-    ("Chiller CX-800", "CX-800", "Equipment"),
-    ("Heat Pump HP-12", "HP-12", "Equipment"),
-    ("Heat Pump HP-24", "HP-24", "Equipment"),
-    ("Compressor RC-30", "RC-30", "Equipment"),
-    ("Condensing Unit CU-9", "CU-9", "Equipment"),
-    ("Air Handler AH-5000", "AH-5000", "Equipment"),
-    ("Cold Room CR-2", "CR-2", "Equipment"),
-    ("Boiler GB-150", "GB-150", "Equipment"),
-    ("Ice Machine IM-300", "IM-300", "Equipment"),
-    ("Display Cabinet DC-1800", "DC-1800", "Equipment"),
-    ("Blast Freezer BF-20", "BF-20", "Equipment"),
-    ("Expansion Valve EV-3", "EV-3", "Spare Part"),
-    ("Fan Motor FM-250", "FM-250", "Spare Part"),
-    ("Filter Drier FD-16", "FD-16", "Spare Part"),
-    ("Door Gasket DG-1", "DG-1", "Spare Part"),
-    ("Thermostat TS-2", "TS-2", "Spare Part"),
-    ("Control Board CB-7", "CB-7", "Spare Part"),
-    ("Pressure Switch PS-4", "PS-4", "Spare Part"),
-    ("Refrigerant R-290 (kg)", "R-290", "Consumable"),
-    ("Leak Test Kit LT-1", "LT-1", "Consumable"),
+    ("Chiller CX-400", "CX-400", "Equipment", 18_400.0),
+    ("Chiller CX-800", "CX-800", "Equipment", 31_900.0),
+    ("Heat Pump HP-12", "HP-12", "Equipment", 9_850.0),
+    ("Heat Pump HP-24", "HP-24", "Equipment", 15_200.0),
+    ("Compressor RC-30", "RC-30", "Equipment", 4_300.0),
+    ("Condensing Unit CU-9", "CU-9", "Equipment", 6_750.0),
+    ("Air Handler AH-5000", "AH-5000", "Equipment", 12_600.0),
+    ("Cold Room CR-2", "CR-2", "Equipment", 22_500.0),
+    ("Boiler GB-150", "GB-150", "Equipment", 8_900.0),
+    ("Ice Machine IM-300", "IM-300", "Equipment", 3_450.0),
+    ("Display Cabinet DC-1800", "DC-1800", "Equipment", 5_200.0),
+    ("Blast Freezer BF-20", "BF-20", "Equipment", 14_800.0),
+    ("Expansion Valve EV-3", "EV-3", "Spare Part", 189.0),
+    ("Fan Motor FM-250", "FM-250", "Spare Part", 342.5),
+    ("Filter Drier FD-16", "FD-16", "Spare Part", 48.9),
+    ("Door Gasket DG-1", "DG-1", "Spare Part", 76.0),
+    ("Thermostat TS-2", "TS-2", "Spare Part", 129.0),
+    ("Control Board CB-7", "CB-7", "Spare Part", 612.0),
+    ("Pressure Switch PS-4", "PS-4", "Spare Part", 94.5),
+    ("Refrigerant R-290 (kg)", "R-290", "Consumable", 38.0),
+    ("Leak Test Kit LT-1", "LT-1", "Consumable", 24.9),
 )
+STANDARD_PRICE_BOOK = "Standard Price Book"
 
 ASSET_STATUSES = (("Installed", 0.8), ("Registered", 0.1), ("Shipped", 0.05), ("Obsolete", 0.05))
 
@@ -349,6 +382,8 @@ class Seeder:
     # objects
 
     def products(self) -> list[Row]:
+        """The catalogue, with the standard price book and one active entry per product
+        (carrying the product code in its external-id field, as fieldbridge names parts)."""
         t = self.org.tables["Product2"]
         existing = t.live()
         if existing:
@@ -357,7 +392,7 @@ class Seeder:
         width = len(t.type.fields)
         stamp = self._stamp()
         rows = []
-        for (name, code, family), record_id in zip(
+        for (name, code, family, _), record_id in zip(
             PRODUCTS, t.minter.mint_block(len(PRODUCTS)), strict=True
         ):
             row: Row = [None] * width
@@ -368,9 +403,40 @@ class Seeder:
             row[ix["IsActive"]] = True
             row[t.created] = row[t.modified] = row[t.modstamp] = stamp
             rows.append(row)
-        self._tick(60)
         self._finish(t, rows, {})
+        self.price_book(rows, stamp)
+        self._tick(60)
         return rows
+
+    def price_book(self, products: list[Row], stamp: str) -> None:
+        books = self.org.tables["Pricebook2"]
+        b_ix = books.type.index
+        book: Row = [None] * len(books.type.fields)
+        book[0], book[1] = books.minter.mint(), False
+        book[b_ix["Name"]] = STANDARD_PRICE_BOOK
+        book[b_ix["IsActive"]] = book[b_ix["IsStandard"]] = True
+        book[books.created] = book[books.modified] = book[books.modstamp] = stamp
+        self._finish(books, [book], {})
+        t = self.org.tables["PricebookEntry"]
+        ix = t.type.index
+        p_ix = self.org.schema["Product2"].index
+        prices = {code: price for _, code, _, price in PRODUCTS}
+        rows = []
+        for product, record_id in zip(products, t.minter.mint_block(len(products)), strict=True):
+            code = product[p_ix["ProductCode"]]
+            row: Row = [None] * len(t.type.fields)
+            row[0], row[1] = record_id, False
+            row[ix["Name"]] = product[p_ix["Name"]]
+            row[ix["Pricebook2Id"]] = book[0]
+            row[ix["Product2Id"]] = product[0]
+            row[ix["ProductCode"]] = code
+            row[ix["UnitPrice"]] = prices[code]
+            row[ix["IsActive"]] = True
+            row[ix["UseStandardPrice"]] = False
+            row[ix["Fieldbridge_Id__c"]] = code
+            row[t.created] = row[t.modified] = row[t.modstamp] = stamp
+            rows.append(row)
+        self._finish(t, rows, {})
 
     def accounts(self, n: int, share: float) -> list[Row]:
         t = self.org.tables["Account"]
@@ -384,6 +450,7 @@ class Seeder:
         types, type_edges = _cumulative(ACCOUNT_TYPES)
         i_name, i_type, i_phone = ix["Name"], ix["Type"], ix["Phone"]
         i_street, i_city, i_zip = ix["BillingStreet"], ix["BillingCity"], ix["BillingPostalCode"]
+        i_state = ix["BillingState"]
         i_country, i_lat, i_lon = (
             ix["BillingCountry"],
             ix["BillingLatitude"],
@@ -407,6 +474,7 @@ class Seeder:
             number = int(rnd() * 180) + 1
             row[i_street] = f"{street} {number}" if c.style == "de" else f"{number} {street}"
             row[i_city] = c.name
+            row[i_state] = STATES.get(c.name)
             row[i_zip] = postal[c.name][int(rnd() * 40)]
             row[i_country] = c.country
             row[i_lat] = round(c.lat + (rnd() - 0.5) * 0.14, 6)
@@ -531,6 +599,7 @@ class Seeder:
         copy = (
             ("Street", "BillingStreet"),
             ("City", "BillingCity"),
+            ("State", "BillingState"),
             ("PostalCode", "BillingPostalCode"),
             ("Country", "BillingCountry"),
             ("Latitude", "BillingLatitude"),

@@ -277,9 +277,10 @@ class SalesforceSimulator:
     ) -> SeedSummary:
         """Add a realistic data set: ``customers`` Accounts (and as many Contacts unless
         ``contacts`` says), ``assets`` Assets on them, ``work_orders`` WorkOrders on the assets,
-        and a catalogue of Product2. A share ``malformed`` of Accounts, Contacts, Assets and
-        WorkOrders is malformed on purpose (see ``malformed_ids``). ``progress(object, done,
-        total)`` is called as it goes."""
+        and a catalogue of Product2 with the standard price book and an entry per product
+        (its external id the product code). A share ``malformed`` of Accounts, Contacts,
+        Assets and WorkOrders is malformed on purpose (see ``malformed_ids``).
+        ``progress(object, done, total)`` is called as it goes."""
         summary = seed_org(
             self.org,
             customers=customers,

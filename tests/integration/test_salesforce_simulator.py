@@ -790,6 +790,60 @@ def test_collections_take_at_most_200_records(sim: SalesforceSimulator, api: Api
     assert refused_again.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
+def test_the_org_fills_in_what_a_real_org_derives_and_refuses_writing_it(
+    sim: SalesforceSimulator, api: Api
+) -> None:
+    """A price book entry takes its product's name and code, one per product and price book;
+    a product consumed takes its product from its entry: Product2Id is read-only there, and
+    a lookup written by the parent's external id obeys the same rules as the plain field."""
+    (book,) = sim.find("Pricebook2", "IsStandard", True)
+    product = api.call(
+        "POST", "/sobjects/Product2", json={"Name": "Sight Glass SG-1", "ProductCode": "SG-1"}
+    ).json()["id"]
+    entry = {"Pricebook2Id": book["Id"], "Product2Id": product, "UnitPrice": 31.5}
+    created = api.call("POST", "/sobjects/PricebookEntry", json=entry | {"IsActive": True})
+    assert created.status_code == 201
+    held = sim.get("PricebookEntry", created.json()["id"])
+    assert held is not None and (held["Name"], held["ProductCode"]) == ("Sight Glass SG-1", "SG-1")
+    twice = api.call("POST", "/sobjects/PricebookEntry", json=entry)
+    assert twice.json()[0]["errorCode"] == "DUPLICATE_VALUE"
+    for body in ({"Name": "Renamed"}, {"Product2Id": product}):
+        refused = api.call("PATCH", f"/sobjects/PricebookEntry/{created.json()['id']}", json=body)
+        assert refused.json()[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    order = api.call(
+        "PATCH", "/sobjects/WorkOrder/Fieldbridge_Id__c/FB-WO-PC-1", json={"Subject": "Parts"}
+    ).json()["id"]
+    consumed = api.call(
+        "PATCH",
+        "/sobjects/ProductConsumed/Fieldbridge_Id__c/FB-WO-PC-1:FD-16",
+        json={
+            "WorkOrder": {"Fieldbridge_Id__c": "FB-WO-PC-1"},
+            "PricebookEntry": {"Fieldbridge_Id__c": "FD-16"},
+            "QuantityConsumed": 1,
+        },
+    )
+    assert consumed.status_code == 201
+    (drier,) = sim.find("Product2", "ProductCode", "FD-16")
+    record = sim.get("ProductConsumed", consumed.json()["id"])
+    assert record is not None and (record["WorkOrderId"], record["Product2Id"]) == (
+        order,
+        drier["Id"],
+    )
+    path = f"/sobjects/ProductConsumed/{consumed.json()['id']}"
+    moved = api.call("PATCH", path, json={"PricebookEntryId": created.json()["id"]})
+    assert moved.status_code == 204
+    assert sim.get("ProductConsumed", consumed.json()["id"])["Product2Id"] == product  # type: ignore[index]
+    for body, field in (
+        ({"Product2Id": drier["Id"]}, "Product2Id"),
+        ({"Product2": {"Id": drier["Id"]}}, "Product2Id"),
+        ({"WorkOrder": {"Fieldbridge_Id__c": "FB-WO-PC-1"}}, "WorkOrderId"),
+    ):
+        refused = api.call("PATCH", path, json=body)
+        assert refused.status_code == 400
+        assert refused.json()[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+        assert refused.json()[0]["fields"] == [field]
+
+
 # --- limits, ledger, faults --------------------------------------------------------------
 
 

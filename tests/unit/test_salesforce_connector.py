@@ -32,6 +32,7 @@ TOKEN_URL = LOGIN + "/services/oauth2/token"
 INSTANCE = "https://acme.my.example.test"
 BASE = INSTANCE + "/services/data/v61.0"
 NOW = 1_800_000_000.0
+WO_ID = "0WO8d00000A1b2cAAA"  # a work order raised in Salesforce
 
 
 @pytest.fixture(autouse=True)
@@ -494,6 +495,72 @@ def test_names_are_checked_before_they_reach_a_url() -> None:
         sf.upsert("Account/../../x", "Ext_Id__c", "1", {})
     with pytest.raises(ValueError):
         sf.upsert_many("Account", "Ext Id", [{}])
+    with pytest.raises(ValueError):
+        sf.update("WorkOrder", "0WO8d0/../../x", {})
+    with pytest.raises(ValueError):
+        sf.update("Work Order", WO_ID, {})
+
+
+# -- updates by record id ------------------------------------------------------------------
+
+
+def test_update_by_record_id_sends_the_body_without_its_id(
+    mocked: responses.RequestsMock,
+) -> None:
+    token_ok(mocked)
+    mocked.patch(BASE + f"/sobjects/WorkOrder/{WO_ID}", status=204)
+    sf = connector()
+    record = {
+        "attributes": {"type": "WorkOrder"},
+        "Id": WO_ID,
+        "Fieldbridge_Id__c": "WO-1",
+        "Status": "Completed",
+    }
+    assert sf.update("WorkOrder", WO_ID, record) == UpsertResult(id=WO_ID, created=False)
+    call = calls_to(mocked, "/sobjects/WorkOrder/")[0]
+    assert call.request.method == "PATCH"
+    assert json.loads(call.request.body) == {"Fieldbridge_Id__c": "WO-1", "Status": "Completed"}
+    assert sf.api_calls == 1
+
+
+def test_update_refuses_a_body_naming_another_record() -> None:
+    with pytest.raises(ValueError, match="is not"):
+        connector().update("WorkOrder", WO_ID, {"Id": "0WO8d00000A1b2dAAA", "Status": "New"})
+
+
+def test_update_takes_the_one_path_retry_renewal_and_errors(
+    mocked: responses.RequestsMock,
+) -> None:
+    token_ok(mocked, "00D!first")
+    token_ok(mocked, "00D!second")
+    url = BASE + f"/sobjects/WorkOrder/{WO_ID}"
+    mocked.patch(url, status=503, body="unavailable")
+    mocked.patch(url, status=401, json=sf_error("INVALID_SESSION_ID", "Session expired"))
+    mocked.patch(url, status=204)
+    sleeps: list[float] = []
+    sf = connector(sleeps)
+    assert sf.update("WorkOrder", WO_ID, {"Status": "Completed"}).id == WO_ID
+    assert len(sleeps) == 1 and len(calls_to(mocked, TOKEN_URL)) == 2
+    assert [c.request.headers["Authorization"] for c in calls_to(mocked, "/WorkOrder/")] == [
+        "Bearer 00D!first",
+        "Bearer 00D!first",
+        "Bearer 00D!second",
+    ]
+    assert sf.api_calls == 3
+
+    mocked.patch(
+        url,
+        status=400,
+        json=sf_error(
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            "Unable to create/update fields: WorkOrderNumber.",
+            ["WorkOrderNumber"],
+        ),
+    )
+    with pytest.raises(Permanent) as refused:
+        sf.update("WorkOrder", WO_ID, {"WorkOrderNumber": "1"})
+    assert (refused.value.status, refused.value.code) == (400, "INVALID_FIELD_FOR_INSERT_UPDATE")
+    assert refused.value.fields == ("WorkOrderNumber",) and len(sleeps) == 1
 
 
 def collection_answer(request: Any) -> tuple[int, dict[str, str], str]:
@@ -633,15 +700,17 @@ def test_every_call_has_the_timeout(mocked: responses.RequestsMock) -> None:
     mocked.get(BASE + "/limits/", json={})
     mocked.get(BASE + "/sobjects/Account/describe", json={})
     mocked.patch(BASE + "/sobjects/Account/Ext_Id__c/1", status=204)
+    mocked.patch(BASE + f"/sobjects/WorkOrder/{WO_ID}", status=204)
     mocked.patch(BASE + "/composite/sobjects/Account/Ext_Id__c", json=[{"success": True}])
     mocked.get(BASE + "/query/", json={"done": True, "records": []})
     sf = connector(timeout_s=7.5)
     sf.limits()
     sf.describe("Account")
     sf.upsert("Account", "Ext_Id__c", "1", {})
+    sf.update("WorkOrder", WO_ID, {"Status": "Completed"})
     sf.upsert_many("Account", "Ext_Id__c", [{"Ext_Id__c": "1"}])
     assert list(sf.query_pages("SELECT Id FROM Account")) == []
-    assert len(mocked.calls) == 6
+    assert len(mocked.calls) == 7
     assert all(c.request.req_kwargs["timeout"] == 7.5 for c in mocked.calls)
 
 
