@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import (
@@ -285,18 +285,7 @@ LifecycleState = Literal[
     "closed",
     "cancelled",
 ]
-LIFECYCLE_STATES: tuple[LifecycleState, ...] = (
-    "new",
-    "triaged",
-    "scheduled",
-    "dispatched",
-    "in_progress",
-    "on_hold",
-    "completed",
-    "cannot_complete",
-    "closed",
-    "cancelled",
-)
+LIFECYCLE_STATES: tuple[LifecycleState, ...] = get_args(LifecycleState)
 
 
 class Contact(SourceRef):
