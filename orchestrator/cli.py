@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator import auth, migrate, planning_cli, sandbox_cli
+from orchestrator import auth, migrate, planning_cli, sandbox_cli, sync_cli
 from orchestrator.bootstrap import bootstrap
 from orchestrator.console import err, error
 from orchestrator.errors import FieldbridgeError
@@ -24,6 +24,7 @@ app.add_typer(token_app, name="token")
 app.command("plan")(planning_cli.plan_cmd)
 app.add_typer(planning_cli.bench_app, name="bench")
 app.add_typer(sandbox_cli.sandbox_app, name="sandbox")
+app.add_typer(sync_cli.sync_app, name="sync")
 
 
 def fail(exc: FieldbridgeError) -> typer.Exit:

@@ -64,6 +64,14 @@ class SourceOwned:
     external_id: Mapped[str | None] = mapped_column(String(128))
 
 
+class Synced:
+    """A row a sync keeps: the remote's change stamp (SystemModstamp) of the version stored,
+    and the time the remote deleted it (a tombstone: the row and its history stay)."""
+
+    remote_stamp: Mapped[datetime | None] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column()
+
+
 class Division(Timestamped, Base):
     __tablename__ = "divisions"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -79,7 +87,7 @@ class Territory(Timestamped, Base):
     division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"))
 
 
-class Customer(Timestamped, SourceOwned, Base):
+class Customer(Timestamped, SourceOwned, Synced, Base):
     __tablename__ = "customers"
     __table_args__ = (UniqueConstraint("source_system", "external_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -88,7 +96,7 @@ class Customer(Timestamped, SourceOwned, Base):
     phone: Mapped[str | None] = mapped_column(String(64))
 
 
-class Site(Timestamped, SourceOwned, Base):
+class Site(Timestamped, SourceOwned, Synced, Base):
     __tablename__ = "sites"
     __table_args__ = (UniqueConstraint("source_system", "external_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -102,7 +110,7 @@ class Site(Timestamped, SourceOwned, Base):
     territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
 
 
-class Asset(Timestamped, SourceOwned, Base):
+class Asset(Timestamped, SourceOwned, Synced, Base):
     __tablename__ = "assets"
     __table_args__ = (UniqueConstraint("source_system", "external_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -110,6 +118,19 @@ class Asset(Timestamped, SourceOwned, Base):
     serial: Mapped[str] = mapped_column(String(128))
     model: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(300))
+
+
+class Contact(Timestamped, SourceOwned, Synced, Base):
+    """A person at a customer (a CRM contact); ``customer_id`` None for a private contact."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Technician(Timestamped, SourceOwned, Base):
@@ -322,3 +343,41 @@ class ScheduleRun(Base):
     problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     outcomes: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class SyncCursor(Base):
+    """Where an inbound stream has got to: the (stamp, id) of the last record committed, and
+    the counts of its latest run (``orchestrator.sync``)."""
+
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("system", "entity"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    cursor_stamp: Mapped[datetime | None] = mapped_column()
+    cursor_id: Mapped[str | None] = mapped_column(String(128))
+    last_run_at: Mapped[datetime | None] = mapped_column()
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuarantinedRecord(Base):
+    """An inbound record that could not be applied: the raw payload and why (the field named).
+    ``resolved_at`` is set when a later version of the record applies."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("system", "entity", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    field: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    remote_stamp: Mapped[datetime | None] = mapped_column()
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    resolved_at: Mapped[datetime | None] = mapped_column()

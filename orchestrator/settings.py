@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     token_default_ttl_hours: float = Field(default=12, gt=0)
     idempotency_ttl_hours: float = Field(default=48, ge=24)
     idempotency_lease_s: float = Field(default=60, gt=0)
+    salesforce_mapping_file: Path | None = Field(
+        default=None,
+        description="a TOML or JSON Salesforce mapping (the standard org's when unset)",
+    )
+    sync_lookback_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="seconds a sync re-reads before its cursor"
+    )
     appointment_window_min: int = Field(
         default=120, ge=30, le=720, description="the arrival window a schedule run promises"
     )

@@ -1,0 +1,33 @@
+"""The sync engine, inbound (flow 1 of ARCHITECTURE.md): records changed at a system of
+record since the stored cursor, mapped, upserted by (system, external id), page by page.
+
+- ``streams``: what a stream reads (system, entity, sObject, fields, order) and the
+  Salesforce streams of a mapping (customers: Account -> customer and site; contacts;
+  assets).
+- ``engine``: ``run_stream`` runs one stream: reads its cursor, queries from the cursor minus
+  a look-back window, maps each record, resolves its references, upserts it (a stale or
+  unchanged stamp is skipped; a deletion leaves a tombstone), quarantines what cannot be
+  applied, and commits each page's writes with the cursor's advance in one transaction.
+
+``orchestrator.sync_cli`` is ``fieldbridge sync run`` and ``fieldbridge sync status``.
+"""
+
+from orchestrator.sync.engine import (
+    DEFAULT_LOOKBACK_S,
+    Source,
+    StreamResult,
+    cursors,
+    run_stream,
+)
+from orchestrator.sync.streams import STREAM_NAMES, Stream, salesforce_streams
+
+__all__ = [
+    "DEFAULT_LOOKBACK_S",
+    "STREAM_NAMES",
+    "Source",
+    "Stream",
+    "StreamResult",
+    "cursors",
+    "run_stream",
+    "salesforce_streams",
+]

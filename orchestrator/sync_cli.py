@@ -1,0 +1,191 @@
+"""``fieldbridge sync run`` and ``fieldbridge sync status``: the inbound sync from a terminal.
+
+``run`` reads the connector's settings (``FIELDBRIDGE_SALESFORCE_*``) and the mapping (the
+standard org's, or ``FIELDBRIDGE_SALESFORCE_MAPPING_FILE``), holds the mapping against the
+org's describes first (and stops, naming every misfit, when it does not fit), then runs each
+stream with a progress bar and prints a summary table. ``status`` prints the cursors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from connectors.errors import ConnectorError, Permanent
+from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from mappings.errors import MappingConfigError
+from mappings.salesforce import SalesforceMapping
+from orchestrator import models
+from orchestrator.bootstrap import bootstrap
+from orchestrator.console import err, error
+from orchestrator.sync import STREAM_NAMES, StreamResult, cursors, run_stream, salesforce_streams
+
+sync_app = typer.Typer(help="Inbound sync from the systems of record.", no_args_is_help=True)
+SYSTEMS = ("salesforce",)
+
+
+def _stop(message: str) -> typer.Exit:
+    error(message)
+    return typer.Exit(code=2)
+
+
+def _mapping(path: Any) -> SalesforceMapping:
+    if path is None:
+        return SalesforceMapping()
+    try:
+        return SalesforceMapping.load(path)
+    except OSError as exc:
+        raise _stop(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
+    except (ValueError, ValidationError) as exc:
+        raise _stop(f"the mapping file {path} is not a valid mapping: {exc}") from None
+
+
+def _check_mapping(sf: SalesforceConnector, mapping: SalesforceMapping) -> None:
+    describes: dict[str, Any] = {}
+    for sobject in mapping.sobjects():
+        try:
+            describes[sobject] = sf.describe(sobject)
+        except Permanent:
+            continue  # reported by the check as missing from the org
+    try:
+        mapping.validate_against(describes)
+    except MappingConfigError as exc:
+        error(f"the Salesforce mapping does not fit the org ({len(exc.problems)} problems):")
+        for line in exc.problems:
+            err.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
+        raise typer.Exit(code=2) from None
+
+
+@sync_app.command("run")
+def run_cmd(
+    system: Annotated[str, typer.Option(help=f"one of {', '.join(SYSTEMS)}")] = "salesforce",
+    entity: Annotated[
+        str | None, typer.Option(help=f"one stream: {', '.join(STREAM_NAMES)} [default: all]")
+    ] = None,
+    full: Annotated[bool, typer.Option(help="read everything, ignoring the cursor")] = False,
+    batch_size: Annotated[
+        int, typer.Option(help="records per page (200 to 2000)", min=200, max=2000)
+    ] = 2000,
+) -> None:
+    """Bring what changed at the system of record into the store, stream by stream."""
+    if system not in SYSTEMS:
+        raise _stop(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
+    if entity is not None and entity not in STREAM_NAMES:
+        raise _stop(f"--entity must be one of {', '.join(STREAM_NAMES)}, not {entity!r}")
+    container = bootstrap()
+    try:
+        try:
+            sf_settings = SalesforceSettings()
+        except (ValueError, ValidationError) as exc:
+            raise _stop(f"the Salesforce settings are incomplete: {exc}") from None
+        mapping = _mapping(container.settings.salesforce_mapping_file)
+        streams = salesforce_streams(mapping)
+        names = [entity] if entity else list(STREAM_NAMES)
+        results: list[StreamResult] = []
+        with SalesforceConnector(sf_settings) as sf:
+            try:
+                _check_mapping(sf, mapping)
+                with Progress(
+                    SpinnerColumn(),
+                    TextColumn("{task.description:<10}"),
+                    TextColumn("{task.fields[counts]}"),
+                    TimeElapsedColumn(),
+                    console=err,
+                ) as progress:
+                    for name in names:
+                        task = progress.add_task(name, total=None, counts="starting")
+
+                        def report(r: StreamResult, task: Any = task) -> None:
+                            progress.update(
+                                task,
+                                counts=f"{r.read} read, {r.written} written, "
+                                f"{r.quarantined} quarantined ({r.pages} pages)",
+                            )
+
+                        result = run_stream(
+                            container.uow,
+                            sf,
+                            streams[name],
+                            mapping,
+                            full=full,
+                            lookback_s=container.settings.sync_lookback_s,
+                            batch_size=batch_size,
+                            on_page=report,
+                        )
+                        report(result)
+                        progress.update(task, total=1, completed=1)
+                        results.append(result)
+            except ConnectorError as exc:
+                raise _stop(f"salesforce: {exc}") from None
+        _summary(results)
+    finally:
+        container.dispose()
+
+
+def _summary(results: list[StreamResult]) -> None:
+    table = Table(title="sync")
+    for name in ("stream", "read", "written", "unchanged", "quarantined", "api calls", "cursor"):
+        table.add_column(name, justify="left" if name in ("stream", "cursor") else "right")
+    for r in results:
+        table.add_row(
+            f"{r.system} {r.stream}",
+            str(r.read),
+            str(r.written),
+            str(r.skipped),
+            str(r.quarantined),
+            str(r.api_calls),
+            _when(r.cursor_stamp),
+        )
+    err.print(table)
+
+
+@sync_app.command("status")
+def status_cmd() -> None:
+    """Each stream's cursor, its latest run's counts, and its records held in quarantine."""
+    container = bootstrap()
+    try:
+        with container.uow(read_only=True) as uow:
+            held = cursors(uow)
+            q = models.table_of(models.QuarantinedRecord)
+            open_rows = uow.connection().execute(
+                select(q.c.system, q.c.entity, func.count())
+                .where(q.c.resolved_at.is_(None))
+                .group_by(q.c.system, q.c.entity)
+            )
+            waiting = {(s, e): n for s, e, n in open_rows}
+    finally:
+        container.dispose()
+    table = Table(title="sync cursors")
+    for name in ("system", "stream", "cursor", "after id", "last run"):
+        table.add_column(name)
+    for name in ("read", "written", "quarantined", "api calls"):
+        table.add_column(name, justify="right")
+    for c in held:
+        table.add_row(
+            c["system"],
+            c["entity"],
+            _when(c["cursor_stamp"]),
+            c["cursor_id"] or "-",
+            _when(c["last_run_at"]),
+            str(c["read"]),
+            str(c["written"]),
+            str(c["quarantined"]),
+            str(c["api_calls"]),
+        )
+    err.print(table)
+    if waiting:
+        held_in = ", ".join(f"{s} {e}: {n}" for (s, e), n in sorted(waiting.items()))
+        err.print(f"held in quarantine: {held_in}")
+    elif not held:
+        err.print("no stream has run yet")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment is not None else "-"

@@ -1,0 +1,411 @@
+"""The inbound sync (``orchestrator.sync``) from the Salesforce simulator into the store.
+
+Each test gets its own seeded org and its own migrated database (SQLite, and PostgreSQL where
+it answers): a first sync makes the store equal the org record for record, malformed records
+in quarantine; faults change nothing of the result; an incremental run writes what changed
+and nothing else; a run stopped mid-way resumes from its last committed page; deletions
+leave tombstones; a stale version is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from mappings.errors import MappingError
+from mappings.salesforce import SalesforceMapping, to_canonical
+from orchestrator import models
+from orchestrator.bootstrap import Container
+from orchestrator.sync import Stream, StreamResult, cursors, run_stream, salesforce_streams
+from sandbox.salesforce import SalesforceSimulator
+
+MAPPING = SalesforceMapping()
+STREAMS = salesforce_streams(MAPPING)
+FAULTS = ["503", "UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED"]
+
+
+@pytest.fixture
+def sim() -> Iterator[SalesforceSimulator]:
+    with SalesforceSimulator(seed=31, customers=260, contacts=300, assets=320, malformed=0.03) as s:
+        yield s
+
+
+def connector(sim: SalesforceSimulator) -> SalesforceConnector:
+    values = {
+        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
+    }
+    settings = SalesforceSettings(
+        **{**values, "api_version": sim.api_version, "max_attempts": 12}  # type: ignore[arg-type]
+    )
+    return SalesforceConnector(settings, sleep=lambda _: None)
+
+
+def sync_all(container: Container, source: Any, **options: Any) -> dict[str, StreamResult]:
+    return {
+        name: run_stream(container.uow, source, stream, MAPPING, **options)
+        for name, stream in STREAMS.items()
+    }
+
+
+# -- what the org holds, and what the store holds ---------------------------------------------
+
+
+def read_org(sf: SalesforceConnector) -> dict[str, list[dict[str, Any]]]:
+    return {
+        name: [r for page in sf.query_pages(s.soql(None)) for r in page]
+        for name, s in STREAMS.items()
+    }
+
+
+def expected(
+    org: dict[str, list[dict[str, Any]]],
+) -> tuple[dict[str, dict[str, tuple[Any, ...]]], dict[tuple[str, str], str]]:
+    """What a sync should store (entity -> external id -> values, references as the remote's
+    ids), and what it should quarantine ((entity, id) -> the remote field)."""
+    store: dict[str, dict[str, tuple[Any, ...]]] = {e: {} for e in models_by_entity}
+    quarantine: dict[tuple[str, str], str] = {}
+    for name in ("customers", "contacts", "assets"):
+        for raw in org[name]:
+            for entity in STREAMS[name].entities:
+                try:
+                    m = to_canonical(MAPPING, entity, raw)
+                except MappingError as exc:
+                    quarantine[entity, raw["Id"]] = exc.field
+                    continue
+                d = m.data
+                if entity == "customer":
+                    store[entity][m.external_id] = (d["name"], d.get("email"), d.get("phone"))
+                elif entity == "site":
+                    store[entity][m.external_id] = (
+                        d["name"],
+                        d["address"],
+                        d["latitude"],
+                        d["longitude"],
+                        d["time_zone"],
+                        raw["Id"],
+                    )
+                elif entity == "contact":
+                    account = raw.get("AccountId")
+                    if account is not None and account not in store["customer"]:
+                        quarantine[entity, raw["Id"]] = "Contact.AccountId"
+                        continue
+                    store[entity][m.external_id] = (
+                        d.get("first_name"),
+                        d["last_name"],
+                        d.get("email"),
+                        d.get("phone"),
+                        account,
+                    )
+                else:
+                    if raw["AccountId"] not in store["site"]:
+                        quarantine[entity, raw["Id"]] = "Asset.AccountId"
+                        continue
+                    store[entity][m.external_id] = (
+                        d["serial"],
+                        d.get("name"),
+                        d.get("model"),
+                        raw["AccountId"],
+                    )
+    return store, quarantine
+
+
+models_by_entity: dict[str, type[models.Base]] = {
+    "customer": models.Customer,
+    "site": models.Site,
+    "contact": models.Contact,
+    "asset": models.Asset,
+}
+
+
+def rows(container: Container, entity: str) -> list[Any]:
+    table = models.table_of(models_by_entity[entity])
+    with container.uow() as uow:
+        return list(uow.connection().execute(select(table).order_by(table.c.id)))
+
+
+def stored(container: Container) -> dict[str, dict[str, tuple[Any, ...]]]:
+    customers = {r.id: r.external_id for r in rows(container, "customer")}
+    sites = {r.id: r.external_id for r in rows(container, "site")}
+    out: dict[str, dict[str, tuple[Any, ...]]] = {e: {} for e in models_by_entity}
+    for r in rows(container, "customer"):
+        if r.deleted_at is None:
+            out["customer"][r.external_id] = (r.name, r.email, r.phone)
+    for r in rows(container, "site"):
+        if r.deleted_at is None:
+            out["site"][r.external_id] = (
+                r.name,
+                r.address,
+                r.latitude,
+                r.longitude,
+                r.time_zone,
+                customers[r.customer_id],
+            )
+    for r in rows(container, "contact"):
+        if r.deleted_at is None:
+            out["contact"][r.external_id] = (
+                r.first_name,
+                r.last_name,
+                r.email,
+                r.phone,
+                customers.get(r.customer_id),
+            )
+    for r in rows(container, "asset"):
+        if r.deleted_at is None:
+            out["asset"][r.external_id] = (r.serial, r.name, r.model, sites[r.site_id])
+    return out
+
+
+def quarantined(container: Container) -> dict[tuple[str, str], Any]:
+    table = models.table_of(models.QuarantinedRecord)
+    with container.uow() as uow:
+        found = uow.connection().execute(select(table).where(table.c.resolved_at.is_(None)))
+        return {(r.entity, r.external_id): r for r in found}
+
+
+def versions(container: Container) -> dict[tuple[str, str], tuple[int, Any]]:
+    return {
+        (entity, r.external_id): (r.version, r.updated_at)
+        for entity in models_by_entity
+        for r in rows(container, entity)
+    }
+
+
+def assert_store_matches_org(container: Container, sf: SalesforceConnector) -> None:
+    want, held = expected(read_org(sf))
+    got = stored(container)
+    for entity in models_by_entity:
+        assert got[entity] == want[entity], entity
+        assert len(want[entity]) > 100 or entity == "customer", entity
+    q = quarantined(container)
+    assert {key: row.field for key, row in q.items()} == held
+    for (entity, external_id), row in q.items():
+        assert row.payload["Id"] == external_id and row.reason, (entity, external_id)
+        assert row.field.split(".")[0] in ("Account", "Contact", "Asset")
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+def test_a_first_sync_stores_the_org_record_for_record(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    with connector(sim) as sf:
+        results = sync_all(container, sf)
+        assert_store_matches_org(container, sf)
+    malformed = sim.malformed_reasons()
+    q = quarantined(container)
+    for record_id, (obj, reason) in malformed.items():
+        if obj == "Account":
+            assert q["site", record_id].field == "Account.BillingLatitude", reason
+        elif obj == "Contact":
+            assert q["contact", record_id].reason == "not an e-mail address"
+        elif obj == "Asset":
+            assert "dangling reference" in q["asset", record_id].reason
+    with container.uow() as uow:
+        held = {c["entity"]: c for c in cursors(uow)}
+    for name, result in results.items():
+        assert result.read == sim.count(STREAMS[name].sobject)
+        assert held[name]["read"] == result.read and held[name]["written"] == result.written
+        assert held[name]["quarantined"] == result.quarantined > 0
+        assert held[name]["api_calls"] == result.api_calls >= 1
+        assert held[name]["cursor_stamp"] is not None
+        assert held[name]["cursor_stamp"] <= result.started_at
+
+
+def test_retryable_faults_change_nothing_of_the_result(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    with connector(sim) as clean:
+        org = read_org(clean)
+    sim.set_faults(rate=0.3, kinds=FAULTS, seed=11)
+    with connector(sim) as sf:
+        results = sync_all(container, sf, batch_size=200)
+    assert len(sim.fault_log) > 0
+    assert sum(r.api_calls for r in results.values()) > sum(r.pages for r in results.values())
+    sim.clear_faults()
+    want, held = expected(org)
+    assert stored(container) == want
+    assert {k: r.field for k, r in quarantined(container).items()} == held
+
+
+def test_an_incremental_run_writes_what_changed_and_nothing_else(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    with connector(sim) as sf:
+        sync_all(container, sf)
+        before = versions(container)
+        held_before = {k: (r.attempts, r.last_seen_at) for k, r in quarantined(container).items()}
+        changed = {
+            "Account": [r.external_id for r in rows(container, "site")[:4]],
+            "Contact": [r.external_id for r in rows(container, "contact")[:5]],
+            "Asset": [r.external_id for r in rows(container, "asset")[:6]],
+        }
+        for obj, ids in changed.items():
+            sim.touch(obj, ids)
+        results = sync_all(container, sf)
+        assert_store_matches_org(container, sf)
+    after = versions(container)
+    held_after = {k: (r.attempts, r.last_seen_at) for k, r in quarantined(container).items()}
+    assert held_after == held_before, "the quarantine read again within the look-back is kept"
+    bumped = {key for key in after if after[key] != before[key]}
+    assert bumped == (
+        {(e, i) for i in changed["Account"] for e in ("customer", "site")}
+        | {("contact", i) for i in changed["Contact"]}
+        | {("asset", i) for i in changed["Asset"]}
+    )
+    assert all(after[key][0] == before[key][0] + 1 for key in bumped)
+    assert {n: r.written for n, r in results.items()} == {
+        "customers": 8,
+        "contacts": 5,
+        "assets": 6,
+    }
+
+
+class StopsAfter:
+    """A source that raises once it has handed out ``pages`` pages (a run killed mid-way)."""
+
+    def __init__(self, inner: SalesforceConnector, pages: int) -> None:
+        self.inner, self.pages = inner, pages
+
+    @property
+    def api_calls(self) -> int:
+        return self.inner.api_calls
+
+    def query_pages(self, soql: str, **options: Any) -> Iterator[list[dict[str, Any]]]:
+        for n, page in enumerate(self.inner.query_pages(soql, **options)):
+            if n == self.pages:
+                raise KeyboardInterrupt("stopped")
+            yield page
+
+
+@pytest.mark.parametrize("lookback_s", [0.0, 300.0])
+def test_a_stopped_run_resumes_from_its_cursor_across_one_shared_stamp(
+    container: Container, sim: SalesforceSimulator, lookback_s: float
+) -> None:
+    stream = STREAMS["contacts"]
+    with connector(sim) as sf:
+        sync_all(container, sf)
+        good = [r.external_id for r in rows(container, "contact")]
+        assert len(good) > 250  # more than one page of 200, all stamped alike
+        touched = sim.touch("Contact", good)
+        phones = {i: sim.get("Contact", i)["Phone"] for i in good}  # type: ignore[index]
+        with pytest.raises(KeyboardInterrupt):
+            run_stream(
+                container.uow,
+                StopsAfter(sf, 1),
+                stream,
+                MAPPING,
+                lookback_s=lookback_s,
+                batch_size=200,
+            )
+        held = {r.external_id: r.phone for r in rows(container, "contact")}
+        done = {i for i in good if held[i] == phones[i]}
+        assert len(done) == 200 or (lookback_s and len(done) >= 200 - 40)
+        with container.uow() as uow:
+            (cursor,) = [c for c in cursors(uow) if c["entity"] == "contacts"]
+        assert cursor["cursor_stamp"].strftime("%Y-%m-%dT%H:%M:%S") == touched.stamp[:19]
+        resumed = run_stream(
+            container.uow, sf, stream, MAPPING, lookback_s=lookback_s, batch_size=200
+        )
+        assert resumed.written == len(good) - len(done)
+        assert {r.external_id: r.phone for r in rows(container, "contact")} == {
+            **held,
+            **phones,
+        }
+        assert_store_matches_org(container, sf)
+
+
+def test_a_deletion_leaves_a_tombstone_and_a_fixed_record_leaves_quarantine(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    with connector(sim) as sf:
+        sync_all(container, sf)
+        asset = rows(container, "asset")[0]
+        contact = rows(container, "contact")[0]
+        sim.delete("Asset", asset.external_id)
+        sim.delete("Contact", contact.external_id)
+        (bad,) = sorted(sim.malformed_ids("Contact"))[:1]
+        sim.update("Contact", bad, {"Email": "fixed@example.com"})
+        sync_all(container, sf)
+        assert_store_matches_org(container, sf)
+    gone = {r.external_id: r for r in rows(container, "asset")}[asset.external_id]
+    assert gone.deleted_at is not None and gone.version == asset.version + 1
+    assert gone.serial == asset.serial  # the row and what it held stay
+    tomb = {r.external_id: r for r in rows(container, "contact")}[contact.external_id]
+    assert tomb.deleted_at is not None
+    fixed = {r.external_id: r for r in rows(container, "contact")}[bad]
+    assert fixed.email == "fixed@example.com"
+    table = models.table_of(models.QuarantinedRecord)
+    with container.uow() as uow:
+        q = uow.connection().execute(select(table).where(table.c.external_id == bad)).one()
+    assert q.resolved_at is not None
+
+
+class OnePage:
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records, self.api_calls = records, 0
+
+    def query_pages(self, soql: str, **options: Any) -> Iterator[list[dict[str, Any]]]:
+        self.api_calls += 1
+        yield self.records
+
+
+def test_a_stale_version_is_ignored_and_the_same_version_writes_nothing(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    stream: Stream = STREAMS["contacts"]
+    with connector(sim) as sf:
+        sync_all(container, sf)
+        current = rows(container, "contact")[0]
+        soql = stream.soql(f"Id = '{current.external_id}'")
+        (raw,) = [r for page in sf.query_pages(soql) for r in page]
+    older = current.remote_stamp - timedelta(minutes=5)
+    stale = {
+        **raw,
+        "Phone": "+49 30 0000000",
+        "SystemModstamp": older.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+    }
+    before = versions(container)
+    for page in ([stale], [raw]):
+        result = run_stream(container.uow, OnePage(page), stream, MAPPING, full=True)
+        assert (result.read, result.written, result.skipped) == (1, 0, 1)
+    assert versions(container) == before
+    assert {r.external_id: r.phone for r in rows(container, "contact")}[current.external_id] == raw[
+        "Phone"
+    ]
+
+
+def test_a_record_held_for_a_missing_reference_comes_in_once_the_reference_does(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    bad_account = sorted(sim.malformed_ids("Account"))[0]
+    with connector(sim) as sf:
+        sync_all(container, sf)
+        assert ("site", bad_account) in quarantined(container)
+        asset = rows(container, "asset")[0]
+        sim.update("Asset", asset.external_id, {"AccountId": bad_account})
+        sync_all(container, sf)
+        waiting = {
+            i
+            for (e, i), r in quarantined(container).items()
+            if e == "asset" and r.payload["AccountId"] == bad_account
+        }
+        held = quarantined(container)["asset", asset.external_id]
+        assert held.field == "Asset.AccountId" and "dangling reference" in held.reason
+        assert {r.external_id: r for r in rows(container, "asset")}[
+            asset.external_id
+        ].version == asset.version, "the stored version stays until the new one applies"
+        sim.update("Account", bad_account, {"BillingLatitude": 52.52, "BillingLongitude": 13.405})
+        results = sync_all(container, sf, lookback_s=0)  # the asset is behind the cursor now
+        assert asset.external_id in waiting
+        assert results["assets"].read == 0 and results["assets"].written == len(waiting)
+        assert not waiting & {i for (e, i) in quarantined(container) if e == "asset"}
+        assert_store_matches_org(container, sf)
+    sites = {r.id: r.external_id for r in rows(container, "site")}
+    moved = {r.external_id: r for r in rows(container, "asset")}[asset.external_id]
+    assert sites[moved.site_id] == bad_account and moved.version == asset.version + 1
