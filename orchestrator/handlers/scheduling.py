@@ -477,11 +477,8 @@ def _apply_one(
             begin, end = appointment_window(start, window_min)
         fields = {"technician_id": tech_id, "window_start": begin, "window_end": end}
         out |= {"window_start": begin, "window_end": end}
-        outcome, target = (
-            ("scheduled", State.SCHEDULED)
-            if order.status is State.TRIAGED
-            else ("rescheduled", State.SCHEDULED)
-        )
+        target = State.SCHEDULED
+        outcome = "scheduled" if order.status is State.TRIAGED else "rescheduled"
     else:
         out |= {"code": decision["code"], "reason": decision["reason"]}
         if order.status is State.TRIAGED:
