@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import problems
 from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
 from api.ratelimit import RateLimits
-from api.routers import audit, plans, public, reference, schedule, work_orders
+from api.routers import audit, plans, public, reference, schedule, sync, work_orders
 from orchestrator import idempotency
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.db import checkpoint
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         audit.router,
         plans.router,
         *schedule.routers,
+        *sync.routers,
         public.v1,
     ):
         v1.routes.extend(router.routes)

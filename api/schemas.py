@@ -36,7 +36,7 @@ def _optional(model: type[BaseModel], name: str) -> type[BaseModel]:
     return create_model(name, __base__=Wire, **fields)
 
 
-def _public(model: type[BaseModel], name: str) -> type[BaseModel]:
+def _public(model: type[BaseModel], name: str, synced: bool = False) -> type[BaseModel]:
     extra: dict[str, Any] = {
         "id": (int, ...),
         "version": (int, ...),
@@ -45,6 +45,15 @@ def _public(model: type[BaseModel], name: str) -> type[BaseModel]:
     }
     if model is canonical.Technician:
         extra["certifications"] = (list[CertificationPublic], ...)
+    if synced:
+        extra["remote_stamp"] = (
+            Optional[datetime],  # noqa: UP045 (the annotation is a runtime value)
+            Field(description="the source's change stamp of the version stored"),
+        )
+        extra["deleted_at"] = (
+            Optional[datetime],  # noqa: UP045
+            Field(description="when the source deleted it (a tombstone); null while alive"),
+        )
     return create_model(name, __base__=model, **extra)
 
 
@@ -62,7 +71,7 @@ for _name, _kind in KINDS.items():
     REFERENCE_SCHEMAS[_name] = (
         _kind.model,
         _optional(_kind.model, f"{_base}Update"),
-        _public(_kind.model, f"{_base}Public"),
+        _public(_kind.model, f"{_base}Public", _kind.synced),
     )
 
 
@@ -307,3 +316,35 @@ class ReplanIn(Wire):
 
 class ScheduleRunList(Wire):
     items: list[ScheduleRunPublic]
+
+
+class SyncStreamStatus(Wire):
+    system: str
+    entity: str = Field(description="the stream: customers, contacts, assets")
+    cursor: datetime | None = Field(
+        description="the source's change stamp of the last record committed; null if never run"
+    )
+    cursor_id: str | None = Field(default=None, description="the cursor's tie-breaker: an id")
+    last_run_at: datetime | None
+    read: int = Field(description="records read by the latest run")
+    written: int
+    quarantined: int
+    api_calls: int
+
+
+class QuarantinedPublic(Wire):
+    id: int
+    system: str
+    entity: str = Field(description="customer, site, contact, asset")
+    external_id: str
+    field: str | None = Field(description="the source's field at fault, when one is")
+    reason: str
+    attempts: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    remote_stamp: datetime | None
+    payload: dict[str, Any] = Field(description="the raw record as the source sent it")
+
+
+class QuarantinePage(Page):
+    items: list[QuarantinedPublic]

@@ -25,12 +25,14 @@ def _router(name: str) -> APIRouter:
     Writer = Annotated[Actor, allow(WRITERS, f"write {name}")]
     Reader = Annotated[Actor, allow(READERS, f"read {name}")]
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=Public)
-    async def create(body: Create, uow: Uow, _: Writer, response: Response) -> Any:  # type: ignore[valid-type]
-        out = await uow.run(reference.create, kind, body)
-        response.headers["Location"] = f"/api/v1/{name}/{out['id']}"
-        response.headers["ETag"] = etag(out["version"])
-        return out
+    if not kind.read_only:
+
+        @router.post("", status_code=status.HTTP_201_CREATED, response_model=Public)
+        async def create(body: Create, uow: Uow, _: Writer, response: Response) -> Any:  # type: ignore[valid-type]
+            out = await uow.run(reference.create, kind, body)
+            response.headers["Location"] = f"/api/v1/{name}/{out['id']}"
+            response.headers["ETag"] = etag(out["version"])
+            return out
 
     @router.get("", response_model=PublicPage)
     def list_(
@@ -40,6 +42,9 @@ def _router(name: str) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         source_system: str | None = None,
         external_id: str | None = None,
+        include_deleted: Annotated[
+            bool, Query(description="rows deleted at their source (tombstones) too")
+        ] = False,
     ) -> Any:
         with uow:  # grows with the page: in the threadpool
             return reference.list_page(
@@ -49,6 +54,7 @@ def _router(name: str) -> APIRouter:
                 limit=limit,
                 source_system=source_system,
                 external_id=external_id,
+                include_deleted=include_deleted,
             )
 
     @router.get("/{ident}", response_model=Public)
@@ -57,29 +63,31 @@ def _router(name: str) -> APIRouter:
         response.headers["ETag"] = etag(out["version"])
         return out
 
-    @router.patch("/{ident}", response_model=Public)
-    async def update(
-        ident: PathId,
-        body: Update,  # type: ignore[valid-type]
-        uow: Uow,
-        _: Writer,
-        response: Response,
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Any:
-        changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    if not kind.read_only:
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
-            if if_match is not None and if_match.strip() != "*":
-                current = reference.get(uow, kind, ident)["version"]
-                if if_match.strip().removeprefix("W/").strip('"') != str(current):
-                    raise ApiProblem(
-                        412, f"the {kind.singular} has changed: current version is {current}"
-                    )
-            return reference.update(uow, kind, ident, changes)
+        @router.patch("/{ident}", response_model=Public)
+        async def update(
+            ident: PathId,
+            body: Update,  # type: ignore[valid-type]
+            uow: Uow,
+            _: Writer,
+            response: Response,
+            if_match: Annotated[str | None, Header()] = None,
+        ) -> Any:
+            changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
-        out = await uow.run(work)
-        response.headers["ETag"] = etag(out["version"])
-        return out
+            def work(uow: UnitOfWork) -> dict[str, Any]:
+                if if_match is not None and if_match.strip() != "*":
+                    current = reference.get(uow, kind, ident)["version"]
+                    if if_match.strip().removeprefix("W/").strip('"') != str(current):
+                        raise ApiProblem(
+                            412, f"the {kind.singular} has changed: current version is {current}"
+                        )
+                return reference.update(uow, kind, ident, changes)
+
+            out = await uow.run(work)
+            response.headers["ETag"] = etag(out["version"])
+            return out
 
     return router
 

@@ -1,7 +1,12 @@
-"""Reference data: customers, sites, assets, technicians, work types, divisions, territories.
+"""Reference data: customers, sites, assets, contacts, technicians, work types, divisions,
+territories.
 
 One generic set of handlers driven by ``KINDS``: each kind names its canonical model
 (``mappings.canonical``), its table, and the foreign keys that must point at a row.
+
+A kind a sync keeps (its table has ``remote_stamp`` and ``deleted_at``) shows both; a row
+deleted at its source (a tombstone) is left out of lists unless asked for, still read by
+id, and never changed (409). Contacts come only from a sync: read-only here.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ class Kind:
     model: type[canonical.Model]
     table: type[models.Base]
     refs: Mapping[str, type[models.Base]] = field(default_factory=dict)
+    read_only: bool = False
+    """Written only by a sync: no POST or PATCH."""
+
+    @property
+    def synced(self) -> bool:
+        """Rows a sync keeps: their remote stamp and tombstone are shown."""
+        return issubclass(self.table, models.Synced)
 
 
 KINDS: dict[str, Kind] = {
@@ -51,6 +63,14 @@ KINDS: dict[str, Kind] = {
             {"customer_id": models.Customer, "territory_id": models.Territory},
         ),
         Kind("assets", "asset", canonical.Asset, models.Asset, {"site_id": models.Site}),
+        Kind(
+            "contacts",
+            "contact",
+            canonical.Contact,
+            models.Contact,
+            {"customer_id": models.Customer},
+            read_only=True,
+        ),
         Kind(
             "technicians",
             "technician",
@@ -87,14 +107,19 @@ def to_public(kind: Kind, row: Any) -> dict[str, Any]:
             ]
         else:
             out[name] = getattr(row, name)
+    if kind.synced:
+        out.update(remote_stamp=row.remote_stamp, deleted_at=row.deleted_at)
     out.update(version=row.version, created_at=row.created_at, updated_at=row.updated_at)
     return out
 
 
+SYNC_FIELDS = ("remote_stamp", "deleted_at")
+
+
 def to_canonical(kind: Kind, row: Any) -> canonical.Model:
     data = to_public(kind, row)
-    for extra in ("id", "version", "created_at", "updated_at"):
-        data.pop(extra)
+    for extra in ("id", "version", "created_at", "updated_at", *SYNC_FIELDS):
+        data.pop(extra, None)
     if "certifications" in data:
         for cert in data["certifications"]:
             cert.pop("id")
@@ -174,8 +199,15 @@ def get(uow: UnitOfWork, kind: Kind, ident: int) -> dict[str, Any]:
 
 
 def update(uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a partial update; the merged record is validated as a whole."""
+    """Apply a partial update; the merged record is validated as a whole. A row deleted at
+    its source (a tombstone) is not changed: 409."""
     row = _load(uow, kind, ident)
+    if getattr(row, "deleted_at", None) is not None:
+        raise Conflict(
+            f"{kind.singular} {ident} was deleted at its source "
+            f"({row.source_system}) on {row.deleted_at.isoformat()}: it can no longer be changed",
+            deleted_at=row.deleted_at.isoformat(),
+        )
     merged = to_canonical(kind, row).model_dump(mode="json") | dict(changes)
     try:
         data = kind.model.model_validate(merged)
@@ -207,9 +239,13 @@ def list_page(
     limit: int,
     source_system: str | None = None,
     external_id: str | None = None,
+    include_deleted: bool = False,
 ) -> dict[str, Any]:
+    """A page by id; rows deleted at their source only with ``include_deleted``."""
     table: Any = kind.table
     query = select(table).where(table.id > decode_cursor(cursor)).order_by(table.id).limit(limit)
+    if kind.synced and not include_deleted:
+        query = query.where(table.deleted_at.is_(None))
     if source_system is not None and hasattr(table, "source_system"):
         query = query.where(table.source_system == source_system)
     if external_id is not None and hasattr(table, "external_id"):

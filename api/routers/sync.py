@@ -1,0 +1,43 @@
+"""The inbound sync, read-only: each stream's cursor and latest counts, and the quarantine."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import Uow, allow
+from api.schemas import QuarantinePage, SyncStreamStatus
+from orchestrator.handlers import sync
+from orchestrator.lifecycle import Actor, Role
+
+READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+routers = [router]
+Reader = Annotated[Actor, allow(READERS, "read the sync's state")]
+
+
+@router.get("/status", response_model=list[SyncStreamStatus])
+async def status(uow: Uow, _: Reader) -> Any:
+    """One entry per stream (known streams never run too, with nulls and zeros): the cursor
+    (the source's change stamp of the last record committed), when it last ran, and that
+    run's counts: records read, rows written, records quarantined, API calls."""
+    return await uow.run(sync.status)
+
+
+@router.get("/quarantine", response_model=QuarantinePage)
+def quarantine(
+    uow: Uow,
+    _: Reader,
+    system: Annotated[str | None, Query(max_length=32, description="salesforce")] = None,
+    entity: Annotated[
+        str | None, Query(max_length=32, description="customer, site, contact or asset")
+    ] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Inbound records that could not be applied and are still open (a later version that
+    applies resolves them), oldest first: the field at fault, why, and the raw payload."""
+    with uow:  # grows with the page: in the threadpool
+        return sync.quarantine_page(uow, cursor=cursor, limit=limit, system=system, entity=entity)
