@@ -1,9 +1,11 @@
-"""``fieldbridge sync run`` and ``fieldbridge sync status``: the inbound sync from a terminal.
+"""``fieldbridge sync run``, ``status`` and ``retry-quarantine``: the inbound sync from a terminal.
 
 ``run`` reads the connector's settings (``FIELDBRIDGE_SALESFORCE_*``) and the mapping (the
 standard org's, or ``FIELDBRIDGE_SALESFORCE_MAPPING_FILE``), holds the mapping against the
 org's describes first (and stops, naming every misfit, when it does not fit), then runs each
 stream with a progress bar and prints a summary table. ``status`` prints the cursors.
+``retry-quarantine`` applies every open quarantined record again from its saved payload with
+the current mapping (after a mapping fix, say) and prints how many left quarantine.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from mappings.salesforce import SalesforceMapping
 from orchestrator import models
 from orchestrator.bootstrap import bootstrap
 from orchestrator.console import err, error
-from orchestrator.sync import STREAM_NAMES, StreamResult, cursors, run_stream, salesforce_streams
+from orchestrator.sync import (
+    STREAM_NAMES,
+    StreamResult,
+    cursors,
+    retry_quarantine,
+    run_stream,
+    salesforce_streams,
+)
 
 sync_app = typer.Typer(help="Inbound sync from the systems of record.", no_args_is_help=True)
 SYSTEMS = ("salesforce",)
@@ -144,6 +153,53 @@ def _summary(results: list[StreamResult]) -> None:
             _when(r.cursor_stamp),
         )
     err.print(table)
+
+
+ENTITIES = ("customer", "site", "contact", "asset")
+
+
+@sync_app.command("retry-quarantine")
+def retry_quarantine_cmd(
+    system: Annotated[str, typer.Option(help=f"one of {', '.join(SYSTEMS)}")] = "salesforce",
+    entity: Annotated[
+        str | None,
+        typer.Option(
+            help=f"one stream ({', '.join(STREAM_NAMES)}) or entity ({', '.join(ENTITIES)})"
+            " [default: all]"
+        ),
+    ] = None,
+) -> None:
+    """Apply every open quarantined record again from its saved payload, with the current
+    mapping; those that now apply leave quarantine, the others count one more attempt."""
+    if system not in SYSTEMS:
+        raise _stop(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
+    if entity is not None and entity not in STREAM_NAMES + ENTITIES:
+        raise _stop(f"--entity must be one of {', '.join(STREAM_NAMES + ENTITIES)}, not {entity!r}")
+    container = bootstrap()
+    try:
+        mapping = _mapping(container.settings.salesforce_mapping_file)
+        streams = salesforce_streams(mapping)
+        entities = None
+        if entity in STREAM_NAMES:
+            streams = {entity: streams[entity]}
+        elif entity is not None:
+            entities = [entity]
+        with err.status("applying the quarantined records again"):
+            results = retry_quarantine(container.uow, streams, mapping, entities=entities)
+    finally:
+        container.dispose()
+    if not results:
+        err.print("nothing held in quarantine")
+        return
+    table = Table(title="quarantine retried")
+    for name in ("system", "entity", "tried", "resolved", "still held"):
+        table.add_column(name, justify="left" if name in ("system", "entity") else "right")
+    for r in results:
+        table.add_row(r.system, r.entity, str(r.tried), str(r.resolved), str(r.held))
+    err.print(table)
+    held = sum(r.held for r in results)
+    resolved = sum(r.resolved for r in results)
+    err.print(f"{resolved} left quarantine, {held} still held")
 
 
 @sync_app.command("status")

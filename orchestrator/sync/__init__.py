@@ -9,14 +9,19 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
   unchanged stamp is skipped; a deletion leaves a tombstone), quarantines what cannot be
   applied, and commits each page's writes with the cursor's advance in one transaction.
 
-``orchestrator.sync_cli`` is ``fieldbridge sync run`` and ``fieldbridge sync status``.
+- ``retry_quarantine`` applies held records again from their payloads (after a mapping fix).
+
+``orchestrator.sync_cli`` is ``fieldbridge sync run``, ``fieldbridge sync status`` and
+``fieldbridge sync retry-quarantine``.
 """
 
 from orchestrator.sync.engine import (
     DEFAULT_LOOKBACK_S,
+    RetryResult,
     Source,
     StreamResult,
     cursors,
+    retry_quarantine,
     run_stream,
 )
 from orchestrator.sync.streams import STREAM_NAMES, Stream, salesforce_streams
@@ -24,10 +29,12 @@ from orchestrator.sync.streams import STREAM_NAMES, Stream, salesforce_streams
 __all__ = [
     "DEFAULT_LOOKBACK_S",
     "STREAM_NAMES",
+    "RetryResult",
     "Source",
     "Stream",
     "StreamResult",
     "cursors",
+    "retry_quarantine",
     "run_stream",
     "salesforce_streams",
 ]

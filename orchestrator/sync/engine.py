@@ -9,7 +9,9 @@ Id > id)``. ``full`` ignores the cursor.
 
 Each page is one transaction: every record is mapped (``to_canonical``) to each entity of
 the stream, its references resolved to store ids by (system, external id), and it is
-upserted by (source_system, external_id), only the fields the mapping owns overwritten. A
+upserted by (source_system, external_id), only the fields the mapping owns overwritten (a
+page at a time, entity by entity: its stored rows read in one query, its references in one
+per referenced entity, new rows inserted in one executemany, updates in one per shape). A
 version whose stamp is not newer than the stored ``remote_stamp`` changes nothing (a stale
 update, or the same version read again): no write, no version bump. A deletion sets
 ``deleted_at`` and keeps the row. A record that cannot be mapped or validated, or whose
@@ -26,13 +28,13 @@ the run (its page rolled back), to be resumed by the next run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from mappings.errors import MappingError
 from mappings.records import Entity, Mapped
@@ -123,9 +125,8 @@ def run_stream(
         with uow() as work:
             now = clock()
             counts = _PageCounts()
-            for raw in page:
-                for entity in stream.entities:
-                    _apply(work, stream, mapping, entity, raw, now, counts, result)
+            for entity in stream.entities:
+                _apply_many(work, stream, mapping, entity, page, now, counts, result)
             for raw in page:
                 seen = _stamp_of(raw.get(stream.stamp_field))
                 if seen is None:
@@ -180,9 +181,83 @@ def _redrive(
         .order_by(q.id)
     )
     counts = _PageCounts()
-    for entity, payload in list(held):
-        _apply(work, stream, mapping, entity, payload, now, counts, result)
+    by_entity: dict[str, list[Mapping[str, Any]]] = {}
+    for entity, payload in held:
+        by_entity.setdefault(entity, []).append(payload)
+    for entity in stream.entities:
+        if entity in by_entity:
+            _apply_many(work, stream, mapping, entity, by_entity[entity], now, counts, result)
     return counts.written  # (those still held were counted when read)
+
+
+@dataclass
+class RetryResult:
+    """One entity's held records applied again: how many, how many left quarantine."""
+
+    system: str
+    stream: str
+    entity: str
+    tried: int = 0
+    resolved: int = 0
+    held: int = 0
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def retry_quarantine(
+    uow: Callable[[], UnitOfWork],
+    streams: Mapping[str, Stream],
+    mapping: SalesforceMapping,
+    *,
+    entities: Sequence[str] | None = None,
+    batch_size: int = 2000,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[RetryResult]:
+    """Apply again every open quarantined record of ``streams`` (of ``entities`` only, if
+    given) from its saved payload with ``mapping`` (after a mapping fix, say), stream by
+    stream in run order, ``batch_size`` records per transaction. A record that now applies
+    is written as a sync would write it (a version no newer than the stored one is only
+    marked resolved) and leaves quarantine; one that still does not stays, its reason
+    renewed and its ``attempts`` counted. Cursors are not touched."""
+    q = QUARANTINE.c
+    out: list[RetryResult] = []
+    for stream in streams.values():
+        for entity in stream.entities:
+            if entities is not None and entity not in entities:
+                continue
+            one = RetryResult(stream.system, stream.name, entity)
+            after = 0
+            while True:
+                with uow() as work:
+                    batch = list(
+                        work.connection().execute(
+                            select(q.id, q.payload)
+                            .where(
+                                (q.system == stream.system)
+                                & (q.entity == entity)
+                                & q.resolved_at.is_(None)
+                                & (q.id > after)
+                            )
+                            .order_by(q.id)
+                            .limit(batch_size)
+                        )
+                    )
+                    if not batch:
+                        break
+                    after = batch[-1].id
+                    counts = _PageCounts()
+                    result = StreamResult(stream.system, stream.name, clock(), False)
+                    payloads = [row.payload for row in batch]
+                    _apply_many(
+                        work, stream, mapping, entity, payloads, clock(), counts, result, True
+                    )
+                    work.commit()
+                one.tried += len(batch)
+                one.held += counts.quarantined
+                one.resolved += len(batch) - counts.quarantined
+                one.reasons.update(result.quarantine_reasons)
+            if one.tried:
+                out.append(one)
+    return out
 
 
 def cursors(uow: UnitOfWork) -> list[dict[str, Any]]:
@@ -264,100 +339,173 @@ def _stamp_of(value: Any) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo is not None else None
 
 
-# -- one record, one entity ----------------------------------------------------------------
+# -- a page, one entity --------------------------------------------------------------------
 
 
-def _apply(
+CHUNK = 500  # values in one ``IN (...)``: well under every backend's limit on parameters
+
+
+def _apply_many(
     work: UnitOfWork,
     stream: Stream,
     mapping: SalesforceMapping,
     entity: Entity,
-    raw: Mapping[str, Any],
+    raws: Sequence[Mapping[str, Any]],
     now: datetime,
     counts: _PageCounts,
     result: StreamResult,
+    again: bool = False,
 ) -> None:
-    external_id = str(raw.get(stream.id_field) or "")
-    stamp = _stamp_of(raw.get(stream.stamp_field))
+    """Map, resolve and upsert ``raws`` as ``entity``: as if one by one, in order, but with
+    one query for the stored rows, one per referenced entity for the references, one
+    executemany for the new rows and one per shape of update. A record whose Id comes again
+    in ``raws`` waits for a later round (each round sees the one before)."""
+    pending = list(raws)
+    while pending:
+        seen: set[str] = set()
+        this_round: list[Mapping[str, Any]] = []
+        later: list[Mapping[str, Any]] = []
+        for raw in pending:
+            key = str(raw.get(stream.id_field) or "")
+            (later if key and key in seen else this_round).append(raw)
+            seen.add(key)
+        _apply_round(work, stream, mapping, entity, this_round, now, counts, result, again)
+        pending = later
 
-    def refuse(remote_field: str | None, reason: str) -> None:
-        _quarantine(work, stream, entity, external_id, raw, remote_field, reason, stamp, now)
-        counts.quarantined += 1
-        result.quarantine_reasons[f"{entity} {external_id}"] = f"{remote_field}: {reason}"
 
-    try:
-        mapped = to_canonical(mapping, entity, raw)
-    except MappingError as exc:
-        refuse(exc.field, exc.reason)
-        return
-    external_id = mapped.external_id
-    table = models.table_of(TABLES[entity])
+def _apply_round(
+    work: UnitOfWork,
+    stream: Stream,
+    mapping: SalesforceMapping,
+    entity: Entity,
+    raws: Sequence[Mapping[str, Any]],
+    now: datetime,
+    counts: _PageCounts,
+    result: StreamResult,
+    again: bool,
+) -> None:
     connection = work.connection()
-    key = (table.c.source_system == mapped.system) & (table.c.external_id == external_id)
-    row = connection.execute(
-        select(table.c.id, table.c.remote_stamp, table.c.deleted_at).where(key)
-    ).first()
-    if row is not None and row.remote_stamp is not None and mapped.stamp <= row.remote_stamp:
-        counts.skipped += 1  # stale, or this very version again
-        _resolve(work, stream, entity, external_id, now)  # a held older version is obsolete
-        return
-    if mapped.deleted:
-        if row is not None:
-            connection.execute(
-                update(table)
-                .where(table.c.id == row.id)
-                .values(
-                    deleted_at=mapped.stamp,
-                    remote_stamp=mapped.stamp,
-                    version=table.c.version + 1,
+    table = models.table_of(TABLES[entity])
+    if connection.dialect.name == "postgresql":
+        # A prepared ``IN (...)`` keeps the plan made while the table was small (a scan of
+        # it, every page of a first load: minutes at 100,000 rows); plan each one afresh.
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+    def refuse(
+        raw: Mapping[str, Any], external_id: str, remote_field: str | None, why: str
+    ) -> None:
+        stamp = _stamp_of(raw.get(stream.stamp_field))
+        _quarantine(work, stream, entity, external_id, raw, remote_field, why, stamp, now, again)
+        counts.quarantined += 1
+        result.quarantine_reasons[f"{entity} {external_id}"] = f"{remote_field}: {why}"
+
+    good: list[tuple[Mapping[str, Any], Mapped[Any]]] = []
+    for raw in raws:
+        try:
+            good.append((raw, to_canonical(mapping, entity, raw)))
+        except MappingError as exc:
+            refuse(raw, str(raw.get(stream.id_field) or ""), exc.field, exc.reason)
+    stored = _rows_of(connection, table, {(m.system, m.external_id) for _, m in good})
+    resolved: list[str] = []
+    live: list[tuple[Mapping[str, Any], Mapped[Any], Any]] = []
+    for raw, mapped in good:
+        row = stored.get((mapped.system, mapped.external_id))
+        if row is not None and row.remote_stamp is not None and mapped.stamp <= row.remote_stamp:
+            counts.skipped += 1  # stale, or this very version again
+            resolved.append(mapped.external_id)  # a held older version is obsolete
+        elif mapped.deleted:
+            if row is not None:
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == row.id)
+                    .values(
+                        deleted_at=mapped.stamp,
+                        remote_stamp=mapped.stamp,
+                        version=table.c.version + 1,
+                    )
+                )
+                counts.written += 1
+            else:
+                counts.skipped += 1  # never stored: nothing to keep
+            resolved.append(mapped.external_id)
+        else:
+            live.append((raw, mapped, row))
+    wanted: dict[Entity, set[tuple[str, str]]] = {}
+    for _, mapped, _ in live:
+        for ref in mapped.refs.values():
+            wanted.setdefault(ref.entity, set()).add((ref.system, ref.external_id))
+    targets = {
+        name: _rows_of(connection, models.table_of(TABLES[name]), keys)
+        for name, keys in wanted.items()
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for raw, mapped, row in live:
+        ids: dict[str, int | None] = {}
+        for name, ref in mapped.refs.items():
+            target = targets[ref.entity].get((ref.system, ref.external_id))
+            ids[name] = None if target is None else target.id
+            if ids[name] is None:
+                refuse(
+                    raw,
+                    mapped.external_id,
+                    _ref_field(mapping, entity, name),
+                    f"no {ref.entity} with {ref.system} id {ref.external_id} {DANGLING}",
+                )
+                break
+        else:
+            try:
+                values = mapped.canonical(ids).model_dump()
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or None
+                refuse(raw, mapped.external_id, where, first["msg"])
+                continue
+            if row is None:
+                inserts.append({**values, "remote_stamp": mapped.stamp, "deleted_at": None})
+            else:
+                owned = mapped.owned_fields | {"source_system", "external_id"}
+                changes = {name: value for name, value in values.items() if name in owned}
+                changes |= {"row_id_": row.id, "remote_stamp": mapped.stamp, "deleted_at": None}
+                updates.setdefault(tuple(sorted(changes)), []).append(changes)
+            counts.written += 1
+            resolved.append(mapped.external_id)
+    if inserts:
+        connection.execute(insert(table), inserts)
+    for shape, batch in updates.items():
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id_"))
+            .values(
+                {name: bindparam(name) for name in shape if name != "row_id_"}
+                | {"version": table.c.version + 1}
+            ),
+            batch,
+        )
+    _resolve_many(work, stream, entity, resolved, now)
+
+
+def _rows_of(
+    connection: Any, table: Table, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """The stored rows of ``keys`` ((system, external id)): id, remote_stamp, deleted_at."""
+    by_system: dict[str, list[str]] = {}
+    for system, external_id in keys:
+        by_system.setdefault(system, []).append(external_id)
+    c = table.c
+    out: dict[tuple[str, str], Any] = {}
+    for system, external_ids in by_system.items():
+        external_ids.sort()
+        for start in range(0, len(external_ids), CHUNK):
+            found = connection.execute(
+                select(c.id, c.external_id, c.remote_stamp, c.deleted_at).where(
+                    (c.source_system == system)
+                    & c.external_id.in_(external_ids[start : start + CHUNK])
                 )
             )
-            counts.written += 1
-        else:
-            counts.skipped += 1  # never stored: nothing to keep
-        _resolve(work, stream, entity, external_id, now)
-        return
-    ids: dict[str, int | None] = {}
-    for name, ref in mapped.refs.items():
-        target = models.table_of(TABLES[ref.entity])
-        ids[name] = connection.execute(
-            select(target.c.id).where(
-                (target.c.source_system == ref.system) & (target.c.external_id == ref.external_id)
-            )
-        ).scalar()
-        if ids[name] is None:
-            refuse(
-                _ref_field(mapping, entity, name),
-                f"no {ref.entity} with {ref.system} id {ref.external_id} {DANGLING}",
-            )
-            return
-    try:
-        model = mapped.canonical(ids)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        refuse(".".join(str(p) for p in first["loc"]) or None, first["msg"])
-        return
-    values = model.model_dump()
-    _write(connection, table, row, mapped, values)
-    counts.written += 1
-    _resolve(work, stream, entity, external_id, now)
-
-
-def _write(
-    connection: Any, table: Table, row: Any, mapped: Mapped[Any], values: dict[str, Any]
-) -> None:
-    if row is None:
-        connection.execute(
-            insert(table).values(**values, remote_stamp=mapped.stamp, deleted_at=None)
-        )
-        return
-    owned = mapped.owned_fields | {"source_system", "external_id"}
-    changes = {name: value for name, value in values.items() if name in owned}
-    connection.execute(
-        update(table)
-        .where(table.c.id == row.id)
-        .values(**changes, remote_stamp=mapped.stamp, deleted_at=None, version=table.c.version + 1)
-    )
+            for row in found:
+                out[system, row.external_id] = row
+    return out
 
 
 def _ref_field(mapping: SalesforceMapping, entity: Entity, name: str) -> str:
@@ -379,7 +527,9 @@ def _quarantine(
     reason: str,
     stamp: datetime | None,
     now: datetime,
+    again: bool = False,
 ) -> None:
+    """Hold the record (``again``: a retry of a held one, counted even for the same version)."""
     q = QUARANTINE.c
     key = (q.system == stream.system) & (q.entity == entity) & (q.external_id == external_id)
     connection = work.connection()
@@ -398,7 +548,7 @@ def _quarantine(
             )
         )
         return
-    if held.resolved_at is None and stamp is not None and held.remote_stamp == stamp:
+    if not again and held.resolved_at is None and stamp is not None and held.remote_stamp == stamp:
         return  # this very version again: already held
     connection.execute(
         update(QUARANTINE)
@@ -407,17 +557,20 @@ def _quarantine(
     )
 
 
-def _resolve(
-    work: UnitOfWork, stream: Stream, entity: Entity, external_id: str, now: datetime
+def _resolve_many(
+    work: UnitOfWork, stream: Stream, entity: Entity, external_ids: Sequence[str], now: datetime
 ) -> None:
+    """Mark resolved the held records of ``external_ids`` (a later version applied)."""
     q = QUARANTINE.c
-    work.connection().execute(
-        update(QUARANTINE)
-        .where(
-            (q.system == stream.system)
-            & (q.entity == entity)
-            & (q.external_id == external_id)
-            & q.resolved_at.is_(None)
+    ids = sorted(set(external_ids))
+    for start in range(0, len(ids), CHUNK):
+        work.connection().execute(
+            update(QUARANTINE)
+            .where(
+                (q.system == stream.system)
+                & (q.entity == entity)
+                & q.external_id.in_(ids[start : start + CHUNK])
+                & q.resolved_at.is_(None)
+            )
+            .values(resolved_at=now)
         )
-        .values(resolved_at=now)
-    )

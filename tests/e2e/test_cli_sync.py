@@ -1,4 +1,4 @@
-"""``fieldbridge sync run`` and ``fieldbridge sync status`` against the Salesforce simulator."""
+"""``fieldbridge sync run``, ``status`` and ``retry-quarantine`` against the simulator."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, select
 
+from orchestrator import models
 from sandbox.salesforce import SalesforceSimulator
 
 FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
@@ -65,3 +68,72 @@ def test_a_mapping_that_does_not_fit_the_org_stops_the_run_naming_the_field(
     assert refused.returncode == 2
     assert "Contact.Mobile_Phone__c: no such field" in refused.stderr
     assert run(env, "sync", "run", "--entity", "sites").returncode == 2
+
+
+def test_retry_quarantine_applies_a_record_fixed_by_a_mapping_change(
+    tmp_path: Path, database_url: str
+) -> None:
+    with SalesforceSimulator(seed=7, customers=30, contacts=60, assets=0, malformed=0.1) as org:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+        env.update(
+            FIELDBRIDGE_DATABASE_URL=database_url,
+            FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
+            FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
+            FIELDBRIDGE_SALESFORCE_API_VERSION=org.api_version,
+            COLUMNS="200",
+            **org.env("password"),
+        )
+        bad_emails = {
+            i for i, (o, why) in org.malformed_reasons().items() if why == "invalid_email"
+        }
+        assert bad_emails
+        assert run(env, "migrate").returncode == 0
+        assert run(env, "sync", "run", "--entity", "customers").returncode == 0
+        assert run(env, "sync", "run", "--entity", "contacts").returncode == 0
+    assert held_contacts(database_url) >= bad_emails  # "not an e-mail address"
+
+    same = run(env, "sync", "retry-quarantine", "--entity", "contact")
+    assert same.returncode == 0, same.stderr
+    assert "0 left quarantine" in same.stderr
+    assert held_contacts(database_url) >= bad_emails
+    attempts = quarantine_rows(database_url)
+    assert all(r.attempts == 2 for r in attempts if r.external_id in bad_emails)
+
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[contact]\nemail = ""\n')  # the org's e-mails are not ours to read
+    fixed = run(
+        env | {"FIELDBRIDGE_SALESFORCE_MAPPING_FILE": str(mapping)}, "sync", "retry-quarantine"
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert "quarantine retried" in fixed.stderr
+    assert not held_contacts(database_url) & bad_emails
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            contacts = models.table_of(models.Contact)
+            stored = {
+                r.external_id: r.email
+                for r in conn.execute(select(contacts.c.external_id, contacts.c.email))
+            }
+    finally:
+        engine.dispose()
+    assert all(i in stored and stored[i] is None for i in bad_emails)
+    assert run(env, "sync", "retry-quarantine", "--entity", "sites!").returncode == 2
+
+
+def quarantine_rows(database_url: str) -> list[Any]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            q = models.table_of(models.QuarantinedRecord)
+            return list(conn.execute(select(q)))
+    finally:
+        engine.dispose()
+
+
+def held_contacts(database_url: str) -> set[str]:
+    return {
+        r.external_id
+        for r in quarantine_rows(database_url)
+        if r.entity == "contact" and r.resolved_at is None
+    }

@@ -409,3 +409,33 @@ def test_a_record_held_for_a_missing_reference_comes_in_once_the_reference_does(
     sites = {r.id: r.external_id for r in rows(container, "site")}
     moved = {r.external_id: r for r in rows(container, "asset")}[asset.external_id]
     assert sites[moved.site_id] == bad_account and moved.version == asset.version + 1
+
+
+def test_versions_of_one_record_in_one_page_apply_in_their_order(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    stream = STREAMS["customers"]
+    with connector(sim) as sf:
+        sync_all(container, sf)
+        account = rows(container, "site")[0].external_id
+        (raw,) = [r for page in sf.query_pages(stream.soql(f"Id = '{account}'")) for r in page]
+    before = {r.external_id: r for r in rows(container, "customer")}[account]
+
+    def version(minutes: int, phone: str) -> dict[str, Any]:
+        stamp = before.remote_stamp + timedelta(minutes=minutes)
+        return {
+            **raw,
+            "Phone": phone,
+            "SystemModstamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        }
+
+    newer, newest, stale = (
+        version(1, "+4930111111"),
+        version(2, "+4930222222"),
+        version(1, "+4930333333"),
+    )
+    result = run_stream(container.uow, OnePage([newer, newest, stale]), stream, MAPPING, full=True)
+    assert (result.read, result.written, result.skipped) == (3, 4, 2)  # customer and site each
+    after = {r.external_id: r for r in rows(container, "customer")}[account]
+    assert after.phone == to_canonical(MAPPING, "customer", newest).data["phone"]
+    assert after.version == before.version + 2

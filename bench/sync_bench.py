@@ -1,0 +1,458 @@
+"""The inbound sync at volume: a first load and an incremental run from the Salesforce simulator.
+
+Usage::
+
+    .venv/bin/python bench/sync_bench.py [--backends sqlite,postgresql] [--accounts 100000]
+        [--assets 200000] [--touch 0.01] [--naive 2000] [--json results.json]
+
+For each backend: a migrated throwaway store (a SQLite file in a temp dir; a PostgreSQL
+database ``fb_bench_<random>`` on ``postgresql+psycopg://postgres@127.0.0.1:5432``, dropped
+``WITH (FORCE)`` afterwards, skipped and said so when nothing answers there), and a
+simulator seeded with ``--accounts`` Accounts (no Contacts) and ``--assets`` Assets (1% of
+each malformed, as the simulator seeds them). Then, through the real connector over HTTPS:
+
+``accounts``     the first load of the customers stream (Account -> customer + site).
+``assets``       the first load of the assets stream.
+``incremental``  ``--touch`` of the Accounts and of the Assets touched at the simulator, then
+                 one run of both streams from their cursors.
+``naive``        beside them, in a store of its own: a per-record loop over the first
+                 ``--naive`` Accounts: GET each by id through the connector
+                 (``/sobjects/Account/{Id}``) and upsert its customer and site in a
+                 transaction of its own;
+                 extrapolated to records/s and compared with the engine's first load.
+
+Records/s counts remote records read (an Account is one record, two rows). API calls are
+the connector's REST requests (the login not counted). Floor (per the issue): 100,000
+Accounts into the store in under 60 s with no more than 60 API calls. The exit code is 0
+even when the floor is missed (this is a benchmark, not a test); a miss is printed as
+MISSED. ``--json PATH`` writes one flat object whose keys carry their unit:
+``accounts_load_s``, ``accounts_load_api_calls``, ``accounts_records_per_s``, ...
+(the first backend's unprefixed, every backend's with its name: ``postgresql_accounts_load_s``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import resource
+import secrets
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import insert, select, update
+
+from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from mappings.errors import MappingError
+from mappings.salesforce import SalesforceMapping, to_canonical
+from orchestrator import models
+from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.migrate import upgrade
+from orchestrator.settings import Settings
+from orchestrator.sync import StreamResult, run_stream, salesforce_streams
+from sandbox.salesforce import SalesforceSimulator
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+FLOOR_S, FLOOR_CALLS = 60.0, 60
+MAPPING = SalesforceMapping()
+STREAMS = salesforce_streams(MAPPING)
+
+console = Console(width=None if sys.stdout.isatty() else 170)
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway database; yields its SQLAlchemy URL and drops it (FORCE) afterwards."""
+    import psycopg
+
+    name = f"fb_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def store(url: str | None, workdir: Path) -> Iterator[Container]:
+    """A migrated store: ``url``, or a new SQLite file in ``workdir``."""
+    url = url or f"sqlite:///{workdir / f'store-{uuid.uuid4().hex[:6]}.db'}"
+    upgrade(url)
+    container = bootstrap(
+        Settings(
+            database_url=url,
+            secret_key="b" * 16 + uuid.uuid4().hex,
+            attachments_dir=workdir / "attachments",
+            secret_key_file=workdir / "secret_key",
+        )
+    )
+    try:
+        yield container
+    finally:
+        container.dispose()
+
+
+def connector(sim: SalesforceSimulator) -> SalesforceConnector:
+    values = {
+        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
+    }
+    return SalesforceConnector(
+        SalesforceSettings(**{**values, "api_version": sim.api_version})  # type: ignore[arg-type]
+    )
+
+
+# --- the phases ------------------------------------------------------------------------------
+
+
+def timed_run(
+    container: Container,
+    sf: SalesforceConnector,
+    names: list[str],
+    progress: Progress,
+    label: str,
+    total: int | None,
+) -> dict[str, Any]:
+    """Run ``names`` in order from their cursors; seconds, API calls, records, counts."""
+    task = progress.add_task(label, total=total, counts="")
+    done = 0
+
+    def report(r: StreamResult) -> None:
+        progress.update(
+            task,
+            completed=done + r.read,
+            counts=f"{r.stream}: {r.read:,} read, {r.written:,} written, "
+            f"{r.quarantined:,} quarantined",
+        )
+
+    calls = sf.api_calls
+    start = time.perf_counter()
+    results = []
+    for name in names:
+        results.append(run_stream(container.uow, sf, STREAMS[name], MAPPING, on_page=report))
+        done += results[-1].read
+    seconds = time.perf_counter() - start
+    progress.update(task, total=done, completed=done)
+    read = sum(r.read for r in results)
+    return {
+        "s": seconds,
+        "api_calls": sf.api_calls - calls,
+        "records": read,
+        "records_per_s": read / seconds if seconds else 0.0,
+        "written": sum(r.written for r in results),
+        "skipped": sum(r.skipped for r in results),
+        "quarantined": sum(r.quarantined for r in results),
+    }
+
+
+def get_by_id(sf: SalesforceConnector, sobject: str, record_id: str) -> dict[str, Any]:
+    """``GET /sobjects/{sobject}/{id}`` through the connector's one path (retries, counting):
+    the connector has no public read by id, the engine never needs one."""
+    record: dict[str, Any] = sf._call(
+        "get", lambda client: sf._sobject(client, sobject).get(record_id)
+    )
+    record.pop("attributes", None)
+    return record
+
+
+def naive_loop(
+    container: Container, sf: SalesforceConnector, ids: list[str], progress: Progress
+) -> dict[str, Any]:
+    """Per record: one GET by id, then its rows upserted in a transaction of its own."""
+    stream = STREAMS["customers"]
+    task = progress.add_task("naive loop", total=len(ids), counts="")
+    calls = sf.api_calls
+    start = time.perf_counter()
+    written = 0
+    for n, record_id in enumerate(ids, 1):
+        raw = get_by_id(sf, "Account", record_id)
+        with container.uow() as work:
+            connection = work.connection()
+            customer_id = None
+            for entity in stream.entities:
+                try:
+                    mapped = to_canonical(MAPPING, entity, raw)
+                except MappingError:
+                    continue
+                table = models.table_of(models.Customer if entity == "customer" else models.Site)
+                key = (table.c.source_system == mapped.system) & (
+                    table.c.external_id == mapped.external_id
+                )
+                row = connection.execute(select(table.c.id).where(key)).first()
+                ids_ = {name: customer_id for name in mapped.refs}
+                if None in ids_.values():
+                    continue
+                values = mapped.canonical(ids_).model_dump()
+                if row is None:
+                    done = connection.execute(
+                        insert(table).values(**values, remote_stamp=mapped.stamp)
+                    )
+                    if entity == "customer":
+                        customer_id = (done.inserted_primary_key or (None,))[0]
+                else:
+                    connection.execute(update(table).where(table.c.id == row.id).values(**values))
+                    customer_id = row.id if entity == "customer" else customer_id
+                written += 1
+            work.commit()
+        if n % 50 == 0 or n == len(ids):
+            progress.update(task, completed=n, counts=f"{n:,} records, {written:,} rows")
+    seconds = time.perf_counter() - start
+    return {
+        "s": seconds,
+        "api_calls": sf.api_calls - calls,
+        "records": len(ids),
+        "records_per_s": len(ids) / seconds if seconds else 0.0,
+        "written": written,
+    }
+
+
+def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with (
+        SalesforceSimulator(
+            seed=args.seed, customers=args.accounts, contacts=0, assets=args.assets
+        ) as sim,
+        connector(sim) as sf,
+        Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            TextColumn("{task.completed:>9,.0f}"),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
+        sf.limits()  # log in before anything is timed (one call, not counted below)
+        sim.set_api_usage(limit=10_000_000)
+        with store(url, workdir) as container:
+            out["accounts"] = timed_run(
+                container, sf, ["customers"], progress, "accounts", args.accounts
+            )
+            out["assets"] = timed_run(container, sf, ["assets"], progress, "assets", args.assets)
+            accounts = sim.touch("Account", int(args.accounts * args.touch))
+            assets = sim.touch("Asset", int(args.assets * args.touch))
+            out["touched"] = len(accounts.ids) + len(assets.ids)
+            out["incremental"] = timed_run(
+                container,
+                sf,
+                ["customers", "assets"],
+                progress,
+                "incremental",
+                None,
+            )
+        if args.naive:
+            with store(url and _sibling(url), workdir) as naive_store:
+                sample = [row[0] for row in sim.org.table("Account").rows[: args.naive]]
+                out["naive"] = naive_loop(naive_store, sf, sample, progress)
+    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _sibling(url: str) -> str:
+    """A second throwaway PostgreSQL database beside ``url``'s (made here, dropped at exit)."""
+    import psycopg
+
+    name = f"{url.rsplit('/', 1)[1]}_naive"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _SIBLINGS.append(name)
+    return f"{url.rsplit('/', 1)[0]}/{name}"
+
+
+_SIBLINGS: list[str] = []
+
+
+def _drop_siblings() -> None:
+    if not _SIBLINGS:
+        return
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        for name in _SIBLINGS:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _SIBLINGS.clear()
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def floor_met(r: dict[str, Any]) -> bool:
+    return bool(r["accounts"]["s"] < FLOOR_S and r["accounts"]["api_calls"] <= FLOOR_CALLS)
+
+
+def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    table = Table(
+        title=(
+            f"inbound sync from the simulator: {args.accounts:,} Accounts, {args.assets:,} "
+            f"Assets, {args.touch:.0%} touched"
+        )
+    )
+    for name, justify in (
+        ("backend", "left"),
+        ("phase", "left"),
+        ("records", "right"),
+        ("seconds", "right"),
+        ("records/s", "right"),
+        ("API calls", "right"),
+        ("written", "right"),
+        ("quarantined", "right"),
+        ("floor", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for backend, r in results.items():
+        for phase in ("accounts", "assets", "incremental", "naive"):
+            if phase not in r:
+                continue
+            p = r[phase]
+            verdict = ""
+            if phase == "accounts":
+                verdict = f"< {FLOOR_S:.0f} s, <= {FLOOR_CALLS} calls: " + (
+                    "[green]met[/green]" if floor_met(r) else "[bold red]MISSED[/bold red]"
+                )
+            elif phase == "naive":
+                ratio = r["accounts"]["records_per_s"] / p["records_per_s"]
+                verdict = f"engine {ratio:,.0f}x faster; {p['api_calls']:,} calls"
+            table.add_row(
+                backend,
+                "first load, accounts"
+                if phase == "accounts"
+                else "first load, assets"
+                if phase == "assets"
+                else f"incremental ({r['touched']:,} touched)"
+                if phase == "incremental"
+                else "naive loop (sample)",
+                f"{p['records']:,}",
+                f"{p['s']:.1f}",
+                f"{p['records_per_s']:,.0f}",
+                f"{p['api_calls']:,}",
+                f"{p['written']:,}",
+                f"{p.get('quarantined', 0):,}" if phase != "naive" else "-",
+                verdict,
+            )
+    console.print(table)
+    for backend, r in results.items():
+        if "naive" in r:
+            naive = r["naive"]
+            console.print(
+                f"{backend}: the naive loop would take "
+                f"{args.accounts / naive['records_per_s']:,.0f} s and {args.accounts:,} API "
+                f"calls for {args.accounts:,} Accounts (peak memory {r['max_rss_mb']:,.0f} MB)"
+            )
+
+
+def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "accounts_seeded": args.accounts,
+        "assets_seeded": args.assets,
+        "touched_share_pct": round(args.touch * 100, 2),
+        "naive_sample_records": args.naive,
+    }
+    for n, (backend, r) in enumerate(results.items()):
+        flat: dict[str, Any] = {}
+        for phase in ("accounts", "assets"):
+            p = r[phase]
+            flat[f"{phase}_load_s"] = round(p["s"], 2)
+            flat[f"{phase}_load_api_calls"] = p["api_calls"]
+            flat[f"{phase}_records"] = p["records"]
+            flat[f"{phase}_records_per_s"] = round(p["records_per_s"], 1)
+            flat[f"{phase}_quarantined_records"] = p["quarantined"]
+        inc = r["incremental"]
+        flat["incremental_touched_records"] = r["touched"]
+        flat["incremental_s"] = round(inc["s"], 2)
+        flat["incremental_api_calls"] = inc["api_calls"]
+        flat["incremental_records"] = inc["records"]
+        flat["incremental_written_rows"] = inc["written"]
+        flat["incremental_records_per_s"] = round(inc["records_per_s"], 1)
+        if "naive" in r:
+            flat["naive_records_per_s"] = round(r["naive"]["records_per_s"], 1)
+            flat["naive_api_calls_per_record"] = round(
+                r["naive"]["api_calls"] / r["naive"]["records"], 2
+            )
+            flat["engine_to_naive_ratio_x"] = round(
+                r["accounts"]["records_per_s"] / r["naive"]["records_per_s"], 1
+            )
+        flat["accounts_floor_met"] = floor_met(r)
+        flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
+        for key, value in flat.items():
+            out[f"{backend}_{key}"] = value
+            if n == 0:
+                out[key] = value
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--assets", type=int, default=200_000)
+    parser.add_argument("--touch", type=float, default=0.01, help="share touched (0..1)")
+    parser.add_argument("--naive", type=int, default=2000, help="records of the naive loop")
+    parser.add_argument("--seed", type=int, default=1, help="the simulator's seed")
+    parser.add_argument("--json", type=Path, help="write the numbers as one flat JSON object")
+    args = parser.parse_args(argv)
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(args.backends) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    if args.accounts < 1 or args.assets < 0 or not 0 <= args.touch <= 1 or args.naive < 0:
+        parser.error("--accounts >= 1, --assets >= 0, --touch in 0..1, --naive >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="fb-sync-bench-") as tmp:
+        try:
+            for backend in args.backends:
+                console.print(f"[bold]{backend}[/bold]")
+                if backend == "sqlite":
+                    results[backend] = bench_backend(None, args, Path(tmp))
+                elif not postgres_answers():
+                    console.print(
+                        f"[yellow]postgresql skipped: nothing answers on {PG_HOST}:{PG_PORT}"
+                        "[/yellow]"
+                    )
+                    skipped.append(backend)
+                else:
+                    with postgres_database() as url:
+                        try:
+                            results[backend] = bench_backend(url, args, Path(tmp))
+                        finally:
+                            _drop_siblings()
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]")
+            if not results:
+                return 130
+    if results:
+        print_table(results, args)
+    if skipped:
+        console.print(f"[yellow]skipped: {', '.join(skipped)} (not reachable)[/yellow]")
+    if args.json:
+        args.json.write_text(json.dumps(flat_json(results, args), indent=2) + "\n")
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
