@@ -91,8 +91,10 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stores import PG_HOST, PG_PORT, postgres_answers, postgres_database
+
 PHASES = ("reads", "creates", "replays")
 REPLAYED = "idempotent-replayed"
 REQUEST_TIMEOUT_S = 10  # an answer slower than this counts as an error (TimeoutError)
@@ -131,29 +133,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def postgres_answers() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A throwaway database; yields its SQLAlchemy URL and drops it (FORCE) afterwards."""
-    import psycopg
-
-    name = f"fb_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

@@ -36,8 +36,6 @@ import argparse
 import contextlib
 import json
 import resource
-import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -61,36 +59,15 @@ from orchestrator.settings import Settings
 from orchestrator.sync import StreamResult, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stores import PG_ADMIN_URL, PG_HOST, PG_PORT, postgres_answers, postgres_database
+
 FLOOR_S, FLOOR_CALLS = 60.0, 60
 MAPPING = SalesforceMapping()
 STREAMS = salesforce_streams(MAPPING)
 
 console = Console(width=None if sys.stdout.isatty() else 170)
-
-
-def postgres_answers() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A throwaway database; yields its SQLAlchemy URL and drops it (FORCE) afterwards."""
-    import psycopg
-
-    name = f"fb_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager
