@@ -58,17 +58,20 @@ class Replan:
 
 def _plan_in_force(uow: UnitOfWork, day: date, territory: int | None) -> models.ScheduleRun:
     runs = models.ScheduleRun
-    query = (
-        select(runs)
+    code = None
+    if territory is not None:
+        code = uow.session.scalar(
+            select(models.Territory.code).where(models.Territory.id == territory)
+        )
+    candidates = uow.session.execute(  # ids and territories only: plans are large
+        select(runs.id, runs.territories)
         .where(runs.day == day, runs.status == "done", runs.plan.is_not(None))
         .order_by(runs.id.desc())
     )
-    codes: dict[int, str] = {}
-    if territory is not None:
-        table = models.table_of(models.Territory)
-        codes = {i: c for i, c in uow.connection().execute(select(table.c.id, table.c.code))}
-    for run in uow.session.scalars(query):
-        if not run.territories or (territory is not None and codes[territory] in run.territories):
+    for ident, covered in candidates:
+        if not covered or (code is not None and code in covered):
+            run = uow.session.get(runs, ident)
+            assert run is not None
             return run
     raise Conflict(f"no plan for {day.isoformat()} yet: ask for a schedule run first")
 

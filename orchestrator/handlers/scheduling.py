@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from mappings import canonical
 from orchestrator import models
@@ -96,21 +97,29 @@ def _territory_ids(uow: UnitOfWork, codes: tuple[str, ...]) -> dict[str, int]:
     return found
 
 
-def get_run(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
+def _readable(actor: Actor) -> None:
     if actor.role not in PLANNERS:
         raise Forbidden(f"a {actor.role} may not read schedule runs")
+
+
+def _run(uow: UnitOfWork, ident: int, actor: Actor) -> models.ScheduleRun:
+    _readable(actor)
     run = uow.session.get(models.ScheduleRun, ident)
     if run is None:
         raise NotFound("schedule run", ident)
-    return to_public(run, full=True)
+    return run
+
+
+def get_run(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
+    return to_public(_run(uow, ident, actor), full=True)
 
 
 def list_runs(uow: UnitOfWork, actor: Actor, day: date | None, limit: int) -> dict[str, Any]:
     """The latest runs first (of one day, if given), without their plans."""
-    if actor.role not in PLANNERS:
-        raise Forbidden(f"a {actor.role} may not read schedule runs")
+    _readable(actor)
     runs = models.ScheduleRun
-    query = select(runs).order_by(runs.id.desc()).limit(limit)
+    large = (defer(runs.problem), defer(runs.plan), defer(runs.outcomes))  # not listed
+    query = select(runs).options(*large).order_by(runs.id.desc()).limit(limit)
     if day is not None:
         query = query.where(runs.day == day)
     return {"items": [to_public(run) for run in uow.session.scalars(query)]}
@@ -118,11 +127,7 @@ def list_runs(uow: UnitOfWork, actor: Actor, day: date | None, limit: int) -> di
 
 def stored_run(uow: UnitOfWork, ident: int, actor: Actor) -> tuple[Plan, Problem] | None:
     """A run's plan and problem, once it has them (``None`` before)."""
-    if actor.role not in PLANNERS:
-        raise Forbidden(f"a {actor.role} may not read schedule runs")
-    run = uow.session.get(models.ScheduleRun, ident)
-    if run is None:
-        raise NotFound("schedule run", ident)
+    run = _run(uow, ident, actor)
     if run.plan is None or run.problem is None:
         return None
     return Plan.model_validate(run.plan), Problem.model_validate(run.problem)
