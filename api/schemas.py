@@ -107,6 +107,7 @@ class WorkOrderUpdate(Wire):
     customer_id: Id | None = None
     site_id: Id | None = None
     asset_id: Id | None = None
+    contact_id: Id | None = None
     priority: Annotated[int, Field(ge=1, le=5)] | None = None
     division_id: Id | None = None
     work_type_id: Id | None = None
@@ -128,6 +129,7 @@ class WorkOrderPublic(Wire):
     customer_id: int | None
     site_id: int | None
     asset_id: int | None
+    contact_id: int | None
     division_id: int | None
     work_type_id: int | None
     technician_id: int | None

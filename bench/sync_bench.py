@@ -108,6 +108,7 @@ def timed_run(
     progress: Progress,
     label: str,
     total: int | None,
+    bulk_threshold: int | None,
 ) -> dict[str, Any]:
     """Run ``names`` in order from their cursors; seconds, API calls, records, counts."""
     task = progress.add_task(label, total=total, counts="")
@@ -125,7 +126,16 @@ def timed_run(
     start = time.perf_counter()
     results = []
     for name in names:
-        results.append(run_stream(container.uow, sf, STREAMS[name], MAPPING, on_page=report))
+        results.append(
+            run_stream(
+                container.uow,
+                sf,
+                STREAMS[name],
+                MAPPING,
+                bulk_threshold=bulk_threshold,
+                on_page=report,
+            )
+        )
         done += results[-1].read
     seconds = time.perf_counter() - start
     progress.update(task, total=done, completed=done)
@@ -138,6 +148,7 @@ def timed_run(
         "written": sum(r.written for r in results),
         "skipped": sum(r.skipped for r in results),
         "quarantined": sum(r.quarantined for r in results),
+        "via": "+".join(sorted({"bulk" if r.bulk else "query" for r in results})),
     }
 
 
@@ -221,10 +232,13 @@ def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> d
         sf.limits()  # log in before anything is timed (one call, not counted below)
         sim.set_api_usage(limit=10_000_000)
         with store(url, workdir) as container:
+            bulk = args.bulk_threshold
             out["accounts"] = timed_run(
-                container, sf, ["customers"], progress, "accounts", args.accounts
+                container, sf, ["customers"], progress, "accounts", args.accounts, bulk
             )
-            out["assets"] = timed_run(container, sf, ["assets"], progress, "assets", args.assets)
+            out["assets"] = timed_run(
+                container, sf, ["assets"], progress, "assets", args.assets, bulk
+            )
             accounts = sim.touch("Account", int(args.accounts * args.touch))
             assets = sim.touch("Asset", int(args.assets * args.touch))
             out["touched"] = len(accounts.ids) + len(assets.ids)
@@ -235,6 +249,7 @@ def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> d
                 progress,
                 "incremental",
                 None,
+                bulk,
             )
         if args.naive:
             with store(url and _sibling(url), workdir) as naive_store:
@@ -286,6 +301,7 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
     for name, justify in (
         ("backend", "left"),
         ("phase", "left"),
+        ("via", "left"),
         ("records", "right"),
         ("seconds", "right"),
         ("records/s", "right"),
@@ -317,6 +333,7 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
                 else f"incremental ({r['touched']:,} touched)"
                 if phase == "incremental"
                 else "naive loop (sample)",
+                p.get("via", "GET by id"),
                 f"{p['records']:,}",
                 f"{p['s']:.1f}",
                 f"{p['records_per_s']:,.0f}",
@@ -384,9 +401,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--touch", type=float, default=0.01, help="share touched (0..1)")
     parser.add_argument("--naive", type=int, default=2000, help="records of the naive loop")
     parser.add_argument("--seed", type=int, default=1, help="the simulator's seed")
+    parser.add_argument(
+        "--bulk-threshold",
+        type=int,
+        default=2000,
+        help="read through Bulk API 2.0 above this many changed records (the product's "
+        "default, FIELDBRIDGE_SALESFORCE_BULK_THRESHOLD); -1: never (REST query pages only)",
+    )
     parser.add_argument("--json", type=Path, help="write the numbers as one flat JSON object")
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    args.bulk_threshold = None if args.bulk_threshold < 0 else args.bulk_threshold
     unknown = set(args.backends) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")

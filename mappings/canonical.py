@@ -257,6 +257,7 @@ class WorkOrder(SourceRef):
     customer_id: Id | None = None
     site_id: Id | None = None
     asset_id: Id | None = None
+    contact_id: Id | None = None
     priority: Annotated[int, Field(ge=1, le=5)] | None = None
     division_id: Id | None = None
     work_type_id: Id | None = None

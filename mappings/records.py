@@ -45,8 +45,8 @@ class Mapped(Generic[M]):
 
     ``fieldbridge_id`` is the value of the remote's external-id field: set when fieldbridge
     wrote or stamped the record, so an inbound work order that carries it is an echo of our
-    own write-back, not intake. ``state`` is the lifecycle state the remote's status maps to
-    (work orders only).
+    own write-back, not intake. ``state`` is the lifecycle state the remote's status maps to,
+    and ``remote_status`` that status as the remote names it (work orders only).
     """
 
     system: str
@@ -60,6 +60,7 @@ class Mapped(Generic[M]):
     owned_fields: frozenset[str] = frozenset()
     fieldbridge_id: str | None = None
     state: str | None = None
+    remote_status: str | None = None
 
     def __post_init__(self) -> None:
         if self.stamp.tzinfo is None:

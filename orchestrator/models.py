@@ -201,6 +201,7 @@ class WorkOrder(Timestamped, SourceOwned, Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
     work_type_id: Mapped[int | None] = mapped_column(ForeignKey("work_types.id"))
     technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), index=True)
@@ -214,6 +215,14 @@ class WorkOrder(Timestamped, SourceOwned, Base):
     completed_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Kept by the inbound sync for an order a system of record also holds (raised there, or
+    # written there by the write-back): the remote's change stamp of the version last read,
+    # the remote status last seen there (an edit to it there is logged and ignored: the status
+    # is ours), and when our key went into the remote record's external-id field (None: an
+    # order raised there whose key is still to be written).
+    remote_stamp: Mapped[datetime | None] = mapped_column()
+    remote_status: Mapped[str | None] = mapped_column(String(64))
+    remote_key_written_at: Mapped[datetime | None] = mapped_column()
     site: Mapped[Site | None] = relationship(lazy="joined", viewonly=True)
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -103,7 +103,8 @@ def run_cmd(
                 _check_mapping(sf, mapping)
                 with Progress(
                     SpinnerColumn(),
-                    TextColumn("{task.description:<10}"),
+                    TextColumn("{task.description:<11}"),
+                    BarColumn(),
                     TextColumn("{task.fields[counts]}"),
                     TimeElapsedColumn(),
                     console=err,
@@ -112,10 +113,14 @@ def run_cmd(
                         task = progress.add_task(name, total=None, counts="starting")
 
                         def report(r: StreamResult, task: Any = task) -> None:
+                            of = f" of {r.to_read}" if r.to_read is not None else ""
+                            via = ", bulk" if r.bulk else ""
                             progress.update(
                                 task,
-                                counts=f"{r.read} read, {r.written} written, "
-                                f"{r.quarantined} quarantined ({r.pages} pages)",
+                                total=r.to_read or None,
+                                completed=r.read,
+                                counts=f"{r.read}{of} read, {r.written} written, "
+                                f"{r.quarantined} quarantined ({r.pages} pages{via})",
                             )
 
                         result = run_stream(
@@ -126,6 +131,7 @@ def run_cmd(
                             full=full,
                             lookback_s=container.settings.sync_lookback_s,
                             batch_size=batch_size,
+                            bulk_threshold=sf_settings.bulk_threshold,
                             on_page=report,
                         )
                         report(result)
@@ -140,11 +146,13 @@ def run_cmd(
 
 def _summary(results: list[StreamResult]) -> None:
     table = Table(title="sync")
-    for name in ("stream", "read", "written", "unchanged", "quarantined", "api calls", "cursor"):
-        table.add_column(name, justify="left" if name in ("stream", "cursor") else "right")
+    columns = ("stream", "via", "read", "written", "unchanged", "quarantined", "api calls")
+    for name in (*columns, "cursor"):
+        table.add_column(name, justify="left" if name in ("stream", "via", "cursor") else "right")
     for r in results:
         table.add_row(
             f"{r.system} {r.stream}",
+            "bulk" if r.bulk else "query",
             str(r.read),
             str(r.written),
             str(r.skipped),
@@ -155,7 +163,7 @@ def _summary(results: list[StreamResult]) -> None:
     err.print(table)
 
 
-ENTITIES = ("customer", "site", "contact", "asset")
+ENTITIES = ("customer", "site", "contact", "asset", "work_order")
 
 
 @sync_app.command("retry-quarantine")

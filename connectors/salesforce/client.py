@@ -7,11 +7,16 @@ CA bundle always applied), translation of every simple-salesforce and requests e
 one new login and one repeat on ``INVALID_SESSION_ID``, and the shared retry policy around
 all of it. Each attempt is one REST request, counted in ``api_calls``.
 
+Reads go through REST (``query_pages``) or, for large sets, a Bulk API 2.0 query job
+(``bulk_query_pages``: CSV results, about one call per 50,000 records), whose records are
+shaped as REST gives them so the same mapping reads either.
+
 Not thread-safe: use one connector per thread (or per task).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import re
@@ -26,12 +31,14 @@ import requests
 from simple_salesforce import Salesforce, SFType
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.errors import AuthExpired, ConnectorError, Permanent
+from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
 from connectors.http import PinnedSession
 from connectors.retry import retrying
 from connectors.salesforce.auth import Token, TokenSource
+from connectors.salesforce.bulk import RecordShaper, parse_csv
 from connectors.salesforce.errors import (
     SYSTEM,
+    from_answer,
     from_record_errors,
     from_requests,
     from_salesforce,
@@ -46,6 +53,7 @@ log = logging.getLogger("connectors.salesforce")
 COLLECTION_SIZE = 200  # most records in one sObject Collections request
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_FROM = re.compile(r"\bFROM\s+([A-Za-z][A-Za-z0-9_]*)", re.IGNORECASE)
 T = TypeVar("T")
 
 
@@ -69,6 +77,12 @@ class SalesforceConnector:
     """
 
     system = SYSTEM
+
+    # Bulk API 2.0 query jobs: the first look at a job after this many seconds, each next wait
+    # doubled up to the most; all the waits of one job together at most the timeout.
+    bulk_poll_first_s = 0.5
+    bulk_poll_max_s = 10.0
+    bulk_job_timeout_s = 600.0
 
     def __init__(
         self,
@@ -94,6 +108,8 @@ class SalesforceConnector:
         self._token: Token | None = None
         self._sf: Salesforce | None = None
         self._last_response: requests.Response | None = None
+        self._sleep = sleep
+        self._describes: dict[str, dict[str, Any]] = {}  # by lower-cased name, for bulk reads
         self._policy = retrying(
             system=SYSTEM,
             max_attempts=settings.max_attempts,
@@ -135,6 +151,113 @@ class SalesforceConnector:
                 return
             page = self._call("query_more", partial(_query_more, url=next_url, headers=headers))
 
+    def bulk_query_pages(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        page_size: int = 2000,
+        results_per_call: int = 50_000,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records of a SOQL query through a Bulk API 2.0 query job (operation
+        ``queryAll`` when ``include_deleted``), in the query's order, yielded in pages of
+        ``page_size`` records (the last may be shorter; none when there are no records), each
+        record shaped exactly as ``query_pages`` (REST) yields it: types restored from the
+        describes of the objects the columns belong to (each describe one call, cached for the
+        connector's life), lookups as nested records, ``None`` for an empty cell and for a
+        parent whose cells are all empty, dateTimes as REST writes them
+        (``connectors.salesforce.bulk`` says how).
+
+        Calls: one to create the job, one per look at it (after ``bulk_poll_first_s``, then
+        doubling up to ``bulk_poll_max_s``; ``Failed`` or ``Aborted`` raises ``Permanent``
+        with the job's ``errorMessage``; still running after ``bulk_job_timeout_s`` of waits
+        raises ``Retryable`` after aborting the job), one per ``results_per_call`` records,
+        and the describes not cached yet: 100,000 Accounts cost create + poll + 2 result sets
+        + describe = 5. Each is one request on the connector's one path (``_call``): counted,
+        quota-guarded, retried by the shared policy, renewed on ``INVALID_SESSION_ID``.
+
+        What this relies on (Salesforce's Bulk API 2.0 guide, "Understanding Bulk API 2.0
+        Query" and "Get Results for a Query Job"): results are CSV with a header row, columns
+        in the query's order from API 50.0; ``maxRecords`` caps one results set; the
+        ``Sforce-Locator`` header names the next set and is the string ``"null"`` after the
+        last; a locator does not change while the job exists and may be fetched again, so a
+        results fetch retried after a failure neither skips nor repeats records;
+        ``Sforce-NumberOfRecords`` counts the set (checked: a short set is fetched again).
+        ``ORDER BY`` is supported (it only turns off PK chunking, so a very large ordered query
+        runs slower); aggregates (``COUNT()``), ``GROUP BY``, ``OFFSET``, ``TYPEOF``,
+        parent-to-child subqueries and compound address or location fields are not (the job
+        is refused: ``Permanent``). A null is an empty cell (Salesforce stores no empty
+        strings); a dateTime is written ``...000Z`` where REST writes ``...000+0000``.
+
+        The job is left to Salesforce to delete (it removes query jobs after some days; their
+        results count against a daily 1 TB store no sync of ours comes near): deleting it
+        would be one more call per read and could not happen when the caller stops early.
+        """
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if not 1 <= results_per_call <= 1_000_000:
+            raise ValueError("results_per_call must be between 1 and 1,000,000")
+        payload = json.dumps(
+            {
+                "operation": "queryAll" if include_deleted else "query",
+                "query": soql,
+                "contentType": "CSV",
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            }
+        )
+        job = self._call(
+            "bulk_create", partial(_restful, path="jobs/query", method="POST", data=payload)
+        )
+        job_id = job.get("id") if isinstance(job, Mapping) else None
+        if not isinstance(job_id, str) or not _RECORD_ID.fullmatch(job_id):
+            raise Permanent(SYSTEM, f"a query job was answered without an id: {job!r}", body=job)
+        sobject = job.get("object")
+        if not isinstance(sobject, str) or not _API_NAME.fullmatch(sobject):
+            found = _FROM.search(soql)
+            if found is None:
+                raise ValueError(f"no FROM in the query: {soql!r}")
+            sobject = found.group(1)
+        self._await_bulk_job(job_id, job)
+
+        shaper: RecordShaper | None = None
+        pending: list[dict[str, Any]] = []
+        locator: str | None = None
+        while True:
+            header, rows, locator = self._call(
+                "bulk_results",
+                partial(self._bulk_results, job_id=job_id, locator=locator, size=results_per_call),
+            )
+            if header:
+                if shaper is None or shaper.header != header:
+                    shaper = RecordShaper(sobject, header, self._described)
+                pending.extend(shaper.records(rows))
+            if len(pending) >= page_size:
+                full = len(pending) - len(pending) % page_size
+                for start in range(0, full, page_size):
+                    yield pending[start : start + page_size]
+                pending = pending[full:]
+            if locator is None:
+                break
+        if pending:
+            yield pending
+
+    def count(
+        self, sobject: str, where: str | None = None, *, include_deleted: bool = False
+    ) -> int:
+        """``SELECT COUNT() FROM sobject [WHERE where]`` through REST ``query`` (``queryAll``
+        when ``include_deleted``): its ``totalSize``. One API call. ``where`` is SOQL as it
+        is: the caller quotes its literals."""
+        _check_api_name(sobject)
+        soql = f"SELECT COUNT() FROM {sobject}"
+        if where is not None and where.strip():
+            soql += f" WHERE {where}"
+        page: Any = self._call("count", lambda sf: sf.query(soql, include_deleted=include_deleted))
+        total = page.get("totalSize") if isinstance(page, Mapping) else None
+        if not isinstance(total, int):
+            raise Permanent(SYSTEM, f"COUNT() answered without a totalSize: {page!r}", body=page)
+        return total
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """The raw describe of one sObject type."""
         _check_api_name(sobject)
@@ -150,6 +273,101 @@ class SalesforceConnector:
         if isinstance(daily, Mapping) and {"Max", "Remaining"} <= daily.keys():
             self.quota.observe(int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
         return result
+
+    # -- Bulk API 2.0 query jobs ----------------------------------------------------------
+
+    def _described(self, sobject: str) -> dict[str, Any]:
+        """The describe of one sObject type, fetched once for the connector's life."""
+        key = sobject.lower()
+        if key not in self._describes:
+            self._describes[key] = self.describe(sobject)
+        return self._describes[key]
+
+    def _await_bulk_job(self, job_id: str, job: Mapping[str, Any]) -> None:
+        """Look at the job until it is ``JobComplete``; raises when it failed or overran."""
+        info: Mapping[str, Any] = job
+        waited, delay = 0.0, self.bulk_poll_first_s
+        while True:
+            state = info.get("state")
+            if state == "JobComplete":
+                return
+            if state in ("Failed", "Aborted"):
+                message = info.get("errorMessage") or "no message"
+                raise Permanent(
+                    SYSTEM,
+                    f"bulk query job {job_id} {state}: {message}",
+                    code=f"BULK_JOB_{str(state).upper()}",
+                    body=dict(info),
+                )
+            if waited + delay > self.bulk_job_timeout_s:
+                self._abort_bulk_job(job_id)
+                raise Retryable(
+                    SYSTEM,
+                    f"bulk query job {job_id} still {state} after {waited:.1f} s (aborted)",
+                    code="BULK_JOB_TIMEOUT",
+                )
+            self._sleep(delay)
+            waited += delay
+            delay = min(delay * 2, self.bulk_poll_max_s)
+            answer = self._call(
+                "bulk_poll", partial(_restful, path=f"jobs/query/{job_id}", method="GET")
+            )
+            if not isinstance(answer, Mapping):
+                raise Permanent(SYSTEM, f"job {job_id} answered {answer!r}", body=answer)
+            info = answer
+
+    def _abort_bulk_job(self, job_id: str) -> None:
+        try:
+            self._call(
+                "bulk_abort",
+                partial(
+                    _restful,
+                    path=f"jobs/query/{job_id}",
+                    method="PATCH",
+                    data=json.dumps({"state": "Aborted"}),
+                ),
+            )
+        except ConnectorError as exc:  # the timeout is what the caller needs to hear
+            log.warning("salesforce: could not abort bulk query job %s: %s", job_id, exc)
+
+    def _bulk_results(
+        self, sf: Salesforce, *, job_id: str, locator: str | None, size: int
+    ) -> tuple[list[str], list[list[str]], str | None]:
+        """One results set: (header, rows, the next locator or None after the last). A set
+        whose rows do not fit its header or its ``Sforce-NumberOfRecords`` is ``Retryable``:
+        the same locator fetches the same set again."""
+        params: dict[str, Any] = {"maxRecords": size}
+        if locator is not None:
+            params["locator"] = locator
+        response = self.session.get(
+            f"{sf.base_url}jobs/query/{job_id}/results",
+            headers={**sf.headers, "Accept": "text/csv"},
+            params=params,
+        )
+        if response.status_code >= 300:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text
+            raise from_answer(
+                response.status_code, body, retry_after=response.headers.get("Retry-After")
+            )
+        try:
+            header, rows = parse_csv(response.content.decode("utf-8"))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise Retryable(SYSTEM, f"unreadable results of job {job_id}: {exc}") from exc
+        if any(len(row) != len(header) for row in rows):
+            raise Retryable(SYSTEM, f"a results set of job {job_id} has rows cut short")
+        told = response.headers.get("Sforce-NumberOfRecords")
+        if told is not None and told.strip().isdigit() and int(told) != len(rows):
+            raise Retryable(
+                SYSTEM, f"a results set of job {job_id} has {len(rows)} of {told} records"
+            )
+        following = response.headers.get("Sforce-Locator")
+        if following is None:
+            raise Permanent(SYSTEM, f"results of job {job_id} without a Sforce-Locator")
+        following = following.strip()
+        return header, rows, None if following in ("", "null") else following
 
     # -- writing --------------------------------------------------------------------------
 
@@ -215,6 +433,21 @@ class SalesforceConnector:
         _check_api_name(sobject)
         _check_api_name(ext_id_field)
         path = f"composite/sobjects/{sobject}/{ext_id_field}"
+        return self._collections("upsert_many", path, sobject, records)
+
+    def update_many(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[UpsertResult]:
+        """Update records by their Salesforce ``Id`` in sObject Collections of 200
+        (``PATCH composite/sobjects``, ``allOrNone`` false): one result per record, in order,
+        as ``upsert_many``. For records raised in Salesforce, which carry no key of ours yet."""
+        _check_api_name(sobject)
+        for r in records:
+            if not (isinstance(r.get("Id"), str) and _RECORD_ID.fullmatch(r["Id"])):
+                raise ValueError(f"not a Salesforce record id: {r.get('Id')!r}")
+        return self._collections("update_many", "composite/sobjects", sobject, records)
+
+    def _collections(
+        self, what: str, path: str, sobject: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[UpsertResult]:
         results: list[UpsertResult] = []
         for start in range(0, len(records), COLLECTION_SIZE):
             batch = records[start : start + COLLECTION_SIZE]
@@ -228,7 +461,7 @@ class SalesforceConnector:
                     ],
                 }
             )
-            answer = self._call("upsert_many", partial(_patch, path=path, data=payload))
+            answer = self._call(what, partial(_patch, path=path, data=payload))
             if not isinstance(answer, list) or len(answer) != len(batch):
                 raise Permanent(
                     SYSTEM,
@@ -321,6 +554,10 @@ def _query_more(sf: Salesforce, *, url: str, headers: dict[str, str]) -> Any:
 
 def _patch(sf: Salesforce, *, path: str, data: str) -> Any:
     return sf.restful(path, method="PATCH", data=data)
+
+
+def _restful(sf: Salesforce, *, path: str, method: str, data: str | None = None) -> Any:
+    return sf.restful(path, method=method, data=data)
 
 
 def _check_api_name(name: str) -> None:

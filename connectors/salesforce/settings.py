@@ -52,6 +52,12 @@ class SalesforceSettings(BaseSettings):
     quota_share: float = Field(
         default=0.5, gt=0, le=1, description="share of the org's daily API allocation to use"
     )
+    bulk_threshold: int = Field(
+        default=2000,
+        ge=0,
+        description="a sync reading more changed records than this reads them through Bulk "
+        "API 2.0 (a first load of any larger object, say); 0: always",
+    )
 
     @field_validator("login_url", "instance_url")
     @classmethod

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,6 +43,9 @@ FieldPath = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=rf"^{_NAME}(\.{_NAME})?$")
 ]
 Priority = Annotated[int, Field(ge=1, le=5)]
+SalesforceOwned = Literal[
+    "summary", "description", "contact_id", "priority", "customer_id", "site_id", "asset_id"
+]
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -204,8 +207,15 @@ class WorkOrderMap(_Inbound):
     description: Annotated[ApiName | None, BlankIsNone] = "Description"
     account: Annotated[ApiName | None, BlankIsNone] = "AccountId"
     asset: Annotated[ApiName | None, BlankIsNone] = "AssetId"
+    contact: Annotated[ApiName | None, BlankIsNone] = "ContactId"
     status: ApiName = "Status"
     priority: Annotated[ApiName | None, BlankIsNone] = "Priority"
+    # A record raised there comes in as intake only in one of these statuses (a record in
+    # another, older history or work run elsewhere, is left there).
+    intake_statuses: tuple[str, ...] = ("New",)
+    # The ownership policy: after intake, the canonical fields whose edits there are applied
+    # here; every other field, and always the status, schedule and completion, is ours.
+    salesforce_owns: tuple[SalesforceOwned, ...] = ("summary", "description", "contact_id")
     status_in: dict[str, LifecycleState] = Field(default_factory=lambda: dict(DEFAULT_STATUS_IN))
     status_out: dict[LifecycleState, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_OUT))
     priority_in: dict[str, Priority] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY_IN))
@@ -220,8 +230,18 @@ class WorkOrderMap(_Inbound):
     notes: Annotated[ApiName | None, BlankIsNone] = "Fieldbridge_Notes__c"
 
     def reads(self) -> list[str]:
+        """Besides what intake reads, the actual start and end: a record whose end is before
+        its start is not taken in."""
         return _present(
-            self.subject, self.description, self.account, self.asset, self.status, self.priority
+            self.subject,
+            self.description,
+            self.account,
+            self.asset,
+            self.contact,
+            self.status,
+            self.priority,
+            self.actual_start,
+            self.actual_end,
         )
 
     def writes(self) -> list[str]:
@@ -253,6 +273,12 @@ class WorkOrderMap(_Inbound):
             problems.append(f"status_in does not map back {', '.join(map(repr, echo))}")
         if not self.status_in:
             problems.append("status_in is empty")
+        strays = [s for s in self.intake_statuses if s not in self.status_in]
+        if strays:
+            problems.append(f"intake_statuses not in status_in: {', '.join(map(repr, strays))}")
+        unread = [f for f in self.salesforce_owns if not _OWNED_FROM[f](self)]
+        if unread:
+            problems.append(f"salesforce_owns {', '.join(unread)}, which the mapping does not read")
         if self.priority is not None:
             missing = [str(p) for p in range(1, 6) if p not in self.priority_out]
             if missing:
@@ -263,6 +289,18 @@ class WorkOrderMap(_Inbound):
         if problems:
             raise ValueError("work_order: " + "; ".join(problems))
         return self
+
+
+# What ``salesforce_owns`` may name, and the mapping field each is read from.
+_OWNED_FROM: dict[str, Callable[[WorkOrderMap], str | None]] = {
+    "summary": lambda w: w.subject,
+    "description": lambda w: w.description,
+    "contact_id": lambda w: w.contact,
+    "priority": lambda w: w.priority,
+    "customer_id": lambda w: w.account,
+    "site_id": lambda w: w.account,
+    "asset_id": lambda w: w.asset,
+}
 
 
 class ProductConsumedMap(_Config):

@@ -44,6 +44,7 @@ class _Draft:
     sources: dict[str, str] = field(default_factory=dict)
     refs: dict[str, ExternalRef] = field(default_factory=dict)
     state: str | None = None
+    remote_status: str | None = None
 
     def put(self, name: str, value: Any, source: str) -> None:
         self.data[name] = value
@@ -99,6 +100,7 @@ def to_canonical(mapping: SalesforceMapping, entity: Entity, raw: Mapping[str, A
         owned_fields=frozenset(draft.sources),
         fieldbridge_id=fieldbridge_id,
         state=draft.state,
+        remote_status=draft.remote_status,
     )
 
 
@@ -211,6 +213,7 @@ def _asset(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
 def _work_order(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
     w = mapping.work_order
     d.state = r.picklist(w.status, w.status_in, required=True)
+    d.remote_status = r.text(w.status)
     d.put("summary", r.text(w.subject, required=True), w.subject)
     if w.description:
         d.put("description", r.text(w.description), w.description)
@@ -222,6 +225,12 @@ def _work_order(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
         d.ref("site_id", "site", account, w.account)  # the account's site (its billing address)
     if w.asset:
         d.ref("asset_id", "asset", r.record_id(w.asset), w.asset)
+    if w.contact:
+        d.ref("contact_id", "contact", r.record_id(w.contact), w.contact)
+    if w.actual_start and w.actual_end:
+        start, end = r.timestamp(w.actual_start), r.timestamp(w.actual_end)
+        if start is not None and end is not None and end < start:
+            raise r.error(w.actual_end, f"before {w.actual_start} ({r.text(w.actual_start)})")
 
 
 _BUILDERS: dict[Entity, Callable[[SalesforceMapping, Reader, _Draft], None]] = {

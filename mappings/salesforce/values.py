@@ -80,6 +80,8 @@ class Reader:
         if value is not None and not isinstance(value, str):
             raise self.error(path, f"expected text, got {_kind(value)}")
         if value is not None:
+            if "\x00" in value:  # PostgreSQL stores no NUL in text: refused here, by name
+                raise self.error(path, "contains a NUL character")
             value = value.strip() or None
         self._required(path, value, required)
         return value

@@ -213,6 +213,7 @@ def to_public(wo: models.WorkOrder | Row[Any], zone: str | None, actor: Actor) -
         "customer_id": wo.customer_id,
         "site_id": wo.site_id,
         "asset_id": wo.asset_id,
+        "contact_id": wo.contact_id,
         "division_id": wo.division_id,
         "work_type_id": wo.work_type_id,
         "technician_id": wo.technician_id,
@@ -388,6 +389,7 @@ _REFS: dict[str, type[models.Base]] = {
     "customer_id": models.Customer,
     "site_id": models.Site,
     "asset_id": models.Asset,
+    "contact_id": models.Contact,
     "division_id": models.Division,
     "work_type_id": models.WorkType,
     "technician_id": models.Technician,
@@ -441,6 +443,54 @@ def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
     out = to_public(wo, _zone_of(uow, wo.site_id), cmd.actor)
     uow.commit()
     return out
+
+
+def intake_from_system(
+    uow: UnitOfWork,
+    data: canonical.WorkOrder,
+    actor: Actor,
+    *,
+    remote_stamp: datetime,
+    remote_status: str | None,
+) -> Row[Any]:
+    """An order raised at a system of record (``data`` names it: ``source_system``,
+    ``external_id``), taken in as ``new`` by the inbound sync, which has resolved its
+    references; the audit event records where it came from. Not committed: the sync commits
+    its page."""
+    values = data.model_dump()
+    extra = {"remote_stamp": remote_stamp, "remote_status": remote_status}
+    wo = _new_order(uow, values | extra, requester=None)
+    _append_event(
+        uow, wo, actor, "created", _ref_payload(values), to_state=State.NEW.value, first=True
+    )
+    return wo
+
+
+def apply_system_edits(
+    uow: UnitOfWork,
+    wo: Row[Any],
+    actor: Actor,
+    changes: Mapping[str, Any],
+    *,
+    remote_stamp: datetime,
+    remote_status: str | None,
+    ignored: Mapping[str, Any],
+) -> None:
+    """What a later version of an order at its system of record brings, by the ownership
+    policy: ``changes`` to fields it owns are applied (the version bumped, an ``updated``
+    event); ``ignored`` (a status edited there, a deletion there) goes into the audit trail
+    as ``remote_change_ignored`` and changes nothing. The remote's stamp and status are kept
+    either way. Not committed."""
+    values = dict(changes) | {"remote_stamp": remote_stamp, "remote_status": remote_status}
+    if changes:
+        bump = {"version": _ORDERS.c.version + 1, "updated_at": utcnow()}
+    else:  # only what the sync keeps of the remote: the order itself has not changed
+        bump = {"updated_at": _ORDERS.c.updated_at}
+    uow.connection().execute(_ORDERS.update().where(_ORDERS.c.id == wo.id).values(**values, **bump))
+    if changes:
+        _append_event(uow, wo, actor, "updated", _ref_payload(changes))
+    if ignored:
+        _append_event(uow, wo, actor, "remote_change_ignored", dict(ignored))
 
 
 def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[str, Any]:
@@ -559,8 +609,8 @@ def list_page(
 # --- edits ------------------------------------------------------------------------------------
 
 PATCHABLE = frozenset(
-    {"summary", "description", "customer_id", "site_id", "asset_id", "priority", "division_id"}
-    | {"work_type_id"}
+    {"summary", "description", "customer_id", "site_id", "asset_id", "contact_id", "priority"}
+    | {"division_id", "work_type_id"}
 )
 
 

@@ -3,12 +3,13 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
 
 - ``streams``: what a stream reads (system, entity, sObject, fields, order) and the
   Salesforce streams of a mapping (customers: Account -> customer and site; contacts;
-  assets).
+  assets; work_orders: WorkOrder -> intake).
 - ``engine``: ``run_stream`` runs one stream: reads its cursor, queries from the cursor minus
   a look-back window, maps each record, resolves its references, upserts it (a stale or
   unchanged stamp is skipped; a deletion leaves a tombstone), quarantines what cannot be
   applied, and commits each page's writes with the cursor's advance in one transaction.
-
+- ``apply``: one entity of a page applied in a handful of statements; the run's counts;
+  quarantine. ``work_orders``: intake once, the ownership policy, our keys written back.
 - ``retry_quarantine`` applies held records again from their payloads (after a mapping fix).
 
 ``orchestrator.sync_cli`` is ``fieldbridge sync run``, ``fieldbridge sync status`` and

@@ -1,9 +1,9 @@
 """Streams: what one inbound sync reads, declared; the engine owns the state (the cursor).
 
 A stream names its system, its name (the cursor's ``entity``: ``customers``, ``contacts``,
-``assets``), the sObject it queries, the fields it selects (the mapping's), its optional
-filter, the canonical entities each record becomes (an Account: a customer, then its site)
-and its order: (SystemModstamp, Id), the cursor's stamp and tie-breaker.
+``assets``, ``work_orders``), the sObject it queries, the fields it selects (the mapping's),
+its optional filter, the canonical entities each record becomes (an Account: a customer,
+then its site) and its order: (SystemModstamp, Id), the cursor's stamp and tie-breaker.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mappings.records import Entity
 from mappings.salesforce import SYSTEM, SalesforceMapping
 
-STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets")
+STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders")
 """In the order a run takes them: references point at streams run before."""
 
 
@@ -28,12 +28,17 @@ class Stream:
     stamp_field: str = "SystemModstamp"
     id_field: str = "Id"
 
+    def where(self, where: str | None) -> str | None:
+        """The stream's filter and ``where``, together (None: every record)."""
+        conditions = [f"({c})" for c in (self.condition, where) if c]
+        return " AND ".join(conditions) or None
+
     def soql(self, where: str | None) -> str:
         """The query: the fields, the stream's filter and ``where``, in the stream's order."""
-        conditions = [f"({c})" for c in (self.condition, where) if c]
         text = f"SELECT {', '.join(self.fields)} FROM {self.sobject}"
-        if conditions:
-            text += " WHERE " + " AND ".join(conditions)
+        condition = self.where(where)
+        if condition:
+            text += " WHERE " + condition
         return text + f" ORDER BY {self.stamp_field}, {self.id_field}"
 
 
@@ -43,11 +48,13 @@ def salesforce_streams(mapping: SalesforceMapping) -> dict[str, Stream]:
         "customers": mapping.account.sobject,
         "contacts": mapping.contact.sobject,
         "assets": mapping.asset.sobject,
+        "work_orders": mapping.work_order.sobject,
     }
     wanted: dict[str, tuple[Entity, ...]] = {
         "customers": ("customer", "site"),
         "contacts": ("contact",),
         "assets": ("asset",),
+        "work_orders": ("work_order",),
     }
     return {
         name: Stream(

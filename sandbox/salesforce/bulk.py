@@ -4,6 +4,9 @@ and one SystemModstamp per chunk, with successful, failed and unprocessed result
 
 Jobs run at once: a query job is ``UploadComplete`` when created and ``JobComplete`` when next
 looked at; an ingest job is ``JobComplete`` (or ``Failed``) as soon as it is closed.
+
+Query results are written as the org writes them: every cell quoted (a null is ``""``), and a
+dateTime in UTC with a ``Z`` (``2024-05-01T09:30:00.000Z``) where REST answers ``+0000``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,18 @@ class Job:
 
 def _invalid_job(message: str) -> ApiError:
     return ApiError(400, "INVALIDJOB", message)
+
+
+def _bulk_datetime(getter: soql.Getter) -> soql.Getter:
+    """A dateTime column as Bulk API query results write it: ``...000Z``, not ``...000+0000``."""
+
+    def get(row: Row) -> Any:
+        value = getter(row)
+        if isinstance(value, str) and value.endswith("+0000"):
+            return value[:-5] + "Z"
+        return value
+
+    return get
 
 
 def _cell(value: Any) -> str:
@@ -105,13 +120,15 @@ class Bulk:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         return job
 
-    def _csv(self, job: Job, header: list[str], rows: list[list[str]]) -> str:
+    def _csv(
+        self, job: Job, header: list[str], rows: list[list[str]], quote_all: bool = False
+    ) -> str:
         out = io.StringIO()
         writer = csv.writer(
             out,
             delimiter=DELIMITERS[job.info["columnDelimiter"]],
             lineterminator=LINE_ENDINGS[job.info["lineEnding"]],
-            quoting=csv.QUOTE_MINIMAL,
+            quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
         )
         writer.writerow(header)
         writer.writerows(rows)
@@ -157,7 +174,8 @@ class Bulk:
                 assert item.path is not None
                 r = self.org.binder.resolve(q, compiled.sobject, item.path)
                 name = ".".join([*(f.relationship_name or "" for f in r.chain), r.field.name])
-                columns.append((name, r.getter))
+                getter = _bulk_datetime(r.getter) if r.field.type == "datetime" else r.getter
+                columns.append((name, getter))
         info.update(object=compiled.sobject.name, createdById=created_by, query=text)
         info["state"] = "UploadComplete"
         job = Job(dict(info), rows=rows, columns=columns)
@@ -188,7 +206,7 @@ class Bulk:
             if end < len(job.rows)
             else "null"
         )
-        text = self._csv(job, [name for name, _ in job.columns], values)
+        text = self._csv(job, [name for name, _ in job.columns], values, quote_all=True)
         return text, {"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(len(page))}
 
     # --- ingest jobs -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from orchestrator import models
 from orchestrator.bootstrap import Container
 from orchestrator.sync import StreamResult, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
-from tests.e2e.conftest import Api, World
+from tests.e2e.conftest import Api, Mover, World
 
 MAPPING = SalesforceMapping()
 STREAMS = salesforce_streams(MAPPING)
@@ -52,7 +52,9 @@ ITEM_KEYS = {
 
 @pytest.fixture
 def sim() -> Iterator[SalesforceSimulator]:
-    with SalesforceSimulator(seed=5, customers=50, contacts=40, assets=40, malformed=0.08) as s:
+    with SalesforceSimulator(
+        seed=5, customers=50, contacts=40, assets=40, work_orders=40, malformed=0.08
+    ) as s:
         yield s
 
 
@@ -100,6 +102,7 @@ def test_status_shows_every_stream_before_and_after_a_sync(
         ("salesforce", "customers"),
         ("salesforce", "contacts"),
         ("salesforce", "assets"),
+        ("salesforce", "work_orders"),
     ]
     for entry in before:
         assert set(entry) == KEYS
@@ -113,7 +116,7 @@ def test_status_shows_every_stream_before_and_after_a_sync(
 
     results = sync_all(container, sim)
     after = {s["entity"]: s for s in status(api, world.dispatcher)}
-    assert list(after) == ["customers", "contacts", "assets"]
+    assert list(after) == ["customers", "contacts", "assets", "work_orders"]
     for name, result in results.items():
         entry = after[name]
         assert set(entry) == KEYS
@@ -233,3 +236,66 @@ def test_a_row_deleted_at_its_source_is_a_tombstone(
     assert patched["deleted_at"] is None and patched["remote_stamp"] is not None
     mine = api.call("GET", f"/api/v1/customers/{world.customer_id}", token, expect=200).json()
     assert mine["deleted_at"] is None and mine["remote_stamp"] is None
+
+
+def test_an_order_raised_in_salesforce_is_intake_a_dispatcher_works_on(
+    api: Api, world: World, container: Container, sim: SalesforceSimulator, move: Mover
+) -> None:
+    sync_all(container, sim)
+    token = world.dispatcher
+    raised = [r for r in stored(container, models.WorkOrder) if r.source_system == "salesforce"]
+    assert raised
+    order = next(r for r in raised if r.contact_id is not None and r.asset_id is not None)
+    listed = api.call("GET", "/api/v1/work-orders?status=new&limit=500", token).json()["items"]
+    assert {o["external_id"] for o in listed} >= {r.external_id for r in raised}
+    shown = api.call("GET", f"/api/v1/work-orders/{order.id}", token, expect=200).json()
+    assert (shown["status"], shown["source_system"], shown["external_id"]) == (
+        "new",
+        "salesforce",
+        order.external_id,
+    )
+    assert shown["contact_id"] == order.contact_id and shown["summary"] == order.summary
+    trail = api.call("GET", f"/api/v1/work-orders/{order.id}/audit", token).json()["events"]
+    assert [(e["kind"], e["actor"], e["to"]) for e in trail] == [
+        ("created", "sync:salesforce", "new")
+    ]
+    assert sim.get("WorkOrder", order.external_id)["Fieldbridge_Id__c"] == shown["tracking_code"]  # type: ignore[index]
+
+    # the dispatcher triages it; Salesforce later renames it and cancels it there
+    move(
+        order.id,
+        token,
+        "triaged",
+        priority=2,
+        division_id=world.division_id,
+        work_type_id=world.work_type_id,
+    )
+    sim.update("WorkOrder", order.external_id, {"Subject": "Renamed there", "Status": "Canceled"})
+    sync_all(container, sim)
+    now = api.call("GET", f"/api/v1/work-orders/{order.id}", token, expect=200).json()
+    assert (now["status"], now["summary"]) == ("triaged", "Renamed there")
+    kinds = [
+        e["kind"]
+        for e in api.call("GET", f"/api/v1/work-orders/{order.id}/audit", token).json()["events"]
+    ]
+    assert kinds[-2:] == ["updated", "remote_change_ignored"]
+
+    # a contact is a reference like the others: one that does not exist is named
+    refused = api.call(
+        "PATCH",
+        f"/api/v1/work-orders/{order.id}",
+        token,
+        json={"contact_id": 999_999},
+        headers={"If-Match": f'"{now["version"]}"'},
+        expect=422,
+    )
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "contact_id" in refused.text
+
+    # its site deleted in Salesforce: a tombstone the order still names and shows
+    sim.delete("Account", sim.get("WorkOrder", order.external_id)["AccountId"])  # type: ignore[index]
+    sync_all(container, sim)
+    still = api.call("GET", f"/api/v1/work-orders/{order.id}", token, expect=200).json()
+    assert still["site_id"] == order.site_id and still["status"] == "triaged"
+    site = api.call("GET", f"/api/v1/sites/{order.site_id}", token, expect=200).json()
+    assert site["deleted_at"] is not None

@@ -197,24 +197,25 @@ def test_an_asset_on_a_missing_account_maps_to_a_reference_the_engine_cannot_res
             mapped.canonical({"site_id": None})  # what the engine's failed lookup gives
 
 
-def test_a_work_order_ending_before_it_starts_is_beyond_the_mappings_reach(
+def test_a_work_order_ending_before_it_starts_is_refused_naming_the_end(
     sim: SalesforceSimulator,
     sf: SalesforceConnector,
     outcomes: dict[tuple[str, str], Mapped[Any] | MappingError],
 ) -> None:
     """StartDate and EndDate are where the write-back puts a job's actual start and end;
-    intake never reads them (a canonical work order has no dates), so an order whose dates
-    are the wrong way round maps like any other and carries nothing of them. The write-back
-    overwrites both, and a CompletedJob refuses an end before its start."""
+    intake reads them only to refuse a record whose dates contradict each other (it is not to
+    be trusted, and would only be written back wrong). A CompletedJob refuses the same."""
     reasons = {i: r for i, (o, r) in sim.malformed_reasons().items() if o == "WorkOrder"}
     assert set(reasons.values()) == {"end_before_start"}
-    assert not {"StartDate", "EndDate"} & set(MAPPING.soql_fields("WorkOrder"))
+    assert {"StartDate", "EndDate"} <= set(MAPPING.soql_fields("WorkOrder"))
     ids = ", ".join(f"'{i}'" for i in sorted(reasons))
     soql = f"SELECT Id, StartDate, EndDate FROM WorkOrder WHERE Id IN ({ids})"
     for raw in (r for page in sf.query_pages(soql) for r in page):
         assert raw["EndDate"] < raw["StartDate"]  # malformed, as seeded
-        mapped = outcomes[raw["Id"], "work_order"]
-        assert isinstance(mapped, Mapped) and not {"StartDate", "EndDate"} & mapped.owned_fields
+        error = outcomes[raw["Id"], "work_order"]
+        assert isinstance(error, MappingError)
+        assert error.field == "WorkOrder.EndDate"
+        assert error.reason == f"before StartDate ({raw['StartDate']})"
     with pytest.raises(ValidationError, match="actual_end is before actual_start"):
         CompletedJob(
             key="WO-X",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors.errors import Retryable
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings.errors import MappingError
 from mappings.salesforce import SalesforceMapping, to_canonical
@@ -31,7 +32,9 @@ FAULTS = ["503", "UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED"]
 
 @pytest.fixture
 def sim() -> Iterator[SalesforceSimulator]:
-    with SalesforceSimulator(seed=31, customers=260, contacts=300, assets=320, malformed=0.03) as s:
+    with SalesforceSimulator(
+        seed=31, customers=260, contacts=300, assets=320, work_orders=260, malformed=0.03
+    ) as s:
         yield s
 
 
@@ -56,10 +59,18 @@ def sync_all(container: Container, source: Any, **options: Any) -> dict[str, Str
 
 
 def read_org(sf: SalesforceConnector) -> dict[str, list[dict[str, Any]]]:
-    return {
+    """Each stream's live records, and (under ``deleted``) the records deleted there."""
+    org = {
         name: [r for page in sf.query_pages(s.soql(None)) for r in page]
         for name, s in STREAMS.items()
     }
+    org["deleted"] = [
+        r
+        for s in STREAMS.values()
+        for page in sf.query_pages(s.soql("IsDeleted = true"), include_deleted=True)
+        for r in page
+    ]
+    return org
 
 
 def expected(
@@ -111,6 +122,33 @@ def expected(
                         d.get("model"),
                         raw["AccountId"],
                     )
+    for raw in org["work_orders"]:
+        try:
+            m = to_canonical(MAPPING, "work_order", raw)
+        except MappingError as exc:
+            quarantine["work_order", raw["Id"]] = exc.field
+            continue
+        if m.fieldbridge_id is None and raw["Status"] != "New":
+            continue  # not intake: left in Salesforce
+        refs = {"AccountId": "site", "AssetId": "asset", "ContactId": "contact"}
+        gone = {r["Id"] for r in org["deleted"]}  # a tombstone still names its record
+        missing = [
+            f
+            for f, e in refs.items()
+            if raw[f] is not None and raw[f] not in store[e].keys() | gone
+        ]
+        if missing:
+            quarantine["work_order", raw["Id"]] = f"WorkOrder.{missing[0]}"
+            continue
+        d = m.data
+        store["work_order"][m.external_id] = (
+            d["summary"],
+            d.get("description"),
+            d.get("priority"),
+            raw["AccountId"],
+            raw["AssetId"],
+            raw["ContactId"],
+        )
     return store, quarantine
 
 
@@ -119,6 +157,7 @@ models_by_entity: dict[str, type[models.Base]] = {
     "site": models.Site,
     "contact": models.Contact,
     "asset": models.Asset,
+    "work_order": models.WorkOrder,
 }
 
 
@@ -154,9 +193,22 @@ def stored(container: Container) -> dict[str, dict[str, tuple[Any, ...]]]:
                 r.phone,
                 customers.get(r.customer_id),
             )
+    assets = {r.id: r.external_id for r in rows(container, "asset")}
+    contacts = {r.id: r.external_id for r in rows(container, "contact")}
     for r in rows(container, "asset"):
         if r.deleted_at is None:
             out["asset"][r.external_id] = (r.serial, r.name, r.model, sites[r.site_id])
+    for r in rows(container, "work_order"):
+        assert r.status == "new" and r.source_system == "salesforce"
+        assert customers.get(r.customer_id) == sites.get(r.site_id)  # the account's
+        out["work_order"][r.external_id] = (
+            r.summary,
+            r.description,
+            r.priority,
+            sites.get(r.site_id),
+            assets.get(r.asset_id),
+            contacts.get(r.contact_id),
+        )
     return out
 
 
@@ -185,7 +237,7 @@ def assert_store_matches_org(container: Container, sf: SalesforceConnector) -> N
     assert {key: row.field for key, row in q.items()} == held
     for (entity, external_id), row in q.items():
         assert row.payload["Id"] == external_id and row.reason, (entity, external_id)
-        assert row.field.split(".")[0] in ("Account", "Contact", "Asset")
+        assert row.field.split(".")[0] in ("Account", "Contact", "Asset", "WorkOrder")
 
 
 # -- the tests ---------------------------------------------------------------------------------
@@ -206,6 +258,8 @@ def test_a_first_sync_stores_the_org_record_for_record(
             assert q["contact", record_id].reason == "not an e-mail address"
         elif obj == "Asset":
             assert "dangling reference" in q["asset", record_id].reason
+        elif obj == "WorkOrder":
+            assert q["work_order", record_id].field == "WorkOrder.EndDate"
     with container.uow() as uow:
         held = {c["entity"]: c for c in cursors(uow)}
     for name, result in results.items():
@@ -217,14 +271,17 @@ def test_a_first_sync_stores_the_org_record_for_record(
         assert held[name]["cursor_stamp"] <= result.started_at
 
 
+@pytest.mark.parametrize("via", ["query", "bulk"])
 def test_retryable_faults_change_nothing_of_the_result(
-    container: Container, sim: SalesforceSimulator
+    container: Container, sim: SalesforceSimulator, via: str
 ) -> None:
     with connector(sim) as clean:
         org = read_org(clean)
     sim.set_faults(rate=0.3, kinds=FAULTS, seed=11)
     with connector(sim) as sf:
-        results = sync_all(container, sf, batch_size=200)
+        threshold = 0 if via == "bulk" else None
+        results = sync_all(container, sf, batch_size=200, bulk_threshold=threshold)
+    assert all(r.bulk == (via == "bulk") for r in results.values())
     assert len(sim.fault_log) > 0
     assert sum(r.api_calls for r in results.values()) > sum(r.pages for r in results.values())
     sim.clear_faults()
@@ -263,7 +320,9 @@ def test_an_incremental_run_writes_what_changed_and_nothing_else(
         "customers": 8,
         "contacts": 5,
         "assets": 6,
+        "work_orders": 0,  # our keys, written after intake, come back: recognised, no write
     }
+    assert results["work_orders"].skipped >= len(rows(container, "work_order"))
 
 
 class StopsAfter:
@@ -275,6 +334,9 @@ class StopsAfter:
     @property
     def api_calls(self) -> int:
         return self.inner.api_calls
+
+    def update_many(self, sobject: str, records: Any) -> list[Any]:
+        return self.inner.update_many(sobject, records)
 
     def query_pages(self, soql: str, **options: Any) -> Iterator[list[dict[str, Any]]]:
         for n, page in enumerate(self.inner.query_pages(soql, **options)):
@@ -439,3 +501,113 @@ def test_versions_of_one_record_in_one_page_apply_in_their_order(
     after = {r.external_id: r for r in rows(container, "customer")}[account]
     assert after.phone == to_canonical(MAPPING, "customer", newest).data["phone"]
     assert after.version == before.version + 2
+
+
+# -- work orders: intake once, then the ownership policy ---------------------------------------
+
+
+def events(container: Container, order_id: int) -> list[Any]:
+    table = models.table_of(models.AuditEvent)
+    with container.uow() as uow:
+        found = uow.connection().execute(
+            select(table).where(table.c.work_order_id == order_id).order_by(table.c.seq)
+        )
+        return list(found)
+
+
+def test_intake_writes_our_key_back_and_later_edits_follow_the_ownership_policy(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    stream = STREAMS["work_orders"]
+    with connector(sim) as sf:
+        sync_all(container, sf)
+        orders = {r.external_id: r for r in rows(container, "work_order")}
+        assert len(orders) > 100
+        # each order's key (its tracking code) went into the record it came from, once
+        for external_id, row in orders.items():
+            assert sim.get("WorkOrder", external_id)["Fieldbridge_Id__c"] == row.tracking_code  # type: ignore[index]
+            assert row.remote_key_written_at is not None and row.remote_status == "New"
+            (created,) = events(container, row.id)
+            assert (created.kind, created.actor, created.to_state) == (
+                "created",
+                "sync:salesforce",
+                "new",
+            )
+        left = [r for page in sf.query_pages(stream.soql("Status != 'New'")) for r in page]
+        assert left and all(r["Fieldbridge_Id__c"] is None for r in left)  # not intake
+        assert not {r["Id"] for r in left} & orders.keys()
+
+        edited, status_edited, deleted = sorted(orders)[:3]
+        contact = rows(container, "contact")[-1]
+        sim.update(
+            "WorkOrder",
+            edited,
+            {
+                "Subject": "Pump 3: loud bearing",
+                "Description": None,
+                "ContactId": contact.external_id,
+            },
+        )
+        sim.update("WorkOrder", status_edited, {"Status": "Canceled", "Subject": "Moved"})
+        sim.delete("WorkOrder", deleted)
+        again = run_stream(container.uow, sf, stream, MAPPING)
+        assert again.written == 3
+        third = run_stream(container.uow, sf, stream, MAPPING)
+        assert third.written == 0, "what was applied or ignored is not applied or logged twice"
+
+    after = {r.external_id: r for r in rows(container, "work_order")}
+    one = after[edited]
+    assert (one.summary, one.description, one.contact_id) == (
+        "Pump 3: loud bearing",
+        None,
+        contact.id,
+    )
+    assert one.version == orders[edited].version + 1 and one.status == "new"
+    assert [e.kind for e in events(container, one.id)] == ["created", "updated"]
+    assert events(container, one.id)[-1].payload["contact_id"] == contact.id
+
+    two = after[status_edited]
+    assert (two.status, two.summary, two.remote_status) == ("new", "Moved", "Canceled")
+    kinds = [(e.kind, e.payload.get("status")) for e in events(container, two.id)]
+    assert kinds == [("created", None), ("updated", None), ("remote_change_ignored", "Canceled")]
+
+    three = after[deleted]
+    assert three.status == "new" and three.version == orders[deleted].version
+    (_, ignored) = events(container, three.id)
+    assert ignored.kind == "remote_change_ignored" and ignored.payload["deleted"] is True
+    untouched = set(after) - {edited, status_edited, deleted}
+    assert all(after[i].version == orders[i].version for i in untouched)
+
+
+class KeysFail:
+    """The connector, but every key write fails as a Salesforce outage would, after retries."""
+
+    def __init__(self, inner: SalesforceConnector) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def update_many(self, sobject: str, records: Any) -> list[Any]:
+        raise Retryable("salesforce", "503 Service Unavailable (after 12 attempts)")
+
+
+def test_an_order_whose_key_could_not_be_written_is_taken_in_once_and_keyed_next_run(
+    container: Container, sim: SalesforceSimulator
+) -> None:
+    stream = STREAMS["work_orders"]
+    with connector(sim) as sf:
+        for name in ("customers", "contacts", "assets"):
+            run_stream(container.uow, sf, STREAMS[name], MAPPING)
+        with pytest.raises(Retryable):
+            run_stream(container.uow, KeysFail(sf), stream, MAPPING)
+        taken = {r.external_id: r for r in rows(container, "work_order")}
+        assert taken and all(r.remote_key_written_at is None for r in taken.values())
+        assert all(sim.get("WorkOrder", i)["Fieldbridge_Id__c"] is None for i in taken)  # type: ignore[index]
+        later = run_stream(container.uow, sf, stream, MAPPING)
+        assert later.keys_written == len(taken) and later.keys_refused == 0
+        after = {r.external_id: r for r in rows(container, "work_order")}
+        assert after.keys() == taken.keys(), "read again, nothing taken in twice"
+        for i, row in after.items():
+            assert sim.get("WorkOrder", i)["Fieldbridge_Id__c"] == row.tracking_code  # type: ignore[index]
+            assert row.remote_key_written_at is not None

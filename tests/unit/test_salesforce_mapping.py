@@ -121,10 +121,12 @@ def test_a_work_order_raised_in_salesforce_is_intake_and_names_its_records() -> 
         "customer_id": ExternalRef("salesforce", "customer", "0018d0000004C9hAAE"),
         "site_id": ExternalRef("salesforce", "site", "0018d0000004C9hAAE"),
         "asset_id": ExternalRef("salesforce", "asset", "02i8d0000001g3nAAA"),
+        "contact_id": ExternalRef("salesforce", "contact", "0038d00000AbCdEAAV"),
     }
-    order = mapped.canonical({"customer_id": 3, "site_id": 4, "asset_id": 5})
+    order = mapped.canonical({"customer_id": 3, "site_id": 4, "asset_id": 5, "contact_id": 6})
     assert isinstance(order, canonical.WorkOrder)
-    assert (order.priority, order.site_id, order.summary) == (2, 4, "Pump 3 vibrates at full load")
+    assert (order.priority, order.site_id, order.contact_id) == (2, 4, 6)
+    assert (order.summary, mapped.remote_status) == ("Pump 3 vibrates at full load", "New")
     echo = to_canonical(STANDARD, "work_order", record("work_order_query.json", 2))
     assert (echo.fieldbridge_id, echo.state) == ("WO-1042", "completed")
 
@@ -211,6 +213,16 @@ ERRORS = [
     (WORK_ORDER, 0, "work_order", {"Priority": "Urgent"}, "WorkOrder.Priority", "'Urgent'"),
     (WORK_ORDER, 0, "work_order", {"Subject": None}, "WorkOrder.Subject", "required"),
     (WORK_ORDER, 0, "work_order", {"AccountId": "001-bogus"}, "WorkOrder.AccountId", "record id"),
+    (WORK_ORDER, 0, "work_order", {"ContactId": "003?"}, "WorkOrder.ContactId", "record id"),
+    (
+        WORK_ORDER,
+        0,
+        "work_order",
+        {"StartDate": "2026-11-05T14:00:00.000+0000", "EndDate": "2026-11-05T13:59:00.000+0000"},
+        "WorkOrder.EndDate",
+        "before StartDate (2026-11-05T14:00:00.000+0000)",
+    ),
+    (WORK_ORDER, 0, "work_order", {"Subject": "Pump\x003"}, "WorkOrder.Subject", "NUL"),
     ("asset_query.json", 0, "asset", {"SerialNumber": None}, "Asset.SerialNumber", "required"),
     ("asset_query.json", 0, "asset", {"AccountId": None}, "Asset.AccountId", "site"),
     ("asset_query.json", 0, "asset", {"Product2": "Etanorm"}, "Asset.Product2.Name", "nested"),
@@ -316,8 +328,11 @@ def test_soql_fields_follow_the_mapping_custom_names_included() -> None:
         "Description",
         "AccountId",
         "AssetId",
+        "ContactId",
         "Status",
         "Priority",
+        "StartDate",
+        "EndDate",
     ]
     assert STANDARD.soql_fields("Asset")[-1] == "Product2.Name"
     assert STANDARD.soql_filter("Account") is None
@@ -514,6 +529,18 @@ def test_a_status_table_with_a_gap_is_refused_not_defaulted() -> None:
         SalesforceMapping.model_validate({"work_order": {"priority_out": {1: "Critical"}}})
     with pytest.raises(ValidationError):
         SalesforceMapping.model_validate({"work_order": {"status_in": {"New": "fresh"}}})
+    with pytest.raises(ValidationError, match="intake_statuses not in status_in: 'Open'"):
+        SalesforceMapping.model_validate({"work_order": {"intake_statuses": ["New", "Open"]}})
+
+
+def test_the_ownership_policy_names_only_fields_the_mapping_reads() -> None:
+    assert STANDARD.work_order.salesforce_owns == ("summary", "description", "contact_id")
+    wider = {"salesforce_owns": ["summary", "priority", "asset_id"]}
+    assert SalesforceMapping.model_validate({"work_order": wider}).work_order.salesforce_owns
+    with pytest.raises(ValidationError, match="salesforce_owns contact_id, which the mapping"):
+        SalesforceMapping.model_validate({"work_order": {"contact": ""}})
+    with pytest.raises(ValidationError):  # the status is never Salesforce's
+        SalesforceMapping.model_validate({"work_order": {"salesforce_owns": ["status"]}})
     with pytest.raises(ValidationError):  # an unknown state cannot even be handed over
         CompletedJob.model_validate(load("outbound/job_born_here.json") | {"state": "done"})
 

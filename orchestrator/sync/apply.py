@@ -1,0 +1,356 @@
+"""Applying records to the store: one entity of a page, in a handful of statements.
+
+Shared by ``engine`` (runs, redrives, retries) and ``work_orders`` (the work-order stream):
+the run's counts (``StreamResult``), stored rows by (system, external id), quarantine and
+its resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Table, bindparam, insert, select, update
+
+from mappings.errors import MappingError
+from mappings.records import Entity, Mapped
+from mappings.salesforce import SalesforceMapping, to_canonical
+from orchestrator import models
+from orchestrator.sync.streams import Stream
+from orchestrator.uow import UnitOfWork
+
+DANGLING = "(dangling reference)"  # in a quarantine reason: retried at the end of each run
+
+TABLES: dict[Entity, type[models.Base]] = {
+    "customer": models.Customer,
+    "site": models.Site,
+    "contact": models.Contact,
+    "asset": models.Asset,
+}
+QUARANTINE = models.table_of(models.QuarantinedRecord)
+
+
+@dataclass
+class StreamResult:
+    """One run of one stream, as it stands (also after each page, for progress)."""
+
+    system: str
+    stream: str
+    started_at: datetime
+    full: bool
+    read: int = 0
+    written: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    api_calls: int = 0
+    pages: int = 0
+    to_read: int | None = None  # counted before reading (when a bulk threshold is given)
+    bulk: bool = False  # read through the bulk query
+    keys_written: int = 0  # work orders: our key put into the remote record after intake
+    keys_refused: int = 0
+    cursor_stamp: datetime | None = None
+    cursor_id: str | None = None
+    since: datetime | None = None
+    quarantine_reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PageCounts:
+    written: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class Page:
+    """What applying one batch of records needs: its transaction, stream, mapping and time,
+    where its counts go, and ``again`` for a retry of held records (counted even when the
+    same version is held again)."""
+
+    work: UnitOfWork
+    stream: Stream
+    mapping: SalesforceMapping
+    now: datetime
+    counts: PageCounts
+    result: StreamResult
+    again: bool = False
+    new_orders: list[str] = field(default_factory=list)  # remote ids of orders taken in
+
+    def refuse(
+        self,
+        entity: Entity,
+        raw: Mapping[str, Any],
+        external_id: str,
+        remote_field: str | None,
+        why: str,
+    ) -> None:
+        """Hold ``raw`` in quarantine as ``entity``, with the remote field and the reason."""
+        stamp = stamp_of(raw.get(self.stream.stamp_field))
+        hold(self, entity, external_id, raw, remote_field, why, stamp)
+        self.counts.quarantined += 1
+        self.result.quarantine_reasons[f"{entity} {external_id}"] = f"{remote_field}: {why}"
+
+    def mapped(
+        self, entity: Entity, raws: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Mapping[str, Any], Mapped[Any]]]:
+        """Each record of ``raws`` mapped as ``entity``; those that cannot be are held."""
+        good: list[tuple[Mapping[str, Any], Mapped[Any]]] = []
+        for raw in raws:
+            try:
+                good.append((raw, to_canonical(self.mapping, entity, raw)))
+            except MappingError as exc:
+                external_id = str(raw.get(self.stream.id_field) or "")
+                self.refuse(entity, raw, external_id, exc.field, exc.reason)
+        return good
+
+    def refuse_dangling(
+        self, entity: Entity, raw: Mapping[str, Any], mapped: Mapped[Any], name: str
+    ) -> None:
+        """Hold ``raw``: its reference ``name`` names no stored row (retried each run)."""
+        ref = mapped.refs[name]
+        self.refuse(
+            entity,
+            raw,
+            mapped.external_id,
+            ref_field(self.mapping, entity, name),
+            f"no {ref.entity} with {ref.system} id {ref.external_id} {DANGLING}",
+        )
+
+    def refuse_invalid(
+        self, entity: Entity, raw: Mapping[str, Any], mapped: Mapped[Any], exc: ValidationError
+    ) -> None:
+        """Hold ``raw``: the canonical model refused it (its first error)."""
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or None
+        self.refuse(entity, raw, mapped.external_id, where, first["msg"])
+
+
+def targets_of(
+    connection: Any, records: Iterable[Mapped[Any]]
+) -> dict[Entity, dict[tuple[str, str], Any]]:
+    """The stored rows the references of ``records`` name, by entity, in one query each."""
+    wanted: dict[Entity, set[tuple[str, str]]] = {}
+    for mapped in records:
+        for ref in mapped.refs.values():
+            wanted.setdefault(ref.entity, set()).add((ref.system, ref.external_id))
+    return {
+        name: rows_of(connection, models.table_of(TABLES[name]), keys)
+        for name, keys in wanted.items()
+    }
+
+
+def stamp_of(value: Any) -> datetime | None:
+    """A SystemModstamp as Salesforce writes it (``2026-01-31T08:00:00.000+0000``)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+
+
+# -- a page, one entity --------------------------------------------------------------------
+
+
+CHUNK = 500  # values in one ``IN (...)``: well under every backend's limit on parameters
+
+
+def rounds(raws: Sequence[Mapping[str, Any]], id_field: str) -> Iterator[list[Mapping[str, Any]]]:
+    """``raws`` in rounds, in order, each holding an Id at most once: a record whose Id
+    comes again waits for a later round (so each round sees what the one before wrote)."""
+    pending = list(raws)
+    while pending:
+        seen: set[str] = set()
+        this_round: list[Mapping[str, Any]] = []
+        later: list[Mapping[str, Any]] = []
+        for raw in pending:
+            key = str(raw.get(id_field) or "")
+            (later if key and key in seen else this_round).append(raw)
+            seen.add(key)
+        yield this_round
+        pending = later
+
+
+def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) -> None:
+    """Map, resolve and upsert ``raws`` (each Id at most once) as ``entity``: as if one by
+    one, but with one query for the stored rows, one per referenced entity for the
+    references, one executemany for the new rows and one per shape of update."""
+    work, stream, now, counts = page.work, page.stream, page.now, page.counts
+    connection = work.connection()
+    table = models.table_of(TABLES[entity])
+    custom_plans(connection)
+    good = page.mapped(entity, raws)
+    stored = rows_of(connection, table, {(m.system, m.external_id) for _, m in good})
+    resolved: list[str] = []
+    live: list[tuple[Mapping[str, Any], Mapped[Any], Any]] = []
+    for raw, mapped in good:
+        row = stored.get((mapped.system, mapped.external_id))
+        if row is not None and row.remote_stamp is not None and mapped.stamp <= row.remote_stamp:
+            counts.skipped += 1  # stale, or this very version again
+            resolved.append(mapped.external_id)  # a held older version is obsolete
+        elif mapped.deleted:
+            if row is not None:
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == row.id)
+                    .values(
+                        deleted_at=mapped.stamp,
+                        remote_stamp=mapped.stamp,
+                        version=table.c.version + 1,
+                    )
+                )
+                counts.written += 1
+            else:
+                counts.skipped += 1  # never stored: nothing to keep
+            resolved.append(mapped.external_id)
+        else:
+            live.append((raw, mapped, row))
+    targets = targets_of(connection, (mapped for _, mapped, _ in live))
+    inserts: list[dict[str, Any]] = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for raw, mapped, row in live:
+        ids: dict[str, int | None] = {}
+        for name, ref in mapped.refs.items():
+            target = targets[ref.entity].get((ref.system, ref.external_id))
+            ids[name] = None if target is None else target.id
+            if ids[name] is None:
+                page.refuse_dangling(entity, raw, mapped, name)
+                break
+        else:
+            try:
+                values = mapped.canonical(ids).model_dump()
+            except ValidationError as exc:
+                page.refuse_invalid(entity, raw, mapped, exc)
+                continue
+            if row is None:
+                inserts.append({**values, "remote_stamp": mapped.stamp, "deleted_at": None})
+            else:
+                owned = mapped.owned_fields | {"source_system", "external_id"}
+                changes = {name: value for name, value in values.items() if name in owned}
+                changes |= {"row_id_": row.id, "remote_stamp": mapped.stamp, "deleted_at": None}
+                updates.setdefault(tuple(sorted(changes)), []).append(changes)
+            counts.written += 1
+            resolved.append(mapped.external_id)
+    if inserts:
+        connection.execute(insert(table), inserts)
+    for shape, batch in updates.items():
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id_"))
+            .values(
+                {name: bindparam(name) for name in shape if name != "row_id_"}
+                | {"version": table.c.version + 1}
+            ),
+            batch,
+        )
+    resolve_many(work, stream, entity, resolved, now)
+
+
+def custom_plans(connection: Any) -> None:
+    """On PostgreSQL, plan each statement of this transaction afresh: a prepared ``IN (...)``
+    keeps the plan made while the table was small (a scan of it, every page of a first load:
+    minutes at 100,000 rows)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+def rows_of(
+    connection: Any, table: Table, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """The stored rows of ``keys`` ((system, external id)): id, remote_stamp, deleted_at."""
+    by_system: dict[str, list[str]] = {}
+    for system, external_id in keys:
+        by_system.setdefault(system, []).append(external_id)
+    c = table.c
+    out: dict[tuple[str, str], Any] = {}
+    for system, external_ids in by_system.items():
+        external_ids.sort()
+        for start in range(0, len(external_ids), CHUNK):
+            found = connection.execute(
+                select(c.id, c.external_id, c.remote_stamp, c.deleted_at).where(
+                    (c.source_system == system)
+                    & c.external_id.in_(external_ids[start : start + CHUNK])
+                )
+            )
+            for row in found:
+                out[system, row.external_id] = row
+    return out
+
+
+def ref_field(mapping: SalesforceMapping, entity: Entity, name: str) -> str:
+    """The remote field a reference was read from (``Asset.AccountId``)."""
+    section = mapping.section(entity)
+    if entity == "site":
+        return f"{section.sobject}.Id"
+    if entity == "work_order":
+        w = mapping.work_order
+        return (
+            f"{w.sobject}.{ {'asset_id': w.asset, 'contact_id': w.contact}.get(name, w.account) }"
+        )
+    lookup = getattr(section, "account", None)
+    return f"{section.sobject}.{lookup or name}"
+
+
+def hold(
+    page: Page,
+    entity: Entity,
+    external_id: str,
+    raw: Mapping[str, Any],
+    remote_field: str | None,
+    reason: str,
+    stamp: datetime | None,
+) -> None:
+    """Hold the record (``again``: a retry of a held one, counted even for the same version)."""
+    q, system, now = QUARANTINE.c, page.stream.system, page.now
+    key = (q.system == system) & (q.entity == entity) & (q.external_id == external_id)
+    connection = page.work.connection()
+    held = connection.execute(select(q.id, q.remote_stamp, q.resolved_at).where(key)).first()
+    details = {"payload": dict(raw), "field": remote_field, "reason": reason, "remote_stamp": stamp}
+    if held is None:
+        connection.execute(
+            insert(QUARANTINE).values(
+                system=system,
+                entity=entity,
+                external_id=external_id,
+                first_seen_at=now,
+                last_seen_at=now,
+                attempts=1,
+                **details,
+            )
+        )
+        return
+    if (
+        not page.again
+        and held.resolved_at is None
+        and stamp is not None
+        and held.remote_stamp == stamp
+    ):
+        return  # this very version again: already held
+    connection.execute(
+        update(QUARANTINE)
+        .where(q.id == held.id)
+        .values(**details, last_seen_at=now, attempts=q.attempts + 1, resolved_at=None)
+    )
+
+
+def resolve_many(
+    work: UnitOfWork, stream: Stream, entity: Entity, external_ids: Sequence[str], now: datetime
+) -> None:
+    """Mark resolved the held records of ``external_ids`` (a later version applied)."""
+    q = QUARANTINE.c
+    ids = sorted(set(external_ids))
+    for start in range(0, len(ids), CHUNK):
+        work.connection().execute(
+            update(QUARANTINE)
+            .where(
+                (q.system == stream.system)
+                & (q.entity == entity)
+                & q.external_id.in_(ids[start : start + CHUNK])
+                & q.resolved_at.is_(None)
+            )
+            .values(resolved_at=now)
+        )
