@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import String, Table, any_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql
 
 from mappings.errors import MappingError
 from mappings.records import Entity, Mapped
@@ -269,16 +270,28 @@ def rows_of(
     out: dict[tuple[str, str], Any] = {}
     for system, external_ids in by_system.items():
         external_ids.sort()
-        for start in range(0, len(external_ids), CHUNK):
+        for chunk in among(connection, c.external_id, external_ids):
             found = connection.execute(
                 select(c.id, c.external_id, c.remote_stamp, c.deleted_at).where(
-                    (c.source_system == system)
-                    & c.external_id.in_(external_ids[start : start + CHUNK])
+                    (c.source_system == system) & chunk
                 )
             )
             for row in found:
                 out[system, row.external_id] = row
     return out
+
+
+def among(connection: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:
+    """Conditions that together select ``column`` in ``values``: on PostgreSQL one
+    ``= ANY(array)`` (one parameter: the server parses and plans one statement shape), else
+    ``IN (...)`` lists of at most ``CHUNK`` values (under every backend's parameter limit)."""
+    if not values:
+        return
+    if connection.dialect.name == "postgresql":
+        yield column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+        return
+    for start in range(0, len(values), CHUNK):
+        yield column.in_(values[start : start + CHUNK])
 
 
 def ref_field(mapping: SalesforceMapping, entity: Entity, name: str) -> str:
@@ -342,15 +355,12 @@ def resolve_many(
 ) -> None:
     """Mark resolved the held records of ``external_ids`` (a later version applied)."""
     q = QUARANTINE.c
-    ids = sorted(set(external_ids))
-    for start in range(0, len(ids), CHUNK):
-        work.connection().execute(
+    connection = work.connection()
+    for chunk in among(connection, q.external_id, sorted(set(external_ids))):
+        connection.execute(
             update(QUARANTINE)
             .where(
-                (q.system == stream.system)
-                & (q.entity == entity)
-                & q.external_id.in_(ids[start : start + CHUNK])
-                & q.resolved_at.is_(None)
+                (q.system == stream.system) & (q.entity == entity) & chunk & q.resolved_at.is_(None)
             )
             .values(resolved_at=now)
         )

@@ -38,8 +38,8 @@ from orchestrator import models
 from orchestrator.handlers.work_orders import apply_system_edits, intake_from_system
 from orchestrator.lifecycle import Actor, Role
 from orchestrator.sync.apply import (
-    CHUNK,
     Page,
+    among,
     custom_plans,
     resolve_many,
     targets_of,
@@ -185,12 +185,9 @@ def apply_work_orders(page: Page, entity: Entity, raws: Sequence[Mapping[str, An
 
 def _orders(connection: Any, column: Any, values: Sequence[str]) -> dict[str, Any]:
     """Stored orders whose ``column`` (external id or tracking code) is one of ``values``."""
-    wanted = sorted(set(values))
     out: dict[str, Any] = {}
-    for start in range(0, len(wanted), CHUNK):
-        for row in connection.execute(
-            select(*_COLUMNS).where(column.in_(wanted[start : start + CHUNK]))
-        ):
+    for chunk in among(connection, column, sorted(set(values))):
+        for row in connection.execute(select(*_COLUMNS).where(chunk)):
             out[row.external_id if column is ORDERS.c.external_id else row.tracking_code] = row
     return out
 
@@ -221,11 +218,17 @@ def write_keys(
     w = mapping.work_order
     c = ORDERS.c
     pending = (c.source_system == stream.system) & c.remote_key_written_at.is_(None)
+    query = select(c.external_id, c.tracking_code).where(pending & c.external_id.is_not(None))
     with uow() as work:
-        query = select(c.external_id, c.tracking_code).where(pending & c.external_id.is_not(None))
-        if external_ids is not None:
-            query = query.where(c.external_id.in_(list(external_ids)))
-        rows = list(work.connection().execute(query.order_by(c.id)))
+        connection = work.connection()
+        if external_ids is None:
+            rows = list(connection.execute(query.order_by(c.id)))
+        else:
+            rows = [
+                row
+                for chunk in among(connection, c.external_id, list(external_ids))
+                for row in connection.execute(query.where(chunk).order_by(c.id))
+            ]
     if not rows:
         return 0, 0
     answers = source.update_many(
@@ -245,11 +248,10 @@ def write_keys(
                 answer.error,
             )
     with uow() as work:
-        for start in range(0, len(done), CHUNK):
-            work.connection().execute(
-                update(ORDERS)
-                .where(pending & c.external_id.in_(done[start : start + CHUNK]))
-                .values(remote_key_written_at=now)
+        connection = work.connection()
+        for chunk in among(connection, c.external_id, done):
+            connection.execute(
+                update(ORDERS).where(pending & chunk).values(remote_key_written_at=now)
             )
         work.commit()
     return len(done), len(rows) - len(done)
