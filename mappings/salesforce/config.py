@@ -34,6 +34,10 @@ from mappings.records import Entity
 
 SYSTEM = "salesforce"
 DEFAULT_EXTERNAL_ID = "Fieldbridge_Id__c"
+# The longest text the write-back puts into a field (the standard org's lengths; the start-up
+# check refuses a mapping whose org holds less): a longer text is cut and ends in an ellipsis,
+# a longer key is shortened deterministically (``outbound.fit_key``).
+Length = Annotated[int, Field(ge=16, le=131_072)]
 
 _NAME = r"[A-Za-z][A-Za-z0-9_]*"
 # An API name (``BillingCity``, ``Site_Time_Zone__c``); a path may name a parent's field
@@ -228,6 +232,8 @@ class WorkOrderMap(_Inbound):
     first_time_fix: Annotated[ApiName | None, BlankIsNone] = "Fieldbridge_First_Time_Fix__c"
     technician: Annotated[TechnicianRef | None, BlankIsNone] = "Fieldbridge_Technician__c"
     notes: Annotated[ApiName | None, BlankIsNone] = "Fieldbridge_Notes__c"
+    subject_length: Length = 255
+    notes_length: Length = 32_000
 
     def reads(self) -> list[str]:
         """Besides what intake reads, the actual start and end: a record whose end is before
@@ -318,6 +324,7 @@ class ProductConsumedMap(_Config):
     work_order: ApiName = "WorkOrderId"
     product: Lookup = Lookup(field="PricebookEntryId", target="PricebookEntry")
     quantity: ApiName = "QuantityConsumed"
+    key_length: Length = 64  # of the external-id field: ``<order key>:<part code>``
 
     @model_validator(mode="after")
     def _is_lookup(self) -> ProductConsumedMap:
@@ -340,6 +347,8 @@ class CertificationMap(_Config):
     number: Annotated[ApiName | None, BlankIsNone] = "Number__c"
     issued_on: Annotated[ApiName | None, BlankIsNone] = "Issued_On__c"
     expires_on: Annotated[ApiName | None, BlankIsNone] = "Expires_On__c"
+    key_length: Length = 64  # of the external-id field: ``<technician key>:<code>``
+    name_length: Length = 80
 
     def writes(self) -> list[str]:
         technician = self.technician if isinstance(self.technician, str) else None

@@ -83,6 +83,18 @@ class _Org:
         if not create_only and not f.get("updateable"):
             self.problem(f"{sobject}.{name}", "not updateable")
 
+    def holds(self, sobject: str, name: str, length: int, setting: str) -> None:
+        """A text field must hold ``length`` characters (what the write-back may put in)."""
+        f = self.field(sobject, name)
+        if f is None or f.get("type") not in ("string", "textarea", "email", "phone", "url"):
+            return
+        if int(f.get("length") or 0) < length:
+            self.problem(
+                f"{sobject}.{name}",
+                f"holds {f.get('length')} characters, the mapping writes up to {length} "
+                f"(set {setting} to {f.get('length')})",
+            )
+
     def reference(self, sobject: str, name: str, target: str) -> None:
         f = self.field(sobject, name)
         if f is not None and target not in (f.get("referenceTo") or ()):
@@ -135,6 +147,11 @@ def check(mapping: SalesforceMapping, describes: Mapping[str, Mapping[str, Any]]
         org.reference(wo.sobject, wo.account, mapping.account.sobject)
     if wo.asset:
         org.reference(wo.sobject, wo.asset, mapping.asset.sobject)
+    if wo.contact:
+        org.reference(wo.sobject, wo.contact, mapping.contact.sobject)
+    org.holds(wo.sobject, wo.subject, wo.subject_length, "work_order.subject_length")
+    if wo.notes:
+        org.holds(wo.sobject, wo.notes, wo.notes_length, "work_order.notes_length")
     if isinstance(wo.technician, Lookup):
         org.lookup(wo.sobject, wo.technician)
 
@@ -146,6 +163,7 @@ def check(mapping: SalesforceMapping, describes: Mapping[str, Mapping[str, Any]]
     org.lookup(pc.sobject, pc.product)
     for name in pc.writes():
         org.writable(pc.sobject, name)
+    org.holds(pc.sobject, pc.external_id_field, pc.key_length, "product_consumed.key_length")
 
     cert = mapping.certification
     org.external_id(cert.sobject, cert.external_id_field)
@@ -154,6 +172,8 @@ def check(mapping: SalesforceMapping, describes: Mapping[str, Mapping[str, Any]]
         org.writable(cert.sobject, name)
     if isinstance(cert.technician, Lookup):
         org.lookup(cert.sobject, cert.technician)
+    org.holds(cert.sobject, cert.external_id_field, cert.key_length, "certification.key_length")
+    org.holds(cert.sobject, cert.name, cert.name_length, "certification.name_length")
 
     if org.problems:
         raise MappingConfigError(SYSTEM, org.problems)

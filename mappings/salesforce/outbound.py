@@ -3,7 +3,10 @@
 Each function builds the raw record of one upsert by external id, so a write sent twice
 (a retry, a replay after a crash) changes nothing the second time. The keys are ours and
 deterministic: the order's key; ``<order key>:<part code>`` for a part; ``<technician
-key>:<certification code>`` for a certification. Only the remote record carries personal
+key>:<certification code>`` for a certification (a key longer than the external-id field,
+``key_length``, is shortened to its head and a digest of the whole: ``fit_key``). Free text
+longer than its field (``subject_length``, ``notes_length``, ``name_length``) is cut and ends
+in an ellipsis rather than refused by the org. Only the remote record carries personal
 data (a technician appears by key); the ``Upsert`` around it holds names of fields and keys.
 
 An order raised in Salesforce has no value in the external-id field there, so its write
@@ -14,6 +17,7 @@ record id too.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -51,6 +55,20 @@ class Upsert:
         }
 
 
+def fit_text(value: str, length: int) -> str:
+    """``value`` cut to ``length`` characters, ending in an ellipsis when it was cut."""
+    return value if len(value) <= length else value[: length - 1].rstrip() + "…"
+
+
+def fit_key(key: str, length: int) -> str:
+    """``key`` as it fits an external-id field of ``length`` characters: as it is, or its head
+    and a digest of the whole (the same key always gives the same value, two keys never one)."""
+    if len(key) <= length:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{key[: length - 17]}~{digest}"
+
+
 def sf_datetime(value: datetime) -> str:
     """A Salesforce dateTime: UTC, milliseconds, ``Z``."""
     utc = value.astimezone(UTC)
@@ -76,7 +94,7 @@ def work_order_to_salesforce(mapping: SalesforceMapping, job: CompletedJob) -> U
         key_field, key = w.external_id_field, job.key
         record[key_field] = key
     if job.summary is not None:
-        record[w.subject] = job.summary
+        record[w.subject] = fit_text(job.summary, w.subject_length)
     if w.account and job.customer_remote_id is not None:
         record[w.account] = _remote_id(w.sobject, w.account, job.key, job.customer_remote_id)
     if w.asset and job.asset_remote_id is not None:
@@ -97,7 +115,7 @@ def work_order_to_salesforce(mapping: SalesforceMapping, job: CompletedJob) -> U
     if w.technician and job.technician_key is not None:
         _put_ref(record, w.technician, job.technician_key)
     if w.notes and job.notes is not None:
-        record[w.notes] = job.notes
+        record[w.notes] = fit_text(job.notes, w.notes_length)
     return Upsert(w.sobject, key_field, key, record)
 
 
@@ -107,7 +125,7 @@ def products_consumed_to_salesforce(mapping: SalesforceMapping, job: CompletedJo
     p, w = mapping.product_consumed, mapping.work_order
     out = []
     for part in job.parts:
-        key = f"{job.key}:{part.code}"
+        key = fit_key(f"{job.key}:{part.code}", p.key_length)
         record: dict[str, Any] = {p.external_id_field: key}
         if job.remote_id is not None:
             parent = p.work_order
@@ -127,9 +145,10 @@ def certification_to_salesforce(
     """A technician's certification, one record per technician and code (a renewal updates
     it). Every mapped field is written, null included: the record mirrors ours."""
     c, cert = mapping.certification, held.certification
-    record: dict[str, Any] = {c.external_id_field: held.key}
+    key = fit_key(held.key, c.key_length)
+    record: dict[str, Any] = {c.external_id_field: key}
     _put_ref(record, c.technician, held.technician_key)
-    record[c.name] = cert.name or cert.code
+    record[c.name] = fit_text(cert.name or cert.code, c.name_length)
     record[c.code] = cert.code
     if c.issuer:
         record[c.issuer] = cert.issuer
@@ -139,7 +158,7 @@ def certification_to_salesforce(
         record[c.issued_on] = sf_date(cert.issued_on)
     if c.expires_on:
         record[c.expires_on] = sf_date(cert.expires_on)
-    return Upsert(c.sobject, c.external_id_field, held.key, record)
+    return Upsert(c.sobject, c.external_id_field, key, record)
 
 
 def _put_ref(record: dict[str, Any], ref: str | Lookup, key: str) -> None:

@@ -585,6 +585,46 @@ def test_outbound_writes_are_deterministic_and_carry_no_name() -> None:
     assert again.key == "T-0193:F-GAS-1" and again.record["Expires_On__c"] is None
 
 
+def test_text_longer_than_the_field_is_cut_and_a_long_key_shortened_the_same_way_each_time() -> (
+    None
+):
+    job = CompletedJob.model_validate(load("outbound/job_born_here.json"))
+    long = job.model_copy(update={"summary": "Boiler " * 42, "notes": "x" * 33_000})
+    record = work_order_to_salesforce(STANDARD, long).record
+    assert len(record["Subject"]) == 255 and record["Subject"].endswith("…")
+    assert record["Subject"].startswith("Boiler Boiler")
+    assert len(record["Fieldbridge_Notes__c"]) == 32_000
+    held = TechnicianCertification.model_validate(load("outbound/certification.json"))
+    cert = held.certification.model_copy(update={"code": "C" * 60, "name": "N" * 200})
+    wide = held.model_copy(update={"technician_key": "T" * 60, "certification": cert})
+    first, again = (certification_to_salesforce(STANDARD, wide) for _ in range(2))
+    assert (
+        first == again and len(first.key) == 64 and first.record["Fieldbridge_Id__c"] == first.key
+    )
+    other = wide.model_copy(
+        update={"certification": cert.model_copy(update={"code": "C" * 59 + "D"})}
+    )
+    assert certification_to_salesforce(STANDARD, other).key != first.key
+    assert len(first.record["Name"]) == 80
+    assert certification_to_salesforce(STANDARD, held).key == held.key  # short: as it is
+
+
+def test_a_text_field_shorter_than_the_mapping_writes_stops_start_up() -> None:
+    describes = copy.deepcopy(load("describe_standard.json"))
+    for f in describes["WorkOrder"]["fields"]:
+        if f["name"] == "Subject":
+            f["length"] = 100
+    assert refused(STANDARD, describes) == [
+        "WorkOrder.Subject: holds 100 characters, the mapping writes up to 255 "
+        "(set work_order.subject_length to 100)"
+    ]
+    shorter = SalesforceMapping.model_validate({"work_order": {"subject_length": 100}})
+    shorter.validate_against(describes)
+    job = CompletedJob.model_validate(load("outbound/job_born_here.json"))
+    cut = work_order_to_salesforce(shorter, job.model_copy(update={"summary": "y" * 300}))
+    assert len(cut.record["Subject"]) == 100
+
+
 def test_a_job_with_a_bad_salesforce_id_is_named() -> None:
     job = CompletedJob.model_validate(load("outbound/job_raised_in_salesforce.json"))
     bad = job.model_copy(update={"remote_id": "0WO-nope"})
