@@ -1,4 +1,5 @@
-"""What a map hands the sync engine for one inbound record: ``Mapped``.
+"""What a map hands the sync engine for one inbound record (``Mapped``), and what the engine
+needs of a system's inbound mapping (``InboundMap``).
 
 Inbound records name other records by the remote's ids; the engine resolves those
 (``ExternalRef``) to store ids, then builds the canonical model with ``Mapped.canonical``.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -97,3 +98,17 @@ class Mapped(Generic[M]):
             },
             "owned_fields": sorted(self.owned_fields),
         }
+
+
+class InboundMap(Protocol):
+    """A system's inbound mapping as the sync engine uses it (``SalesforceMapping`` is one)."""
+
+    def to_canonical(self, entity: Entity, raw: Mapping[str, Any]) -> Mapped[Any]:
+        """One raw record as one canonical ``entity``; raises ``MappingError`` when it
+        cannot be."""
+        ...
+
+    def remote_field(self, entity: Entity, ref: str) -> str:
+        """The remote field ``entity``'s reference ``ref`` (``site_id``) was read from, as
+        quarantine reasons name it (``Asset.AccountId``)."""
+        ...

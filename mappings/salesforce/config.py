@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from mappings.canonical import LIFECYCLE_STATES, LifecycleState, TimeZoneName
-from mappings.records import Entity
+from mappings.records import Entity, Mapped
 
 SYSTEM = "salesforce"
 DEFAULT_EXTERNAL_ID = "Fieldbridge_Id__c"
@@ -418,6 +418,24 @@ class SalesforceMapping(_Config):
             fields.append("RecordType.DeveloperName")
         fields.extend(section.reads())
         return list(dict.fromkeys(fields))
+
+    def to_canonical(self, entity: Entity, raw: Mapping[str, Any]) -> Mapped[Any]:
+        """``mappings.salesforce.inbound.to_canonical`` with this mapping (``InboundMap``)."""
+        from mappings.salesforce.inbound import to_canonical  # (it imports this module)
+
+        return to_canonical(self, entity, raw)
+
+    def remote_field(self, entity: Entity, ref: str) -> str:
+        """The remote field a reference was read from (``Asset.AccountId``; ``InboundMap``)."""
+        if entity == "site":
+            return f"{self.account.sobject}.Id"
+        if entity == "work_order":
+            w = self.work_order
+            field = {"asset_id": w.asset, "contact_id": w.contact}.get(ref, w.account)
+            return f"{w.sobject}.{field}"
+        section = self.section(entity)
+        lookup = getattr(section, "account", None)
+        return f"{section.sobject}.{lookup or ref}"
 
     def soql_filter(self, sobject: str) -> str | None:
         """A SOQL condition for the stream (the record-type filter), or None."""

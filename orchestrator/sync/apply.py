@@ -17,8 +17,7 @@ from sqlalchemy import String, Table, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
 
 from mappings.errors import MappingError
-from mappings.records import Entity, Mapped
-from mappings.salesforce import SalesforceMapping, to_canonical
+from mappings.records import Entity, InboundMap, Mapped
 from orchestrator import models
 from orchestrator.sync.streams import Stream
 from orchestrator.uow import UnitOfWork
@@ -73,7 +72,7 @@ class Page:
 
     work: UnitOfWork
     stream: Stream
-    mapping: SalesforceMapping
+    mapping: InboundMap
     now: datetime
     counts: PageCounts
     result: StreamResult
@@ -101,7 +100,7 @@ class Page:
         good: list[tuple[Mapping[str, Any], Mapped[Any]]] = []
         for raw in raws:
             try:
-                good.append((raw, to_canonical(self.mapping, entity, raw)))
+                good.append((raw, self.mapping.to_canonical(entity, raw)))
             except MappingError as exc:
                 external_id = str(raw.get(self.stream.id_field) or "")
                 self.refuse(entity, raw, external_id, exc.field, exc.reason)
@@ -116,7 +115,7 @@ class Page:
             entity,
             raw,
             mapped.external_id,
-            ref_field(self.mapping, entity, name),
+            self.mapping.remote_field(entity, name),
             f"no {ref.entity} with {ref.system} id {ref.external_id} {DANGLING}",
         )
 
@@ -292,20 +291,6 @@ def among(connection: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:
         return
     for start in range(0, len(values), CHUNK):
         yield column.in_(values[start : start + CHUNK])
-
-
-def ref_field(mapping: SalesforceMapping, entity: Entity, name: str) -> str:
-    """The remote field a reference was read from (``Asset.AccountId``)."""
-    section = mapping.section(entity)
-    if entity == "site":
-        return f"{section.sobject}.Id"
-    if entity == "work_order":
-        w = mapping.work_order
-        return (
-            f"{w.sobject}.{ {'asset_id': w.asset, 'contact_id': w.contact}.get(name, w.account) }"
-        )
-    lookup = getattr(section, "account", None)
-    return f"{section.sobject}.{lookup or name}"
 
 
 def hold(

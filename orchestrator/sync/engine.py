@@ -36,15 +36,14 @@ the run (its page rolled back), to be resumed by the next run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 
-from mappings.records import Entity
-from mappings.salesforce import SalesforceMapping
+from mappings.records import Entity, InboundMap
 from orchestrator import models
 from orchestrator.db import utcnow
 from orchestrator.sync.apply import (
@@ -57,7 +56,7 @@ from orchestrator.sync.apply import (
     rounds,
     stamp_of,
 )
-from orchestrator.sync.streams import Stream
+from orchestrator.sync.streams import Cursor, Stream
 from orchestrator.sync.work_orders import apply_work_orders, write_keys
 from orchestrator.uow import UnitOfWork
 
@@ -67,23 +66,12 @@ CURSORS = models.table_of(models.SyncCursor)
 
 
 class Source(Protocol):
-    """What the engine needs of a connector (``SalesforceConnector`` is one): pages of raw
-    records, and how many requests it has sent so far."""
+    """What the engine needs of a connector besides what its streams read through
+    (``SalesforceConnector`` is one): how many requests it has sent so far, and, for the
+    work-order stream, updates by record id."""
 
     @property
     def api_calls(self) -> int: ...
-
-    def query_pages(
-        self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000
-    ) -> Iterator[list[dict[str, Any]]]: ...
-
-    def bulk_query_pages(
-        self, soql: str, *, include_deleted: bool = False, page_size: int = 2000
-    ) -> Iterator[list[dict[str, Any]]]: ...
-
-    def count(
-        self, sobject: str, where: str | None = None, *, include_deleted: bool = False
-    ) -> int: ...
 
     def update_many(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[Any]: ...
 
@@ -92,7 +80,7 @@ def run_stream(
     uow: Callable[[], UnitOfWork],
     source: Source,
     stream: Stream,
-    mapping: SalesforceMapping,
+    mapping: InboundMap,
     *,
     full: bool = False,
     lookback_s: float = DEFAULT_LOOKBACK_S,
@@ -103,9 +91,9 @@ def run_stream(
 ) -> StreamResult:
     """Run ``stream`` once from its cursor (``full``: from the start); see the module.
 
-    ``bulk_threshold``: when set, the records to read are counted first (one call), and more
-    than that many are read through the source's bulk query (Bulk API 2.0) instead of pages
-    of ``query``; None never counts and never goes bulk."""
+    ``bulk_threshold``: when set, a stream that can count what it is about to read (a SOQL
+    stream: one call) reads more than that many through the source's bulk query (Bulk API
+    2.0); None never counts and never goes bulk."""
     if lookback_s < 0:
         raise ValueError("lookback_s must be >= 0")
     started = clock()
@@ -114,20 +102,11 @@ def run_stream(
         work.commit()
     result = StreamResult(stream.system, stream.name, started, full, cursor_stamp=stamp)
     result.cursor_id = last_id
-    where = None
-    if not full and stamp is not None:
-        where, result.since = _since(stream, stamp, last_id, lookback_s)
+    cursor = None if full or stamp is None else Cursor(stamp, last_id, lookback_s)
     calls = source.api_calls
-    query = stream.soql(where)
-    if bulk_threshold is not None:
-        result.to_read = source.count(stream.sobject, stream.where(where), include_deleted=True)
-        result.bulk = result.to_read > bulk_threshold
-    pages = (
-        source.bulk_query_pages(query, include_deleted=True, page_size=batch_size)
-        if result.bulk
-        else source.query_pages(query, include_deleted=True, batch_size=batch_size)
-    )
-    for records in pages:
+    read = stream.read(source, cursor, batch_size=batch_size, bulk_threshold=bulk_threshold)
+    result.since, result.to_read, result.bulk = read.since, read.to_read, read.bulk
+    for records in read.pages:
         with uow() as work:
             counts = PageCounts()
             page = Page(work, stream, mapping, clock(), counts, result)
@@ -174,7 +153,7 @@ def _write_keys(
     uow: Callable[[], UnitOfWork],
     source: Source,
     stream: Stream,
-    mapping: SalesforceMapping,
+    mapping: InboundMap,
     now: datetime,
     result: StreamResult,
     external_ids: Sequence[str] | None,
@@ -195,7 +174,7 @@ def _apply(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) -> Non
 def _redrive(
     work: UnitOfWork,
     stream: Stream,
-    mapping: SalesforceMapping,
+    mapping: InboundMap,
     now: datetime,
     result: StreamResult,
 ) -> int:
@@ -238,7 +217,7 @@ class RetryResult:
 def retry_quarantine(
     uow: Callable[[], UnitOfWork],
     streams: Mapping[str, Stream],
-    mapping: SalesforceMapping,
+    mapping: InboundMap,
     *,
     entities: Sequence[str] | None = None,
     batch_size: int = 2000,
@@ -340,20 +319,3 @@ def _advance(
             api_calls=c.api_calls + api_calls,
         )
     )
-
-
-def _since(
-    stream: Stream, stamp: datetime, last_id: str | None, lookback_s: float
-) -> tuple[str, datetime]:
-    """The condition that reads from the cursor (less the look-back), and where it starts."""
-    s = stream.stamp_field
-    if lookback_s == 0 and last_id is not None and stamp.microsecond == 0:
-        at = _soql_datetime(stamp)
-        quoted = last_id.replace("\\", "\\\\").replace("'", "\\'")
-        return f"{s} > {at} OR ({s} = {at} AND {stream.id_field} > '{quoted}')", stamp
-    since = (stamp - timedelta(seconds=lookback_s)).replace(microsecond=0)
-    return f"{s} >= {_soql_datetime(since)}", since
-
-
-def _soql_datetime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,7 +8,10 @@ then its site) and its order: (SystemModstamp, Id), the cursor's stamp and tie-b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from mappings.records import Entity
 from mappings.salesforce import SYSTEM, SalesforceMapping
@@ -18,15 +21,75 @@ STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """Where a run reads from: the stamp and id of the last record committed, and how far
+    back before it to read again (``lookback_s``)."""
+
+    stamp: datetime
+    last_id: str | None
+    lookback_s: float
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a stream will read: its pages, and what it decided on the way (how many records
+    it counted, if it counted; whether it reads in bulk; the earliest stamp it reads)."""
+
+    pages: Iterator[list[dict[str, Any]]]
+    since: datetime | None = None
+    to_read: int | None = None
+    bulk: bool = False
+
+
+@dataclass(frozen=True)
 class Stream:
+    """One inbound stream: its system and name (the cursor's key), the canonical entities each
+    record becomes, and its order (stamp field, then id field). How it reads is its own."""
+
     system: str
     name: str
-    sobject: str
-    fields: tuple[str, ...]
     entities: tuple[Entity, ...]
+    stamp_field: str
+    id_field: str
+
+    def read(
+        self,
+        source: Any,
+        cursor: Cursor | None,
+        *,
+        batch_size: int,
+        bulk_threshold: int | None,
+    ) -> Read:
+        """The records changed since ``cursor`` (None: every record, deleted ones too), in
+        (stamp, id) order, in pages of ``batch_size``."""
+        raise NotImplementedError
+
+
+class SoqlSource(Protocol):
+    """What a SOQL stream reads through (``SalesforceConnector`` is one)."""
+
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+    def bulk_query_pages(
+        self, soql: str, *, include_deleted: bool = False, page_size: int = 2000
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+    def count(
+        self, sobject: str, where: str | None = None, *, include_deleted: bool = False
+    ) -> int: ...
+
+
+@dataclass(frozen=True)
+class SoqlStream(Stream):
+    """A Salesforce stream: ``queryAll`` of the sObject's mapped fields (and the mapping's
+    filter), by (SystemModstamp, Id); through a Bulk API 2.0 job when more than the bulk
+    threshold changed."""
+
+    sobject: str = ""
+    fields: tuple[str, ...] = ()
     condition: str | None = None
-    stamp_field: str = "SystemModstamp"
-    id_field: str = "Id"
 
     def where(self, where: str | None) -> str | None:
         """The stream's filter and ``where``, together (None: every record)."""
@@ -41,8 +104,44 @@ class Stream:
             text += " WHERE " + condition
         return text + f" ORDER BY {self.stamp_field}, {self.id_field}"
 
+    def read(
+        self,
+        source: SoqlSource,
+        cursor: Cursor | None,
+        *,
+        batch_size: int,
+        bulk_threshold: int | None,
+    ) -> Read:
+        where, since = self.since(cursor) if cursor is not None else (None, None)
+        query = self.soql(where)
+        to_read, bulk = None, False
+        if bulk_threshold is not None:
+            to_read = source.count(self.sobject, self.where(where), include_deleted=True)
+            bulk = to_read > bulk_threshold
+        pages = (
+            source.bulk_query_pages(query, include_deleted=True, page_size=batch_size)
+            if bulk
+            else source.query_pages(query, include_deleted=True, batch_size=batch_size)
+        )
+        return Read(pages, since, to_read, bulk)
 
-def salesforce_streams(mapping: SalesforceMapping) -> dict[str, Stream]:
+    def since(self, cursor: Cursor) -> tuple[str, datetime]:
+        """The condition that reads from the cursor (less the look-back), and where it starts:
+        with no look-back, ``SystemModstamp > c OR (SystemModstamp = c AND Id > id)``."""
+        s, stamp = self.stamp_field, cursor.stamp
+        if cursor.lookback_s == 0 and cursor.last_id is not None and stamp.microsecond == 0:
+            at = _soql_datetime(stamp)
+            quoted = cursor.last_id.replace("\\", "\\\\").replace("'", "\\'")
+            return f"{s} > {at} OR ({s} = {at} AND {self.id_field} > '{quoted}')", stamp
+        since = (stamp - timedelta(seconds=cursor.lookback_s)).replace(microsecond=0)
+        return f"{s} >= {_soql_datetime(since)}", since
+
+
+def _soql_datetime(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def salesforce_streams(mapping: SalesforceMapping) -> dict[str, SoqlStream]:
     """The Salesforce streams of ``mapping``, by name, in run order."""
     sobjects = {
         "customers": mapping.account.sobject,
@@ -57,12 +156,14 @@ def salesforce_streams(mapping: SalesforceMapping) -> dict[str, Stream]:
         "work_orders": ("work_order",),
     }
     return {
-        name: Stream(
+        name: SoqlStream(
             system=SYSTEM,
             name=name,
+            entities=tuple(e for e in mapping.entities(sobjects[name]) if e in wanted[name]),
+            stamp_field="SystemModstamp",
+            id_field="Id",
             sobject=sobjects[name],
             fields=tuple(mapping.soql_fields(sobjects[name])),
-            entities=tuple(e for e in mapping.entities(sobjects[name]) if e in wanted[name]),
             condition=mapping.soql_filter(sobjects[name]),
         )
         for name in STREAM_NAMES

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from mappings.records import Entity, Mapped
+from mappings.records import Entity, InboundMap, Mapped
 from mappings.salesforce import SalesforceMapping
 from orchestrator import models
 from orchestrator.handlers.work_orders import apply_system_edits, intake_from_system
@@ -73,7 +73,7 @@ def sync_actor(system: str) -> Actor:
 
 def apply_work_orders(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) -> None:
     """Apply ``raws`` (each Id at most once) as work orders; see the module."""
-    work, stream, mapping = page.work, page.stream, page.mapping
+    work, stream, mapping = page.work, page.stream, salesforce(page.mapping)
     w = mapping.work_order
     connection = work.connection()
     custom_plans(connection)
@@ -183,6 +183,13 @@ def apply_work_orders(page: Page, entity: Entity, raws: Sequence[Mapping[str, An
     resolve_many(work, stream, entity, resolved, page.now)
 
 
+def salesforce(mapping: InboundMap) -> SalesforceMapping:
+    """The work-order stream is Salesforce's: its mapping is a ``SalesforceMapping``."""
+    if not isinstance(mapping, SalesforceMapping):
+        raise TypeError(f"work orders are read with a SalesforceMapping, not {mapping!r}")
+    return mapping
+
+
 def _orders(connection: Any, column: Any, values: Sequence[str]) -> dict[str, Any]:
     """Stored orders whose ``column`` (external id or tracking code) is one of ``values``."""
     out: dict[str, Any] = {}
@@ -208,14 +215,14 @@ def write_keys(
     uow: Callable[[], UnitOfWork],
     source: KeyWriter,
     stream: Stream,
-    mapping: SalesforceMapping,
+    mapping: InboundMap,
     now: datetime,
     external_ids: Sequence[str] | None = None,
 ) -> tuple[int, int]:
     """Write each order's key into its remote record's external-id field: the orders of
     ``external_ids``, or (None) every order of the stream's system still pending. Returns
     (written, refused); a refused record stays pending, logged with the remote's answer."""
-    w = mapping.work_order
+    w = salesforce(mapping).work_order
     c = ORDERS.c
     pending = (c.source_system == stream.system) & c.remote_key_written_at.is_(None)
     query = select(c.external_id, c.tracking_code).where(pending & c.external_id.is_not(None))
