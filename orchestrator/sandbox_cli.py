@@ -32,13 +32,25 @@ def up(
     workdir: Annotated[
         Path, typer.Option(help="where the CA, certificate and private key are written")
     ] = Path(".fieldbridge/sandbox/salesforce"),
+    workers: Annotated[
+        int, typer.Option(help="technicians in the HR simulator (3 certifications each)", min=0)
+    ] = 50,
+    hr_port: Annotated[
+        int, typer.Option(help="HR simulator's port on 127.0.0.1 (0: a free one)", min=0)
+    ] = 0,
+    hr_workdir: Annotated[
+        Path, typer.Option(help="where the HR simulator's CA and certificate are written")
+    ] = Path(".fieldbridge/sandbox/hr"),
 ) -> None:
-    """Start the Salesforce simulator with seeded data, until Ctrl-C.
+    """Start the Salesforce and HR simulators with seeded data, until Ctrl-C.
 
-    Prints where it is and the credentials (standard error), and the FIELDBRIDGE_SALESFORCE_*
-    settings that point fieldbridge at it (standard output).
+    Prints where they are and the credentials (standard error), and the
+    FIELDBRIDGE_SALESFORCE_* and FIELDBRIDGE_HR_* settings that point fieldbridge at them
+    (standard output).
     """
-    from sandbox.salesforce import SalesforceSimulator  # only this command needs the server
+    # only this command needs the servers
+    from sandbox.hr import HRSimulator
+    from sandbox.salesforce import SalesforceSimulator
 
     sim = SalesforceSimulator(seed=seed, port=port, workdir=workdir)
     planned = {
@@ -72,10 +84,17 @@ def up(
             work_orders=work_orders,
             progress=report,
         )
+    hr = HRSimulator(seed=seed, workers=workers, port=hr_port, workdir=hr_workdir)
     try:
         sim.start()
     except OSError as exc:
         error(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+        raise typer.Exit(code=2) from None
+    try:
+        hr.start()
+    except OSError as exc:
+        sim.stop()
+        error(f"cannot listen on 127.0.0.1:{hr_port}: {exc.strerror or exc}")
         raise typer.Exit(code=2) from None
     try:
         table = Table(title="Salesforce simulator", show_header=False)
@@ -98,13 +117,29 @@ def up(
         ):
             table.add_row(name, escape(value))
         err.print(table)
-        err.print("settings for fieldbridge (standard output); Ctrl-C stops the simulator")
-        for name, value in sim.env().items():
+        table = Table(title="HR simulator", show_header=False)
+        table.add_column("what")
+        table.add_column("value", overflow="fold")
+        for name, value in (
+            ("URL", hr.url),
+            ("CA bundle", str(hr.ca_path)),
+            ("token", hr.token),
+            ("certifications", f"{hr.count()} of {workers} technicians"),
+            ("malformed on purpose", str(len(hr.malformed_ids()))),
+            ("feed", f"GET {hr.url}/v1/certifications"),
+            ("ledger", f"{hr.url}/__ledger"),
+            ("faults", f"POST {hr.url}/__faults"),
+        ):
+            table.add_row(name, escape(value))
+        err.print(table)
+        err.print("settings for fieldbridge (standard output); Ctrl-C stops the simulators")
+        for name, value in (sim.env() | hr.env()).items():
             sys.stdout.write(f"{name}={value}\n")
         sys.stdout.flush()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        err.print("stopping the Salesforce simulator")
+        err.print("stopping the simulators")
     finally:
+        hr.stop()
         sim.stop()

@@ -8,7 +8,6 @@ was answered. The token endpoint and the controls are never counted nor faulted.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -26,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox._faults import delay
+from sandbox._server import ServerState
 from sandbox.salesforce.bulk import Bulk
 from sandbox.salesforce.errors import (
     ApiError,
@@ -57,12 +58,6 @@ class Identity:
     username: str
     password: str
     public_key_pem: bytes
-
-
-@dataclass
-class ServerState:
-    stopping: bool = False
-    hanging: int = 0
 
 
 @dataclass
@@ -269,14 +264,12 @@ class SalesforceApp:
                 plan = org.faults
             body = await request.body()
             call = Call(request, version, body, params)
+            answer_with = await delay(fault, plan, self.state)
             if fault == "latency":
-                await asyncio.sleep(plan.latency_ms / 1000)
                 fault = None
-            if fault == "hang":
-                await self._hang(plan.hang_s)
-                reply: Reply = _fault_reply("503", plan.retry_after_s)
-            elif fault is not None:
-                reply = _fault_reply(fault, plan.retry_after_s)
+            reply: Reply
+            if answer_with is not None:
+                reply = _fault_reply(answer_with, plan.retry_after_s)
             else:
                 reply = self._run(handler, call)
             status, out = reply[0], reply[1]
@@ -302,20 +295,6 @@ class SalesforceApp:
 
     def _error(self, exc: ApiError) -> Response:
         return json_response(exc.status, exc.body, exc.headers)
-
-    async def _hang(self, seconds: float) -> None:
-        """No answer for ``seconds``; ends at once when the server stops."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        self.state.hanging += 1
-        try:
-            while not self.state.stopping:
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
-                await asyncio.sleep(min(left, 0.05))
-        finally:
-            self.state.hanging -= 1
 
     def _ledger(self, call: Call, status: int, out: Any, fault: str | None) -> None:
         params = call.params

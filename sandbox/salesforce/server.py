@@ -14,23 +14,19 @@ from __future__ import annotations
 import random
 import re
 import shutil
-import socket
 import string
 import tempfile
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import trustme
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sandbox.salesforce.app import Identity, SalesforceApp, ServerState
+from sandbox._server import LoopbackServer, write_tls_files
+from sandbox.salesforce.app import Identity, SalesforceApp
 from sandbox.salesforce.bulk import Bulk
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.org import Org
@@ -96,10 +92,7 @@ class SalesforceSimulator:
         self.password = "".join(rng.choice(alnum) for _ in range(20))
         self.org_id = IdMinter("00D", 62**4 * 3 + seed).mint()
         self.user_id = IdMinter("005", 62**4 * 5 + seed).mint()
-        self._state = ServerState()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._http = LoopbackServer("Salesforce simulator")
         self._port = 0
         self.seed_summaries: list[SeedSummary] = []
         if customers or assets or work_orders or contacts:
@@ -114,18 +107,14 @@ class SalesforceSimulator:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> SalesforceSimulator:
-        if self._server is not None:
+        if self._http.running:
             return self
         workdir = self._workdir
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="fieldbridge-sf-"))
             self._workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        ca = trustme.CA(organization_name="fieldbridge sandbox CA")
-        ca.cert_pem.write_to_path(str(self.ca_path))
-        cert = ca.issue_cert("127.0.0.1", "localhost")
-        cert.private_key_and_cert_chain_pem.write_to_path(str(workdir / "server.pem"))
-        (workdir / "server.pem").chmod(0o600)
+        _, server_pem = write_tls_files(workdir)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_key_path.write_bytes(
             key.private_bytes(
@@ -140,12 +129,7 @@ class SalesforceSimulator:
         )
         (workdir / "connected_app_public_key.pem").write_bytes(public_pem)
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._requested_port))
-        sock.listen(128)
-        self._sock = sock
-        self._port = sock.getsockname()[1]
+        self._port = self._http.listen(self._requested_port)
         identity = Identity(
             login_url=self.login_url,
             instance_url=self.instance_url,
@@ -157,42 +141,16 @@ class SalesforceSimulator:
             password=self.password,
             public_key_pem=public_pem,
         )
-        self._state = ServerState()
-        app = SalesforceApp(self.org, self.bulk, identity, self._state).app
-        config = uvicorn.Config(
-            app,
-            ssl_certfile=str(workdir / "server.pem"),
-            ssl_keyfile=str(workdir / "server.pem"),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-            timeout_keep_alive=30,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="salesforce-sim", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the Salesforce simulator did not start")
-            time.sleep(0.005)
+        app = SalesforceApp(self.org, self.bulk, identity, self._http.state).app
+        try:
+            self._http.run(app, server_pem)
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        self._state.stopping = True  # hangs end at once
-        if self._server is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True  # open keep-alive connections do not hold it up
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
+        self._http.stop()  # hangs end at once; open keep-alive connections do not hold it up
         if self._own_workdir and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

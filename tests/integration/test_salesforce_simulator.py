@@ -39,6 +39,7 @@ from simple_salesforce.exceptions import (
     SalesforceMoreThanOneRecord,
 )
 
+from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from sandbox.salesforce import SalesforceSimulator
 
@@ -1167,6 +1168,10 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
             "3",
             "--workdir",
             str(tmp_path / "sf"),
+            "--workers",
+            "7",
+            "--hr-workdir",
+            str(tmp_path / "hr"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -1177,20 +1182,31 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
     try:
         settings: dict[str, str] = {}
         assert proc.stdout is not None
-        while len(settings) < 5:
+        while len(settings) < 8:
             line = proc.stdout.readline()
             assert line, proc.stderr.read() if proc.stderr else "no output"
             name, _, value = line.strip().partition("=")
             settings[name] = value
-        assert set(settings) == {  # the JWT bearer flow, as a user would paste it
+        sf_env = {k: v for k, v in settings.items() if k.startswith("FIELDBRIDGE_SALESFORCE_")}
+        assert set(sf_env) == {  # the JWT bearer flow, as a user would paste it
             f"FIELDBRIDGE_SALESFORCE_{n}"
             for n in ("LOGIN_URL", "CLIENT_ID", "USERNAME", "PRIVATE_KEY_FILE", "CA_BUNDLE")
         }
+        assert list(settings)[:5] == list(sf_env), "the Salesforce settings come first"
         assert Path(settings["FIELDBRIDGE_SALESFORCE_PRIVATE_KEY_FILE"]).is_absolute()
-        given = {k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in settings.items()}
+        given = {k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sf_env.items()}
         with SalesforceConnector(SalesforceSettings(**given, api_version="62.0")) as sf:
             accounts = [r for page in sf.query_pages("SELECT Id FROM Account") for r in page]
         assert len(accounts) == 30
+
+        hr = {k: v for k, v in settings.items() if k.startswith("FIELDBRIDGE_HR_")}
+        assert set(hr) == {f"FIELDBRIDGE_HR_{n}" for n in ("URL", "TOKEN", "CA_BUNDLE")}
+        assert Path(hr["FIELDBRIDGE_HR_CA_BUNDLE"]).is_absolute()
+        assert hr["FIELDBRIDGE_HR_URL"] != settings["FIELDBRIDGE_SALESFORCE_LOGIN_URL"]
+        given = {k.removeprefix("FIELDBRIDGE_HR_").lower(): v for k, v in hr.items()}
+        with HRConnector(HRSettings(**given)) as feed:
+            certifications = [r for page in feed.certification_pages() for r in page]
+        assert len(certifications) == 7 * 3
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
