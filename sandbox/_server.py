@@ -9,22 +9,27 @@ loopback, and an ASGI app run by uvicorn over HTTPS on 127.0.0.1 in a background
     server.stop()                           # hung calls end at once, keep-alives are cut
 
 ``ServerState.hang`` is the ``hang`` fault: no answer for a while, but never past a stop.
+``LoopbackSimulator`` is what every simulator does the same around it: its workdir, start,
+stop, the context manager and where it listens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import trustme
 import uvicorn
 
-__all__ = ["LoopbackServer", "ServerState", "write_tls_files"]
+__all__ = ["LoopbackServer", "LoopbackSimulator", "ServerState", "write_tls_files"]
 
 
 @dataclass
@@ -137,3 +142,72 @@ class LoopbackServer:
         if self._sock is not None:
             self._sock.close()
         self._server = self._thread = self._sock = None
+
+
+class LoopbackSimulator:
+    """A simulator served by a ``LoopbackServer`` named ``name`` on ``127.0.0.1:port`` (0: a
+    free one). ``workdir`` keeps the CA and the server certificate (a temporary directory named
+    ``workdir_prefix...``, removed on stop, when omitted). A subclass gives the app to serve
+    (``_app``, called once the port is bound)."""
+
+    def __init__(
+        self, name: str, *, port: int, workdir: str | Path | None, workdir_prefix: str
+    ) -> None:
+        self._requested_port = port
+        self._own_workdir = workdir is None
+        self._workdir = Path(workdir).resolve() if workdir is not None else None
+        self._workdir_prefix = workdir_prefix
+        self._http = LoopbackServer(name)
+
+    def _app(self) -> Any:
+        """The ASGI app to serve; ``port`` and ``workdir`` are known by then."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        if self._http.running:
+            return self
+        workdir = self._workdir
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix=self._workdir_prefix))
+            self._workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        _, server_pem = write_tls_files(workdir)
+        self._http.listen(self._requested_port)
+        app = self._app()
+        try:
+            self._http.run(app, server_pem)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()  # hangs end at once; open keep-alive connections do not hold it up
+        if self._own_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._http.port
+
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            raise RuntimeError("the simulator is not started")
+        return self._workdir
+
+    @property
+    def ca_path(self) -> Path:
+        return self.workdir / "ca.pem"

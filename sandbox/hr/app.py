@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox._controls import faults_route, ledger_route
 from sandbox._faults import delay
 from sandbox._server import ServerState
 from sandbox.hr.faults import FaultPlan
@@ -137,8 +138,8 @@ class HRApp:
         self.app = Starlette(
             routes=[
                 Route("/v1/certifications", self.certifications, methods=ALL_METHODS),
-                Route("/__ledger", self.ctl_ledger, methods=["GET", "DELETE"]),
-                Route("/__faults", self.ctl_faults, methods=["GET", "POST"]),
+                ledger_route(desk.lock, desk.ledger, json_response),
+                faults_route(desk.lock, desk.faults, json_response),
                 Route("/__malformed", self.ctl_malformed, methods=["GET"]),
                 Route("/__health", self.ctl_health, methods=["GET"]),
                 Route("/{rest:path}", self.missing, methods=ALL_METHODS),
@@ -202,28 +203,6 @@ class HRApp:
         return json_response(404, {"error": "not_found", "message": "No such resource."})
 
     # --- controls --------------------------------------------------------------------------
-
-    async def ctl_ledger(self, request: Request) -> Response:
-        with self.desk.lock:
-            if request.method == "DELETE":
-                self.desk.ledger.clear()
-                return json_response(204, None)
-            return json_response(200, list(self.desk.ledger))
-
-    async def ctl_faults(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                settings = json.loads(await request.body() or b"{}")
-                if not isinstance(settings, dict):
-                    raise ValueError("the body must be a JSON object")
-                with self.desk.lock:
-                    self.desk.faults.configure(**settings)
-            except (ValueError, TypeError) as exc:
-                return json_response(400, {"error": str(exc)})
-        with self.desk.lock:
-            return json_response(
-                200, {**self.desk.faults.settings(), "log": list(self.desk.faults.log)}
-            )
 
     async def ctl_malformed(self, request: Request) -> Response:
         with self.desk.register.lock:

@@ -16,16 +16,13 @@ PEM is at ``ca_path``.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from sandbox._server import LoopbackServer, write_tls_files
+from sandbox._server import LoopbackSimulator
 from sandbox.hr.app import Desk, HRApp, Tokens
 from sandbox.hr.feed import Register
 
@@ -43,7 +40,7 @@ def _derived_token(seed: int, generation: int) -> str:
     return f"hr_{digest[:40]}"
 
 
-class HRSimulator:
+class HRSimulator(LoopbackSimulator):
     """The HR system on ``https://127.0.0.1:<port>``: ``GET /v1/certifications``.
 
     ``seed`` fixes the token (unless ``token`` is given), the data set and the records
@@ -71,10 +68,10 @@ class HRSimulator:
             raise ValueError("workers and certifications_per_worker cannot be negative")
         if not 0.0 <= malformed <= 1.0:
             raise ValueError("malformed must be between 0 and 1")
+        super().__init__(
+            "HR simulator", port=port, workdir=workdir, workdir_prefix="fieldbridge-hr-"
+        )
         self._seed = seed
-        self._requested_port = port
-        self._own_workdir = workdir is None
-        self._workdir = Path(workdir).resolve() if workdir is not None else None
         self._generation = 0
         self._given_token = token
         register = Register(seed=seed, today=today or datetime.now(UTC).date())
@@ -82,63 +79,15 @@ class HRSimulator:
         self._desk = Desk(register, Tokens(token or _derived_token(seed, 0)))
         if faults:
             self.set_faults(**faults)
-        self._http = LoopbackServer("HR simulator")
 
-    # --- lifecycle -------------------------------------------------------------------------
+    def _app(self) -> Any:
+        return HRApp(self._desk, self._http.state).app
 
-    def start(self) -> HRSimulator:
-        if self._http.running:
-            return self
-        workdir = self._workdir
-        if workdir is None:
-            workdir = Path(tempfile.mkdtemp(prefix="fieldbridge-hr-"))
-            self._workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        _, server_pem = write_tls_files(workdir)
-        self._http.listen(self._requested_port)
-        try:
-            self._http.run(HRApp(self._desk, self._http.state).app, server_pem)
-        except RuntimeError:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()  # hangs end at once; open keep-alive connections do not hold it up
-        if self._own_workdir and self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def __enter__(self) -> HRSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # --- where it is -----------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self._http.port
+    # --- where it is (and ``port``, ``workdir``, ``ca_path``) ------------------------------
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self._http.port}"
-
-    @property
-    def workdir(self) -> Path:
-        if self._workdir is None:
-            raise RuntimeError("the simulator is not started")
-        return self._workdir
-
-    @property
-    def ca_path(self) -> Path:
-        return self.workdir / "ca.pem"
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def token(self) -> str:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox._controls import faults_route, ledger_route
 from sandbox._faults import delay
 from sandbox._server import ServerState
 from sandbox.salesforce.bulk import Bulk
@@ -222,8 +223,8 @@ class SalesforceApp:
             api(base + "/jobs/ingest/{job}", lambda c: self.job(c, "ingest")),
             api(base + "/jobs/ingest/{job}/batches", self.ingest_batches),
             api(base + "/jobs/ingest/{job}/{results}", self.ingest_results),
-            Route("/__ledger", self.ctl_ledger, methods=["GET", "DELETE"]),
-            Route("/__faults", self.ctl_faults, methods=["GET", "POST"]),
+            ledger_route(org.lock, org.ledger, json_response),
+            faults_route(org.lock, org.faults, json_response),
             Route("/__sessions/expire", self.ctl_expire, methods=["POST"]),
             Route("/__touch", self.ctl_touch, methods=["POST"]),
             Route("/__malformed", self.ctl_malformed, methods=["GET"]),
@@ -603,28 +604,6 @@ class SalesforceApp:
         return self._error(not_found())
 
     # --- controls --------------------------------------------------------------------------
-
-    async def ctl_ledger(self, request: Request) -> Response:
-        with self.org.lock:
-            if request.method == "DELETE":
-                self.org.ledger.clear()
-                return json_response(204, None)
-            return json_response(200, list(self.org.ledger))
-
-    async def ctl_faults(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                settings = json.loads(await request.body() or b"{}")
-                if not isinstance(settings, dict):
-                    raise ValueError("the body must be a JSON object")
-                with self.org.lock:
-                    self.org.faults.configure(**settings)
-            except (ValueError, TypeError) as exc:
-                return json_response(400, {"error": str(exc)})
-        with self.org.lock:
-            return json_response(
-                200, {**self.org.faults.settings(), "log": list(self.org.faults.log)}
-            )
 
     async def ctl_expire(self, request: Request) -> Response:
         return json_response(200, {"expired": self.org.expire_sessions()})

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import string
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sandbox._server import LoopbackServer, write_tls_files
+from sandbox._server import LoopbackSimulator
 from sandbox.salesforce.app import Identity, SalesforceApp
 from sandbox.salesforce.bulk import Bulk
 from sandbox.salesforce.errors import ApiError
@@ -46,7 +43,7 @@ class Touched:
     stamp: str
 
 
-class SalesforceSimulator:
+class SalesforceSimulator(LoopbackSimulator):
     """A Salesforce org on ``https://127.0.0.1:<port>``.
 
     ``seed`` fixes the credentials, the data ``seed()`` makes (unless it is given its own
@@ -73,10 +70,10 @@ class SalesforceSimulator:
         session_ttl_s: float = 7200.0,
         version: str = DEFAULT_VERSION,
     ) -> None:
+        super().__init__(
+            "Salesforce simulator", port=port, workdir=workdir, workdir_prefix="fieldbridge-sf-"
+        )
         self._seed = seed
-        self._requested_port = port
-        self._own_workdir = workdir is None
-        self._workdir = Path(workdir).resolve() if workdir is not None else None
         self.api_version = version
         self.org = Org(
             seed=seed, api_limit=api_limit, max_cursors=max_cursors, session_ttl_s=session_ttl_s
@@ -92,8 +89,6 @@ class SalesforceSimulator:
         self.password = "".join(rng.choice(alnum) for _ in range(20))
         self.org_id = IdMinter("00D", 62**4 * 3 + seed).mint()
         self.user_id = IdMinter("005", 62**4 * 5 + seed).mint()
-        self._http = LoopbackServer("Salesforce simulator")
-        self._port = 0
         self.seed_summaries: list[SeedSummary] = []
         if customers or assets or work_orders or contacts:
             self.seed(
@@ -104,17 +99,7 @@ class SalesforceSimulator:
                 malformed=malformed,
             )
 
-    # --- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> SalesforceSimulator:
-        if self._http.running:
-            return self
-        workdir = self._workdir
-        if workdir is None:
-            workdir = Path(tempfile.mkdtemp(prefix="fieldbridge-sf-"))
-            self._workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        _, server_pem = write_tls_files(workdir)
+    def _app(self) -> Any:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_key_path.write_bytes(
             key.private_bytes(
@@ -127,9 +112,7 @@ class SalesforceSimulator:
         public_pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        (workdir / "connected_app_public_key.pem").write_bytes(public_pem)
-
-        self._port = self._http.listen(self._requested_port)
+        (self.workdir / "connected_app_public_key.pem").write_bytes(public_pem)
         identity = Identity(
             login_url=self.login_url,
             instance_url=self.instance_url,
@@ -141,44 +124,17 @@ class SalesforceSimulator:
             password=self.password,
             public_key_pem=public_pem,
         )
-        app = SalesforceApp(self.org, self.bulk, identity, self._http.state).app
-        try:
-            self._http.run(app, server_pem)
-        except RuntimeError:
-            self.stop()
-            raise
-        return self
+        return SalesforceApp(self.org, self.bulk, identity, self._http.state).app
 
-    def stop(self) -> None:
-        self._http.stop()  # hangs end at once; open keep-alive connections do not hold it up
-        if self._own_workdir and self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def __enter__(self) -> SalesforceSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # --- where it is -----------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self._port
+    # --- where it is (and ``port``, ``workdir``, ``ca_path``) ------------------------------
 
     @property
     def login_url(self) -> str:
-        return f"https://127.0.0.1:{self._port}"
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def instance_url(self) -> str:
-        return f"https://127.0.0.1:{self._port}"
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def token_url(self) -> str:
@@ -188,16 +144,6 @@ class SalesforceSimulator:
     def base_url(self) -> str:
         """The REST root for ``api_version``: ``.../services/data/v62.0``."""
         return f"{self.instance_url}/services/data/v{self.api_version}"
-
-    @property
-    def workdir(self) -> Path:
-        if self._workdir is None:
-            raise RuntimeError("the simulator is not started")
-        return self._workdir
-
-    @property
-    def ca_path(self) -> Path:
-        return self.workdir / "ca.pem"
 
     @property
     def private_key_path(self) -> Path:

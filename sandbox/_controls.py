@@ -1,0 +1,55 @@
+"""The ``/__ledger`` and ``/__faults`` controls every simulator serves, over the ledger and
+the fault plan its app shares with the simulator under one lock; ``respond(status, body)``
+is the app's own JSON answer. Neither is faulted nor recorded.
+
+- ``GET /__ledger``: the ledger; ``DELETE /__ledger``: empties it (204).
+- ``GET /__faults``: the plan's settings and its ``log``; ``POST /__faults`` with a JSON
+  object of settings changes them first (400 ``{"error": ...}`` when they are wrong).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox._faults import FaultPlan
+
+__all__ = ["faults_route", "ledger_route"]
+
+Respond = Callable[[int, Any], Response]
+
+
+def ledger_route(
+    lock: AbstractContextManager[Any], ledger: list[dict[str, Any]], respond: Respond
+) -> Route:
+    async def ctl_ledger(request: Request) -> Response:
+        with lock:
+            if request.method == "DELETE":
+                ledger.clear()
+                return respond(204, None)
+            return respond(200, list(ledger))
+
+    return Route("/__ledger", ctl_ledger, methods=["GET", "DELETE"])
+
+
+def faults_route(lock: AbstractContextManager[Any], plan: FaultPlan, respond: Respond) -> Route:
+    async def ctl_faults(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                settings = json.loads(await request.body() or b"{}")
+                if not isinstance(settings, dict):
+                    raise ValueError("the body must be a JSON object")
+                with lock:
+                    plan.configure(**settings)
+            except (ValueError, TypeError) as exc:
+                return respond(400, {"error": str(exc)})
+        with lock:
+            return respond(200, {**plan.settings(), "log": list(plan.log)})
+
+    return Route("/__faults", ctl_faults, methods=["GET", "POST"])
