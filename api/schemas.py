@@ -59,6 +59,12 @@ def _public(model: type[BaseModel], name: str, synced: bool = False) -> type[Bas
 
 class CertificationPublic(canonical.Certification):
     id: int
+    status: canonical.CertificationStatus = Field(
+        description="only an active certification counts for dispatch"
+    )
+    deleted_at: datetime | None = Field(
+        description="when its source (the HR system) no longer had it; null while held"
+    )
 
 
 def _camel(name: str) -> str:

@@ -342,6 +342,17 @@ class CompletedJob(Model):
         return self
 
 
+CertificationStatus = Literal["active", "suspended", "revoked"]
+
+
+class HeldCertification(Certification):
+    """A certification as its system of record (HR) holds it for one technician. Only an
+    ``active`` one counts for dispatch, and only on the days it is valid."""
+
+    technician_id: Id
+    status: CertificationStatus = "active"
+
+
 class TechnicianCertification(Model):
     """A technician's certification as pushed to a CRM: the technician by key, never by name."""
 

@@ -17,7 +17,9 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-Entity = Literal["customer", "site", "contact", "asset", "work_order"]
+Entity = Literal[
+    "customer", "site", "contact", "asset", "work_order", "technician", "certification"
+]
 
 M = TypeVar("M", bound=BaseModel)
 

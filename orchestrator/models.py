@@ -157,7 +157,11 @@ class Technician(Timestamped, SourceOwned, Base):
     )
 
 
-class Certification(SourceOwned, Base):
+class Certification(SourceOwned, Synced, Base):
+    """A certification a technician holds; from the HR system (``source_system`` ``hr``,
+    ``external_id`` ``<worker>|<code>``) or entered with the technician. It counts for
+    dispatch only while ``active``, not deleted at its source, and valid on the job's day."""
+
     __tablename__ = "certifications"
     __table_args__ = (UniqueConstraint("source_system", "external_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -170,7 +174,13 @@ class Certification(SourceOwned, Base):
     number: Mapped[str | None] = mapped_column(String(128))
     issued_on: Mapped[date | None] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     technician: Mapped[Technician] = relationship(back_populates="certifications")
+
+    @property
+    def counts(self) -> bool:
+        """Whether it counts for dispatch at all (on which days is ``valid_on``'s question)."""
+        return self.status == "active" and self.deleted_at is None
 
 
 class WorkType(Timestamped, Base):

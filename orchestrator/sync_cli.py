@@ -1,9 +1,11 @@
 """``fieldbridge sync run``, ``status`` and ``retry-quarantine``: the inbound sync from a terminal.
 
-``run`` reads the connector's settings (``FIELDBRIDGE_SALESFORCE_*``) and the mapping (the
-standard org's, or ``FIELDBRIDGE_SALESFORCE_MAPPING_FILE``), holds the mapping against the
-org's describes first (and stops, naming every misfit, when it does not fit), then runs each
-stream with a progress bar and prints a summary table. ``status`` prints the cursors.
+``run --system salesforce`` (the default) reads the connector's settings
+(``FIELDBRIDGE_SALESFORCE_*``) and the mapping (the standard org's, or
+``FIELDBRIDGE_SALESFORCE_MAPPING_FILE``), holds the mapping against the org's describes first
+(and stops, naming every misfit, when it does not fit); ``run --system hr`` reads
+``FIELDBRIDGE_HR_*`` and the certification feed. Each stream runs with a progress bar, then a
+summary table is printed. ``status`` prints the cursors.
 ``retry-quarantine`` applies every open quarantined record again from its saved payload with
 the current mapping (after a mapping fix, say) and prints how many left quarantine.
 """
@@ -21,23 +23,31 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from connectors.errors import ConnectorError, Permanent
+from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings.errors import MappingConfigError
+from mappings.hr import HRMapping
+from mappings.records import InboundMap
 from mappings.salesforce import SalesforceMapping
 from orchestrator import models
-from orchestrator.bootstrap import bootstrap
+from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.console import err, error
 from orchestrator.sync import (
+    HR_STREAM_NAMES,
     STREAM_NAMES,
+    Stream,
     StreamResult,
     cursors,
+    hr_streams,
     retry_quarantine,
     run_stream,
     salesforce_streams,
 )
 
 sync_app = typer.Typer(help="Inbound sync from the systems of record.", no_args_is_help=True)
-SYSTEMS = ("salesforce",)
+NAMES: dict[str, tuple[str, ...]] = {"salesforce": STREAM_NAMES, "hr": HR_STREAM_NAMES}
+SYSTEMS = tuple(NAMES)
+ALL_NAMES = tuple(dict.fromkeys(n for names in NAMES.values() for n in names))
 
 
 def _stop(message: str) -> typer.Exit:
@@ -72,11 +82,38 @@ def _check_mapping(sf: SalesforceConnector, mapping: SalesforceMapping) -> None:
         raise typer.Exit(code=2) from None
 
 
+def _streams(system: str, container: Container) -> tuple[InboundMap, dict[str, Stream]]:
+    """The system's mapping and its streams, by name, in run order."""
+    if system == "hr":
+        return HRMapping(), hr_streams()
+    mapping = _mapping(container.settings.salesforce_mapping_file)
+    return mapping, dict(salesforce_streams(mapping))
+
+
+def _connect(system: str) -> tuple[SalesforceConnector | HRConnector, int | None]:
+    """The system's connector (its settings read, or a clear stop) and its bulk threshold."""
+    try:
+        if system == "hr":
+            return HRConnector(HRSettings()), None
+        settings = SalesforceSettings()
+    except (ValueError, ValidationError) as exc:
+        raise _stop(f"the {system} settings are incomplete: {exc}") from None
+    return SalesforceConnector(settings), settings.bulk_threshold
+
+
+def _check_names(system: str, entity: str | None, extra: tuple[str, ...] = ()) -> None:
+    if system not in SYSTEMS:
+        raise _stop(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
+    allowed = NAMES[system] + extra
+    if entity is not None and entity not in allowed:
+        raise _stop(f"--entity for {system} must be one of {', '.join(allowed)}, not {entity!r}")
+
+
 @sync_app.command("run")
 def run_cmd(
     system: Annotated[str, typer.Option(help=f"one of {', '.join(SYSTEMS)}")] = "salesforce",
     entity: Annotated[
-        str | None, typer.Option(help=f"one stream: {', '.join(STREAM_NAMES)} [default: all]")
+        str | None, typer.Option(help=f"one stream: {', '.join(ALL_NAMES)} [default: all]")
     ] = None,
     full: Annotated[bool, typer.Option(help="read everything, ignoring the cursor")] = False,
     batch_size: Annotated[
@@ -84,23 +121,18 @@ def run_cmd(
     ] = 2000,
 ) -> None:
     """Bring what changed at the system of record into the store, stream by stream."""
-    if system not in SYSTEMS:
-        raise _stop(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
-    if entity is not None and entity not in STREAM_NAMES:
-        raise _stop(f"--entity must be one of {', '.join(STREAM_NAMES)}, not {entity!r}")
+    _check_names(system, entity)
     container = bootstrap()
     try:
-        try:
-            sf_settings = SalesforceSettings()
-        except (ValueError, ValidationError) as exc:
-            raise _stop(f"the Salesforce settings are incomplete: {exc}") from None
-        mapping = _mapping(container.settings.salesforce_mapping_file)
-        streams = salesforce_streams(mapping)
-        names = [entity] if entity else list(STREAM_NAMES)
+        mapping, streams = _streams(system, container)
+        names = [entity] if entity else list(streams)
         results: list[StreamResult] = []
-        with SalesforceConnector(sf_settings) as sf:
+        connector, bulk_threshold = _connect(system)
+        with connector as source:
             try:
-                _check_mapping(sf, mapping)
+                if isinstance(source, SalesforceConnector):
+                    assert isinstance(mapping, SalesforceMapping)
+                    _check_mapping(source, mapping)
                 with Progress(
                     SpinnerColumn(),
                     TextColumn("{task.description:<11}"),
@@ -125,20 +157,20 @@ def run_cmd(
 
                         result = run_stream(
                             container.uow,
-                            sf,
+                            source,
                             streams[name],
                             mapping,
                             full=full,
                             lookback_s=container.settings.sync_lookback_s,
                             batch_size=batch_size,
-                            bulk_threshold=sf_settings.bulk_threshold,
+                            bulk_threshold=bulk_threshold,
                             on_page=report,
                         )
                         report(result)
                         progress.update(task, total=1, completed=1)
                         results.append(result)
             except ConnectorError as exc:
-                raise _stop(f"salesforce: {exc}") from None
+                raise _stop(f"{system}: {exc}") from None
         _summary(results)
     finally:
         container.dispose()
@@ -163,7 +195,7 @@ def _summary(results: list[StreamResult]) -> None:
     err.print(table)
 
 
-ENTITIES = ("customer", "site", "contact", "asset", "work_order")
+ENTITIES = ("customer", "site", "contact", "asset", "work_order", "certification")
 
 
 @sync_app.command("retry-quarantine")
@@ -172,23 +204,19 @@ def retry_quarantine_cmd(
     entity: Annotated[
         str | None,
         typer.Option(
-            help=f"one stream ({', '.join(STREAM_NAMES)}) or entity ({', '.join(ENTITIES)})"
+            help=f"one stream ({', '.join(ALL_NAMES)}) or entity ({', '.join(ENTITIES)})"
             " [default: all]"
         ),
     ] = None,
 ) -> None:
     """Apply every open quarantined record again from its saved payload, with the current
     mapping; those that now apply leave quarantine, the others count one more attempt."""
-    if system not in SYSTEMS:
-        raise _stop(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
-    if entity is not None and entity not in STREAM_NAMES + ENTITIES:
-        raise _stop(f"--entity must be one of {', '.join(STREAM_NAMES + ENTITIES)}, not {entity!r}")
+    _check_names(system, entity, ENTITIES)
     container = bootstrap()
     try:
-        mapping = _mapping(container.settings.salesforce_mapping_file)
-        streams = salesforce_streams(mapping)
+        mapping, streams = _streams(system, container)
         entities = None
-        if entity in STREAM_NAMES:
+        if entity in streams:
             streams = {entity: streams[entity]}
         elif entity is not None:
             entities = [entity]

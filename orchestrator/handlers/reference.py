@@ -83,6 +83,7 @@ KINDS: dict[str, Kind] = {
 }
 
 _CERT_FIELDS = tuple(canonical.Certification.model_fields)
+_CERT_STATE = ("status", "deleted_at")  # kept by the HR sync, shown, never given
 
 
 def _columns(kind: Kind, data: BaseModel) -> dict[str, Any]:
@@ -103,7 +104,8 @@ def to_public(kind: Kind, row: Any) -> dict[str, Any]:
     for name in kind.model.model_fields:
         if name == "certifications":
             out[name] = [
-                {"id": c.id, **{f: getattr(c, f) for f in _CERT_FIELDS}} for c in row.certifications
+                {"id": c.id, **{f: getattr(c, f) for f in _CERT_FIELDS + _CERT_STATE}}
+                for c in row.certifications
             ]
         else:
             out[name] = getattr(row, name)
@@ -122,8 +124,18 @@ def to_canonical(kind: Kind, row: Any) -> canonical.Model:
         data.pop(extra, None)
     if "certifications" in data:
         for cert in data["certifications"]:
-            cert.pop("id")
+            for extra in ("id", *_CERT_STATE):
+                cert.pop(extra)
     return kind.model.model_validate(data)
+
+
+def technician_for_dispatch(row: models.Technician) -> canonical.Technician:
+    """The technician as dispatch sees them: only the certifications that count (active, and
+    not deleted at their source); whether one is valid on a day is the caller's question."""
+    tech = to_canonical(KINDS["technicians"], row)
+    assert isinstance(tech, canonical.Technician)
+    held = [c for c, r in zip(tech.certifications, row.certifications, strict=True) if r.counts]
+    return tech.model_copy(update={"certifications": held})
 
 
 @functools.cache
@@ -225,7 +237,9 @@ def update(uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any]) 
         setattr(row, name, value)
     certs = _certifications(data)
     if certs is not None and "certifications" in changes:
-        row.certifications = certs
+        # Those a sync keeps (the HR system's) are its own: a PATCH replaces the others.
+        synced = [c for c in row.certifications if c.remote_stamp is not None]
+        row.certifications = synced + certs
     row.version += 1
     _commit_unique(uow, kind)
     return to_public(kind, row)

@@ -192,14 +192,11 @@ class DayProblem:
 
 def build_problem(uow: UnitOfWork, day: date, territories: tuple[str, ...] = ()) -> DayProblem:
     territory_ids = set(_territory_ids(uow, territories).values())
-    kind = reference.KINDS["technicians"]
     techs: list[Technician] = []
     for row in uow.session.scalars(select(models.Technician).order_by(models.Technician.id)):
         if territory_ids and row.territory_id not in territory_ids:
             continue
-        tech = reference.to_canonical(kind, row)
-        assert isinstance(tech, canonical.Technician)
-        planned = technician_for_day(row.id, tech, day)
+        planned = technician_for_day(row.id, reference.technician_for_dispatch(row), day)
         if planned is not None:
             techs.append(planned)
     working = {t.id for t in techs}

@@ -641,8 +641,7 @@ def _technician_fits(uow: UnitOfWork, wo: models.WorkOrder, tech_id: int, start:
     row = uow.session.get(models.Technician, tech_id)
     if work_type is None or row is None:
         return
-    tech = reference.to_canonical(reference.KINDS["technicians"], row)
-    assert isinstance(tech, canonical.Technician)
+    tech = reference.technician_for_dispatch(row)
     day: date = start.astimezone(ZoneInfo(tech.time_zone)).date()
     lacking = [s for s in work_type.required_skills if s not in tech.skills]
     if lacking:

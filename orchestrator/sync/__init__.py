@@ -3,7 +3,7 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
 
 - ``streams``: what a stream reads (system, entity, sObject, fields, order) and the
   Salesforce streams of a mapping (customers: Account -> customer and site; contacts;
-  assets; work_orders: WorkOrder -> intake).
+  assets; work_orders: WorkOrder -> intake) and the HR system's (certifications).
 - ``engine``: ``run_stream`` runs one stream: reads its cursor, queries from the cursor minus
   a look-back window, maps each record, resolves its references, upserts it (a stale or
   unchanged stamp is skipped; a deletion leaves a tombstone), quarantines what cannot be
@@ -25,16 +25,24 @@ from orchestrator.sync.engine import (
     retry_quarantine,
     run_stream,
 )
-from orchestrator.sync.streams import STREAM_NAMES, Stream, salesforce_streams
+from orchestrator.sync.streams import (
+    HR_STREAM_NAMES,
+    STREAM_NAMES,
+    Stream,
+    hr_streams,
+    salesforce_streams,
+)
 
 __all__ = [
     "DEFAULT_LOOKBACK_S",
+    "HR_STREAM_NAMES",
     "STREAM_NAMES",
     "RetryResult",
     "Source",
     "Stream",
     "StreamResult",
     "cursors",
+    "hr_streams",
     "retry_quarantine",
     "run_stream",
     "salesforce_streams",

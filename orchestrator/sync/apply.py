@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, Table, any_, bindparam, insert, select, update
+from sqlalchemy import String, Table, any_, bindparam, insert, literal, select, update
 from sqlalchemy.dialects import postgresql
 
 from mappings.errors import MappingError
@@ -29,6 +29,8 @@ TABLES: dict[Entity, type[models.Base]] = {
     "site": models.Site,
     "contact": models.Contact,
     "asset": models.Asset,
+    "technician": models.Technician,  # a reference target only (technicians are ours)
+    "certification": models.Certification,
 }
 QUARANTINE = models.table_of(models.QuarantinedRecord)
 
@@ -188,10 +190,14 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
     resolved: list[str] = []
     live: list[tuple[Mapping[str, Any], Mapped[Any], Any]] = []
     for raw, mapped in good:
-        row = stored.get((mapped.system, mapped.external_id))
-        if row is not None and row.remote_stamp is not None and mapped.stamp <= row.remote_stamp:
-            counts.skipped += 1  # stale, or this very version again
+        row: Any = stored.get((mapped.system, mapped.external_id))
+        stamp = None if row is None else row.remote_stamp
+        if stamp is not None and mapped.stamp < stamp:
+            counts.skipped += 1  # stale
             resolved.append(mapped.external_id)  # a held older version is obsolete
+        elif stamp is not None and mapped.stamp == stamp and (mapped.deleted or row.deleted_at):
+            counts.skipped += 1  # this very deletion again
+            resolved.append(mapped.external_id)
         elif mapped.deleted:
             if row is not None:
                 connection.execute(
@@ -200,7 +206,7 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
                     .values(
                         deleted_at=mapped.stamp,
                         remote_stamp=mapped.stamp,
-                        version=table.c.version + 1,
+                        **_bump(table),
                     )
                 )
                 counts.written += 1
@@ -210,6 +216,10 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
         else:
             live.append((raw, mapped, row))
     targets = targets_of(connection, (mapped for _, mapped, _ in live))
+    # A version stamped like the stored one is the same version read again, unless a feed
+    # that stamps by the second changed the record twice in one second: compare them.
+    same = [row.id for _, m, row in live if row is not None and m.stamp == row.remote_stamp]
+    current = _current(connection, table, same)
     inserts: list[dict[str, Any]] = []
     updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for raw, mapped, row in live:
@@ -231,6 +241,11 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
             else:
                 owned = mapped.owned_fields | {"source_system", "external_id"}
                 changes = {name: value for name, value in values.items() if name in owned}
+                was = current.get(row.id)
+                if was is not None and all(was[n] == v for n, v in changes.items()):
+                    counts.skipped += 1  # this very version again
+                    resolved.append(mapped.external_id)
+                    continue
                 changes |= {"row_id_": row.id, "remote_stamp": mapped.stamp, "deleted_at": None}
                 updates.setdefault(tuple(sorted(changes)), []).append(changes)
             counts.written += 1
@@ -241,13 +256,25 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
         connection.execute(
             update(table)
             .where(table.c.id == bindparam("row_id_"))
-            .values(
-                {name: bindparam(name) for name in shape if name != "row_id_"}
-                | {"version": table.c.version + 1}
-            ),
+            .values({name: bindparam(name) for name in shape if name != "row_id_"} | _bump(table)),
             batch,
         )
     resolve_many(work, stream, entity, resolved, now)
+
+
+def _current(connection: Any, table: Table, ids: Sequence[int]) -> dict[int, Any]:
+    """The stored rows of ``ids``, whole, by id (to compare a version read again with)."""
+    out: dict[int, Any] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        for row in connection.execute(select(table).where(table.c.id.in_(chunk))):
+            out[row.id] = row._mapping
+    return out
+
+
+def _bump(table: Table) -> dict[str, Any]:
+    """A changed row's version, bumped (a table without versions has nothing to bump)."""
+    return {"version": table.c.version + 1} if "version" in table.c else {}
 
 
 def custom_plans(connection: Any) -> None:
@@ -271,13 +298,21 @@ def rows_of(
         external_ids.sort()
         for chunk in among(connection, c.external_id, external_ids):
             found = connection.execute(
-                select(c.id, c.external_id, c.remote_stamp, c.deleted_at).where(
+                select(c.id, c.external_id, *_synced(table)).where(
                     (c.source_system == system) & chunk
                 )
             )
             for row in found:
                 out[system, row.external_id] = row
     return out
+
+
+def _synced(table: Table) -> tuple[Any, Any]:
+    """The remote stamp and tombstone of ``table``'s rows (None for a table the sync only
+    points at, such as technicians)."""
+    if "remote_stamp" in table.c:
+        return table.c.remote_stamp, table.c.deleted_at
+    return literal(None).label("remote_stamp"), literal(None).label("deleted_at")
 
 
 def among(connection: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:

@@ -12,8 +12,10 @@ the stream, its references resolved to store ids by (system, external id), and i
 upserted by (source_system, external_id), only the fields the mapping owns overwritten (a
 page at a time, entity by entity: its stored rows read in one query, its references in one
 per referenced entity, new rows inserted in one executemany, updates in one per shape). A
-version whose stamp is not newer than the stored ``remote_stamp`` changes nothing (a stale
-update, or the same version read again): no write, no version bump. A deletion sets
+version whose stamp is older than the stored ``remote_stamp`` changes nothing (a stale
+update), nor does one stamped alike whose fields are the stored ones (the same version read
+again): no write, no version bump (a feed that stamps by the second may change a record twice
+in one second: the second change is applied). A deletion sets
 ``deleted_at`` and keeps the row. A record that cannot be mapped or validated, or whose
 reference names no stored row, goes to ``quarantine`` with its raw payload, the remote field
 and the reason (and is marked resolved when a later version applies); it never stops the
@@ -39,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import insert, select, update
 
@@ -57,7 +59,7 @@ from orchestrator.sync.apply import (
     stamp_of,
 )
 from orchestrator.sync.streams import Cursor, Stream
-from orchestrator.sync.work_orders import apply_work_orders, write_keys
+from orchestrator.sync.work_orders import KeyWriter, apply_work_orders, write_keys
 from orchestrator.uow import UnitOfWork
 
 DEFAULT_LOOKBACK_S = 300.0
@@ -66,14 +68,12 @@ CURSORS = models.table_of(models.SyncCursor)
 
 
 class Source(Protocol):
-    """What the engine needs of a connector besides what its streams read through
-    (``SalesforceConnector`` is one): how many requests it has sent so far, and, for the
-    work-order stream, updates by record id."""
+    """What the engine needs of a connector besides what its streams read through: how many
+    requests it has sent so far. (The work-order stream's source also updates records by id:
+    ``work_orders.KeyWriter``.)"""
 
     @property
     def api_calls(self) -> int: ...
-
-    def update_many(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[Any]: ...
 
 
 def run_stream(
@@ -158,7 +158,8 @@ def _write_keys(
     result: StreamResult,
     external_ids: Sequence[str] | None,
 ) -> None:
-    written, refused = write_keys(uow, source, stream, mapping, now, external_ids)
+    writer = cast(KeyWriter, source)  # the work-order stream's source: Salesforce's
+    written, refused = write_keys(uow, writer, stream, mapping, now, external_ids)
     result.keys_written += written
     result.keys_refused += refused
 

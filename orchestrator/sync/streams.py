@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from mappings.hr import SYSTEM as HR
 from mappings.records import Entity
 from mappings.salesforce import SYSTEM, SalesforceMapping
 
 STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders")
-"""In the order a run takes them: references point at streams run before."""
+"""Salesforce's, in the order a run takes them: references point at streams run before."""
+HR_STREAM_NAMES: tuple[str, ...] = ("certifications",)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,47 @@ class SoqlStream(Stream):
             return f"{s} > {at} OR ({s} = {at} AND {self.id_field} > '{quoted}')", stamp
         since = (stamp - timedelta(seconds=cursor.lookback_s)).replace(microsecond=0)
         return f"{s} >= {_soql_datetime(since)}", since
+
+
+class FeedSource(Protocol):
+    """What the HR certification feed is read through (``HRConnector`` is one)."""
+
+    def certification_pages(
+        self, updated_since: datetime | None = None, *, page_size: int = 500
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True)
+class CertificationFeed(Stream):
+    """The HR system's certifications: the feed from ``updated_since`` (inclusive: the
+    cursor's stamp less the look-back), in (``updated_at``, ``id``) order."""
+
+    def read(
+        self,
+        source: FeedSource,
+        cursor: Cursor | None,
+        *,
+        batch_size: int,
+        bulk_threshold: int | None,
+    ) -> Read:
+        since = None
+        if cursor is not None:
+            since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
+        pages = source.certification_pages(updated_since=since, page_size=min(batch_size, 1000))
+        return Read(pages, since)
+
+
+def hr_streams() -> dict[str, Stream]:
+    """The HR system's streams, by name, in run order."""
+    return {
+        "certifications": CertificationFeed(
+            system=HR,
+            name="certifications",
+            entities=("certification",),
+            stamp_field="updated_at",
+            id_field="id",
+        )
+    }
 
 
 def _soql_datetime(moment: datetime) -> str:

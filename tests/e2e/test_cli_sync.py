@@ -137,3 +137,54 @@ def held_contacts(database_url: str) -> set[str]:
         for r in quarantine_rows(database_url)
         if r.entity == "contact" and r.resolved_at is None
     }
+
+
+def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
+    tmp_path: Path, database_url: str
+) -> None:
+    from sandbox.hr import HRSimulator
+
+    with HRSimulator(seed=4, workers=12, malformed=0.05) as hr:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+        env.update(
+            FIELDBRIDGE_DATABASE_URL=database_url,
+            FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
+            FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
+            COLUMNS="200",
+            **hr.env(),
+        )
+        assert run(env, "migrate").returncode == 0
+        workers = sorted({r["worker_id"] for r in hr.records()})
+        engine = create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(
+                models.table_of(models.Technician).insert(),
+                [
+                    {
+                        "source_system": "hr",
+                        "external_id": w,
+                        "name": f"Technician {w}",
+                        "home_latitude": 52.5,
+                        "home_longitude": 13.4,
+                        "time_zone": "Europe/Berlin",
+                        "version": 1,
+                    }
+                    for w in workers
+                ],
+            )
+        assert run(env, "sync", "run", "--entity", "customers", "--system", "hr").returncode == 2
+        done = run(env, "sync", "run", "--system", "hr")
+        assert done.returncode == 0, done.stderr
+        assert "hr certifications" in done.stderr
+        with engine.connect() as conn:
+            certs = models.table_of(models.Certification)
+            held = conn.execute(
+                select(certs.c.external_id).where(certs.c.source_system == "hr")
+            ).all()
+        engine.dispose()
+        assert len(held) == hr.count() - len(hr.malformed_ids())
+        status = run(env, "sync", "status")
+        assert "hr" in status.stderr and "certifications" in status.stderr
+        hr.expire_token()
+        expired = run(env, "sync", "run", "--system", "hr")
+        assert expired.returncode == 2 and "FIELDBRIDGE_HR_TOKEN" in expired.stderr

@@ -103,6 +103,7 @@ def test_status_shows_every_stream_before_and_after_a_sync(
         ("salesforce", "contacts"),
         ("salesforce", "assets"),
         ("salesforce", "work_orders"),
+        ("hr", "certifications"),
     ]
     for entry in before:
         assert set(entry) == KEYS
@@ -116,7 +117,8 @@ def test_status_shows_every_stream_before_and_after_a_sync(
 
     results = sync_all(container, sim)
     after = {s["entity"]: s for s in status(api, world.dispatcher)}
-    assert list(after) == ["customers", "contacts", "assets", "work_orders"]
+    assert list(after) == ["customers", "contacts", "assets", "work_orders", "certifications"]
+    assert after["certifications"]["last_run_at"] is None  # the HR feed has not run
     for name, result in results.items():
         entry = after[name]
         assert set(entry) == KEYS
