@@ -36,7 +36,7 @@ MODELS: dict[Entity, type[BaseModel]] = {
 _ID_STANDIN = 1  # a reference's place while its record is not resolved: ids are >= 1
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     """The canonical fields read so far, where each came from, and the references."""
 
@@ -119,13 +119,14 @@ def _customer(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
 def _site(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
     a = mapping.account
     d.put("name", r.text(a.name, required=True), a.name)
-    parts = [r.text(f) for f in a.address_fields]
+    fields = a.address_fields
+    parts = [r.text(f) for f in fields]
     # One line: a multi-line street's lines, then the city and the rest, comma-separated.
     lines = [" ".join(line.split()) for p in parts if p for line in p.splitlines()]
     lines = [line for line in lines if line]
     if not lines:
-        raise r.error(a.address_fields[0], f"no address ({', '.join(a.address_fields)} empty)")
-    d.put("address", ", ".join(lines), a.address_fields[0])
+        raise r.error(fields[0], f"no address ({', '.join(fields)} empty)")
+    d.put("address", ", ".join(lines), fields[0])
     latitude, longitude = _position(mapping, r)
     d.put("latitude", latitude, a.latitude)
     d.put("longitude", longitude, a.longitude)

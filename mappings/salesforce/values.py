@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from mappings.errors import MappingError
@@ -19,6 +20,8 @@ from mappings.salesforce.config import SYSTEM
 
 _ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+# bytes.translate table: an ASCII capital to b"1", any other byte to b"0".
+_UPPER_BITS = bytes(ord("1") if ord("A") <= b <= ord("Z") else ord("0") for b in range(256))
 # SOAP/REST dateTime: 2026-11-02T10:15:30.000+0000 (the REST API's form), Z or +00:00 too.
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -26,16 +29,16 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _MISSING = object()
 
 
+@lru_cache(maxsize=8192)  # a page's ids (up to 2,000 records), read again for its next entity
 def id18(value: str) -> str | None:
     """A Salesforce record id in its 18-character form, or None when ``value`` is not one
     (a 15-character id gains its case suffix; an 18-character one must carry the right one)."""
     if not _ID.match(value):
         return None
     head = value[:15]
-    suffix = ""
-    for start in (0, 5, 10):
-        bits = sum(1 << i for i, ch in enumerate(head[start : start + 5]) if "A" <= ch <= "Z")
-        suffix += _SUFFIX[bits]
+    # Bit i set when character i is a capital; each 5-bit group picks one suffix character.
+    bits = int(head.encode("ascii").translate(_UPPER_BITS)[::-1], 2)
+    suffix = _SUFFIX[bits & 31] + _SUFFIX[bits >> 5 & 31] + _SUFFIX[bits >> 10]
     if len(value) == 18 and value[15:] != suffix:
         return None
     return head + suffix
@@ -44,14 +47,24 @@ def id18(value: str) -> str | None:
 class Reader:
     """One raw record, read for one canonical entity."""
 
+    __slots__ = ("_external_id", "entity", "raw", "sobject")
+
     def __init__(self, entity: str, sobject: str, raw: Mapping[str, Any]) -> None:
         if not isinstance(raw, Mapping):
             raise MappingError(SYSTEM, entity, "?", sobject, "the record is not a JSON object")
         self.entity = entity
         self.sobject = sobject
         self.raw = raw
-        rid = raw.get("Id")
-        self.external_id = (id18(rid) if isinstance(rid, str) else None) or "?"
+        self._external_id: str | None = None
+
+    @property
+    def external_id(self) -> str:
+        """The record's ``Id`` as an 18-character id, or "?" when it is not one (worked out on
+        first use: most reads never raise an error, which is what needs it)."""
+        if self._external_id is None:
+            rid = self.raw.get("Id")
+            self._external_id = (id18(rid) if isinstance(rid, str) else None) or "?"
+        return self._external_id
 
     def error(self, field: str, reason: str) -> MappingError:
         return MappingError(
@@ -60,6 +73,11 @@ class Reader:
 
     def value(self, path: str) -> Any:
         """The field's raw value (None for null, or for a null parent on a dotted path)."""
+        if "." not in path:  # a field of the record itself, the usual case
+            value = self.raw.get(path, _MISSING)
+            if value is _MISSING:
+                raise self.error(path, "missing from the record (not selected by the query?)")
+            return value
         current: Any = self.raw
         for part in path.split("."):
             if current is None:
@@ -71,19 +89,16 @@ class Reader:
                 raise self.error(path, "missing from the record (not selected by the query?)")
         return current
 
-    def _required(self, path: str, value: Any, required: bool) -> None:
-        if value is None and required:
-            raise self.error(path, "required, but empty")
-
     def text(self, path: str, *, required: bool = False) -> str | None:
         value = self.value(path)
-        if value is not None and not isinstance(value, str):
-            raise self.error(path, f"expected text, got {_kind(value)}")
         if value is not None:
+            if not isinstance(value, str):
+                raise self.error(path, f"expected text, got {_kind(value)}")
             if "\x00" in value:  # PostgreSQL stores no NUL in text: refused here, by name
                 raise self.error(path, "contains a NUL character")
             value = value.strip() or None
-        self._required(path, value, required)
+        if value is None and required:
+            raise self.error(path, "required, but empty")
         return value
 
     def email(self, path: str) -> str | None:
@@ -101,7 +116,8 @@ class Reader:
             if not math.isfinite(value):
                 raise self.error(path, "not a finite number")
             value = float(value)
-        self._required(path, value, required)
+        if value is None and required:
+            raise self.error(path, "required, but empty")
         return value
 
     def flag(self, path: str, *, default: bool = False) -> bool:
