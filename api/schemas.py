@@ -328,7 +328,9 @@ class ScheduleRunList(Wire):
 
 class SyncStreamStatus(Wire):
     system: str
-    entity: str = Field(description="the stream: customers, contacts, assets")
+    entity: str = Field(
+        description="the stream: customers, contacts, assets, work_orders, certifications"
+    )
     cursor: datetime | None = Field(
         description="the source's change stamp of the last record committed; null if never run"
     )
@@ -338,6 +340,21 @@ class SyncStreamStatus(Wire):
     written: int
     quarantined: int
     api_calls: int
+
+
+class ReconciliationPublic(Wire):
+    system: str
+    entity: str = Field(description="the stream: customers, contacts, assets, certifications")
+    ran_at: datetime
+    remote: int = Field(description="records the system of record holds")
+    local: int = Field(description="live rows the store held from it before this run")
+    tombstoned: int = Field(description="rows whose record is gone there: now tombstones")
+    missing_here: int = Field(
+        description="records there the store lacks (not in quarantine): sync run --full"
+    )
+    api_calls: int
+    tombstoned_ids: list[str] = Field(description="up to 100 of them, by external id")
+    missing_ids: list[str] = Field(description="up to 100 of them, by external id")
 
 
 class QuarantinedPublic(Wire):

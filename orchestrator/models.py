@@ -364,6 +364,27 @@ class ScheduleRun(Base):
     outcomes: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
+class SyncReconciliation(Base):
+    """The latest reconciliation of one stream (``fieldbridge sync reconcile``): the key sets
+    on both sides compared, what the system of record no longer had tombstoned here, and what
+    it has that the store lacks (a ``sync run --full`` brings those in)."""
+
+    __tablename__ = "sync_reconciliations"
+    __table_args__ = (UniqueConstraint("system", "entity"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    ran_at: Mapped[datetime] = mapped_column()
+    remote: Mapped[int] = mapped_column(Integer)
+    local: Mapped[int] = mapped_column(Integer)
+    tombstoned: Mapped[int] = mapped_column(Integer)
+    missing_here: Mapped[int] = mapped_column(Integer)
+    api_calls: Mapped[int] = mapped_column(Integer)
+    # Up to ``SAMPLE`` external ids of each kind, to look at.
+    tombstoned_ids: Mapped[list[Any]] = mapped_column(default=list)
+    missing_ids: Mapped[list[Any]] = mapped_column(default=list)
+
+
 class SyncCursor(Base):
     """Where an inbound stream has got to: the (stamp, id) of the last record committed, and
     the counts of its latest run (``orchestrator.sync``)."""

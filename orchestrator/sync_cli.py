@@ -1,4 +1,5 @@
-"""``fieldbridge sync run``, ``status`` and ``retry-quarantine``: the inbound sync from a terminal.
+"""``fieldbridge sync run``, ``status``, ``reconcile`` and ``retry-quarantine``: the inbound
+sync from a terminal.
 
 ``run --system salesforce`` (the default) reads the connector's settings
 (``FIELDBRIDGE_SALESFORCE_*``) and the mapping (the standard org's, or
@@ -6,8 +7,10 @@
 (and stops, naming every misfit, when it does not fit); ``run --system hr`` reads
 ``FIELDBRIDGE_HR_*`` and the certification feed. Each stream runs with a progress bar, then a
 summary table is printed. ``status`` prints the cursors.
-``retry-quarantine`` applies every open quarantined record again from its saved payload with
-the current mapping (after a mapping fix, say) and prints how many left quarantine.
+``reconcile`` compares every key on both sides, tombstones what the system of record no
+longer has and reports what the store lacks. ``retry-quarantine`` applies every open
+quarantined record again from its saved payload with the current mapping (after a mapping
+fix, say) and prints how many left quarantine.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from orchestrator.console import err, error
 from orchestrator.sync import (
     HR_STREAM_NAMES,
     STREAM_NAMES,
+    Report,
     Stream,
     StreamResult,
     cursors,
     hr_streams,
+    reconcile,
     retry_quarantine,
     run_stream,
     salesforce_streams,
@@ -236,6 +241,76 @@ def retry_quarantine_cmd(
     held = sum(r.held for r in results)
     resolved = sum(r.resolved for r in results)
     err.print(f"{resolved} left quarantine, {held} still held")
+
+
+@sync_app.command("reconcile")
+def reconcile_cmd(
+    system: Annotated[str, typer.Option(help=f"one of {', '.join(SYSTEMS)}")] = "salesforce",
+    entity: Annotated[
+        str | None, typer.Option(help=f"one stream: {', '.join(ALL_NAMES)} [default: all]")
+    ] = None,
+) -> None:
+    """Compare every key the system of record holds with the store's: tombstone what it no
+    longer has, and report what the store lacks (a sync run --full brings those in)."""
+    _check_names(system, entity)
+    container = bootstrap()
+    try:
+        _, streams = _streams(system, container)
+        names = [entity] if entity else list(streams)
+        connector, bulk_threshold = _connect(system)
+        done: list[Report] = []
+        with (
+            connector as source,
+            Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description:<14}"),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                console=err,
+            ) as progress,
+        ):
+            try:
+                for name in names:
+                    task = progress.add_task(name, total=None, counts="reading keys")
+
+                    def read(n: int, task: Any = task) -> None:
+                        progress.update(task, counts=f"{n} keys read")
+
+                    report = reconcile(
+                        container.uow,
+                        source,
+                        streams[name],
+                        bulk_threshold=bulk_threshold,
+                        on_page=read,
+                    )
+                    progress.update(task, counts=f"{report.remote} keys read, compared")
+                    done.append(report)
+            except ConnectorError as exc:
+                raise _stop(f"{system}: {exc}") from None
+    finally:
+        container.dispose()
+    table = Table(title="reconciliation")
+    for name in ("stream", "there", "here", "tombstoned", "missing here", "api calls"):
+        table.add_column(name, justify="left" if name == "stream" else "right")
+    for r in done:
+        table.add_row(
+            f"{r.system} {r.stream}",
+            str(r.remote),
+            str(r.local),
+            str(r.tombstoned),
+            str(r.missing_here),
+            str(r.api_calls),
+        )
+    err.print(table)
+    for r in done:
+        if r.tombstoned_ids:
+            err.print(f"{r.stream}: tombstoned {', '.join(r.tombstoned_ids[:10])}", soft_wrap=True)
+        if r.missing_ids:
+            err.print(
+                f"{r.stream}: missing here {', '.join(r.missing_ids[:10])} "
+                "(fieldbridge sync run --full brings them in)",
+                soft_wrap=True,
+            )
 
 
 @sync_app.command("status")

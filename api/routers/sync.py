@@ -1,4 +1,5 @@
-"""The inbound sync, read-only: each stream's cursor and latest counts, and the quarantine."""
+"""The inbound sync, read-only: each stream's cursor and latest counts, the quarantine, and
+the latest reconciliation of each stream."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import Uow, allow
-from api.schemas import QuarantinePage, SyncStreamStatus
+from api.schemas import QuarantinePage, ReconciliationPublic, SyncStreamStatus
 from orchestrator.handlers import sync
 from orchestrator.lifecycle import Actor, Role
 
@@ -24,6 +25,14 @@ async def status(uow: Uow, _: Reader) -> Any:
     (the source's change stamp of the last record committed), when it last ran, and that
     run's counts: records read, rows written, records quarantined, API calls."""
     return await uow.run(sync.status)
+
+
+@router.get("/reconciliation", response_model=list[ReconciliationPublic])
+async def reconciliation(uow: Uow, _: Reader) -> Any:
+    """The latest reconciliation of each stream reconciled (``fieldbridge sync reconcile``):
+    how many records each side holds, what was tombstoned because its system of record no
+    longer has it, and what is there but not here; a sample of the ids of each."""
+    return await uow.run(sync.reconciliations)
 
 
 @router.get("/quarantine", response_model=QuarantinePage)

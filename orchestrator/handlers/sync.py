@@ -13,6 +13,7 @@ from mappings.hr import SYSTEM as HR
 from mappings.salesforce import SYSTEM as SALESFORCE
 from orchestrator import models
 from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.sync.reconcile import reports
 from orchestrator.sync.streams import HR_STREAM_NAMES, STREAM_NAMES
 from orchestrator.uow import UnitOfWork
 
@@ -98,3 +99,8 @@ def quarantine_page(
     items = [dict(r._mapping) for r in uow.connection().execute(query)]
     next_cursor = encode_cursor(items[-1]["id"]) if len(items) == limit else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+def reconciliations(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """The latest reconciliation report of every stream reconciled, by system and stream."""
+    return reports(uow)

@@ -10,6 +10,8 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
   applied, and commits each page's writes with the cursor's advance in one transaction.
 - ``apply``: one entity of a page applied in a handful of statements; the run's counts;
   quarantine. ``work_orders``: intake once, the ownership policy, our keys written back.
+- ``reconcile``: the full key sets compared; what the system of record no longer has is
+  tombstoned, what the store lacks reported (``reports``).
 - ``retry_quarantine`` applies held records again from their payloads (after a mapping fix).
 
 ``orchestrator.sync_cli`` is ``fieldbridge sync run``, ``fieldbridge sync status`` and
@@ -25,6 +27,7 @@ from orchestrator.sync.engine import (
     retry_quarantine,
     run_stream,
 )
+from orchestrator.sync.reconcile import Report, reconcile, reports
 from orchestrator.sync.streams import (
     HR_STREAM_NAMES,
     STREAM_NAMES,
@@ -37,12 +40,15 @@ __all__ = [
     "DEFAULT_LOOKBACK_S",
     "HR_STREAM_NAMES",
     "STREAM_NAMES",
+    "Report",
     "RetryResult",
     "Source",
     "Stream",
     "StreamResult",
     "cursors",
     "hr_streams",
+    "reconcile",
+    "reports",
     "retry_quarantine",
     "run_stream",
     "salesforce_streams",

@@ -206,7 +206,7 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
                     .values(
                         deleted_at=mapped.stamp,
                         remote_stamp=mapped.stamp,
-                        **_bump(table),
+                        **bump(table),
                     )
                 )
                 counts.written += 1
@@ -256,7 +256,7 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
         connection.execute(
             update(table)
             .where(table.c.id == bindparam("row_id_"))
-            .values({name: bindparam(name) for name in shape if name != "row_id_"} | _bump(table)),
+            .values({name: bindparam(name) for name in shape if name != "row_id_"} | bump(table)),
             batch,
         )
     resolve_many(work, stream, entity, resolved, now)
@@ -272,7 +272,7 @@ def _current(connection: Any, table: Table, ids: Sequence[int]) -> dict[int, Any
     return out
 
 
-def _bump(table: Table) -> dict[str, Any]:
+def bump(table: Table) -> dict[str, Any]:
     """A changed row's version, bumped (a table without versions has nothing to bump)."""
     return {"version": table.c.version + 1} if "version" in table.c else {}
 

@@ -66,6 +66,13 @@ class Stream:
         (stamp, id) order, in pages of ``batch_size``."""
         raise NotImplementedError
 
+    def keys(
+        self, source: Any, *, batch_size: int, bulk_threshold: int | None
+    ) -> Iterator[list[str]]:
+        """The ids of every record the system of record holds now (not deleted), in pages:
+        what reconciliation compares the store with."""
+        raise NotImplementedError
+
 
 class SoqlSource(Protocol):
     """What a SOQL stream reads through (``SalesforceConnector`` is one)."""
@@ -127,6 +134,24 @@ class SoqlStream(Stream):
         )
         return Read(pages, since, to_read, bulk)
 
+    def keys(
+        self, source: SoqlSource, *, batch_size: int, bulk_threshold: int | None
+    ) -> Iterator[list[str]]:
+        query = f"SELECT {self.id_field} FROM {self.sobject}"
+        if self.condition:
+            query += f" WHERE {self.condition}"
+        query += f" ORDER BY {self.id_field}"
+        bulk = bulk_threshold is not None and source.count(self.sobject, self.condition) > (
+            bulk_threshold
+        )
+        pages = (
+            source.bulk_query_pages(query, page_size=batch_size)
+            if bulk
+            else source.query_pages(query, batch_size=batch_size)
+        )
+        for page in pages:
+            yield [str(r[self.id_field]) for r in page]
+
     def since(self, cursor: Cursor) -> tuple[str, datetime]:
         """The condition that reads from the cursor (less the look-back), and where it starts:
         with no look-back, ``SystemModstamp > c OR (SystemModstamp = c AND Id > id)``."""
@@ -165,6 +190,13 @@ class CertificationFeed(Stream):
             since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
         pages = source.certification_pages(updated_since=since, page_size=min(batch_size, 1000))
         return Read(pages, since)
+
+    def keys(
+        self, source: FeedSource, *, batch_size: int, bulk_threshold: int | None
+    ) -> Iterator[list[str]]:
+        """The whole feed (it has no key-only read): each record's ``id``."""
+        for page in source.certification_pages(page_size=min(batch_size, 1000)):
+            yield [str(r[self.id_field]) for r in page if isinstance(r.get(self.id_field), str)]
 
 
 def hr_streams() -> dict[str, Stream]:

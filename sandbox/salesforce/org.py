@@ -550,6 +550,24 @@ class Org:
             self._delete(t, row, self.next_stamp())
             return str(row[0])
 
+    def purge(self, obj: str, record_ids: Sequence[str]) -> list[str]:
+        """Empty the recycle bin of these records (deleting live ones first): they are gone,
+        ``queryAll`` no longer shows them, and nothing records that they were there."""
+        with self.lock:
+            t = self.table(obj)
+            gone = set()
+            for record_id in record_ids:
+                row = t.by_id.get(normalize_id(record_id) or record_id)
+                if row is None:
+                    continue
+                if not row[1]:
+                    self._delete(t, row, self.next_stamp())
+                gone.add(row[0])
+                del t.by_id[row[0]]
+                t.deleted_at.pop(row[0], None)
+            t.rows[:] = [r for r in t.rows if r[0] not in gone]
+            return sorted(gone)
+
     def _delete(self, t: Table, row: Row, stamp: str) -> None:
         for name in t.ext_fields:
             t.unindex(row, name)

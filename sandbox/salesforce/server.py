@@ -230,6 +230,11 @@ class SalesforceSimulator(LoopbackSimulator):
         """Soft-delete (IsDeleted, visible to queryAll only)."""
         self.org.delete(obj, record_id)
 
+    def purge(self, obj: str, record_ids: Sequence[str]) -> list[str]:
+        """Delete and empty the recycle bin: the records vanish without a trace a sync could
+        read (as after Salesforce's 15 days, or an admin's hard delete)."""
+        return self.org.purge(obj, record_ids)
+
     def get(self, obj: str, record_id: str) -> dict[str, Any] | None:
         """A live record's fields, or None."""
         try:

@@ -185,6 +185,12 @@ def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
         assert len(held) == hr.count() - len(hr.malformed_ids())
         status = run(env, "sync", "status")
         assert "hr" in status.stderr and "certifications" in status.stderr
+        first = hr.records()[0]
+        hr.delete(first["worker_id"], first["code"])
+        reconciled = run(env, "sync", "reconcile", "--system", "hr")
+        assert reconciled.returncode == 0, reconciled.stderr
+        assert "hr certifications" in reconciled.stderr
+        assert f"tombstoned {first['id']}" in reconciled.stderr
         hr.expire_token()
         expired = run(env, "sync", "run", "--system", "hr")
         assert expired.returncode == 2 and "FIELDBRIDGE_HR_TOKEN" in expired.stderr

@@ -18,7 +18,7 @@ from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings.salesforce import SalesforceMapping
 from orchestrator import models
 from orchestrator.bootstrap import Container
-from orchestrator.sync import StreamResult, run_stream, salesforce_streams
+from orchestrator.sync import StreamResult, reconcile, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
 from tests.e2e.conftest import Api, Mover, World
 
@@ -301,3 +301,27 @@ def test_an_order_raised_in_salesforce_is_intake_a_dispatcher_works_on(
     assert still["site_id"] == order.site_id and still["status"] == "triaged"
     site = api.call("GET", f"/api/v1/sites/{order.site_id}", token, expect=200).json()
     assert site["deleted_at"] is not None
+
+
+def test_the_latest_reconciliation_of_each_stream_is_shown(
+    api: Api, world: World, container: Container, sim: SalesforceSimulator
+) -> None:
+    assert api.call("GET", "/api/v1/sync/reconciliation", world.dispatcher).json() == []
+    sync_all(container, sim)
+    asset = next(r for r in stored(container, models.Asset) if r.deleted_at is None)
+    sim.purge("Asset", [asset.external_id])
+    with connector(sim) as sf:
+        reconcile(container.uow, sf, STREAMS["assets"])
+        reconcile(container.uow, sf, STREAMS["contacts"])
+    shown = api.call("GET", "/api/v1/sync/reconciliation", world.supervisor, expect=200).json()
+    assert [(r["system"], r["entity"]) for r in shown] == [
+        ("salesforce", "assets"),
+        ("salesforce", "contacts"),
+    ]
+    assets = shown[0]
+    assert (assets["tombstoned"], assets["tombstoned_ids"]) == (1, [asset.external_id])
+    assert assets["remote"] == sim.count("Asset") and assets["missing_here"] == 0
+    assert shown[1]["tombstoned"] == 0 and shown[1]["api_calls"] >= 1
+    api.call("GET", "/api/v1/sync/reconciliation", world.tech_token, expect=403)
+    read = api.call("GET", f"/api/v1/assets/{asset.id}", world.dispatcher, expect=200).json()
+    assert read["deleted_at"] is not None
