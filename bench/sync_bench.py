@@ -1,9 +1,11 @@
-"""The inbound sync at volume: a first load and an incremental run from the Salesforce simulator.
+"""The inbound sync at volume: a first load and an incremental run from the Salesforce simulator,
+and a first load of the HR certifications from the HR simulator.
 
 Usage::
 
     .venv/bin/python bench/sync_bench.py [--backends sqlite,postgresql] [--accounts 100000]
-        [--assets 200000] [--touch 0.01] [--naive 2000] [--json results.json]
+        [--assets 200000] [--touch 0.01] [--naive 2000] [--hr-workers 10000]
+        [--json results.json]
 
 For each backend: a migrated throwaway store (a SQLite file in a temp dir; a PostgreSQL
 database ``fb_bench_<random>`` on ``postgresql+psycopg://postgres@127.0.0.1:5432``, dropped
@@ -21,12 +23,27 @@ each malformed, as the simulator seeds them). Then, through the real connector o
                  transaction of its own;
                  extrapolated to records/s and compared with the engine's first load.
 
-Records/s counts remote records read (an Account is one record, two rows). API calls are
-the connector's REST requests (the login not counted). Floor (per the issue): 100,000
+Then, when ``--hr-workers`` is above 0, an HR simulator of its own seeded with that many
+workers (3 certifications each, 2% malformed, as the simulator seeds them), its workers
+inserted as technicians (``source_system`` ``hr``, ``external_id`` the worker id) into the
+same store in one statement, and, through the real HR connector over HTTPS:
+
+``certifications``  the first load of the HR certifications stream (pages of 1,000).
+``hr naive``        beside it, in a store of its own holding the same technicians: a
+                    per-record loop over the first ``--naive`` certifications of the feed,
+                    read with ``page_size=1`` (one call per record: the feed has no read by
+                    id); each mapped, its technician found by (hr, worker id) and its
+                    certification upserted (select, then insert or update) in a transaction
+                    of its own; extrapolated and compared with the engine's first load.
+
+Records/s counts remote records read (an Account is one record, two rows; a certification
+one record, one row). API calls are the connectors' REST requests (the Salesforce login not
+counted; the HR feed's static token needs none). Floor (per the issue): 100,000
 Accounts into the store in under 60 s with no more than 60 API calls. The exit code is 0
 even when the floor is missed (this is a benchmark, not a test); a miss is printed as
 MISSED. ``--json PATH`` writes one flat object whose keys carry their unit:
-``accounts_load_s``, ``accounts_load_api_calls``, ``accounts_records_per_s``, ...
+``accounts_load_s``, ``accounts_load_api_calls``, ``accounts_records_per_s``, ...,
+``certifications_load_s``, ``certifications_records_per_s``, ``hr_engine_to_naive_ratio_x``, ...
 (the first backend's unprefixed, every backend's with its name: ``postgresql_accounts_load_s``).
 """
 
@@ -40,7 +57,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +66,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import insert, select, update
 
+from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings.errors import MappingError
+from mappings.hr import HRMapping
+from mappings.records import InboundMap
 from mappings.salesforce import SalesforceMapping, to_canonical
 from orchestrator import models
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.migrate import upgrade
 from orchestrator.settings import Settings
-from orchestrator.sync import StreamResult, run_stream, salesforce_streams
+from orchestrator.sync import Stream, StreamResult, hr_streams, run_stream, salesforce_streams
+from sandbox.hr import HRSimulator
 from sandbox.salesforce import SalesforceSimulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,6 +87,9 @@ from bench.stores import PG_ADMIN_URL, PG_HOST, PG_PORT, postgres_answers, postg
 FLOOR_S, FLOOR_CALLS = 60.0, 60
 MAPPING = SalesforceMapping()
 STREAMS = salesforce_streams(MAPPING)
+HR_MAPPING = HRMapping()
+HR_STREAMS = hr_streams()
+HR_PAGE_SIZE = 1000  # the feed's largest page
 
 console = Console(width=None if sys.stdout.isatty() else 170)
 
@@ -98,19 +122,50 @@ def connector(sim: SalesforceSimulator) -> SalesforceConnector:
     )
 
 
+def hr_connector(sim: HRSimulator) -> HRConnector:
+    values = {k.removeprefix("FIELDBRIDGE_HR_").lower(): v for k, v in sim.env().items()}
+    return HRConnector(HRSettings(**values))  # type: ignore[arg-type]
+
+
+def add_technicians(container: Container, workers: list[str]) -> None:
+    """The HR workers as technicians (``hr``, worker id), in one statement (executemany)."""
+    with container.uow() as work:
+        work.connection().execute(
+            insert(models.table_of(models.Technician)),
+            [
+                {
+                    "source_system": "hr",
+                    "external_id": worker,
+                    "name": f"Technician {worker}",
+                    "home_latitude": 52.5,
+                    "home_longitude": 13.4,
+                    "time_zone": "Europe/Berlin",
+                    "version": 1,
+                }
+                for worker in workers
+            ],
+        )
+        work.commit()
+
+
 # --- the phases ------------------------------------------------------------------------------
 
 
 def timed_run(
     container: Container,
-    sf: SalesforceConnector,
+    sf: SalesforceConnector | HRConnector,
     names: list[str],
     progress: Progress,
     label: str,
     total: int | None,
     bulk_threshold: int | None,
+    *,
+    streams: Mapping[str, Stream] = STREAMS,
+    mapping: InboundMap = MAPPING,
+    batch_size: int = 2000,
 ) -> dict[str, Any]:
-    """Run ``names`` in order from their cursors; seconds, API calls, records, counts."""
+    """Run ``names`` (of ``streams``, Salesforce's by default) in order from their cursors;
+    seconds, API calls, records, counts."""
     task = progress.add_task(label, total=total, counts="")
     done = 0
 
@@ -130,9 +185,10 @@ def timed_run(
             run_stream(
                 container.uow,
                 sf,
-                STREAMS[name],
-                MAPPING,
+                streams[name],
+                mapping,
                 bulk_threshold=bulk_threshold,
+                batch_size=batch_size,
                 on_page=report,
             )
         )
@@ -148,7 +204,14 @@ def timed_run(
         "written": sum(r.written for r in results),
         "skipped": sum(r.skipped for r in results),
         "quarantined": sum(r.quarantined for r in results),
-        "via": "+".join(sorted({"bulk" if r.bulk else "query" for r in results})),
+        "via": "+".join(
+            sorted(
+                {
+                    "bulk" if r.bulk else "query" if r.system == "salesforce" else "feed"
+                    for r in results
+                }
+            )
+        ),
     }
 
 
@@ -213,6 +276,102 @@ def naive_loop(
     }
 
 
+def hr_naive_loop(
+    container: Container, hr: HRConnector, n: int, progress: Progress
+) -> dict[str, Any]:
+    """Per record: read one at a time (``page_size=1``: one call each, the feed has no read by
+    id), map it, then find its technician and upsert its certification in a transaction of
+    its own. Stops after ``n`` records (or at the end of the feed)."""
+    certs = models.table_of(models.Certification)
+    techs = models.table_of(models.Technician)
+    task = progress.add_task("hr naive", total=n, counts="")
+    calls = hr.api_calls
+    start = time.perf_counter()
+    read = written = skipped = 0
+    for page in hr.certification_pages(page_size=1):  # one call per record
+        for raw in page:
+            read += 1
+            try:
+                mapped = HR_MAPPING.to_canonical("certification", raw)
+            except MappingError:
+                skipped += 1
+                continue
+            worker = mapped.refs["technician_id"]
+            with container.uow() as work:
+                connection = work.connection()
+                technician = connection.execute(
+                    select(techs.c.id).where(
+                        (techs.c.source_system == worker.system)
+                        & (techs.c.external_id == worker.external_id)
+                    )
+                ).first()
+                if technician is None:
+                    skipped += 1
+                    continue
+                values = mapped.canonical({"technician_id": technician.id}).model_dump()
+                key = (certs.c.source_system == mapped.system) & (
+                    certs.c.external_id == mapped.external_id
+                )
+                row = connection.execute(select(certs.c.id).where(key)).first()
+                if row is None:
+                    connection.execute(insert(certs).values(**values, remote_stamp=mapped.stamp))
+                else:
+                    connection.execute(
+                        update(certs)
+                        .where(certs.c.id == row.id)
+                        .values(**values, remote_stamp=mapped.stamp)
+                    )
+                work.commit()
+                written += 1
+        if read % 50 == 0 or read >= n:
+            progress.update(task, completed=read, counts=f"{read:,} records, {written:,} rows")
+        if read >= n:
+            break
+    seconds = time.perf_counter() - start
+    progress.update(task, total=read, completed=read)
+    return {
+        "s": seconds,
+        "api_calls": hr.api_calls - calls,
+        "records": read,
+        "records_per_s": read / seconds if seconds else 0.0,
+        "written": written,
+        "skipped": skipped,
+    }
+
+
+def bench_hr(
+    container: Container,
+    url: str | None,
+    args: argparse.Namespace,
+    workdir: Path,
+    progress: Progress,
+    out: dict[str, Any],
+) -> None:
+    """The HR phases: ``certifications`` into ``container`` (which already holds the
+    Salesforce phases' rows), ``hr naive`` into a store of its own."""
+    with HRSimulator(seed=args.seed, workers=args.hr_workers) as sim, hr_connector(sim) as hr:
+        records = sim.records()
+        workers = sorted({str(r["worker_id"]) for r in records if r.get("worker_id")})
+        out["hr_seeded"] = len(records)
+        add_technicians(container, workers)
+        out["certifications"] = timed_run(
+            container,
+            hr,
+            ["certifications"],
+            progress,
+            "certifications",
+            len(records),
+            None,
+            streams=HR_STREAMS,
+            mapping=HR_MAPPING,
+            batch_size=HR_PAGE_SIZE,
+        )
+        if args.naive:
+            with store(url and _sibling(url, "hr_naive"), workdir) as naive_store:
+                add_technicians(naive_store, workers)
+                out["hr naive"] = hr_naive_loop(naive_store, hr, args.naive, progress)
+
+
 def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with (
@@ -221,7 +380,7 @@ def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> d
         ) as sim,
         connector(sim) as sf,
         Progress(
-            TextColumn("{task.description:<12}"),
+            TextColumn("{task.description:<14}"),
             BarColumn(),
             TextColumn("{task.completed:>9,.0f}"),
             TextColumn("{task.fields[counts]}"),
@@ -251,19 +410,22 @@ def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> d
                 None,
                 bulk,
             )
-        if args.naive:
-            with store(url and _sibling(url), workdir) as naive_store:
-                sample = [row[0] for row in sim.org.table("Account").rows[: args.naive]]
-                out["naive"] = naive_loop(naive_store, sf, sample, progress)
+            if args.naive:
+                with store(url and _sibling(url, "naive"), workdir) as naive_store:
+                    sample = [row[0] for row in sim.org.table("Account").rows[: args.naive]]
+                    out["naive"] = naive_loop(naive_store, sf, sample, progress)
+            if args.hr_workers:
+                bench_hr(container, url, args, workdir, progress, out)
     out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 
-def _sibling(url: str) -> str:
-    """A second throwaway PostgreSQL database beside ``url``'s (made here, dropped at exit)."""
+def _sibling(url: str, suffix: str) -> str:
+    """Another throwaway PostgreSQL database beside ``url``'s, ``<name>_<suffix>`` (made here,
+    dropped at exit)."""
     import psycopg
 
-    name = f"{url.rsplit('/', 1)[1]}_naive"
+    name = f"{url.rsplit('/', 1)[1]}_{suffix}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     _SIBLINGS.append(name)
@@ -292,12 +454,13 @@ def floor_met(r: dict[str, Any]) -> bool:
 
 
 def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    table = Table(
-        title=(
-            f"inbound sync from the simulator: {args.accounts:,} Accounts, {args.assets:,} "
-            f"Assets, {args.touch:.0%} touched"
-        )
+    title = (
+        f"inbound sync from the simulators: {args.accounts:,} Accounts, {args.assets:,} "
+        f"Assets, {args.touch:.0%} touched"
     )
+    if args.hr_workers:
+        title += f"; {args.hr_workers:,} HR workers' certifications"
+    table = Table(title=title)
     for name, justify in (
         ("backend", "left"),
         ("phase", "left"),
@@ -311,8 +474,17 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
         ("floor", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    naive_of = {"naive": "accounts", "hr naive": "certifications"}  # naive -> its engine load
     for backend, r in results.items():
-        for phase in ("accounts", "assets", "incremental", "naive"):
+        labels = {
+            "accounts": ("first load, accounts", ""),
+            "assets": ("first load, assets", ""),
+            "incremental": (f"incremental ({r.get('touched', 0):,} touched)", ""),
+            "naive": ("naive loop (sample)", "GET by id"),
+            "certifications": ("first load, HR certifications", ""),
+            "hr naive": ("HR naive loop (sample)", "feed, 1/page"),
+        }
+        for phase, (label, via) in labels.items():
             if phase not in r:
                 continue
             p = r[phase]
@@ -321,25 +493,19 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
                 verdict = f"< {FLOOR_S:.0f} s, <= {FLOOR_CALLS} calls: " + (
                     "[green]met[/green]" if floor_met(r) else "[bold red]MISSED[/bold red]"
                 )
-            elif phase == "naive":
-                ratio = r["accounts"]["records_per_s"] / p["records_per_s"]
+            elif phase in naive_of:
+                ratio = r[naive_of[phase]]["records_per_s"] / p["records_per_s"]
                 verdict = f"engine {ratio:,.0f}x faster; {p['api_calls']:,} calls"
             table.add_row(
                 backend,
-                "first load, accounts"
-                if phase == "accounts"
-                else "first load, assets"
-                if phase == "assets"
-                else f"incremental ({r['touched']:,} touched)"
-                if phase == "incremental"
-                else "naive loop (sample)",
-                p.get("via", "GET by id"),
+                label,
+                p.get("via", via),
                 f"{p['records']:,}",
                 f"{p['s']:.1f}",
                 f"{p['records_per_s']:,.0f}",
                 f"{p['api_calls']:,}",
                 f"{p['written']:,}",
-                f"{p.get('quarantined', 0):,}" if phase != "naive" else "-",
+                f"{p['quarantined']:,}" if "quarantined" in p else "-",
                 verdict,
             )
     console.print(table)
@@ -351,6 +517,13 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
                 f"{args.accounts / naive['records_per_s']:,.0f} s and {args.accounts:,} API "
                 f"calls for {args.accounts:,} Accounts (peak memory {r['max_rss_mb']:,.0f} MB)"
             )
+        if "hr naive" in r:
+            naive, n = r["hr naive"], r["hr_seeded"]
+            console.print(
+                f"{backend}: the HR naive loop would take {n / naive['records_per_s']:,.0f} s "
+                f"and {n:,} API calls for {n:,} certifications (the engine: "
+                f"{r['certifications']['s']:,.1f} s, {r['certifications']['api_calls']:,} calls)"
+            )
 
 
 def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -359,6 +532,7 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
         "assets_seeded": args.assets,
         "touched_share_pct": round(args.touch * 100, 2),
         "naive_sample_records": args.naive,
+        "hr_workers_seeded": args.hr_workers,
     }
     for n, (backend, r) in enumerate(results.items()):
         flat: dict[str, Any] = {}
@@ -384,6 +558,21 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
             flat["engine_to_naive_ratio_x"] = round(
                 r["accounts"]["records_per_s"] / r["naive"]["records_per_s"], 1
             )
+        if "certifications" in r:
+            p = r["certifications"]
+            flat["certifications_seeded_records"] = r["hr_seeded"]
+            flat["certifications_load_s"] = round(p["s"], 2)
+            flat["certifications_load_api_calls"] = p["api_calls"]
+            flat["certifications_records"] = p["records"]
+            flat["certifications_records_per_s"] = round(p["records_per_s"], 1)
+            flat["certifications_quarantined_records"] = p["quarantined"]
+        if "hr naive" in r:
+            naive = r["hr naive"]
+            flat["hr_naive_records_per_s"] = round(naive["records_per_s"], 1)
+            flat["hr_naive_api_calls_per_record"] = round(naive["api_calls"] / naive["records"], 2)
+            flat["hr_engine_to_naive_ratio_x"] = round(
+                r["certifications"]["records_per_s"] / naive["records_per_s"], 1
+            )
         flat["accounts_floor_met"] = floor_met(r)
         flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
         for key, value in flat.items():
@@ -399,7 +588,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--assets", type=int, default=200_000)
     parser.add_argument("--touch", type=float, default=0.01, help="share touched (0..1)")
-    parser.add_argument("--naive", type=int, default=2000, help="records of the naive loop")
+    parser.add_argument(
+        "--naive", type=int, default=2000, help="records of each naive loop (Accounts; HR)"
+    )
+    parser.add_argument(
+        "--hr-workers",
+        type=int,
+        default=10_000,
+        help="HR workers seeded (3 certifications each) for the certifications phases; "
+        "0: no HR phases",
+    )
     parser.add_argument("--seed", type=int, default=1, help="the simulator's seed")
     parser.add_argument(
         "--bulk-threshold",
@@ -415,8 +613,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.backends) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
-    if args.accounts < 1 or args.assets < 0 or not 0 <= args.touch <= 1 or args.naive < 0:
-        parser.error("--accounts >= 1, --assets >= 0, --touch in 0..1, --naive >= 0")
+    if (
+        args.accounts < 1
+        or args.assets < 0
+        or not 0 <= args.touch <= 1
+        or args.naive < 0
+        or args.hr_workers < 0
+    ):
+        parser.error(
+            "--accounts >= 1, --assets >= 0, --touch in 0..1, --naive >= 0, --hr-workers >= 0"
+        )
     return args
 
 
