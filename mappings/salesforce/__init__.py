@@ -5,7 +5,8 @@
   TOML or JSON); ``validate_against(describes)``, ``soql_fields(sobject)``, ``soql_filter``.
 - ``to_canonical(mapping, entity, raw)``: one raw record in, as ``Mapped``.
 - ``work_order_to_salesforce``, ``products_consumed_to_salesforce``,
-  ``certification_to_salesforce``: the write-back, as ``Upsert``s by external id.
+  ``certification_to_salesforce``, ``certification_to_skills`` (Field Service
+  ServiceResource, Skill, ServiceResourceSkill): the write-back, as ``Upsert``s by external id.
 """
 
 from mappings.salesforce.config import (
@@ -19,12 +20,14 @@ from mappings.salesforce.config import (
     Lookup,
     ProductConsumedMap,
     SalesforceMapping,
+    SkillsMap,
     WorkOrderMap,
 )
 from mappings.salesforce.inbound import to_canonical
 from mappings.salesforce.outbound import (
     Upsert,
     certification_to_salesforce,
+    certification_to_skills,
     products_consumed_to_salesforce,
     work_order_to_salesforce,
 )
@@ -40,9 +43,11 @@ __all__ = [
     "Lookup",
     "ProductConsumedMap",
     "SalesforceMapping",
+    "SkillsMap",
     "Upsert",
     "WorkOrderMap",
     "certification_to_salesforce",
+    "certification_to_skills",
     "products_consumed_to_salesforce",
     "to_canonical",
     "work_order_to_salesforce",

@@ -363,6 +363,34 @@ class CertificationMap(_Config):
         )
 
 
+class SkillsMap(_Config):
+    """A technician's certifications as Field Service skills: the technician a ServiceResource
+    (by technician key), a certification a Skill (by code), holding it a ServiceResourceSkill
+    (by ``<technician key>|<code>``) whose effective dates bound when it counts. Each object
+    carries ``external_id_field``."""
+
+    external_id_field: ApiName = DEFAULT_EXTERNAL_ID
+    resource: ApiName = "ServiceResource"
+    resource_name: ApiName = "Name"
+    resource_active: Annotated[ApiName | None, BlankIsNone] = "IsActive"
+    skill: ApiName = "Skill"
+    skill_label: ApiName = "MasterLabel"
+    skill_name: Annotated[ApiName | None, BlankIsNone] = "DeveloperName"
+    holding: ApiName = "ServiceResourceSkill"
+    holding_resource: ApiName = "ServiceResourceId"  # lookups, written by external id
+    holding_skill: ApiName = "SkillId"
+    start: ApiName = "EffectiveStartDate"
+    end: ApiName = "EffectiveEndDate"
+    key_length: Length = 64
+    label_length: Length = 80
+
+    @model_validator(mode="after")
+    def _are_lookups(self) -> SkillsMap:
+        relationship_name(self.holding_resource)
+        relationship_name(self.holding_skill)
+        return self
+
+
 class SalesforceMapping(_Config):
     """The whole mapping for one org. ``SalesforceMapping()`` is the standard org's."""
 
@@ -374,6 +402,7 @@ class SalesforceMapping(_Config):
     work_order: WorkOrderMap = Field(default_factory=WorkOrderMap)
     product_consumed: ProductConsumedMap = Field(default_factory=ProductConsumedMap)
     certification: CertificationMap = Field(default_factory=CertificationMap)
+    skills: SkillsMap = Field(default_factory=SkillsMap)
 
     @classmethod
     def load(cls, path: str | Path) -> SalesforceMapping:
@@ -456,6 +485,7 @@ class SalesforceMapping(_Config):
             if isinstance(ref, Lookup):
                 names.append(ref.target)
         names.append(self.certification.sobject)
+        names += [self.skills.resource, self.skills.skill, self.skills.holding]
         return list(dict.fromkeys(names))
 
     def validate_against(self, describes: Mapping[str, Mapping[str, Any]]) -> None:

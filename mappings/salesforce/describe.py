@@ -175,5 +175,26 @@ def check(mapping: SalesforceMapping, describes: Mapping[str, Mapping[str, Any]]
     org.holds(cert.sobject, cert.external_id_field, cert.key_length, "certification.key_length")
     org.holds(cert.sobject, cert.name, cert.name_length, "certification.name_length")
 
+    sk = mapping.skills
+    for sobject in (sk.resource, sk.skill, sk.holding):
+        org.external_id(sobject, sk.external_id_field)
+        org.writable(sobject, sk.external_id_field)
+        org.holds(sobject, sk.external_id_field, sk.key_length, "skills.key_length")
+    pairs: tuple[tuple[str, str | None], ...] = (
+        (sk.resource, sk.resource_name),
+        (sk.resource, sk.resource_active),
+        (sk.skill, sk.skill_label),
+        (sk.skill, sk.skill_name),
+        (sk.holding, sk.start),
+        (sk.holding, sk.end),
+    )
+    for sobject, field in pairs:
+        if field:
+            org.writable(sobject, field)
+    org.holds(sk.skill, sk.skill_label, sk.label_length, "skills.label_length")
+    for field, target in ((sk.holding_resource, sk.resource), (sk.holding_skill, sk.skill)):
+        org.writable(sk.holding, field, create_only=True)  # a holding keeps its two ends
+        org.reference(sk.holding, field, target)
+
     if org.problems:
         raise MappingConfigError(SYSTEM, org.problems)

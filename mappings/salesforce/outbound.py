@@ -18,10 +18,12 @@ record id too.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mappings.canonical import CompletedJob, TechnicianCertification
 from mappings.errors import MappingError
@@ -159,6 +161,87 @@ def certification_to_salesforce(
     if c.expires_on:
         record[c.expires_on] = sf_date(cert.expires_on)
     return Upsert(c.sobject, c.external_id_field, key, record)
+
+
+# A certification with no issue date counts from this day (a write must be the same each time).
+EARLIEST = date(2000, 1, 1)
+
+
+def certification_to_skills(
+    mapping: SalesforceMapping,
+    held: TechnicianCertification,
+    *,
+    resource_name: str,
+    time_zone: str,
+    counts: bool = True,
+    now: datetime | None = None,
+) -> list[Upsert]:
+    """Three writes, in this order: the technician's ServiceResource (by technician key),
+    the certification's Skill (by code) and the ServiceResourceSkill between them (by
+    ``<technician key>|<code>``), effective from the start of the issue day to the end of the
+    expiry day in the technician's ``time_zone`` (the expiry day counts), open-ended when it
+    never expires. One that no longer counts (revoked, suspended, gone from the HR system)
+    ends ``now``. ``resource_name`` is the technician's name: the only personal datum, and
+    only in the remote record."""
+    sk, cert = mapping.skills, held.certification
+    zone = ZoneInfo(time_zone)
+    resource_key = fit_key(held.technician_key, sk.key_length)
+    skill_key = fit_key(cert.code, sk.key_length)
+    holding_key = fit_key(f"{held.technician_key}|{cert.code}", sk.key_length)
+    resource: dict[str, Any] = {
+        sk.external_id_field: resource_key,
+        sk.resource_name: fit_text(resource_name, 80),
+    }
+    if sk.resource_active:
+        resource[sk.resource_active] = True
+    skill: dict[str, Any] = {
+        sk.external_id_field: skill_key,
+        sk.skill_label: fit_text(cert.name or cert.code, sk.label_length),
+    }
+    if sk.skill_name:
+        skill[sk.skill_name] = developer_name(cert.code)
+    start = _local_midnight(cert.issued_on or EARLIEST, zone)
+    if not counts:
+        if now is None:
+            raise ValueError("a certification that no longer counts ends now: give now")
+        end: datetime | None = max(now, start)
+    elif cert.expires_on is not None:
+        end = _local_midnight(cert.expires_on + timedelta(days=1), zone)
+    else:
+        end = None
+    holding_resource = relationship_name(sk.holding_resource)
+    holding_skill = relationship_name(sk.holding_skill)
+    holding: dict[str, Any] = {
+        sk.external_id_field: holding_key,
+        holding_resource: {sk.external_id_field: resource_key},
+        holding_skill: {sk.external_id_field: skill_key},
+        sk.start: sf_datetime(start),
+        sk.end: None if end is None else sf_datetime(end),
+    }
+    return [
+        Upsert(sk.resource, sk.external_id_field, resource_key, resource),
+        Upsert(sk.skill, sk.external_id_field, skill_key, skill),
+        Upsert(
+            sk.holding,
+            sk.external_id_field,
+            holding_key,
+            holding,
+            frozenset({holding_resource, holding_skill}),
+        ),
+    ]
+
+
+def developer_name(code: str) -> str:
+    """A Skill's API name from a certification code: letters, digits and single underscores,
+    starting with a letter (``F-GAS 1`` -> ``F_GAS_1``, ``18ED`` -> ``C_18ED``)."""
+    name = re.sub(r"[^A-Za-z0-9]+", "_", code).strip("_")
+    if not name or not name[0].isalpha():
+        name = f"C_{name}"
+    return name[:80].rstrip("_")
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
 
 
 def _put_ref(record: dict[str, Any], ref: str | Lookup, key: str) -> None:

@@ -32,6 +32,7 @@ from mappings.salesforce import (
     SalesforceMapping,
     Upsert,
     certification_to_salesforce,
+    certification_to_skills,
     products_consumed_to_salesforce,
     to_canonical,
     work_order_to_salesforce,
@@ -110,6 +111,9 @@ def test_the_default_mapping_validates_against_the_simulators_describes(
         "ProductConsumed",
         "PricebookEntry",
         "Fieldbridge_Certification__c",
+        "ServiceResource",
+        "Skill",
+        "ServiceResourceSkill",
     }
     consumed = {f["name"]: f for f in describes["ProductConsumed"]["fields"]}
     # the product comes from the price book entry: Product2Id is read-only, as in a real org
@@ -430,3 +434,39 @@ def test_a_certification_is_upserted_by_our_key_and_a_renewal_updates_it(
     result = sf.upsert(again.sobject, again.key_field, again.key, again.record)
     assert (result.id, result.created) == (first, False)
     assert_reads_back(sf, again, first)
+
+
+def test_a_certification_becomes_field_service_skills_and_sending_again_changes_nothing(
+    sim: SalesforceSimulator, sf: SalesforceConnector
+) -> None:
+    held = TechnicianCertification(
+        technician_key="TECH-0042",
+        certification=Certification(
+            code="GAS-SAFE",
+            name="Gas Safe Register",
+            issued_on=date(2024, 4, 15),
+            expires_on=date(2027, 4, 14),
+        ),
+    )
+    writes = certification_to_skills(
+        MAPPING, held, resource_name="Tom Berger", time_zone="Europe/London"
+    )
+    ids = [send(sf, w) for w in writes]
+    for write, record_id in zip(writes, ids, strict=True):
+        assert_reads_back(sf, write, record_id)
+    (holding,) = sim.find("ServiceResourceSkill", "Fieldbridge_Id__c", "TECH-0042|GAS-SAFE")
+    assert (holding["ServiceResourceId"], holding["SkillId"]) == (ids[0], ids[1])
+    again = [send(sf, w, update=True) for w in writes]  # a retry, a replay: the same records
+    assert again == ids
+    assert [sim.count(o) for o in ("ServiceResource", "Skill", "ServiceResourceSkill")] == [1, 1, 1]
+    revoked = certification_to_skills(
+        MAPPING,
+        held,
+        resource_name="Tom Berger",
+        time_zone="Europe/London",
+        counts=False,
+        now=datetime(2026, 12, 3, 9, 0, tzinfo=UTC),
+    )
+    send(sf, revoked[-1], update=True)
+    ended = sim.get("ServiceResourceSkill", ids[2])
+    assert ended is not None and ended["EffectiveEndDate"].startswith("2026-12-03T09:00:00")

@@ -12,7 +12,7 @@ import copy
 import json
 import os
 import pickle
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ from mappings.records import ExternalRef, Mapped
 from mappings.salesforce import (
     SalesforceMapping,
     certification_to_salesforce,
+    certification_to_skills,
     products_consumed_to_salesforce,
     to_canonical,
     work_order_to_salesforce,
 )
+from mappings.salesforce.outbound import developer_name
 from mappings.salesforce.values import id18
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "salesforce"
@@ -393,7 +395,7 @@ def test_every_misfit_is_named_at_once() -> None:
         "WorkOrder.Priority: 'P1 - Emergency' is not an active picklist value",
         "WorkOrder.Labor_Minutes__c: no such field",
         "PricebookEntry.SAP_Material__c: no such field",
-        "ServiceResource: no describe for this object (is it in the org and visible?)",
+        "ServiceResource.Employee_Key__c: no such field",
         "Technician_Certification__c: no describe for this object (is it in the org and visible?)",
     ):
         assert expected in problems
@@ -572,6 +574,55 @@ def test_a_certification_writes_the_golden_record(org: str) -> None:
     held = TechnicianCertification.model_validate(load("outbound/certification.json"))
     out = certification_to_salesforce(MAPPINGS[org], held).as_json()
     golden(f"outbound/certification.{org}.expected.json", out)
+
+
+@pytest.mark.parametrize("org", ["standard", "custom_org"])
+def test_a_certification_writes_the_golden_field_service_skills(org: str) -> None:
+    held = TechnicianCertification.model_validate(load("outbound/certification.json"))
+    out = [
+        w.as_json()
+        for w in certification_to_skills(
+            MAPPINGS[org], held, resource_name="Tom Berger", time_zone="Europe/Berlin"
+        )
+    ]
+    golden(f"outbound/skills.{org}.expected.json", out)
+
+
+def test_skills_count_until_the_end_of_the_expiry_day_where_the_technician_works() -> None:
+    held = TechnicianCertification.model_validate(load("outbound/certification.json"))
+    cert = held.certification.model_copy(
+        update={"issued_on": date(2026, 1, 10), "expires_on": date(2026, 12, 3)}
+    )
+    held = held.model_copy(update={"certification": cert})
+
+    def holding(zone: str, **options: Any) -> dict[str, Any]:
+        *_, last = certification_to_skills(
+            STANDARD, held, resource_name="x", time_zone=zone, **options
+        )
+        assert last.key == "T-0193|F-GAS-1" and last.sobject == "ServiceResourceSkill"
+        return dict(last.record)
+
+    auckland, berlin = holding("Pacific/Auckland"), holding("Europe/Berlin")
+    # the 4th of December begins at 11:00 UTC on the 3rd in Auckland, at 23:00 in Berlin
+    assert auckland["EffectiveEndDate"] == "2026-12-03T11:00:00.000Z"
+    assert berlin["EffectiveEndDate"] == "2026-12-03T23:00:00.000Z"
+    assert auckland["EffectiveStartDate"] == "2026-01-09T11:00:00.000Z"
+    now = datetime(2026, 6, 1, 8, 30, tzinfo=UTC)
+    ended = holding("Europe/Berlin", counts=False, now=now)
+    assert ended["EffectiveEndDate"] == "2026-06-01T08:30:00.000Z"
+    with pytest.raises(ValueError, match="give now"):
+        holding("Europe/Berlin", counts=False)
+    forever = held.model_copy(
+        update={"certification": cert.model_copy(update={"expires_on": None})}
+    )
+    *_, open_ended = certification_to_skills(STANDARD, forever, resource_name="x", time_zone="UTC")
+    assert open_ended.record["EffectiveEndDate"] is None
+    assert [developer_name(c) for c in ("F-GAS 1", "18ED", "--", "WAH")] == [
+        "F_GAS_1",
+        "C_18ED",
+        "C",
+        "WAH",
+    ]
 
 
 def test_outbound_writes_are_deterministic_and_carry_no_name() -> None:
