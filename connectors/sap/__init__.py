@@ -1,0 +1,7 @@
+"""SAP Business ByDesign: its SOAP web services through zeep (customers in, page by page by
+``LastReturnedObjectID``)."""
+
+from connectors.sap.client import MAX_PAGE_SIZE, SAPConnector, plain
+from connectors.sap.settings import SAPSettings
+
+__all__ = ["MAX_PAGE_SIZE", "SAPConnector", "SAPSettings", "plain"]

@@ -1,0 +1,274 @@
+"""The SAP connector: SAP Business ByDesign's SOAP web services, in the connectors' vocabulary.
+
+One zeep ``Client`` per service, loaded from ``WSDL_DIR/<Service>.wsdl`` (the project's compact
+WSDLs or SAP's own, whose SOAP 1.1 binding is picked either way) and bound to ``URL`` plus the
+service's path from the WSDL (the WSDL's host is never used). zeep serializes every request
+and deserializes every answer; HTTP goes over a ``PinnedSession`` (timeout and CA bundle
+always applied) with HTTP Basic auth or a client certificate. Every call takes one path
+(``_call``): one POST, the answer or the failure translated (``connectors.sap.errors``), and
+the shared retry policy around it. Each attempt is one request, counted in ``api_calls``.
+
+Customers are read with ``QueryCustomerIn.FindByElements``: selected by
+``SelectionByLastChangeSinceDateTime``, ordered by ``InternalID`` and paged after
+``LastReturnedObjectID`` until ``MoreHitsAvailableIndicator`` is false, so a page fetched
+again after a failure neither skips nor repeats customers, even when many share one change
+stamp. SAP's queries carry no deletion flag: a deleted customer is simply not found.
+
+Not thread-safe: use one connector per thread (or per task).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.helpers import serialize_object
+from zeep.transports import Transport
+from zeep.wsdl.bindings.soap import Soap11Binding
+
+from connectors.errors import ConnectorError, Permanent
+from connectors.http import PinnedSession
+from connectors.retry import retrying
+from connectors.sap.errors import (
+    ERROR_SEVERITY,
+    SYSTEM,
+    from_fault,
+    from_log,
+    from_requests,
+    from_status,
+    refused,
+)
+from connectors.sap.settings import ENV_PREFIX, SAPSettings
+
+__all__ = ["MAX_PAGE_SIZE", "SAPConnector", "plain"]
+
+MAX_PAGE_SIZE = 1000
+QUERY_CUSTOMER = "QueryCustomerIn"
+
+
+def plain(value: Any) -> Any:
+    """A zeep value as plain data: dicts and lists, elements left out when empty, a
+    simple-content value (``UUID``, ``EmailURI``, ...) as its text when it carries no
+    attributes, date-times in UTC. The same message read through the project's WSDL and
+    through SAP's gives the same data."""
+    return _clean(serialize_object(value, dict))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "_value_1" in value and all(v is None for k, v in value.items() if k != "_value_1"):
+            return _clean(value["_value_1"])
+        out = {k: _clean(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [item for item in (_clean(v) for v in value) if item is not None]
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return value
+
+
+class _Transport(Transport):
+    """zeep's transport over our session. A 401/403 is the credentials' fault, whatever the
+    body (SAP answers an HTML logon page), and an error answered with a web page rather than
+    a SOAP envelope is the HTTP status's: both are raised here, before zeep reads them."""
+
+    def __init__(self, session: requests.Session, timeout_s: float, credentials: str) -> None:
+        super().__init__(session=session, timeout=timeout_s, operation_timeout=timeout_s)
+        self._credentials = credentials
+
+    def post_xml(self, address: str, envelope: Any, headers: Any) -> requests.Response:
+        response: requests.Response = super().post_xml(address, envelope, headers)
+        if response.status_code in (401, 403):
+            raise refused(response.status_code, self._credentials, response.text)
+        media = response.headers.get("Content-Type", "text/xml").split(";")[0].strip().lower()
+        if response.status_code >= 300 and not media.endswith("xml"):
+            # not a SOAP Fault but the web server's own page (a 500, a 503 from a proxy)
+            raise from_status(response.status_code, response.text)
+        return response
+
+
+class SAPConnector:
+    """SAP Business ByDesign's SOAP services. Raises only the connectors' vocabulary
+    (``connectors.errors``); ``ValueError`` for a bad argument.
+
+    ``api_calls`` counts requests sent (every attempt, retries included).
+    """
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        settings: SAPSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        max_total_s: float | None = None,
+    ) -> None:
+        """No I/O here (the WSDLs are read on first use). ``max_total_s`` caps one call with
+        its retries (default: ``TIMEOUT_S`` times ``MAX_ATTEMPTS``); ``sleep`` is for
+        tests."""
+        self.settings = settings
+        self.session = PinnedSession(timeout_s=settings.timeout_s, ca_bundle=settings.ca_bundle)
+        basic = settings.basic_auth()
+        if basic is not None:
+            self.session.auth = basic
+        else:
+            self.session.cert = str(settings.client_cert)
+        self.transport = _Transport(self.session, settings.timeout_s, settings.credentials_hint())
+        self.api_calls = 0
+        self._services: dict[str, Any] = {}
+        self._policy = retrying(
+            system=SYSTEM,
+            max_attempts=settings.max_attempts,
+            max_total_s=(
+                settings.timeout_s * settings.max_attempts if max_total_s is None else max_total_s
+            ),
+            backoff_base_s=backoff_base_s,
+            backoff_max_s=backoff_max_s,
+            sleep=sleep,
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def customer_pages(
+        self, changed_since: datetime | None = None, *, page_size: int = 500
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The customers changed at or after ``changed_since`` (all, when None), page by page
+        in ``InternalID`` order, following ``LastReturnedObjectID`` until
+        ``MoreHitsAvailableIndicator`` is false (empty pages skipped); each page fetch is
+        retried on its own. Each customer is ``plain`` data in the shape of the response's
+        ``Customer`` element, as SAP sends it: malformed ones included.
+
+        ``changed_since`` must carry its time zone; keep the largest
+        ``SystemAdministrativeData.LastChangeDateTime`` read as the next ``changed_since``
+        (inclusive: customers stamped at that moment come again).
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        selection: dict[str, Any] | None = None
+        if changed_since is not None:
+            if changed_since.tzinfo is None or changed_since.utcoffset() is None:
+                raise ValueError("changed_since must be time-zone aware")
+            selection = {"SelectionByLastChangeSinceDateTime": changed_since.astimezone(UTC)}
+        last: str | None = None
+        while True:
+            conditions: dict[str, Any] = {
+                "QueryHitsMaximumNumberValue": page_size,
+                "QueryHitsUnlimitedIndicator": False,
+            }
+            if last is not None:
+                conditions["LastReturnedObjectID"] = last
+            answer = self._call(
+                QUERY_CUSTOMER,
+                "FindByElements",
+                {"CustomerSelectionByElements": selection, "ProcessingConditions": conditions},
+            )
+            customers: list[dict[str, Any]] = answer.get("Customer") or []
+            if customers:
+                yield customers
+            processing = answer.get("ProcessingConditions") or {}
+            if not processing.get("MoreHitsAvailableIndicator"):
+                return
+            following = processing.get("LastReturnedObjectID")
+            if following is None and customers:
+                following = customers[-1].get("InternalID")
+            if not isinstance(following, str) or not following or following == last:
+                raise Permanent(
+                    SYSTEM,
+                    "more hits are available but LastReturnedObjectID does not move on",
+                    200,
+                    body=processing,
+                )
+            last = following
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> SAPConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- services -------------------------------------------------------------------------
+
+    def service(self, name: str) -> Any:
+        """The zeep service proxy for ``name``, bound to ``URL`` (made once)."""
+        proxy = self._services.get(name)
+        if proxy is None:
+            proxy = self._services[name] = self._bind(name)
+        return proxy
+
+    def _bind(self, name: str) -> Any:
+        path = Path(self.settings.wsdl_dir) / f"{name}.wsdl"
+        if not path.is_file():
+            raise Permanent(SYSTEM, f"no {name}.wsdl in {path.parent} ({ENV_PREFIX}WSDL_DIR)")
+        try:
+            client = zeep.Client(
+                str(path), transport=self.transport, settings=zeep.Settings(strict=True)
+            )
+        except (zeep.exceptions.Error, etree.LxmlError, OSError) as exc:
+            raise Permanent(SYSTEM, f"cannot read {path}: {exc}") from exc
+        for service in client.wsdl.services.values():
+            for port in service.ports.values():
+                if isinstance(port.binding, Soap11Binding):
+                    where = urlsplit(port.binding_options.get("address") or "").path
+                    return client.create_service(port.binding.name, self.settings.base_url + where)
+        raise Permanent(SYSTEM, f"{path} has no SOAP 1.1 port")
+
+    # -- the one path every call takes ----------------------------------------------------
+
+    def _call(self, service: str, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        proxy = self.service(service)
+        result: dict[str, Any] = self._policy.copy()(self._attempt, proxy, operation, arguments)
+        return result
+
+    def _attempt(self, proxy: Any, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        self.api_calls += 1
+        try:
+            answer = getattr(proxy, operation)(**arguments)
+        except ConnectorError:
+            raise
+        except requests.RequestException as exc:
+            raise from_requests(exc) from exc
+        except zeep.exceptions.Fault as exc:
+            raise from_fault(exc.message, exc.code, _notes(exc.detail)) from exc
+        except zeep.exceptions.TransportError as exc:
+            raise from_status(exc.status_code, exc.content) from exc
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError) as exc:
+            raise Permanent(
+                SYSTEM, f"the answer to {operation} does not fit the WSDL: {exc}"
+            ) from exc
+        result = plain(answer) if answer is not None else {}
+        if not isinstance(result, dict):
+            raise Permanent(SYSTEM, f"the answer to {operation} is not a message", 200)
+        log = result.get("Log") or {}
+        items = log.get("Item") or []
+        errors = [
+            str(item.get("Note") or "")
+            for item in items
+            if str(item.get("SeverityCode") or "") == ERROR_SEVERITY
+        ]
+        if errors or str(log.get("MaximumLogItemSeverityCode") or "") == ERROR_SEVERITY:
+            raise from_log([e for e in errors if e])
+        return result
+
+
+def _notes(detail: Any) -> list[str]:
+    """The notes of a fault's StandardFaultMessage (its Log's items and its faultText)."""
+    if detail is None or not isinstance(detail, etree._Element):
+        return []
+    found = detail.iterfind(".//Note")
+    notes = [n.text.strip() for n in found if n.text and n.text.strip()]
+    return list(dict.fromkeys(notes))

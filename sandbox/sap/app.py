@@ -1,0 +1,332 @@
+"""SAP Business ByDesign's web services over HTTP: one SOAP 1.1 endpoint per service and the
+``/__*`` controls.
+
+Every service call needs HTTP Basic authentication (401 otherwise), may draw a fault from the
+seeded plan once it is authenticated, and goes into the ledger with its status, fault and the
+request as it came. Requests are read and answers written by zeep from the project's own
+WSDLs (``operation.input.deserialize``, ``operation.output.serialize``); a SOAP Fault's
+``detail`` is SAP's ``StandardFaultMessage`` rendered by zeep. A request that does not parse
+or does not fit the WSDL is answered with a Client fault, as SAP does (HTTP 500).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import zeep
+from lxml import etree
+from lxml.builder import ElementMaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from zeep.wsdl.bindings.soap import Soap11Binding
+
+from sandbox._controls import faults_route, ledger_route
+from sandbox._faults import delay
+from sandbox._server import ServerState
+from sandbox.sap.customers import Customers, IDRange
+from sandbox.sap.faults import FaultPlan
+
+__all__ = ["DEFAULT_MAX_HITS", "SERVICES", "Credentials", "Desk", "SAPApp", "SoapService"]
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+FAULT_ELEMENT = "{http://sap.com/xi/AP/Common/Global}StandardFaultMessage"
+DEFAULT_MAX_HITS = 100  # hits per call when the query names no maximum and is not unlimited
+TEMPORARY = "The system is temporarily unavailable (update in progress); try again later"
+
+# service (as SAP names it and its WSDL) -> the path SAP serves it at
+SERVICES: dict[str, str] = {"QueryCustomerIn": "/sap/bc/srt/scs/sap/querycustomerin1"}
+
+
+class SoapService:
+    """One service of the project's WSDLs: its SOAP 1.1 binding's operations, as zeep reads
+    them."""
+
+    def __init__(self, wsdl: Path) -> None:
+        self.client = zeep.Client(str(wsdl))
+        bindings = [b for b in self.client.wsdl.bindings.values() if isinstance(b, Soap11Binding)]
+        if not bindings:
+            raise ValueError(f"{wsdl} has no SOAP 1.1 binding")
+        self.binding = bindings[0]
+        self.fault_element = self.client.get_element(FAULT_ELEMENT)
+
+    def operation(self, soap_action: str | None, envelope: Any) -> Any:
+        """The operation a request is for: by its SOAPAction, else by its body's element."""
+        operations = self.binding._operations
+        action = (soap_action or "").strip().strip('"')
+        for op in operations.values():
+            if action and op.soapaction == action:
+                return op
+        body = envelope.find(f"{{{SOAP_ENV}}}Body")
+        first = etree.QName(body[0]).text if body is not None and len(body) else None
+        for op in operations.values():  # document style: the body's element is the input's
+            if op.input.body is not None and first == str(op.input.body.qname):
+                return op
+        raise SoapFault("Client", f"no operation for SOAPAction {action!r}")
+
+    def fault(self, code: str, text: str, notes: list[str] | None = None) -> bytes:
+        """A SOAP 1.1 Fault whose detail is SAP's StandardFaultMessage."""
+        soap = ElementMaker(namespace=SOAP_ENV, nsmap={"soap-env": SOAP_ENV})
+        faultcode, faultstring, detail = (
+            etree.Element("faultcode"),
+            etree.Element("faultstring"),
+            etree.Element("detail"),
+        )
+        faultcode.text, faultstring.text = f"soap-env:{code}", text
+        log = {
+            "MaximumLogItemSeverityCode": "3",
+            "Item": [{"SeverityCode": "3", "Note": note[:200]} for note in notes or [text]],
+        }
+        value = self.fault_element(standard={"faultText": text}, addition={"Log": log})
+        self.fault_element.render(detail, value)
+        envelope = soap.Envelope(soap.Body(soap.Fault(faultcode, faultstring, detail)))
+        return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+
+
+class SoapFault(Exception):
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+@dataclass
+class Credentials:
+    """The communication user SAP accepts now (HTTP Basic)."""
+
+    username: str
+    password: str
+
+    def accept(self, header: str) -> bool:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic" or not encoded.strip():
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded.strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(user.encode(), self.username.encode()) and hmac.compare_digest(
+            password.encode(), self.password.encode()
+        )
+
+
+@dataclass
+class Desk:
+    """What the app and the simulator share, under ``lock``."""
+
+    customers: Customers
+    credentials: Credentials
+    services: dict[str, SoapService]
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    calls: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    if body is None:
+        return Response(b"", status_code=status, headers=headers)
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    out = {"Content-Type": "application/json"} | (headers or {})
+    return Response(payload, status_code=status, headers=out)
+
+
+def _xml(status: int, content: bytes) -> Response:
+    return Response(content, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def _plain(status: int, text: str) -> Response:
+    return Response(
+        f"<html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>",
+        status_code=status,
+        media_type="text/html",
+    )
+
+
+def _text(value: Any) -> str | None:
+    """The text of a simple value or of a simple-content one (``_value_1``)."""
+    if value is None:
+        return None
+    inner = getattr(value, "_value_1", value)
+    return None if inner is None else str(inner)
+
+
+class SAPApp:
+    def __init__(self, desk: Desk, state: ServerState) -> None:
+        self.desk = desk
+        self.state = state
+        handlers: dict[str, Callable[[Any], dict[str, Any]]] = {
+            "QueryCustomerIn": self.find_customers
+        }
+        routes = [
+            Route(path, self._endpoint(name, handlers[name]), methods=["POST"], name=name)
+            for name, path in SERVICES.items()
+            if name in desk.services
+        ]
+        routes += [
+            ledger_route(desk.lock, desk.ledger, json_response),
+            faults_route(desk.lock, desk.faults, json_response),
+            Route("/__malformed", self.ctl_malformed, methods=["GET"]),
+            Route("/__health", self.ctl_health, methods=["GET"]),
+            Route("/{rest:path}", self.missing, methods=["GET", "HEAD", "POST", "PUT", "DELETE"]),
+        ]
+        self.app = Starlette(routes=routes)
+
+    def _endpoint(
+        self, name: str, handler: Callable[[Any], dict[str, Any]]
+    ) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            return await self.serve(request, name, handler)
+
+        return endpoint
+
+    async def serve(
+        self, request: Request, name: str, handler: Callable[[Any], dict[str, Any]]
+    ) -> Response:
+        desk = self.desk
+        service = desk.services[name]
+        body = await request.body()
+        fault: str | None = None
+        operation: str | None = None
+        response: Response
+        with desk.lock:
+            authenticated = desk.credentials.accept(request.headers.get("authorization", ""))
+            if authenticated:
+                desk.calls += 1
+                fault = desk.faults.draw(desk.calls, request.method, request.url.path)
+            plan = desk.faults
+        if not authenticated:
+            response = _plain(401, "Logon failed")
+            response.headers["WWW-Authenticate"] = 'Basic realm="SAP NetWeaver Application Server"'
+        else:
+            answer_with = await delay(fault, plan, self.state)
+            if fault == "latency":
+                fault = None
+            if answer_with == "500":
+                response = _plain(500, "500 Internal Server Error")
+            elif answer_with == "503":
+                response = _plain(503, "503 Service Unavailable")
+            elif answer_with == "fault":
+                response = _xml(500, service.fault("Server", TEMPORARY))
+            else:
+                try:
+                    op, content = self._answer(service, request, body, handler)
+                    operation = op
+                    response = _xml(200, content)
+                except SoapFault as exc:
+                    response = _xml(500, service.fault(exc.code, exc.text))
+        with desk.lock:
+            desk.ledger.append(
+                {
+                    "seq": len(desk.ledger) + 1,
+                    "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "method": request.method,
+                    "path": request.url.path,
+                    "service": name,
+                    "operation": operation,
+                    "status": response.status_code,
+                    "fault": fault,
+                    "request": body.decode("utf-8", "replace"),
+                }
+            )
+        return response
+
+    def _answer(
+        self,
+        service: SoapService,
+        request: Request,
+        body: bytes,
+        handler: Callable[[Any], dict[str, Any]],
+    ) -> tuple[str, bytes]:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+        try:
+            envelope = etree.fromstring(body, parser=parser)
+        except etree.XMLSyntaxError as exc:
+            raise SoapFault("Client", f"the request is not XML: {exc}") from None
+        op = service.operation(request.headers.get("soapaction"), envelope)
+        try:
+            query = op.input.deserialize(envelope)
+        except Exception as exc:  # zeep's validation and parse errors, whatever their class
+            raise SoapFault("Client", f"the request does not fit {op.name}: {exc}") from None
+        answer = handler(query)
+        message = op.output.serialize(**answer)
+        return op.name, bytes(
+            etree.tostring(message.content, xml_declaration=True, encoding="utf-8")
+        )
+
+    # --- QueryCustomerIn.FindByElements ----------------------------------------------------
+
+    def find_customers(self, query: Any) -> dict[str, Any]:
+        selection = getattr(query, "CustomerSelectionByElements", None)
+        conditions = getattr(query, "ProcessingConditions", None)
+        since: datetime | None = None
+        ranges: list[IDRange] = []
+        if selection is not None:
+            stamp = selection.SelectionByLastChangeSinceDateTime
+            if stamp is not None:
+                since = stamp.astimezone(UTC)
+            for item in selection.SelectionByInternalID or []:
+                lower = _text(item.LowerBoundaryInternalID)
+                upper = _text(item.UpperBoundaryInternalID)
+                kind = (item.IntervalBoundaryTypeCode or "1").strip()
+                if lower is None or kind not in ("1", "3") or (kind == "3" and upper is None):
+                    return _log_error(
+                        "SelectionByInternalID: give a lower boundary (and an "
+                        "upper one for IntervalBoundaryTypeCode 3); codes 1, 3"
+                    )
+                include = (item.InclusionExclusionCode or "I").strip() != "E"
+                ranges.append(IDRange(include, lower, upper if kind == "3" else None))
+        limit: int | None = DEFAULT_MAX_HITS
+        after: str | None = None
+        if conditions is not None:
+            if conditions.QueryHitsUnlimitedIndicator:
+                limit = None
+            elif conditions.QueryHitsMaximumNumberValue is not None:
+                limit = int(conditions.QueryHitsMaximumNumberValue)
+                if limit < 1:
+                    return _log_error("QueryHitsMaximumNumberValue must be at least 1")
+            after = _text(conditions.LastReturnedObjectID)
+        hits, more = self.desk.customers.find(since, ranges, after, limit)
+        processing: dict[str, Any] = {
+            "ReturnedQueryHitsNumberValue": len(hits),
+            "MoreHitsAvailableIndicator": more,
+        }
+        if hits:
+            processing["LastReturnedObjectID"] = hits[-1]["InternalID"]
+        return {"Customer": hits, "ProcessingConditions": processing}
+
+    # --- controls --------------------------------------------------------------------------
+
+    async def missing(self, request: Request) -> Response:
+        return _plain(404, "404 Not Found")
+
+    async def ctl_malformed(self, request: Request) -> Response:
+        with self.desk.customers.lock:
+            return json_response(200, dict(self.desk.customers.malformed))
+
+    async def ctl_health(self, request: Request) -> Response:
+        return json_response(200, {"ok": True})
+
+
+def _log_error(note: str) -> dict[str, Any]:
+    """An answer with no hits and an error in its Log, as SAP answers a query it refuses."""
+    return {
+        "ProcessingConditions": {
+            "ReturnedQueryHitsNumberValue": 0,
+            "MoreHitsAvailableIndicator": False,
+        },
+        "Log": {
+            "MaximumLogItemSeverityCode": "3",
+            "Item": [{"TypeID": "FBE(/SAP/QUERY)", "SeverityCode": "3", "Note": note[:200]}],
+        },
+    }

@@ -1,0 +1,21 @@
+"""The SAP simulator's faults (the plan is shared by every simulator: ``sandbox._faults``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sandbox._faults import FaultPlan as _FaultPlan
+
+__all__ = ["DEFAULT_KINDS", "KINDS", "FaultPlan"]
+
+KINDS = ("500", "fault", "latency", "hang")
+DEFAULT_KINDS = ("500", "fault")
+
+
+class FaultPlan(_FaultPlan):
+    """``500`` answers at once with the ICM's plain-text 500 (no SOAP envelope); ``fault``
+    with a SOAP Fault (HTTP 500) saying the system is temporarily unavailable; ``latency``
+    and ``hang`` as everywhere (a hang ends with a plain 503)."""
+
+    KINDS: ClassVar[tuple[str, ...]] = KINDS
+    DEFAULT_KINDS: ClassVar[tuple[str, ...]] = DEFAULT_KINDS

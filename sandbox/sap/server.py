@@ -1,0 +1,215 @@
+"""``SAPSimulator``: SAP Business ByDesign's web services over real HTTPS on loopback, in a
+background thread.
+
+    with SAPSimulator(seed=1, customers=100) as sap:
+        os.environ.update(sap.env())   # FIELDBRIDGE_SAP_URL, _USERNAME, _PASSWORD, ...
+
+A throwaway CA (``trustme``) signs the server's certificate for 127.0.0.1 and localhost; its
+PEM is at ``ca_path``. The services are read from the project's WSDLs (``wsdl_dir``, by
+default ``wsdl/sap-bydesign`` of the repository this package sits in), never from ours
+imports: the sandbox stands for the outside world.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sandbox._server import LoopbackSimulator
+from sandbox.sap.app import SERVICES, Credentials, Desk, SAPApp, SoapService
+from sandbox.sap.customers import Customers
+
+__all__ = ["DEFAULT_WSDL_DIR", "SAPSimulator", "Touched"]
+
+DEFAULT_WSDL_DIR = Path(__file__).resolve().parents[2] / "wsdl" / "sap-bydesign"
+DEFAULT_USERNAME = "_FIELDBRIDGE"
+
+
+@dataclass(frozen=True)
+class Touched:
+    """What ``touch`` changed: the customers' InternalIDs and the one ``LastChangeDateTime``
+    they now share."""
+
+    ids: list[str]
+    stamp: datetime
+
+
+def _derived_password(seed: int, generation: int) -> str:
+    digest = hashlib.sha256(f"fieldbridge-sap-{seed}-{generation}".encode()).hexdigest()
+    return f"Sap{digest[:24]}!"
+
+
+class SAPSimulator(LoopbackSimulator):
+    """SAP Business ByDesign on ``https://127.0.0.1:<port>``: ``QueryCustomerIn`` (SOAP 1.1,
+    ``FindByElements``) at ``/sap/bc/srt/scs/sap/querycustomerin1``, HTTP Basic auth.
+
+    ``seed`` fixes the password (unless ``password`` is given), the data set and the records
+    ``touch(n)`` picks; ``customers`` billing accounts, a share ``malformed`` of them
+    malformed on purpose. ``equipment`` (identified stock) is not served yet and must be 0.
+    ``faults`` takes the settings of ``set_faults`` (e.g. ``{"rate": 0.3, "seed": 7}``).
+    ``workdir`` keeps the CA and the server certificate (a temporary directory, removed on
+    stop, when omitted); ``wsdl_dir`` is where the project's WSDLs are.
+    """
+
+    def __init__(
+        self,
+        seed: int = 1,
+        *,
+        customers: int = 100,
+        equipment: int = 0,
+        malformed: float = 0.01,
+        faults: Mapping[str, Any] | None = None,
+        port: int = 0,
+        workdir: str | Path | None = None,
+        username: str = DEFAULT_USERNAME,
+        password: str | None = None,
+        wsdl_dir: str | Path | None = None,
+    ) -> None:
+        if customers < 0:
+            raise ValueError("customers cannot be negative")
+        if equipment:
+            raise ValueError("equipment (QueryIdentifiedStocksIn) is not simulated yet")
+        if not 0.0 <= malformed <= 1.0:
+            raise ValueError("malformed must be between 0 and 1")
+        super().__init__(
+            "SAP simulator", port=port, workdir=workdir, workdir_prefix="fieldbridge-sap-"
+        )
+        self._seed = seed
+        self._generation = 0
+        self._given_password = password
+        self.wsdl_dir = Path(wsdl_dir).resolve() if wsdl_dir is not None else DEFAULT_WSDL_DIR
+        services = {
+            name: SoapService(self.wsdl_dir / f"{name}.wsdl")
+            for name in SERVICES
+            if (self.wsdl_dir / f"{name}.wsdl").is_file()
+        }
+        if "QueryCustomerIn" not in services:
+            raise FileNotFoundError(f"no QueryCustomerIn.wsdl in {self.wsdl_dir}")
+        register = Customers(seed=seed)
+        register.seed(customers, malformed)
+        self._desk = Desk(
+            register,
+            Credentials(username, password or _derived_password(seed, 0)),
+            services,
+        )
+        if faults:
+            self.set_faults(**faults)
+
+    def _app(self) -> Any:
+        return SAPApp(self._desk, self._http.state).app
+
+    # --- where it is (and ``port``, ``workdir``, ``ca_path``) ------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def service_url(self, service: str = "QueryCustomerIn") -> str:
+        return self.url + SERVICES[service]
+
+    @property
+    def username(self) -> str:
+        with self._desk.lock:
+            return self._desk.credentials.username
+
+    @property
+    def password(self) -> str:
+        """The password SAP accepts now."""
+        with self._desk.lock:
+            return self._desk.credentials.password
+
+    def env(self) -> dict[str, str]:
+        """The settings that point fieldbridge at this SAP system."""
+        return {
+            "FIELDBRIDGE_SAP_WSDL_DIR": str(self.wsdl_dir),
+            "FIELDBRIDGE_SAP_URL": self.url,
+            "FIELDBRIDGE_SAP_USERNAME": self.username,
+            "FIELDBRIDGE_SAP_PASSWORD": self.password,
+            "FIELDBRIDGE_SAP_CA_BUNDLE": str(self.ca_path),
+        }
+
+    def change_password(self, password: str | None = None) -> str:
+        """A new password for the communication user (the old one is refused from now on);
+        it is returned and now ``password``."""
+        with self._desk.lock:
+            self._generation += 1
+            new = password or (
+                f"{self._given_password}.{self._generation}"
+                if self._given_password is not None
+                else _derived_password(self._seed, self._generation)
+            )
+            self._desk.credentials.password = new
+            return new
+
+    # --- data ------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Customers a query can find now."""
+        return self._desk.customers.count()
+
+    def get(self, internal_id: str) -> dict[str, Any] | None:
+        """One customer in the shape of the response's ``Customer`` element, or None."""
+        return self._desk.customers.get(internal_id)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every customer in the shape of the response's ``Customer`` element (elements left
+        out when empty, ``LastChangeDateTime`` an aware UTC datetime), by ``InternalID``."""
+        return self._desk.customers.all()
+
+    def malformed_ids(self) -> set[str]:
+        """InternalIDs of the customers seeded malformed on purpose (and still there)."""
+        with self._desk.customers.lock:
+            return set(self._desk.customers.malformed)
+
+    def malformed_reasons(self) -> dict[str, str]:
+        """InternalID -> reason: no_name, invalid_country, email_without_at."""
+        with self._desk.customers.lock:
+            return dict(self._desk.customers.malformed)
+
+    def touch(
+        self, n_or_ids: int | Sequence[str], fields: Mapping[str, Any] | None = None
+    ) -> Touched:
+        """Change customers in one batch, so that they share one new ``LastChangeDateTime``:
+        ``n_or_ids`` customers picked by the seeded generator, or these InternalIDs.
+        ``fields`` are flat names (FirstLineName, LifeCycleStatusCode, EmailURI, Telephone,
+        CountryCode, CityName, StreetPostalCode, StreetName, HouseID); without them each gets
+        a typical change (a new telephone number or e-mail address); malformed customers are
+        only stamped."""
+        ids, stamp = self._desk.customers.touch(n_or_ids, fields)
+        return Touched(ids, stamp)
+
+    def delete(self, internal_id: str) -> None:
+        """The customer is gone: queries no longer find it (they carry no deletion flag)."""
+        self._desk.customers.delete(internal_id)
+
+    # --- faults, ledger --------------------------------------------------------------------
+
+    def set_faults(self, **settings: Any) -> None:
+        """``rate`` (0..1), ``kinds`` (500, fault, latency, hang), ``seed``, ``latency_ms``,
+        ``hang_s``. The seeded sequence restarts."""
+        with self._desk.lock:
+            self._desk.faults.configure(**settings)
+
+    def clear_faults(self) -> None:
+        self.set_faults(rate=0)
+
+    @property
+    def fault_log(self) -> list[dict[str, Any]]:
+        """The faults dealt since the plan was last set: call number, method, path, kind."""
+        with self._desk.lock:
+            return [dict(e) for e in self._desk.faults.log]
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every service request served, in order: seq, at, method, path, service,
+        operation, status, fault (None, or the fault that answered it) and the request's
+        XML as it came."""
+        with self._desk.lock:
+            return [dict(e) for e in self._desk.ledger]
+
+    def clear_ledger(self) -> None:
+        with self._desk.lock:
+            self._desk.ledger.clear()
