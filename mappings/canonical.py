@@ -269,6 +269,15 @@ def jsonable(model: BaseModel) -> dict[str, Any]:
 
 # -- Sync and write-back: what the per-system maps read and produce -------------------------
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def looks_like_email(value: str) -> bool:
+    """One ``@``, no spaces, a dotted domain: what a mapping asks of an e-mail address (the
+    systems of record check more, or less, themselves)."""
+    return _EMAIL.match(value) is not None
+
+
 KNOWN_TIME_ZONES: frozenset[str] = _ZONES  # every IANA zone ``TimeZoneName`` accepts here
 
 # The work-order lifecycle's states, as the orchestrator's table names them

@@ -5,7 +5,8 @@ sync from a terminal.
 (``FIELDBRIDGE_SALESFORCE_*``) and the mapping (the standard org's, or
 ``FIELDBRIDGE_SALESFORCE_MAPPING_FILE``), holds the mapping against the org's describes first
 (and stops, naming every misfit, when it does not fit); ``run --system hr`` reads
-``FIELDBRIDGE_HR_*`` and the certification feed. Each stream runs with a progress bar, then a
+``FIELDBRIDGE_HR_*`` and the certification feed; ``run --system sap`` reads
+``FIELDBRIDGE_SAP_*`` and SAP's customers. Each stream runs with a progress bar, then a
 summary table is printed. ``status`` prints the cursors.
 ``reconcile`` compares every key on both sides, tombstones what the system of record no
 longer has and reports what the store lacks. ``retry-quarantine`` applies every open
@@ -28,15 +29,18 @@ from sqlalchemy import func, select
 from connectors.errors import ConnectorError, Permanent
 from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.sap import SAPConnector, SAPSettings
 from mappings.errors import MappingConfigError
 from mappings.hr import HRMapping
 from mappings.records import InboundMap
 from mappings.salesforce import SalesforceMapping
+from mappings.sap import SAPMapping
 from orchestrator import models
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.console import err, error
 from orchestrator.sync import (
     HR_STREAM_NAMES,
+    SAP_STREAM_NAMES,
     STREAM_NAMES,
     Report,
     Stream,
@@ -47,10 +51,15 @@ from orchestrator.sync import (
     retry_quarantine,
     run_stream,
     salesforce_streams,
+    sap_streams,
 )
 
 sync_app = typer.Typer(help="Inbound sync from the systems of record.", no_args_is_help=True)
-NAMES: dict[str, tuple[str, ...]] = {"salesforce": STREAM_NAMES, "hr": HR_STREAM_NAMES}
+NAMES: dict[str, tuple[str, ...]] = {
+    "salesforce": STREAM_NAMES,
+    "sap": SAP_STREAM_NAMES,
+    "hr": HR_STREAM_NAMES,
+}
 SYSTEMS = tuple(NAMES)
 ALL_NAMES = tuple(dict.fromkeys(n for names in NAMES.values() for n in names))
 
@@ -91,15 +100,19 @@ def _streams(system: str, container: Container) -> tuple[InboundMap, dict[str, S
     """The system's mapping and its streams, by name, in run order."""
     if system == "hr":
         return HRMapping(), hr_streams()
+    if system == "sap":
+        return SAPMapping(), sap_streams()
     mapping = _mapping(container.settings.salesforce_mapping_file)
     return mapping, dict(salesforce_streams(mapping))
 
 
-def _connect(system: str) -> tuple[SalesforceConnector | HRConnector, int | None]:
+def _connect(system: str) -> tuple[SalesforceConnector | HRConnector | SAPConnector, int | None]:
     """The system's connector (its settings read, or a clear stop) and its bulk threshold."""
     try:
         if system == "hr":
             return HRConnector(HRSettings()), None
+        if system == "sap":
+            return SAPConnector(SAPSettings()), None
         settings = SalesforceSettings()
     except (ValueError, ValidationError) as exc:
         raise _stop(f"the {system} settings are incomplete: {exc}") from None

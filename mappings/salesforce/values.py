@@ -15,6 +15,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from mappings.canonical import looks_like_email
 from mappings.errors import MappingError
 from mappings.salesforce.config import SYSTEM
 
@@ -25,7 +26,6 @@ _UPPER_BITS = bytes(ord("1") if ord("A") <= b <= ord("Z") else ord("0") for b in
 # SOAP/REST dateTime: 2026-11-02T10:15:30.000+0000 (the REST API's form), Z or +00:00 too.
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _MISSING = object()
 
 
@@ -104,7 +104,7 @@ class Reader:
     def email(self, path: str) -> str | None:
         """An e-mail address (one ``@``, a dotted domain); the org normally checks this itself."""
         value = self.text(path)
-        if value is not None and not _EMAIL.match(value):
+        if value is not None and not looks_like_email(value):
             raise self.error(path, "not an e-mail address")
         return value
 

@@ -11,18 +11,21 @@ from sqlalchemy import select
 
 from mappings.hr import SYSTEM as HR
 from mappings.salesforce import SYSTEM as SALESFORCE
+from mappings.sap import SYSTEM as SAP
 from orchestrator import models
 from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.sync.reconcile import reports
-from orchestrator.sync.streams import HR_STREAM_NAMES, STREAM_NAMES
+from orchestrator.sync.streams import HR_STREAM_NAMES, SAP_STREAM_NAMES, STREAM_NAMES
 from orchestrator.uow import UnitOfWork
 
 CURSORS = models.table_of(models.SyncCursor)
 QUARANTINE = models.table_of(models.QuarantinedRecord)
 
-KNOWN_STREAMS: tuple[tuple[str, str], ...] = tuple(
-    (SALESFORCE, name) for name in STREAM_NAMES
-) + tuple((HR, name) for name in HR_STREAM_NAMES)
+KNOWN_STREAMS: tuple[tuple[str, str], ...] = (
+    tuple((SALESFORCE, name) for name in STREAM_NAMES)
+    + tuple((SAP, name) for name in SAP_STREAM_NAMES)
+    + tuple((HR, name) for name in HR_STREAM_NAMES)
+)
 """Every (system, stream) a sync can run, in run order: shown even before its first run."""
 
 _STATUS = select(CURSORS)

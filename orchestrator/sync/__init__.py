@@ -3,7 +3,8 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
 
 - ``streams``: what a stream reads (system, entity, sObject, fields, order) and the
   Salesforce streams of a mapping (customers: Account -> customer and site; contacts;
-  assets; work_orders: WorkOrder -> intake) and the HR system's (certifications).
+  assets; work_orders: WorkOrder -> intake), the HR system's (certifications) and SAP's
+  (customers: billing accounts).
 - ``engine``: ``run_stream`` runs one stream: reads its cursor, queries from the cursor minus
   a look-back window, maps each record, resolves its references, upserts it (a stale or
   unchanged stamp is skipped; a deletion leaves a tombstone), quarantines what cannot be
@@ -30,15 +31,18 @@ from orchestrator.sync.engine import (
 from orchestrator.sync.reconcile import Report, reconcile, reports
 from orchestrator.sync.streams import (
     HR_STREAM_NAMES,
+    SAP_STREAM_NAMES,
     STREAM_NAMES,
     Stream,
     hr_streams,
     salesforce_streams,
+    sap_streams,
 )
 
 __all__ = [
     "DEFAULT_LOOKBACK_S",
     "HR_STREAM_NAMES",
+    "SAP_STREAM_NAMES",
     "STREAM_NAMES",
     "Report",
     "RetryResult",
@@ -52,4 +56,5 @@ __all__ = [
     "retry_quarantine",
     "run_stream",
     "salesforce_streams",
+    "sap_streams",
 ]

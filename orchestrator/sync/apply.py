@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -90,7 +90,7 @@ class Page:
         why: str,
     ) -> None:
         """Hold ``raw`` in quarantine as ``entity``, with the remote field and the reason."""
-        stamp = stamp_of(raw.get(self.stream.stamp_field))
+        stamp = self.stream.stamp(raw)
         hold(self, entity, external_id, raw, remote_field, why, stamp)
         self.counts.quarantined += 1
         self.result.quarantine_reasons[f"{entity} {external_id}"] = f"{remote_field}: {why}"
@@ -104,7 +104,7 @@ class Page:
             try:
                 good.append((raw, self.mapping.to_canonical(entity, raw)))
             except MappingError as exc:
-                external_id = str(raw.get(self.stream.id_field) or "")
+                external_id = self.stream.key(raw)
                 self.refuse(entity, raw, external_id, exc.field, exc.reason)
         return good
 
@@ -144,24 +144,13 @@ def targets_of(
     }
 
 
-def stamp_of(value: Any) -> datetime | None:
-    """A SystemModstamp as Salesforce writes it (``2026-01-31T08:00:00.000+0000``)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else None
-
-
 # -- a page, one entity --------------------------------------------------------------------
 
 
 CHUNK = 500  # values in one ``IN (...)``: well under every backend's limit on parameters
 
 
-def rounds(raws: Sequence[Mapping[str, Any]], id_field: str) -> Iterator[list[Mapping[str, Any]]]:
+def rounds(raws: Sequence[Mapping[str, Any]], stream: Stream) -> Iterator[list[Mapping[str, Any]]]:
     """``raws`` in rounds, in order, each holding an Id at most once: a record whose Id
     comes again waits for a later round (so each round sees what the one before wrote)."""
     pending = list(raws)
@@ -170,7 +159,7 @@ def rounds(raws: Sequence[Mapping[str, Any]], id_field: str) -> Iterator[list[Ma
         this_round: list[Mapping[str, Any]] = []
         later: list[Mapping[str, Any]] = []
         for raw in pending:
-            key = str(raw.get(id_field) or "")
+            key = stream.key(raw)
             (later if key and key in seen else this_round).append(raw)
             seen.add(key)
         yield this_round

@@ -56,7 +56,6 @@ from orchestrator.sync.apply import (
     StreamResult,
     apply_rows,
     rounds,
-    stamp_of,
 )
 from orchestrator.sync.streams import Cursor, Stream
 from orchestrator.sync.work_orders import KeyWriter, apply_work_orders, write_keys
@@ -106,6 +105,7 @@ def run_stream(
     calls = source.api_calls
     read = stream.read(source, cursor, batch_size=batch_size, bulk_threshold=bulk_threshold)
     result.since, result.to_read, result.bulk = read.since, read.to_read, read.bulk
+    best: tuple[datetime | None, str | None] = (result.cursor_stamp, result.cursor_id)
     for records in read.pages:
         with uow() as work:
             counts = PageCounts()
@@ -113,16 +113,15 @@ def run_stream(
             for entity in stream.entities:
                 _apply(page, entity, records)
             for raw in records:
-                seen = stamp_of(raw.get(stream.stamp_field))
+                seen = stream.stamp(raw)
                 if seen is None:
                     continue
                 if seen > started:
-                    result.cursor_stamp, result.cursor_id = started, None
-                elif result.cursor_stamp is None or (seen, str(raw.get(stream.id_field))) > (
-                    result.cursor_stamp,
-                    result.cursor_id or "",
-                ):
-                    result.cursor_stamp, result.cursor_id = seen, str(raw.get(stream.id_field))
+                    best = (started, None)
+                elif best[0] is None or (seen, stream.key(raw)) > (best[0], best[1] or ""):
+                    best = (seen, stream.key(raw))
+            if stream.ordered:  # every record up to here is in: the cursor may move
+                result.cursor_stamp, result.cursor_id = best
             spent, calls = source.api_calls - calls, source.api_calls
             _advance(work, stream, result, len(records), counts, spent)
             work.commit()
@@ -139,9 +138,11 @@ def run_stream(
     if "work_order" in stream.entities:
         _write_keys(uow, source, stream, mapping, clock(), result, None)  # those still pending
     spent = source.api_calls - calls
+    moved = (result.cursor_stamp, result.cursor_id) != best
+    result.cursor_stamp, result.cursor_id = best  # a stream read out of stamp order: now
     with uow() as work:
         counts = PageCounts(written=_redrive(work, stream, mapping, clock(), result))
-        if spent or counts.written:
+        if spent or counts.written or moved:
             _advance(work, stream, result, 0, counts, spent)
             work.commit()
     result.written += counts.written
@@ -168,7 +169,7 @@ def _apply(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) -> Non
     """Apply ``raws`` as ``entity``, in rounds that hold each Id once (a record changed twice
     within a page is applied in order)."""
     how = apply_work_orders if entity == "work_order" else apply_rows
-    for batch in rounds(raws, page.stream.id_field):
+    for batch in rounds(raws, page.stream):
         how(page, entity, batch)
 
 

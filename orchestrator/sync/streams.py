@@ -8,18 +8,32 @@ then its site) and its order: (SystemModstamp, Id), the cursor's stamp and tie-b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from mappings.hr import SYSTEM as HR
 from mappings.records import Entity
 from mappings.salesforce import SYSTEM, SalesforceMapping
+from mappings.sap import SYSTEM as SAP
+from mappings.sap import change_stamp
 
 STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders")
 """Salesforce's, in the order a run takes them: references point at streams run before."""
 HR_STREAM_NAMES: tuple[str, ...] = ("certifications",)
+SAP_STREAM_NAMES: tuple[str, ...] = ("customers",)
+
+
+def stamp_of(value: Any) -> datetime | None:
+    """A change stamp as text (``2026-01-31T08:00:00.000+0000``, ``...Z``), aware UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,17 @@ class Stream:
     entities: tuple[Entity, ...]
     stamp_field: str
     id_field: str
+    ordered: bool = True
+    """Records come in (stamp, id) order, so the cursor moves page by page; a source that
+    pages in another order (SAP: by ID within a change-date selection) moves it at the end."""
+
+    def stamp(self, raw: Mapping[str, Any]) -> datetime | None:
+        """A record's change stamp (None when it has none it can be read by)."""
+        return stamp_of(raw.get(self.stamp_field))
+
+    def key(self, raw: Mapping[str, Any]) -> str:
+        """A record's id at its source ("" when it has none)."""
+        return str(raw.get(self.id_field) or "")
 
     def read(
         self,
@@ -208,6 +233,69 @@ def hr_streams() -> dict[str, Stream]:
             entities=("certification",),
             stamp_field="updated_at",
             id_field="id",
+        )
+    }
+
+
+class CustomerQuerySource(Protocol):
+    """What SAP's customers are read through (``SAPConnector`` is one)."""
+
+    def customer_pages(
+        self, changed_since: datetime | None = None, *, page_size: int = 500
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True)
+class SAPCustomers(Stream):
+    """SAP's customers (billing accounts): QueryCustomerIn by change date (at or after the
+    cursor's stamp less the look-back), paged by ID, so the cursor moves only when a run has
+    read them all. Records are made JSON-safe (dates as ISO 8601 text) on the way in."""
+
+    def stamp(self, raw: Mapping[str, Any]) -> datetime | None:
+        return change_stamp(raw)
+
+    def read(
+        self,
+        source: CustomerQuerySource,
+        cursor: Cursor | None,
+        *,
+        batch_size: int,
+        bulk_threshold: int | None,
+    ) -> Read:
+        since = None
+        if cursor is not None:
+            since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
+        pages = source.customer_pages(changed_since=since, page_size=min(batch_size, 1000))
+        return Read(([json_safe(r) for r in page] for page in pages), since)
+
+    def keys(
+        self, source: CustomerQuerySource, *, batch_size: int, bulk_threshold: int | None
+    ) -> Iterator[list[str]]:
+        for page in source.customer_pages(page_size=min(batch_size, 1000)):
+            yield [k for k in map(self.key, page) if k]
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every date-time as ISO 8601 text (a record kept in quarantine is JSON)."""
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def sap_streams() -> dict[str, Stream]:
+    """SAP's streams, by name, in run order."""
+    return {
+        "customers": SAPCustomers(
+            system=SAP,
+            name="customers",
+            entities=("customer",),
+            stamp_field="SystemAdministrativeData/LastChangeDateTime",
+            id_field="InternalID",
+            ordered=False,
         )
     }
 

@@ -194,3 +194,31 @@ def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
         hr.expire_token()
         expired = run(env, "sync", "run", "--system", "hr")
         assert expired.returncode == 2 and "FIELDBRIDGE_HR_TOKEN" in expired.stderr
+
+
+def test_sync_run_for_sap_brings_its_customers_in(tmp_path: Path, database_url: str) -> None:
+    from sandbox.sap import SAPSimulator
+
+    with SAPSimulator(seed=6, customers=30, malformed=0.1) as sap:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+        env.update(
+            FIELDBRIDGE_DATABASE_URL=database_url,
+            FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
+            FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
+            COLUMNS="200",
+            **sap.env(),
+        )
+        assert run(env, "migrate").returncode == 0
+        done = run(env, "sync", "run", "--system", "sap")
+        assert done.returncode == 0, done.stderr
+        assert "sap customers" in done.stderr
+        engine = create_engine(database_url)
+        with engine.connect() as conn:
+            customers = models.table_of(models.Customer)
+            held = conn.execute(
+                select(customers.c.external_id).where(customers.c.source_system == "sap")
+            ).all()
+        engine.dispose()
+        assert 0 < len(held) < sap.count()  # the malformed wait in quarantine
+        refused = run(env | {"FIELDBRIDGE_SAP_PASSWORD": "wrong"}, "sync", "run", "--system", "sap")
+        assert refused.returncode == 2 and "FIELDBRIDGE_SAP_PASSWORD" in refused.stderr
