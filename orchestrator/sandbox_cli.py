@@ -41,16 +41,26 @@ def up(
     hr_workdir: Annotated[
         Path, typer.Option(help="where the HR simulator's CA and certificate are written")
     ] = Path(".fieldbridge/sandbox/hr"),
+    sap_customers: Annotated[
+        int, typer.Option(help="customers (billing accounts) in the SAP simulator", min=0)
+    ] = 1000,
+    sap_port: Annotated[
+        int, typer.Option(help="SAP simulator's port on 127.0.0.1 (0: a free one)", min=0)
+    ] = 0,
+    sap_workdir: Annotated[
+        Path, typer.Option(help="where the SAP simulator's CA and certificate are written")
+    ] = Path(".fieldbridge/sandbox/sap"),
 ) -> None:
-    """Start the Salesforce and HR simulators with seeded data, until Ctrl-C.
+    """Start the Salesforce, HR and SAP simulators with seeded data, until Ctrl-C.
 
     Prints where they are and the credentials (standard error), and the
-    FIELDBRIDGE_SALESFORCE_* and FIELDBRIDGE_HR_* settings that point fieldbridge at them
-    (standard output).
+    FIELDBRIDGE_SALESFORCE_*, FIELDBRIDGE_HR_* and FIELDBRIDGE_SAP_* settings that point
+    fieldbridge at them (standard output).
     """
     # only this command needs the servers
     from sandbox.hr import HRSimulator
     from sandbox.salesforce import SalesforceSimulator
+    from sandbox.sap import SAPSimulator
 
     sim = SalesforceSimulator(seed=seed, port=port, workdir=workdir)
     planned = {
@@ -96,6 +106,14 @@ def up(
         sim.stop()
         error(f"cannot listen on 127.0.0.1:{hr_port}: {exc.strerror or exc}")
         raise typer.Exit(code=2) from None
+    sap = SAPSimulator(seed=seed, customers=sap_customers, port=sap_port, workdir=sap_workdir)
+    try:
+        sap.start()
+    except OSError as exc:
+        hr.stop()
+        sim.stop()
+        error(f"cannot listen on 127.0.0.1:{sap_port}: {exc.strerror or exc}")
+        raise typer.Exit(code=2) from None
     try:
         table = Table(title="Salesforce simulator", show_header=False)
         table.add_column("what")
@@ -132,8 +150,25 @@ def up(
         ):
             table.add_row(name, escape(value))
         err.print(table)
+        table = Table(title="SAP simulator", show_header=False)
+        table.add_column("what")
+        table.add_column("value", overflow="fold")
+        for name, value in (
+            ("URL", sap.url),
+            ("QueryCustomerIn", sap.service_url("QueryCustomerIn")),
+            ("WSDL folder", str(sap.wsdl_dir)),
+            ("CA bundle", str(sap.ca_path)),
+            ("username", sap.username),
+            ("password", sap.password),
+            ("customers", str(sap.count())),
+            ("malformed on purpose", str(len(sap.malformed_ids()))),
+            ("ledger", f"{sap.url}/__ledger"),
+            ("faults", f"POST {sap.url}/__faults"),
+        ):
+            table.add_row(name, escape(value))
+        err.print(table)
         err.print("settings for fieldbridge (standard output); Ctrl-C stops the simulators")
-        for name, value in (sim.env() | hr.env()).items():
+        for name, value in (sim.env() | hr.env() | sap.env()).items():
             sys.stdout.write(f"{name}={value}\n")
         sys.stdout.flush()
         while True:
@@ -141,5 +176,6 @@ def up(
     except KeyboardInterrupt:
         err.print("stopping the simulators")
     finally:
+        sap.stop()
         hr.stop()
         sim.stop()

@@ -41,6 +41,7 @@ from simple_salesforce.exceptions import (
 
 from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.sap import SAPConnector, SAPSettings
 from sandbox.salesforce import SalesforceSimulator
 
 ID18 = re.compile(r"^[a-zA-Z0-9]{15}[A-Z0-5]{3}$")
@@ -1172,6 +1173,10 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
             "7",
             "--hr-workdir",
             str(tmp_path / "hr"),
+            "--sap-customers",
+            "12",
+            "--sap-workdir",
+            str(tmp_path / "sap"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -1182,7 +1187,7 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
     try:
         settings: dict[str, str] = {}
         assert proc.stdout is not None
-        while len(settings) < 8:
+        while len(settings) < 13:
             line = proc.stdout.readline()
             assert line, proc.stderr.read() if proc.stderr else "no output"
             name, _, value = line.strip().partition("=")
@@ -1207,6 +1212,15 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
         with HRConnector(HRSettings(**given)) as feed:
             certifications = [r for page in feed.certification_pages() for r in page]
         assert len(certifications) == 7 * 3
+
+        sap = {k: v for k, v in settings.items() if k.startswith("FIELDBRIDGE_SAP_")}
+        assert set(sap) == {
+            f"FIELDBRIDGE_SAP_{n}" for n in ("WSDL_DIR", "URL", "USERNAME", "PASSWORD", "CA_BUNDLE")
+        }
+        given = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sap.items()}
+        with SAPConnector(SAPSettings(**given)) as erp:
+            customers = [r for page in erp.customer_pages() for r in page]
+        assert len(customers) == 12
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
