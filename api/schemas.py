@@ -360,7 +360,7 @@ class ReconciliationPublic(Wire):
 class QuarantinedPublic(Wire):
     id: int
     system: str
-    entity: str = Field(description="customer, site, contact, asset")
+    entity: str = Field(description="customer, site, contact, asset, work_order, certification")
     external_id: str
     field: str | None = Field(description="the source's field at fault, when one is")
     reason: str

@@ -39,9 +39,13 @@ async def reconciliation(uow: Uow, _: Reader) -> Any:
 def quarantine(
     uow: Uow,
     _: Reader,
-    system: Annotated[str | None, Query(max_length=32, description="salesforce")] = None,
+    system: Annotated[str | None, Query(max_length=32, description="salesforce, sap or hr")] = None,
     entity: Annotated[
-        str | None, Query(max_length=32, description="customer, site, contact or asset")
+        str | None,
+        Query(
+            max_length=32,
+            description="customer, site, contact, asset, work_order or certification",
+        ),
     ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
