@@ -14,7 +14,7 @@ without knowing which system they talk to:
   ``message`` and ``fields`` carry its answer for a dead letter.
 
 ``classify_http`` is the pure rule from an HTTP answer to one of them; each connector passes
-its own remote error codes.
+its own remote error codes. ``from_requests`` is the rule for a transport failure.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import requests
+
 __all__ = [
     "AuthExpired",
     "ConnectorError",
@@ -32,6 +34,7 @@ __all__ = [
     "RateLimited",
     "Retryable",
     "classify_http",
+    "from_requests",
     "parse_retry_after",
 ]
 
@@ -140,6 +143,20 @@ def classify_http(
     else:
         cls = Permanent
     return cls(system, text, **args)
+
+
+def from_requests(
+    system: str, exc: requests.RequestException, *, ca_hint: str | None = None
+) -> ConnectorError:
+    """The exception for a transport failure; pure, raises nothing. Timeouts and connection
+    errors may pass (``Retryable``), anything else will not (``Permanent``). With ``ca_hint``
+    (which setting should hold whose CA), a certificate that does not verify will not pass
+    either: ``Permanent``, with the hint."""
+    if ca_hint is not None and isinstance(exc, requests.exceptions.SSLError):
+        return Permanent(system, f"TLS failed: {exc} ({ca_hint})")
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        return Retryable(system, f"{type(exc).__name__}: {exc}")
+    return Permanent(system, f"{type(exc).__name__}: {exc}")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -5,6 +5,9 @@ is the app's own JSON answer. Neither is faulted nor recorded.
 - ``GET /__ledger``: the ledger; ``DELETE /__ledger``: empties it (204).
 - ``GET /__faults``: the plan's settings and its ``log``; ``POST /__faults`` with a JSON
   object of settings changes them first (400 ``{"error": ...}`` when they are wrong).
+
+``Controls`` gives a simulator the same over the same plan and ledger, in Python:
+``set_faults``, ``clear_faults``, ``fault_log`` and ``clear_ledger``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,9 +23,54 @@ from starlette.routing import Route
 
 from sandbox._faults import FaultPlan
 
-__all__ = ["faults_route", "ledger_route"]
+__all__ = ["Controls", "Shared", "faults_route", "ledger_route"]
 
 Respond = Callable[[int, Any], Response]
+
+
+class Shared(Protocol):
+    """What an app shares with its simulator under ``lock``: the fault plan and the ledger."""
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
+
+    @property
+    def faults(self) -> FaultPlan: ...
+
+    @property
+    def ledger(self) -> list[dict[str, Any]]: ...
+
+
+class Controls:
+    """The controls on the simulator itself, over what it shares with its app (``_shared``,
+    given by the subclass)."""
+
+    @property
+    def _shared(self) -> Shared:
+        raise NotImplementedError
+
+    def set_faults(self, **settings: Any) -> None:
+        """``rate`` (0..1), ``kinds`` (the simulator's own: ``KINDS`` of its ``faults``
+        module), ``seed``, ``latency_ms``, ``hang_s``, ``retry_after_s``. The seeded sequence
+        restarts."""
+        shared = self._shared
+        with shared.lock:
+            shared.faults.configure(**settings)
+
+    def clear_faults(self) -> None:
+        self.set_faults(rate=0)
+
+    @property
+    def fault_log(self) -> list[dict[str, Any]]:
+        """The faults dealt since the plan was last set: call number, method, path, kind."""
+        shared = self._shared
+        with shared.lock:
+            return [dict(e) for e in shared.faults.log]
+
+    def clear_ledger(self) -> None:
+        shared = self._shared
+        with shared.lock:
+            shared.ledger.clear()
 
 
 def ledger_route(

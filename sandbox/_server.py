@@ -10,7 +10,7 @@ loopback, and an ASGI app run by uvicorn over HTTPS on 127.0.0.1 in a background
 
 ``ServerState.hang`` is the ``hang`` fault: no answer for a while, but never past a stop.
 ``LoopbackSimulator`` is what every simulator does the same around it: its workdir, start,
-stop, the context manager and where it listens.
+stop, the context manager and where it listens (``url``).
 """
 
 from __future__ import annotations
@@ -201,6 +201,10 @@ class LoopbackSimulator:
     @property
     def port(self) -> int:
         return self._http.port
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def workdir(self) -> Path:

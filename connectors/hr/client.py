@@ -14,18 +14,16 @@ Not thread-safe: use one connector per thread (or per task).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import requests
 
+from connectors.base import Connector
 from connectors.errors import Permanent, Retryable
 from connectors.hr.errors import SYSTEM, from_answer, from_requests
 from connectors.hr.settings import HRSettings
-from connectors.http import PinnedSession
-from connectors.retry import retrying
 
 __all__ = ["MAX_PAGE_SIZE", "HRConnector"]
 
@@ -33,7 +31,7 @@ MAX_PAGE_SIZE = 1000
 CERTIFICATIONS = "/v1/certifications"
 
 
-class HRConnector:
+class HRConnector(Connector[HRSettings]):
     """The HR system's REST API. Raises only the connectors' vocabulary
     (``connectors.errors``); ``ValueError`` for a bad argument.
 
@@ -41,31 +39,6 @@ class HRConnector:
     """
 
     system = SYSTEM
-
-    def __init__(
-        self,
-        settings: HRSettings,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        backoff_base_s: float = 0.5,
-        backoff_max_s: float = 30.0,
-        max_total_s: float | None = None,
-    ) -> None:
-        """No I/O here. ``max_total_s`` caps one call with its retries (default:
-        ``TIMEOUT_S`` times ``MAX_ATTEMPTS``); ``sleep`` is for tests."""
-        self.settings = settings
-        self.session = PinnedSession(timeout_s=settings.timeout_s, ca_bundle=settings.ca_bundle)
-        self.api_calls = 0
-        self._policy = retrying(
-            system=SYSTEM,
-            max_attempts=settings.max_attempts,
-            max_total_s=(
-                settings.timeout_s * settings.max_attempts if max_total_s is None else max_total_s
-            ),
-            backoff_base_s=backoff_base_s,
-            backoff_max_s=backoff_max_s,
-            sleep=sleep,
-        )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -98,17 +71,6 @@ class HRConnector:
             if following == cursor:
                 raise Permanent(SYSTEM, "the feed answered the same cursor again", 200)
             cursor = following
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> HRConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- the one path every call takes ----------------------------------------------------
 

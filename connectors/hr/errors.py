@@ -12,7 +12,8 @@ from typing import Any
 
 import requests
 
-from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable, classify_http
+from connectors import errors as shared
+from connectors.errors import AuthExpired, ConnectorError, classify_http
 from connectors.hr.settings import ENV_PREFIX
 
 __all__ = ["SYSTEM", "from_answer", "from_requests"]
@@ -43,13 +44,9 @@ def from_answer(
 def from_requests(exc: requests.RequestException) -> ConnectorError:
     """Translate a transport failure: timeouts and connection errors may pass; a certificate
     that does not verify will not."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        return Permanent(
-            SYSTEM, f"TLS failed: {exc} (is {ENV_PREFIX}CA_BUNDLE the HR system's CA?)"
-        )
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
-        return Retryable(SYSTEM, f"{type(exc).__name__}: {exc}")
-    return Permanent(SYSTEM, f"{type(exc).__name__}: {exc}")
+    return shared.from_requests(
+        SYSTEM, exc, ca_hint=f"is {ENV_PREFIX}CA_BUNDLE the HR system's CA?"
+    )
 
 
 def _error_of(content: Any) -> tuple[str | None, str]:

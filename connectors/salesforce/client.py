@@ -31,9 +31,8 @@ import requests
 from simple_salesforce import Salesforce, SFType
 from simple_salesforce.exceptions import SalesforceError
 
+from connectors.base import Connector
 from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
-from connectors.http import PinnedSession
-from connectors.retry import retrying
 from connectors.salesforce.auth import Token, TokenSource
 from connectors.salesforce.bulk import RecordShaper, parse_csv
 from connectors.salesforce.errors import (
@@ -68,7 +67,7 @@ class UpsertResult:
     error: ConnectorError | None = None
 
 
-class SalesforceConnector:
+class SalesforceConnector(Connector[SalesforceSettings]):
     """One org's REST API. Raises only the connectors' vocabulary (``connectors.errors``)
     and ``QuotaExhausted`` (a ``RateLimited``); ``ValueError`` for a bad argument.
 
@@ -77,6 +76,7 @@ class SalesforceConnector:
     """
 
     system = SYSTEM
+    never_retry = (QuotaExhausted,)
 
     # Bulk API 2.0 query jobs: the first look at a job after this many seconds, each next wait
     # doubled up to the most; all the waits of one job together at most the timeout.
@@ -99,28 +99,21 @@ class SalesforceConnector:
         ``max_total_s`` caps one call with its retries (default: ``TIMEOUT_S`` times
         ``MAX_ATTEMPTS``); ``sleep`` and ``clock`` are for tests.
         """
-        self.settings = settings
-        self.session = PinnedSession(timeout_s=settings.timeout_s, ca_bundle=settings.ca_bundle)
+        super().__init__(
+            settings,
+            sleep=sleep,
+            backoff_base_s=backoff_base_s,
+            backoff_max_s=backoff_max_s,
+            max_total_s=max_total_s,
+        )
         self.session.hooks["response"].append(self._on_response)
         self.quota = QuotaGuard(settings.quota_share)
-        self.api_calls = 0
         self._tokens = TokenSource(settings, self.session, clock=clock)
         self._token: Token | None = None
         self._sf: Salesforce | None = None
         self._last_response: requests.Response | None = None
         self._sleep = sleep
         self._describes: dict[str, dict[str, Any]] = {}  # by lower-cased name, for bulk reads
-        self._policy = retrying(
-            system=SYSTEM,
-            max_attempts=settings.max_attempts,
-            max_total_s=(
-                settings.timeout_s * settings.max_attempts if max_total_s is None else max_total_s
-            ),
-            backoff_base_s=backoff_base_s,
-            backoff_max_s=backoff_max_s,
-            sleep=sleep,
-            never_retry=(QuotaExhausted,),
-        )
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -472,17 +465,6 @@ class SalesforceConnector:
                 )
             results.extend(_upsert_result(item) for item in answer)
         return results
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> SalesforceConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- the one path every call takes ----------------------------------------------------
 

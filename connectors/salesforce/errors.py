@@ -14,13 +14,8 @@ from typing import Any
 import requests
 from simple_salesforce.exceptions import SalesforceError, SalesforceMoreThanOneRecord
 
-from connectors.errors import (
-    AuthExpired,
-    ConnectorError,
-    Permanent,
-    Retryable,
-    classify_http,
-)
+from connectors import errors as shared
+from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable, classify_http
 
 __all__ = [
     "SYSTEM",
@@ -79,12 +74,11 @@ def from_salesforce(exc: SalesforceError, *, retry_after: str | None = None) -> 
 
 
 def from_requests(exc: requests.RequestException) -> ConnectorError:
-    """Translate a transport failure: timeouts and connection errors may pass."""
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
-        return Retryable(SYSTEM, f"{type(exc).__name__}: {exc}")
+    """Translate a transport failure: timeouts and connection errors (a certificate that
+    does not verify among them) may pass, and so may an answer that was not JSON."""
     if isinstance(exc, requests.exceptions.InvalidJSONError):
         return Retryable(SYSTEM, f"the answer was not JSON: {exc}", code="INVALID_JSON")
-    return Permanent(SYSTEM, f"{type(exc).__name__}: {exc}")
+    return shared.from_requests(SYSTEM, exc)
 
 
 def from_record_errors(errors: Any) -> ConnectorError:

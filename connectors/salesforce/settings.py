@@ -12,14 +12,15 @@ Exactly one way to a session:
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from connectors.settings import ConnectorSettings, HttpsUrl
 
 __all__ = ["AuthMode", "SalesforceSettings"]
 
@@ -32,23 +33,18 @@ _MODES = (
 )
 
 
-class SalesforceSettings(BaseSettings):
+class SalesforceSettings(ConnectorSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    login_url: str = "https://login.salesforce.com"
+    login_url: HttpsUrl = "https://login.salesforce.com"
     client_id: str | None = None
     client_secret: SecretStr | None = None
     username: str | None = None
     private_key_file: FilePath | None = None
     password: SecretStr | None = None
-    instance_url: str | None = None
+    instance_url: HttpsUrl | None = None
     session_id: SecretStr | None = None
-    ca_bundle: Path | None = Field(
-        default=None, description="a CA bundle file or directory; wins over REQUESTS_CA_BUNDLE"
-    )
     api_version: str = Field(default="61.0", pattern=r"^\d{2,3}\.0$")
-    timeout_s: float = Field(default=30.0, gt=0, le=600)
-    max_attempts: int = Field(default=5, ge=1, le=20)
     quota_share: float = Field(
         default=0.5, gt=0, le=1, description="share of the org's daily API allocation to use"
     )
@@ -58,23 +54,6 @@ class SalesforceSettings(BaseSettings):
         description="a sync reading more changed records than this reads them through Bulk "
         "API 2.0 (a first load of any larger object, say); 0: always",
     )
-
-    @field_validator("login_url", "instance_url")
-    @classmethod
-    def _https_origin(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().rstrip("/")
-        if not re.fullmatch(r"https://[^/\s?#]+(/[^\s?#]*)?", value):
-            raise ValueError(f"must be an https:// URL, got {value!r}")
-        return value
-
-    @field_validator("ca_bundle")
-    @classmethod
-    def _bundle_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.exists():
-            raise ValueError(f"no CA bundle at {value}")
-        return value
 
     @model_validator(mode="after")
     def _one_complete_mode(self) -> SalesforceSettings:

@@ -34,9 +34,8 @@ from zeep.helpers import serialize_object
 from zeep.transports import Transport
 from zeep.wsdl.bindings.soap import Soap11Binding
 
+from connectors.base import Connector
 from connectors.errors import ConnectorError, Permanent
-from connectors.http import PinnedSession
-from connectors.retry import retrying
 from connectors.sap.errors import (
     ERROR_SEVERITY,
     SYSTEM,
@@ -95,7 +94,7 @@ class _Transport(Transport):
         return response
 
 
-class SAPConnector:
+class SAPConnector(Connector[SAPSettings]):
     """SAP Business ByDesign's SOAP services. Raises only the connectors' vocabulary
     (``connectors.errors``); ``ValueError`` for a bad argument.
 
@@ -116,26 +115,20 @@ class SAPConnector:
         """No I/O here (the WSDLs are read on first use). ``max_total_s`` caps one call with
         its retries (default: ``TIMEOUT_S`` times ``MAX_ATTEMPTS``); ``sleep`` is for
         tests."""
-        self.settings = settings
-        self.session = PinnedSession(timeout_s=settings.timeout_s, ca_bundle=settings.ca_bundle)
+        super().__init__(
+            settings,
+            sleep=sleep,
+            backoff_base_s=backoff_base_s,
+            backoff_max_s=backoff_max_s,
+            max_total_s=max_total_s,
+        )
         basic = settings.basic_auth()
         if basic is not None:
             self.session.auth = basic
         else:
             self.session.cert = str(settings.client_cert)
         self.transport = _Transport(self.session, settings.timeout_s, settings.credentials_hint())
-        self.api_calls = 0
         self._services: dict[str, Any] = {}
-        self._policy = retrying(
-            system=SYSTEM,
-            max_attempts=settings.max_attempts,
-            max_total_s=(
-                settings.timeout_s * settings.max_attempts if max_total_s is None else max_total_s
-            ),
-            backoff_base_s=backoff_base_s,
-            backoff_max_s=backoff_max_s,
-            sleep=sleep,
-        )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -189,17 +182,6 @@ class SAPConnector:
                     body=processing,
                 )
             last = following
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> SAPConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- services -------------------------------------------------------------------------
 

@@ -18,13 +18,8 @@ from typing import Any
 
 import requests
 
-from connectors.errors import (
-    AuthExpired,
-    ConnectorError,
-    Permanent,
-    Retryable,
-    classify_http,
-)
+from connectors import errors as shared
+from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable, classify_http
 from connectors.sap.settings import ENV_PREFIX
 
 __all__ = [
@@ -69,11 +64,7 @@ def from_status(status: int | None, content: Any) -> ConnectorError:
 def from_requests(exc: requests.RequestException) -> ConnectorError:
     """Translate a transport failure: timeouts and connection errors may pass; a certificate
     that does not verify will not."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        return Permanent(SYSTEM, f"TLS failed: {exc} (is {ENV_PREFIX}CA_BUNDLE SAP's CA?)")
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
-        return Retryable(SYSTEM, f"{type(exc).__name__}: {exc}")
-    return Permanent(SYSTEM, f"{type(exc).__name__}: {exc}")
+    return shared.from_requests(SYSTEM, exc, ca_hint=f"is {ENV_PREFIX}CA_BUNDLE SAP's CA?")
 
 
 def from_fault(message: str | None, code: str | None, notes: Iterable[str] = ()) -> ConnectorError:

@@ -9,11 +9,12 @@ downloaded WSDLs work too). The communication user signs in with ``USERNAME`` an
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from connectors.settings import ConnectorSettings, https_url
 
 __all__ = ["DEFAULT_WSDL_DIR", "ENV_PREFIX", "SAPSettings"]
 
@@ -21,7 +22,7 @@ ENV_PREFIX = "FIELDBRIDGE_SAP_"
 DEFAULT_WSDL_DIR = Path(__file__).resolve().parents[2] / "wsdl" / "sap-bydesign"
 
 
-class SAPSettings(BaseSettings):
+class SAPSettings(ConnectorSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     wsdl_dir: Path = Field(default=DEFAULT_WSDL_DIR, description="a folder of <Service>.wsdl files")
@@ -31,21 +32,11 @@ class SAPSettings(BaseSettings):
     client_cert: Path | None = Field(
         default=None, description="a PEM file with the client certificate and its key"
     )
-    timeout_s: float = Field(default=30.0, gt=0, le=600)
-    ca_bundle: Path | None = Field(
-        default=None, description="a CA bundle file or directory; wins over REQUESTS_CA_BUNDLE"
-    )
-    max_attempts: int = Field(default=5, ge=1, le=20)
 
     @field_validator("url")
     @classmethod
     def _https_origin(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        if not re.fullmatch(r"https://[^/\s?#]+(/[^\s?#]*)?", value):
-            raise ValueError(f"{ENV_PREFIX}URL must be an https:// URL, got {value!r}")
-        return value
+        return https_url(value, ENV_PREFIX + "URL") if value and value.strip() else None
 
     @field_validator("wsdl_dir")
     @classmethod
@@ -54,7 +45,7 @@ class SAPSettings(BaseSettings):
             raise ValueError(f"no WSDL folder at {value} ({ENV_PREFIX}WSDL_DIR)")
         return value
 
-    @field_validator("ca_bundle", "client_cert")
+    @field_validator("client_cert")
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.exists():

@@ -15,11 +15,12 @@ import binascii
 import bisect
 import json
 import random
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from sandbox._records import SeededRecords
 
 __all__ = [
     "CATALOGUE",
@@ -106,27 +107,20 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-class Register:
+class Register(SeededRecords):
     """The certifications, in feed order; every method takes ``lock``."""
 
+    NOUN = "certification"
+    WRITABLE = WRITABLE
+
     def __init__(self, *, seed: int, today: date) -> None:
-        self.lock = threading.RLock()
-        self.rng = random.Random(f"hr-{seed}")
+        start = datetime.combine(today, datetime.min.time(), UTC) - timedelta(days=60)
+        super().__init__(random.Random(f"hr-{seed}"), start)
         self.today = today
-        self.records: dict[str, dict[str, Any]] = {}
         self.stamps: dict[str, datetime] = {}
         self.order: list[tuple[datetime, str]] = []  # sorted (stamp, id)
-        self.malformed: dict[str, str] = {}  # id -> reason
-        self.last_stamp = datetime.combine(today, datetime.min.time(), UTC) - timedelta(days=60)
 
     # --- stamps ----------------------------------------------------------------------------
-
-    def next_stamp(self) -> datetime:
-        """The stamp of a change now: whole seconds, never going back, so that changes in the
-        same second share it."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        self.last_stamp = max(now, self.last_stamp)
-        return self.last_stamp
 
     def _put(self, record: dict[str, Any], stamp: datetime) -> None:
         record_id = record["id"]
@@ -152,14 +146,7 @@ class Register:
             for cert in sorted(rng.sample(CATALOGUE, per_worker), key=lambda c: c.code):
                 made.append(self._make(worker_id, cert))
         n = len(made)
-        bad: dict[int, str] = {}
-        if malformed > 0 and n >= 10:
-            k = min(max(1, round(n * malformed)), n // 10)
-            for i, position in enumerate(sorted(rng.sample(range(n), k))):
-                bad[position] = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]
-        for position, reason in bad.items():
-            self._spoil(made[position], reason)
-            self.malformed[made[position]["id"]] = reason
+        self._spoil_share(made, "id", malformed, MALFORMED_KINDS)
         clock = self.last_stamp + timedelta(hours=6)
         for start in range(0, n, LOAD_BATCH):
             for record in made[start : start + LOAD_BATCH]:
@@ -244,10 +231,6 @@ class Register:
             record = self.records.get(record_id)
             return dict(record) if record is not None else None
 
-    def count(self) -> int:
-        with self.lock:
-            return len(self.records)
-
     # --- changes ---------------------------------------------------------------------------
 
     def touch(
@@ -257,18 +240,8 @@ class Register:
         the seeded generator, or these ids. Without ``fields`` each gets a typical change (a
         renewal, or a reissued card for one that never expires); malformed records are
         stamped only."""
-        if fields is not None:
-            unknown = set(fields) - WRITABLE
-            if unknown:
-                raise ValueError(f"fields not writable: {', '.join(sorted(unknown))}")
         with self.lock:
-            if isinstance(which, int):
-                ids = sorted(self.rng.sample(sorted(self.records), min(which, len(self.records))))
-            else:
-                ids = list(dict.fromkeys(which))
-                missing = [i for i in ids if i not in self.records]
-                if missing:
-                    raise KeyError(f"no certification {missing[0]!r}")
+            ids = self._batch(which, fields)
             stamp = self.next_stamp()
             for record_id in ids:
                 record = self.records[record_id]

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox._controls import Controls
 from sandbox._server import LoopbackSimulator
 from sandbox.hr.app import Desk, HRApp, Tokens
 from sandbox.hr.feed import Register
@@ -40,7 +41,7 @@ def _derived_token(seed: int, generation: int) -> str:
     return f"hr_{digest[:40]}"
 
 
-class HRSimulator(LoopbackSimulator):
+class HRSimulator(LoopbackSimulator, Controls):
     """The HR system on ``https://127.0.0.1:<port>``: ``GET /v1/certifications``.
 
     ``seed`` fixes the token (unless ``token`` is given), the data set and the records
@@ -83,11 +84,11 @@ class HRSimulator(LoopbackSimulator):
     def _app(self) -> Any:
         return HRApp(self._desk, self._http.state).app
 
-    # --- where it is (and ``port``, ``workdir``, ``ca_path``) ------------------------------
-
     @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+    def _shared(self) -> Desk:
+        return self._desk
+
+    # --- where it is (and ``url``, ``port``, ``workdir``, ``ca_path``) ---------------------
 
     @property
     def token(self) -> str:
@@ -168,22 +169,7 @@ class HRSimulator(LoopbackSimulator):
         """The HR system forgets the certification: it is gone from the feed."""
         self._desk.register.delete(f"{worker_id}|{code}")
 
-    # --- faults, ledger --------------------------------------------------------------------
-
-    def set_faults(self, **settings: Any) -> None:
-        """``rate`` (0..1), ``kinds`` (500, 503, 429, latency, hang), ``seed``,
-        ``retry_after_s``, ``latency_ms``, ``hang_s``. The seeded sequence restarts."""
-        with self._desk.lock:
-            self._desk.faults.configure(**settings)
-
-    def clear_faults(self) -> None:
-        self.set_faults(rate=0)
-
-    @property
-    def fault_log(self) -> list[dict[str, Any]]:
-        """The faults dealt since the plan was last set: call number, method, path, kind."""
-        with self._desk.lock:
-            return list(self._desk.faults.log)
+    # --- the ledger (faults, clear_ledger: Controls) ---------------------------------------
 
     @property
     def ledger(self) -> list[dict[str, Any]]:
@@ -191,7 +177,3 @@ class HRSimulator(LoopbackSimulator):
         (None, or the fault that answered it)."""
         with self._desk.lock:
             return [dict(e) for e in self._desk.ledger]
-
-    def clear_ledger(self) -> None:
-        with self._desk.lock:
-            self._desk.ledger.clear()

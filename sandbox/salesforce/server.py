@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandbox._controls import Controls
 from sandbox._server import LoopbackSimulator
 from sandbox.salesforce.app import Identity, SalesforceApp
 from sandbox.salesforce.bulk import Bulk
@@ -43,7 +44,7 @@ class Touched:
     stamp: str
 
 
-class SalesforceSimulator(LoopbackSimulator):
+class SalesforceSimulator(LoopbackSimulator, Controls):
     """A Salesforce org on ``https://127.0.0.1:<port>``.
 
     ``seed`` fixes the credentials, the data ``seed()`` makes (unless it is given its own
@@ -98,6 +99,10 @@ class SalesforceSimulator(LoopbackSimulator):
                 work_orders=work_orders,
                 malformed=malformed,
             )
+
+    @property
+    def _shared(self) -> Org:
+        return self.org
 
     def _app(self) -> Any:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -267,7 +272,7 @@ class SalesforceSimulator(LoopbackSimulator):
             rows = self.org.table(obj).rows
             return len(rows) if include_deleted else sum(1 for r in rows if not r[1])
 
-    # --- sessions, allowance, faults, ledger -----------------------------------------------
+    # --- sessions, allowance, the ledger (faults, clear_ledger: Controls) -----------------
 
     def session_id(self) -> str:
         """A fresh session, as if a token flow had run (for tests that skip OAuth)."""
@@ -290,22 +295,6 @@ class SalesforceSimulator(LoopbackSimulator):
             if limit is not None:
                 self.org.api_max = limit
 
-    def set_faults(self, **settings: Any) -> None:
-        """``rate`` (0..1), ``kinds`` (503, REQUEST_LIMIT_EXCEEDED, UNABLE_TO_LOCK_ROW,
-        INVALID_SESSION_ID, latency, hang), ``seed``, ``latency_ms``, ``hang_s``,
-        ``retry_after_s``. The seeded sequence restarts."""
-        with self.org.lock:
-            self.org.faults.configure(**settings)
-
-    def clear_faults(self) -> None:
-        self.set_faults(rate=0)
-
-    @property
-    def fault_log(self) -> list[dict[str, Any]]:
-        """The faults dealt since the plan was last set: call number, method, path, kind."""
-        with self.org.lock:
-            return list(self.org.faults.log)
-
     @property
     def ledger(self) -> list[dict[str, Any]]:
         """Every write received over the API, in order: method, path, object, id,
@@ -313,10 +302,6 @@ class SalesforceSimulator(LoopbackSimulator):
         it: then it had no effect), result (the answer's body)."""
         with self.org.lock:
             return [dict(e) for e in self.org.ledger]
-
-    def clear_ledger(self) -> None:
-        with self.org.lock:
-            self.org.ledger.clear()
 
     def writes(self, obj: str | None = None) -> list[dict[str, Any]]:
         """The ledger flattened to the records written in effect (faulted and refused writes

@@ -16,12 +16,13 @@ from __future__ import annotations
 import bisect
 import copy
 import random
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sandbox._records import SeededRecords
 
 __all__ = [
     "MALFORMED_KINDS",
@@ -107,25 +108,18 @@ def _pattern(rng: random.Random, pattern: str) -> str:
     )
 
 
-class Customers:
+class Customers(SeededRecords):
     """The customers, by ``InternalID``; every method takes ``lock``."""
 
+    NOUN = "customer"
+    WRITABLE = WRITABLE
+
     def __init__(self, *, seed: int, now: datetime | None = None) -> None:
-        self.lock = threading.RLock()
-        self.rng = random.Random(f"sap-{seed}")
-        self.records: dict[str, dict[str, Any]] = {}
-        self.ids: list[str] = []  # sorted InternalIDs
-        self.malformed: dict[str, str] = {}  # id -> reason
         now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-        self.last_stamp = now - timedelta(days=60)
+        super().__init__(random.Random(f"sap-{seed}"), now - timedelta(days=60))
+        self.ids: list[str] = []  # sorted InternalIDs
 
     # --- stamps ----------------------------------------------------------------------------
-
-    def next_stamp(self) -> datetime:
-        """The stamp of a change now: whole seconds, never going back."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        self.last_stamp = max(now, self.last_stamp)
-        return self.last_stamp
 
     def _stamp(self, record: dict[str, Any], stamp: datetime) -> None:
         record["SystemAdministrativeData"]["LastChangeDateTime"] = stamp
@@ -142,14 +136,7 @@ class Customers:
         for _ in range(n):  # ids grow with gaps (customers archived or never created)
             number += rng.randint(1, 3)
             made.append(self._make(number, clock))
-        bad: dict[int, str] = {}
-        if malformed > 0 and n >= 10:
-            k = min(max(1, round(n * malformed)), n // 10)
-            for i, position in enumerate(sorted(rng.sample(range(n), k))):
-                bad[position] = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]
-        for position, reason in bad.items():
-            self._spoil(made[position], reason)
-            self.malformed[made[position]["InternalID"]] = reason
+        self._spoil_share(made, "InternalID", malformed, MALFORMED_KINDS)
         for start in range(0, n, LOAD_BATCH):
             for record in made[start : start + LOAD_BATCH]:
                 self._stamp(record, clock)
@@ -254,10 +241,6 @@ class Customers:
             record = self.records.get(internal_id)
             return copy.deepcopy(record) if record is not None else None
 
-    def count(self) -> int:
-        with self.lock:
-            return len(self.records)
-
     # --- changes ---------------------------------------------------------------------------
 
     def touch(
@@ -267,18 +250,8 @@ class Customers:
         by the seeded generator, or these InternalIDs. ``fields`` are flat names
         (``WRITABLE``); without them each gets a typical change (a new telephone number or
         e-mail address); malformed records are stamped only."""
-        if fields is not None:
-            unknown = set(fields) - set(WRITABLE)
-            if unknown:
-                raise ValueError(f"fields not writable: {', '.join(sorted(unknown))}")
         with self.lock:
-            if isinstance(which, int):
-                ids = sorted(self.rng.sample(self.ids, min(which, len(self.ids))))
-            else:
-                ids = list(dict.fromkeys(which))
-                missing = [i for i in ids if i not in self.records]
-                if missing:
-                    raise KeyError(f"no customer {missing[0]!r}")
+            ids = self._batch(which, fields)
             stamp = self.next_stamp()
             for internal_id in ids:
                 record = self.records[internal_id]

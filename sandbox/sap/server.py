@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox._controls import Controls
 from sandbox._server import LoopbackSimulator
 from sandbox.sap.app import SERVICES, Credentials, Desk, SAPApp, SoapService
 from sandbox.sap.customers import Customers
@@ -43,7 +44,7 @@ def _derived_password(seed: int, generation: int) -> str:
     return f"Sap{digest[:24]}!"
 
 
-class SAPSimulator(LoopbackSimulator):
+class SAPSimulator(LoopbackSimulator, Controls):
     """SAP Business ByDesign on ``https://127.0.0.1:<port>``: ``QueryCustomerIn`` (SOAP 1.1,
     ``FindByElements``) at ``/sap/bc/srt/scs/sap/querycustomerin1``, HTTP Basic auth.
 
@@ -102,11 +103,11 @@ class SAPSimulator(LoopbackSimulator):
     def _app(self) -> Any:
         return SAPApp(self._desk, self._http.state).app
 
-    # --- where it is (and ``port``, ``workdir``, ``ca_path``) ------------------------------
-
     @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+    def _shared(self) -> Desk:
+        return self._desk
+
+    # --- where it is (and ``url``, ``port``, ``workdir``, ``ca_path``) ---------------------
 
     def service_url(self, service: str = "QueryCustomerIn") -> str:
         return self.url + SERVICES[service]
@@ -186,22 +187,7 @@ class SAPSimulator(LoopbackSimulator):
         """The customer is gone: queries no longer find it (they carry no deletion flag)."""
         self._desk.customers.delete(internal_id)
 
-    # --- faults, ledger --------------------------------------------------------------------
-
-    def set_faults(self, **settings: Any) -> None:
-        """``rate`` (0..1), ``kinds`` (500, fault, latency, hang), ``seed``, ``latency_ms``,
-        ``hang_s``. The seeded sequence restarts."""
-        with self._desk.lock:
-            self._desk.faults.configure(**settings)
-
-    def clear_faults(self) -> None:
-        self.set_faults(rate=0)
-
-    @property
-    def fault_log(self) -> list[dict[str, Any]]:
-        """The faults dealt since the plan was last set: call number, method, path, kind."""
-        with self._desk.lock:
-            return [dict(e) for e in self._desk.faults.log]
+    # --- the ledger (faults, clear_ledger: Controls) ---------------------------------------
 
     def ledger(self) -> list[dict[str, Any]]:
         """Every service request served, in order: seq, at, method, path, service,
@@ -209,7 +195,3 @@ class SAPSimulator(LoopbackSimulator):
         XML as it came."""
         with self._desk.lock:
             return [dict(e) for e in self._desk.ledger]
-
-    def clear_ledger(self) -> None:
-        with self._desk.lock:
-            self._desk.ledger.clear()
