@@ -1,11 +1,12 @@
 """The inbound sync at volume: a first load and an incremental run from the Salesforce simulator,
-and a first load of the HR certifications from the HR simulator.
+a first load of the HR certifications from the HR simulator and a first load of the SAP
+customers from the SAP simulator.
 
 Usage::
 
     .venv/bin/python bench/sync_bench.py [--backends sqlite,postgresql] [--accounts 100000]
         [--assets 200000] [--touch 0.01] [--naive 2000] [--hr-workers 10000]
-        [--json results.json]
+        [--sap-customers 20000] [--json results.json]
 
 For each backend: a migrated throwaway store (a SQLite file in a temp dir; a PostgreSQL
 database ``fb_bench_<random>`` on ``postgresql+psycopg://postgres@127.0.0.1:5432``, dropped
@@ -36,14 +37,28 @@ same store in one statement, and, through the real HR connector over HTTPS:
                     certification upserted (select, then insert or update) in a transaction
                     of its own; extrapolated and compared with the engine's first load.
 
-Records/s counts remote records read (an Account is one record, two rows; a certification
-one record, one row). API calls are the connectors' REST requests (the Salesforce login not
-counted; the HR feed's static token needs none). Floor (per the issue): 100,000
+Then, when ``--sap-customers`` is above 0, a SAP simulator of its own seeded with that many
+customers (1% malformed, as the simulator seeds them) and, through the real SAP connector
+over HTTPS (SOAP, zeep), into the same store:
+
+``sap customers``  the first load of SAP's customers stream (QueryCustomerIn, pages of 1,000
+                   hits: the connector's largest page).
+``sap naive``      beside it, in a store of its own: a per-record loop over the first
+                   ``--naive`` customers, read with ``page_size=1`` (one call per record, as
+                   the HR naive loop reads its feed); each mapped and its customer upserted
+                   (select, then insert or update) in a transaction of its own;
+                   extrapolated and compared with the engine's first load.
+
+Records/s counts remote records read (an Account is one record, two rows; a certification or
+a SAP customer one record, one row). API calls are the connectors' requests: REST for
+Salesforce and HR, SOAP for SAP (the Salesforce login not counted; the HR feed's static
+token and SAP's HTTP Basic auth need none). Floor (per the issue): 100,000
 Accounts into the store in under 60 s with no more than 60 API calls. The exit code is 0
 even when the floor is missed (this is a benchmark, not a test); a miss is printed as
 MISSED. ``--json PATH`` writes one flat object whose keys carry their unit:
 ``accounts_load_s``, ``accounts_load_api_calls``, ``accounts_records_per_s``, ...,
-``certifications_load_s``, ``certifications_records_per_s``, ``hr_engine_to_naive_ratio_x``, ...
+``certifications_load_s``, ``certifications_records_per_s``, ``hr_engine_to_naive_ratio_x``,
+``sap_customers_load_s``, ``sap_customers_records_per_s``, ``sap_engine_to_naive_ratio_x``, ...
 (the first backend's unprefixed, every backend's with its name: ``postgresql_accounts_load_s``).
 """
 
@@ -68,17 +83,29 @@ from sqlalchemy import insert, select, update
 
 from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.sap import MAX_PAGE_SIZE as SAP_MAX_PAGE_SIZE
+from connectors.sap import SAPConnector, SAPSettings
 from mappings.errors import MappingError
 from mappings.hr import HRMapping
 from mappings.records import InboundMap
 from mappings.salesforce import SalesforceMapping, to_canonical
+from mappings.sap import SAPMapping
 from orchestrator import models
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.migrate import upgrade
 from orchestrator.settings import Settings
-from orchestrator.sync import Stream, StreamResult, hr_streams, run_stream, salesforce_streams
+from orchestrator.sync import (
+    Stream,
+    StreamResult,
+    hr_streams,
+    run_stream,
+    salesforce_streams,
+    sap_streams,
+)
+from orchestrator.sync.streams import json_safe
 from sandbox.hr import HRSimulator
 from sandbox.salesforce import SalesforceSimulator
+from sandbox.sap import SAPSimulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,6 +117,10 @@ STREAMS = salesforce_streams(MAPPING)
 HR_MAPPING = HRMapping()
 HR_STREAMS = hr_streams()
 HR_PAGE_SIZE = 1000  # the feed's largest page
+SAP_MAPPING = SAPMapping()
+SAP_STREAMS = sap_streams()
+SAP_PAGE_SIZE = min(1000, SAP_MAX_PAGE_SIZE)  # the connector's largest page (the simulator's: any)
+VIA = {"salesforce": "query", "hr": "feed", "sap": "SOAP query"}  # how a stream's system reads
 
 console = Console(width=None if sys.stdout.isatty() else 170)
 
@@ -127,6 +158,11 @@ def hr_connector(sim: HRSimulator) -> HRConnector:
     return HRConnector(HRSettings(**values))  # type: ignore[arg-type]
 
 
+def sap_connector(sim: SAPSimulator) -> SAPConnector:
+    values = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sim.env().items()}
+    return SAPConnector(SAPSettings(**values))  # type: ignore[arg-type]
+
+
 def add_technicians(container: Container, workers: list[str]) -> None:
     """The HR workers as technicians (``hr``, worker id), in one statement (executemany)."""
     with container.uow() as work:
@@ -153,7 +189,7 @@ def add_technicians(container: Container, workers: list[str]) -> None:
 
 def timed_run(
     container: Container,
-    sf: SalesforceConnector | HRConnector,
+    sf: SalesforceConnector | HRConnector | SAPConnector,
     names: list[str],
     progress: Progress,
     label: str,
@@ -205,12 +241,7 @@ def timed_run(
         "skipped": sum(r.skipped for r in results),
         "quarantined": sum(r.quarantined for r in results),
         "via": "+".join(
-            sorted(
-                {
-                    "bulk" if r.bulk else "query" if r.system == "salesforce" else "feed"
-                    for r in results
-                }
-            )
+            sorted({"bulk" if r.bulk else VIA.get(r.system, r.system) for r in results})
         ),
     }
 
@@ -372,6 +403,102 @@ def bench_hr(
                 out["hr naive"] = hr_naive_loop(naive_store, hr, args.naive, progress)
 
 
+def sap_naive_loop(
+    container: Container, sap: SAPConnector, n: int, progress: Progress
+) -> dict[str, Any]:
+    """Per record: read one at a time (``page_size=1``: one call each, as the HR naive loop
+    reads its feed), map it, then select its customer and insert or update it in a
+    transaction of its own. Stops after ``n`` records (or at the last customer)."""
+    customers = models.table_of(models.Customer)
+    task = progress.add_task("sap naive", total=n, counts="")
+    calls = sap.api_calls
+    start = time.perf_counter()
+    read = written = skipped = 0
+    for page in sap.customer_pages(page_size=1):  # one call per record
+        for raw in page:
+            read += 1
+            try:
+                mapped = SAP_MAPPING.to_canonical("customer", json_safe(raw))
+            except MappingError:
+                skipped += 1
+                continue
+            with container.uow() as work:
+                connection = work.connection()
+                key = (customers.c.source_system == mapped.system) & (
+                    customers.c.external_id == mapped.external_id
+                )
+                row = connection.execute(select(customers.c.id).where(key)).first()
+                if mapped.deleted:  # obsolete: a tombstone for a customer held, else nothing
+                    if row is None:
+                        skipped += 1
+                        continue
+                    connection.execute(
+                        update(customers)
+                        .where(customers.c.id == row.id)
+                        .values(deleted_at=mapped.stamp, remote_stamp=mapped.stamp)
+                    )
+                else:
+                    values = mapped.canonical({}).model_dump()
+                    if row is None:
+                        connection.execute(
+                            insert(customers).values(**values, remote_stamp=mapped.stamp)
+                        )
+                    else:
+                        connection.execute(
+                            update(customers)
+                            .where(customers.c.id == row.id)
+                            .values(**values, remote_stamp=mapped.stamp)
+                        )
+                work.commit()
+                written += 1
+        if read % 50 == 0 or read >= n:
+            progress.update(task, completed=read, counts=f"{read:,} records, {written:,} rows")
+        if read >= n:
+            break
+    seconds = time.perf_counter() - start
+    progress.update(task, total=read, completed=read)
+    return {
+        "s": seconds,
+        "api_calls": sap.api_calls - calls,
+        "records": read,
+        "records_per_s": read / seconds if seconds else 0.0,
+        "written": written,
+        "skipped": skipped,
+    }
+
+
+def bench_sap(
+    container: Container,
+    url: str | None,
+    args: argparse.Namespace,
+    workdir: Path,
+    progress: Progress,
+    out: dict[str, Any],
+) -> None:
+    """The SAP phases: ``sap customers`` into ``container`` (which already holds the
+    Salesforce and HR phases' rows), ``sap naive`` into a store of its own."""
+    with (
+        SAPSimulator(seed=args.seed, customers=args.sap_customers) as sim,
+        sap_connector(sim) as sap,
+    ):
+        out["sap_seeded"] = sim.count()
+        out["sap customers"] = timed_run(
+            container,
+            sap,
+            ["customers"],
+            progress,
+            "sap customers",
+            out["sap_seeded"],
+            None,
+            streams=SAP_STREAMS,
+            mapping=SAP_MAPPING,
+            batch_size=SAP_PAGE_SIZE,
+        )
+        if args.naive:
+            with store(url and _sibling(url, "sap_naive"), workdir) as naive_store:
+                out["sap naive"] = sap_naive_loop(naive_store, sap, args.naive, progress)
+
+
 def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with (
@@ -416,6 +543,8 @@ def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> d
                     out["naive"] = naive_loop(naive_store, sf, sample, progress)
             if args.hr_workers:
                 bench_hr(container, url, args, workdir, progress, out)
+            if args.sap_customers:
+                bench_sap(container, url, args, workdir, progress, out)
     out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -460,6 +589,8 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
     )
     if args.hr_workers:
         title += f"; {args.hr_workers:,} HR workers' certifications"
+    if args.sap_customers:
+        title += f"; {args.sap_customers:,} SAP customers"
     table = Table(title=title)
     for name, justify in (
         ("backend", "left"),
@@ -474,7 +605,11 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
         ("floor", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    naive_of = {"naive": "accounts", "hr naive": "certifications"}  # naive -> its engine load
+    naive_of = {  # naive -> its engine load
+        "naive": "accounts",
+        "hr naive": "certifications",
+        "sap naive": "sap customers",
+    }
     for backend, r in results.items():
         labels = {
             "accounts": ("first load, accounts", ""),
@@ -483,6 +618,8 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
             "naive": ("naive loop (sample)", "GET by id"),
             "certifications": ("first load, HR certifications", ""),
             "hr naive": ("HR naive loop (sample)", "feed, 1/page"),
+            "sap customers": ("first load, SAP customers", ""),
+            "sap naive": ("SAP naive loop (sample)", "SOAP query, 1/page"),
         }
         for phase, (label, via) in labels.items():
             if phase not in r:
@@ -524,6 +661,13 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
                 f"and {n:,} API calls for {n:,} certifications (the engine: "
                 f"{r['certifications']['s']:,.1f} s, {r['certifications']['api_calls']:,} calls)"
             )
+        if "sap naive" in r:
+            naive, n, engine = r["sap naive"], r["sap_seeded"], r["sap customers"]
+            console.print(
+                f"{backend}: the SAP naive loop would take {n / naive['records_per_s']:,.0f} s "
+                f"and {n:,} API calls for {n:,} customers (the engine: "
+                f"{engine['s']:,.1f} s, {engine['api_calls']:,} calls)"
+            )
 
 
 def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -533,6 +677,7 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
         "touched_share_pct": round(args.touch * 100, 2),
         "naive_sample_records": args.naive,
         "hr_workers_seeded": args.hr_workers,
+        "sap_customers_seeded": args.sap_customers,
     }
     for n, (backend, r) in enumerate(results.items()):
         flat: dict[str, Any] = {}
@@ -573,6 +718,21 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
             flat["hr_engine_to_naive_ratio_x"] = round(
                 r["certifications"]["records_per_s"] / naive["records_per_s"], 1
             )
+        if "sap customers" in r:
+            p = r["sap customers"]
+            flat["sap_customers_seeded_records"] = r["sap_seeded"]
+            flat["sap_customers_load_s"] = round(p["s"], 2)
+            flat["sap_customers_load_api_calls"] = p["api_calls"]
+            flat["sap_customers_records"] = p["records"]
+            flat["sap_customers_records_per_s"] = round(p["records_per_s"], 1)
+            flat["sap_customers_quarantined_records"] = p["quarantined"]
+        if "sap naive" in r:
+            naive = r["sap naive"]
+            flat["sap_naive_records_per_s"] = round(naive["records_per_s"], 1)
+            flat["sap_naive_api_calls_per_record"] = round(naive["api_calls"] / naive["records"], 2)
+            flat["sap_engine_to_naive_ratio_x"] = round(
+                r["sap customers"]["records_per_s"] / naive["records_per_s"], 1
+            )
         flat["accounts_floor_met"] = floor_met(r)
         flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
         for key, value in flat.items():
@@ -589,7 +749,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--assets", type=int, default=200_000)
     parser.add_argument("--touch", type=float, default=0.01, help="share touched (0..1)")
     parser.add_argument(
-        "--naive", type=int, default=2000, help="records of each naive loop (Accounts; HR)"
+        "--naive",
+        type=int,
+        default=2000,
+        help="records of each naive loop (Accounts; HR certifications; SAP customers)",
     )
     parser.add_argument(
         "--hr-workers",
@@ -597,6 +760,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=10_000,
         help="HR workers seeded (3 certifications each) for the certifications phases; "
         "0: no HR phases",
+    )
+    parser.add_argument(
+        "--sap-customers",
+        type=int,
+        default=20_000,
+        help="SAP customers seeded for the SAP customers phases; 0: no SAP phases",
     )
     parser.add_argument("--seed", type=int, default=1, help="the simulator's seed")
     parser.add_argument(
@@ -619,9 +788,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or not 0 <= args.touch <= 1
         or args.naive < 0
         or args.hr_workers < 0
+        or args.sap_customers < 0
     ):
         parser.error(
-            "--accounts >= 1, --assets >= 0, --touch in 0..1, --naive >= 0, --hr-workers >= 0"
+            "--accounts >= 1, --assets >= 0, --touch in 0..1, --naive >= 0, --hr-workers >= 0, "
+            "--sap-customers >= 0"
         )
     return args
 
