@@ -14,13 +14,18 @@ Customers are read with ``QueryCustomerIn.FindByElements``: selected by
 again after a failure neither skips nor repeats customers, even when many share one change
 stamp. SAP's queries carry no deletion flag: a deleted customer is simply not found.
 
+Billing requests are made with ``ManageCustomerInvoiceRequestIn.MaintainBundle``
+(``request_billing``), idempotent by the message header's UUID, so the retries are safe;
+the invoices made of them are read with ``QueryCustomerInvoiceIn.FindByElements`` by their
+base document (``invoices_for``).
+
 Not thread-safe: use one connector per thread (or per task).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,7 @@ from zeep.wsdl.bindings.soap import Soap11Binding
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError, Permanent
+from connectors.sap.billing import BillingRequest, BillingResult
 from connectors.sap.errors import (
     ERROR_SEVERITY,
     SYSTEM,
@@ -51,6 +57,8 @@ __all__ = ["MAX_PAGE_SIZE", "SAPConnector", "plain"]
 
 MAX_PAGE_SIZE = 1000
 QUERY_CUSTOMER = "QueryCustomerIn"
+MANAGE_INVOICE_REQUEST = "ManageCustomerInvoiceRequestIn"
+QUERY_CUSTOMER_INVOICE = "QueryCustomerInvoiceIn"
 
 
 def plain(value: Any) -> Any:
@@ -174,6 +182,103 @@ class SAPConnector(Connector[SAPSettings]):
             following = processing.get("LastReturnedObjectID")
             if following is None and customers:
                 following = customers[-1].get("InternalID")
+            if not isinstance(following, str) or not following or following == last:
+                raise Permanent(
+                    SYSTEM,
+                    "more hits are available but LastReturnedObjectID does not move on",
+                    200,
+                    body=processing,
+                )
+            last = following
+
+    # -- writing --------------------------------------------------------------------------
+
+    def request_billing(self, request: BillingRequest) -> BillingResult:
+        """Raise a billing request (a customer invoice request) in SAP, exactly once per
+        ``request.message_uuid``: a repeat of the UUID, by our retries or by the caller
+        after a failure, creates nothing more and returns the same document. A refusal
+        (an unknown buyer, a product SAP does not know, ...) is ``Permanent`` with SAP's
+        notes; ``Retryable`` after the retries are spent (send the same request again)."""
+        if not isinstance(request, BillingRequest):
+            raise ValueError("request must be a BillingRequest")
+        before = self.api_calls
+        answer = self._call(MANAGE_INVOICE_REQUEST, "MaintainBundle", request.message())
+        confirmations: list[dict[str, Any]] = answer.get("CustomerInvoiceRequest") or []
+        mine = [
+            c
+            for c in confirmations
+            if c.get("ReferenceObjectNodeSenderTechnicalID") == request.document_id
+        ] or confirmations
+        if not mine or not mine[0].get("UUID"):
+            raise Permanent(
+                SYSTEM, "MaintainBundle confirmed no customer invoice request", 200, body=answer
+            )
+        confirmed = mine[0]
+        notes = tuple(
+            str(item.get("Note"))
+            for item in (answer.get("Log") or {}).get("Item") or []
+            if item.get("Note")
+        )
+        return BillingResult(
+            message_uuid=request.message_uuid,
+            document_id=str(confirmed.get("BaseBusinessTransactionDocumentID") or ""),
+            uuid=str(confirmed["UUID"]).lower(),
+            change_state_id=str(confirmed.get("ChangeStateID") or ""),
+            attempts=self.api_calls - before,
+            notes=notes,
+        )
+
+    def invoices_for(
+        self, document_ids: Iterable[str], *, page_size: int = 100
+    ) -> list[dict[str, Any]]:
+        """The customer invoices SAP made of the billing requests for these documents of ours
+        (``SelectionByBaseBTDReferenceID``), paged by ``LastReturnedObjectID``, each ``plain``
+        data in the shape of the response's ``CustomerInvoice``. An invoice names its
+        document in ``ReferenceBusinessTransactionDocumentID`` (``request_billing`` sends our
+        key as the external reference SAP carries onto the invoice); a document not billed
+        yet has none."""
+        ids = list(dict.fromkeys(document_ids))
+        if not all(isinstance(i, str) and i.strip() for i in ids):
+            raise ValueError("document_ids must be non-empty strings")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if not ids:
+            return []
+        selection = {
+            "SelectionByBaseBTDReferenceID": [
+                {
+                    "InclusionExclusionCode": "I",
+                    "IntervalBoundaryTypeCode": "1",
+                    "LowerBoundaryIdentifier": i,
+                }
+                for i in ids
+            ]
+        }
+        found: list[dict[str, Any]] = []
+        last: str | None = None
+        while True:
+            conditions: dict[str, Any] = {
+                "QueryHitsMaximumNumberValue": page_size,
+                "QueryHitsUnlimitedIndicator": False,
+            }
+            if last is not None:
+                conditions["LastReturnedObjectID"] = last
+            answer = self._call(
+                QUERY_CUSTOMER_INVOICE,
+                "FindByElements",
+                {
+                    "CustomerInvoiceSelectionByElements": selection,
+                    "ProcessingConditions": conditions,
+                },
+            )
+            invoices: list[dict[str, Any]] = answer.get("CustomerInvoice") or []
+            found += invoices
+            processing = answer.get("ProcessingConditions") or {}
+            if not processing.get("MoreHitsAvailableIndicator"):
+                return found
+            following = processing.get("LastReturnedObjectID")
+            if following is None and invoices:
+                following = invoices[-1].get("ID")
             if not isinstance(following, str) or not following or following == last:
                 raise Permanent(
                     SYSTEM,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import threading
@@ -36,6 +37,7 @@ from sandbox._faults import delay
 from sandbox._server import ServerState
 from sandbox.sap.customers import Customers, IDRange
 from sandbox.sap.faults import FaultPlan
+from sandbox.sap.invoices import InvoiceRequests
 
 __all__ = ["DEFAULT_MAX_HITS", "SERVICES", "Credentials", "Desk", "SAPApp", "SoapService"]
 
@@ -45,7 +47,13 @@ DEFAULT_MAX_HITS = 100  # hits per call when the query names no maximum and is n
 TEMPORARY = "The system is temporarily unavailable (update in progress); try again later"
 
 # service (as SAP names it and its WSDL) -> the path SAP serves it at
-SERVICES: dict[str, str] = {"QueryCustomerIn": "/sap/bc/srt/scs/sap/querycustomerin1"}
+SERVICES: dict[str, str] = {
+    "QueryCustomerIn": "/sap/bc/srt/scs/sap/querycustomerin1",
+    "ManageCustomerInvoiceRequestIn": "/sap/bc/srt/scs/sap/managecustomerinvoicerequesti4",
+    "QueryCustomerInvoiceIn": "/sap/bc/srt/scs/sap/querycustomerinvoicein",
+}
+LOST = "lost"  # the fault kind whose call is processed but whose answer never arrives
+ERROR = "3"  # LogItemSeverityCode: 1 information, 2 warning, 3 error
 
 
 class SoapService:
@@ -127,6 +135,7 @@ class Desk:
     customers: Customers
     credentials: Credentials
     services: dict[str, SoapService]
+    invoices: InvoiceRequests = field(default_factory=InvoiceRequests)
     faults: FaultPlan = field(default_factory=FaultPlan)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
@@ -166,7 +175,9 @@ class SAPApp:
         self.desk = desk
         self.state = state
         handlers: dict[str, Callable[[Any], dict[str, Any]]] = {
-            "QueryCustomerIn": self.find_customers
+            "QueryCustomerIn": self.find_customers,
+            "ManageCustomerInvoiceRequestIn": self.maintain_invoice_requests,
+            "QueryCustomerInvoiceIn": self.find_invoices,
         }
         routes = [
             Route(path, self._endpoint(name, handlers[name]), methods=["POST"], name=name)
@@ -218,6 +229,11 @@ class SAPApp:
                 response = _plain(503, "503 Service Unavailable")
             elif answer_with == "fault":
                 response = _xml(500, service.fault("Server", TEMPORARY))
+            elif answer_with == LOST:
+                # processed (a write is committed), but the answer is lost on its way back
+                with contextlib.suppress(SoapFault):
+                    operation, _ = self._answer(service, request, body, handler)
+                response = _plain(500, "500 Internal Server Error")
             else:
                 try:
                     op, content = self._answer(service, request, body, handler)
@@ -236,6 +252,7 @@ class SAPApp:
                     "operation": operation,
                     "status": response.status_code,
                     "fault": fault,
+                    "message_uuid": _message_uuid(body),
                     "request": body.decode("utf-8", "replace"),
                 }
             )
@@ -305,6 +322,106 @@ class SAPApp:
             processing["LastReturnedObjectID"] = hits[-1]["InternalID"]
         return {"Customer": hits, "ProcessingConditions": processing}
 
+    # --- ManageCustomerInvoiceRequestIn.MaintainBundle ------------------------------------
+
+    def maintain_invoice_requests(self, bundle: Any) -> dict[str, Any]:
+        """Create the bundle's invoice requests, all or none; once per message UUID: a repeat
+        is answered with the first answer and creates nothing."""
+        invoices = self.desk.invoices
+        header = bundle.BusinessDocumentBasicMessageHeader
+        message_uuid = _text(header.UUID) if header is not None else None
+        with invoices.lock:
+            earlier = invoices.answered(message_uuid)
+            if earlier is not None:
+                return earlier
+            requests = [_invoice_request(r) for r in bundle.CustomerInvoiceRequest or []]
+            errors: list[dict[str, Any]] = []
+            for request in requests:
+                buyer = (request.get("BuyerParty") or {}).get("InternalID")
+                sender = request.get("ObjectNodeSenderTechnicalID")
+                if request.get("actionCode", "01") not in ("01", "04"):
+                    note = "Only action codes 01 and 04 (create) are supported"
+                elif buyer is None:
+                    note = "Enter a buyer party"
+                elif self.desk.customers.get(buyer) is None:
+                    note = f"Business partner {buyer} does not exist"
+                else:
+                    continue
+                errors.append(
+                    _log_item(note, sender, "CIR(/CUSTOMERINVOICEREQUEST/)")
+                    | {"SeverityCode": ERROR}
+                )
+            answer: dict[str, Any]
+            if errors:
+                answer = {
+                    "Log": {
+                        "BusinessDocumentProcessingResultCode": "5",
+                        "MaximumLogItemSeverityCode": ERROR,
+                        "Item": errors,
+                    }
+                }
+            else:
+                confirmations = []
+                for request in requests:
+                    made = invoices.create(message_uuid, request)
+                    confirmations.append(
+                        {
+                            "ReferenceObjectNodeSenderTechnicalID": request.get(
+                                "ObjectNodeSenderTechnicalID"
+                            )
+                            or made["ID"],
+                            "ChangeStateID": made["ChangeStateID"],
+                            "UUID": made["UUID"],
+                            "BaseBusinessTransactionDocumentID": request.get(
+                                "BaseBusinessTransactionDocumentID"
+                            )
+                            or made["ID"],
+                        }
+                    )
+                answer = {
+                    "CustomerInvoiceRequest": confirmations,
+                    "Log": {"BusinessDocumentProcessingResultCode": "3"},
+                }
+            invoices.remember(message_uuid, answer)
+            return answer
+
+    # --- QueryCustomerInvoiceIn.FindByElements ---------------------------------------------
+
+    def find_invoices(self, query: Any) -> dict[str, Any]:
+        """Invoices selected by their base document (``SelectionByBaseBTDReferenceID``,
+        single values included: codes I and 1), by ID, paged like the customers."""
+        selection = getattr(query, "CustomerInvoiceSelectionByElements", None)
+        conditions = getattr(query, "ProcessingConditions", None)
+        bases: list[str] = []
+        for item in (selection.SelectionByBaseBTDReferenceID or []) if selection else []:
+            lower = _text(item.LowerBoundaryIdentifier)
+            kind = (item.IntervalBoundaryTypeCode or "").strip()
+            include = (item.InclusionExclusionCode or "I").strip()
+            if lower is None or kind != "1" or include != "I":
+                return _log_error(
+                    "SelectionByBaseBTDReferenceID: only single values are supported "
+                    "(InclusionExclusionCode I, IntervalBoundaryTypeCode 1)"
+                )
+            bases.append(lower)
+        limit: int | None = DEFAULT_MAX_HITS
+        after: str | None = None
+        if conditions is not None:
+            if conditions.QueryHitsUnlimitedIndicator:
+                limit = None
+            elif conditions.QueryHitsMaximumNumberValue is not None:
+                limit = int(conditions.QueryHitsMaximumNumberValue)
+                if limit < 1:
+                    return _log_error("QueryHitsMaximumNumberValue must be at least 1")
+            after = _text(conditions.LastReturnedObjectID)
+        hits, more = self.desk.invoices.find_invoices(bases, after, limit)
+        processing: dict[str, Any] = {
+            "ReturnedQueryHitsNumberValue": len(hits),
+            "MoreHitsAvailableIndicator": more,
+        }
+        if hits:
+            processing["LastReturnedObjectID"] = hits[-1]["ID"]
+        return {"CustomerInvoice": hits, "ProcessingConditions": processing}
+
     # --- controls --------------------------------------------------------------------------
 
     async def missing(self, request: Request) -> Response:
@@ -316,6 +433,62 @@ class SAPApp:
 
     async def ctl_health(self, request: Request) -> Response:
         return json_response(200, {"ok": True})
+
+
+def _invoice_request(node: Any) -> dict[str, Any]:
+    """One ``CustomerInvoiceRequest`` of a MaintainBundle as plain data."""
+    buyer = node.BuyerParty
+    pricing = node.PricingTerms
+    items = []
+    for item in node.Item or []:
+        quantity = item.Quantity
+        product = item.Product
+        items.append(
+            {
+                "BaseBusinessTransactionDocumentItemID": _text(
+                    item.BaseBusinessTransactionDocumentItemID
+                ),
+                "Description": _text(item.Description),
+                "ProductID": _text(product.InternalID) if product is not None else None,
+                "Quantity": getattr(quantity, "_value_1", quantity),
+                "unitCode": getattr(quantity, "unitCode", None),
+                "QuantityTypeCode": _text(item.QuantityTypeCode),
+            }
+        )
+    record = {
+        "actionCode": node.actionCode,
+        "ObjectNodeSenderTechnicalID": _text(node.ObjectNodeSenderTechnicalID),
+        "BaseBusinessTransactionDocumentID": _text(node.BaseBusinessTransactionDocumentID),
+        "Name": _text(node.Name),
+        "ReferenceBusinessTransactionDocumentID": _text(
+            node.ReferenceBusinessTransactionDocumentID
+        ),
+        "BuyerParty": {"InternalID": _text(buyer.InternalID) if buyer is not None else None},
+        "PricingProcedureCode": _text(pricing.PricingProcedureCode) if pricing else None,
+        "CurrencyCode": _text(pricing.CurrencyCode) if pricing else None,
+        "Item": items,
+    }
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def _log_item(note: str, sender: str | None, type_id: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"TypeID": type_id, "Note": note[:200]}
+    if sender is not None:
+        item["ReferenceObjectNodeSenderTechnicalID"] = sender
+    return item
+
+
+def _message_uuid(body: bytes) -> str | None:
+    """The ``BusinessDocumentBasicMessageHeader/UUID`` of a request as it came, if any."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.fromstring(body, parser=parser)
+    except etree.XMLSyntaxError:
+        return None
+    found = root.xpath(
+        "//*[local-name()='BusinessDocumentBasicMessageHeader']/*[local-name()='UUID']/text()"
+    )
+    return str(found[0]).strip().lower() if found else None
 
 
 def _log_error(note: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from sandbox._controls import Controls
 from sandbox._server import LoopbackSimulator
 from sandbox.sap.app import SERVICES, Credentials, Desk, SAPApp, SoapService
 from sandbox.sap.customers import Customers
+from sandbox.sap.invoices import InvoiceRequests
 
 __all__ = ["DEFAULT_WSDL_DIR", "SAPSimulator", "Touched"]
 
@@ -46,7 +47,11 @@ def _derived_password(seed: int, generation: int) -> str:
 
 class SAPSimulator(LoopbackSimulator, Controls):
     """SAP Business ByDesign on ``https://127.0.0.1:<port>``: ``QueryCustomerIn`` (SOAP 1.1,
-    ``FindByElements``) at ``/sap/bc/srt/scs/sap/querycustomerin1``, HTTP Basic auth.
+    ``FindByElements``) at ``/sap/bc/srt/scs/sap/querycustomerin1`` and, when its WSDL is
+    there, ``ManageCustomerInvoiceRequestIn`` (``MaintainBundle``, idempotent by the message
+    header's UUID) at ``/sap/bc/srt/scs/sap/managecustomerinvoicerequesti4`` and
+    ``QueryCustomerInvoiceIn`` (``FindByElements`` by base document) at
+    ``/sap/bc/srt/scs/sap/querycustomerinvoicein``; HTTP Basic auth.
 
     ``seed`` fixes the password (unless ``password`` is given), the data set and the records
     ``touch(n)`` picks; ``customers`` billing accounts, a share ``malformed`` of them
@@ -96,6 +101,7 @@ class SAPSimulator(LoopbackSimulator, Controls):
             register,
             Credentials(username, password or _derived_password(seed, 0)),
             services,
+            InvoiceRequests(seed=seed),
         )
         if faults:
             self.set_faults(**faults)
@@ -187,11 +193,39 @@ class SAPSimulator(LoopbackSimulator, Controls):
         """The customer is gone: queries no longer find it (they carry no deletion flag)."""
         self._desk.customers.delete(internal_id)
 
+    # --- billing requests (ManageCustomerInvoiceRequestIn) ---------------------------------
+
+    def invoice_requests(self) -> list[dict[str, Any]]:
+        """Every customer invoice request ``MaintainBundle`` created, in order: the request's
+        ``CustomerInvoiceRequest`` as plain data (``BaseBusinessTransactionDocumentID``,
+        ``Name``, ``BuyerParty``, ``Item`` with ``ProductID``, ``Quantity``, ``unitCode``,
+        ...) with SAP's ``ID``, ``UUID``, ``ChangeStateID``, ``CreationDateTime`` and the
+        ``MessageUUID`` that created it."""
+        return self._desk.invoices.all()
+
+    def bill(self, document_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Run billing: one released customer invoice of each invoice request not invoiced
+        yet (only those for these base documents, when given), in the shape of the query
+        response's ``CustomerInvoice``; the invoices made are returned."""
+        return self._desk.invoices.bill(list(document_ids) if document_ids is not None else None)
+
+    def invoices(self) -> list[dict[str, Any]]:
+        """Every customer invoice billing made, by ID, as ``QueryCustomerInvoiceIn`` answers
+        it."""
+        return self._desk.invoices.all_invoices()
+
+    def requests_by_uuid(self, message_uuid: str) -> list[dict[str, Any]]:
+        """The ledger's entries for the messages carrying this
+        ``BusinessDocumentBasicMessageHeader/UUID`` (faulted ones too), in order."""
+        wanted = message_uuid.strip().lower()
+        return [e for e in self.ledger() if e.get("message_uuid") == wanted]
+
     # --- the ledger (faults, clear_ledger: Controls) ---------------------------------------
 
     def ledger(self) -> list[dict[str, Any]]:
         """Every service request served, in order: seq, at, method, path, service,
-        operation, status, fault (None, or the fault that answered it) and the request's
-        XML as it came."""
+        operation, status, fault (None, or the fault that answered it), message_uuid (the
+        ``BusinessDocumentBasicMessageHeader/UUID`` it carried, lower case, or None) and the
+        request's XML as it came."""
         with self._desk.lock:
             return [dict(e) for e in self._desk.ledger]
