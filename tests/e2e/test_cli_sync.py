@@ -139,6 +139,8 @@ def held_contacts(database_url: str) -> set[str]:
     }
 
 
+# The command's path is the same on both stores (the engine's tests cover both): SQLite only.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -196,6 +198,8 @@ def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
         assert expired.returncode == 2 and "FIELDBRIDGE_HR_TOKEN" in expired.stderr
 
 
+# The command's path is the same on both stores (the engine's tests cover both): SQLite only.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sync_run_for_sap_brings_its_customers_in(tmp_path: Path, database_url: str) -> None:
     from sandbox.sap import SAPSimulator
 
