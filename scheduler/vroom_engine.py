@@ -10,13 +10,16 @@ priorities are VROOM's own. Costs are travel seconds weighted by the technician'
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import vroom
 
 from scheduler.instance import Instance
 from scheduler.model import PRIORITY_WEIGHT
 from scheduler.routes import EngineRoute, EngineStop
+
+if TYPE_CHECKING:
+    import vroom
 
 PRIORITY = {p: 6 * w for p, w in PRIORITY_WEIGHT.items()}  # VROOM takes 0..100
 UNLIMITED = 2**31 - 1
@@ -25,6 +28,8 @@ UNLIMITED = 2**31 - 1
 def solve(
     inst: Instance, *, time_limit_s: float | None = None, exploration: int = 5, threads: int = 2
 ) -> list[EngineRoute]:
+    import vroom  # (pyvroom brings pandas: loaded when a plan is made, not by every command)
+
     techs, jobs = inst.technicians, inst.jobs
     todo = [j for j in range(len(jobs)) if inst.eligible[j]]
     if not techs or not todo:
