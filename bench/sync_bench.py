@@ -72,14 +72,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Table as SQLTable
 
 from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
@@ -87,7 +88,7 @@ from connectors.sap import MAX_PAGE_SIZE as SAP_MAX_PAGE_SIZE
 from connectors.sap import SAPConnector, SAPSettings
 from mappings.errors import MappingError
 from mappings.hr import HRMapping
-from mappings.records import InboundMap
+from mappings.records import InboundMap, Mapped
 from mappings.salesforce import SalesforceMapping, to_canonical
 from mappings.sap import SAPMapping
 from orchestrator import models
@@ -256,17 +257,73 @@ def get_by_id(sf: SalesforceConnector, sobject: str, record_id: str) -> dict[str
     return record
 
 
+def select_row(connection: Connection, table: SQLTable, system: str, external_id: str) -> Any:
+    """``table``'s row (its ``id``) for (``system``, ``external_id``), or None."""
+    key = (table.c.source_system == system) & (table.c.external_id == external_id)
+    return connection.execute(select(table.c.id).where(key)).first()
+
+
+def upsert_row(
+    connection: Connection, table: SQLTable, mapped: Mapped[Any], values: dict[str, Any]
+) -> None:
+    """Select ``mapped``'s row in ``table`` by (``source_system``, ``external_id``), then
+    insert it with ``values`` and its ``remote_stamp``, or update it with them."""
+    row = select_row(connection, table, mapped.system, mapped.external_id)
+    if row is None:
+        connection.execute(insert(table).values(**values, remote_stamp=mapped.stamp))
+    else:
+        connection.execute(
+            update(table).where(table.c.id == row.id).values(**values, remote_stamp=mapped.stamp)
+        )
+
+
+def per_record_loop(
+    pages: Iterable[list[dict[str, Any]]],
+    source: SalesforceConnector | HRConnector | SAPConnector,
+    n: int,
+    label: str,
+    progress: Progress,
+    apply: Callable[[dict[str, Any]], int | None],
+) -> dict[str, Any]:
+    """Read ``pages`` (one record each: one call per record), ``apply`` each record (its
+    rows written, each record in a transaction of its own; None when skipped) until ``n``
+    records are read; seconds, ``source``'s API calls, records, counts."""
+    task = progress.add_task(label, total=n, counts="")
+    calls = source.api_calls
+    start = time.perf_counter()
+    read = written = skipped = 0
+    for page in pages:
+        for raw in page:
+            read += 1
+            rows = apply(raw)
+            if rows is None:
+                skipped += 1
+            else:
+                written += rows
+        if read % 50 == 0 or read >= n:
+            progress.update(task, completed=read, counts=f"{read:,} records, {written:,} rows")
+        if read >= n:
+            break
+    seconds = time.perf_counter() - start
+    progress.update(task, total=read, completed=read)
+    return {
+        "s": seconds,
+        "api_calls": source.api_calls - calls,
+        "records": read,
+        "records_per_s": read / seconds if seconds else 0.0,
+        "written": written,
+        "skipped": skipped,
+    }
+
+
 def naive_loop(
     container: Container, sf: SalesforceConnector, ids: list[str], progress: Progress
 ) -> dict[str, Any]:
     """Per record: one GET by id, then its rows upserted in a transaction of its own."""
     stream = STREAMS["customers"]
-    task = progress.add_task("naive loop", total=len(ids), counts="")
-    calls = sf.api_calls
-    start = time.perf_counter()
-    written = 0
-    for n, record_id in enumerate(ids, 1):
-        raw = get_by_id(sf, "Account", record_id)
+
+    def apply(raw: dict[str, Any]) -> int:
+        written = 0
         with container.uow() as work:
             connection = work.connection()
             customer_id = None
@@ -276,10 +333,7 @@ def naive_loop(
                 except MappingError:
                     continue
                 table = models.table_of(models.Customer if entity == "customer" else models.Site)
-                key = (table.c.source_system == mapped.system) & (
-                    table.c.external_id == mapped.external_id
-                )
-                row = connection.execute(select(table.c.id).where(key)).first()
+                row = select_row(connection, table, mapped.system, mapped.external_id)
                 ids_ = {name: customer_id for name in mapped.refs}
                 if None in ids_.values():
                     continue
@@ -295,16 +349,10 @@ def naive_loop(
                     customer_id = row.id if entity == "customer" else customer_id
                 written += 1
             work.commit()
-        if n % 50 == 0 or n == len(ids):
-            progress.update(task, completed=n, counts=f"{n:,} records, {written:,} rows")
-    seconds = time.perf_counter() - start
-    return {
-        "s": seconds,
-        "api_calls": sf.api_calls - calls,
-        "records": len(ids),
-        "records_per_s": len(ids) / seconds if seconds else 0.0,
-        "written": written,
-    }
+        return written
+
+    pages = ([get_by_id(sf, "Account", record_id)] for record_id in ids)
+    return per_record_loop(pages, sf, len(ids), "naive loop", progress, apply)
 
 
 def hr_naive_loop(
@@ -315,59 +363,25 @@ def hr_naive_loop(
     its own. Stops after ``n`` records (or at the end of the feed)."""
     certs = models.table_of(models.Certification)
     techs = models.table_of(models.Technician)
-    task = progress.add_task("hr naive", total=n, counts="")
-    calls = hr.api_calls
-    start = time.perf_counter()
-    read = written = skipped = 0
-    for page in hr.certification_pages(page_size=1):  # one call per record
-        for raw in page:
-            read += 1
-            try:
-                mapped = HR_MAPPING.to_canonical("certification", raw)
-            except MappingError:
-                skipped += 1
-                continue
-            worker = mapped.refs["technician_id"]
-            with container.uow() as work:
-                connection = work.connection()
-                technician = connection.execute(
-                    select(techs.c.id).where(
-                        (techs.c.source_system == worker.system)
-                        & (techs.c.external_id == worker.external_id)
-                    )
-                ).first()
-                if technician is None:
-                    skipped += 1
-                    continue
-                values = mapped.canonical({"technician_id": technician.id}).model_dump()
-                key = (certs.c.source_system == mapped.system) & (
-                    certs.c.external_id == mapped.external_id
-                )
-                row = connection.execute(select(certs.c.id).where(key)).first()
-                if row is None:
-                    connection.execute(insert(certs).values(**values, remote_stamp=mapped.stamp))
-                else:
-                    connection.execute(
-                        update(certs)
-                        .where(certs.c.id == row.id)
-                        .values(**values, remote_stamp=mapped.stamp)
-                    )
-                work.commit()
-                written += 1
-        if read % 50 == 0 or read >= n:
-            progress.update(task, completed=read, counts=f"{read:,} records, {written:,} rows")
-        if read >= n:
-            break
-    seconds = time.perf_counter() - start
-    progress.update(task, total=read, completed=read)
-    return {
-        "s": seconds,
-        "api_calls": hr.api_calls - calls,
-        "records": read,
-        "records_per_s": read / seconds if seconds else 0.0,
-        "written": written,
-        "skipped": skipped,
-    }
+
+    def apply(raw: dict[str, Any]) -> int | None:
+        try:
+            mapped = HR_MAPPING.to_canonical("certification", raw)
+        except MappingError:
+            return None
+        worker = mapped.refs["technician_id"]
+        with container.uow() as work:
+            connection = work.connection()
+            technician = select_row(connection, techs, worker.system, worker.external_id)
+            if technician is None:
+                return None
+            values = mapped.canonical({"technician_id": technician.id}).model_dump()
+            upsert_row(connection, certs, mapped, values)
+            work.commit()
+            return 1
+
+    pages = hr.certification_pages(page_size=1)  # one call per record
+    return per_record_loop(pages, hr, n, "hr naive", progress, apply)
 
 
 def bench_hr(
@@ -410,61 +424,30 @@ def sap_naive_loop(
     reads its feed), map it, then select its customer and insert or update it in a
     transaction of its own. Stops after ``n`` records (or at the last customer)."""
     customers = models.table_of(models.Customer)
-    task = progress.add_task("sap naive", total=n, counts="")
-    calls = sap.api_calls
-    start = time.perf_counter()
-    read = written = skipped = 0
-    for page in sap.customer_pages(page_size=1):  # one call per record
-        for raw in page:
-            read += 1
-            try:
-                mapped = SAP_MAPPING.to_canonical("customer", json_safe(raw))
-            except MappingError:
-                skipped += 1
-                continue
-            with container.uow() as work:
-                connection = work.connection()
-                key = (customers.c.source_system == mapped.system) & (
-                    customers.c.external_id == mapped.external_id
+
+    def apply(raw: dict[str, Any]) -> int | None:
+        try:
+            mapped = SAP_MAPPING.to_canonical("customer", json_safe(raw))
+        except MappingError:
+            return None
+        with container.uow() as work:
+            connection = work.connection()
+            if mapped.deleted:  # obsolete: a tombstone for a customer held, else nothing
+                row = select_row(connection, customers, mapped.system, mapped.external_id)
+                if row is None:
+                    return None
+                connection.execute(
+                    update(customers)
+                    .where(customers.c.id == row.id)
+                    .values(deleted_at=mapped.stamp, remote_stamp=mapped.stamp)
                 )
-                row = connection.execute(select(customers.c.id).where(key)).first()
-                if mapped.deleted:  # obsolete: a tombstone for a customer held, else nothing
-                    if row is None:
-                        skipped += 1
-                        continue
-                    connection.execute(
-                        update(customers)
-                        .where(customers.c.id == row.id)
-                        .values(deleted_at=mapped.stamp, remote_stamp=mapped.stamp)
-                    )
-                else:
-                    values = mapped.canonical({}).model_dump()
-                    if row is None:
-                        connection.execute(
-                            insert(customers).values(**values, remote_stamp=mapped.stamp)
-                        )
-                    else:
-                        connection.execute(
-                            update(customers)
-                            .where(customers.c.id == row.id)
-                            .values(**values, remote_stamp=mapped.stamp)
-                        )
-                work.commit()
-                written += 1
-        if read % 50 == 0 or read >= n:
-            progress.update(task, completed=read, counts=f"{read:,} records, {written:,} rows")
-        if read >= n:
-            break
-    seconds = time.perf_counter() - start
-    progress.update(task, total=read, completed=read)
-    return {
-        "s": seconds,
-        "api_calls": sap.api_calls - calls,
-        "records": read,
-        "records_per_s": read / seconds if seconds else 0.0,
-        "written": written,
-        "skipped": skipped,
-    }
+            else:
+                upsert_row(connection, customers, mapped, mapped.canonical({}).model_dump())
+            work.commit()
+            return 1
+
+    pages = sap.customer_pages(page_size=1)  # one call per record
+    return per_record_loop(pages, sap, n, "sap naive", progress, apply)
 
 
 def bench_sap(

@@ -160,36 +160,14 @@ class SAPConnector(Connector[SAPSettings]):
             if changed_since.tzinfo is None or changed_since.utcoffset() is None:
                 raise ValueError("changed_since must be time-zone aware")
             selection = {"SelectionByLastChangeSinceDateTime": changed_since.astimezone(UTC)}
-        last: str | None = None
-        while True:
-            conditions: dict[str, Any] = {
-                "QueryHitsMaximumNumberValue": page_size,
-                "QueryHitsUnlimitedIndicator": False,
-            }
-            if last is not None:
-                conditions["LastReturnedObjectID"] = last
-            answer = self._call(
-                QUERY_CUSTOMER,
-                "FindByElements",
-                {"CustomerSelectionByElements": selection, "ProcessingConditions": conditions},
-            )
-            customers: list[dict[str, Any]] = answer.get("Customer") or []
-            if customers:
-                yield customers
-            processing = answer.get("ProcessingConditions") or {}
-            if not processing.get("MoreHitsAvailableIndicator"):
-                return
-            following = processing.get("LastReturnedObjectID")
-            if following is None and customers:
-                following = customers[-1].get("InternalID")
-            if not isinstance(following, str) or not following or following == last:
-                raise Permanent(
-                    SYSTEM,
-                    "more hits are available but LastReturnedObjectID does not move on",
-                    200,
-                    body=processing,
-                )
-            last = following
+        yield from self._pages(
+            QUERY_CUSTOMER,
+            "CustomerSelectionByElements",
+            selection,
+            "Customer",
+            "InternalID",
+            page_size,
+        )
 
     # -- writing --------------------------------------------------------------------------
 
@@ -255,6 +233,30 @@ class SAPConnector(Connector[SAPSettings]):
             ]
         }
         found: list[dict[str, Any]] = []
+        for invoices in self._pages(
+            QUERY_CUSTOMER_INVOICE,
+            "CustomerInvoiceSelectionByElements",
+            selection,
+            "CustomerInvoice",
+            "ID",
+            page_size,
+        ):
+            found += invoices
+        return found
+
+    def _pages(
+        self,
+        service: str,
+        selection_name: str,
+        selection: Mapping[str, Any] | None,
+        items_key: str,
+        id_key: str,
+        page_size: int,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The non-empty pages of ``service``'s ``FindByElements`` for ``selection`` (sent as
+        ``selection_name``), each the answer's ``items_key`` list, following
+        ``LastReturnedObjectID`` (or the last item's ``id_key``) until
+        ``MoreHitsAvailableIndicator`` is false; ``Permanent`` when it does not move on."""
         last: str | None = None
         while True:
             conditions: dict[str, Any] = {
@@ -264,21 +266,19 @@ class SAPConnector(Connector[SAPSettings]):
             if last is not None:
                 conditions["LastReturnedObjectID"] = last
             answer = self._call(
-                QUERY_CUSTOMER_INVOICE,
+                service,
                 "FindByElements",
-                {
-                    "CustomerInvoiceSelectionByElements": selection,
-                    "ProcessingConditions": conditions,
-                },
+                {selection_name: selection, "ProcessingConditions": conditions},
             )
-            invoices: list[dict[str, Any]] = answer.get("CustomerInvoice") or []
-            found += invoices
+            items: list[dict[str, Any]] = answer.get(items_key) or []
+            if items:
+                yield items
             processing = answer.get("ProcessingConditions") or {}
             if not processing.get("MoreHitsAvailableIndicator"):
-                return found
+                return
             following = processing.get("LastReturnedObjectID")
-            if following is None and invoices:
-                following = invoices[-1].get("ID")
+            if following is None and items:
+                following = items[-1].get(id_key)
             if not isinstance(following, str) or not following or following == last:
                 raise Permanent(
                     SYSTEM,
