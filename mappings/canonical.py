@@ -104,7 +104,10 @@ class Site(SourceRef):
 
 
 class Asset(SourceRef):
-    site_id: Id
+    """A piece of equipment. ``site_id`` None: not placed yet (SAP's equipment arrives
+    without a place; a dispatcher places it, and the sync keeps the place)."""
+
+    site_id: Id | None = None
     serial: Code
     model: Annotated[str, StringConstraints(max_length=200)] | None = None
     name: Annotated[str, StringConstraints(max_length=300)] | None = None

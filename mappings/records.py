@@ -102,6 +102,18 @@ class Mapped(Generic[M]):
         }
 
 
+def stamp_of(value: Any) -> datetime | None:
+    """A change stamp as ISO 8601 text with an offset (``2026-01-31T08:00:00.000+0000``,
+    ``...Z``), aware UTC; None when ``value`` is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+
+
 class InboundMap(Protocol):
     """A system's inbound mapping as the sync engine uses it (``SalesforceMapping`` is one)."""
 

@@ -114,7 +114,7 @@ class Asset(Timestamped, SourceOwned, Synced, Base):
     __tablename__ = "assets"
     __table_args__ = (UniqueConstraint("source_system", "external_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     serial: Mapped[str] = mapped_column(String(128))
     model: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(300))

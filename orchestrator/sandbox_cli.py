@@ -44,6 +44,9 @@ def up(
     sap_customers: Annotated[
         int, typer.Option(help="customers (billing accounts) in the SAP simulator", min=0)
     ] = 1000,
+    sap_equipment: Annotated[
+        int, typer.Option(help="equipment (identified stock) in the SAP simulator", min=0)
+    ] = 500,
     sap_port: Annotated[
         int, typer.Option(help="SAP simulator's port on 127.0.0.1 (0: a free one)", min=0)
     ] = 0,
@@ -106,7 +109,13 @@ def up(
         sim.stop()
         error(f"cannot listen on 127.0.0.1:{hr_port}: {exc.strerror or exc}")
         raise typer.Exit(code=2) from None
-    sap = SAPSimulator(seed=seed, customers=sap_customers, port=sap_port, workdir=sap_workdir)
+    sap = SAPSimulator(
+        seed=seed,
+        customers=sap_customers,
+        stocks=sap_equipment,
+        port=sap_port,
+        workdir=sap_workdir,
+    )
     try:
         sap.start()
     except OSError as exc:
@@ -161,6 +170,8 @@ def up(
             ("username", sap.username),
             ("password", sap.password),
             ("customers", str(sap.count())),
+            ("QueryIdentifiedStocksIn", sap.service_url("QueryIdentifiedStocksIn")),
+            ("equipment", str(sap.stock_count())),
             ("malformed on purpose", str(len(sap.malformed_ids()))),
             ("ledger", f"{sap.url}/__ledger"),
             ("faults", f"POST {sap.url}/__faults"),

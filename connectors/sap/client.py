@@ -14,6 +14,10 @@ Customers are read with ``QueryCustomerIn.FindByElements``: selected by
 again after a failure neither skips nor repeats customers, even when many share one change
 stamp. SAP's queries carry no deletion flag: a deleted customer is simply not found.
 
+Equipment (identified stock) is read the same way with
+``QueryIdentifiedStocksIn.QueryByElements``, selected by its administrative last-change
+date-time (``equipment_pages``).
+
 Billing requests are made with ``ManageCustomerInvoiceRequestIn.MaintainBundle``
 (``request_billing``), idempotent by the message header's UUID, so the retries are safe;
 the invoices made of them are read with ``QueryCustomerInvoiceIn.FindByElements`` by their
@@ -59,6 +63,8 @@ MAX_PAGE_SIZE = 1000
 QUERY_CUSTOMER = "QueryCustomerIn"
 MANAGE_INVOICE_REQUEST = "ManageCustomerInvoiceRequestIn"
 QUERY_CUSTOMER_INVOICE = "QueryCustomerInvoiceIn"
+QUERY_IDENTIFIED_STOCKS = "QueryIdentifiedStocksIn"
+AT_OR_AFTER = "9"  # IntervalBoundaryTypeCode: >= LowerBoundary
 
 
 def plain(value: Any) -> Any:
@@ -162,10 +168,46 @@ class SAPConnector(Connector[SAPSettings]):
             selection = {"SelectionByLastChangeSinceDateTime": changed_since.astimezone(UTC)}
         yield from self._pages(
             QUERY_CUSTOMER,
+            "FindByElements",
             "CustomerSelectionByElements",
             selection,
             "Customer",
             "InternalID",
+            page_size,
+        )
+
+    def equipment_pages(
+        self, changed_since: datetime | None = None, *, page_size: int = 500
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The equipment (identified stock) changed at or after ``changed_since`` (all, when
+        None), page by page in ``IdentifiedStockID`` order, from
+        ``QueryIdentifiedStocksIn.QueryByElements`` selected by
+        ``SelectionByAdministrativeDataLastChangeDateTime`` (>= ``changed_since``) and paged
+        like ``customer_pages``. Each is ``plain`` data in the shape of the response's
+        ``IdentifiedStock`` element. That element carries no change date-time: note when you
+        asked, and ask from then (less a margin for SAP's clock) next time."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        selection: dict[str, Any] = {}  # required, even when it selects nothing
+        if changed_since is not None:
+            if changed_since.tzinfo is None or changed_since.utcoffset() is None:
+                raise ValueError("changed_since must be time-zone aware")
+            selection = {
+                "SelectionByAdministrativeDataLastChangeDateTime": [
+                    {
+                        "InclusionExclusionCode": "I",
+                        "IntervalBoundaryTypeCode": AT_OR_AFTER,
+                        "LowerBoundaryDateTime": changed_since.astimezone(UTC),
+                    }
+                ]
+            }
+        yield from self._pages(
+            QUERY_IDENTIFIED_STOCKS,
+            "QueryByElements",
+            "IdentifiedStockSelectionByElements",
+            selection,
+            "IdentifiedStock",
+            "IdentifiedStockID",
             page_size,
         )
 
@@ -235,6 +277,7 @@ class SAPConnector(Connector[SAPSettings]):
         found: list[dict[str, Any]] = []
         for invoices in self._pages(
             QUERY_CUSTOMER_INVOICE,
+            "FindByElements",
             "CustomerInvoiceSelectionByElements",
             selection,
             "CustomerInvoice",
@@ -247,13 +290,14 @@ class SAPConnector(Connector[SAPSettings]):
     def _pages(
         self,
         service: str,
+        operation: str,
         selection_name: str,
         selection: Mapping[str, Any] | None,
         items_key: str,
         id_key: str,
         page_size: int,
     ) -> Iterator[list[dict[str, Any]]]:
-        """The non-empty pages of ``service``'s ``FindByElements`` for ``selection`` (sent as
+        """The non-empty pages of ``service``'s query ``operation`` for ``selection`` (sent as
         ``selection_name``), each the answer's ``items_key`` list, following
         ``LastReturnedObjectID`` (or the last item's ``id_key``) until
         ``MoreHitsAvailableIndicator`` is false; ``Permanent`` when it does not move on."""
@@ -267,7 +311,7 @@ class SAPConnector(Connector[SAPSettings]):
                 conditions["LastReturnedObjectID"] = last
             answer = self._call(
                 service,
-                "FindByElements",
+                operation,
                 {selection_name: selection, "ProcessingConditions": conditions},
             )
             items: list[dict[str, Any]] = answer.get(items_key) or []

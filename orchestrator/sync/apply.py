@@ -205,12 +205,13 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
         else:
             live.append((raw, mapped, row))
     targets = targets_of(connection, (mapped for _, mapped, _ in live))
-    # A version stamped like the stored one is the same version read again, unless a feed
-    # that stamps by the second changed the record twice in one second: compare them.
-    same = [row.id for _, m, row in live if row is not None and m.stamp == row.remote_stamp]
-    current = _current(connection, table, same)
+    # A newer version may change nothing we keep (a field we do not map changed, a record
+    # read again under a new stamp), and one stamped like the stored one may still differ
+    # (a feed that stamps by the second changed it twice in one second): compare them all.
+    current = _current(connection, table, [row.id for _, _, row in live if row is not None])
     inserts: list[dict[str, Any]] = []
     updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    restamps: list[dict[str, Any]] = []
     for raw, mapped, row in live:
         ids: dict[str, int | None] = {}
         for name, ref in mapped.refs.items():
@@ -231,9 +232,15 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
                 owned = mapped.owned_fields | {"source_system", "external_id"}
                 changes = {name: value for name, value in values.items() if name in owned}
                 was = current.get(row.id)
-                if was is not None and all(was[n] == v for n, v in changes.items()):
-                    counts.skipped += 1  # this very version again
+                if (
+                    was is not None
+                    and row.deleted_at is None
+                    and all(was[n] == v for n, v in changes.items())
+                ):
+                    counts.skipped += 1  # nothing we keep changed: no write, no new version
                     resolved.append(mapped.external_id)
+                    if "remote_stamp" in table.c and mapped.stamp != row.remote_stamp:
+                        restamps.append({"row_id_": row.id, "remote_stamp": mapped.stamp})
                     continue
                 changes |= {"row_id_": row.id, "remote_stamp": mapped.stamp, "deleted_at": None}
                 updates.setdefault(tuple(sorted(changes)), []).append(changes)
@@ -241,6 +248,13 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
             resolved.append(mapped.external_id)
     if inserts:
         connection.execute(insert(table), inserts)
+    if restamps:  # the stamp moves on (an older version read later stays stale)
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id_"))
+            .values(remote_stamp=bindparam("remote_stamp"), **_unchanged(table)),
+            restamps,
+        )
     for shape, batch in updates.items():
         connection.execute(
             update(table)
@@ -259,6 +273,11 @@ def _current(connection: Any, table: Table, ids: Sequence[int]) -> dict[int, Any
         for row in connection.execute(select(table).where(table.c.id.in_(chunk))):
             out[row.id] = row._mapping
     return out
+
+
+def _unchanged(table: Table) -> dict[str, Any]:
+    """``updated_at`` as it is (a new stamp alone is no change to the row)."""
+    return {"updated_at": table.c.updated_at} if "updated_at" in table.c else {}
 
 
 def bump(table: Table) -> dict[str, Any]:

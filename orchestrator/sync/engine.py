@@ -13,9 +13,10 @@ upserted by (source_system, external_id), only the fields the mapping owns overw
 page at a time, entity by entity: its stored rows read in one query, its references in one
 per referenced entity, new rows inserted in one executemany, updates in one per shape). A
 version whose stamp is older than the stored ``remote_stamp`` changes nothing (a stale
-update), nor does one stamped alike whose fields are the stored ones (the same version read
-again): no write, no version bump (a feed that stamps by the second may change a record twice
-in one second: the second change is applied). A deletion sets
+update), nor does one whose owned fields are the stored ones (the same version read again, or
+a change to fields the mapping does not read): no new version, only the newer remote stamp
+kept (a feed that stamps by the second may change a record twice in one second: the second
+change is applied). A deletion sets
 ``deleted_at`` and keeps the row. A record that cannot be mapped or validated, or whose
 reference names no stored row, goes to ``quarantine`` with its raw payload, the remote field
 and the reason (and is marked resolved when a later version applies); it never stops the

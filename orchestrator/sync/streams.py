@@ -14,26 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from mappings.hr import SYSTEM as HR
-from mappings.records import Entity
+from mappings.records import Entity, stamp_of
 from mappings.salesforce import SYSTEM, SalesforceMapping
+from mappings.sap import READ_AT, change_stamp
 from mappings.sap import SYSTEM as SAP
-from mappings.sap import change_stamp
 
 STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders")
 """Salesforce's, in the order a run takes them: references point at streams run before."""
 HR_STREAM_NAMES: tuple[str, ...] = ("certifications",)
-SAP_STREAM_NAMES: tuple[str, ...] = ("customers",)
-
-
-def stamp_of(value: Any) -> datetime | None:
-    """A change stamp as text (``2026-01-31T08:00:00.000+0000``, ``...Z``), aware UTC."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+SAP_STREAM_NAMES: tuple[str, ...] = ("customers", "assets")
 
 
 @dataclass(frozen=True)
@@ -237,10 +226,14 @@ def hr_streams() -> dict[str, Stream]:
     }
 
 
-class CustomerQuerySource(Protocol):
-    """What SAP's customers are read through (``SAPConnector`` is one)."""
+class SAPQuerySource(Protocol):
+    """What SAP's records are read through (``SAPConnector`` is one)."""
 
     def customer_pages(
+        self, changed_since: datetime | None = None, *, page_size: int = 500
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+    def equipment_pages(
         self, changed_since: datetime | None = None, *, page_size: int = 500
     ) -> Iterator[list[dict[str, Any]]]: ...
 
@@ -254,9 +247,14 @@ class SAPCustomers(Stream):
     def stamp(self, raw: Mapping[str, Any]) -> datetime | None:
         return change_stamp(raw)
 
+    def pages(
+        self, source: SAPQuerySource, since: datetime | None, page_size: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        return source.customer_pages(changed_since=since, page_size=page_size)
+
     def read(
         self,
-        source: CustomerQuerySource,
+        source: SAPQuerySource,
         cursor: Cursor | None,
         *,
         batch_size: int,
@@ -265,14 +263,33 @@ class SAPCustomers(Stream):
         since = None
         if cursor is not None:
             since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
-        pages = source.customer_pages(changed_since=since, page_size=min(batch_size, 1000))
+        pages = self.pages(source, since, min(batch_size, 1000))
         return Read(([json_safe(r) for r in page] for page in pages), since)
 
     def keys(
-        self, source: CustomerQuerySource, *, batch_size: int, bulk_threshold: int | None
+        self, source: SAPQuerySource, *, batch_size: int, bulk_threshold: int | None
     ) -> Iterator[list[str]]:
-        for page in source.customer_pages(page_size=min(batch_size, 1000)):
+        for page in self.pages(source, None, min(batch_size, 1000)):
             yield [k for k in map(self.key, page) if k]
+
+
+@dataclass(frozen=True)
+class SAPEquipment(SAPCustomers):
+    """SAP's equipment (identified stock): QueryIdentifiedStocksIn, selected and paged like
+    the customers. Its answer carries no change date-time, so each record is stamped with
+    the moment the run asked (``READ_AT``): the cursor moves to it when the run has read
+    them all, and the next run asks from there less the look-back (which also covers SAP's
+    clock running behind ours)."""
+
+    def stamp(self, raw: Mapping[str, Any]) -> datetime | None:
+        return stamp_of(raw.get(READ_AT))
+
+    def pages(
+        self, source: SAPQuerySource, since: datetime | None, page_size: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        asked = datetime.now(UTC).isoformat()
+        for page in source.equipment_pages(changed_since=since, page_size=page_size):
+            yield [{**record, READ_AT: asked} for record in page]
 
 
 def json_safe(value: Any) -> Any:
@@ -296,7 +313,15 @@ def sap_streams() -> dict[str, Stream]:
             stamp_field="SystemAdministrativeData/LastChangeDateTime",
             id_field="InternalID",
             ordered=False,
-        )
+        ),
+        "assets": SAPEquipment(
+            system=SAP,
+            name="assets",
+            entities=("asset",),
+            stamp_field=READ_AT,
+            id_field="IdentifiedStockID",
+            ordered=False,
+        ),
     }
 
 

@@ -35,9 +35,11 @@ from zeep.wsdl.bindings.soap import Soap11Binding
 from sandbox._controls import faults_route, ledger_route
 from sandbox._faults import delay
 from sandbox._server import ServerState
-from sandbox.sap.customers import Customers, IDRange
+from sandbox.sap.customers import Customers
 from sandbox.sap.faults import FaultPlan
 from sandbox.sap.invoices import InvoiceRequests
+from sandbox.sap.register import IDRange, StampRange
+from sandbox.sap.stocks import Stocks
 
 __all__ = ["DEFAULT_MAX_HITS", "SERVICES", "Credentials", "Desk", "SAPApp", "SoapService"]
 
@@ -51,6 +53,7 @@ SERVICES: dict[str, str] = {
     "QueryCustomerIn": "/sap/bc/srt/scs/sap/querycustomerin1",
     "ManageCustomerInvoiceRequestIn": "/sap/bc/srt/scs/sap/managecustomerinvoicerequesti4",
     "QueryCustomerInvoiceIn": "/sap/bc/srt/scs/sap/querycustomerinvoicein",
+    "QueryIdentifiedStocksIn": "/sap/bc/srt/scs/sap/queryidentifiedstocksin",
 }
 LOST = "lost"  # the fault kind whose call is processed but whose answer never arrives
 ERROR = "3"  # LogItemSeverityCode: 1 information, 2 warning, 3 error
@@ -101,6 +104,10 @@ class SoapService:
         return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
 
 
+class QueryRefused(Exception):
+    """A query SAP refuses: answered with no hits and the note in its Log (``_log_error``)."""
+
+
 class SoapFault(Exception):
     def __init__(self, code: str, text: str) -> None:
         super().__init__(text)
@@ -136,6 +143,7 @@ class Desk:
     credentials: Credentials
     services: dict[str, SoapService]
     invoices: InvoiceRequests = field(default_factory=InvoiceRequests)
+    stocks: Stocks = field(default_factory=lambda: Stocks(seed=1))
     faults: FaultPlan = field(default_factory=FaultPlan)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
@@ -178,6 +186,7 @@ class SAPApp:
             "QueryCustomerIn": self.find_customers,
             "ManageCustomerInvoiceRequestIn": self.maintain_invoice_requests,
             "QueryCustomerInvoiceIn": self.find_invoices,
+            "QueryIdentifiedStocksIn": self.find_stocks,
         }
         routes = [
             Route(path, self._endpoint(name, handlers[name]), methods=["POST"], name=name)
@@ -275,7 +284,10 @@ class SAPApp:
             query = op.input.deserialize(envelope)
         except Exception as exc:  # zeep's validation and parse errors, whatever their class
             raise SoapFault("Client", f"the request does not fit {op.name}: {exc}") from None
-        answer = handler(query)
+        try:
+            answer = handler(query)
+        except QueryRefused as exc:
+            answer = _log_error(str(exc))
         message = op.output.serialize(**answer)
         return op.name, bytes(
             etree.tostring(message.content, xml_declaration=True, encoding="utf-8")
@@ -293,34 +305,17 @@ class SAPApp:
             if stamp is not None:
                 since = stamp.astimezone(UTC)
             for item in selection.SelectionByInternalID or []:
-                lower = _text(item.LowerBoundaryInternalID)
-                upper = _text(item.UpperBoundaryInternalID)
-                kind = (item.IntervalBoundaryTypeCode or "1").strip()
-                if lower is None or kind not in ("1", "3") or (kind == "3" and upper is None):
-                    return _log_error(
-                        "SelectionByInternalID: give a lower boundary (and an "
-                        "upper one for IntervalBoundaryTypeCode 3); codes 1, 3"
+                ranges.append(
+                    _id_range(
+                        item,
+                        _text(item.LowerBoundaryInternalID),
+                        _text(item.UpperBoundaryInternalID),
+                        "SelectionByInternalID",
                     )
-                include = (item.InclusionExclusionCode or "I").strip() != "E"
-                ranges.append(IDRange(include, lower, upper if kind == "3" else None))
-        limit: int | None = DEFAULT_MAX_HITS
-        after: str | None = None
-        if conditions is not None:
-            if conditions.QueryHitsUnlimitedIndicator:
-                limit = None
-            elif conditions.QueryHitsMaximumNumberValue is not None:
-                limit = int(conditions.QueryHitsMaximumNumberValue)
-                if limit < 1:
-                    return _log_error("QueryHitsMaximumNumberValue must be at least 1")
-            after = _text(conditions.LastReturnedObjectID)
+                )
+        limit, after = _paging(conditions)
         hits, more = self.desk.customers.find(since, ranges, after, limit)
-        processing: dict[str, Any] = {
-            "ReturnedQueryHitsNumberValue": len(hits),
-            "MoreHitsAvailableIndicator": more,
-        }
-        if hits:
-            processing["LastReturnedObjectID"] = hits[-1]["InternalID"]
-        return {"Customer": hits, "ProcessingConditions": processing}
+        return {"Customer": hits, "ProcessingConditions": _processing(hits, "InternalID", more)}
 
     # --- ManageCustomerInvoiceRequestIn.MaintainBundle ------------------------------------
 
@@ -403,24 +398,49 @@ class SAPApp:
                     "(InclusionExclusionCode I, IntervalBoundaryTypeCode 1)"
                 )
             bases.append(lower)
-        limit: int | None = DEFAULT_MAX_HITS
-        after: str | None = None
-        if conditions is not None:
-            if conditions.QueryHitsUnlimitedIndicator:
-                limit = None
-            elif conditions.QueryHitsMaximumNumberValue is not None:
-                limit = int(conditions.QueryHitsMaximumNumberValue)
-                if limit < 1:
-                    return _log_error("QueryHitsMaximumNumberValue must be at least 1")
-            after = _text(conditions.LastReturnedObjectID)
+        limit, after = _paging(conditions)
         hits, more = self.desk.invoices.find_invoices(bases, after, limit)
-        processing: dict[str, Any] = {
-            "ReturnedQueryHitsNumberValue": len(hits),
-            "MoreHitsAvailableIndicator": more,
+        return {"CustomerInvoice": hits, "ProcessingConditions": _processing(hits, "ID", more)}
+
+    # --- QueryIdentifiedStocksIn.QueryByElements -------------------------------------------
+
+    def find_stocks(self, query: Any) -> dict[str, Any]:
+        """Identified stock selected by its administrative last change
+        (``IntervalBoundaryTypeCode`` 1, 3, 8, 9), by ID (1, 3) and by life-cycle status
+        (1, 3), paged like the customers. The answer always carries a Log (SAP's schema
+        requires it)."""
+        selection = query.IdentifiedStockSelectionByElements
+        changed: list[StampRange] = []
+        ids: list[IDRange] = []
+        statuses: list[IDRange] = []
+        if selection is not None:
+            for item in selection.SelectionByAdministrativeDataLastChangeDateTime or []:
+                changed.append(_stamp_range(item))
+            for item in selection.SelectionByIdentifiedStockID or []:
+                ids.append(
+                    _id_range(
+                        item,
+                        _text(item.LowerBoundaryIdentifier),
+                        _text(item.UpperBoundaryIdentifier),
+                        "SelectionByIdentifiedStockID",
+                    )
+                )
+            for item in selection.SelectionByLifeCycleStatusCode or []:
+                statuses.append(
+                    _id_range(
+                        item,
+                        _text(item.LowerBoundaryCode),
+                        _text(item.UpperBoundaryCode),
+                        "SelectionByLifeCycleStatusCode",
+                    )
+                )
+        limit, after = _paging(query.ProcessingConditions)
+        hits, more = self.desk.stocks.find(changed, ids, statuses, after, limit)
+        return {
+            "ProcessingConditions": _processing(hits, "IdentifiedStockID", more),
+            "Log": {},
+            "IdentifiedStock": hits,
         }
-        if hits:
-            processing["LastReturnedObjectID"] = hits[-1]["ID"]
-        return {"CustomerInvoice": hits, "ProcessingConditions": processing}
 
     # --- controls --------------------------------------------------------------------------
 
@@ -489,6 +509,60 @@ def _message_uuid(body: bytes) -> str | None:
         "//*[local-name()='BusinessDocumentBasicMessageHeader']/*[local-name()='UUID']/text()"
     )
     return str(found[0]).strip().lower() if found else None
+
+
+def _paging(conditions: Any) -> tuple[int | None, str | None]:
+    """The hits a query asks for at most (``DEFAULT_MAX_HITS`` when it names no maximum, None
+    when unlimited) and the ID it asks them after."""
+    if conditions is None:
+        return DEFAULT_MAX_HITS, None
+    limit: int | None = DEFAULT_MAX_HITS
+    if conditions.QueryHitsUnlimitedIndicator:
+        limit = None
+    elif conditions.QueryHitsMaximumNumberValue is not None:
+        limit = int(conditions.QueryHitsMaximumNumberValue)
+        if limit < 1:
+            raise QueryRefused("QueryHitsMaximumNumberValue must be at least 1")
+    return limit, _text(conditions.LastReturnedObjectID)
+
+
+def _processing(hits: list[dict[str, Any]], key: str, more: bool) -> dict[str, Any]:
+    """A response's ProcessingConditions: the hits returned, whether more are available and
+    the last returned ID (the last hit's ``key``)."""
+    processing: dict[str, Any] = {
+        "ReturnedQueryHitsNumberValue": len(hits),
+        "MoreHitsAvailableIndicator": more,
+    }
+    if hits:
+        processing["LastReturnedObjectID"] = hits[-1][key]
+    return processing
+
+
+def _id_range(item: Any, lower: str | None, upper: str | None, name: str) -> IDRange:
+    """A selection by an identifier or a code: single values (code 1) and intervals (3)."""
+    kind = (item.IntervalBoundaryTypeCode or "1").strip()
+    if lower is None or kind not in ("1", "3") or (kind == "3" and upper is None):
+        raise QueryRefused(
+            f"{name}: give a lower boundary (and an upper one for "
+            "IntervalBoundaryTypeCode 3); codes 1, 3"
+        )
+    include = (item.InclusionExclusionCode or "I").strip() != "E"
+    return IDRange(include, lower, upper if kind == "3" else None)
+
+
+def _stamp_range(item: Any) -> StampRange:
+    """A selection by a date-time: codes 1 (equal), 3 (between), 8 (after), 9 (at or after)."""
+    kind = (item.IntervalBoundaryTypeCode or "").strip()
+    lower, upper = item.LowerBoundaryDateTime, item.UpperBoundaryDateTime
+    if kind not in StampRange.KINDS or lower is None or (kind == "3" and upper is None):
+        raise QueryRefused(
+            "SelectionByAdministrativeDataLastChangeDateTime: IntervalBoundaryTypeCode 1, 3, "
+            "8 or 9 with a lower boundary (and an upper one for 3)"
+        )
+    include = (item.InclusionExclusionCode or "I").strip() != "E"
+    return StampRange(
+        include, kind, lower.astimezone(UTC), upper.astimezone(UTC) if upper else None
+    )
 
 
 def _log_error(note: str) -> dict[str, Any]:

@@ -13,16 +13,13 @@ the records is malformed on purpose (``MALFORMED_KINDS``) and served as it is.
 
 from __future__ import annotations
 
-import bisect
-import copy
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox._records import SeededRecords
+from sandbox.sap.register import IDRange, Register, pattern, selects
 
 __all__ = [
     "MALFORMED_KINDS",
@@ -31,7 +28,6 @@ __all__ = [
     "IDRange",
 ]
 
-LOAD_BATCH = 100  # records the initial data load stamps alike
 FIRST_ID = 1000100
 MALFORMED_KINDS = ("no_name", "invalid_country", "email_without_at")
 
@@ -80,44 +76,21 @@ _PLACES = (
 )
 
 
-@dataclass(frozen=True)
-class IDRange:
-    """One ``SelectionByInternalID``: ``I``nclude or ``E``xclude, ``1`` equal to ``lower``
-    or ``3`` between ``lower`` and ``upper`` (both included)."""
-
-    include: bool
-    lower: str
-    upper: str | None = None
-
-    def matches(self, internal_id: str) -> bool:
-        if self.upper is None:
-            return internal_id == self.lower
-        return self.lower <= internal_id <= self.upper
-
-
 def stamp_of(record: Mapping[str, Any]) -> datetime:
     stamp: datetime = record["SystemAdministrativeData"]["LastChangeDateTime"]
     return stamp
 
 
-def _pattern(rng: random.Random, pattern: str) -> str:
-    letters = "ABDEFGHJLNPQRSTUWXYZ"
-    return "".join(
-        str(rng.randint(1, 9)) if c == "#" else rng.choice(letters) if c == "@" else c
-        for c in pattern
-    )
-
-
-class Customers(SeededRecords):
+class Customers(Register):
     """The customers, by ``InternalID``; every method takes ``lock``."""
 
     NOUN = "customer"
+    KEY = "InternalID"
     WRITABLE = WRITABLE
 
     def __init__(self, *, seed: int, now: datetime | None = None) -> None:
         now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         super().__init__(random.Random(f"sap-{seed}"), now - timedelta(days=60))
-        self.ids: list[str] = []  # sorted InternalIDs
 
     # --- stamps ----------------------------------------------------------------------------
 
@@ -127,8 +100,8 @@ class Customers(SeededRecords):
     # --- seeding ---------------------------------------------------------------------------
 
     def seed(self, n: int, malformed: float) -> None:
-        """``n`` customers loaded in batches of ``LOAD_BATCH`` sharing a stamp, then two bulk
-        changes that stamp scattered records alike."""
+        """``n`` customers loaded in batches sharing a stamp, then two bulk changes that stamp
+        scattered records alike (``Register._load``)."""
         rng = self.rng
         clock = self.last_stamp + timedelta(hours=6)
         made: list[dict[str, Any]] = []
@@ -137,18 +110,7 @@ class Customers(SeededRecords):
             number += rng.randint(1, 3)
             made.append(self._make(number, clock))
         self._spoil_share(made, "InternalID", malformed, MALFORMED_KINDS)
-        for start in range(0, n, LOAD_BATCH):
-            for record in made[start : start + LOAD_BATCH]:
-                self._stamp(record, clock)
-                self.records[record["InternalID"]] = record
-            clock += timedelta(seconds=rng.randint(1, 4))
-        for _ in range(2):  # bulk changes: scattered records, one stamp each
-            clock += timedelta(days=rng.randint(3, 15), hours=rng.randint(0, 8))
-            picked = rng.sample(sorted(self.records), max(1, n // 10)) if n else []
-            for internal_id in picked:
-                self._stamp(self.records[internal_id], clock)
-        self.ids = sorted(self.records)
-        self.last_stamp = max(self.last_stamp, clock)
+        self._load(made, clock)
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -183,7 +145,7 @@ class Customers(SeededRecords):
             "PostalAddress": {
                 "CountryCode": country,
                 "CityName": city,
-                "StreetPostalCode": _pattern(rng, postcode),
+                "StreetPostalCode": pattern(rng, postcode),
                 "StreetName": rng.choice(_STREETS),
                 "HouseID": str(rng.randint(1, 240)),
             },
@@ -214,32 +176,11 @@ class Customers(SeededRecords):
         """Up to ``limit`` (all, when None) customers changed at or after ``since`` whose
         ``InternalID`` is selected by ``ranges`` and comes after ``after``, in ``InternalID``
         order; and whether more hits are available."""
-        includes = [r for r in ranges if r.include]
-        excludes = [r for r in ranges if not r.include]
-        with self.lock:
-            start = bisect.bisect_right(self.ids, after) if after is not None else 0
-            hits: list[dict[str, Any]] = []
-            for internal_id in self.ids[start:]:
-                record = self.records[internal_id]
-                if since is not None and stamp_of(record) < since:
-                    continue
-                if includes and not any(r.matches(internal_id) for r in includes):
-                    continue
-                if any(r.matches(internal_id) for r in excludes):
-                    continue
-                if limit is not None and len(hits) == limit:
-                    return hits, True
-                hits.append(copy.deepcopy(record))
-            return hits, False
 
-    def all(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [copy.deepcopy(self.records[i]) for i in self.ids]
+        def keep(internal_id: str, record: dict[str, Any]) -> bool:
+            return (since is None or stamp_of(record) >= since) and selects(ranges, internal_id)
 
-    def get(self, internal_id: str) -> dict[str, Any] | None:
-        with self.lock:
-            record = self.records.get(internal_id)
-            return copy.deepcopy(record) if record is not None else None
+        return self._select(after, limit, keep)
 
     # --- changes ---------------------------------------------------------------------------
 
@@ -273,15 +214,6 @@ class Customers(SeededRecords):
         else:
             domain = address["EmailURI"].partition("@")[2]
             address["EmailURI"] = f"{self.rng.choice(('billing', 'ap', 'finance'))}@{domain}"
-
-    def delete(self, internal_id: str) -> None:
-        """The customer is gone: no query finds it any more."""
-        with self.lock:
-            if internal_id not in self.records:
-                raise KeyError(f"no customer {internal_id!r}")
-            del self.records[internal_id]
-            del self.ids[bisect.bisect_left(self.ids, internal_id)]
-            self.malformed.pop(internal_id, None)
 
 
 def _set(record: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

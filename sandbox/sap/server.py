@@ -1,7 +1,7 @@
 """``SAPSimulator``: SAP Business ByDesign's web services over real HTTPS on loopback, in a
 background thread.
 
-    with SAPSimulator(seed=1, customers=100) as sap:
+    with SAPSimulator(seed=1, customers=100, stocks=50) as sap:
         os.environ.update(sap.env())   # FIELDBRIDGE_SAP_URL, _USERNAME, _PASSWORD, ...
 
 A throwaway CA (``trustme``) signs the server's certificate for 127.0.0.1 and localhost; its
@@ -24,6 +24,7 @@ from sandbox._server import LoopbackSimulator
 from sandbox.sap.app import SERVICES, Credentials, Desk, SAPApp, SoapService
 from sandbox.sap.customers import Customers
 from sandbox.sap.invoices import InvoiceRequests
+from sandbox.sap.stocks import Stocks
 
 __all__ = ["DEFAULT_WSDL_DIR", "SAPSimulator", "Touched"]
 
@@ -33,8 +34,8 @@ DEFAULT_USERNAME = "_FIELDBRIDGE"
 
 @dataclass(frozen=True)
 class Touched:
-    """What ``touch`` changed: the customers' InternalIDs and the one ``LastChangeDateTime``
-    they now share."""
+    """What ``touch`` (``touch_stock``) changed: the customers' InternalIDs (the
+    IdentifiedStockIDs) and the one last-change date-time they now share."""
 
     ids: list[str]
     stamp: datetime
@@ -51,11 +52,14 @@ class SAPSimulator(LoopbackSimulator, Controls):
     there, ``ManageCustomerInvoiceRequestIn`` (``MaintainBundle``, idempotent by the message
     header's UUID) at ``/sap/bc/srt/scs/sap/managecustomerinvoicerequesti4`` and
     ``QueryCustomerInvoiceIn`` (``FindByElements`` by base document) at
-    ``/sap/bc/srt/scs/sap/querycustomerinvoicein``; HTTP Basic auth.
+    ``/sap/bc/srt/scs/sap/querycustomerinvoicein`` and ``QueryIdentifiedStocksIn``
+    (``QueryByElements``: equipment) at ``/sap/bc/srt/scs/sap/queryidentifiedstocksin``;
+    HTTP Basic auth.
 
     ``seed`` fixes the password (unless ``password`` is given), the data set and the records
     ``touch(n)`` picks; ``customers`` billing accounts, a share ``malformed`` of them
-    malformed on purpose. ``equipment`` (identified stock) is not served yet and must be 0.
+    malformed on purpose; ``stocks`` pieces of equipment (identified stock), the same share
+    malformed.
     ``faults`` takes the settings of ``set_faults`` (e.g. ``{"rate": 0.3, "seed": 7}``).
     ``workdir`` keeps the CA and the server certificate (a temporary directory, removed on
     stop, when omitted); ``wsdl_dir`` is where the project's WSDLs are.
@@ -66,7 +70,7 @@ class SAPSimulator(LoopbackSimulator, Controls):
         seed: int = 1,
         *,
         customers: int = 100,
-        equipment: int = 0,
+        stocks: int = 50,
         malformed: float = 0.01,
         faults: Mapping[str, Any] | None = None,
         port: int = 0,
@@ -77,8 +81,8 @@ class SAPSimulator(LoopbackSimulator, Controls):
     ) -> None:
         if customers < 0:
             raise ValueError("customers cannot be negative")
-        if equipment:
-            raise ValueError("equipment (QueryIdentifiedStocksIn) is not simulated yet")
+        if stocks < 0:
+            raise ValueError("stocks cannot be negative")
         if not 0.0 <= malformed <= 1.0:
             raise ValueError("malformed must be between 0 and 1")
         super().__init__(
@@ -97,11 +101,14 @@ class SAPSimulator(LoopbackSimulator, Controls):
             raise FileNotFoundError(f"no QueryCustomerIn.wsdl in {self.wsdl_dir}")
         register = Customers(seed=seed)
         register.seed(customers, malformed)
+        equipment = Stocks(seed=seed)
+        equipment.seed(stocks, malformed)
         self._desk = Desk(
             register,
             Credentials(username, password or _derived_password(seed, 0)),
             services,
             InvoiceRequests(seed=seed),
+            stocks=equipment,
         )
         if faults:
             self.set_faults(**faults)
@@ -192,6 +199,60 @@ class SAPSimulator(LoopbackSimulator, Controls):
     def delete(self, internal_id: str) -> None:
         """The customer is gone: queries no longer find it (they carry no deletion flag)."""
         self._desk.customers.delete(internal_id)
+
+    # --- equipment: identified stock (QueryIdentifiedStocksIn) ------------------------------
+
+    def stock_count(self) -> int:
+        """Identified stock a query can find now."""
+        return self._desk.stocks.count()
+
+    def stock(self, stock_id: str) -> dict[str, Any] | None:
+        """One identified stock in the shape of the response's ``IdentifiedStock`` element,
+        or None."""
+        return self._desk.stocks.get(stock_id)
+
+    def stock_records(self) -> list[dict[str, Any]]:
+        """Every identified stock in the shape of the response's ``IdentifiedStock`` element
+        (elements left out when empty, date-times aware UTC datetimes, a ``Description``
+        ``{"_value_1": text, "languageCode": "EN"}``), by ``IdentifiedStockID``. The element
+        carries no change date-time: see ``stock_stamp``."""
+        return self._desk.stocks.all()
+
+    def stock_stamp(self, stock_id: str) -> datetime | None:
+        """When the identified stock last changed (SAP's administrative last-change
+        date-time, what ``SelectionByAdministrativeDataLastChangeDateTime`` selects by)."""
+        return self._desk.stocks.stamp(stock_id)
+
+    def malformed_stock_ids(self) -> set[str]:
+        """IdentifiedStockIDs of the identified stock seeded malformed on purpose (and still
+        there)."""
+        with self._desk.stocks.lock:
+            return set(self._desk.stocks.malformed)
+
+    def malformed_stock_reasons(self) -> dict[str, str]:
+        """IdentifiedStockID -> reason: no_product, blank_description,
+        produced_after_expiry."""
+        with self._desk.stocks.lock:
+            return dict(self._desk.stocks.malformed)
+
+    def touch_stock(
+        self, n_or_ids: int | Sequence[str], fields: Mapping[str, Any] | None = None
+    ) -> Touched:
+        """Change identified stock in one batch, so that they share one new last-change
+        date-time: ``n_or_ids`` picked by the seeded generator, or these IdentifiedStockIDs.
+        ``fields`` are ExternalIdentifiedStockID, ProductID, ProductionDateTime,
+        ExpirationDateTime, SupplierID (a party ID), LifeCycleStatusCode (a code: 1 in
+        preparation, 2 active, 3 blocked, 4 obsolete), Description (an English text, or the
+        list); None removes one. Without them each gets a typical change (blocked or active
+        again, warranty extended, description corrected); malformed ones are only
+        stamped."""
+        ids, stamp = self._desk.stocks.touch(n_or_ids, fields)
+        return Touched(ids, stamp)
+
+    def delete_stock(self, stock_id: str) -> None:
+        """The identified stock is gone: queries no longer find it (they carry no deletion
+        flag)."""
+        self._desk.stocks.delete(stock_id)
 
     # --- billing requests (ManageCustomerInvoiceRequestIn) ---------------------------------
 

@@ -67,6 +67,21 @@ def test_references_must_point_at_rows(api: Api, world: World) -> None:
     assert response.json()["errors"] == [{"field": "site_id", "reason": "no site with id 4242"}]
 
 
+def test_equipment_can_wait_unplaced_until_a_dispatcher_places_it(api: Api, world: World) -> None:
+    body = {"serial": "23L63924", "model": "HP-ME-PUZWM112", "source_system": "sap",
+            "external_id": "EQ-4100021"}  # fmt: skip
+    unplaced = api.call("POST", "/api/v1/assets", world.dispatcher, json=body, expect=201).json()
+    assert unplaced["site_id"] is None
+    placed = api.call(
+        "PATCH",
+        f"/api/v1/assets/{unplaced['id']}",
+        world.dispatcher,
+        json={"site_id": world.site_id},
+        expect=200,
+    ).json()
+    assert placed["site_id"] == world.site_id and placed["version"] == 2
+
+
 def test_every_reference_that_points_at_nothing_is_named_and_nothing_is_created(
     api: Api, world: World
 ) -> None:

@@ -104,6 +104,7 @@ def test_status_shows_every_stream_before_and_after_a_sync(
         ("salesforce", "assets"),
         ("salesforce", "work_orders"),
         ("sap", "customers"),
+        ("sap", "assets"),
         ("hr", "certifications"),
     ]
     for entry in before:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from connectors.sap import SAPConnector, SAPSettings
 from mappings.errors import MappingError
-from mappings.sap import SAPMapping
+from mappings.sap import READ_AT, SAPMapping
 from orchestrator import models
 from orchestrator.bootstrap import Container
 from orchestrator.sync import StreamResult, cursors, reconcile, run_stream, sap_streams
@@ -155,3 +155,85 @@ def test_obsolete_and_vanished_customers_become_tombstones(
     assert (report.tombstoned, report.tombstoned_ids) == (1, [second])
     assert second not in stored(container)
     assert report.remote == sim.count()
+
+
+# -- equipment (QueryIdentifiedStocksIn) -> assets ---------------------------------------------
+
+EQUIPMENT = sap_streams()["assets"]
+
+
+def assets(container: Container) -> dict[str, Any]:
+    """The live SAP assets by IdentifiedStockID: (serial, model, name, site_id, version)."""
+    table = models.table_of(models.Asset)
+    with container.uow() as uow:
+        found = uow.connection().execute(
+            select(table).where((table.c.source_system == "sap") & table.c.deleted_at.is_(None))
+        )
+        return {r.external_id: r for r in found}
+
+
+def equipment_of(sim: SAPSimulator) -> dict[str, tuple[Any, ...]]:
+    """What the store should hold: every unit SAP has that is not obsolete."""
+    want = {}
+    for raw in sim.stock_records():
+        m = MAPPING.to_canonical("asset", json_safe(raw) | {READ_AT: "2026-12-03T00:00:00Z"})
+        if not m.deleted:
+            want[m.external_id] = (m.data["serial"], m.data["model"], m.data["name"])
+    return want
+
+
+def sync_equipment(container: Container, sap: Any, **options: Any) -> StreamResult:
+    return run_stream(container.uow, sap, EQUIPMENT, MAPPING, batch_size=40, **options)
+
+
+def test_equipment_arrives_unplaced_and_keeps_the_site_a_dispatcher_gives_it(
+    container: Container, sim: SAPSimulator
+) -> None:
+    with container.uow() as uow:  # a site of ours to place a unit at
+        site = models.Site(
+            name="Leeds depot", address="1 Park Row, Leeds", latitude=53.8, longitude=-1.55,
+            time_zone="Europe/London",
+        )  # fmt: skip
+        uow.session.add(site)
+        uow.commit()
+        site_id = site.id
+    with connector(sim) as sap:
+        first = sync_equipment(container, sap)
+        got = assets(container)
+        assert {i: (r.serial, r.model, r.name) for i, r in got.items()} == equipment_of(sim)
+        assert first.read == sim.stock_count() and not quarantined(container)
+        assert all(r.site_id is None for r in got.values())
+        placed, renamed, untouched = sorted(got)[:3]
+        table = models.table_of(models.Asset)
+        with container.uow() as uow:
+            uow.connection().execute(
+                table.update().where(table.c.external_id == placed).values(site_id=site_id)
+            )
+            uow.commit()
+        sim.touch_stock([placed, renamed], {"Description": "Condensing boiler, serviced"})
+        sim.touch_stock([untouched], {"SupplierID": "300999"})  # a field we do not keep
+        second = sync_equipment(container, sap)
+    after = assets(container)
+    assert after[placed].site_id == site_id, "SAP does not say where a unit stands: ours stays"
+    assert after[placed].name == after[renamed].name == "Condensing boiler, serviced"
+    assert after[renamed].version == got[renamed].version + 1
+    # read again under the run's new stamp, unchanged in what we keep: no new version
+    assert after[untouched].version == got[untouched].version
+    assert after[untouched].remote_stamp > got[untouched].remote_stamp
+    assert second.read == 3 and second.written == 2
+
+
+def test_obsolete_and_vanished_equipment_become_tombstones(
+    container: Container, sim: SAPSimulator
+) -> None:
+    with connector(sim) as sap:
+        sync_equipment(container, sap)
+        obsolete, gone = sorted(assets(container))[:2]
+        sim.touch_stock([obsolete], {"LifeCycleStatusCode": "4"})
+        sim.delete_stock(gone)
+        sync_equipment(container, sap)
+        assert obsolete not in assets(container) and gone in assets(container)
+        report = reconcile(container.uow, sap, EQUIPMENT)
+    assert (report.tombstoned, report.tombstoned_ids) == (1, [gone])
+    assert set(assets(container)) == set(equipment_of(sim))
+    assert report.remote == sim.stock_count()
