@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,12 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from api import problems
 from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
 from api.ratelimit import RateLimits
-from api.routers import audit, plans, public, reference, schedule, sync, work_orders
+from api.routers import audit, outbox, plans, public, reference, schedule, sync, work_orders
 from orchestrator import idempotency
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.db import checkpoint
+from orchestrator.handlers import outbox as outbox_h
+from orchestrator.outbox.wiring import build_relay
 from orchestrator.settings import Settings
 
+log = logging.getLogger("fieldbridge.outbox")
 PURGE_EVERY_S = 3600
 CHECKPOINT_EVERY_S = 1.0
 
@@ -30,6 +34,26 @@ async def _every(seconds: float, job: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(Exception):
             await run_in_threadpool(job, *args)
         await asyncio.sleep(seconds)
+
+
+def _relay(container: Container) -> Callable[[], None]:
+    """The embedded relay: one round (deliver what is due) for the lifespan to repeat, which
+    logs an alert when the outbox's alerts change (dead letters, an old pending row)."""
+    relay, problems = build_relay(container.uow, container.settings)
+    for name, why in problems.items():
+        log.error("outbox: %s is not configured, its rows stay pending: %s", name, why)
+    shown: list[list[str]] = [[]]
+
+    def round_() -> None:
+        relay.drain()
+        with container.uow(read_only=True) as uow:
+            now = outbox_h.alerts(uow, container.settings.outbox_alert_age_s)
+        if now != shown[0]:
+            for reason in now:
+                log.error("outbox alert: %s", reason)
+            shown[0] = now
+
+    return round_
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -47,6 +71,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             asyncio.create_task(_every(PURGE_EVERY_S, purge)),
             asyncio.create_task(_every(CHECKPOINT_EVERY_S, checkpoint, container.engine)),
         ]
+        settings = container.settings
+        if settings.outbox_relay and settings.env == "embedded":
+            relay = await run_in_threadpool(_relay, container)
+            tasks.append(asyncio.create_task(_every(settings.outbox_relay_every_s, relay)))
         try:
             yield
         finally:
@@ -81,6 +109,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         plans.router,
         *schedule.routers,
         *sync.routers,
+        *outbox.routers,
         public.v1,
     ):
         v1.routes.extend(router.routes)

@@ -240,9 +240,12 @@ class PublicStatus(Wire):
 
 
 class Health(Wire):
-    status: str
+    status: str = Field(description="ok, or degraded (the reasons say why)")
     database: str
     version: str
+    reasons: list[str] = Field(
+        default_factory=list, description="dead letters, an old pending outbox row, ..."
+    )
 
 
 class ScheduleRunIn(Wire):
@@ -373,3 +376,47 @@ class QuarantinedPublic(Wire):
 
 class QuarantinePage(Page):
     items: list[QuarantinedPublic]
+
+
+class OutboxRow(Wire):
+    id: int
+    key: str = Field(description="the delivery's idempotency key (a webhook's webhook-id)")
+    event: str = Field(description="crm.work_order_completed, erp.billing_request, ...")
+    destination: str = Field(description="crm, erp or finance")
+    work_order_id: int | None
+    state: str = Field(description="pending, delivered or dead")
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+    dead_at: datetime | None
+    remote_id: str | None = Field(description="the remote's id of what it made")
+    last_error: str | None = Field(description="the remote's last answer, when it refused")
+
+
+class OutboxStatus(Wire):
+    by_state: dict[str, int] = Field(description="rows by state: pending, delivered, dead")
+    by_destination: dict[str, dict[str, int]] = Field(description="the same, per destination")
+    oldest_pending_age_s: float | None = Field(description="None when nothing is pending")
+    dead_letters: list[OutboxRow] = Field(description="the newest 50, with the remote's answer")
+
+
+class WebhookSubscriptionIn(Wire):
+    url: str = Field(min_length=1, max_length=2000, description="http or https")
+    secret: str | None = Field(
+        default=None, max_length=200, description="whsec_<base64>; made for you when left out"
+    )
+    description: str | None = Field(default=None, max_length=300)
+
+
+class WebhookSubscriptionPublic(Wire):
+    id: int
+    url: str
+    description: str | None
+    active: bool
+    created_by: str
+    created_at: datetime
+
+
+class WebhookSubscriptionCreated(WebhookSubscriptionPublic):
+    secret: str = Field(description="shown once: keep it to verify each delivery's signature")

@@ -29,7 +29,7 @@ from tenacity.wait import wait_base
 
 from connectors.errors import RateLimited, Retryable
 
-__all__ = ["WaitBackoffOrRetryAfter", "retrying"]
+__all__ = ["WaitBackoffOrRetryAfter", "backoff_s", "retrying"]
 
 log = logging.getLogger("connectors.retry")
 
@@ -46,6 +46,20 @@ class WaitBackoffOrRetryAfter(wait_base):
         exc = outcome.exception() if outcome is not None else None
         asked = getattr(exc, "retry_after_s", None)
         return backoff if asked is None else max(backoff, float(asked))
+
+
+def backoff_s(
+    attempt: int, error: BaseException, *, base_s: float = 0.5, max_s: float = 30.0
+) -> float:
+    """The wait before attempt ``attempt + 1`` after ``error``, by the same policy as
+    ``retrying``: for a retry kept in a store (an outbox row's next attempt) rather than slept
+    through by a worker."""
+    if attempt < 1:
+        raise ValueError("attempt must be at least 1")
+    state = RetryCallState(Retrying(), None, (), {})
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, error.__traceback__))
+    return float(WaitBackoffOrRetryAfter(base_s, max_s)(state))
 
 
 def retrying(

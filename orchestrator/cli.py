@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator import auth, migrate, planning_cli, sandbox_cli, sync_cli
+from orchestrator import auth, migrate, outbox_cli, planning_cli, sandbox_cli, sync_cli
 from orchestrator.bootstrap import bootstrap
 from orchestrator.console import err, error
 from orchestrator.errors import FieldbridgeError
@@ -25,6 +25,7 @@ app.command("plan")(planning_cli.plan_cmd)
 app.add_typer(planning_cli.bench_app, name="bench")
 app.add_typer(sandbox_cli.sandbox_app, name="sandbox")
 app.add_typer(sync_cli.sync_app, name="sync")
+app.add_typer(outbox_cli.outbox_app, name="outbox")
 
 
 def fail(exc: FieldbridgeError) -> typer.Exit:

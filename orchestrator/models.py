@@ -421,3 +421,52 @@ class QuarantinedRecord(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     resolved_at: Mapped[datetime | None] = mapped_column()
+
+
+class OutboxMessage(Base):
+    """One delivery owed to a remote (``orchestrator.outbox``): written in the transaction that
+    makes it owed (closing a work order), delivered by the relay, at least once, to a remote
+    that makes a repeat harmless (an upsert by external id, SAP's message UUID, a webhook id).
+
+    ``key`` is the delivery's idempotency key, unique: a second row for the same key is never
+    written. ``state`` is ``pending`` (due at ``next_attempt_at``), ``delivered`` (with the
+    remote's ``remote_id``) or ``dead`` (``last_error`` holds the remote's last answer). A
+    relay holds a row while delivering it (``lease_owner`` until ``lease_until``); a lease that
+    runs out (a relay killed) frees the row for the next claim."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(32))
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    dead_at: Mapped[datetime | None] = mapped_column()
+    remote_id: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookSubscription(Base):
+    """A finance subscriber: its URL and the ``whsec_`` secret deliveries are signed with
+    (shown once, when registered). Each closed order owes every active subscription one
+    ``finance.billing_trigger`` delivery."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,6 +46,32 @@ class Settings(BaseSettings):
         default=120, ge=30, le=720, description="the arrival window a schedule run promises"
     )
 
+    outbox_routes: dict[str, str] = Field(
+        default={
+            "crm.work_order_completed": "salesforce",
+            "erp.billing_request": "sap",
+            "finance.billing_trigger": "webhooks",
+        },
+        description="which destination each outbox event goes to (JSON); an event left out "
+        "stays pending",
+    )
+    outbox_max_attempts: int = Field(default=12, ge=1, le=100)
+    outbox_max_age_s: float = Field(default=3 * 86_400, gt=0)
+    outbox_lease_s: float = Field(default=120, gt=0)
+    outbox_alert_age_s: float = Field(
+        default=900, gt=0, description="a pending row older than this makes /health degraded"
+    )
+    outbox_relay: bool = Field(
+        default=True, description="run the relay inside `fieldbridge serve` (embedded mode)"
+    )
+    outbox_relay_every_s: float = Field(
+        default=2.0, gt=0, description="how often the embedded relay looks for due rows"
+    )
+    billing_labour_product: str = Field(
+        default="S-FIELD-LABOUR", min_length=1, max_length=40, description="SAP's service product"
+    )
+    billing_currency: str | None = Field(default=None, min_length=3, max_length=3)
+
     @model_validator(mode="after")
     def _secret_is_safe_in_production(self) -> Settings:
         if self.env == "production":

@@ -121,6 +121,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "secret_key": "t" * 16 + uuid.uuid4().hex,
         "attachments_dir": tmp_path / "attachments",
         "secret_key_file": tmp_path / "secret_key",
+        "outbox_relay": False,  # a test that wants the embedded relay turns it on
     }
     values.update(overrides)
     return Settings(**values)

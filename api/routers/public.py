@@ -12,6 +12,7 @@ from sqlalchemy import text
 from api.deps import OptionalUser, Uow, get_container
 from api.ratelimit import limited
 from api.schemas import Health, PublicStatus, ServiceRequestAccepted, ServiceRequestIn
+from orchestrator.handlers import outbox
 from orchestrator.handlers import work_orders as wo
 
 root = APIRouter(tags=["public"])
@@ -28,10 +29,21 @@ def health(request: Request) -> Any:
         database = "ok"
     except Exception as exc:  # the health check reports, never raises
         database = f"unavailable: {type(exc).__name__}"
+    reasons: list[str] = []
+    if database == "ok":
+        container = get_container(request)
+        try:
+            with container.uow(read_only=True) as uow:
+                reasons = outbox.alerts(uow, container.settings.outbox_alert_age_s)
+        except Exception as exc:  # the health check reports, never raises
+            reasons = [f"the outbox cannot be read: {type(exc).__name__}"]
+    else:
+        reasons = [f"the database is {database}"]
     body = {
-        "status": "ok" if database == "ok" else "degraded",
+        "status": "ok" if not reasons else "degraded",
         "database": database,
         "version": version("fieldbridge"),
+        "reasons": reasons,
     }
     return JSONResponse(body, status_code=200 if database == "ok" else 503)
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, bindparam, func, insert, select, tuple_
 
 from mappings import canonical
-from orchestrator import models
+from orchestrator import models, outbox
 from orchestrator.audit import GENESIS, EventBody, canonical_json, sha256_hex, verify_chain
 from orchestrator.db import utcnow
 from orchestrator.errors import (
@@ -707,6 +707,8 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
     wo.status = target.value
     wo.status_changed_at = now
     wo.version += 1
+    if target is State.CLOSED:  # what closing owes the remotes, in this very transaction
+        payload["outbox"] = outbox.enqueue_closed(uow, wo, now)
     _append_event(
         uow, wo, cmd.actor, "transition", payload, from_state=source, to_state=target, at=now
     )

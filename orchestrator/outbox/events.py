@@ -1,0 +1,170 @@
+"""What closing a work order owes the remotes: the outbox rows, written in the closing
+transaction, each a fact about the order (its payload) and its idempotency key.
+
+- ``crm.work_order_completed``: the completed job for the CRM (``mappings.canonical.
+  CompletedJob``: times, labour minutes, visits, first-time fix, technician by key, notes);
+  key ``crm.work_order_completed|<order id>|v<version>``: a later update of the order is a new
+  delivery, a repeat converges by external-id upsert.
+- ``erp.billing_request``: one billing request; key ``erp.billing_request|<order id>``, and the
+  SAP message UUID derived from that key, so a repeat is the same message to SAP.
+- ``finance.billing_trigger``: the billing trigger each active finance subscription receives
+  as a signed webhook; key ``finance.billing_trigger|<order id>|<subscription id>``, which is
+  the ``webhook-id``.
+
+How each is formatted for its remote is the destination's business (``destinations``), so
+the row holds what happened, not one remote's idea of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from mappings.canonical import CompletedJob
+from orchestrator import models
+from orchestrator.uow import UnitOfWork
+
+__all__ = [
+    "BILLING_NAMESPACE",
+    "CRM_COMPLETED",
+    "ERP_BILLING",
+    "EVENTS",
+    "FINANCE_TRIGGER",
+    "enqueue_closed",
+    "labour_minutes",
+]
+
+CRM_COMPLETED = "crm.work_order_completed"
+ERP_BILLING = "erp.billing_request"
+FINANCE_TRIGGER = "finance.billing_trigger"
+EVENTS = (CRM_COMPLETED, ERP_BILLING, FINANCE_TRIGGER)
+BILLING_NAMESPACE = uuid.UUID("6f1d3a52-8c1e-5b7a-9d0e-4b2f8a6c1e07")
+"""uuid5 namespace of the SAP message UUIDs: the same key gives the same UUID, everywhere."""
+
+OUTBOX = models.table_of(models.OutboxMessage)
+_EVENTS = models.table_of(models.AuditEvent)
+_NOTES = models.table_of(models.Note)
+_SUBSCRIPTIONS = models.table_of(models.WebhookSubscription)
+
+
+def labour_minutes(uow: UnitOfWork, work_order_id: int, until: datetime) -> int:
+    """Minutes the order spent in progress, over all its visits (from its audit trail)."""
+    rows = uow.connection().execute(
+        select(_EVENTS.c.at, _EVENTS.c.from_state, _EVENTS.c.to_state)
+        .where(_EVENTS.c.work_order_id == work_order_id)
+        .order_by(_EVENTS.c.seq)
+    )
+    total, since = 0.0, None
+    for at, source, target in rows:
+        if target == "in_progress" and since is None:
+            since = at
+        elif source == "in_progress" and target != "in_progress" and since is not None:
+            total += (at - since).total_seconds()
+            since = None
+    if since is not None:
+        total += (until - since).total_seconds()
+    return round(total / 60)
+
+
+def _ref(uow: UnitOfWork, model: type[models.Base], ident: int | None) -> dict[str, Any] | None:
+    """Who a reference is at its source: {id, source_system, external_id}."""
+    if ident is None:
+        return None
+    table = models.table_of(model)
+    row = (
+        uow.connection()
+        .execute(select(table.c.source_system, table.c.external_id).where(table.c.id == ident))
+        .first()
+    )
+    if row is None:
+        return None
+    return {"id": ident, "source_system": row.source_system, "external_id": row.external_id}
+
+
+def _remote_id(ref: dict[str, Any] | None, system: str) -> str | None:
+    if ref is None or ref["source_system"] != system:
+        return None
+    return str(ref["external_id"]) if ref["external_id"] else None
+
+
+def _notes(uow: UnitOfWork, work_order_id: int) -> str | None:
+    rows = uow.connection().execute(
+        select(_NOTES.c.kind, _NOTES.c.text)
+        .where(_NOTES.c.work_order_id == work_order_id)
+        .order_by(_NOTES.c.id)
+    )
+    lines = [f"{kind}: {text}" for kind, text in rows]
+    return "\n".join(lines) or None
+
+
+def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list[str]:
+    """Write the rows the order's closing owes, in the caller's transaction; their keys."""
+    minutes = labour_minutes(uow, wo.id, wo.completed_at or now)
+    customer = _ref(uow, models.Customer, wo.customer_id)
+    asset = _ref(uow, models.Asset, wo.asset_id)
+    technician = _ref(uow, models.Technician, wo.technician_id)
+    technician_key = None
+    if technician is not None:
+        technician_key = technician["external_id"] or f"T{technician['id']}"
+    job = CompletedJob(
+        key=wo.tracking_code,
+        remote_id=wo.external_id if wo.source_system == "salesforce" else None,
+        state="closed",
+        summary=wo.summary,
+        customer_remote_id=_remote_id(customer, "salesforce"),
+        asset_remote_id=_remote_id(asset, "salesforce"),
+        priority=wo.priority,
+        actual_start=wo.first_checked_in_at,
+        actual_end=wo.completed_at,
+        labour_minutes=minutes,
+        visits=max(wo.visits, 1),
+        first_time_fix=wo.visits == 1,
+        technician_key=technician_key,
+        notes=_notes(uow, wo.id),
+    )
+    order = {
+        "work_order_id": wo.id,
+        "tracking_code": wo.tracking_code,
+        "summary": wo.summary,
+        "customer": customer,
+        "closed_at": now.isoformat(),
+        "labour_minutes": minutes,
+        "visits": wo.visits,
+        "first_time_fix": wo.visits == 1,
+    }
+    billing_key = f"{ERP_BILLING}|{wo.id}"
+    rows: list[tuple[str, str, dict[str, Any]]] = [
+        (CRM_COMPLETED, f"{CRM_COMPLETED}|{wo.id}|v{wo.version}", job.model_dump(mode="json")),
+        (
+            ERP_BILLING,
+            billing_key,
+            order | {"message_uuid": str(uuid.uuid5(BILLING_NAMESPACE, billing_key))},
+        ),
+    ]
+    subscriptions = uow.connection().execute(
+        select(_SUBSCRIPTIONS.c.id).where(_SUBSCRIPTIONS.c.active).order_by(_SUBSCRIPTIONS.c.id)
+    )
+    for (subscription,) in subscriptions:
+        trigger = order | {"type": FINANCE_TRIGGER, "subscription_id": subscription}
+        rows.append((FINANCE_TRIGGER, f"{FINANCE_TRIGGER}|{wo.id}|{subscription}", trigger))
+    uow.connection().execute(
+        insert(OUTBOX),
+        [
+            {
+                "key": key,
+                "event": event,
+                "destination": event.split(".", 1)[0],
+                "work_order_id": wo.id,
+                "payload": payload,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for event, key, payload in rows
+        ],
+    )
+    return [key for _, key, _ in rows]

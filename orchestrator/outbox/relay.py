@@ -1,0 +1,280 @@
+"""The relay: claims due outbox rows with a lease, hands them to their destinations, records
+each outcome. Delivery is guaranteed by the database, not by a broker.
+
+A claim takes the due rows (``pending``, ``next_attempt_at`` passed, no live lease) in id
+order, at most one batch, and leases them to this relay (``lease_owner`` until
+``lease_until``): with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so relays side by side take
+different rows; SQLite has one writer. A row waits while an earlier row of the same work order
+and destination is still pending, so one order's deliveries to one remote go out in order, and
+different orders in parallel. A relay killed mid-batch leaves leases that run out; the rows
+are claimed again and the remote's idempotency (an upsert by external id, SAP's message UUID,
+a webhook id) makes the repeat harmless.
+
+An outcome is recorded only by the relay that still holds the row's lease: delivered (with
+the remote's id), or failed: a ``Permanent`` answer, the attempts used up (``max_attempts``)
+or the row too old (``max_age_s``) make it a dead letter holding the remote's last answer;
+otherwise its next attempt is stored (``next_attempt_at``: the connectors' jittered
+exponential backoff, never before a ``Retry-After``) rather than slept through.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, exists, or_, select, update
+
+from connectors.errors import ConnectorError, Permanent
+from connectors.retry import backoff_s
+from orchestrator import models
+from orchestrator.db import utcnow
+from orchestrator.uow import UnitOfWork
+
+__all__ = [
+    "Destination",
+    "Message",
+    "Outcome",
+    "Relay",
+    "RelayPolicy",
+    "RelayResult",
+]
+
+log = logging.getLogger("orchestrator.outbox")
+OUTBOX = models.table_of(models.OutboxMessage)
+_EARLIER = OUTBOX.alias("earlier")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A claimed row, as a destination sees it."""
+
+    id: int
+    key: str
+    event: str
+    work_order_id: int | None
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A delivery's outcome: ``remote_id`` when delivered, else the ``error`` (a
+    ``ConnectorError`` in the connectors' vocabulary: ``Permanent`` makes a dead letter)."""
+
+    remote_id: str | None = None
+    error: BaseException | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+
+class Destination(Protocol):
+    """A remote the relay delivers to: one outcome per message, in order. A destination
+    batches as its remote allows (Salesforce: 200 records a call)."""
+
+    def deliver(self, messages: Sequence[Message]) -> list[Outcome]: ...
+
+
+@dataclass(frozen=True)
+class RelayPolicy:
+    lease_s: float = 120.0
+    max_attempts: int = 12
+    max_age_s: float = 3 * 86400.0
+    batch: int = 1000
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 900.0
+
+
+@dataclass
+class RelayResult:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    lost_leases: int = 0  # outcomes not recorded: the lease ran out and another relay has it
+    by_destination: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: RelayResult) -> None:
+        self.claimed += other.claimed
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.dead += other.dead
+        self.lost_leases += other.lost_leases
+        for name, n in other.by_destination.items():
+            self.by_destination[name] = self.by_destination.get(name, 0) + n
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Relay:
+    """Delivers the outbox: ``run_once`` claims one batch and delivers it; ``drain`` repeats
+    until nothing is due. ``routes`` maps an event to the name of its destination in
+    ``destinations``; an event routed nowhere stays pending (``status`` shows it)."""
+
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        destinations: Mapping[str, Destination],
+        routes: Mapping[str, str],
+        policy: RelayPolicy | None = None,
+        *,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.uow, self.destinations, self.routes = uow, destinations, dict(routes)
+        self.policy = policy or RelayPolicy()
+        self.owner = owner or _owner()
+        self.clock = clock
+
+    def routed_events(self) -> list[str]:
+        return sorted(e for e, d in self.routes.items() if d in self.destinations)
+
+    def claim(self) -> list[Message]:
+        """Lease the due rows of routed events (at most one batch), oldest first."""
+        events = self.routed_events()
+        if not events:
+            return []
+        now = self.clock()
+        o, e = OUTBOX.c, _EARLIER.c
+        waiting = exists().where(
+            and_(
+                e.work_order_id == o.work_order_id,
+                e.destination == o.destination,
+                e.id < o.id,
+                e.state == "pending",
+            )
+        )
+        query = (
+            select(OUTBOX)
+            .where(
+                o.state == "pending",
+                o.next_attempt_at <= now,
+                o.event.in_(events),
+                or_(o.lease_until.is_(None), o.lease_until < now),
+                ~waiting,
+            )
+            .order_by(o.id)
+            .limit(self.policy.batch)
+        )
+        with self.uow() as uow:
+            connection = uow.connection()
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=OUTBOX)
+            rows = connection.execute(query).all()
+            if rows:
+                connection.execute(
+                    update(OUTBOX)
+                    .where(o.id.in_([r.id for r in rows]))
+                    .values(
+                        lease_owner=self.owner,
+                        lease_until=now + timedelta(seconds=self.policy.lease_s),
+                    )
+                )
+            uow.commit()
+        return [
+            Message(r.id, r.key, r.event, r.work_order_id, r.payload, r.attempts, r.created_at)
+            for r in rows
+        ]
+
+    def run_once(self) -> RelayResult:
+        """Claim one batch, deliver it destination by destination, record the outcomes."""
+        claimed = self.claim()
+        result = RelayResult(claimed=len(claimed))
+        by_route: dict[str, list[Message]] = {}
+        for message in claimed:
+            by_route.setdefault(self.routes[message.event], []).append(message)
+        for name, messages in by_route.items():
+            try:
+                outcomes = self.destinations[name].deliver(messages)
+                if len(outcomes) != len(messages):
+                    raise RuntimeError(f"{name} answered {len(outcomes)} of {len(messages)}")
+            except Exception as exc:  # a destination that fails as a whole fails each row
+                log.exception("outbox: destination %s failed", name)
+                outcomes = [Outcome(error=exc)] * len(messages)
+            self._record(messages, outcomes, result)
+            result.by_destination[name] = result.by_destination.get(name, 0) + len(messages)
+        return result
+
+    def drain(self, *, max_rounds: int = 10_000) -> RelayResult:
+        """``run_once`` until a round claims nothing (rows waiting for a later attempt stay)."""
+        total = RelayResult()
+        for _ in range(max_rounds):
+            once = self.run_once()
+            total.add(once)
+            if not once.claimed:
+                break
+        return total
+
+    def _record(
+        self, messages: Sequence[Message], outcomes: Sequence[Outcome], result: RelayResult
+    ) -> None:
+        now = self.clock()
+        p, o = self.policy, OUTBOX.c
+        with self.uow() as uow:
+            connection = uow.connection()
+            for message, outcome in zip(messages, outcomes, strict=True):
+                attempts = message.attempts + 1
+                values: dict[str, Any] = {
+                    "attempts": attempts,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+                if outcome.error is None:
+                    values |= {
+                        "state": "delivered",
+                        "delivered_at": now,
+                        "remote_id": outcome.remote_id,
+                        "last_error": None,
+                    }
+                    kind = "delivered"
+                else:
+                    error = outcome.error
+                    values["last_error"] = _answer(error)
+                    age = (now - message.created_at).total_seconds()
+                    if (
+                        isinstance(error, Permanent)
+                        or not isinstance(error, ConnectorError)
+                        or attempts >= p.max_attempts
+                        or age >= p.max_age_s
+                    ):
+                        values |= {"state": "dead", "dead_at": now}
+                        kind = "dead"
+                        log.error("outbox: %s is a dead letter: %s", message.key, error)
+                    else:
+                        wait = backoff_s(
+                            attempts, error, base_s=p.backoff_base_s, max_s=p.backoff_max_s
+                        )
+                        values["next_attempt_at"] = now + timedelta(seconds=wait)
+                        kind = "retried"
+                found = connection.execute(
+                    update(OUTBOX)
+                    .where(
+                        (o.id == message.id)
+                        & (o.lease_owner == self.owner)
+                        & (o.state == "pending")
+                    )
+                    .values(values)
+                )
+                if found.rowcount == 1:
+                    setattr(result, kind, getattr(result, kind) + 1)
+                else:
+                    result.lost_leases += 1
+            uow.commit()
+
+
+def _answer(error: BaseException) -> str:
+    """The remote's answer, for the dead letter (or the row's last error)."""
+    if isinstance(error, ConnectorError):
+        body = f" | {error.body}" if error.body not in (None, "", {}) else ""
+        return f"{type(error).__name__}: {error}{body}"[:4000]
+    return f"{type(error).__name__}: {error}"[:4000]

@@ -1,0 +1,63 @@
+"""The relay as the settings describe it: each routed destination with its connector (its
+settings read from the environment, as the sync's are). A destination whose settings are
+missing or wrong is left out, with the reason: its rows stay pending, and say so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.outbox.relay import Destination, Relay, RelayPolicy
+from orchestrator.settings import Settings
+
+__all__ = ["DESTINATIONS", "build_relay", "policy_of"]
+
+DESTINATIONS = ("salesforce", "sap", "webhooks")
+
+
+def policy_of(settings: Settings) -> RelayPolicy:
+    return RelayPolicy(
+        lease_s=settings.outbox_lease_s,
+        max_attempts=settings.outbox_max_attempts,
+        max_age_s=settings.outbox_max_age_s,
+    )
+
+
+def _destination(name: str, settings: Settings, uow: Any) -> Destination:
+    if name == "sap":
+        from connectors.sap import SAPConnector, SAPSettings
+        from orchestrator.outbox.destinations import SAPBilling
+
+        return SAPBilling(
+            SAPConnector(SAPSettings()),
+            labour_product=settings.billing_labour_product,
+            currency=settings.billing_currency,
+        )
+    if name == "salesforce":
+        from connectors.salesforce import SalesforceConnector, SalesforceSettings
+        from mappings.salesforce import SalesforceMapping
+        from orchestrator.outbox.destinations import SalesforceJobs
+
+        path = settings.salesforce_mapping_file
+        mapping = SalesforceMapping() if path is None else SalesforceMapping.load(path)
+        return SalesforceJobs(SalesforceConnector(SalesforceSettings()), mapping)
+    if name == "webhooks":
+        from connectors.webhooks import WebhookConnector, WebhookSettings
+        from orchestrator.outbox.destinations import FinanceWebhooks
+
+        return FinanceWebhooks(WebhookConnector(WebhookSettings()), uow)
+    raise ValueError(f"no destination named {name!r} (one of {', '.join(DESTINATIONS)})")
+
+
+def build_relay(uow: Any, settings: Settings, **options: Any) -> tuple[Relay, dict[str, str]]:
+    """The relay for ``settings.outbox_routes``, and why each destination left out is."""
+    destinations: dict[str, Destination] = {}
+    problems: dict[str, str] = {}
+    for name in sorted(set(settings.outbox_routes.values())):
+        try:
+            destinations[name] = _destination(name, settings, uow)
+        except (ValueError, ValidationError, OSError) as exc:
+            problems[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    relay = Relay(uow, destinations, settings.outbox_routes, policy_of(settings), **options)
+    return relay, problems

@@ -1,0 +1,283 @@
+"""The outbox: closing a work order writes what it owes the remotes in the same transaction,
+and the relay delivers each row to effect exactly once, through faults, a relay killed
+mid-batch, and refusals that end in dead letters (``sandbox/sap`` and ``sandbox/salesforce``
+answer; the store is SQLite, and PostgreSQL where it answers)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.sap import SAPConnector, SAPSettings
+from mappings.salesforce import SalesforceMapping
+from orchestrator import models
+from orchestrator.bootstrap import Container
+from orchestrator.db import utcnow
+from orchestrator.handlers import outbox as outbox_h
+from orchestrator.handlers import work_orders as wo_h
+from orchestrator.lifecycle import Actor, Role, State
+from orchestrator.outbox import CRM_COMPLETED, ERP_BILLING, FINANCE_TRIGGER, Relay, RelayPolicy
+from orchestrator.outbox.destinations import SalesforceJobs, SAPBilling
+from orchestrator.outbox.events import enqueue_closed
+from sandbox.salesforce import SalesforceSimulator
+from sandbox.sap import SAPSimulator
+from tests.integration.lifecycle_world import World
+from tests.integration.test_properties import _order_in
+
+OUTBOX = models.table_of(models.OutboxMessage)
+ROUTES = {CRM_COMPLETED: "salesforce", ERP_BILLING: "sap"}
+MAPPING = SalesforceMapping()
+
+
+@pytest.fixture
+def sap() -> Iterator[SAPSimulator]:
+    with SAPSimulator(seed=4, customers=40, stocks=0, malformed=0.0) as s:
+        yield s
+
+
+@pytest.fixture
+def sf() -> Iterator[SalesforceSimulator]:
+    with SalesforceSimulator(seed=4) as s:
+        yield s
+
+
+def sap_connector(sim: SAPSimulator, **over: Any) -> SAPConnector:
+    env = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sim.env().items()}
+    settings = SAPSettings(**(env | {"max_attempts": 2} | over))  # type: ignore[arg-type]
+    return SAPConnector(settings, sleep=lambda _: None)
+
+
+def sf_connector(sim: SalesforceSimulator) -> SalesforceConnector:
+    env = {
+        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
+    }
+    settings = SalesforceSettings(**env | {"api_version": sim.api_version, "max_attempts": 2})  # type: ignore[arg-type]
+    return SalesforceConnector(settings, sleep=lambda _: None)
+
+
+class Clock:
+    """The relay's clock, moved on by the test (stored retries come due without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def relay(container: Container, destinations: dict[str, Any], clock: Clock, **policy: Any) -> Relay:
+    return Relay(container.uow, destinations, ROUTES, RelayPolicy(**policy), clock=clock)
+
+
+def deliver_all(r: Relay, clock: Clock, rounds: int = 60) -> None:
+    """Rounds of the relay, the clock moved past every stored retry, until nothing is due."""
+    for _ in range(rounds):
+        r.drain()
+        if not pending(r):
+            return
+        clock.advance(3600)
+    raise AssertionError("rows still pending after every round")
+
+
+def pending(r: Relay) -> int:
+    with r.uow() as uow:
+        found = uow.connection().execute(
+            select(OUTBOX.c.id).where(
+                (OUTBOX.c.state == "pending") & OUTBOX.c.event.in_(r.routed_events())
+            )
+        )
+        return len(found.all())
+
+
+def outbox_rows(container: Container) -> list[Any]:
+    with container.uow() as uow:
+        return list(uow.connection().execute(select(OUTBOX).order_by(OUTBOX.c.id)))
+
+
+def closed_orders(container: Container, buyers: list[str]) -> list[int]:
+    """One closed order per SAP buyer, as the lifecycle leaves it, its rows enqueued."""
+    ids = []
+    with container.uow() as uow:
+        for n, buyer in enumerate(buyers):
+            customer = models.Customer(
+                name=f"Customer {buyer}", source_system="sap", external_id=buyer
+            )
+            uow.session.add(customer)
+            uow.session.flush()
+            now = utcnow()
+            wo = models.WorkOrder(
+                tracking_code=wo_h.new_tracking_code(), status="closed", priority=3,
+                summary=f"Boiler service {n}", customer_id=customer.id, visits=1,
+                first_checked_in_at=now - timedelta(minutes=95),
+                completed_at=now - timedelta(minutes=5), closed_at=now, status_changed_at=now,
+            )  # fmt: skip
+            uow.session.add(wo)
+            uow.session.flush()
+            enqueue_closed(uow, wo, now)
+            ids.append(wo.id)
+        uow.commit()
+    return ids
+
+
+# -- closing writes the rows --------------------------------------------------------------------
+
+
+def test_closing_an_order_owes_each_remote_one_row_in_the_same_transaction(
+    container: Container, world: World
+) -> None:
+    wid = _order_in(container, world, "completed")
+    sue = Actor("sue", Role.SUPERVISOR)
+    with container.uow() as uow:  # two finance subscribers, one of them no longer active
+        for url, active in (("https://finance.example/hook", True), ("https://old.example", False)):
+            uow.session.add(models.WebhookSubscription(
+                url=url, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", active=active,
+                created_by="ada",
+            ))  # fmt: skip
+        uow.commit()
+    with container.uow() as uow:
+        version = wo_h.get(uow, wid, sue)["version"]
+    with container.uow() as uow, pytest.raises(Exception, match="version"):
+        wo_h.transition(uow, wo_h.TransitionWorkOrder(wid, State.CLOSED, {}, sue, version - 1))
+    assert outbox_rows(container) == [], "a close refused writes nothing"
+    with container.uow() as uow:
+        closed = wo_h.transition(uow, wo_h.TransitionWorkOrder(wid, State.CLOSED, {}, sue, version))
+    rows = outbox_rows(container)
+    assert [(r.event, r.key, r.state, r.destination) for r in rows] == [
+        (CRM_COMPLETED, f"{CRM_COMPLETED}|{wid}|v{closed['version']}", "pending", "crm"),
+        (ERP_BILLING, f"{ERP_BILLING}|{wid}", "pending", "erp"),
+        (FINANCE_TRIGGER, f"{FINANCE_TRIGGER}|{wid}|1", "pending", "finance"),
+    ]
+    job = rows[0].payload
+    assert job["key"] == closed["tracking_code"] and job["state"] == "closed"
+    assert job["visits"] == 1 and job["first_time_fix"] is True
+    assert job["technician_key"] is not None and job["actual_end"] is not None
+    assert rows[1].payload["message_uuid"] != rows[2].payload.get("message_uuid")
+    with container.uow() as uow:
+        trail = wo_h.audit_trail(uow, wid, sue)["events"]
+    assert trail[-1]["payload"]["outbox"] == [r.key for r in rows]
+
+
+# -- the relay ---------------------------------------------------------------------------------
+
+
+def test_seeded_faults_bill_each_closed_order_once(container: Container, sap: SAPSimulator) -> None:
+    buyers = [r["InternalID"] for r in sap.records()][:30]
+    closed_orders(container, buyers)
+    sap.set_faults(rate=0.3, kinds=["500", "fault", "lost"], seed=8)
+    clock = Clock()
+    r = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, backoff_base_s=1)
+    deliver_all(r, clock)
+    assert len(sap.fault_log) > 0
+    billed = outbox_rows(container)
+    mine = [row for row in billed if row.event == ERP_BILLING]
+    assert {row.state for row in mine} == {"delivered"}
+    uuids = Counter(req["MessageUUID"] for req in sap.invoice_requests())
+    assert sorted(uuids) == sorted(row.payload["message_uuid"] for row in mine)
+    assert set(uuids.values()) == {1}, "one invoice request per billing trigger"
+    assert any(row.attempts > 1 for row in mine), "some went out more than once"
+    by_uuid = {req["MessageUUID"]: req for req in sap.invoice_requests()}
+    assert all(row.remote_id == by_uuid[row.payload["message_uuid"]]["UUID"] for row in mine)
+    crm = [row for row in billed if row.event != ERP_BILLING]
+    assert {row.state for row in crm} == {"pending"}, "no destination given: they wait"
+
+
+def test_a_relay_killed_mid_batch_leaves_leases_that_run_out(
+    container: Container, sap: SAPSimulator
+) -> None:
+    closed_orders(container, [r["InternalID"] for r in sap.records()][:12])
+    clock = Clock()
+    billing = SAPBilling(sap_connector(sap))
+    first = relay(container, {"sap": billing}, clock, lease_s=60)
+    claimed = first.claim()
+    billing.deliver(claimed[:7])  # sent, then killed before a single outcome was recorded
+    second = relay(container, {"sap": billing}, clock, lease_s=60)
+    assert second.claim() == [], "leased rows are not claimed again while the lease lives"
+    clock.advance(61)
+    done = second.drain()
+    assert (done.delivered, done.dead) == (12, 0)
+    assert set(Counter(q["MessageUUID"] for q in sap.invoice_requests()).values()) == {1}
+    assert len(sap.invoice_requests()) == 12
+
+
+def test_a_relay_that_outlives_its_lease_cannot_overwrite_the_outcome(
+    container: Container, sap: SAPSimulator
+) -> None:
+    closed_orders(container, [r["InternalID"] for r in sap.records()][:5])
+    clock = Clock()
+    billing = SAPBilling(sap_connector(sap))
+    other = relay(container, {"sap": billing}, clock, lease_s=60)
+
+    class Stalls:
+        """Delivers after stalling past its lease, while another relay takes the rows."""
+
+        def deliver(self, messages: list[Any]) -> list[Any]:
+            clock.advance(61)
+            assert other.drain().delivered == len(messages)
+            return billing.deliver(messages)  # SAP answers the repeat with its first answer
+
+    slow = relay(container, {"sap": Stalls()}, clock, lease_s=60)
+    late = slow.run_once()
+    assert (late.claimed, late.delivered, late.lost_leases) == (5, 0, 5)
+    assert len(sap.invoice_requests()) == 5
+    rows = [row for row in outbox_rows(container) if row.event == ERP_BILLING]
+    assert {(row.state, row.attempts) for row in rows} == {("delivered", 1)}
+
+
+def test_a_refused_trigger_is_a_dead_letter_and_retry_after_the_fix_delivers_it_once(
+    container: Container, sap: SAPSimulator
+) -> None:
+    buyers = [r["InternalID"] for r in sap.records()][:3]
+    ids = closed_orders(container, [*buyers, "9999999"])  # no such business partner in SAP
+    clock = Clock()
+    wrong = sap_connector(sap, password="not-the-password")
+    r = relay(container, {"sap": SAPBilling(wrong)}, clock, max_attempts=3, backoff_base_s=1)
+    deliver_all(r, clock)
+    rows = {row.work_order_id: row for row in outbox_rows(container) if row.event == ERP_BILLING}
+    assert {row.state for row in rows.values()} == {"dead"}
+    assert all(row.attempts == 3 and "401" in row.last_error for row in rows.values())
+    with container.uow() as uow:
+        shown = outbox_h.status(uow)
+    assert shown["by_state"]["dead"] == 4 and shown["by_destination"]["erp"]["dead"] == 4
+    assert {d["key"] for d in shown["dead_letters"]} == {row.key for row in rows.values()}
+    # the fix: the right password; then an operator retries each dead letter
+    r = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, max_attempts=3)
+    for row in rows.values():
+        with container.uow() as uow:
+            outbox_h.retry(uow, row.id)
+    deliver_all(r, clock)
+    after = {row.work_order_id: row for row in outbox_rows(container) if row.event == ERP_BILLING}
+    assert [after[i].state for i in ids] == ["delivered"] * 3 + ["dead"]
+    assert "Business partner 9999999 does not exist" in after[ids[-1]].last_error
+    assert after[ids[-1]].attempts == 1, "SAP's refusal is permanent: not tried again"
+    assert len(sap.invoice_requests()) == 3
+    with container.uow() as uow:
+        assert outbox_h.replay(uow, clock.now - timedelta(days=1)) == 3
+    deliver_all(r, clock)
+    assert len(sap.invoice_requests()) == 3, "a replay creates nothing new"
+
+
+def test_completed_jobs_reach_salesforce_in_collections(
+    container: Container, sf: SalesforceSimulator
+) -> None:
+    ids = closed_orders(container, [f"B{n}" for n in range(450)])
+    clock = Clock()
+    jobs = SalesforceJobs(sf_connector(sf), MAPPING)
+    r = relay(container, {"salesforce": jobs}, clock)
+    deliver_all(r, clock)
+    rows = [row for row in outbox_rows(container) if row.event == CRM_COMPLETED]
+    assert len(rows) == len(ids) and {row.state for row in rows} == {"delivered"}
+    written = sf.writes("WorkOrder")
+    assert len(written) == 450 and jobs.workorder_calls == 3  # 200 + 200 + 50
+    by_key = {w["external_id"]: w for w in written}
+    for row in rows:
+        body = by_key[row.payload["key"]]["body"]
+        assert body["Status"] == "Closed" and row.remote_id == by_key[row.payload["key"]]["id"]
