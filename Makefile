@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install install-test lint typecheck layers unit bench clean
+.PHONY: run test install install-test lint typecheck layers unit bench clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ typecheck: install-test
 
 test: lint layers typecheck
 	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/fieldbridge demo
 
 bench: install-test
 	$(BIN)/python bench/api_bench.py

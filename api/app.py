@@ -15,7 +15,17 @@ from starlette.concurrency import run_in_threadpool
 from api import problems
 from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
 from api.ratelimit import RateLimits
-from api.routers import audit, outbox, plans, public, reference, schedule, sync, work_orders
+from api.routers import (
+    audit,
+    billing,
+    outbox,
+    plans,
+    public,
+    reference,
+    schedule,
+    sync,
+    work_orders,
+)
 from orchestrator import idempotency
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.db import checkpoint
@@ -110,6 +120,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         *schedule.routers,
         *sync.routers,
         *outbox.routers,
+        *billing.routers,
         public.v1,
     ):
         v1.routes.extend(router.routes)

@@ -7,11 +7,14 @@ from typing import Annotated
 
 import typer
 
+from api.demo import demo_cmd
 from orchestrator import migrate
 from orchestrator.cli import app, err
 from orchestrator.settings import ConfigurationError, get_settings
 
 GC_YOUNG_THRESHOLD = 100_000
+
+app.command("demo")(demo_cmd)
 
 
 @app.command("serve")

@@ -420,3 +420,56 @@ class WebhookSubscriptionPublic(Wire):
 
 class WebhookSubscriptionCreated(WebhookSubscriptionPublic):
     secret: str = Field(description="shown once: keep it to verify each delivery's signature")
+
+
+class BillingTriggerRow(Wire):
+    key: str = Field(description="the outbox row's key: erp.billing_request|<id>, ...")
+    event: str = Field(description="erp.billing_request or finance.billing_trigger")
+    destination: str = Field(description="erp or finance")
+    state: str = Field(description="pending, delivered or dead")
+    attempts: int
+    remote_id: str | None = Field(description="SAP's document id (the invoice request's UUID)")
+    delivered_at: datetime | None
+    last_error: str | None = Field(description="the remote's last answer, when it refused")
+
+
+class BillingCustomer(Wire):
+    id: int
+    name: str | None
+    source_system: str | None
+    external_id: str | None
+
+
+class BillingInvoice(Wire):
+    id: str | None = Field(description="SAP's customer invoice ID")
+    uuid: str | None
+    document_id: str | None = Field(description="the document it names: our tracking code")
+    date: str | None
+    created_at: str | None
+    buyer_id: str | None
+    release_status: str | None
+    request_ids: list[str] = Field(description="SAP's ids of the billing requests it was made of")
+
+
+class ReconciledOrder(Wire):
+    work_order_id: int | None = Field(description="None for an invoice naming no order of ours")
+    tracking_code: str
+    closed_at: datetime | None
+    customer: BillingCustomer | None
+    status: str = Field(
+        description="missing_trigger, dead, unknown_invoice, delivered_not_invoiced (problems), "
+        "pending, delivered or invoiced"
+    )
+    problem: bool = Field(description="something is missing on either side")
+    triggers: list[BillingTriggerRow] = Field(description="the ERP billing row first")
+    invoice: BillingInvoice | None = Field(description="SAP's invoice, where read back")
+
+
+class BillingReconciliation(Wire):
+    summary: dict[str, int] = Field(
+        description="orders per status over all of them, with orders and problems in total"
+    )
+    total: int = Field(description="entries over all: closed orders and unknown invoices")
+    shown: int = Field(description="entries here: at most limit, problems first")
+    read_back: bool = Field(description="whether SAP's invoices were read back (never over HTTP)")
+    orders: list[ReconciledOrder]

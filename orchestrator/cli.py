@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator import auth, migrate, outbox_cli, planning_cli, sandbox_cli, sync_cli
+from orchestrator import auth, billing_cli, migrate, outbox_cli, planning_cli, sandbox_cli, sync_cli
 from orchestrator.bootstrap import bootstrap
 from orchestrator.console import err, error
 from orchestrator.errors import FieldbridgeError
@@ -26,6 +26,7 @@ app.add_typer(planning_cli.bench_app, name="bench")
 app.add_typer(sandbox_cli.sandbox_app, name="sandbox")
 app.add_typer(sync_cli.sync_app, name="sync")
 app.add_typer(outbox_cli.outbox_app, name="outbox")
+app.add_typer(billing_cli.billing_app, name="billing")
 
 
 def fail(exc: FieldbridgeError) -> typer.Exit:

@@ -19,6 +19,15 @@ sandbox_app = typer.Typer(
 )
 
 
+def _show(title: str, rows: tuple[tuple[str, str], ...]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for name, value in rows:
+        table.add_row(name, escape(value))
+    err.print(table)
+
+
 @sandbox_app.command("up")
 def up(
     customers: Annotated[int, typer.Option(help="Accounts to seed", min=0)] = 1000,
@@ -53,14 +62,23 @@ def up(
     sap_workdir: Annotated[
         Path, typer.Option(help="where the SAP simulator's CA and certificate are written")
     ] = Path(".fieldbridge/sandbox/sap"),
+    finance_port: Annotated[
+        int, typer.Option(help="finance receiver's port on 127.0.0.1 (0: a free one)", min=0)
+    ] = 0,
+    finance_workdir: Annotated[
+        Path, typer.Option(help="where the finance receiver's CA and certificate are written")
+    ] = Path(".fieldbridge/sandbox/finance"),
 ) -> None:
-    """Start the Salesforce, HR and SAP simulators with seeded data, until Ctrl-C.
+    """Start the Salesforce, HR and SAP simulators with seeded data and a finance webhook
+    receiver, until Ctrl-C.
 
     Prints where they are and the credentials (standard error), and the
-    FIELDBRIDGE_SALESFORCE_*, FIELDBRIDGE_HR_* and FIELDBRIDGE_SAP_* settings that point
-    fieldbridge at them (standard output).
+    FIELDBRIDGE_SALESFORCE_*, FIELDBRIDGE_HR_*, FIELDBRIDGE_SAP_* and FIELDBRIDGE_WEBHOOK_*
+    settings that point fieldbridge at them (standard output). The finance receiver's URL
+    and secret are for a webhook subscription (POST /api/v1/webhook-subscriptions).
     """
     # only this command needs the servers
+    from sandbox.finance import FinanceSimulator
     from sandbox.hr import HRSimulator
     from sandbox.salesforce import SalesforceSimulator
     from sandbox.sap import SAPSimulator
@@ -123,63 +141,77 @@ def up(
         sim.stop()
         error(f"cannot listen on 127.0.0.1:{sap_port}: {exc.strerror or exc}")
         raise typer.Exit(code=2) from None
+    finance = FinanceSimulator(seed=seed, port=finance_port, workdir=finance_workdir)
     try:
-        table = Table(title="Salesforce simulator", show_header=False)
-        table.add_column("what")
-        table.add_column("value", overflow="fold")
-        for name, value in (
-            ("login URL", sim.login_url),
-            ("instance URL", sim.instance_url),
-            ("API version", sim.api_version),
-            ("CA bundle", str(sim.ca_path)),
-            ("client id", sim.client_id),
-            ("client secret", sim.client_secret),
-            ("username", sim.username),
-            ("password", sim.password),
-            ("private key (JWT)", str(sim.private_key_path)),
-            ("records", ", ".join(f"{n} {k}" for k, n in summary.counts.items())),
-            ("malformed on purpose", str(len(summary.malformed))),
-            ("ledger", f"{sim.login_url}/__ledger"),
-            ("faults", f"POST {sim.login_url}/__faults"),
-        ):
-            table.add_row(name, escape(value))
-        err.print(table)
-        table = Table(title="HR simulator", show_header=False)
-        table.add_column("what")
-        table.add_column("value", overflow="fold")
-        for name, value in (
-            ("URL", hr.url),
-            ("CA bundle", str(hr.ca_path)),
-            ("token", hr.token),
-            ("certifications", f"{hr.count()} of {workers} technicians"),
-            ("malformed on purpose", str(len(hr.malformed_ids()))),
-            ("feed", f"GET {hr.url}/v1/certifications"),
-            ("ledger", f"{hr.url}/__ledger"),
-            ("faults", f"POST {hr.url}/__faults"),
-        ):
-            table.add_row(name, escape(value))
-        err.print(table)
-        table = Table(title="SAP simulator", show_header=False)
-        table.add_column("what")
-        table.add_column("value", overflow="fold")
-        for name, value in (
-            ("URL", sap.url),
-            ("QueryCustomerIn", sap.service_url("QueryCustomerIn")),
-            ("WSDL folder", str(sap.wsdl_dir)),
-            ("CA bundle", str(sap.ca_path)),
-            ("username", sap.username),
-            ("password", sap.password),
-            ("customers", str(sap.count())),
-            ("QueryIdentifiedStocksIn", sap.service_url("QueryIdentifiedStocksIn")),
-            ("equipment", str(sap.stock_count())),
-            ("malformed on purpose", str(len(sap.malformed_ids()))),
-            ("ledger", f"{sap.url}/__ledger"),
-            ("faults", f"POST {sap.url}/__faults"),
-        ):
-            table.add_row(name, escape(value))
-        err.print(table)
+        finance.start()
+    except OSError as exc:
+        sap.stop()
+        hr.stop()
+        sim.stop()
+        error(f"cannot listen on 127.0.0.1:{finance_port}: {exc.strerror or exc}")
+        raise typer.Exit(code=2) from None
+    try:
+        _show(
+            "Salesforce simulator",
+            (
+                ("login URL", sim.login_url),
+                ("instance URL", sim.instance_url),
+                ("API version", sim.api_version),
+                ("CA bundle", str(sim.ca_path)),
+                ("client id", sim.client_id),
+                ("client secret", sim.client_secret),
+                ("username", sim.username),
+                ("password", sim.password),
+                ("private key (JWT)", str(sim.private_key_path)),
+                ("records", ", ".join(f"{n} {k}" for k, n in summary.counts.items())),
+                ("malformed on purpose", str(len(summary.malformed))),
+                ("ledger", f"{sim.login_url}/__ledger"),
+                ("faults", f"POST {sim.login_url}/__faults"),
+            ),
+        )
+        _show(
+            "HR simulator",
+            (
+                ("URL", hr.url),
+                ("CA bundle", str(hr.ca_path)),
+                ("token", hr.token),
+                ("certifications", f"{hr.count()} of {workers} technicians"),
+                ("malformed on purpose", str(len(hr.malformed_ids()))),
+                ("feed", f"GET {hr.url}/v1/certifications"),
+                ("ledger", f"{hr.url}/__ledger"),
+                ("faults", f"POST {hr.url}/__faults"),
+            ),
+        )
+        _show(
+            "SAP simulator",
+            (
+                ("URL", sap.url),
+                ("QueryCustomerIn", sap.service_url("QueryCustomerIn")),
+                ("WSDL folder", str(sap.wsdl_dir)),
+                ("CA bundle", str(sap.ca_path)),
+                ("username", sap.username),
+                ("password", sap.password),
+                ("customers", str(sap.count())),
+                ("QueryIdentifiedStocksIn", sap.service_url("QueryIdentifiedStocksIn")),
+                ("equipment", str(sap.stock_count())),
+                ("malformed on purpose", str(len(sap.malformed_ids()))),
+                ("ledger", f"{sap.url}/__ledger"),
+                ("faults", f"POST {sap.url}/__faults"),
+            ),
+        )
+        _show(
+            "finance webhook receiver",
+            (
+                ("subscription URL", finance.endpoint),
+                ("subscription secret", finance.secret),
+                ("CA bundle", str(finance.ca_path)),
+                ("register", "POST /api/v1/webhook-subscriptions {url, secret} (admin)"),
+                ("ledger", f"{finance.url}/__ledger"),
+                ("faults", f"POST {finance.url}/__faults"),
+            ),
+        )
         err.print("settings for fieldbridge (standard output); Ctrl-C stops the simulators")
-        for name, value in (sim.env() | hr.env() | sap.env()).items():
+        for name, value in (sim.env() | hr.env() | sap.env() | finance.env()).items():
             sys.stdout.write(f"{name}={value}\n")
         sys.stdout.flush()
         while True:
@@ -187,6 +219,7 @@ def up(
     except KeyboardInterrupt:
         err.print("stopping the simulators")
     finally:
+        finance.stop()
         sap.stop()
         hr.stop()
         sim.stop()

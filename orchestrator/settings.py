@@ -58,8 +58,15 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=12, ge=1, le=100)
     outbox_max_age_s: float = Field(default=3 * 86_400, gt=0)
     outbox_lease_s: float = Field(default=120, gt=0)
+    outbox_backoff_base_s: float = Field(
+        default=2.0, gt=0, description="a stored retry waits up to base * 2^attempt (jittered)"
+    )
+    outbox_backoff_max_s: float = Field(default=900.0, gt=0)
     outbox_alert_age_s: float = Field(
         default=900, gt=0, description="a pending row older than this makes /health degraded"
+    )
+    outbox_workers: int = Field(
+        default=4, ge=1, le=64, description="deliveries to SAP and webhooks at a time"
     )
     outbox_relay: bool = Field(
         default=True, description="run the relay inside `fieldbridge serve` (embedded mode)"

@@ -14,13 +14,16 @@ batching as the remote allows; every refusal is an ``Outcome`` in the connectors
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from connectors.base import Connector
 from connectors.errors import Permanent
 from connectors.salesforce import SalesforceConnector
 from connectors.sap import BillingItem, BillingRequest, SAPConnector
@@ -42,18 +45,65 @@ _SUBSCRIPTIONS = models.table_of(models.WebhookSubscription)
 __all__ = ["FinanceWebhooks", "SAPBilling", "SalesforceJobs"]
 
 
+C = TypeVar("C", bound=Connector[Any])
+
+
+class _Each(Generic[C]):
+    """One call per message, ``workers`` at a time (different orders in parallel: a batch
+    holds at most one row per order and destination), each worker thread with a connector
+    of its own (connectors are not thread-safe): ``connect`` makes them, or the one
+    connector given serves one worker."""
+
+    def __init__(self, connect: C | Callable[[], C], workers: int) -> None:
+        if isinstance(connect, Connector):
+            one = connect
+            self.connect: Callable[[], C] = lambda: one
+            workers = 1
+        else:
+            self.connect = connect
+        self.workers = max(1, workers)
+        self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def connector(self) -> C:
+        found: C | None = getattr(self._local, "connector", None)
+        if found is None:
+            found = self._local.connector = self.connect()
+        return found
+
+    def map(
+        self, send: Callable[[C, Message], Outcome], messages: Sequence[Message]
+    ) -> list[Outcome]:
+        if self.workers == 1 or len(messages) < 2:
+            return [send(self.connector(), m) for m in messages]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="outbox")
+        return list(self._pool.map(lambda m: send(self.connector(), m), messages))
+
+
+def _failed(exc: Exception, system: str) -> Outcome:
+    """A refusal of ours (a request that cannot be made) is permanent; the connectors'
+    vocabulary says for itself whether to try again."""
+    if isinstance(exc, ValueError | KeyError):
+        return Outcome(error=Permanent(system, str(exc)))
+    return Outcome(error=exc)
+
+
 class SAPBilling:
     """Billing requests into SAP, one message per trigger: the labour as hours of
-    ``labour_product`` (SAP's service product), the buyer the order's SAP customer."""
+    ``labour_product`` (SAP's service product), the buyer the order's SAP customer.
+    ``sap`` is a connector, or a factory of them for ``workers`` threads."""
 
     def __init__(
         self,
-        sap: SAPConnector,
+        sap: SAPConnector | Callable[[], SAPConnector],
         *,
+        workers: int = 1,
         labour_product: str = "S-FIELD-LABOUR",
         currency: str | None = None,
     ) -> None:
-        self.sap, self.labour_product, self.currency = sap, labour_product, currency
+        self.each = _Each(sap, workers)
+        self.labour_product, self.currency = labour_product, currency
 
     def request(self, message: Message) -> BillingRequest:
         p = message.payload
@@ -78,18 +128,14 @@ class SAPBilling:
         )
 
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
-        outcomes = []
-        for message in messages:
-            try:
-                result = self.sap.request_billing(self.request(message))
-            except (Permanent, ValueError, KeyError) as exc:
-                error = exc if isinstance(exc, Permanent) else Permanent("sap", str(exc))
-                outcomes.append(Outcome(error=error))
-            except Exception as exc:  # the connectors' vocabulary: retried or dead by kind
-                outcomes.append(Outcome(error=exc))
-            else:
-                outcomes.append(Outcome(remote_id=result.uuid))
-        return outcomes
+        return self.each.map(self._send, messages)
+
+    def _send(self, sap: SAPConnector, message: Message) -> Outcome:
+        try:
+            result = sap.request_billing(self.request(message))
+        except Exception as exc:  # the connectors' vocabulary: retried or dead by kind
+            return _failed(exc, "sap")
+        return Outcome(remote_id=result.uuid)
 
 
 class SalesforceJobs:
@@ -180,8 +226,14 @@ class FinanceWebhooks:
     """Billing triggers to finance subscribers, each signed with its subscription's secret;
     a subscription removed since the order closed makes a dead letter that says so."""
 
-    def __init__(self, webhooks: WebhookConnector, uow: Callable[[], UnitOfWork]) -> None:
-        self.webhooks, self.uow = webhooks, uow
+    def __init__(
+        self,
+        webhooks: WebhookConnector | Callable[[], WebhookConnector],
+        uow: Callable[[], UnitOfWork],
+        *,
+        workers: int = 1,
+    ) -> None:
+        self.each, self.uow = _Each(webhooks, workers), uow
 
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
         wanted = {m.payload.get("subscription_id") for m in messages}
@@ -193,19 +245,18 @@ class FinanceWebhooks:
                 )
             )
             subscriptions = {row.id: row for row in found}
-        outcomes = []
-        for message in messages:
+
+        def send(webhooks: WebhookConnector, message: Message) -> Outcome:
             subscription = subscriptions.get(message.payload.get("subscription_id"))
             if subscription is None:
                 why = f"subscription {message.payload.get('subscription_id')} is no longer active"
-                outcomes.append(Outcome(error=Permanent("webhooks", why)))
-                continue
+                return Outcome(error=Permanent("webhooks", why))
             try:
-                result = self.webhooks.deliver(
+                result = webhooks.deliver(
                     subscription.url, subscription.secret, message.key, message.payload
                 )
             except Exception as exc:  # the connectors' vocabulary: retried or dead by kind
-                outcomes.append(Outcome(error=exc))
-            else:
-                outcomes.append(Outcome(remote_id=f"{result.status}"))
-        return outcomes
+                return _failed(exc, "webhooks")
+            return Outcome(remote_id=str(result.status))
+
+        return self.each.map(send, messages)

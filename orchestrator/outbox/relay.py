@@ -220,6 +220,7 @@ class Relay:
     ) -> None:
         now = self.clock()
         p, o = self.policy, OUTBOX.c
+        waits: dict[int, float] = {}  # one wait per failure: a batch refused as a whole
         with self.uow() as uow:
             connection = uow.connection()
             for message, outcome in zip(messages, outcomes, strict=True):
@@ -251,10 +252,11 @@ class Relay:
                         kind = "dead"
                         log.error("outbox: %s is a dead letter: %s", message.key, error)
                     else:
-                        wait = backoff_s(
-                            attempts, error, base_s=p.backoff_base_s, max_s=p.backoff_max_s
-                        )
-                        values["next_attempt_at"] = now + timedelta(seconds=wait)
+                        if id(error) not in waits:  # comes due again as one batch
+                            waits[id(error)] = backoff_s(
+                                attempts, error, base_s=p.backoff_base_s, max_s=p.backoff_max_s
+                            )
+                        values["next_attempt_at"] = now + timedelta(seconds=waits[id(error)])
                         kind = "retried"
                 found = connection.execute(
                     update(OUTBOX)

@@ -1,6 +1,10 @@
 """The relay as the settings describe it: each routed destination with its connector (its
 settings read from the environment, as the sync's are). A destination whose settings are
-missing or wrong is left out, with the reason: its rows stay pending, and say so."""
+missing or wrong is left out, with the reason: its rows stay pending, and say so.
+
+The relay's connectors make one attempt per delivery (``max_attempts`` 1): a failure is
+stored as the row's next attempt (``outbox_backoff_*``, never before a ``Retry-After``), so
+no worker sleeps through a remote's bad minute and the other rows go on."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from orchestrator.settings import Settings
 __all__ = ["DESTINATIONS", "build_relay", "policy_of"]
 
 DESTINATIONS = ("salesforce", "sap", "webhooks")
+ONE = 1  # attempt per delivery: the outbox stores the retry
 
 
 def policy_of(settings: Settings) -> RelayPolicy:
@@ -21,6 +26,8 @@ def policy_of(settings: Settings) -> RelayPolicy:
         lease_s=settings.outbox_lease_s,
         max_attempts=settings.outbox_max_attempts,
         max_age_s=settings.outbox_max_age_s,
+        backoff_base_s=settings.outbox_backoff_base_s,
+        backoff_max_s=settings.outbox_backoff_max_s,
     )
 
 
@@ -29,8 +36,10 @@ def _destination(name: str, settings: Settings, uow: Any) -> Destination:
         from connectors.sap import SAPConnector, SAPSettings
         from orchestrator.outbox.destinations import SAPBilling
 
+        sap = SAPSettings(max_attempts=ONE)
         return SAPBilling(
-            SAPConnector(SAPSettings()),
+            lambda: SAPConnector(sap),
+            workers=settings.outbox_workers,
             labour_product=settings.billing_labour_product,
             currency=settings.billing_currency,
         )
@@ -41,12 +50,15 @@ def _destination(name: str, settings: Settings, uow: Any) -> Destination:
 
         path = settings.salesforce_mapping_file
         mapping = SalesforceMapping() if path is None else SalesforceMapping.load(path)
-        return SalesforceJobs(SalesforceConnector(SalesforceSettings()), mapping)
+        return SalesforceJobs(SalesforceConnector(SalesforceSettings(max_attempts=ONE)), mapping)
     if name == "webhooks":
         from connectors.webhooks import WebhookConnector, WebhookSettings
         from orchestrator.outbox.destinations import FinanceWebhooks
 
-        return FinanceWebhooks(WebhookConnector(WebhookSettings()), uow)
+        hooks = WebhookSettings(max_attempts=ONE)
+        return FinanceWebhooks(
+            lambda: WebhookConnector(hooks), uow, workers=settings.outbox_workers
+        )
     raise ValueError(f"no destination named {name!r} (one of {', '.join(DESTINATIONS)})")
 
 

@@ -1177,6 +1177,8 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
             "12",
             "--sap-workdir",
             str(tmp_path / "sap"),
+            "--finance-workdir",
+            str(tmp_path / "finance"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -1187,7 +1189,7 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
     try:
         settings: dict[str, str] = {}
         assert proc.stdout is not None
-        while len(settings) < 13:
+        while len(settings) < 15:
             line = proc.stdout.readline()
             assert line, proc.stderr.read() if proc.stderr else "no output"
             name, _, value = line.strip().partition("=")
@@ -1221,6 +1223,12 @@ def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: P
         with SAPConnector(SAPSettings(**given)) as erp:
             customers = [r for page in erp.customer_pages() for r in page]
         assert len(customers) == 12
+
+        webhook = {k: v for k, v in settings.items() if k.startswith("FIELDBRIDGE_WEBHOOK_")}
+        assert webhook == {
+            "FIELDBRIDGE_WEBHOOK_ALLOW_PRIVATE": "true",
+            "FIELDBRIDGE_WEBHOOK_CA_BUNDLE": str(tmp_path / "finance" / "ca.pem"),
+        }
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0

@@ -1,0 +1,36 @@
+"""``fieldbridge demo``: the whole story against the simulators, checked by their ledgers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_demo_closes_orders_and_every_destination_has_each_once(tmp_path: Path) -> None:
+    fieldbridge = str(Path(sys.executable).with_name("fieldbridge"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+    env["COLUMNS"] = "200"
+    page = tmp_path / "report.html"
+    done = subprocess.run(
+        [fieldbridge, "demo", "--orders", "12", "--seed", "3", "--html", str(page)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    out = done.stderr
+    assert done.returncode == 0, out
+    assert "OK: every closed order reached each destination exactly once" in out
+    closed = int(re.search(r"│ closed\s+│\s+(\d+) │", out).group(1))  # type: ignore[union-attr]
+    assert closed >= 10  # a revisit the next day closes the cannot-complete ones too
+    assert re.search(rf"first-time-fix rate: \d+% \(\d+ of {closed} closed", out)
+    for destination in ("crm", "erp", "finance"):
+        assert re.search(rf"│ {destination}\s+│\s+{closed} │\s+0 │\s+0 │", out), destination
+    for ledger in ("Salesforce WorkOrder", "SAP invoice request", "finance"):
+        assert re.search(rf"│ {ledger}\s+│\s+{closed} │\s+{closed} │ none", out), ledger
+    assert "fieldbridge demo: OK" in page.read_text()
+    assert not (tmp_path / "fieldbridge.db").exists(), "the store lives in a temporary directory"
