@@ -444,6 +444,7 @@ class OutboxMessage(Base):
     event: Mapped[str] = mapped_column(String(64))
     destination: Mapped[str] = mapped_column(String(32))
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    sequence_key: Mapped[str | None] = mapped_column(String(200), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column()
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
             "crm.work_order_completed": "salesforce",
             "erp.billing_request": "sap",
             "finance.billing_trigger": "webhooks",
+            "crm.certification_updated": "salesforce",
         },
         description="which destination each outbox event goes to (JSON); an event left out "
         "stays pending",

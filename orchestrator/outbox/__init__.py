@@ -9,6 +9,7 @@ key into no second effect).
 """
 
 from orchestrator.outbox.events import (
+    CRM_CERTIFICATION,
     CRM_COMPLETED,
     ERP_BILLING,
     EVENTS,
@@ -16,6 +17,7 @@ from orchestrator.outbox.events import (
     enqueue_closed,
 )
 from orchestrator.outbox.relay import (
+    ByEvent,
     Destination,
     Message,
     Outcome,
@@ -25,10 +27,12 @@ from orchestrator.outbox.relay import (
 )
 
 __all__ = [
+    "CRM_CERTIFICATION",
     "CRM_COMPLETED",
     "ERP_BILLING",
     "EVENTS",
     "FINANCE_TRIGGER",
+    "ByEvent",
     "Destination",
     "Message",
     "Outcome",

@@ -5,6 +5,8 @@ batching as the remote allows; every refusal is an ``Outcome`` in the connectors
 - ``SalesforceJobs``: ``crm.work_order_completed`` as WorkOrder upserts by external id (an
   order raised in Salesforce: an update by its record id), in sObject Collections of 200,
   then its parts as ProductConsumed upserts.
+- ``SalesforceSkills``: ``crm.certification_updated`` as ServiceResource, Skill and
+  ServiceResourceSkill upserts.
 - ``SAPBilling``: ``erp.billing_request`` as one ManageCustomerInvoiceRequestIn message per
   trigger, its ``BusinessDocumentBasicMessageHeader/UUID`` the row's derived UUID, the work
   order's tracking code its own reference (so a lost answer can be looked up).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Generic, TypeVar
 
@@ -26,13 +29,15 @@ from sqlalchemy import select
 from connectors.base import Connector
 from connectors.errors import Permanent
 from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.client import UpsertResult
 from connectors.sap import BillingItem, BillingRequest, SAPConnector
 from connectors.webhooks import WebhookConnector
-from mappings.canonical import CompletedJob
+from mappings.canonical import Certification, CompletedJob, TechnicianCertification
 from mappings.errors import MappingError
 from mappings.salesforce import SalesforceMapping
 from mappings.salesforce.outbound import (
     Upsert,
+    certification_to_skills,
     products_consumed_to_salesforce,
     work_order_to_salesforce,
 )
@@ -42,7 +47,7 @@ from orchestrator.uow import UnitOfWork
 
 _SUBSCRIPTIONS = models.table_of(models.WebhookSubscription)
 
-__all__ = ["FinanceWebhooks", "SAPBilling", "SalesforceJobs"]
+__all__ = ["FinanceWebhooks", "SAPBilling", "SalesforceJobs", "SalesforceSkills", "upsert_all"]
 
 
 C = TypeVar("C", bound=Connector[Any])
@@ -202,24 +207,105 @@ class SalesforceJobs:
                 outcomes[n] = Outcome(error=error)
 
     def _parts(self, outcomes: list[Outcome | None], parts: list[tuple[int, Upsert]]) -> None:
-        p = self.mapping.product_consumed
         before = self.sf.api_calls
         try:
-            results = self.sf.upsert_many(
-                p.sobject, p.external_id_field, [dict(u.record) for _, u in parts]
-            )
-        except Exception as exc:
-            results = None
-            failure: Any = exc
+            results = upsert_all(self.sf, [u for _, u in parts])
+        except Exception as exc:  # the whole call failed
+            for n, _ in parts:
+                outcomes[n] = Outcome(error=exc)
+            return
         finally:
             self.part_calls += self.sf.api_calls - before
-        for i, (n, _) in enumerate(parts):
-            if results is None:
-                outcomes[n] = Outcome(error=failure)
-            elif not results[i].success:
-                outcomes[n] = Outcome(
-                    error=results[i].error or Permanent("salesforce", "part refused")
+        for (n, _), result in zip(parts, results, strict=True):
+            if not result.success:
+                outcomes[n] = Outcome(error=result.error or Permanent("salesforce", "refused"))
+
+
+NOT_UPDATEABLE = "INVALID_FIELD_FOR_INSERT_UPDATE"
+
+
+def upsert_all(sf: SalesforceConnector, upserts: Sequence[Upsert]) -> list[UpsertResult]:
+    """Upserts of one sObject by external id in Collections of 200, one result each. A
+    record that exists already refuses the fields Salesforce takes on create only (a
+    detail's parent, a holding's two ends): those are sent again without them."""
+    if not upserts:
+        return []
+    first = upserts[0]
+    results = sf.upsert_many(first.sobject, first.key_field, [dict(u.record) for u in upserts])
+    again = [
+        n
+        for n, (u, r) in enumerate(zip(upserts, results, strict=True))
+        if not r.success and u.create_only and any(e.get("statusCode") == NOT_UPDATEABLE
+                                                   for e in r.errors)
+    ]  # fmt: skip
+    if again:
+        updates = [
+            {k: v for k, v in upserts[n].record.items() if k not in upserts[n].create_only}
+            for n in again
+        ]
+        for n, result in zip(again, sf.upsert_many(first.sobject, first.key_field, updates),
+                             strict=True):  # fmt: skip
+            results[n] = result
+    return results
+
+
+class SalesforceSkills:
+    """Certification pushes: each as its technician's ServiceResource, the certification's
+    Skill and the ServiceResourceSkill between them (``certification_to_skills``: effective
+    to the end of the expiry day in the technician's zone; ended at the change when it no
+    longer counts), object by object in Collections; a resource or skill several pushes
+    name is written once. ``calls`` counts the calls."""
+
+    def __init__(self, sf: SalesforceConnector, mapping: SalesforceMapping) -> None:
+        self.sf, self.mapping = sf, mapping
+        self.calls = 0
+
+    def plan(self, message: Message) -> list[Upsert]:
+        p = message.payload
+        held = TechnicianCertification(
+            technician_key=p["technician_key"],
+            certification=Certification.model_validate(p["certification"]),
+        )
+        return certification_to_skills(
+            self.mapping,
+            held,
+            resource_name=p["resource_name"],
+            time_zone=p["time_zone"],
+            counts=bool(p["counts"]),
+            now=datetime.fromisoformat(p["changed_at"]),
+        )
+
+    def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
+        settled: dict[int, Outcome] = {}
+        plans: dict[int, list[Upsert]] = {}
+        for n, message in enumerate(messages):
+            try:
+                plans[n] = self.plan(message)
+            except (ValidationError, MappingError, KeyError, ValueError, TypeError) as exc:
+                settled[n] = Outcome(error=Permanent("salesforce", f"{message.key}: {exc}"))
+        for stage in range(3):  # resources, skills, then the holdings that name both
+            todo = {n: plan[stage] for n, plan in plans.items() if n not in settled}
+            distinct = list({u.key: u for u in todo.values()}.values())
+            if not distinct:
+                continue
+            before = self.sf.api_calls
+            try:
+                results = dict(
+                    zip((u.key for u in distinct), upsert_all(self.sf, distinct), strict=True)
                 )
+            except Exception as exc:  # the whole call failed
+                settled |= {n: Outcome(error=exc) for n in todo}
+                continue
+            finally:
+                self.calls += self.sf.api_calls - before
+            for n, upsert in todo.items():
+                result = results[upsert.key]
+                if not result.success:
+                    error = result.error or Permanent("salesforce", f"{upsert.sobject} refused")
+                    settled[n] = Outcome(error=error)
+                elif stage == 2:
+                    settled[n] = Outcome(remote_id=result.id)
+        return [settled[n] for n in range(len(messages))]
 
 
 class FinanceWebhooks:

@@ -11,6 +11,11 @@ transaction, each a fact about the order (its payload) and its idempotency key.
   as a signed webhook; key ``finance.billing_trigger|<order id>|<subscription id>``, which is
   the ``webhook-id``.
 
+- ``crm.certification_updated``: a technician's certification changed in the HR system (the
+  sync wrote it): pushed to the CRM as ServiceResource, Skill and ServiceResourceSkill; key
+  ``crm.certification_updated|<worker>|<code>|<updated_at>``, in sequence per technician and
+  code.
+
 How each is formatted for its remote is the destination's business (``destinations``), so
 the row holds what happened, not one remote's idea of it.
 """
@@ -29,18 +34,21 @@ from orchestrator.uow import UnitOfWork
 
 __all__ = [
     "BILLING_NAMESPACE",
+    "CRM_CERTIFICATION",
     "CRM_COMPLETED",
     "ERP_BILLING",
     "EVENTS",
     "FINANCE_TRIGGER",
+    "enqueue_certifications",
     "enqueue_closed",
     "labour_minutes",
 ]
 
 CRM_COMPLETED = "crm.work_order_completed"
+CRM_CERTIFICATION = "crm.certification_updated"
 ERP_BILLING = "erp.billing_request"
 FINANCE_TRIGGER = "finance.billing_trigger"
-EVENTS = (CRM_COMPLETED, ERP_BILLING, FINANCE_TRIGGER)
+EVENTS = (CRM_COMPLETED, ERP_BILLING, FINANCE_TRIGGER, CRM_CERTIFICATION)
 BILLING_NAMESPACE = uuid.UUID("6f1d3a52-8c1e-5b7a-9d0e-4b2f8a6c1e07")
 """uuid5 namespace of the SAP message UUIDs: the same key gives the same UUID, everywhere."""
 
@@ -48,6 +56,9 @@ OUTBOX = models.table_of(models.OutboxMessage)
 _EVENTS = models.table_of(models.AuditEvent)
 _NOTES = models.table_of(models.Note)
 _SUBSCRIPTIONS = models.table_of(models.WebhookSubscription)
+_CERTIFICATIONS = models.table_of(models.Certification)
+_TECHNICIANS = models.table_of(models.Technician)
+_CERT_FIELDS = ("code", "name", "issuer", "number", "issued_on", "expires_on")
 
 
 def labour_minutes(uow: UnitOfWork, work_order_id: int, until: datetime) -> int:
@@ -158,6 +169,7 @@ def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list
                 "event": event,
                 "destination": event.split(".", 1)[0],
                 "work_order_id": wo.id,
+                "sequence_key": f"work_order:{wo.id}",
                 "payload": payload,
                 "state": "pending",
                 "attempts": 0,
@@ -168,3 +180,68 @@ def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list
         ],
     )
     return [key for _, key, _ in rows]
+
+
+def enqueue_certifications(
+    connection: Any, system: str, external_ids: list[str], now: datetime
+) -> int:
+    """The CRM push each certification just written owes (by the sync, in its transaction):
+    the certification as it now stands, whether it still counts (active, not gone), its
+    technician by key (the worker id) with the name and time zone the CRM record needs. A
+    version already owed (its key written before) is not owed twice. How many rows."""
+    c, t = _CERTIFICATIONS.c, _TECHNICIANS.c
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(external_ids), 500):
+        chunk = external_ids[start : start + 500]
+        technician = (
+            t.external_id.label("worker"),
+            t.name.label("technician_name"),
+            t.time_zone.label("technician_zone"),
+        )
+        found = connection.execute(
+            select(_CERTIFICATIONS, *technician)
+            .join(_TECHNICIANS, t.id == c.technician_id)
+            .where((c.source_system == system) & c.external_id.in_(chunk))
+        )
+        for r in found:
+            worker = r.worker or f"T{r.technician_id}"
+            stamp = (r.remote_stamp or now).isoformat()
+            certification = {
+                f: (v.isoformat() if hasattr(v, "isoformat") else v)
+                for f in _CERT_FIELDS
+                if (v := getattr(r, f)) is not None
+            }
+            payload = {
+                "technician_id": r.technician_id,
+                "technician_key": worker,
+                "resource_name": r.technician_name,
+                "time_zone": r.technician_zone,
+                "certification": certification,
+                "status": r.status,
+                "counts": r.status == "active" and r.deleted_at is None,
+                "changed_at": stamp,
+            }
+            rows.append({
+                "key": f"{CRM_CERTIFICATION}|{worker}|{r.code}|{stamp}",
+                "event": CRM_CERTIFICATION,
+                "destination": "crm",
+                "work_order_id": None,
+                "sequence_key": f"certification:{worker}|{r.code}",
+                "payload": payload,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            })  # fmt: skip
+    if not rows:
+        return 0
+    owed = {
+        k
+        for (k,) in connection.execute(
+            select(OUTBOX.c.key).where(OUTBOX.c.key.in_([r["key"] for r in rows]))
+        )
+    }
+    fresh = [r for r in rows if r["key"] not in owed]
+    if fresh:
+        connection.execute(insert(OUTBOX), fresh)
+    return len(fresh)

@@ -4,9 +4,10 @@ each outcome. Delivery is guaranteed by the database, not by a broker.
 A claim takes the due rows (``pending``, ``next_attempt_at`` passed, no live lease) in id
 order, at most one batch, and leases them to this relay (``lease_owner`` until
 ``lease_until``): with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so relays side by side take
-different rows; SQLite has one writer. A row waits while an earlier row of the same work order
-and destination is still pending, so one order's deliveries to one remote go out in order, and
-different orders in parallel. A relay killed mid-batch leaves leases that run out; the rows
+different rows; SQLite has one writer. A row waits while an earlier row of its sequence
+(``sequence_key``: a work order, or one technician's certification) and destination is still
+pending, so one order's deliveries to one remote go out in order, and different orders in
+parallel. A relay killed mid-batch leaves leases that run out; the rows
 are claimed again and the remote's idempotency (an upsert by external id, SAP's message UUID,
 a webhook id) makes the repeat harmless.
 
@@ -37,6 +38,7 @@ from orchestrator.db import utcnow
 from orchestrator.uow import UnitOfWork
 
 __all__ = [
+    "ByEvent",
     "Destination",
     "Message",
     "Outcome",
@@ -81,6 +83,30 @@ class Destination(Protocol):
     batches as its remote allows (Salesforce: 200 records a call)."""
 
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]: ...
+
+
+class ByEvent:
+    """One destination made of several, by event (Salesforce: completed jobs and
+    certification pushes); outcomes come back in the messages' order."""
+
+    def __init__(self, parts: Mapping[str, Destination]) -> None:
+        self.parts = dict(parts)
+
+    def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
+        outcomes: list[Outcome] = [Outcome(error=RuntimeError("not sent"))] * len(messages)
+        by_event: dict[str, list[int]] = {}
+        for n, message in enumerate(messages):
+            by_event.setdefault(message.event, []).append(n)
+        for event, indexes in by_event.items():
+            part = self.parts.get(event)
+            if part is None:
+                for n in indexes:
+                    outcomes[n] = Outcome(error=Permanent("outbox", f"nothing delivers {event}"))
+                continue
+            for n, outcome in zip(indexes, part.deliver([messages[n] for n in indexes]),
+                                  strict=True):  # fmt: skip
+                outcomes[n] = outcome
+        return outcomes
 
 
 @dataclass(frozen=True)
@@ -148,7 +174,7 @@ class Relay:
         o, e = OUTBOX.c, _EARLIER.c
         waiting = exists().where(
             and_(
-                e.work_order_id == o.work_order_id,
+                e.sequence_key == o.sequence_key,
                 e.destination == o.destination,
                 e.id < o.id,
                 e.state == "pending",

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.outbox.relay import Destination, Relay, RelayPolicy
+from orchestrator.outbox.events import CRM_CERTIFICATION, CRM_COMPLETED
+from orchestrator.outbox.relay import ByEvent, Destination, Relay, RelayPolicy
 from orchestrator.settings import Settings
 
 __all__ = ["DESTINATIONS", "build_relay", "policy_of"]
@@ -46,11 +47,17 @@ def _destination(name: str, settings: Settings, uow: Any) -> Destination:
     if name == "salesforce":
         from connectors.salesforce import SalesforceConnector, SalesforceSettings
         from mappings.salesforce import SalesforceMapping
-        from orchestrator.outbox.destinations import SalesforceJobs
+        from orchestrator.outbox.destinations import SalesforceJobs, SalesforceSkills
 
         path = settings.salesforce_mapping_file
         mapping = SalesforceMapping() if path is None else SalesforceMapping.load(path)
-        return SalesforceJobs(SalesforceConnector(SalesforceSettings(max_attempts=ONE)), mapping)
+        sf = SalesforceConnector(SalesforceSettings(max_attempts=ONE))
+        return ByEvent(
+            {
+                CRM_COMPLETED: SalesforceJobs(sf, mapping),
+                CRM_CERTIFICATION: SalesforceSkills(sf, mapping),
+            }
+        )
     if name == "webhooks":
         from connectors.webhooks import WebhookConnector, WebhookSettings
         from orchestrator.outbox.destinations import FinanceWebhooks

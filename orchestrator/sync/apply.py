@@ -7,7 +7,7 @@ its resolution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from mappings.errors import MappingError
 from mappings.records import Entity, InboundMap, Mapped
 from orchestrator import models
+from orchestrator.outbox.events import enqueue_certifications
 from orchestrator.sync.streams import Stream
 from orchestrator.uow import UnitOfWork
 
@@ -33,6 +34,10 @@ TABLES: dict[Entity, type[models.Base]] = {
     "certification": models.Certification,
 }
 QUARANTINE = models.table_of(models.QuarantinedRecord)
+AFTER_WRITE: dict[Entity, Callable[[Any, str, list[str], datetime], Any]] = {
+    # a changed certification is pushed to the CRM: its outbox rows, in the same transaction
+    "certification": enqueue_certifications,
+}
 
 
 @dataclass
@@ -177,6 +182,7 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
     good = page.mapped(entity, raws)
     stored = rows_of(connection, table, {(m.system, m.external_id) for _, m in good})
     resolved: list[str] = []
+    written: list[str] = []  # external ids of the rows this page changed
     live: list[tuple[Mapping[str, Any], Mapped[Any], Any]] = []
     for raw, mapped in good:
         row: Any = stored.get((mapped.system, mapped.external_id))
@@ -199,6 +205,7 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
                     )
                 )
                 counts.written += 1
+                written.append(mapped.external_id)
             else:
                 counts.skipped += 1  # never stored: nothing to keep
             resolved.append(mapped.external_id)
@@ -245,6 +252,7 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
                 changes |= {"row_id_": row.id, "remote_stamp": mapped.stamp, "deleted_at": None}
                 updates.setdefault(tuple(sorted(changes)), []).append(changes)
             counts.written += 1
+            written.append(mapped.external_id)
             resolved.append(mapped.external_id)
     if inserts:
         connection.execute(insert(table), inserts)
@@ -262,6 +270,9 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
             .values({name: bindparam(name) for name in shape if name != "row_id_"} | bump(table)),
             batch,
         )
+    after = AFTER_WRITE.get(entity)
+    if after is not None and written:
+        after(connection, stream.system, written, now)
     resolve_many(work, stream, entity, resolved, now)
 
 

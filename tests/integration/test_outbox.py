@@ -22,8 +22,15 @@ from orchestrator.db import utcnow
 from orchestrator.handlers import outbox as outbox_h
 from orchestrator.handlers import work_orders as wo_h
 from orchestrator.lifecycle import Actor, Role, State
-from orchestrator.outbox import CRM_COMPLETED, ERP_BILLING, FINANCE_TRIGGER, Relay, RelayPolicy
-from orchestrator.outbox.destinations import SalesforceJobs, SAPBilling
+from orchestrator.outbox import (
+    CRM_CERTIFICATION,
+    CRM_COMPLETED,
+    ERP_BILLING,
+    FINANCE_TRIGGER,
+    Relay,
+    RelayPolicy,
+)
+from orchestrator.outbox.destinations import SalesforceJobs, SalesforceSkills, SAPBilling
 from orchestrator.outbox.events import enqueue_closed
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator
@@ -281,3 +288,41 @@ def test_completed_jobs_reach_salesforce_in_collections(
     for row in rows:
         body = by_key[row.payload["key"]]["body"]
         assert body["Status"] == "Closed" and row.remote_id == by_key[row.payload["key"]]["id"]
+
+
+# -- certification pushes ------------------------------------------------------------------------
+
+
+def test_hr_changes_are_pushed_to_salesforce_skills_in_order(
+    container: Container, sf: SalesforceSimulator
+) -> None:
+    from sandbox.hr import HRSimulator
+    from tests.integration.test_sync_hr import TODAY, add_technicians
+    from tests.integration.test_sync_hr import sync as sync_hr
+
+    with HRSimulator(seed=7, workers=6, malformed=0.0, today=TODAY) as hr:
+        add_technicians(container, sorted({r["worker_id"] for r in hr.records()}))
+        sync_hr(container, hr)
+        certs = [r for r in hr.records()]
+        clock = Clock()
+        skills = SalesforceSkills(sf_connector(sf), MAPPING)
+        r = Relay(container.uow, {"salesforce": skills}, {CRM_CERTIFICATION: "salesforce"},
+                  RelayPolicy(), clock=clock)  # fmt: skip
+        deliver_all(r, clock)
+        pushed = [row for row in outbox_rows(container) if row.event == CRM_CERTIFICATION]
+        assert len(pushed) == len(certs) and {row.state for row in pushed} == {"delivered"}
+        holdings = sf.writes("ServiceResourceSkill")
+        assert {w["external_id"] for w in holdings} == {r["id"] for r in certs}
+        assert len(sf.writes("Skill")) == len({r["code"] for r in certs}), "a skill once"
+        assert skills.calls == 3, "resources, skills, holdings: one Collections call each"
+        worker, code = certs[0]["worker_id"], certs[0]["code"]
+        hr.revoke(worker, code)
+        sync_hr(container, hr)
+        deliver_all(r, clock)
+    again = [row for row in outbox_rows(container) if row.event == CRM_CERTIFICATION]
+    assert len(again) == len(certs) + 1 and {row.state for row in again} == {"delivered"}
+    revoked = again[-1]
+    assert revoked.key.startswith(f"{CRM_CERTIFICATION}|{worker}|{code}|")
+    assert revoked.payload["counts"] is False
+    (holding,) = sf.find("ServiceResourceSkill", "Fieldbridge_Id__c", f"{worker}|{code}")
+    assert holding["EffectiveEndDate"] is not None, "a revoked certification stops counting"
