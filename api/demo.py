@@ -578,7 +578,7 @@ def report(outcome: Outcome, console: Console) -> None:
         f"first-time-fix rate: {share:.0%} ({outcome.first_time_fix} of {outcome.closed} "
         "closed orders fixed on the first visit)"
     )
-    table = Table(title="write-backs (outbox)")
+    table = Table(title="write-backs (outbox; crm: completed jobs and certification pushes)")
     for name in ("destination", "delivered", "dead", "pending"):
         table.add_column(name, justify="left" if name == "destination" else "right")
     for name, counts in sorted(outcome.outbox.items()):
