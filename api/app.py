@@ -82,7 +82,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             asyncio.create_task(_every(CHECKPOINT_EVERY_S, checkpoint, container.engine)),
         ]
         settings = container.settings
-        if settings.outbox_relay and settings.env == "embedded":
+        if settings.broker_url:  # the production mode: workers deliver, woken after commits
+            from orchestrator import tasks as production
+
+            production.enable(settings)
+        elif settings.outbox_relay:
             relay = await run_in_threadpool(_relay, container)
             tasks.append(asyncio.create_task(_every(settings.outbox_relay_every_s, relay)))
         try:

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from orchestrator import auth, billing_cli, migrate, outbox_cli, planning_cli, sandbox_cli, sync_cli
+from orchestrator import (
+    auth,
+    billing_cli,
+    migrate,
+    outbox_cli,
+    planning_cli,
+    sandbox_cli,
+    sync_cli,
+    worker_cli,
+)
 from orchestrator.bootstrap import bootstrap
 from orchestrator.console import err, error
 from orchestrator.errors import FieldbridgeError
@@ -26,6 +35,8 @@ app.add_typer(planning_cli.bench_app, name="bench")
 app.add_typer(sandbox_cli.sandbox_app, name="sandbox")
 app.add_typer(sync_cli.sync_app, name="sync")
 app.add_typer(outbox_cli.outbox_app, name="outbox")
+app.command("worker")(worker_cli.worker_cmd)
+app.command("beat")(worker_cli.beat_cmd)
 app.add_typer(billing_cli.billing_app, name="billing")
 
 

@@ -31,7 +31,12 @@ class Settings(BaseSettings):
     status_rate_per_min: int = Field(default=60, gt=0)
     service_request_rate_per_min: int = Field(default=20, gt=0)
     rate_limit_storage: str = "memory://"
-    broker_url: str | None = None
+    broker_url: str | None = Field(
+        default=None, description="redis://...: the production mode, tasks on Celery"
+    )
+    task_visibility_timeout_s: float = Field(
+        default=900, ge=60, description="Redis redelivers a task not acknowledged by then"
+    )
     token_default_ttl_hours: float = Field(default=12, gt=0)
     idempotency_ttl_hours: float = Field(default=48, ge=24)
     idempotency_lease_s: float = Field(default=60, gt=0)

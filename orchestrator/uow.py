@@ -19,6 +19,7 @@ loop (see ``run``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -27,6 +28,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from orchestrator.db import LoopDatabase, begin_read_only
+
+log = logging.getLogger("orchestrator.uow")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,6 +50,15 @@ class UnitOfWork:
         self._check = check
         self._connection: Connection | None = None
         self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this unit of work's next commit has succeeded (a task sent
+        to a broker must never announce what a rollback then takes back); forgotten on a
+        rollback; the same callback once however often it is given. A callback that fails is
+        logged: the commit stands."""
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
 
     def __enter__(self) -> UnitOfWork:
         self._begin(self._engine.connect())
@@ -76,6 +88,7 @@ class UnitOfWork:
         """Roll back what was not committed; the connection, for its owner to release."""
         connection, session = self.connection(), self._session
         self._connection = self._session = None
+        self._after_commit = []
         try:
             if session is not None:
                 session.close()
@@ -135,8 +148,15 @@ class UnitOfWork:
             self._session.commit()
         else:
             self.connection().commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("after commit: %r failed (the commit stands)", callback)
 
     def rollback(self) -> None:
+        self._after_commit = []
         if self._session is not None:
             self._session.rollback()
         else:

@@ -23,6 +23,7 @@ the row holds what happened, not one remote's idea of it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,16 @@ BILLING_NAMESPACE = uuid.UUID("6f1d3a52-8c1e-5b7a-9d0e-4b2f8a6c1e07")
 """uuid5 namespace of the SAP message UUIDs: the same key gives the same UUID, everywhere."""
 
 OUTBOX = models.table_of(models.OutboxMessage)
+WAKE: list[Callable[[], None]] = []
+"""Called after a commit that made rows due (the production mode sends a task to wake a
+worker); the embedded relay polls and needs none."""
+
+
+def _wake() -> None:
+    for wake in WAKE:
+        wake()
+
+
 _EVENTS = models.table_of(models.AuditEvent)
 _NOTES = models.table_of(models.Note)
 _SUBSCRIPTIONS = models.table_of(models.WebhookSubscription)
@@ -161,6 +172,7 @@ def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list
     for (subscription,) in subscriptions:
         trigger = order | {"type": FINANCE_TRIGGER, "subscription_id": subscription}
         rows.append((FINANCE_TRIGGER, f"{FINANCE_TRIGGER}|{wo.id}|{subscription}", trigger))
+    uow.after_commit(_wake)
     uow.connection().execute(
         insert(OUTBOX),
         [
@@ -183,13 +195,14 @@ def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list
 
 
 def enqueue_certifications(
-    connection: Any, system: str, external_ids: list[str], now: datetime
+    uow: UnitOfWork, system: str, external_ids: list[str], now: datetime
 ) -> int:
     """The CRM push each certification just written owes (by the sync, in its transaction):
     the certification as it now stands, whether it still counts (active, not gone), its
     technician by key (the worker id) with the name and time zone the CRM record needs. A
     version already owed (its key written before) is not owed twice. How many rows."""
     c, t = _CERTIFICATIONS.c, _TECHNICIANS.c
+    connection = uow.connection()
     rows: list[dict[str, Any]] = []
     for start in range(0, len(external_ids), 500):
         chunk = external_ids[start : start + 500]
@@ -244,4 +257,5 @@ def enqueue_certifications(
     fresh = [r for r in rows if r["key"] not in owed]
     if fresh:
         connection.execute(insert(OUTBOX), fresh)
+        uow.after_commit(_wake)
     return len(fresh)

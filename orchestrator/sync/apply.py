@@ -34,7 +34,7 @@ TABLES: dict[Entity, type[models.Base]] = {
     "certification": models.Certification,
 }
 QUARANTINE = models.table_of(models.QuarantinedRecord)
-AFTER_WRITE: dict[Entity, Callable[[Any, str, list[str], datetime], Any]] = {
+AFTER_WRITE: dict[Entity, Callable[[UnitOfWork, str, list[str], datetime], Any]] = {
     # a changed certification is pushed to the CRM: its outbox rows, in the same transaction
     "certification": enqueue_certifications,
 }
@@ -272,7 +272,7 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
         )
     after = AFTER_WRITE.get(entity)
     if after is not None and written:
-        after(connection, stream.system, written, now)
+        after(work, stream.system, written, now)
     resolve_many(work, stream, entity, resolved, now)
 
 

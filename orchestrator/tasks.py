@@ -1,0 +1,148 @@
+"""The production mode: Celery on Redis wakes and spreads the work; the database stays the
+guarantee.
+
+``FIELDBRIDGE_BROKER_URL`` set, ``fieldbridge worker`` runs a Celery worker and ``fieldbridge
+beat`` the periodic jobs. Closing an order sends ``fieldbridge.outbox.deliver`` once its
+transaction has committed (never before: a rollback must not announce anything); a worker
+that takes it drains the outbox. The outbox's database lease stays the delivery guarantee:
+Celery only says "look now".
+
+Settings chosen on purpose, and the recovery bound each gives:
+
+- ``task_acks_late`` with ``task_reject_on_worker_lost``: a message is acknowledged when its
+  task has finished; a worker killed mid-task (SIGKILL, the OOM killer) leaves it
+  unacknowledged and it runs again elsewhere (at least once). Every task is idempotent (the
+  outbox's leases and the remotes' keys; a sync's cursor), so the repeat is harmless.
+- ``visibility_timeout`` (``FIELDBRIDGE_TASK_VISIBILITY_TIMEOUT_S``, 900 s): Redis hands an
+  unacknowledged message to another worker after this long: the bound on how long a task
+  lost with its worker waits. It must exceed the longest task; a relay drain is bounded by
+  its batch and the connectors' timeouts, far below it.
+- ``worker_prefetch_multiplier`` 1: a worker reserves one message beyond those it runs, so a
+  dead worker strands at most that many until the visibility timeout.
+- broker socket timeouts (5 s), a health check every 10 s and retried connections: a worker
+  notices a dead or restarted broker within seconds and reconnects.
+- A worker that stops consuming after a broker restart is a known Celery failure, and a
+  sweeper sent through the broker would reach only such workers: so every worker also runs
+  a thread that claims due outbox rows straight from the database every
+  ``FIELDBRIDGE_OUTBOX_RELAY_EVERY_S``. Delivery never depends on the broker; the broker
+  only makes it prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Celery, signals
+
+from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.outbox import events as outbox_events
+from orchestrator.outbox.relay import Relay
+from orchestrator.outbox.wiring import build_relay
+from orchestrator.settings import Settings, get_settings
+
+__all__ = ["DELIVER", "SWEEP_EVERY_S", "app", "configure", "start_relay_loop", "wake"]
+
+log = logging.getLogger("fieldbridge.tasks")
+DELIVER = "fieldbridge.outbox.deliver"
+SWEEP_EVERY_S = 30.0
+
+app = Celery("fieldbridge")
+
+
+def configure(settings: Settings) -> Celery:
+    """The Celery app for ``settings`` (its broker, the reliability settings above, and
+    beat's schedule)."""
+    app.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="fieldbridge",
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.task_visibility_timeout_s,
+            "socket_timeout": 5.0,
+            "socket_connect_timeout": 5.0,
+            "health_check_interval": 10,
+            "retry_on_timeout": True,
+        },
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "outbox-sweep": {"task": DELIVER, "schedule": SWEEP_EVERY_S},
+        },
+    )
+    return app
+
+
+_container: Container | None = None
+_relay: Relay | None = None
+_lock = threading.Lock()
+
+
+def _worker_relay() -> Relay:
+    """This process's relay (and container), made once."""
+    global _container, _relay
+    with _lock:
+        if _relay is None:
+            _container = bootstrap()
+            _relay, problems = build_relay(_container.uow, _container.settings)
+            for name, why in problems.items():
+                log.error("outbox: %s is not configured, its rows stay pending: %s", name, why)
+        return _relay
+
+
+@app.task(name=DELIVER, acks_late=True, reject_on_worker_lost=True)
+def deliver() -> dict[str, int]:
+    """Deliver what is due now (the outbox's leases keep two workers off the same rows)."""
+    done = _worker_relay().drain()
+    return {"claimed": done.claimed, "delivered": done.delivered, "dead": done.dead}
+
+
+def wake() -> None:
+    """Ask a worker to deliver now (sent after the commit that made rows due). A broker that
+    does not answer costs nothing but promptness: the workers' database loop delivers."""
+    try:
+        deliver.apply_async(retry=False)
+    except Exception as exc:  # the broker is down: the database loop will find the rows
+        log.warning("outbox: could not wake a worker (%s); the database loop will deliver", exc)
+
+
+def start_relay_loop(every_s: float, stop: threading.Event) -> threading.Thread:
+    """The worker's own loop: claim due rows straight from the database every ``every_s``,
+    whatever the broker does."""
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            try:
+                _worker_relay().drain()
+            except Exception:
+                log.exception("outbox: the database loop's round failed; trying again")
+
+    thread = threading.Thread(target=loop, name="outbox-db-loop", daemon=True)
+    thread.start()
+    return thread
+
+
+_stop = threading.Event()
+
+
+@signals.worker_init.connect
+def _on_worker_init(**_: Any) -> None:
+    start_relay_loop(get_settings().outbox_relay_every_s, _stop)
+
+
+@signals.worker_shutdown.connect
+def _on_worker_shutdown(**_: Any) -> None:
+    _stop.set()
+
+
+def enable(settings: Settings) -> None:
+    """In a process that closes orders (the API) with a broker set: wake a worker after each
+    commit that made outbox rows due."""
+    configure(settings)
+    if wake not in outbox_events.WAKE:
+        outbox_events.WAKE.append(wake)

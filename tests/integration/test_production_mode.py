@@ -1,0 +1,157 @@
+"""The production mode: Celery workers (``fieldbridge worker``) on Redis deliver the outbox,
+woken by a task sent only after the closing transaction commits; and a worker whose broker is
+gone still delivers, from its own database loop. Needs Redis on 127.0.0.1:6379 for the woken
+path (said and skipped where it does not answer)."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from orchestrator import models, tasks
+from orchestrator.bootstrap import Container
+from orchestrator.outbox import events as outbox_events
+from sandbox.sap import SAPSimulator
+from tests.conftest import make_settings
+from tests.e2e.test_cli import FIELDBRIDGE, free_port
+from tests.integration.test_outbox import closed_orders
+
+OUTBOX = models.table_of(models.OutboxMessage)
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+needs_redis = pytest.mark.skipif(
+    not redis_answers(), reason="Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)"
+)
+
+
+@pytest.fixture
+def sap() -> Iterator[SAPSimulator]:
+    with SAPSimulator(seed=6, customers=20, stocks=0, malformed=0.0) as s:
+        yield s
+
+
+def delivered(container: Container) -> int:
+    with container.uow() as uow:
+        found = uow.connection().execute(select(func.count()).where(OUTBOX.c.state == "delivered"))
+        return int(found.scalar_one())
+
+
+def wait_for(what: Callable[[], bool], timeout_s: float, why: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not what():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+
+
+def worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [FIELDBRIDGE, "worker", "--concurrency", "2", "--loglevel", "INFO"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def worker_env(
+    database_url: str, tmp_path: Path, sap: SAPSimulator, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+    return (
+        env
+        | sap.env()
+        | {
+            "FIELDBRIDGE_DATABASE_URL": database_url,
+            "FIELDBRIDGE_SECRET_KEY_FILE": str(tmp_path / "key"),
+            "FIELDBRIDGE_OUTBOX_ROUTES": '{"erp.billing_request": "sap"}',
+        }
+        | extra
+    )
+
+
+def test_the_reliability_settings_are_set_on_purpose(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path, broker_url="redis://127.0.0.1:1/0",
+                             task_visibility_timeout_s=600)  # fmt: skip
+    conf = tasks.configure(settings).conf
+    assert conf.task_acks_late is True and conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.broker_transport_options["visibility_timeout"] == 600
+    assert conf.broker_transport_options["socket_timeout"] == 5.0
+    assert conf.beat_schedule["outbox-sweep"]["task"] == tasks.DELIVER
+
+
+def test_wake_is_sent_only_after_the_commit(container: Container, sap: SAPSimulator) -> None:
+    woken: list[str] = []
+    outbox_events.WAKE.append(lambda: woken.append("woken"))
+    try:
+        buyers = [r["InternalID"] for r in sap.records()][:2]
+        closed_orders(container, buyers)  # commits: woken once
+        assert woken == ["woken"]
+        with container.uow() as uow:  # a close that rolls back wakes no one
+            customer = models.Customer(name="x", source_system="sap", external_id="other")
+            uow.session.add(customer)
+            uow.session.flush()
+            uow.after_commit(lambda: woken.append("never"))
+            uow.rollback()
+        assert woken == ["woken"]
+    finally:
+        outbox_events.WAKE.clear()
+
+
+@needs_redis
+def test_a_worker_woken_through_redis_delivers_after_the_commit(
+    container: Container, database_url: str, tmp_path: Path, sap: SAPSimulator
+) -> None:
+    import redis
+
+    db = random.randint(1, 15)
+    broker = f"redis://127.0.0.1:6379/{db}"
+    redis.Redis.from_url(broker).flushdb()
+    log = tmp_path / "worker.log"
+    # the database loop is slowed right down: what is delivered promptly was woken
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")  # fmt: skip
+    process = worker(env, log)
+    try:
+        wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
+        tasks.enable(make_settings(database_url, tmp_path, broker_url=broker))
+        closed_orders(container, [r["InternalID"] for r in sap.records()][:5])
+        wait_for(lambda: delivered(container) == 5, 30, log.read_text()[-2000:])
+    finally:
+        outbox_events.WAKE.clear()
+        process.terminate()
+        process.wait(timeout=30)
+    assert len(sap.invoice_requests()) == 5
+
+
+def test_a_worker_without_its_broker_still_delivers_from_the_database(
+    container: Container, database_url: str, tmp_path: Path, sap: SAPSimulator
+) -> None:
+    closed_orders(container, [r["InternalID"] for r in sap.records()][:4])
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=dead_broker,
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="0.2")  # fmt: skip
+    log = tmp_path / "worker.log"
+    process = worker(env, log)
+    try:
+        wait_for(lambda: delivered(container) == 4, 60, log.read_text()[-2000:])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert len(sap.invoice_requests()) == 4
