@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -438,6 +439,21 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("key"),
         Index("ix_outbox_due", "state", "next_attempt_at"),
+        # the claim's "an earlier row of this sequence is pending", and its scan in id order
+        Index(
+            "ix_outbox_pending_sequence",
+            "sequence_key",
+            "destination",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_pending_id",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from connectors.errors import ConnectorError, Permanent
 from connectors.retry import backoff_s
@@ -165,9 +165,10 @@ class Relay:
     def routed_events(self) -> list[str]:
         return sorted(e for e, d in self.routes.items() if d in self.destinations)
 
-    def claim(self) -> list[Message]:
-        """Lease the due rows of routed events (at most one batch), oldest first."""
-        events = self.routed_events()
+    def claim(self, events: Sequence[str] | None = None) -> list[Message]:
+        """Lease the due rows of ``events`` (default: every routed event), at most one batch,
+        oldest first."""
+        events = self.routed_events() if events is None else sorted(events)
         if not events:
             return []
         now = self.clock()
@@ -213,13 +214,17 @@ class Relay:
         ]
 
     def run_once(self) -> RelayResult:
-        """Claim one batch, deliver it destination by destination, record the outcomes."""
-        claimed = self.claim()
-        result = RelayResult(claimed=len(claimed))
-        by_route: dict[str, list[Message]] = {}
-        for message in claimed:
-            by_route.setdefault(self.routes[message.event], []).append(message)
-        for name, messages in by_route.items():
+        """One round: for each destination, claim a batch of its rows, deliver it, record the
+        outcomes (a batch per destination, so Salesforce's is whole Collections of 200)."""
+        result = RelayResult()
+        by_destination: dict[str, list[str]] = {}
+        for event in self.routed_events():
+            by_destination.setdefault(self.routes[event], []).append(event)
+        for name, events in by_destination.items():
+            messages = self.claim(events)
+            if not messages:
+                continue
+            result.claimed += len(messages)
             try:
                 outcomes = self.destinations[name].deliver(messages)
                 if len(outcomes) != len(messages):
@@ -244,59 +249,66 @@ class Relay:
     def _record(
         self, messages: Sequence[Message], outcomes: Sequence[Outcome], result: RelayResult
     ) -> None:
+        """The outcomes, for the rows this relay still holds (a row whose lease ran out and
+        another relay took is left to that one: ``lost_leases``), in one statement per shape
+        of outcome."""
         now = self.clock()
         p, o = self.policy, OUTBOX.c
         waits: dict[int, float] = {}  # one wait per failure: a batch refused as a whole
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for message, outcome in zip(messages, outcomes, strict=True):
+            attempts = message.attempts + 1
+            values: dict[str, Any] = {"id_": message.id, "attempts": attempts}
+            if outcome.error is None:
+                values |= {"remote_id": outcome.remote_id}
+                kind = "delivered"
+            else:
+                error = outcome.error
+                values["last_error"] = _answer(error)
+                age = (now - message.created_at).total_seconds()
+                if (
+                    isinstance(error, Permanent)
+                    or not isinstance(error, ConnectorError)
+                    or attempts >= p.max_attempts
+                    or age >= p.max_age_s
+                ):
+                    kind = "dead"
+                    log.error("outbox: %s is a dead letter: %s", message.key, error)
+                else:
+                    if id(error) not in waits:  # comes due again as one batch
+                        waits[id(error)] = backoff_s(
+                            attempts, error, base_s=p.backoff_base_s, max_s=p.backoff_max_s
+                        )
+                    values["next_attempt_at"] = now + timedelta(seconds=waits[id(error)])
+                    kind = "retried"
+            rows.setdefault(kind, []).append(values)
+        fixed = {
+            "delivered": {"state": "delivered", "delivered_at": now, "last_error": None},
+            "dead": {"state": "dead", "dead_at": now},
+            "retried": {},
+        }
         with self.uow() as uow:
             connection = uow.connection()
-            for message, outcome in zip(messages, outcomes, strict=True):
-                attempts = message.attempts + 1
-                values: dict[str, Any] = {
-                    "attempts": attempts,
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
-                if outcome.error is None:
-                    values |= {
-                        "state": "delivered",
-                        "delivered_at": now,
-                        "remote_id": outcome.remote_id,
-                        "last_error": None,
-                    }
-                    kind = "delivered"
-                else:
-                    error = outcome.error
-                    values["last_error"] = _answer(error)
-                    age = (now - message.created_at).total_seconds()
-                    if (
-                        isinstance(error, Permanent)
-                        or not isinstance(error, ConnectorError)
-                        or attempts >= p.max_attempts
-                        or age >= p.max_age_s
-                    ):
-                        values |= {"state": "dead", "dead_at": now}
-                        kind = "dead"
-                        log.error("outbox: %s is a dead letter: %s", message.key, error)
-                    else:
-                        if id(error) not in waits:  # comes due again as one batch
-                            waits[id(error)] = backoff_s(
-                                attempts, error, base_s=p.backoff_base_s, max_s=p.backoff_max_s
-                            )
-                        values["next_attempt_at"] = now + timedelta(seconds=waits[id(error)])
-                        kind = "retried"
-                found = connection.execute(
+            ids = [m.id for m in messages]
+            held_query = select(o.id).where(
+                o.id.in_(ids) & (o.lease_owner == self.owner) & (o.state == "pending")
+            )
+            if connection.dialect.name == "postgresql":
+                held_query = held_query.with_for_update()
+            held = {i for (i,) in connection.execute(held_query)}
+            result.lost_leases += len(ids) - len(held)
+            for kind, batch in rows.items():
+                mine = [v for v in batch if v["id_"] in held]
+                if not mine:
+                    continue
+                varying: dict[str, Any] = {k: bindparam(k) for k in mine[0] if k != "id_"}
+                connection.execute(
                     update(OUTBOX)
-                    .where(
-                        (o.id == message.id)
-                        & (o.lease_owner == self.owner)
-                        & (o.state == "pending")
-                    )
-                    .values(values)
+                    .where((o.id == bindparam("id_")) & (o.lease_owner == self.owner))
+                    .values({**varying, **fixed[kind], "lease_owner": None, "lease_until": None}),
+                    mine,
                 )
-                if found.rowcount == 1:
-                    setattr(result, kind, getattr(result, kind) + 1)
-                else:
-                    result.lost_leases += 1
+                setattr(result, kind, getattr(result, kind) + len(mine))
             uow.commit()
 
 

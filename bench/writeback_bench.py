@@ -1,0 +1,869 @@
+"""The write-back at volume: closed work orders through the embedded outbox relay into the
+Salesforce, SAP and finance simulators, beside a naive one-call-per-record relay.
+
+Usage::
+
+    .venv/bin/python bench/writeback_bench.py [--orders 10000] [--naive 500]
+        [--backends sqlite,postgresql] [--batch 1000] [--workers 4] [--analyze]
+        [--json results.json]
+
+For each backend: a migrated throwaway store (a SQLite file in a temp dir; a PostgreSQL
+database ``fb_bench_<random>`` on ``postgresql+psycopg://postgres@127.0.0.1:5432``, dropped
+``WITH (FORCE)`` afterwards, skipped and said so when nothing answers there), one active
+finance subscription (the finance simulator's endpoint and secret), and ``--orders`` closed
+work orders, each billed to an SAP customer of the SAP simulator (its ``InternalID``; the
+customers are shared round-robin), each with the audit trail of a 90-minute visit (so the
+labour billed is real). Then:
+
+``enqueue``   ``enqueue_closed`` for every order, in transactions of 500 orders (the orders
+              and their audit rows are written first, untimed; the commit is timed): three
+              outbox rows an order (``crm.work_order_completed``, ``erp.billing_request``,
+              ``finance.billing_trigger``).
+``relay``     the embedded relay (``orchestrator.outbox.Relay``, the product's policy, claim
+              batch ``--batch`` per destination, the product's default 1000; SAP and
+              webhooks ``--workers`` at a time) with its three destinations
+              through the real connectors over HTTPS: ``SalesforceJobs`` (WorkOrder upserts
+              in sObject Collections of 200), ``SAPBilling`` (one SOAP billing request per
+              trigger), ``FinanceWebhooks`` (one signed webhook per trigger); ``run_once``
+              until a round claims nothing. Each destination's ``deliver`` is timed apart
+              (its deliveries/s); the rest of the wall time is the relay's own bookkeeping,
+              timed apart too: ``claim`` (select and lease a batch) and the outcomes (one
+              statement per kind of outcome). The outbox meets the relay as the burst of closes left it (no
+              planner statistics until autovacuum's next analyze); ``--analyze`` runs
+              ``ANALYZE outbox`` first. Then the ledgers are checked: the
+              Salesforce simulator's ``writes("WorkOrder")`` one write per order key, SAP's
+              ``invoice_requests()`` one per message UUID, finance's ``deliveries()`` (and its
+              accepted requests) one per webhook-id, and every outbox row delivered.
+``naive``     beside them, in a store of its own with a Salesforce simulator of its own:
+              ``--naive`` closed orders, and the same relay routing only
+              ``crm.work_order_completed``, to a destination that sends each WorkOrder with
+              one ``SalesforceConnector.upsert()`` call (one REST request per record; the
+              SAP and finance destinations are one call per record already, so only the
+              Salesforce part differs and only it is compared). Like for like: Salesforce
+              deliveries/s inside ``deliver`` (engine: ``SalesforceJobs`` over all the
+              orders; naive: the per-record destination over the sample), extrapolated to
+              ``--orders`` and given as a ratio.
+
+Floor (per the issue): no more than 60 Salesforce calls for the 10,000 WorkOrder updates
+(``workorder_update_calls``, ``SalesforceJobs.workorder_calls``; ProductConsumed counted
+apart, ``part_calls``), scaled for another ``--orders`` (``ceil(60 * orders / 10000)``).
+The exit code is 0 even when the floor is missed or a ledger does not match (this is a
+benchmark, not a test); either is printed in red. ``--json PATH`` writes one flat object
+whose keys carry their unit: ``enqueue_s``, ``relay_deliveries_per_s``,
+``salesforce_deliveries_per_s``, ``workorder_update_calls``, ``ledgers_match``,
+``salesforce_engine_to_naive_ratio_x``, ... (the first backend's unprefixed, every backend's
+with its name: ``postgresql_relay_s``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, insert, select
+
+from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.sap import SAPConnector, SAPSettings
+from connectors.webhooks import WebhookConnector, WebhookSettings
+from mappings.canonical import CompletedJob
+from mappings.salesforce import SalesforceMapping
+from mappings.salesforce.outbound import work_order_to_salesforce
+from orchestrator import models
+from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.db import utcnow
+from orchestrator.handlers import work_orders as wo_h
+from orchestrator.migrate import upgrade
+from orchestrator.outbox import (
+    CRM_COMPLETED,
+    ERP_BILLING,
+    FINANCE_TRIGGER,
+    Destination,
+    Message,
+    Outcome,
+    Relay,
+    RelayPolicy,
+    RelayResult,
+    enqueue_closed,
+)
+from orchestrator.outbox.destinations import FinanceWebhooks, SalesforceJobs, SAPBilling
+from orchestrator.outbox.events import BILLING_NAMESPACE
+from orchestrator.settings import Settings
+from sandbox.finance import FinanceSimulator
+from sandbox.salesforce import SalesforceSimulator
+from sandbox.sap import SAPSimulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stores import PG_HOST, PG_PORT, postgres_answers, postgres_database
+
+FLOOR_CALLS, FLOOR_ORDERS = 60, 10_000
+MAPPING = SalesforceMapping()
+ROUTES = {CRM_COMPLETED: "salesforce", ERP_BILLING: "sap", FINANCE_TRIGGER: "webhooks"}
+DESTINATIONS = ("salesforce", "sap", "webhooks")
+CHUNK = 500  # orders a transaction when enqueuing
+SAP_CUSTOMERS = 2000  # at most; the orders share them round-robin
+OUTBOX = models.table_of(models.OutboxMessage)
+WORK_ORDERS = models.table_of(models.WorkOrder)
+AUDIT = models.table_of(models.AuditEvent)
+
+console = Console(width=None if sys.stdout.isatty() else 170)
+
+
+# --- stores, simulators, connectors ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def store(url: str | None, workdir: Path) -> Iterator[Container]:
+    """A migrated store: ``url``, or a new SQLite file in ``workdir``."""
+    url = url or f"sqlite:///{workdir / f'store-{uuid.uuid4().hex[:6]}.db'}"
+    upgrade(url)
+    container = bootstrap(
+        Settings(
+            database_url=url,
+            secret_key="b" * 16 + uuid.uuid4().hex,
+            attachments_dir=workdir / "attachments",
+            secret_key_file=workdir / "secret_key",
+        )
+    )
+    try:
+        yield container
+    finally:
+        container.dispose()
+
+
+@contextlib.contextmanager
+def backend_url(backend: str) -> Iterator[str | None]:
+    """None for SQLite (a temp file), a throwaway PostgreSQL database otherwise."""
+    if backend == "sqlite":
+        yield None
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+def sf_connector(sim: SalesforceSimulator) -> SalesforceConnector:
+    values = {
+        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
+    }
+    return SalesforceConnector(
+        SalesforceSettings(**{**values, "api_version": sim.api_version})  # type: ignore[arg-type]
+    )
+
+
+def sap_connector(sim: SAPSimulator) -> SAPConnector:
+    values = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sim.env().items()}
+    return SAPConnector(SAPSettings(**values))  # type: ignore[arg-type]
+
+
+def webhook_connector(sim: FinanceSimulator) -> WebhookConnector:
+    return WebhookConnector(WebhookSettings(allow_private=True, ca_bundle=sim.ca_path))
+
+
+class Clock:
+    """The relay's clock: now, moved on only when rows wait for a stored retry."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+class Timed:
+    """A destination with the seconds spent in its ``deliver`` and the rows handed to it."""
+
+    def __init__(self, inner: Destination) -> None:
+        self.inner, self.s, self.rows = inner, 0.0, 0
+
+    def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
+        start = time.perf_counter()
+        try:
+            return self.inner.deliver(messages)
+        finally:
+            self.s += time.perf_counter() - start
+            self.rows += len(messages)
+
+
+class TimedRelay(Relay):
+    """The relay with its own bookkeeping timed apart: ``claim_s`` (select and lease a
+    batch) and ``record_s`` (one statement per kind of outcome)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.claim_s = self.record_s = 0.0
+
+    def claim(self, events: Sequence[str] | None = None) -> list[Message]:
+        start = time.perf_counter()
+        try:
+            return super().claim(events)
+        finally:
+            self.claim_s += time.perf_counter() - start
+
+    def _record(
+        self, messages: Sequence[Message], outcomes: Sequence[Outcome], result: RelayResult
+    ) -> None:
+        start = time.perf_counter()
+        try:
+            super()._record(messages, outcomes, result)
+        finally:
+            self.record_s += time.perf_counter() - start
+
+
+class NaiveJobs:
+    """The naive Salesforce destination: each WorkOrder with one ``upsert()`` (or, for an
+    order raised in Salesforce, one ``update()``) call: one REST request per record."""
+
+    def __init__(self, sf: SalesforceConnector, mapping: SalesforceMapping) -> None:
+        self.sf, self.mapping = sf, mapping
+        self.workorder_calls = 0
+
+    def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
+        outcomes = []
+        for message in messages:
+            before = self.sf.api_calls
+            try:
+                u = work_order_to_salesforce(
+                    self.mapping, CompletedJob.model_validate(message.payload)
+                )
+                if u.key_field == "Id":
+                    result = self.sf.update(u.sobject, u.key, u.record)
+                else:
+                    result = self.sf.upsert(u.sobject, u.key_field, u.key, u.record)
+            except Exception as exc:  # the connectors' vocabulary: retried or dead by kind
+                outcomes.append(Outcome(error=exc))
+            else:
+                outcomes.append(Outcome(remote_id=result.id))
+            finally:
+                self.workorder_calls += self.sf.api_calls - before
+        return outcomes
+
+
+# --- the orders ------------------------------------------------------------------------------
+
+
+@dataclass
+class Enqueued:
+    orders: int = 0
+    rows: int = 0
+    s: float = 0.0  # enqueue_closed and the commit, summed
+    setup_s: float = 0.0  # customers, orders, audit rows (untimed in enqueue_s)
+
+
+def subscribe(container: Container, finance: FinanceSimulator) -> None:
+    with container.uow() as uow:
+        uow.session.add(
+            models.WebhookSubscription(
+                url=finance.endpoint, secret=finance.secret, active=True, created_by="bench"
+            )
+        )
+        uow.commit()
+
+
+def close_orders(
+    container: Container, buyers: list[str], n: int, progress: Progress, label: str
+) -> Enqueued:
+    """``n`` closed orders billed to ``buyers`` round-robin (their SAP customers made here),
+    each with a 90-minute visit in its audit trail, and ``enqueue_closed`` for each."""
+    task = progress.add_task(label, total=n, counts="")
+    out = Enqueued()
+    start = time.perf_counter()
+    with container.uow() as uow:
+        customers = [
+            models.Customer(name=f"Customer {b}", source_system="sap", external_id=b)
+            for b in buyers
+        ]
+        uow.session.add_all(customers)
+        uow.session.flush()
+        customer_ids = [c.id for c in customers]
+        uow.commit()
+    for first in range(0, n, CHUNK):
+        t0 = time.perf_counter()
+        with container.uow() as uow:
+            now = utcnow()
+            checked_in, completed = now - timedelta(minutes=95), now - timedelta(minutes=5)
+            orders = [
+                models.WorkOrder(
+                    tracking_code=wo_h.new_tracking_code(),
+                    status="closed",
+                    priority=1 + i % 4,
+                    summary=f"Boiler service {i}",
+                    customer_id=customer_ids[i % len(customer_ids)],
+                    visits=1,
+                    first_checked_in_at=checked_in,
+                    completed_at=completed,
+                    closed_at=now,
+                    status_changed_at=now,
+                )
+                for i in range(first, min(first + CHUNK, n))
+            ]
+            uow.session.add_all(orders)
+            uow.session.flush()
+            trail = [
+                ("scheduled", "in_progress", checked_in),
+                ("in_progress", "completed", completed),
+                ("completed", "closed", now),
+            ]
+            uow.connection().execute(
+                insert(AUDIT),
+                [
+                    {
+                        "work_order_id": wo.id,
+                        "seq": seq,
+                        "at": at,
+                        "actor": "bench",
+                        "role": "supervisor",
+                        "kind": "transition",
+                        "from_state": source,
+                        "to_state": target,
+                        "payload": {},
+                        "prev_hash": "0" * 64,
+                        "hash": "0" * 64,
+                    }
+                    for wo in orders
+                    for seq, (source, target, at) in enumerate(trail, 1)
+                ],
+            )
+            t1 = time.perf_counter()
+            for wo in orders:
+                out.rows += len(enqueue_closed(uow, wo, now))
+            uow.commit()
+            t2 = time.perf_counter()
+        out.s += t2 - t1
+        out.setup_s += t1 - t0
+        out.orders += len(orders)
+        progress.update(task, completed=out.orders, counts=f"{out.rows:,} outbox rows")
+    out.setup_s += time.perf_counter() - start - out.s - out.setup_s
+    return out
+
+
+# --- the relay -------------------------------------------------------------------------------
+
+
+def pending(container: Container, events: Sequence[str]) -> int:
+    with container.uow() as uow:
+        found = uow.connection().execute(
+            select(func.count())
+            .select_from(OUTBOX)
+            .where((OUTBOX.c.state == "pending") & OUTBOX.c.event.in_(list(events)))
+        )
+        return int(found.scalar_one())
+
+
+def run_relay(
+    container: Container,
+    relay: Relay,
+    clock: Clock,
+    total: int,
+    progress: Progress,
+    label: str,
+) -> tuple[RelayResult, float, int]:
+    """``run_once`` until a round claims nothing; when rows still wait for a stored retry,
+    the clock moves past it and the relay goes on (at most 30 times). The result, the wall
+    seconds (the relay's rounds only) and the rows left pending."""
+    task = progress.add_task(label, total=total, counts="")
+    result = RelayResult()
+    seconds = 0.0
+    left = 0
+    for _ in range(30):
+        start = time.perf_counter()
+        while True:
+            once = relay.run_once()
+            result.add(once)
+            done = result.delivered + result.dead
+            progress.update(
+                task,
+                completed=done,
+                counts=f"{result.delivered:,} delivered, {result.retried:,} retried, "
+                f"{result.dead:,} dead",
+            )
+            if not once.claimed:
+                break
+        seconds += time.perf_counter() - start
+        left = pending(container, relay.routed_events())
+        if not left:
+            break
+        clock.advance(3600)
+    return result, seconds, left
+
+
+def analyze(container: Container) -> None:
+    """``ANALYZE outbox``: the planner's statistics of the freshly filled table (autovacuum's
+    job, when it runs: a table filled in one burst has none until then)."""
+    with container.uow() as uow:
+        uow.connection().exec_driver_sql("ANALYZE outbox")
+        uow.commit()
+
+
+def rate(n: int, s: float) -> float:
+    return n / s if s else 0.0
+
+
+def engine_ledgers(
+    container: Container,
+    sf_sim: SalesforceSimulator,
+    sap_sim: SAPSimulator,
+    finance: FinanceSimulator,
+) -> dict[str, bool]:
+    """Each simulator's ledger against the outbox: one effect per row, every row delivered."""
+    with container.uow() as uow:
+        connection = uow.connection()
+        rows = connection.execute(select(OUTBOX.c.key, OUTBOX.c.event, OUTBOX.c.state)).all()
+        codes = set(connection.execute(select(WORK_ORDERS.c.tracking_code)).scalars())
+    by_event: dict[str, set[str]] = {e: set() for e in ROUTES}
+    for row in rows:
+        by_event[row.event].add(row.key)
+    written = Counter(w["external_id"] for w in sf_sim.writes("WorkOrder"))
+    uuids = {str(uuid.uuid5(BILLING_NAMESPACE, key)) for key in by_event[ERP_BILLING]}
+    billed = Counter(req["MessageUUID"] for req in sap_sim.invoice_requests())
+    received = {d["webhook_id"] for d in finance.deliveries()}
+    accepted = Counter(e["webhook_id"] for e in finance.ledger if e.get("accepted"))
+    out = {
+        "outbox_all_delivered": {row.state for row in rows} == {"delivered"},
+        "salesforce_ledger_match": set(written) == codes
+        and len(by_event[CRM_COMPLETED]) == len(codes)
+        and set(written.values()) == {1},
+        "sap_ledger_match": set(billed) == uuids and set(billed.values()) == {1},
+        "finance_ledger_match": received == by_event[FINANCE_TRIGGER]
+        and set(accepted) == received
+        and set(accepted.values()) == {1},
+    }
+    out["ledgers_match"] = all(out.values())
+    return out
+
+
+def bench_engine(
+    url: str | None, args: argparse.Namespace, workdir: Path, progress: Progress
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with (
+        SalesforceSimulator(seed=args.seed) as sf_sim,
+        SAPSimulator(
+            seed=args.seed, customers=min(args.orders, SAP_CUSTOMERS), stocks=0, malformed=0.0
+        ) as sap_sim,
+        FinanceSimulator(seed=args.seed) as finance,
+        sf_connector(sf_sim) as sf,
+        store(url, workdir) as container,
+    ):
+        # SAP and webhook deliveries go out RelayPolicy's way in the product: workers at a
+        # time, each thread with a connector of its own (counted together below)
+        saps: list[SAPConnector] = []
+        hooks: list[WebhookConnector] = []
+
+        def sap() -> SAPConnector:
+            saps.append(sap_connector(sap_sim))
+            return saps[-1]
+
+        def webhooks() -> WebhookConnector:
+            hooks.append(webhook_connector(finance))
+            return hooks[-1]
+
+        def calls(made: Sequence[SAPConnector] | Sequence[WebhookConnector]) -> int:
+            return sum(c.api_calls for c in made)
+
+        sf.limits()  # log in before anything is timed (not counted below)
+        sf_sim.set_api_usage(limit=10_000_000)
+        buyers = [r["InternalID"] for r in sap_sim.records()]
+        subscribe(container, finance)
+        out["enqueue"] = close_orders(container, buyers, args.orders, progress, "enqueue")
+        jobs = SalesforceJobs(sf, MAPPING)
+        timed = {
+            "salesforce": Timed(jobs),
+            "sap": Timed(SAPBilling(sap, workers=args.workers)),
+            "webhooks": Timed(FinanceWebhooks(webhooks, container.uow, workers=args.workers)),
+        }
+        clock = Clock()
+        if args.analyze:
+            analyze(container)
+        relay = TimedRelay(container.uow, timed, ROUTES, RelayPolicy(batch=args.batch), clock=clock)
+        sf_calls, sap_calls, hook_calls = sf.api_calls, calls(saps), calls(hooks)
+        result, seconds, left = run_relay(
+            container, relay, clock, out["enqueue"].rows, progress, "relay"
+        )
+        out["relay"] = {
+            "result": result,
+            "s": seconds,
+            "pending": left,
+            "claim_s": relay.claim_s,
+            "record_s": relay.record_s,
+            "destinations": {n: (t.rows, t.s) for n, t in timed.items()},
+            "workorder_update_calls": jobs.workorder_calls,
+            "part_calls": jobs.part_calls,
+            "salesforce_calls": sf.api_calls - sf_calls,
+            "sap_calls": calls(saps) - sap_calls,
+            "webhook_calls": calls(hooks) - hook_calls,
+        }
+        out["ledgers"] = engine_ledgers(container, sf_sim, sap_sim, finance)
+    return out
+
+
+def bench_naive(
+    url: str | None, args: argparse.Namespace, workdir: Path, progress: Progress
+) -> dict[str, Any]:
+    with (
+        SalesforceSimulator(seed=args.seed) as sf_sim,
+        sf_connector(sf_sim) as sf,
+        store(url, workdir) as container,
+    ):
+        sf.limits()
+        sf_sim.set_api_usage(limit=10_000_000)
+        enqueued = close_orders(container, ["naive"], args.naive, progress, "naive enqueue")
+        if args.analyze:
+            analyze(container)
+        naive = NaiveJobs(sf, MAPPING)
+        timed = Timed(naive)
+        clock = Clock()
+        routes = {CRM_COMPLETED: "salesforce"}
+        relay = Relay(
+            container.uow, {"salesforce": timed}, routes, RelayPolicy(batch=args.batch), clock=clock
+        )
+        calls = sf.api_calls
+        result, seconds, left = run_relay(
+            container, relay, clock, enqueued.orders, progress, "naive relay"
+        )
+        with container.uow() as uow:
+            codes = set(uow.connection().execute(select(WORK_ORDERS.c.tracking_code)).scalars())
+        written = Counter(w["external_id"] for w in sf_sim.writes("WorkOrder"))
+        return {
+            "result": result,
+            "s": seconds,
+            "pending": left,
+            "deliver_s": timed.s,
+            "rows": timed.rows,
+            "workorder_update_calls": naive.workorder_calls,
+            "salesforce_calls": sf.api_calls - calls,
+            "ledger_match": set(written) == codes and set(written.values()) == {1},
+        }
+
+
+def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.completed:>9,.0f}"),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        out = bench_engine(url, args, workdir, progress)
+        if args.naive:
+            with contextlib.ExitStack() as stack:
+                naive_url = None if url is None else stack.enter_context(postgres_database())
+                out["naive"] = bench_naive(naive_url, args, workdir, progress)
+    out["wall_s"] = time.perf_counter() - start
+    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def floor_calls(orders: int) -> int:
+    return max(1, math.ceil(FLOOR_CALLS * orders / FLOOR_ORDERS))
+
+
+def floor_met(r: dict[str, Any], orders: int) -> bool:
+    return bool(r["relay"]["workorder_update_calls"] <= floor_calls(orders))
+
+
+def engine_sf_rate(r: dict[str, Any]) -> float:
+    rows, s = r["relay"]["destinations"]["salesforce"]
+    return rate(rows, s)
+
+
+def naive_sf_rate(r: dict[str, Any]) -> float:
+    return rate(r["naive"]["rows"], r["naive"]["deliver_s"])
+
+
+def ok(value: bool, yes: str = "match", no: str = "MISMATCH") -> str:
+    return f"[green]{yes}[/green]" if value else f"[bold red]{no}[/bold red]"
+
+
+def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    table = Table(
+        title=f"write-back through the outbox relay: {args.orders:,} closed orders "
+        f"(claim batch {args.batch:,}{', outbox analyzed' if args.analyze else ''}); "
+        f"naive sample {args.naive:,}"
+    )
+    for name in (
+        "backend",
+        "phase",
+        "rows",
+        "seconds",
+        "rows/s",
+        "SF WO calls",
+        "SF part calls",
+        "SAP calls",
+        "webhook calls",
+        "verdict",
+    ):
+        table.add_column(
+            name, justify="left" if name in ("backend", "phase", "verdict") else "right"
+        )
+    for backend, r in results.items():
+        e, rel = r["enqueue"], r["relay"]
+        res: RelayResult = rel["result"]
+        table.add_row(
+            backend,
+            f"enqueue ({e.orders:,} orders)",
+            f"{e.rows:,}",
+            f"{e.s:.2f}",
+            f"{rate(e.rows, e.s):,.0f}",
+            "",
+            "",
+            "",
+            "",
+            f"+ {e.setup_s:.1f} s orders/audit setup",
+        )
+        verdict = (
+            f"retried/dead/pending {res.retried:,}/{res.dead:,}/{rel['pending']:,}; ledgers "
+            + ok(r["ledgers"]["ledgers_match"])
+        )
+        table.add_row(
+            backend,
+            "relay, all destinations",
+            f"{res.delivered:,}",
+            f"{rel['s']:.2f}",
+            f"{rate(res.delivered, rel['s']):,.0f}",
+            f"{rel['workorder_update_calls']:,}",
+            f"{rel['part_calls']:,}",
+            f"{rel['sap_calls']:,}",
+            f"{rel['webhook_calls']:,}",
+            verdict,
+        )
+        ledger = {
+            "salesforce": "salesforce_ledger_match",
+            "sap": "sap_ledger_match",
+            "webhooks": "finance_ledger_match",
+        }
+        for name in DESTINATIONS:
+            rows, s = rel["destinations"][name]
+            calls = {
+                "salesforce": (rel["workorder_update_calls"], rel["part_calls"], "", ""),
+                "sap": ("", "", rel["sap_calls"], ""),
+                "webhooks": ("", "", "", rel["webhook_calls"]),
+            }[name]
+            verdict = "ledger " + ok(r["ledgers"][ledger[name]])
+            if name == "salesforce":
+                limit = floor_calls(args.orders)
+                verdict += f"; floor <= {limit} calls " + ok(
+                    floor_met(r, args.orders), "met", "MISSED"
+                )
+            table.add_row(
+                backend,
+                f"  {name} (in deliver)",
+                f"{rows:,}",
+                f"{s:.2f}",
+                f"{rate(rows, s):,.0f}",
+                *(f"{c:,}" if c != "" else "" for c in calls),
+                verdict,
+            )
+        bookkeeping = rel["s"] - sum(s for _, s in rel["destinations"].values())
+        table.add_row(
+            backend,
+            "  relay bookkeeping",
+            f"{res.claimed:,}",
+            f"{bookkeeping:.2f}",
+            f"{rate(res.claimed, bookkeeping):,.0f}",
+            "",
+            "",
+            "",
+            "",
+            f"claim + lease {rel['claim_s']:.1f} s, outcomes {rel['record_s']:.1f} s",
+        )
+        if "naive" in r:
+            n = r["naive"]
+            ratio = engine_sf_rate(r) / naive_sf_rate(r) if naive_sf_rate(r) else 0.0
+            table.add_row(
+                backend,
+                "naive SF (inside deliver)",
+                f"{n['rows']:,}",
+                f"{n['deliver_s']:.2f}",
+                f"{naive_sf_rate(r):,.0f}",
+                f"{n['workorder_update_calls']:,}",
+                "",
+                "",
+                "",
+                f"engine {ratio:,.1f}x; ledger " + ok(n["ledger_match"]),
+            )
+            table.add_row(
+                backend,
+                "naive SF relay, wall",
+                f"{n['result'].delivered:,}",
+                f"{n['s']:.2f}",
+                f"{rate(n['result'].delivered, n['s']):,.0f}",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+    console.print(table)
+    for backend, r in results.items():
+        console.print(
+            f"{backend}: wall {r['wall_s']:,.1f} s for the backend (simulators, stores, "
+            f"enqueue, relay, naive, ledgers); peak memory {r['max_rss_mb']:,.0f} MB"
+        )
+        if "naive" in r and naive_sf_rate(r):
+            console.print(
+                f"{backend}: the naive relay would spend {args.orders / naive_sf_rate(r):,.0f} s "
+                f"and {args.orders:,} Salesforce calls on {args.orders:,} WorkOrders (the "
+                f"engine: {r['relay']['destinations']['salesforce'][1]:,.1f} s, "
+                f"{r['relay']['workorder_update_calls']:,} calls)"
+            )
+
+
+def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "orders_closed": args.orders,
+        "naive_sample_orders": args.naive,
+        "relay_batch_rows": args.batch,
+        "workorder_update_calls_floor": floor_calls(args.orders),
+        "outbox_analyzed": args.analyze,
+    }
+    for n, (backend, r) in enumerate(results.items()):
+        e, rel = r["enqueue"], r["relay"]
+        res: RelayResult = rel["result"]
+        flat: dict[str, Any] = {
+            "enqueue_s": round(e.s, 2),
+            "enqueue_setup_s": round(e.setup_s, 2),
+            "enqueue_rows": e.rows,
+            "enqueue_rows_per_s": round(rate(e.rows, e.s), 1),
+            "relay_s": round(rel["s"], 2),
+            "relay_deliveries": res.delivered,
+            "relay_deliveries_per_s": round(rate(res.delivered, rel["s"]), 1),
+            "relay_retried_deliveries": res.retried,
+            "relay_dead_deliveries": res.dead,
+            "relay_pending_rows": rel["pending"],
+        }
+        for name in DESTINATIONS:
+            rows, s = rel["destinations"][name]
+            flat[f"{name}_deliveries"] = rows
+            flat[f"{name}_deliver_s"] = round(s, 2)
+            flat[f"{name}_deliveries_per_s"] = round(rate(rows, s), 1)
+        flat["relay_bookkeeping_s"] = round(
+            rel["s"] - sum(s for _, s in rel["destinations"].values()), 2
+        )
+        flat["relay_claim_s"] = round(rel["claim_s"], 2)
+        flat["relay_record_s"] = round(rel["record_s"], 2)
+        flat["workorder_update_calls"] = rel["workorder_update_calls"]
+        flat["productconsumed_calls"] = rel["part_calls"]
+        flat["salesforce_calls"] = rel["salesforce_calls"]
+        flat["sap_calls"] = rel["sap_calls"]
+        flat["webhook_calls"] = rel["webhook_calls"]
+        flat.update(r["ledgers"])
+        flat["workorder_update_calls_floor_met"] = floor_met(r, args.orders)
+        if "naive" in r:
+            nv = r["naive"]
+            flat["naive_salesforce_deliveries"] = nv["rows"]
+            flat["naive_salesforce_deliver_s"] = round(nv["deliver_s"], 2)
+            flat["naive_salesforce_deliveries_per_s"] = round(naive_sf_rate(r), 1)
+            flat["naive_relay_s"] = round(nv["s"], 2)
+            flat["naive_relay_deliveries_per_s"] = round(rate(nv["result"].delivered, nv["s"]), 1)
+            flat["naive_workorder_update_calls"] = nv["workorder_update_calls"]
+            flat["naive_calls_per_record"] = round(nv["workorder_update_calls"] / nv["rows"], 2)
+            flat["naive_ledger_match"] = nv["ledger_match"]
+            if naive_sf_rate(r):
+                flat["naive_extrapolated_s"] = round(args.orders / naive_sf_rate(r), 1)
+                flat["salesforce_engine_to_naive_ratio_x"] = round(
+                    engine_sf_rate(r) / naive_sf_rate(r), 1
+                )
+        flat["wall_s"] = round(r["wall_s"], 1)
+        flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
+        for key, value in flat.items():
+            out[f"{backend}_{key}"] = value
+            if n == 0:
+                out[key] = value
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--orders", type=int, default=FLOOR_ORDERS, help="closed orders")
+    parser.add_argument(
+        "--naive", type=int, default=500, help="orders through the naive relay; 0: none"
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=RelayPolicy().batch,
+        help="rows a relay claim takes (the product's default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=Settings().outbox_workers,
+        help="SAP and webhook deliveries at a time (FIELDBRIDGE_OUTBOX_WORKERS: %(default)s)",
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="ANALYZE the outbox after enqueueing, before the relay (by default the relay "
+        "meets the table as a burst of closes leaves it: no planner statistics until "
+        "autovacuum's next analyze)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="the simulators' seed")
+    parser.add_argument("--json", type=Path, help="write the numbers as one flat JSON object")
+    args = parser.parse_args(argv)
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(args.backends) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    if args.orders < 1 or args.naive < 0 or args.batch < 1 or args.workers < 1:
+        parser.error("--orders >= 1, --naive >= 0, --batch >= 1, --workers >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="fb-writeback-bench-") as tmp:
+        try:
+            for backend in args.backends:
+                console.print(f"[bold]{backend}[/bold]")
+                if backend == "postgresql" and not postgres_answers():
+                    console.print(
+                        f"[yellow]postgresql skipped: nothing answers on {PG_HOST}:{PG_PORT}"
+                        "[/yellow]"
+                    )
+                    skipped.append(backend)
+                    continue
+                with backend_url(backend) as url:
+                    results[backend] = bench_backend(url, args, Path(tmp))
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]")
+            if not results:
+                return 130
+    if results:
+        print_table(results, args)
+    if skipped:
+        console.print(f"[yellow]skipped: {', '.join(skipped)} (not reachable)[/yellow]")
+    if args.json:
+        args.json.write_text(json.dumps(flat_json(results, args), indent=2) + "\n")
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
