@@ -1,11 +1,18 @@
-"""Throwaway PostgreSQL databases for the benchmarks (SQLite needs only a temp file)."""
+"""Stores for the benchmarks: throwaway PostgreSQL databases (SQLite needs only a temp file),
+and a migrated store on either."""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
 import socket
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+
+from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.migrate import upgrade
+from orchestrator.settings import Settings
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
@@ -33,3 +40,22 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def store(url: str | None, workdir: Path) -> Iterator[Container]:
+    """A migrated store: ``url``, or a new SQLite file in ``workdir``."""
+    url = url or f"sqlite:///{workdir / f'store-{uuid.uuid4().hex[:6]}.db'}"
+    upgrade(url)
+    container = bootstrap(
+        Settings(
+            database_url=url,
+            secret_key="b" * 16 + uuid.uuid4().hex,
+            attachments_dir=workdir / "attachments",
+            secret_key_file=workdir / "secret_key",
+        )
+    )
+    try:
+        yield container
+    finally:
+        container.dispose()

@@ -65,14 +65,12 @@ MISSED. ``--json PATH`` writes one flat object whose keys carry their unit:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import resource
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +81,16 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy import Table as SQLTable
 
 from connectors.hr import HRConnector, HRSettings
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce import SalesforceConnector
 from connectors.sap import MAX_PAGE_SIZE as SAP_MAX_PAGE_SIZE
-from connectors.sap import SAPConnector, SAPSettings
+from connectors.sap import SAPConnector
 from mappings.errors import MappingError
 from mappings.hr import HRMapping
 from mappings.records import InboundMap, Mapped
 from mappings.salesforce import SalesforceMapping, to_canonical
 from mappings.sap import SAPMapping
 from orchestrator import models
-from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.migrate import upgrade
-from orchestrator.settings import Settings
+from orchestrator.bootstrap import Container
 from orchestrator.sync import (
     Stream,
     StreamResult,
@@ -110,7 +106,8 @@ from sandbox.sap import SAPSimulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stores import PG_ADMIN_URL, PG_HOST, PG_PORT, postgres_answers, postgres_database
+from bench.connect import sap_connector, sf_connector
+from bench.stores import PG_ADMIN_URL, PG_HOST, PG_PORT, postgres_answers, postgres_database, store
 
 FLOOR_S, FLOOR_CALLS = 60.0, 60
 MAPPING = SalesforceMapping()
@@ -126,42 +123,9 @@ VIA = {"salesforce": "query", "hr": "feed", "sap": "SOAP query"}  # how a stream
 console = Console(width=None if sys.stdout.isatty() else 170)
 
 
-@contextlib.contextmanager
-def store(url: str | None, workdir: Path) -> Iterator[Container]:
-    """A migrated store: ``url``, or a new SQLite file in ``workdir``."""
-    url = url or f"sqlite:///{workdir / f'store-{uuid.uuid4().hex[:6]}.db'}"
-    upgrade(url)
-    container = bootstrap(
-        Settings(
-            database_url=url,
-            secret_key="b" * 16 + uuid.uuid4().hex,
-            attachments_dir=workdir / "attachments",
-            secret_key_file=workdir / "secret_key",
-        )
-    )
-    try:
-        yield container
-    finally:
-        container.dispose()
-
-
-def connector(sim: SalesforceSimulator) -> SalesforceConnector:
-    values = {
-        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
-    }
-    return SalesforceConnector(
-        SalesforceSettings(**{**values, "api_version": sim.api_version})  # type: ignore[arg-type]
-    )
-
-
 def hr_connector(sim: HRSimulator) -> HRConnector:
     values = {k.removeprefix("FIELDBRIDGE_HR_").lower(): v for k, v in sim.env().items()}
     return HRConnector(HRSettings(**values))  # type: ignore[arg-type]
-
-
-def sap_connector(sim: SAPSimulator) -> SAPConnector:
-    values = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sim.env().items()}
-    return SAPConnector(SAPSettings(**values))  # type: ignore[arg-type]
 
 
 def add_technicians(container: Container, workers: list[str]) -> None:
@@ -488,7 +452,7 @@ def bench_backend(url: str | None, args: argparse.Namespace, workdir: Path) -> d
         SalesforceSimulator(
             seed=args.seed, customers=args.accounts, contacts=0, assets=args.assets
         ) as sim,
-        connector(sim) as sf,
+        sf_connector(sim) as sf,
         Progress(
             TextColumn("{task.description:<14}"),
             BarColumn(),

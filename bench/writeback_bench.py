@@ -28,8 +28,9 @@ labour billed is real). Then:
               until a round claims nothing. Each destination's ``deliver`` is timed apart
               (its deliveries/s); the rest of the wall time is the relay's own bookkeeping,
               timed apart too: ``claim`` (select and lease a batch) and the outcomes (one
-              statement per kind of outcome). The outbox meets the relay as the burst of closes left it (no
-              planner statistics until autovacuum's next analyze); ``--analyze`` runs
+              statement per kind of outcome). The outbox meets the relay as the burst of
+              closes left it (no planner statistics until autovacuum's next analyze);
+              ``--analyze`` runs
               ``ANALYZE outbox`` first. Then the ledgers are checked: the
               Salesforce simulator's ``writes("WorkOrder")`` one write per order key, SAP's
               ``invoice_requests()`` one per message UUID, finance's ``deliveries()`` (and its
@@ -78,17 +79,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, insert, select
 
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.sap import SAPConnector, SAPSettings
+from connectors.salesforce import SalesforceConnector
+from connectors.sap import SAPConnector
 from connectors.webhooks import WebhookConnector, WebhookSettings
 from mappings.canonical import CompletedJob
 from mappings.salesforce import SalesforceMapping
 from mappings.salesforce.outbound import work_order_to_salesforce
 from orchestrator import models
-from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.bootstrap import Container
 from orchestrator.db import utcnow
 from orchestrator.handlers import work_orders as wo_h
-from orchestrator.migrate import upgrade
 from orchestrator.outbox import (
     CRM_COMPLETED,
     ERP_BILLING,
@@ -110,7 +110,8 @@ from sandbox.sap import SAPSimulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stores import PG_HOST, PG_PORT, postgres_answers, postgres_database
+from bench.connect import sap_connector, sf_connector
+from bench.stores import PG_HOST, PG_PORT, postgres_answers, postgres_database, store
 
 FLOOR_CALLS, FLOOR_ORDERS = 60, 10_000
 MAPPING = SalesforceMapping()
@@ -129,25 +130,6 @@ console = Console(width=None if sys.stdout.isatty() else 170)
 
 
 @contextlib.contextmanager
-def store(url: str | None, workdir: Path) -> Iterator[Container]:
-    """A migrated store: ``url``, or a new SQLite file in ``workdir``."""
-    url = url or f"sqlite:///{workdir / f'store-{uuid.uuid4().hex[:6]}.db'}"
-    upgrade(url)
-    container = bootstrap(
-        Settings(
-            database_url=url,
-            secret_key="b" * 16 + uuid.uuid4().hex,
-            attachments_dir=workdir / "attachments",
-            secret_key_file=workdir / "secret_key",
-        )
-    )
-    try:
-        yield container
-    finally:
-        container.dispose()
-
-
-@contextlib.contextmanager
 def backend_url(backend: str) -> Iterator[str | None]:
     """None for SQLite (a temp file), a throwaway PostgreSQL database otherwise."""
     if backend == "sqlite":
@@ -155,20 +137,6 @@ def backend_url(backend: str) -> Iterator[str | None]:
     else:
         with postgres_database() as url:
             yield url
-
-
-def sf_connector(sim: SalesforceSimulator) -> SalesforceConnector:
-    values = {
-        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
-    }
-    return SalesforceConnector(
-        SalesforceSettings(**{**values, "api_version": sim.api_version})  # type: ignore[arg-type]
-    )
-
-
-def sap_connector(sim: SAPSimulator) -> SAPConnector:
-    values = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sim.env().items()}
-    return SAPConnector(SAPSettings(**values))  # type: ignore[arg-type]
 
 
 def webhook_connector(sim: FinanceSimulator) -> WebhookConnector:
