@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,20 +18,6 @@ from connectors.hr import HRConnector, HRSettings
 URL = "https://hr.example.test"
 FEED = URL + "/v1/certifications"
 TOKEN = "hr_static_token"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("FIELDBRIDGE_HR_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def mocked() -> Iterator[responses.RequestsMock]:
-    """Every test runs with HTTP mocked: an unregistered URL is a connection error."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 def settings(**over: Any) -> HRSettings:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,23 +21,6 @@ BASE = INSTANCE + "/services/data/v61.0"
 JOB = "7508d00000Q1b2cAAB"
 JOBS = BASE + "/jobs/query"
 RESULTS = f"{JOBS}/{JOB}/results"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("FIELDBRIDGE_SALESFORCE_") or name in (
-            "REQUESTS_CA_BUNDLE",
-            "CURL_CA_BUNDLE",
-        ):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def mocked() -> Iterator[responses.RequestsMock]:
-    """Every test runs with HTTP mocked: an unregistered URL is a connection error."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 def connector(sleeps: list[float] | None = None, **over: Any) -> SalesforceConnector:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -35,16 +33,6 @@ NOW = 1_800_000_000.0
 WO_ID = "0WO8d00000A1b2cAAA"  # a work order raised in Salesforce
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("FIELDBRIDGE_SALESFORCE_") or name in (
-            "REQUESTS_CA_BUNDLE",
-            "CURL_CA_BUNDLE",
-        ):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture(scope="module")
 def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -61,13 +49,6 @@ def key_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
         )
     )
     return path
-
-
-@pytest.fixture(autouse=True)
-def mocked() -> Iterator[responses.RequestsMock]:
-    """Every test runs with HTTP mocked: an unregistered URL is a connection error."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 def password_settings(**over: Any) -> SalesforceSettings:

@@ -5,8 +5,6 @@ renderer, which uses zeep for the detail), never written by hand."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,20 +24,6 @@ WSDL = DEFAULT_WSDL_DIR / "ManageCustomerInvoiceRequestIn.wsdl"
 MESSAGE_UUID = "5c0f9a6e-2b1d-4c3e-9f10-0a1b2c3d4e5f"
 SAP_UUID = "00163e8c-7f04-1eea-b0ca-5d5bbdcdf409"
 SOAP_ACTION = "http://sap.com/xi/A1S/Global/ManageCustomerInvoiceRequestIn/MaintainBundleRequest"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("FIELDBRIDGE_SAP_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def mocked() -> Iterator[responses.RequestsMock]:
-    """Every test runs with HTTP mocked: an unregistered URL is a connection error."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ uses zeep for the detail), never written by hand."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,20 +23,6 @@ URL = "https://my000000.sapbydesign.example"
 ENDPOINT = URL + "/sap/bc/srt/scs/sap/querycustomerin1"
 WSDL = DEFAULT_WSDL_DIR / "QueryCustomerIn.wsdl"
 STAMP = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("FIELDBRIDGE_SAP_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def mocked() -> Iterator[responses.RequestsMock]:
-    """Every test runs with HTTP mocked: an unregistered URL is a connection error."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 @pytest.fixture(scope="module")

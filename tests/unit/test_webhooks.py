@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,23 +29,6 @@ SECRET = new_secret()
 NOW = 1_800_000_000
 URL = "https://93.184.216.34/hooks/billing"  # a public literal: no DNS lookup
 EVENT = {"type": "finance.billing_trigger", "work_order": "WO-1", "amount": "120.50"}
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("FIELDBRIDGE_WEBHOOK_") or name in (
-            "REQUESTS_CA_BUNDLE",
-            "CURL_CA_BUNDLE",
-        ):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def mocked() -> Iterator[responses.RequestsMock]:
-    """Every test runs with HTTP mocked: an unregistered URL is a connection error."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 def receiver(seen: MemorySeenIds | None = None, now: float = NOW) -> WebhookReceiver:
