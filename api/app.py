@@ -26,7 +26,7 @@ from api.routers import (
     sync,
     work_orders,
 )
-from orchestrator import idempotency
+from orchestrator import idempotency, metrics
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.db import checkpoint
 from orchestrator.handlers import outbox as outbox_h
@@ -55,7 +55,8 @@ def _relay(container: Container) -> Callable[[], None]:
     shown: list[list[str]] = [[]]
 
     def round_() -> None:
-        relay.drain()
+        with metrics.TASK_SECONDS.labels("outbox.relay_round").time():
+            relay.drain()
         with container.uow(read_only=True) as uow:
             now = outbox_h.alerts(uow, container.settings.outbox_alert_age_s)
         if now != shown[0]:
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.container = container
+    app.state.metrics = metrics.registry_for(lambda: container.uow(read_only=True))
     app.state.rate_limits = RateLimits(container.settings)
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)

@@ -37,6 +37,7 @@ from typing import Any
 from celery import Celery, signals
 
 from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.metrics import TASK_SECONDS
 from orchestrator.outbox import events as outbox_events
 from orchestrator.outbox.relay import Relay
 from orchestrator.outbox.wiring import build_relay
@@ -98,7 +99,8 @@ def _worker_relay() -> Relay:
 @app.task(name=DELIVER, acks_late=True, reject_on_worker_lost=True)
 def deliver() -> dict[str, int]:
     """Deliver what is due now (the outbox's leases keep two workers off the same rows)."""
-    done = _worker_relay().drain()
+    with TASK_SECONDS.labels(DELIVER).time():
+        done = _worker_relay().drain()
     return {"claimed": done.claimed, "delivered": done.delivered, "dead": done.dead}
 
 

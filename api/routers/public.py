@@ -48,6 +48,15 @@ def health(request: Request) -> Any:
     return JSONResponse(body, status_code=200 if database == "ok" else 503)
 
 
+@root.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: the outbox's depth and age by destination, deliveries, dead
+    letters, each stream's sync lag, the quarantine, task times (``orchestrator.metrics``)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+
+
 @root.get(
     "/status/{tracking_code}",
     response_model=PublicStatus,
