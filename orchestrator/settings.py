@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None, description="redis://...: the production mode, tasks on Celery"
     )
+    sync_schedule: dict[str, float] = Field(
+        default={"salesforce": 300, "sap": 900, "hr": 900},
+        description="production mode: seconds between syncs of each system's streams (JSON)",
+    )
+    reconcile_every_s: float = Field(
+        default=86_400, gt=0, description="production mode: seconds between reconciliations"
+    )
     task_visibility_timeout_s: float = Field(
         default=900, ge=60, description="Redis redelivers a task not acknowledged by then"
     )

@@ -6,8 +6,8 @@ sync from a terminal.
 ``FIELDBRIDGE_SALESFORCE_MAPPING_FILE``), holds the mapping against the org's describes first
 (and stops, naming every misfit, when it does not fit); ``run --system hr`` reads
 ``FIELDBRIDGE_HR_*`` and the certification feed; ``run --system sap`` reads
-``FIELDBRIDGE_SAP_*`` and SAP's customers. Each stream runs with a progress bar, then a
-summary table is printed. ``status`` prints the cursors.
+``FIELDBRIDGE_SAP_*`` and SAP's customers and equipment. Each stream runs with a progress
+bar, then a summary table is printed. ``status`` prints the cursors.
 ``reconcile`` compares every key on both sides, tombstones what the system of record no
 longer has and reports what the store lacks. ``retry-quarantine`` applies every open
 quarantined record again from its saved payload with the current mapping (after a mapping
@@ -20,47 +20,35 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 
-from connectors.errors import ConnectorError, Permanent
-from connectors.hr import HRConnector, HRSettings
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.sap import SAPConnector, SAPSettings
-from mappings.errors import MappingConfigError
-from mappings.hr import HRMapping
+from connectors.errors import ConnectorError
 from mappings.records import InboundMap
-from mappings.salesforce import SalesforceMapping
-from mappings.sap import SAPMapping
 from orchestrator import models
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.console import err, error
 from orchestrator.sync import (
-    HR_STREAM_NAMES,
-    SAP_STREAM_NAMES,
-    STREAM_NAMES,
     Report,
     Stream,
     StreamResult,
     cursors,
-    hr_streams,
     reconcile,
     retry_quarantine,
-    run_stream,
-    salesforce_streams,
-    sap_streams,
+)
+from orchestrator.sync.systems import (
+    NAMES,
+    SYSTEMS,
+    AnyConnector,
+    SyncSetupError,
+    connect,
+    run_system,
+    streams_of,
 )
 
 sync_app = typer.Typer(help="Inbound sync from the systems of record.", no_args_is_help=True)
-NAMES: dict[str, tuple[str, ...]] = {
-    "salesforce": STREAM_NAMES,
-    "sap": SAP_STREAM_NAMES,
-    "hr": HR_STREAM_NAMES,
-}
-SYSTEMS = tuple(NAMES)
 ALL_NAMES = tuple(dict.fromkeys(n for names in NAMES.values() for n in names))
 
 
@@ -69,54 +57,27 @@ def _stop(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _mapping(path: Any) -> SalesforceMapping:
-    if path is None:
-        return SalesforceMapping()
-    try:
-        return SalesforceMapping.load(path)
-    except OSError as exc:
-        raise _stop(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
-    except (ValueError, ValidationError) as exc:
-        raise _stop(f"the mapping file {path} is not a valid mapping: {exc}") from None
-
-
-def _check_mapping(sf: SalesforceConnector, mapping: SalesforceMapping) -> None:
-    describes: dict[str, Any] = {}
-    for sobject in mapping.sobjects():
-        try:
-            describes[sobject] = sf.describe(sobject)
-        except Permanent:
-            continue  # reported by the check as missing from the org
-    try:
-        mapping.validate_against(describes)
-    except MappingConfigError as exc:
-        error(f"the Salesforce mapping does not fit the org ({len(exc.problems)} problems):")
-        for line in exc.problems:
-            err.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
-        raise typer.Exit(code=2) from None
+def _setup_failed(exc: SyncSetupError) -> typer.Exit:
+    error(str(exc))
+    for line in exc.problems:
+        err.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
+    return typer.Exit(code=2)
 
 
 def _streams(system: str, container: Container) -> tuple[InboundMap, dict[str, Stream]]:
-    """The system's mapping and its streams, by name, in run order."""
-    if system == "hr":
-        return HRMapping(), hr_streams()
-    if system == "sap":
-        return SAPMapping(), sap_streams()
-    mapping = _mapping(container.settings.salesforce_mapping_file)
-    return mapping, dict(salesforce_streams(mapping))
+    """The system's mapping and its streams, by name, in run order (or a clear stop)."""
+    try:
+        return streams_of(system, container.settings.salesforce_mapping_file)
+    except SyncSetupError as exc:
+        raise _setup_failed(exc) from None
 
 
-def _connect(system: str) -> tuple[SalesforceConnector | HRConnector | SAPConnector, int | None]:
+def _connect(system: str) -> tuple[AnyConnector, int | None]:
     """The system's connector (its settings read, or a clear stop) and its bulk threshold."""
     try:
-        if system == "hr":
-            return HRConnector(HRSettings()), None
-        if system == "sap":
-            return SAPConnector(SAPSettings()), None
-        settings = SalesforceSettings()
-    except (ValueError, ValidationError) as exc:
-        raise _stop(f"the {system} settings are incomplete: {exc}") from None
-    return SalesforceConnector(settings), settings.bulk_threshold
+        return connect(system)
+    except SyncSetupError as exc:
+        raise _setup_failed(exc) from None
 
 
 def _check_names(system: str, entity: str | None, extra: tuple[str, ...] = ()) -> None:
@@ -142,56 +103,50 @@ def run_cmd(
     _check_names(system, entity)
     container = bootstrap()
     try:
-        mapping, streams = _streams(system, container)
-        names = [entity] if entity else list(streams)
-        results: list[StreamResult] = []
-        connector, bulk_threshold = _connect(system)
-        with connector as source:
-            try:
-                if isinstance(source, SalesforceConnector):
-                    assert isinstance(mapping, SalesforceMapping)
-                    _check_mapping(source, mapping)
-                with Progress(
-                    SpinnerColumn(),
-                    TextColumn("{task.description:<11}"),
-                    BarColumn(),
-                    TextColumn("{task.fields[counts]}"),
-                    TimeElapsedColumn(),
-                    console=err,
-                ) as progress:
-                    for name in names:
-                        task = progress.add_task(name, total=None, counts="starting")
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<11}"),
+            BarColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=err,
+        ) as progress:
+            tasks: dict[str, Any] = {}
 
-                        def report(r: StreamResult, task: Any = task) -> None:
-                            of = f" of {r.to_read}" if r.to_read is not None else ""
-                            via = ", bulk" if r.bulk else ""
-                            progress.update(
-                                task,
-                                total=r.to_read or None,
-                                completed=r.read,
-                                counts=f"{r.read}{of} read, {r.written} written, "
-                                f"{r.quarantined} quarantined ({r.pages} pages{via})",
-                            )
+            def start(name: str) -> None:
+                tasks[name] = progress.add_task(name, total=None, counts="starting")
 
-                        result = run_stream(
-                            container.uow,
-                            source,
-                            streams[name],
-                            mapping,
-                            full=full,
-                            lookback_s=container.settings.sync_lookback_s,
-                            batch_size=batch_size,
-                            bulk_threshold=bulk_threshold,
-                            on_page=report,
-                        )
-                        report(result)
-                        progress.update(task, total=1, completed=1)
-                        results.append(result)
-            except ConnectorError as exc:
-                raise _stop(f"{system}: {exc}") from None
-        _summary(results)
+            def report(name: str, r: StreamResult) -> None:
+                of = f" of {r.to_read}" if r.to_read is not None else ""
+                via = ", bulk" if r.bulk else ""
+                progress.update(
+                    tasks[name],
+                    total=r.to_read or None,
+                    completed=r.read,
+                    counts=f"{r.read}{of} read, {r.written} written, "
+                    f"{r.quarantined} quarantined ({r.pages} pages{via})",
+                )
+
+            results = run_system(
+                container.uow,
+                system,
+                [entity] if entity else None,
+                mapping_file=container.settings.salesforce_mapping_file,
+                full=full,
+                lookback_s=container.settings.sync_lookback_s,
+                batch_size=batch_size,
+                on_start=start,
+                on_page=report,
+            )
+            for task in tasks.values():
+                progress.update(task, total=1, completed=1)
+    except SyncSetupError as exc:
+        raise _setup_failed(exc) from None
+    except ConnectorError as exc:
+        raise _stop(f"{system}: {exc}") from None
     finally:
         container.dispose()
+    _summary(results)
 
 
 def _summary(results: list[StreamResult]) -> None:

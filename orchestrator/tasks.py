@@ -30,10 +30,13 @@ Settings chosen on purpose, and the recovery bound each gives:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import redis
 from celery import Celery, signals
 
 from orchestrator.bootstrap import Container, bootstrap
@@ -42,11 +45,26 @@ from orchestrator.outbox import events as outbox_events
 from orchestrator.outbox.relay import Relay
 from orchestrator.outbox.wiring import build_relay
 from orchestrator.settings import Settings, get_settings
+from orchestrator.sync.reconcile import reconcile
+from orchestrator.sync.systems import NAMES, SyncSetupError, connect, run_system, streams_of
 
-__all__ = ["DELIVER", "SWEEP_EVERY_S", "app", "configure", "start_relay_loop", "wake"]
+__all__ = [
+    "DELIVER",
+    "RECONCILE",
+    "SWEEP_EVERY_S",
+    "SYNC",
+    "app",
+    "configure",
+    "reconcile_stream",
+    "start_relay_loop",
+    "sync_stream",
+    "wake",
+]
 
 log = logging.getLogger("fieldbridge.tasks")
 DELIVER = "fieldbridge.outbox.deliver"
+SYNC = "fieldbridge.sync.run"
+RECONCILE = "fieldbridge.sync.reconcile"
 SWEEP_EVERY_S = 30.0
 
 app = Celery("fieldbridge")
@@ -72,11 +90,25 @@ def configure(settings: Settings) -> Celery:
             "retry_on_timeout": True,
         },
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "outbox-sweep": {"task": DELIVER, "schedule": SWEEP_EVERY_S},
-        },
+        beat_schedule=schedule(settings),
     )
     return app
+
+
+def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Beat's jobs: the outbox sweep; each stream of each system in ``sync_schedule`` at its
+    interval; each stream's reconciliation every ``reconcile_every_s``."""
+    jobs: dict[str, dict[str, Any]] = {"outbox-sweep": {"task": DELIVER, "schedule": SWEEP_EVERY_S}}
+    for system, every_s in settings.sync_schedule.items():
+        for stream in NAMES.get(system, ()):
+            args = (system, stream)
+            jobs[f"sync-{system}-{stream}"] = {"task": SYNC, "schedule": every_s, "args": args}
+            jobs[f"reconcile-{system}-{stream}"] = {
+                "task": RECONCILE,
+                "schedule": settings.reconcile_every_s,
+                "args": args,
+            }
+    return jobs
 
 
 _container: Container | None = None
@@ -84,13 +116,22 @@ _relay: Relay | None = None
 _lock = threading.Lock()
 
 
+def _worker_container() -> Container:
+    """This process's container, made once."""
+    global _container
+    with _lock:
+        if _container is None:
+            _container = bootstrap()
+        return _container
+
+
 def _worker_relay() -> Relay:
-    """This process's relay (and container), made once."""
-    global _container, _relay
+    """This process's relay, made once."""
+    global _relay
+    container = _worker_container()
     with _lock:
         if _relay is None:
-            _container = bootstrap()
-            _relay, problems = build_relay(_container.uow, _container.settings)
+            _relay, problems = build_relay(container.uow, container.settings)
             for name, why in problems.items():
                 log.error("outbox: %s is not configured, its rows stay pending: %s", name, why)
         return _relay
@@ -102,6 +143,68 @@ def deliver() -> dict[str, int]:
     with TASK_SECONDS.labels(DELIVER).time():
         done = _worker_relay().drain()
     return {"claimed": done.claimed, "delivered": done.delivered, "dead": done.dead}
+
+
+@contextlib.contextmanager
+def single_flight(name: str, hold_s: float) -> Iterator[bool]:
+    """Whether this task may run now: a Redis lock per stream (redis-py's ``Lock``), so two
+    workers never run one stream's sync at once; held at most ``hold_s``."""
+    client = redis.Redis.from_url(str(app.conf.broker_url))
+    lock = client.lock(f"fieldbridge:lock:{name}", timeout=hold_s, blocking=False)
+    got = bool(lock.acquire(blocking=False))
+    try:
+        yield got
+    finally:
+        if got:
+            with contextlib.suppress(redis.exceptions.LockError):  # it ran out: nothing held
+                lock.release()
+        client.close()
+
+
+@app.task(name=SYNC, acks_late=True, reject_on_worker_lost=True)
+def sync_stream(system: str, stream: str) -> dict[str, Any]:
+    """One run of one stream, unless a run of it is in flight elsewhere (then skipped). A
+    system not configured on this worker is skipped, saying why."""
+    container = _worker_container()
+    settings = container.settings
+    with single_flight(f"sync:{system}:{stream}", settings.task_visibility_timeout_s) as mine:
+        if not mine:
+            log.info("sync %s %s: a run is in flight elsewhere; skipped", system, stream)
+            return {"skipped": "in flight"}
+        try:
+            with TASK_SECONDS.labels(f"{SYNC}.{system}.{stream}").time():
+                (result,) = run_system(
+                    container.uow,
+                    system,
+                    [stream],
+                    mapping_file=settings.salesforce_mapping_file,
+                    lookback_s=settings.sync_lookback_s,
+                )
+        except SyncSetupError as exc:
+            log.warning("sync %s %s not run: %s", system, stream, exc)
+            return {"skipped": str(exc)}
+    return {"read": result.read, "written": result.written, "quarantined": result.quarantined}
+
+
+@app.task(name=RECONCILE, acks_late=True, reject_on_worker_lost=True)
+def reconcile_stream(system: str, stream: str) -> dict[str, Any]:
+    """One reconciliation of one stream, never beside a sync of it (the same lock)."""
+    container = _worker_container()
+    settings = container.settings
+    with single_flight(f"sync:{system}:{stream}", settings.task_visibility_timeout_s) as mine:
+        if not mine:
+            return {"skipped": "in flight"}
+        try:
+            _, streams = streams_of(system, settings.salesforce_mapping_file)
+            connector, bulk_threshold = connect(system)
+        except SyncSetupError as exc:
+            log.warning("reconcile %s %s not run: %s", system, stream, exc)
+            return {"skipped": str(exc)}
+        with connector as source, TASK_SECONDS.labels(f"{RECONCILE}.{system}.{stream}").time():
+            report = reconcile(
+                container.uow, source, streams[stream], bulk_threshold=bulk_threshold
+            )
+    return {"tombstoned": report.tombstoned, "missing_here": report.missing_here}
 
 
 def wake() -> None:

@@ -36,6 +36,9 @@ def redis_answers() -> bool:
         return False
 
 
+# One Redis database for the module: this process's Celery app keeps its first broker's
+# connections (as it would in production, where it is configured once).
+BROKER = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
 needs_redis = pytest.mark.skipif(
     not redis_answers(), reason="Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)"
 )
@@ -120,8 +123,7 @@ def test_a_worker_woken_through_redis_delivers_after_the_commit(
 ) -> None:
     import redis
 
-    db = random.randint(1, 15)
-    broker = f"redis://127.0.0.1:6379/{db}"
+    broker = BROKER
     redis.Redis.from_url(broker).flushdb()
     log = tmp_path / "worker.log"
     # the database loop is slowed right down: what is delivered promptly was woken
@@ -155,3 +157,58 @@ def test_a_worker_without_its_broker_still_delivers_from_the_database(
         process.terminate()
         process.wait(timeout=30)
     assert len(sap.invoice_requests()) == 4
+
+
+def test_beat_schedules_the_sweep_and_each_streams_sync_and_reconciliation(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, broker_url="redis://127.0.0.1:1/0",
+                             sync_schedule={"sap": 600}, reconcile_every_s=3600)  # fmt: skip
+    jobs = tasks.schedule(settings)
+    assert jobs["outbox-sweep"]["task"] == tasks.DELIVER
+    assert {k for k in jobs if k.startswith(("sync-", "reconcile-"))} == {
+        "sync-sap-customers", "sync-sap-assets", "reconcile-sap-customers", "reconcile-sap-assets"
+    }  # fmt: skip
+    assert jobs["sync-sap-assets"] == {
+        "task": tasks.SYNC,
+        "schedule": 600,
+        "args": ("sap", "assets"),
+    }
+    assert jobs["reconcile-sap-customers"]["schedule"] == 3600
+
+
+@needs_redis
+def test_a_stream_syncs_on_one_worker_at_a_time(
+    container: Container, database_url: str, tmp_path: Path, sap: SAPSimulator
+) -> None:
+    import redis
+
+    broker = BROKER
+    client = redis.Redis.from_url(broker)
+    client.flushdb()
+    log = tmp_path / "worker.log"
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")  # fmt: skip
+    process = worker(env, log)
+    customers = models.table_of(models.Customer)
+
+    def stored() -> int:
+        with container.uow() as uow:
+            return int(
+                uow.connection().execute(select(func.count()).select_from(customers)).scalar_one()
+            )
+
+    try:
+        wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
+        tasks.configure(make_settings(database_url, tmp_path, broker_url=broker))
+        held = client.lock("fieldbridge:lock:sync:sap:customers", timeout=60)
+        assert held.acquire(blocking=False)  # another worker's run in flight
+        tasks.sync_stream.delay("sap", "customers")
+        wait_for(lambda: b"in flight elsewhere; skipped" in log.read_bytes(), 30, log.read_text())
+        assert stored() == 0
+        held.release()
+        tasks.sync_stream.delay("sap", "customers")
+        wait_for(lambda: stored() == sap.count(), 30, log.read_text()[-2000:])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
