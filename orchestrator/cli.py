@@ -10,6 +10,7 @@ import typer
 from orchestrator import (
     auth,
     billing_cli,
+    chaos,
     migrate,
     outbox_cli,
     planning_cli,
@@ -37,6 +38,7 @@ app.add_typer(sync_cli.sync_app, name="sync")
 app.add_typer(outbox_cli.outbox_app, name="outbox")
 app.command("worker")(worker_cli.worker_cmd)
 app.command("beat")(worker_cli.beat_cmd)
+app.command("chaos")(chaos.chaos_cmd)
 app.add_typer(billing_cli.billing_app, name="billing")
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +57,7 @@ __all__ = [
     "app",
     "configure",
     "reconcile_stream",
+    "run_worker",
     "start_relay_loop",
     "sync_stream",
     "wake",
@@ -207,13 +209,36 @@ def reconcile_stream(system: str, stream: str) -> dict[str, Any]:
     return {"tombstoned": report.tombstoned, "missing_here": report.missing_here}
 
 
-def wake() -> None:
-    """Ask a worker to deliver now (sent after the commit that made rows due). A broker that
-    does not answer costs nothing but promptness: the workers' database loop delivers."""
-    try:
-        deliver.apply_async(retry=False)
-    except Exception as exc:  # the broker is down: the database loop will find the rows
-        log.warning("outbox: could not wake a worker (%s); the database loop will deliver", exc)
+class _Waker:
+    """Sends the deliver task from a thread of its own, so that no request waits on the
+    broker (a dead one costs its connection timeouts); wakes that come while one is being sent
+    make one more send, not one each."""
+
+    def __init__(self) -> None:
+        self._due = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def __call__(self) -> None:
+        self._due.set()
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="outbox-wake", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()
+            try:
+                deliver.apply_async(retry=False)
+            except Exception as exc:  # the broker is down: the database loop will find the rows
+                log.warning("outbox: could not wake a worker (%s); the database loop delivers", exc)
+
+
+wake = _Waker()
+"""Ask a worker to deliver now (after the commit that made rows due). A broker that does not
+answer costs nothing but promptness: the workers' database loop delivers."""
 
 
 def start_relay_loop(every_s: float, stop: threading.Event) -> threading.Thread:
@@ -233,16 +258,36 @@ def start_relay_loop(every_s: float, stop: threading.Event) -> threading.Thread:
 
 
 _stop = threading.Event()
+_signalled = threading.Event()
+_loop: list[threading.Thread] = []
 
 
 @signals.worker_init.connect
 def _on_worker_init(**_: Any) -> None:
-    start_relay_loop(get_settings().outbox_relay_every_s, _stop)
+    if not _loop:  # once per process, whatever becomes of the consumer
+        _loop.append(start_relay_loop(get_settings().outbox_relay_every_s, _stop))
 
 
-@signals.worker_shutdown.connect
-def _on_worker_shutdown(**_: Any) -> None:
-    _stop.set()
+@signals.worker_shutting_down.connect
+def _on_shutting_down(**_: Any) -> None:
+    _signalled.set()  # asked to stop (TERM, INT, QUIT): not a crash
+
+
+def run_worker(argv: list[str], *, restart_after_s: float = 2.0) -> None:
+    """Run the Celery worker until it is asked to stop. A consumer that dies of its own (a
+    broker restart can kill it with an "unrecoverable" error, a known Celery failure) is
+    started again, while this process's database loop goes on delivering."""
+    try:
+        while True:
+            with contextlib.suppress(SystemExit):
+                app.worker_main(argv)
+            if _signalled.is_set():
+                return
+            log.error("the Celery worker stopped unasked; starting it again in %.0f s (the "
+                      "database loop delivers meanwhile)", restart_after_s)  # fmt: skip
+            time.sleep(restart_after_s)
+    finally:
+        _stop.set()
 
 
 def enable(settings: Settings) -> None:

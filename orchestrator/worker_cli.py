@@ -34,13 +34,13 @@ def worker_cmd(
     straight from the database whatever the broker does."""
     from orchestrator import tasks
 
-    app = tasks.configure(_production())
+    tasks.configure(_production())
     argv = ["worker", "--pool", "threads", "--concurrency", str(concurrency),
             "--loglevel", loglevel, "--queues", "fieldbridge", "--without-gossip",
             "--without-mingle"]  # fmt: skip
     if hostname:
         argv += ["--hostname", hostname]
-    app.worker_main(argv)
+    tasks.run_worker(argv)
 
 
 def beat_cmd(
