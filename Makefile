@@ -39,7 +39,7 @@ typecheck: install-test
 	$(BIN)/mypy connectors mappings orchestrator scheduler api sandbox
 
 test: lint layers typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses=4
 
 demo: install
 	$(BIN)/fieldbridge demo

@@ -6,7 +6,6 @@ path (said and skipped where it does not answer)."""
 from __future__ import annotations
 
 import os
-import random
 import socket
 import subprocess
 import time
@@ -36,9 +35,11 @@ def redis_answers() -> bool:
         return False
 
 
-# One Redis database for the module: this process's Celery app keeps its first broker's
-# connections (as it would in production, where it is configured once).
-BROKER = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
+# One Redis database for the module in this test process (its Celery app keeps its first
+# broker's connections, as it would in production, where it is configured once); a database of
+# its own for each pytest-xdist worker (gw0, gw1, ...), so that one's flush spares the other's.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+BROKER = f"redis://127.0.0.1:6379/{1 + int(_WORKER) % 15 if _WORKER.isdigit() else 1}"
 needs_redis = pytest.mark.skipif(
     not redis_answers(), reason="Redis is not answering on 127.0.0.1:6379 (.ci/run starts it)"
 )
