@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api import problems
 from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
 from api.ratelimit import RateLimits
+from api.request_ids import RequestIdMiddleware
 from api.routers import (
     audit,
     billing,
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(UploadLimitMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer and log line has an id
 
     # One router for everything under /api/v1: FastAPI matches an included router by trying
     # each of its routes, and every further included router adds that walk to each request.

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from api.demo import demo_cmd
-from orchestrator import migrate
+from orchestrator import logs, migrate
 from orchestrator.cli import app, err
 from orchestrator.settings import ConfigurationError, get_settings
 
@@ -24,7 +24,8 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Run the HTTP API (docs at /docs)."""
-    url = get_settings().database_url
+    settings = get_settings()
+    url = settings.database_url
     if migrate.pending(url):
         err.print("[red]error:[/red] the database is not migrated: run `fieldbridge migrate` first")
         raise typer.Exit(code=2)
@@ -41,12 +42,14 @@ def serve(
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
     err.print(f"fieldbridge API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    logs.configure(settings.log_format, settings.log_level)
     uvicorn.run(
         application,
         host=host,
         port=port,
         access_log=access_log,
-        log_level="info",
+        log_config=None,  # uvicorn's records go through ours (logs.configure)
+        log_level=settings.log_level.lower(),
         proxy_headers=True,
     )
 

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         default=120, ge=30, le=720, description="the arrival window a schedule run promises"
     )
 
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one object a line, with request_id and task_id"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     outbox_routes: dict[str, str] = Field(
         default={
             "crm.work_order_completed": "salesforce",

@@ -40,6 +40,7 @@ from typing import Any
 import redis
 from celery import Celery, signals
 
+from orchestrator import logs
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.metrics import TASK_SECONDS
 from orchestrator.outbox import events as outbox_events
@@ -260,6 +261,22 @@ def start_relay_loop(every_s: float, stop: threading.Event) -> threading.Thread:
 _stop = threading.Event()
 _signalled = threading.Event()
 _loop: list[threading.Thread] = []
+
+
+_bound: dict[str, Any] = {}
+
+
+@signals.task_prerun.connect
+def _on_task_start(task_id: str | None = None, **_: Any) -> None:
+    if task_id:
+        _bound[task_id] = logs.task_id.set(task_id)
+
+
+@signals.task_postrun.connect
+def _on_task_end(task_id: str | None = None, **_: Any) -> None:
+    token = _bound.pop(task_id or "", None)
+    if token is not None:
+        logs.task_id.reset(token)
 
 
 @signals.worker_init.connect

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator import logs
 from orchestrator.console import error
 from orchestrator.settings import Settings, get_settings
 
@@ -34,7 +35,9 @@ def worker_cmd(
     straight from the database whatever the broker does."""
     from orchestrator import tasks
 
-    tasks.configure(_production())
+    settings = _production()
+    logs.configure(settings.log_format, loglevel)
+    tasks.configure(settings)
     argv = ["worker", "--pool", "threads", "--concurrency", str(concurrency),
             "--loglevel", loglevel, "--queues", "fieldbridge", "--without-gossip",
             "--without-mingle"]  # fmt: skip

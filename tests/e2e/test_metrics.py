@@ -69,3 +69,12 @@ def test_metrics_show_the_outbox_and_the_sync(api: Api, world: World, move: Move
         60 <= one("fieldbridge_sync_last_run_age_seconds", system="sap", stream="customers") < 120
     )
     assert any(name == "process_cpu_seconds_total" for name, _ in got)
+
+
+def test_every_answer_carries_a_request_id(api: Api) -> None:
+    made = api.call("GET", "/health", None, expect=200).headers["x-request-id"]
+    assert len(made) == 32
+    given = api.call("GET", "/health", None, headers={"X-Request-ID": "lb-7f3a"}, expect=200)
+    assert given.headers["x-request-id"] == "lb-7f3a"
+    refused = api.call("GET", "/api/v1/work-orders", None, headers={"X-Request-ID": "a b"})
+    assert refused.status_code == 401 and refused.headers["x-request-id"] != "a b"
