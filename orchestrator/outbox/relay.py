@@ -14,8 +14,9 @@ a webhook id) makes the repeat harmless.
 An outcome is recorded only by the relay that still holds the row's lease: delivered (with
 the remote's id), or failed: a ``Permanent`` answer, the attempts used up (``max_attempts``)
 or the row too old (``max_age_s``) make it a dead letter holding the remote's last answer;
-otherwise its next attempt is stored (``next_attempt_at``: the connectors' jittered
-exponential backoff, never before a ``Retry-After``) rather than slept through.
+otherwise (any other failure, ours included) its next attempt is stored (``next_attempt_at``:
+the connectors' jittered exponential backoff, never before a ``Retry-After``) rather than
+slept through.
 """
 
 from __future__ import annotations
@@ -266,12 +267,9 @@ class Relay:
                 error = outcome.error
                 values["last_error"] = _answer(error)
                 age = (now - message.created_at).total_seconds()
-                if (
-                    isinstance(error, Permanent)
-                    or not isinstance(error, ConnectorError)
-                    or attempts >= p.max_attempts
-                    or age >= p.max_age_s
-                ):
+                # a permanent refusal is final; anything else (the remote's bad minute, our
+                # database's hiccup) is tried again until the attempts or the age run out
+                if isinstance(error, Permanent) or attempts >= p.max_attempts or age >= p.max_age_s:
                     kind = "dead"
                     log.error("outbox: %s is a dead letter: %s", message.key, error)
                 else:
