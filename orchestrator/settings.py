@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     reconcile_every_s: float = Field(
         default=86_400, gt=0, description="production mode: seconds between reconciliations"
     )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="a worker's own /metrics on 127.0.0.1:PORT"
+    )
     task_visibility_timeout_s: float = Field(
         default=900, ge=60, description="Redis redelivers a task not acknowledged by then"
     )

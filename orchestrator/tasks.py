@@ -39,6 +39,7 @@ from typing import Any
 
 import redis
 from celery import Celery, signals
+from prometheus_client import start_http_server
 
 from orchestrator import logs
 from orchestrator.bootstrap import Container, bootstrap
@@ -282,7 +283,10 @@ def _on_task_end(task_id: str | None = None, **_: Any) -> None:
 @signals.worker_init.connect
 def _on_worker_init(**_: Any) -> None:
     if not _loop:  # once per process, whatever becomes of the consumer
-        _loop.append(start_relay_loop(get_settings().outbox_relay_every_s, _stop))
+        settings = get_settings()
+        _loop.append(start_relay_loop(settings.outbox_relay_every_s, _stop))
+        if settings.worker_metrics_port is not None:  # this process's task times and more
+            start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
 
 
 @signals.worker_shutting_down.connect

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from orchestrator import models, tasks
@@ -128,14 +129,18 @@ def test_a_worker_woken_through_redis_delivers_after_the_commit(
     redis.Redis.from_url(broker).flushdb()
     log = tmp_path / "worker.log"
     # the database loop is slowed right down: what is delivered promptly was woken
+    metrics_port = free_port()
     env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
-                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")  # fmt: skip
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600",
+                     FIELDBRIDGE_WORKER_METRICS_PORT=str(metrics_port))  # fmt: skip
     process = worker(env, log)
     try:
         wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
         tasks.enable(make_settings(database_url, tmp_path, broker_url=broker))
         closed_orders(container, [r["InternalID"] for r in sap.records()][:5])
         wait_for(lambda: delivered(container) == 5, 30, log.read_text()[-2000:])
+        exposed = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert f'fieldbridge_task_seconds_count{{task="{tasks.DELIVER}"}}' in exposed
     finally:
         outbox_events.WAKE.clear()
         process.terminate()
