@@ -180,32 +180,80 @@ def _counts(container: Container) -> dict[str, int]:
         return {state: int(n) for state, n in found}
 
 
-def run_chaos(options: ChaosOptions, log: Callable[[str], None] = err.print) -> dict[str, Any]:
-    """The run (see the module); its summary."""
+@dataclass
+class World:
+    """What ``production_world`` started: the store (``container``, ``kind``), the simulators,
+    Redis, the API (``base``, ``token``) and the worker processes, with ``close`` to close
+    orders through the API and ``counts`` for the outbox's states."""
+
+    container: Container
+    kind: str
+    sf: Any
+    sap: Any
+    finance: Any
+    redis: Redis | None
+    processes: dict[str, subprocess.Popen[bytes]]
+    base: str
+    session: Any
+    workdir: Path
+
+    def close(self, order: tuple[int, int]) -> int:
+        ident, version = order
+        answer = self.session.post(f"{self.base}/api/v1/work-orders/{ident}/transitions",
+                                   json={"to": "closed"}, headers={"If-Match": f'"{version}"'},
+                                   timeout=30)  # fmt: skip
+        return int(answer.status_code)
+
+    def counts(self) -> dict[str, int]:
+        return _counts(self.container)
+
+    def orders(self, n: int) -> list[tuple[int, int]]:
+        """``n`` completed orders of the SAP simulator's customers, ready to close."""
+        buyers = [r["InternalID"] for r in self.sap.records()]
+        return _completed_orders(self.container, buyers, n)
+
+
+@contextlib.contextmanager
+def production_world(
+    *,
+    orders_hint: int,
+    seed: int,
+    fault_rate: float,
+    workdir: Path | None,
+    workers: int = 2,
+    broker: bool = True,
+    extra_env: dict[str, str] | None = None,
+    log: Callable[[str], None] = err.print,
+) -> Iterator[World]:
+    """Redis of its own (``broker``; else the embedded relay in ``serve``), the store, the
+    simulators failing ``fault_rate`` of their calls, ``fieldbridge serve`` and ``workers``
+    ``fieldbridge worker`` processes, a finance subscription and a supervisor's token."""
     from sandbox.finance import FinanceSimulator
     from sandbox.salesforce import SalesforceSimulator
     from sandbox.sap import SAPSimulator
 
-    started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        workdir = options.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        workdir = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         workdir.mkdir(parents=True, exist_ok=True)
-        redis = Redis(workdir)
-        redis.start()
-        stack.callback(redis.stop)
+        redis = None
+        if broker:
+            redis = Redis(workdir)
+            redis.start()
+            stack.callback(redis.stop)
         url, kind = stack.enter_context(_store(workdir))
-        sf = stack.enter_context(SalesforceSimulator(seed=options.seed))
-        sap = stack.enter_context(SAPSimulator(seed=options.seed, stocks=0, malformed=0.0,
-                                               customers=min(options.orders, 2000)))  # fmt: skip
-        finance = stack.enter_context(FinanceSimulator(seed=options.seed))
-        rate = options.fault_rate
-        sf.set_faults(rate=rate, kinds=["503", "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"],
-                      retry_after_s=0.2, seed=options.seed)  # fmt: skip
-        sap.set_faults(rate=rate, kinds=["500", "fault", "lost"], seed=options.seed)
-        finance.set_faults(rate=rate, kinds=["503", "429", "lost"], retry_after_s=0.2,
-                           seed=options.seed)  # fmt: skip
+        sf = stack.enter_context(SalesforceSimulator(seed=seed))
+        sap = stack.enter_context(SAPSimulator(seed=seed, stocks=0, malformed=0.0,
+                                               customers=min(orders_hint, 2000)))  # fmt: skip
+        finance = stack.enter_context(FinanceSimulator(seed=seed))
+        if fault_rate:
+            sf_kinds = ["503", "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"]
+            sf.set_faults(rate=fault_rate, seed=seed, retry_after_s=0.2, kinds=sf_kinds)
+            sap.set_faults(rate=fault_rate, kinds=["500", "fault", "lost"], seed=seed)
+            finance.set_faults(rate=fault_rate, kinds=["503", "429", "lost"], retry_after_s=0.2,
+                               seed=seed)  # fmt: skip
         secret = secrets.token_hex(32)
-        settings = Settings(database_url=url, secret_key=secret, broker_url=redis.url,
+        settings = Settings(database_url=url, secret_key=secret,
+                            broker_url=redis.url if redis else None,
                             attachments_dir=workdir / "attachments",
                             secret_key_file=workdir / "secret_key")  # fmt: skip
         container = bootstrap(settings)
@@ -215,8 +263,6 @@ def run_chaos(options: ChaosOptions, log: Callable[[str], None] = err.print) -> 
                 url=finance.endpoint, secret=finance.secret, active=True, created_by="chaos"
             ))  # fmt: skip
             uow.commit()
-        orders = _completed_orders(container, [r["InternalID"] for r in sap.records()],
-                                   options.orders)  # fmt: skip
         with container.uow() as uow:
             token = auth.issue(uow, secret, role="supervisor", subject="chaos").token
         env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
@@ -229,7 +275,6 @@ def run_chaos(options: ChaosOptions, log: Callable[[str], None] = err.print) -> 
                 "FIELDBRIDGE_SECRET_KEY": secret,
                 "FIELDBRIDGE_SECRET_KEY_FILE": str(workdir / "secret_key"),
                 "FIELDBRIDGE_ATTACHMENTS_DIR": str(workdir / "attachments"),
-                "FIELDBRIDGE_BROKER_URL": redis.url,
                 "FIELDBRIDGE_SALESFORCE_API_VERSION": sf.api_version,
                 "FIELDBRIDGE_SAP_TIMEOUT_S": "2",
                 "FIELDBRIDGE_WEBHOOK_TIMEOUT_S": "2",
@@ -238,9 +283,10 @@ def run_chaos(options: ChaosOptions, log: Callable[[str], None] = err.print) -> 
                 "FIELDBRIDGE_OUTBOX_BACKOFF_BASE_S": "0.1",
                 "FIELDBRIDGE_OUTBOX_BACKOFF_MAX_S": "2",
                 "FIELDBRIDGE_OUTBOX_MAX_ATTEMPTS": "100",
-                "FIELDBRIDGE_SERVICE_REQUEST_RATE_PER_MIN": "100000",
                 "FIELDBRIDGE_SYNC_SCHEDULE": "{}",
             }
+            | ({"FIELDBRIDGE_BROKER_URL": redis.url} if redis else {})
+            | (extra_env or {})
         )
         processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -260,7 +306,7 @@ def run_chaos(options: ChaosOptions, log: Callable[[str], None] = err.print) -> 
         stack.callback(stop_all)
         api_port = _free_port()
         spawn("api", "serve", "--host", "127.0.0.1", "--port", str(api_port), "--no-access-log")
-        for n in (1, 2):
+        for n in range(1, workers + 1 if redis else 1):
             spawn(f"worker{n}", "worker", "--concurrency", "2", "--hostname", f"w{n}@%h")
         import requests
 
@@ -273,21 +319,36 @@ def run_chaos(options: ChaosOptions, log: Callable[[str], None] = err.print) -> 
                 return False
 
         _wait(api_up, 60, f"the API did not come up (see {workdir / 'api.log'})")
-        for n in (1, 2):
-            _wait(_ready(workdir / f"worker{n}.log"), 60, f"worker{n} did not start")
-        log(f"chaos: {options.orders} orders, fault rate {rate:.0%}, store {kind}, "
-            f"redis {redis.url}, work in {workdir}")  # fmt: skip
-        client = requests.Session()
-        client.headers["Authorization"] = f"Bearer {token}"
-        stack.callback(client.close)
+        for name in processes:
+            if name.startswith("worker"):
+                _wait(_ready(workdir / f"{name}.log"), 60, f"{name} did not start")
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        stack.callback(session.close)
+        log(f"{'production' if redis else 'embedded'} mode: store {kind}, "
+            f"{'redis ' + redis.url + ', ' if redis else ''}work in {workdir}")  # fmt: skip
+        yield World(container, kind, sf, sap, finance, redis, processes, base, session, workdir)
 
-        def close(order: tuple[int, int]) -> int:
-            ident, version = order
-            answer = client.post(f"{base}/api/v1/work-orders/{ident}/transitions",
-                                 json={"to": "closed"}, headers={"If-Match": f'"{version}"'},
-                                 timeout=30)  # fmt: skip
-            return answer.status_code
 
+def run_chaos(options: ChaosOptions, log: Callable[[str], None] = err.print) -> dict[str, Any]:
+    """The run (see the module); its summary."""
+    started = time.monotonic()
+    with production_world(orders_hint=options.orders, seed=options.seed,
+                          fault_rate=options.fault_rate, workdir=options.workdir,
+                          log=log) as world:  # fmt: skip
+        container, sf, sap, finance, redis = (
+            world.container,
+            world.sf,
+            world.sap,
+            world.finance,
+            world.redis,
+        )
+        assert redis is not None
+        orders = world.orders(options.orders)
+        log(f"chaos: {options.orders} orders, fault rate {options.fault_rate:.0%}")
+        close = world.close
+        processes = world.processes
+        kind = world.kind
         disrupted_at = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             half = len(orders) // 2
