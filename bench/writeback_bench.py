@@ -63,12 +63,14 @@ import contextlib
 import json
 import math
 import resource
+import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -784,6 +786,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="SAP and webhook deliveries at a time (FIELDBRIDGE_OUTBOX_WORKERS: %(default)s)",
     )
     parser.add_argument(
+        "--production-orders",
+        type=int,
+        default=0,
+        help="closed in a burst on the production mode (two workers on Redis); 0: skip",
+    )
+    parser.add_argument(
+        "--steady-orders", type=int, default=3000, help="closed at --close-rate (latency)"
+    )
+    parser.add_argument("--close-rate", type=float, default=100.0, help="closes a second")
+    parser.add_argument(
         "--analyze",
         action="store_true",
         help="ANALYZE the outbox after enqueueing, before the relay (by default the relay "
@@ -800,6 +812,120 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.orders < 1 or args.naive < 0 or args.batch < 1 or args.workers < 1:
         parser.error("--orders >= 1, --naive >= 0, --batch >= 1, --workers >= 1")
     return args
+
+
+# --- the production mode (Celery workers on Redis) beside the embedded relay ------------------
+
+
+def _latencies(container: Container, since_id: int) -> list[float]:
+    """Close-to-remote seconds of the rows after ``since_id``: from the commit that wrote the
+    row (the close) to the relay's record of the remote's answer."""
+    with container.uow() as uow:
+        rows = uow.connection().execute(
+            select(OUTBOX.c.created_at, OUTBOX.c.delivered_at).where(
+                (OUTBOX.c.id > since_id) & (OUTBOX.c.state == "delivered")
+            )
+        )
+        return [(d - c).total_seconds() for c, d in rows]
+
+
+def _last_id(container: Container) -> int:
+    with container.uow() as uow:
+        found = uow.connection().execute(select(func.max(OUTBOX.c.id))).scalar()
+        return int(found or 0)
+
+
+def _drain(world: Any, total: int, timeout_s: float = 900.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while world.counts().get("delivered", 0) < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the outbox did not drain: {world.counts()}")
+        time.sleep(0.05)
+
+
+def _steady(world: Any, n: int, rate: float) -> list[int]:
+    """``n`` orders closed through the API at ``rate`` a second (each at its slot)."""
+    orders = world.orders(n)
+    start = time.monotonic() + 0.5
+
+    def at_slot(i: int) -> int:
+        time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        return int(world.close(orders[i]))
+
+    with ThreadPoolExecutor(32) as pool:
+        return list(pool.map(at_slot, range(n)))
+
+
+def _pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else 0.0
+
+
+def bench_production(args: argparse.Namespace) -> dict[str, Any]:
+    """Production (two workers on Redis): ``--production-orders`` closed in the store at once
+    (a backlog the workers drain: deliveries/s), then ``--steady-orders`` closed through the
+    API at ``--close-rate``/s (close-to-remote latency: from the closing commit to the relay's
+    record of the remote's answer, p50 and p95); the embedded relay (``serve`` alone) beside
+    it at the same steady rate."""
+    from orchestrator.chaos import production_world
+
+    out: dict[str, Any] = {}
+    with production_world(orders_hint=args.production_orders, seed=args.seed, fault_rate=0.0,
+                          workdir=None, workers=2, log=console.print) as world:  # fmt: skip
+        # the burst: orders closed in the store at once (a backlog), the workers' capacity
+        # (the workers start on the first rows while the rest are still being written: the
+        # clock runs from the first write, so the figure is a floor of their capacity)
+        buyers = [r["InternalID"] for r in world.sap.records()]
+        started = time.monotonic()
+        with Progress(console=console, transient=True) as progress:
+            close_orders(world.container, buyers, args.production_orders, progress, "burst")
+        _drain(world, 3 * args.production_orders)
+        burst_s = time.monotonic() - started
+        # then the steady close rate through the API, for close-to-remote latency
+        mark = _last_id(world.container)
+        closing = time.monotonic()
+        steady = _steady(world, args.steady_orders, args.close_rate)
+        closing_s = time.monotonic() - closing
+        _drain(world, 3 * (args.production_orders + args.steady_orders))
+        latencies = _latencies(world.container, mark)
+        out["production"] = {
+            "orders": args.production_orders,
+            "closes_refused": sum(1 for c in steady if c != 200),
+            "burst_drain_s": burst_s,
+            "deliveries_per_s": 3 * args.production_orders / burst_s,
+            "steady_orders": args.steady_orders,
+            "steady_closes_per_s": args.steady_orders / closing_s,
+            "p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95), "store": world.kind,
+        }  # fmt: skip
+    embedded_env = {"FIELDBRIDGE_OUTBOX_RELAY_EVERY_S": "0.2"}
+    with production_world(orders_hint=args.steady_orders, seed=args.seed, fault_rate=0.0,
+                          workdir=None, broker=False, log=console.print,
+                          extra_env=embedded_env) as world:  # fmt: skip
+        steady = _steady(world, args.steady_orders, args.close_rate)
+        _drain(world, 3 * args.steady_orders)
+        latencies = _latencies(world.container, 0)
+        out["embedded"] = {
+            "closes_refused": sum(1 for c in steady if c != 200),
+            "p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95),
+        }  # fmt: skip
+    return out
+
+
+def print_production(r: dict[str, Any], args: argparse.Namespace) -> None:
+    p, e = r["production"], r["embedded"]
+    table = Table(title=f"production mode (two workers on Redis, store {p['store']}) beside the "
+                        f"embedded relay; steady closes at {args.close_rate:g}/s")  # fmt: skip
+    for name in ("mode", "orders", "deliveries/s", "close-to-remote p50", "p95", "verdict"):
+        table.add_column(name, justify="left" if name in ("mode", "verdict") else "right")
+    floor = p["deliveries_per_s"] >= 500 and p["p95_ms"] < 5000
+    table.add_row(
+        "production", f"{p['orders']:,} burst + {p['steady_orders']:,} steady",
+        f"{p['deliveries_per_s']:,.0f}", f"{p['p50_ms']:,.0f} ms", f"{p['p95_ms']:,.0f} ms",
+        ("[green]" if floor else "[red]") + "floor: >= 500/s, p95 < 5 s"
+        + ("[/green]" if floor else "[/red]"),
+    )  # fmt: skip
+    table.add_row("embedded", f"{args.steady_orders:,} steady", "", f"{e['p50_ms']:,.0f} ms",
+                  f"{e['p95_ms']:,.0f} ms", "relay round every 0.2 s")  # fmt: skip
+    console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -823,12 +949,21 @@ def main(argv: list[str] | None = None) -> int:
             console.print("[yellow]interrupted[/yellow]")
             if not results:
                 return 130
+    production: dict[str, Any] = {}
+    if args.production_orders:
+        production = bench_production(args)
     if results:
         print_table(results, args)
+    if production:
+        print_production(production, args)
     if skipped:
         console.print(f"[yellow]skipped: {', '.join(skipped)} (not reachable)[/yellow]")
     if args.json:
-        args.json.write_text(json.dumps(flat_json(results, args), indent=2) + "\n")
+        flat = flat_json(results, args)
+        for mode, values in production.items():
+            for key, value in values.items():
+                flat[f"{mode}_{key}"] = round(value, 1) if isinstance(value, float) else value
+        args.json.write_text(json.dumps(flat, indent=2) + "\n")
         console.print(f"wrote {args.json}")
     return 0
 

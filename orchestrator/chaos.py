@@ -144,12 +144,21 @@ def _store(workdir: Path) -> Iterator[tuple[str, str]]:
 
 
 def _completed_orders(container: Container, buyers: list[str], n: int) -> list[tuple[int, int]]:
-    """``n`` completed orders of SAP customers, as a field day leaves them: (id, version)."""
+    """``n`` completed orders of SAP customers (made once), as a field day leaves them:
+    (id, version)."""
     out = []
     with container.uow() as uow:
+        known = {
+            c.external_id: c
+            for c in uow.session.scalars(
+                select(models.Customer).where(models.Customer.source_system == "sap")
+            )
+        }
         customers = []
         for buyer in buyers:
-            c = models.Customer(name=f"Customer {buyer}", source_system="sap", external_id=buyer)
+            c = known.get(buyer) or models.Customer(
+                name=f"Customer {buyer}", source_system="sap", external_id=buyer
+            )
             uow.session.add(c)
             customers.append(c)
         uow.session.flush()
