@@ -200,14 +200,23 @@ class Relay:
                 query = query.with_for_update(skip_locked=True, of=OUTBOX)
             rows = connection.execute(query).all()
             if rows:
-                connection.execute(
+                # only rows still free: where no row lock holds another relay off (SQLite),
+                # the one that leased a row first keeps it
+                leased = connection.execute(
                     update(OUTBOX)
-                    .where(o.id.in_([r.id for r in rows]))
+                    .where(
+                        o.id.in_([r.id for r in rows])
+                        & (o.state == "pending")
+                        & or_(o.lease_until.is_(None), o.lease_until < now)
+                    )
                     .values(
                         lease_owner=self.owner,
                         lease_until=now + timedelta(seconds=self.policy.lease_s),
                     )
+                    .returning(o.id)
                 )
+                mine = {i for (i,) in leased}
+                rows = [r for r in rows if r.id in mine]
             uow.commit()
         return [
             Message(r.id, r.key, r.event, r.work_order_id, r.payload, r.attempts, r.created_at)
