@@ -43,6 +43,14 @@ class Container:
             await database.dispose()
 
     def start_schedule_run(self, run_id: int) -> None:
+        """Run a queued schedule run: in this process's runner (its parts on a process pool),
+        or, in the production mode, as a task on a worker (its parts as tasks over the
+        workers)."""
+        if self.settings.broker_url:
+            from orchestrator import tasks  # the production mode only
+
+            tasks.plan_run.delay(run_id)
+            return
         self.runner.submit(
             scheduling.execute,
             self.uow,

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="a worker's own /metrics on 127.0.0.1:PORT"
     )
+    plan_parts_at_once: int = Field(
+        default=4, ge=1, le=256, description="production mode: a day's parts racing at once"
+    )
     task_visibility_timeout_s: float = Field(
         default=900, ge=60, description="Redis redelivers a task not acknowledged by then"
     )

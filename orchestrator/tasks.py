@@ -30,11 +30,14 @@ Settings chosen on purpose, and the recovery bound each gives:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
+import pickle
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -43,6 +46,7 @@ from prometheus_client import start_http_server
 
 from orchestrator import logs
 from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.handlers import scheduling
 from orchestrator.metrics import TASK_SECONDS
 from orchestrator.outbox import events as outbox_events
 from orchestrator.outbox.relay import Relay
@@ -50,14 +54,20 @@ from orchestrator.outbox.wiring import build_relay
 from orchestrator.settings import Settings, get_settings
 from orchestrator.sync.reconcile import reconcile
 from orchestrator.sync.systems import NAMES, SyncSetupError, connect, run_system, streams_of
+from scheduler import auto
 
 __all__ = [
     "DELIVER",
+    "PART",
+    "PLAN",
     "RECONCILE",
     "SWEEP_EVERY_S",
     "SYNC",
+    "PartTasks",
     "app",
     "configure",
+    "plan_part",
+    "plan_run",
     "reconcile_stream",
     "run_worker",
     "start_relay_loop",
@@ -68,6 +78,8 @@ __all__ = [
 log = logging.getLogger("fieldbridge.tasks")
 DELIVER = "fieldbridge.outbox.deliver"
 SYNC = "fieldbridge.sync.run"
+PLAN = "fieldbridge.plan.run"
+PART = "fieldbridge.plan.part"
 RECONCILE = "fieldbridge.sync.reconcile"
 SWEEP_EVERY_S = 30.0
 
@@ -79,7 +91,9 @@ def configure(settings: Settings) -> Celery:
     beat's schedule)."""
     app.conf.update(
         broker_url=settings.broker_url,
-        result_backend=None,
+        # only a plan's parts keep a result (for the run that gathers them), an hour at most
+        result_backend=settings.broker_url,
+        result_expires=3600,
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -209,6 +223,60 @@ def reconcile_stream(system: str, stream: str) -> dict[str, Any]:
                 container.uow, source, streams[stream], bulk_threshold=bulk_threshold
             )
     return {"tombstoned": report.tombstoned, "missing_here": report.missing_here}
+
+
+def _pack(value: Any) -> str:
+    return base64.b64encode(pickle.dumps(value)).decode()
+
+
+def _unpack(text: str) -> Any:
+    # pickled by our own processes, through our own Redis (as a process pool's pipe is)
+    return pickle.loads(base64.b64decode(text))
+
+
+@app.task(name=PART, ignore_result=False, acks_late=True, reject_on_worker_lost=True)
+def plan_part(arguments: str) -> str:
+    """One part of a day raced by one engine (``scheduler.auto``'s unit of work)."""
+    with TASK_SECONDS.labels(PART).time():
+        return _pack(auto._run(*_unpack(arguments)))
+
+
+class PartTasks(Executor):
+    """The day's parts as tasks over the workers, gathered by the run that waits for them
+    (``scheduler.auto.solve`` submits ``_run`` for each part and engine)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._waiters = ThreadPoolExecutor(16, thread_name_prefix="plan-part")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if fn is not auto._run or kwargs:
+            raise ValueError("only scheduler.auto's parts go out as tasks")
+        sent = plan_part.apply_async((_pack(args),))
+
+        def gather() -> Any:
+            packed = sent.get(timeout=self.timeout_s, disable_sync_subtasks=False)
+            return _unpack(packed)
+
+        return self._waiters.submit(gather)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._waiters.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+@app.task(name=PLAN, acks_late=True, reject_on_worker_lost=True)
+def plan_run(run_id: int) -> None:
+    """A queued schedule run, its parts fanned out as tasks and gathered here (a worker that
+    runs it needs a free slot more, or another worker, for the parts: concurrency >= 2)."""
+    container = _worker_container()
+    settings = container.settings
+    parts = PartTasks(timeout_s=settings.task_visibility_timeout_s)
+    try:
+        with TASK_SECONDS.labels(PLAN).time():
+            scheduling.execute(container.uow, run_id, window_min=settings.appointment_window_min,
+                               executor=parts, workers=settings.plan_parts_at_once)  # fmt: skip
+    finally:
+        parts.shutdown(wait=False)
 
 
 class _Waker:

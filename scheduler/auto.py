@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 
@@ -64,10 +64,16 @@ def components(inst: Instance) -> list[Part]:
 
 
 def solve(
-    inst: Instance, *, time_limit_s: float | None = None, workers: int | None = None
+    inst: Instance,
+    *,
+    time_limit_s: float | None = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
 ) -> list[EngineRoute]:
     """Routes for the whole instance (technician and job indices as in ``inst``), found
-    within ``time_limit_s`` of the call."""
+    within ``time_limit_s`` of the call. The parts' races run on ``executor`` when one is
+    given (the production mode's: one task per part, over the workers; ``workers`` says how
+    many run at once), else on this process's pool of one process per core."""
     limit = default_limit_s(len(inst.jobs)) if time_limit_s is None else time_limit_s
     deadline = time.time() + limit - max(0.25, 0.03 * limit)  # room to merge and check
     parts = components(inst)
@@ -88,13 +94,13 @@ def solve(
     shares = [
         max(MIN_PART_S, min(span, span * min(cores, len(tasks)) * w / sum(weight))) for w in weight
     ]
-    if len(tasks) == 1 or cores == 1:
+    if executor is None and (len(tasks) == 1 or cores == 1):
         results = [
             _run(engine, subs[n], share, deadline, 2)
             for (n, engine), share in zip(tasks, shares, strict=True)
         ]
     else:
-        pool = _pool(cores)
+        pool = executor or _pool(cores)
         futures: list[Future[list[EngineRoute] | None]] = [
             pool.submit(_run, engine, subs[n], share, deadline, 1)
             for (n, engine), share in zip(tasks, shares, strict=True)

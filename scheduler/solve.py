@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import Executor
 from typing import Literal
 
 from pydantic import ValidationError
@@ -26,7 +27,16 @@ PREFERENCE_SHARE = 0.1
 """Of the time limit, what the preferred-technician pass keeps when some job names one."""
 
 
-def solve(problem: Problem, *, engine: Engine = "auto", time_limit_s: float | None = None) -> Plan:
+def solve(
+    problem: Problem,
+    *,
+    engine: Engine = "auto",
+    time_limit_s: float | None = None,
+    executor: Executor | None = None,
+    workers: int | None = None,
+) -> Plan:
+    """The day's plan by ``engine``; ``auto`` races the engines on each independent part of
+    the day, on ``executor`` when given (``scheduler.auto.solve``)."""
     began = time.perf_counter()
     limit = time_limit_s
     wants = any(j.preferred_technician for j in problem.jobs)
@@ -35,7 +45,7 @@ def solve(problem: Problem, *, engine: Engine = "auto", time_limit_s: float | No
     inst = compile_problem(problem)
     if engine == "auto":
         left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - began)
-        routes = auto.solve(inst, time_limit_s=left)
+        routes = auto.solve(inst, time_limit_s=left, executor=executor, workers=workers)
     elif engine == "vroom":
         routes = vroom_engine.solve(inst, time_limit_s=time_limit_s)
     elif engine == "pyvrp":

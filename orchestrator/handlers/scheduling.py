@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -330,9 +331,18 @@ def recover(open_uow: Callable[[], UnitOfWork]) -> list[int]:
 # --- executing a run ------------------------------------------------------------------------
 
 
-def execute(open_uow: Callable[[], UnitOfWork], run_id: int, *, window_min: int = 120) -> None:
+def execute(
+    open_uow: Callable[[], UnitOfWork],
+    run_id: int,
+    *,
+    window_min: int = 120,
+    executor: Executor | None = None,
+    workers: int | None = None,
+) -> None:
     """Run a queued schedule run to ``done`` or ``failed``. ``open_uow`` opens a unit of work
-    (each step commits its own); ``window_min`` is the appointment window's length."""
+    (each step commits its own); ``window_min`` is the appointment window's length;
+    ``executor`` runs the day's parts (the production mode's tasks; by default this process's
+    pool), ``workers`` of them at once."""
     with open_uow() as uow:
         run = uow.session.get(models.ScheduleRun, run_id)
         if run is None or run.status != "queued":
@@ -355,7 +365,13 @@ def execute(open_uow: Callable[[], UnitOfWork], run_id: int, *, window_min: int 
             time_limit_s=limit,
             problem=problem.model_dump(mode="json"),
         )
-        plan = solve.solve(problem, engine=cast(solve.Engine, engine), time_limit_s=limit)
+        plan = solve.solve(
+            problem,
+            engine=cast(solve.Engine, engine),
+            time_limit_s=limit,
+            executor=executor,
+            workers=workers,
+        )
         _update(
             open_uow,
             run_id,

@@ -17,11 +17,13 @@ import requests
 from sqlalchemy import func, select
 
 from orchestrator import models, tasks
-from orchestrator.bootstrap import Container
+from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.lifecycle import Actor, Role
 from orchestrator.outbox import events as outbox_events
 from sandbox.sap import SAPSimulator
 from tests.conftest import make_settings
 from tests.e2e.test_cli import FIELDBRIDGE, free_port
+from tests.integration.lifecycle_world import World
 from tests.integration.test_outbox import closed_orders
 
 OUTBOX = models.table_of(models.OutboxMessage)
@@ -218,3 +220,53 @@ def test_a_stream_syncs_on_one_worker_at_a_time(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@needs_redis
+def test_a_schedule_run_fans_its_parts_out_over_the_workers(
+    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator
+) -> None:
+    import redis
+
+    from orchestrator.handlers import scheduling
+    from tests.integration.lifecycle_world import BASE_DAY
+    from tests.integration.test_properties import _order_in
+
+    redis.Redis.from_url(BROKER).flushdb()
+    ids = [_order_in(container, world, "triaged") for _ in range(4)]
+    sites = models.table_of(models.Site)
+    with container.uow() as uow:  # the plant moved next to the technicians' homes (Berlin)
+        uow.connection().execute(sites.update().values(latitude=52.51, longitude=13.39))
+        uow.commit()
+    log = tmp_path / "worker.log"
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=BROKER,
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")  # fmt: skip
+    process = worker(env, log)
+    production = bootstrap(make_settings(database_url, tmp_path, broker_url=BROKER))
+    try:
+        wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
+        tasks.configure(production.settings)
+        planner = Actor("dora", Role.DISPATCHER)
+        with production.uow() as uow:
+            run = scheduling.request_run(
+                uow, scheduling.RequestScheduleRun(BASE_DAY.date(), planner, time_limit_s=2)
+            )
+        production.start_schedule_run(run["id"])  # a task, not this process's runner
+
+        def finished() -> bool:
+            with container.uow() as uow:
+                found = uow.session.get(models.ScheduleRun, run["id"])
+                return found is not None and found.status in ("done", "failed")
+
+        wait_for(finished, 60, log.read_text()[-3000:])
+    finally:
+        production.dispose()
+        process.terminate()
+        process.wait(timeout=30)
+    with container.uow() as uow:
+        done = uow.session.get(models.ScheduleRun, run["id"])
+        assert done is not None and done.status == "done", done.error if done else None
+        assert done.summary["outcomes"] == {"scheduled": len(ids)}
+    worked = log.read_text()
+    assert worked.count(f"Task {tasks.PLAN}[") >= 1
+    assert worked.count(f"Task {tasks.PART}[") >= 2, "each engine's race of the part, a task"
