@@ -2,7 +2,11 @@
 guarantee.
 
 ``FIELDBRIDGE_BROKER_URL`` set, ``fieldbridge worker`` runs a Celery worker and ``fieldbridge
-beat`` the periodic jobs. Closing an order sends ``fieldbridge.outbox.deliver`` once its
+beat`` the periodic jobs: the outbox sweep; lease and key expiry; each stream's sync at the
+interval ``FIELDBRIDGE_SYNC_SCHEDULE`` gives its system and its reconciliation every
+``FIELDBRIDGE_RECONCILE_EVERY_S`` (a Redis lock per stream keeps a sync single-flight, and a
+reconciliation off a stream being synced). A schedule run is a task that fans the day's parts
+out as tasks and gathers them. Closing an order sends ``fieldbridge.outbox.deliver`` once its
 transaction has committed (never before: a rollback must not announce anything); a worker
 that takes it drains the outbox. The outbox's database lease stays the delivery guarantee:
 Celery only says "look now".
@@ -44,8 +48,9 @@ import redis
 from celery import Celery, signals
 from prometheus_client import start_http_server
 
-from orchestrator import logs
+from orchestrator import idempotency, logs
 from orchestrator.bootstrap import Container, bootstrap
+from orchestrator.handlers import outbox as outbox_h
 from orchestrator.handlers import scheduling
 from orchestrator.metrics import TASK_SECONDS
 from orchestrator.outbox import events as outbox_events
@@ -58,6 +63,7 @@ from scheduler import auto
 
 __all__ = [
     "DELIVER",
+    "EXPIRE",
     "PART",
     "PLAN",
     "RECONCILE",
@@ -66,6 +72,7 @@ __all__ = [
     "PartTasks",
     "app",
     "configure",
+    "expire",
     "plan_part",
     "plan_run",
     "reconcile_stream",
@@ -81,6 +88,8 @@ SYNC = "fieldbridge.sync.run"
 PLAN = "fieldbridge.plan.run"
 PART = "fieldbridge.plan.part"
 RECONCILE = "fieldbridge.sync.reconcile"
+EXPIRE = "fieldbridge.maintenance.expire"
+EXPIRE_EVERY_S = 300.0
 SWEEP_EVERY_S = 30.0
 
 app = Celery("fieldbridge")
@@ -114,9 +123,13 @@ def configure(settings: Settings) -> Celery:
 
 
 def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Beat's jobs: the outbox sweep; each stream of each system in ``sync_schedule`` at its
-    interval; each stream's reconciliation every ``reconcile_every_s``."""
-    jobs: dict[str, dict[str, Any]] = {"outbox-sweep": {"task": DELIVER, "schedule": SWEEP_EVERY_S}}
+    """Beat's jobs: the outbox sweep; lease and key expiry; each stream of each system in
+    ``sync_schedule`` at its interval; each stream's reconciliation every
+    ``reconcile_every_s``."""
+    jobs: dict[str, dict[str, Any]] = {
+        "outbox-sweep": {"task": DELIVER, "schedule": SWEEP_EVERY_S},
+        "expiry": {"task": EXPIRE, "schedule": EXPIRE_EVERY_S},
+    }
     for system, every_s in settings.sync_schedule.items():
         for stream in NAMES.get(system, ()):
             args = (system, stream)
@@ -161,6 +174,18 @@ def deliver() -> dict[str, int]:
     with TASK_SECONDS.labels(DELIVER).time():
         done = _worker_relay().drain()
     return {"claimed": done.claimed, "delivered": done.delivered, "dead": done.dead}
+
+
+@app.task(name=EXPIRE, acks_late=True, reject_on_worker_lost=True)
+def expire() -> dict[str, int]:
+    """Lease and key expiry: outbox leases whose relay died let go, idempotency keys past
+    their time deleted."""
+    container = _worker_container()
+    with container.uow() as uow:
+        leases = outbox_h.expire_leases(uow)
+    with container.uow() as uow:
+        keys = idempotency.purge_expired(uow, container.settings.idempotency_ttl_hours)
+    return {"leases": leases, "idempotency_keys": keys}
 
 
 @contextlib.contextmanager

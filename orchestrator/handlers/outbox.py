@@ -119,6 +119,20 @@ def retry(uow: UnitOfWork, ident: int, *, now: datetime | None = None) -> dict[s
     return out
 
 
+def expire_leases(uow: UnitOfWork, *, now: datetime | None = None) -> int:
+    """Let go of leases that ran out (their relay died): the rows were claimable already;
+    now they also look free. How many."""
+    now = now or utcnow()
+    c = OUTBOX.c
+    done = uow.connection().execute(
+        update(OUTBOX)
+        .where((c.state == "pending") & c.lease_until.is_not(None) & (c.lease_until < now))
+        .values(lease_owner=None, lease_until=None)
+    )
+    uow.commit()
+    return int(done.rowcount)
+
+
 def replay(uow: UnitOfWork, since: datetime, *, now: datetime | None = None) -> int:
     """Send the rows delivered at or after ``since`` again (same keys, same payloads: each
     remote's idempotency makes the repeat create nothing new); how many."""

@@ -5,6 +5,7 @@ answer; the store is SQLite, and PostgreSQL where it answers)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -326,3 +327,17 @@ def test_hr_changes_are_pushed_to_salesforce_skills_in_order(
     assert revoked.payload["counts"] is False
     (holding,) = sf.find("ServiceResourceSkill", "Fieldbridge_Id__c", f"{worker}|{code}")
     assert holding["EffectiveEndDate"] is not None, "a revoked certification stops counting"
+
+
+def test_leases_of_a_dead_relay_are_let_go(container: Container, sap: SAPSimulator) -> None:
+    closed_orders(container, [r["InternalID"] for r in sap.records()][:2])
+    clock = Clock()
+    dead = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, lease_s=1)
+    assert len(dead.claim()) == 2  # and then it died
+    with container.uow() as uow:
+        assert outbox_h.expire_leases(uow) == 0, "the leases still live"
+    time.sleep(1.1)
+    with container.uow() as uow:
+        assert outbox_h.expire_leases(uow) == 2
+    held = [r for r in outbox_rows(container) if r.event == ERP_BILLING]
+    assert all(r.lease_owner is None and r.state == "pending" for r in held)

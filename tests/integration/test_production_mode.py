@@ -174,6 +174,7 @@ def test_beat_schedules_the_sweep_and_each_streams_sync_and_reconciliation(
                              sync_schedule={"sap": 600}, reconcile_every_s=3600)  # fmt: skip
     jobs = tasks.schedule(settings)
     assert jobs["outbox-sweep"]["task"] == tasks.DELIVER
+    assert jobs["expiry"]["task"] == tasks.EXPIRE
     assert {k for k in jobs if k.startswith(("sync-", "reconcile-"))} == {
         "sync-sap-customers", "sync-sap-assets", "reconcile-sap-customers", "reconcile-sap-assets"
     }  # fmt: skip
