@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from orchestrator import auth, models
 from orchestrator.bootstrap import Container, bootstrap
 from orchestrator.console import err, error
 from orchestrator.db import utcnow
+from orchestrator.handlers.outbox import tally
 from orchestrator.handlers.work_orders import new_tracking_code
 from orchestrator.migrate import upgrade
 from orchestrator.settings import Settings
@@ -182,11 +183,9 @@ def _ready(log_file: Path) -> Callable[[], bool]:
 
 
 def _counts(container: Container) -> dict[str, int]:
+    """The outbox's rows by state (the states it has)."""
     with container.uow() as uow:
-        found = uow.connection().execute(
-            select(OUTBOX.c.state, func.count()).group_by(OUTBOX.c.state)
-        )
-        return {state: int(n) for state, n in found}
+        return {k: n for k, n in tally(uow.connection()).by_state.items() if n}
 
 
 @dataclass

@@ -29,14 +29,13 @@ from sqlalchemy import func, select
 
 from orchestrator import models
 from orchestrator.db import utcnow
+from orchestrator.handlers.outbox import tally
 from orchestrator.uow import UnitOfWork
 
 __all__ = ["TASK_SECONDS", "StoreCollector", "registry_for"]
 
-OUTBOX = models.table_of(models.OutboxMessage)
 CURSORS = models.table_of(models.SyncCursor)
 QUARANTINE = models.table_of(models.QuarantinedRecord)
-STATES = ("pending", "delivered", "dead")
 
 TASK_SECONDS = Histogram(
     "fieldbridge_task_seconds",
@@ -83,25 +82,13 @@ class StoreCollector(Collector):
         )  # fmt: skip
         with self.uow() as uow:
             connection = uow.connection()
-            o = OUTBOX.c
-            counts: dict[str, dict[str, int]] = {}
-            for destination, state, n in connection.execute(
-                select(o.destination, o.state, func.count()).group_by(o.destination, o.state)
-            ):
-                counts.setdefault(destination, dict.fromkeys(STATES, 0))[state] = n
-            waiting = dict(
-                connection.execute(
-                    select(o.destination, func.min(o.created_at))
-                    .where(o.state == "pending")
-                    .group_by(o.destination)
-                ).all()
-            )
-            for destination, by_state in sorted(counts.items()):
+            counted = tally(connection)
+            for destination, by_state in sorted(counted.by_destination.items()):
                 for state, n in by_state.items():
                     rows.add_metric([destination, state], n)
                 delivered.add_metric([destination], by_state["delivered"])
                 dead.add_metric([destination], by_state["dead"])
-                since = waiting.get(destination)
+                since = counted.oldest_pending.get(destination)
                 age = 0.0 if since is None else max(0.0, (now - since).total_seconds())
                 oldest.add_metric([destination], age)
             c = CURSORS.c

@@ -3,6 +3,7 @@ the dead letters with the remote's answer; retrying a row and replaying delivere
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,43 @@ _SHOWN = (
 )
 
 
+@dataclass(frozen=True)
+class Tally:
+    """The outbox counted: rows by destination and state (every state, zeros included), and
+    when the oldest pending row of each destination was written."""
+
+    by_destination: dict[str, dict[str, int]]
+    oldest_pending: dict[str, datetime]
+
+    @property
+    def by_state(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for counts in self.by_destination.values():
+            for state, n in counts.items():
+                out[state] = out.get(state, 0) + n
+        return out
+
+    def oldest_pending_age_s(self, now: datetime) -> float | None:
+        oldest = min(self.oldest_pending.values(), default=None)
+        return None if oldest is None else (now - oldest).total_seconds()
+
+
+def tally(connection: Any) -> Tally:
+    """Two grouped queries: the counts, and the oldest pending row, by destination."""
+    c = OUTBOX.c
+    by_destination: dict[str, dict[str, int]] = {}
+    for destination, state, n in connection.execute(
+        select(c.destination, c.state, func.count()).group_by(c.destination, c.state)
+    ):
+        by_destination.setdefault(destination, dict.fromkeys(STATES, 0))[state] = int(n)
+    oldest = connection.execute(
+        select(c.destination, func.min(c.created_at))
+        .where(c.state == "pending")
+        .group_by(c.destination)
+    )
+    return Tally(by_destination, {d: when for d, when in oldest})
+
+
 def status(
     uow: UnitOfWork, *, dead_letters: int = 50, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -41,15 +79,7 @@ def status(
     now = now or utcnow()
     c = OUTBOX.c
     connection = uow.connection()
-    by_state = dict.fromkeys(STATES, 0)
-    by_destination: dict[str, dict[str, int]] = {}
-    counted = connection.execute(
-        select(c.destination, c.state, func.count()).group_by(c.destination, c.state)
-    )
-    for destination, state, n in counted:
-        by_state[state] = by_state.get(state, 0) + n
-        by_destination.setdefault(destination, dict.fromkeys(STATES, 0))[state] = n
-    oldest = connection.execute(select(func.min(c.created_at)).where(c.state == "pending")).scalar()
+    counted = tally(connection)
     dead = connection.execute(
         select(*(getattr(c, n) for n in _SHOWN))
         .where(c.state == "dead")
@@ -57,9 +87,9 @@ def status(
         .limit(dead_letters)
     )
     return {
-        "by_state": by_state,
-        "by_destination": by_destination,
-        "oldest_pending_age_s": None if oldest is None else (now - oldest).total_seconds(),
+        "by_state": counted.by_state,
+        "by_destination": counted.by_destination,
+        "oldest_pending_age_s": counted.oldest_pending_age_s(now),
         "dead_letters": [dict(r._mapping) for r in dead],
     }
 
@@ -68,16 +98,16 @@ def alerts(uow: UnitOfWork, alert_age_s: float, *, now: datetime | None = None) 
     """Why the outbox needs a person: dead letters, or a pending row older than
     ``alert_age_s`` (a remote down, or a destination not configured)."""
     now = now or utcnow()
-    c = OUTBOX.c
-    connection = uow.connection()
+    counted = tally(uow.connection())
     reasons = []
-    dead = connection.execute(select(func.count()).where(c.state == "dead")).scalar() or 0
+    dead = counted.by_state["dead"]
     if dead:
         reasons.append(f"{dead} dead letter{'s' if dead != 1 else ''} in the outbox")
-    oldest = connection.execute(select(func.min(c.created_at)).where(c.state == "pending")).scalar()
-    if oldest is not None and (now - oldest).total_seconds() > alert_age_s:
-        age = int((now - oldest).total_seconds())
-        reasons.append(f"the oldest pending outbox row is {age} s old (alert at {alert_age_s:g} s)")
+    age = counted.oldest_pending_age_s(now)
+    if age is not None and age > alert_age_s:
+        reasons.append(
+            f"the oldest pending outbox row is {int(age)} s old (alert at {alert_age_s:g} s)"
+        )
     return reasons
 
 
