@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +24,7 @@ from rich.table import Table
 from connectors.errors import ConnectorError
 from connectors.sap import SAPConnector, SAPSettings
 from orchestrator.bootstrap import bootstrap
-from orchestrator.console import err, error
+from orchestrator.console import err, error, stop, when
 from orchestrator.handlers import billing as handler
 from orchestrator.outbox.events import ERP_BILLING
 
@@ -45,15 +44,6 @@ COLOURS = {
 }
 
 
-def _stop(message: str) -> typer.Exit:
-    error(message)
-    return typer.Exit(code=2)
-
-
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _delivered_documents(report: dict[str, Any]) -> list[str]:
     """The tracking codes whose ERP billing request SAP took: the documents to read back."""
     return [
@@ -68,7 +58,7 @@ def _read_invoices(documents: Iterable[str]) -> list[dict[str, Any]]:
     try:
         connector = SAPConnector(SAPSettings())
     except (ValueError, ValidationError) as exc:
-        raise _stop(f"the sap settings are incomplete (or pass --no-sap): {exc}") from None
+        raise stop(f"the sap settings are incomplete (or pass --no-sap): {exc}") from None
     wanted = list(documents)
     found: list[dict[str, Any]] = []
     with connector as sap:
@@ -77,7 +67,7 @@ def _read_invoices(documents: Iterable[str]) -> list[dict[str, Any]]:
                 for start in range(0, len(wanted), CHUNK):
                     found += sap.invoices_for(wanted[start : start + CHUNK])
         except ConnectorError as exc:
-            raise _stop(f"sap: {exc}") from None
+            raise stop(f"sap: {exc}") from None
     return found
 
 
@@ -101,7 +91,7 @@ def _table(entries: list[dict[str, Any]], shown: int) -> Table:
         table.add_row(
             entry["status"],
             escape(entry["tracking_code"]),
-            _when(entry["closed_at"]),
+            when(entry["closed_at"]),
             escape(str(customer.get("name") or customer.get("external_id") or "-")),
             escape(triggers or "-"),
             escape((erp or {}).get("remote_id") or "-"),
@@ -155,7 +145,7 @@ def reconcile_cmd(
         try:
             json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
         except OSError as exc:
-            raise _stop(f"cannot write {json_path}: {exc.strerror or exc}") from None
+            raise stop(f"cannot write {json_path}: {exc.strerror or exc}") from None
         err.print(f"report written to {escape(str(json_path))}")
     if report["summary"]["problems"]:
         raise typer.Exit(code=1)

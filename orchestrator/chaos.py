@@ -43,7 +43,7 @@ from sqlalchemy import select
 
 from orchestrator import auth, models
 from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.console import err, error
+from orchestrator.console import err, error, stop
 from orchestrator.db import utcnow
 from orchestrator.handlers.outbox import tally
 from orchestrator.handlers.work_orders import new_tracking_code
@@ -444,8 +444,7 @@ def chaos_cmd(
     try:
         summary = run_chaos(options)
     except (TimeoutError, RuntimeError, FileNotFoundError) as exc:
-        error(f"chaos: {exc}")
-        raise typer.Exit(code=2) from None
+        raise stop(f"chaos: {exc}") from None
     print(json.dumps(summary, indent=2))
     if summary["lost"] or summary["duplicates"]:
         error(f"chaos: {summary['lost']} lost, {summary['duplicates']} duplicates")

@@ -19,7 +19,7 @@ from orchestrator import (
     worker_cli,
 )
 from orchestrator.bootstrap import bootstrap
-from orchestrator.console import err, error
+from orchestrator.console import err, stop
 from orchestrator.errors import FieldbridgeError
 from orchestrator.settings import get_settings
 
@@ -43,8 +43,7 @@ app.add_typer(billing_cli.billing_app, name="billing")
 
 
 def fail(exc: FieldbridgeError) -> typer.Exit:
-    error(exc.detail)
-    return typer.Exit(code=2)
+    return stop(exc.detail)
 
 
 @app.command("migrate")

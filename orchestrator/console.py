@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -11,3 +14,14 @@ err = Console(stderr=True)
 def error(message: str) -> None:
     """One line on standard error, never wrapped, whatever a path holds."""
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+
+
+def stop(message: str) -> typer.Exit:
+    """The error said; the exit (code 2) for the caller to raise."""
+    error(message)
+    return typer.Exit(code=2)
+
+
+def when(moment: datetime | None) -> str:
+    """A moment as a table shows it: UTC to the second, ``-`` for none."""
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.bootstrap import bootstrap
-from orchestrator.console import err, error
+from orchestrator.console import err, error, stop, when
 from orchestrator.errors import FieldbridgeError
 from orchestrator.handlers import outbox as handler
 from orchestrator.outbox.wiring import build_relay
@@ -34,10 +34,6 @@ def _age(seconds: float | None) -> str:
     minutes, s = divmod(int(seconds), 60)
     hours, m = divmod(minutes, 60)
     return f"{hours}h{m:02d}m" if hours else f"{m}m{s:02d}s"
-
-
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @outbox_app.command("status")
@@ -68,7 +64,7 @@ def _dead(rows: list[dict[str, Any]]) -> None:
     for name in ("id", "key", "attempts", "dead at", "the remote's answer"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), r["key"], str(r["attempts"]), _when(r["dead_at"]),
+        table.add_row(str(r["id"]), r["key"], str(r["attempts"]), when(r["dead_at"]),
                       escape(r["last_error"] or ""))  # fmt: skip
     err.print(table)
 
@@ -96,7 +92,7 @@ def list_cmd(
     for r in rows:
         said = r["remote_id"] if r["state"] == "delivered" else (r["last_error"] or "")
         table.add_row(str(r["id"]), r["key"], r["state"], str(r["attempts"]),
-                      _when(r["next_attempt_at"]), escape(said or ""))  # fmt: skip
+                      when(r["next_attempt_at"]), escape(said or ""))  # fmt: skip
     err.print(table)
 
 
@@ -108,11 +104,10 @@ def retry_cmd(ident: Annotated[int, typer.Argument(help="the row's id")]) -> Non
         with container.uow() as uow:
             row = handler.retry(uow, ident)
     except FieldbridgeError as exc:
-        error(exc.detail)
-        raise typer.Exit(code=2) from None
+        raise stop(exc.detail) from None
     finally:
         container.dispose()
-    err.print(f"{row['key']}: {row['state']}, due {_when(row['next_attempt_at'])}")
+    err.print(f"{row['key']}: {row['state']}, due {when(row['next_attempt_at'])}")
 
 
 @outbox_app.command("replay")

@@ -16,7 +16,6 @@ fix, say) and prints how many left quarantine.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -29,7 +28,7 @@ from connectors.errors import ConnectorError
 from mappings.records import InboundMap
 from orchestrator import models
 from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.console import err, error
+from orchestrator.console import err, error, stop, when
 from orchestrator.sync import (
     Report,
     Stream,
@@ -50,11 +49,6 @@ from orchestrator.sync.systems import (
 
 sync_app = typer.Typer(help="Inbound sync from the systems of record.", no_args_is_help=True)
 ALL_NAMES = tuple(dict.fromkeys(n for names in NAMES.values() for n in names))
-
-
-def _stop(message: str) -> typer.Exit:
-    error(message)
-    return typer.Exit(code=2)
 
 
 def _setup_failed(exc: SyncSetupError) -> typer.Exit:
@@ -82,10 +76,10 @@ def _connect(system: str) -> tuple[AnyConnector, int | None]:
 
 def _check_names(system: str, entity: str | None, extra: tuple[str, ...] = ()) -> None:
     if system not in SYSTEMS:
-        raise _stop(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
+        raise stop(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
     allowed = NAMES[system] + extra
     if entity is not None and entity not in allowed:
-        raise _stop(f"--entity for {system} must be one of {', '.join(allowed)}, not {entity!r}")
+        raise stop(f"--entity for {system} must be one of {', '.join(allowed)}, not {entity!r}")
 
 
 @sync_app.command("run")
@@ -143,7 +137,7 @@ def run_cmd(
     except SyncSetupError as exc:
         raise _setup_failed(exc) from None
     except ConnectorError as exc:
-        raise _stop(f"{system}: {exc}") from None
+        raise stop(f"{system}: {exc}") from None
     finally:
         container.dispose()
     _summary(results)
@@ -163,7 +157,7 @@ def _summary(results: list[StreamResult]) -> None:
             str(r.skipped),
             str(r.quarantined),
             str(r.api_calls),
-            _when(r.cursor_stamp),
+            when(r.cursor_stamp),
         )
     err.print(table)
 
@@ -254,7 +248,7 @@ def reconcile_cmd(
                     progress.update(task, counts=f"{report.remote} keys read, compared")
                     done.append(report)
             except ConnectorError as exc:
-                raise _stop(f"{system}: {exc}") from None
+                raise stop(f"{system}: {exc}") from None
     finally:
         container.dispose()
     table = Table(title="reconciliation")
@@ -306,9 +300,9 @@ def status_cmd() -> None:
         table.add_row(
             c["system"],
             c["entity"],
-            _when(c["cursor_stamp"]),
+            when(c["cursor_stamp"]),
             c["cursor_id"] or "-",
-            _when(c["last_run_at"]),
+            when(c["last_run_at"]),
             str(c["read"]),
             str(c["written"]),
             str(c["quarantined"]),
@@ -320,7 +314,3 @@ def status_cmd() -> None:
         err.print(f"held in quarantine: {held_in}")
     elif not held:
         err.print("no stream has run yet")
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment is not None else "-"

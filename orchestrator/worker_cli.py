@@ -11,18 +11,17 @@ from typing import Annotated
 import typer
 
 from orchestrator import logs
-from orchestrator.console import error
+from orchestrator.console import stop
 from orchestrator.settings import Settings, get_settings
 
 
 def _production() -> Settings:
     settings = get_settings()
     if not settings.broker_url:
-        error(
+        raise stop(
             "FIELDBRIDGE_BROKER_URL is not set (redis://host:6379/0): the production mode "
             "needs a broker; the embedded mode runs its relay inside `fieldbridge serve`"
         )
-        raise typer.Exit(code=2)
     return settings
 
 
