@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from orchestrator.outbox import events as outbox_events
 from sandbox.sap import SAPSimulator
 from tests.conftest import make_settings
 from tests.e2e.test_cli import FIELDBRIDGE, free_port
+from tests.e2e.test_outbox_crash import wait_for
 from tests.integration.lifecycle_world import World
 from tests.integration.test_outbox import closed_orders
 
@@ -58,13 +58,6 @@ def delivered(container: Container) -> int:
     with container.uow() as uow:
         found = uow.connection().execute(select(func.count()).where(OUTBOX.c.state == "delivered"))
         return int(found.scalar_one())
-
-
-def wait_for(what: Callable[[], bool], timeout_s: float, why: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not what():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.05)
 
 
 def worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
