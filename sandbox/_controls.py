@@ -101,3 +101,13 @@ def faults_route(lock: AbstractContextManager[Any], plan: FaultPlan, respond: Re
             return respond(200, {**plan.settings(), "log": list(plan.log)})
 
     return Route("/__faults", ctl_faults, methods=["GET", "POST"])
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A compact JSON answer (dates and the like as text); no body and no Content-Type for
+    ``None``."""
+    if body is None:
+        return Response(b"", status_code=status, headers=headers)
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    out = {"Content-Type": "application/json"} | (headers or {})
+    return Response(payload, status_code=status, headers=out)

@@ -22,11 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.webhooks.receiver import Replayed, WebhookReceiver, WebhookRefused
-from sandbox._controls import faults_route, ledger_route
+from sandbox._controls import faults_route, json_response, ledger_route
 from sandbox._faults import delay
 from sandbox._server import ServerState
 from sandbox.finance.faults import LOST, FaultPlan
-from sandbox.hr.app import json_response
 
 BILLING = "/webhooks/billing"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]

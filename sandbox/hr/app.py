@@ -8,7 +8,6 @@ faulted nor recorded.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox._controls import faults_route, ledger_route
+from sandbox._controls import faults_route, json_response, ledger_route
 from sandbox._faults import delay
 from sandbox._server import ServerState
 from sandbox.hr.faults import FaultPlan
@@ -55,16 +54,6 @@ class ApiError(Exception):
         self.status = status
         self.body = {"error": error, "message": message}
         self.headers = headers
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    out = {"Content-Type": "application/json"}
-    out.update(headers or {})
-    if body is None:
-        out.pop("Content-Type")
-        return Response(b"", status_code=status, headers=out)
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(payload, status_code=status, headers=out)
 
 
 def _fault_reply(kind: str, retry_after_s: int) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -15,7 +15,6 @@ import base64
 import binascii
 import contextlib
 import hmac
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from zeep.wsdl.bindings.soap import Soap11Binding
 
-from sandbox._controls import faults_route, ledger_route
+from sandbox._controls import faults_route, json_response, ledger_route
 from sandbox._faults import delay
 from sandbox._server import ServerState
 from sandbox.sap.customers import Customers
@@ -148,14 +147,6 @@ class Desk:
     ledger: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    if body is None:
-        return Response(b"", status_code=status, headers=headers)
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-    out = {"Content-Type": "application/json"} | (headers or {})
-    return Response(payload, status_code=status, headers=out)
 
 
 def _xml(status: int, content: bytes) -> Response:
