@@ -439,17 +439,12 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("key"),
         Index("ix_outbox_due", "state", "next_attempt_at"),
-        # the claim's "an earlier row of this sequence is pending", and its scan in id order
+        # the claim's "an earlier row of this sequence is pending" (the only index that fits
+        # that probe: one on pending ids lured the planner without statistics, migration 0011)
         Index(
             "ix_outbox_pending_sequence",
             "sequence_key",
             "destination",
-            "id",
-            postgresql_where=text("state = 'pending'"),
-            sqlite_where=text("state = 'pending'"),
-        ),
-        Index(
-            "ix_outbox_pending_id",
             "id",
             postgresql_where=text("state = 'pending'"),
             sqlite_where=text("state = 'pending'"),

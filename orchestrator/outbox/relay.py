@@ -21,6 +21,7 @@ slept through.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -30,7 +31,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Update,
+    bindparam,
+    exists,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from connectors.errors import ConnectorError, Permanent
 from connectors.retry import backoff_s
@@ -50,7 +61,61 @@ __all__ = [
 
 log = logging.getLogger("orchestrator.outbox")
 OUTBOX = models.table_of(models.OutboxMessage)
-_EARLIER = OUTBOX.alias("earlier")
+_DUE, _EARLIER = OUTBOX.alias("due"), OUTBOX.alias("earlier")
+_PENDING: ColumnElement[str] = literal_column("'pending'")
+"""Written into the statement, not bound: a prepared statement's generic plan can then use
+the partial indexes on pending rows (a bound value cannot be proven to match their
+predicate, and the planner scanned every pending row once per row instead)."""
+
+
+def _claim_statement() -> Update:
+    """Lease the oldest due rows of some events in one statement: a row is due when pending,
+    its attempt's time has come, no live lease holds it and no earlier row of its sequence
+    for the same destination is still pending. On PostgreSQL the rows are picked ``FOR UPDATE
+    SKIP LOCKED`` (two relays never wait for each other nor take the same row); SQLite has
+    one writer, so the statement is atomic there as it stands. Built once: a relay claims
+    several times a second."""
+    o, d, e = OUTBOX.c, _DUE.c, _EARLIER.c
+    now: BindParameter[datetime] = bindparam("now")
+    waiting = exists().where(
+        (e.sequence_key == d.sequence_key)
+        & (e.destination == d.destination)
+        & (e.id < d.id)
+        & (e.state == _PENDING)
+    )
+    due = (
+        select(d.id)
+        .where(
+            (d.state == _PENDING)
+            & (d.next_attempt_at <= now)
+            & d.event.in_(bindparam("events", expanding=True))
+            & or_(d.lease_until.is_(None), d.lease_until < now)
+            & ~waiting
+        )
+        .order_by(d.id)
+        .limit(bindparam("batch"))
+        .with_for_update(skip_locked=True, of=_DUE)
+    )
+    return (
+        update(OUTBOX)
+        .where(o.id.in_(due))
+        .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+        .returning(o.id, o.key, o.event, o.work_order_id, o.payload, o.attempts, o.created_at)
+    )
+
+
+_CLAIM = _claim_statement()
+_HELD = select(OUTBOX.c.id).where(
+    OUTBOX.c.id.in_(bindparam("ids", expanding=True))
+    & (OUTBOX.c.lease_owner == bindparam("owner"))
+    & (OUTBOX.c.state == "pending")
+)
+_FIXED: dict[str, dict[str, Any]] = {
+    "delivered": {"state": "delivered", "last_error": None},
+    "dead": {"state": "dead"},
+    "retried": {},
+}
+_STAMPED = {"delivered": "delivered_at", "dead": "dead_at"}
 
 
 @dataclass(frozen=True)
@@ -173,55 +238,17 @@ class Relay:
         if not events:
             return []
         now = self.clock()
-        o, e = OUTBOX.c, _EARLIER.c
-        waiting = exists().where(
-            and_(
-                e.sequence_key == o.sequence_key,
-                e.destination == o.destination,
-                e.id < o.id,
-                e.state == "pending",
-            )
-        )
-        query = (
-            select(OUTBOX)
-            .where(
-                o.state == "pending",
-                o.next_attempt_at <= now,
-                o.event.in_(events),
-                or_(o.lease_until.is_(None), o.lease_until < now),
-                ~waiting,
-            )
-            .order_by(o.id)
-            .limit(self.policy.batch)
-        )
+        params = {
+            "now": now,
+            "events": events,
+            "batch": self.policy.batch,
+            "owner": self.owner,
+            "until": now + timedelta(seconds=self.policy.lease_s),
+        }
         with self.uow() as uow:
-            connection = uow.connection()
-            if connection.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=OUTBOX)
-            rows = connection.execute(query).all()
-            if rows:
-                # only rows still free: where no row lock holds another relay off (SQLite),
-                # the one that leased a row first keeps it
-                leased = connection.execute(
-                    update(OUTBOX)
-                    .where(
-                        o.id.in_([r.id for r in rows])
-                        & (o.state == "pending")
-                        & or_(o.lease_until.is_(None), o.lease_until < now)
-                    )
-                    .values(
-                        lease_owner=self.owner,
-                        lease_until=now + timedelta(seconds=self.policy.lease_s),
-                    )
-                    .returning(o.id)
-                )
-                mine = {i for (i,) in leased}
-                rows = [r for r in rows if r.id in mine]
+            rows = sorted(uow.connection().execute(_CLAIM, params), key=lambda r: r.id)
             uow.commit()
-        return [
-            Message(r.id, r.key, r.event, r.work_order_id, r.payload, r.attempts, r.created_at)
-            for r in rows
-        ]
+        return [Message(*r) for r in rows]
 
     def run_once(self) -> RelayResult:
         """One round: for each destination, claim a batch of its rows, deliver it, record the
@@ -263,7 +290,7 @@ class Relay:
         another relay took is left to that one: ``lost_leases``), in one statement per shape
         of outcome."""
         now = self.clock()
-        p, o = self.policy, OUTBOX.c
+        p = self.policy
         waits: dict[int, float] = {}  # one wait per failure: a batch refused as a whole
         rows: dict[str, list[dict[str, Any]]] = {}
         for message, outcome in zip(messages, outcomes, strict=True):
@@ -289,34 +316,34 @@ class Relay:
                     values["next_attempt_at"] = now + timedelta(seconds=waits[id(error)])
                     kind = "retried"
             rows.setdefault(kind, []).append(values)
-        fixed = {
-            "delivered": {"state": "delivered", "delivered_at": now, "last_error": None},
-            "dead": {"state": "dead", "dead_at": now},
-            "retried": {},
-        }
         with self.uow() as uow:
             connection = uow.connection()
             ids = [m.id for m in messages]
-            held_query = select(o.id).where(
-                o.id.in_(ids) & (o.lease_owner == self.owner) & (o.state == "pending")
-            )
-            if connection.dialect.name == "postgresql":
-                held_query = held_query.with_for_update()
-            held = {i for (i,) in connection.execute(held_query)}
+            held_query = _HELD.with_for_update() if uow.dialect == "postgresql" else _HELD
+            held = set(connection.scalars(held_query, {"ids": ids, "owner": self.owner}))
             result.lost_leases += len(ids) - len(held)
             for kind, batch in rows.items():
-                mine = [v for v in batch if v["id_"] in held]
-                if not mine:
-                    continue
-                varying: dict[str, Any] = {k: bindparam(k) for k in mine[0] if k != "id_"}
-                connection.execute(
-                    update(OUTBOX)
-                    .where((o.id == bindparam("id_")) & (o.lease_owner == self.owner))
-                    .values({**varying, **fixed[kind], "lease_owner": None, "lease_until": None}),
-                    mine,
-                )
-                setattr(result, kind, getattr(result, kind) + len(mine))
+                mine = [v | {"now": now, "owner": self.owner} for v in batch if v["id_"] in held]
+                if mine:
+                    connection.execute(_record_statement(kind, tuple(batch[0])), mine)
+                    setattr(result, kind, getattr(result, kind) + len(mine))
             uow.commit()
+
+
+@functools.cache
+def _record_statement(kind: str, keys: tuple[str, ...]) -> Update:
+    """The update recording one kind of outcome for rows given as ``keys`` (and ``now``,
+    ``owner``), made once per shape."""
+    o = OUTBOX.c
+    values: dict[str, Any] = {k: bindparam(k) for k in keys if k != "id_"}
+    values |= _FIXED[kind] | {"lease_owner": None, "lease_until": None}
+    if kind in _STAMPED:
+        values[_STAMPED[kind]] = bindparam("now")
+    return (
+        update(OUTBOX)
+        .where((o.id == bindparam("id_")) & (o.lease_owner == bindparam("owner")))
+        .values(values)
+    )
 
 
 def _answer(error: BaseException) -> str:
