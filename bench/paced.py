@@ -49,18 +49,13 @@ def paced_posts(
         return pool.submit(_run, base, headers, list(requests), rate, concurrency).result()
 
 
-def _run(
-    base: str,
-    headers: dict[str, str],
-    requests: list[tuple[str, Any, dict[str, str]]],
-    rate: float,
-    concurrency: int,
-) -> Paced:
+def _run(*args: Any) -> Paced:
+    """``_send(*args)`` on uvloop where it is installed."""
     with contextlib.suppress(ImportError):
         import uvloop
 
-        return uvloop.run(_send(base, headers, requests, rate, concurrency))
-    return asyncio.run(_send(base, headers, requests, rate, concurrency))
+        return uvloop.run(_send(*args))
+    return asyncio.run(_send(*args))
 
 
 async def _send(
