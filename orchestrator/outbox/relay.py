@@ -63,9 +63,9 @@ log = logging.getLogger("orchestrator.outbox")
 OUTBOX = models.table_of(models.OutboxMessage)
 _DUE, _EARLIER = OUTBOX.alias("due"), OUTBOX.alias("earlier")
 _PENDING: ColumnElement[str] = literal_column("'pending'")
-"""Written into the statement, not bound: a prepared statement's generic plan can then use
-the partial indexes on pending rows (a bound value cannot be proven to match their
-predicate, and the planner scanned every pending row once per row instead)."""
+"""Written into the statement, not bound, so that the partial indexes on pending rows match it
+also in a prepared statement's generic plan (a bound value cannot be proven to match their
+predicate). Without statistics the planner may still choose badly: DEVELOPERS.md."""
 
 
 def _claim_statement() -> Update:
@@ -110,6 +110,7 @@ _HELD = select(OUTBOX.c.id).where(
     & (OUTBOX.c.lease_owner == bindparam("owner"))
     & (OUTBOX.c.state == "pending")
 )
+_HELD_LOCKED = _HELD.with_for_update()
 _FIXED: dict[str, dict[str, Any]] = {
     "delivered": {"state": "delivered", "last_error": None},
     "dead": {"state": "dead"},
@@ -319,7 +320,7 @@ class Relay:
         with self.uow() as uow:
             connection = uow.connection()
             ids = [m.id for m in messages]
-            held_query = _HELD.with_for_update() if uow.dialect == "postgresql" else _HELD
+            held_query = _HELD_LOCKED if uow.dialect == "postgresql" else _HELD
             held = set(connection.scalars(held_query, {"ids": ids, "owner": self.owner}))
             result.lost_leases += len(ids) - len(held)
             for kind, batch in rows.items():
