@@ -280,6 +280,11 @@ class ScheduleRunPublic(Wire):
     started_at: datetime | None
     finished_at: datetime | None
     progress: RunProgress
+    attempts: int = Field(
+        default=0,
+        description="how often a process took the run: 2 and more when one died running it "
+        "(a worker killed mid-plan) and another took it over once its lease ran out",
+    )
     error: str | None = None
     summary: dict[str, Any] | None = None
     orders: list[dict[str, Any]] | None = Field(

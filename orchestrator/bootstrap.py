@@ -49,17 +49,22 @@ class Container:
         if self.settings.broker_url:
             from orchestrator import tasks  # the production mode only
 
-            tasks.plan_run.delay(run_id)
+            tasks.send_schedule_run(run_id)
             return
         self.runner.submit(
             scheduling.execute,
             self.uow,
             run_id,
             window_min=self.settings.appointment_window_min,
+            lease_s=self.settings.plan_lease_s,
         )
 
     def resume_background_work(self) -> None:
-        """At start-up: runs left queued by a stopped process go to the runner."""
+        """At start-up of the embedded mode: runs left queued by a stopped process go to the
+        runner (and those it left running fail, saying so). In the production mode the workers
+        take over the runs nobody runs (``orchestrator.tasks``), whatever became of the API."""
+        if self.settings.broker_url:
+            return
         for run_id in scheduling.recover(self.uow):
             self.start_schedule_run(run_id)
 

@@ -350,7 +350,7 @@ class ScheduleRun(Base):
     territories: Mapped[list[Any]] = mapped_column(default=list)
     engine: Mapped[str] = mapped_column(String(16))
     time_limit_s: Mapped[float | None] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
     phase: Mapped[str] = mapped_column(String(16))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     requested_by: Mapped[str] = mapped_column(String(200))
@@ -363,6 +363,11 @@ class ScheduleRun(Base):
     problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     outcomes: Mapped[list[Any] | None] = mapped_column(JSON)
+    # who runs it, until when (renewed as it runs): a run whose process died is taken over
+    # once its lease has run out; ``attempts`` counts the takings (2 and more: taken over)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column()
 
 
 class SyncReconciliation(Base):

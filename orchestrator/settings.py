@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     plan_parts_at_once: int = Field(
         default=4, ge=1, le=256, description="production mode: a day's parts racing at once"
     )
+    plan_lease_s: float = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="a schedule run's lease: renewed while it runs; a run whose process died is "
+        "taken over once it has run out (production mode)",
+    )
     task_visibility_timeout_s: float = Field(
         default=900, ge=60, description="Redis redelivers a task not acknowledged by then"
     )

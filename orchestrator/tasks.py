@@ -30,6 +30,12 @@ Settings chosen on purpose, and the recovery bound each gives:
   a thread that claims due outbox rows straight from the database every
   ``FIELDBRIDGE_OUTBOX_RELAY_EVERY_S``. Delivery never depends on the broker; the broker
   only makes it prompt.
+- A schedule run is held by a lease in the store (``FIELDBRIDGE_PLAN_LEASE_S``, renewed as
+  it runs; ``scheduling.execute``), not by its message: the same database loop sends again a
+  run whose lease ran out (its worker died mid-plan) or that stayed queued a lease's length
+  (its message lost), and the worker that takes it plans afresh (``RunSweep``). Bound: about
+  1.5 leases plus the loop's period. A part not back a lease after its deadline is sent once
+  more (``PartTasks``), so a run never waits the visibility timeout for a dead worker's part.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from typing import Any
 
 import redis
 from celery import Celery, signals
+from celery.exceptions import TimeoutError as CeleryTimeout
 from prometheus_client import start_http_server
 
 from orchestrator import idempotency, logs
@@ -70,6 +77,7 @@ __all__ = [
     "SWEEP_EVERY_S",
     "SYNC",
     "PartTasks",
+    "RunSweep",
     "app",
     "configure",
     "expire",
@@ -77,6 +85,7 @@ __all__ = [
     "plan_run",
     "reconcile_stream",
     "run_worker",
+    "send_schedule_run",
     "start_relay_loop",
     "sync_stream",
     "wake",
@@ -268,20 +277,40 @@ def plan_part(arguments: str) -> str:
 
 class PartTasks(Executor):
     """The day's parts as tasks over the workers, gathered by the run that waits for them
-    (``scheduler.auto.solve`` submits ``_run`` for each part and engine)."""
+    (``scheduler.auto.solve`` submits ``_run(engine, part, share_s, deadline, threads)`` for
+    each part and engine).
 
-    def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
+    A part not back ``grace_s`` after its deadline (its worker died with it, or Redis
+    restarted with its message or its result) is sent once more with a share of its own;
+    one not back from that either gives no answer (``None``, as an engine that refuses), and
+    the run takes the other engine's race of that part. Parts are pure computation: one run
+    twice costs time, nothing else."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
         self._waiters = ThreadPoolExecutor(16, thread_name_prefix="plan-part")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if fn is not auto._run or kwargs:
             raise ValueError("only scheduler.auto's parts go out as tasks")
+        engine, part, share_s, deadline, threads = args
         sent = plan_part.apply_async((_pack(args),))
 
         def gather() -> Any:
-            packed = sent.get(timeout=self.timeout_s, disable_sync_subtasks=False)
-            return _unpack(packed)
+            wait_s = max(0.0, deadline - time.time()) + self.grace_s
+            with contextlib.suppress(CeleryTimeout):
+                return _unpack(sent.get(timeout=wait_s, disable_sync_subtasks=False))
+            log.warning("schedule: a part (%s, %d jobs) was not back %.0f s after its deadline "
+                        "(its worker lost?); sending it once more", engine, len(part.jobs),
+                        self.grace_s)  # fmt: skip
+            again = (engine, part, share_s, time.time() + share_s, threads)
+            resent = plan_part.apply_async((_pack(again),))
+            with contextlib.suppress(CeleryTimeout):
+                packed = resent.get(timeout=share_s + self.grace_s, disable_sync_subtasks=False)
+                return _unpack(packed)
+            log.error("schedule: a part (%s, %d jobs) did not come back twice; the run goes on "
+                      "without this engine's answer for it", engine, len(part.jobs))  # fmt: skip
+            return None
 
         return self._waiters.submit(gather)
 
@@ -295,13 +324,59 @@ def plan_run(run_id: int) -> None:
     runs it needs a free slot more, or another worker, for the parts: concurrency >= 2)."""
     container = _worker_container()
     settings = container.settings
-    parts = PartTasks(timeout_s=settings.task_visibility_timeout_s)
+    parts = PartTasks(grace_s=settings.plan_lease_s)
     try:
         with TASK_SECONDS.labels(PLAN).time():
             scheduling.execute(container.uow, run_id, window_min=settings.appointment_window_min,
-                               executor=parts, workers=settings.plan_parts_at_once)  # fmt: skip
+                               executor=parts, workers=settings.plan_parts_at_once,
+                               lease_s=settings.plan_lease_s)  # fmt: skip
     finally:
         parts.shutdown(wait=False)
+
+
+def send_schedule_run(run_id: int) -> None:
+    """Hand a queued run to a worker. A broker that does not answer loses nothing: the run
+    stays ``queued`` in the store, and the workers' database loop sends it again once it has
+    waited a lease's length (``RunSweep``)."""
+    try:
+        plan_run.apply_async((run_id,), retry=False)
+    except Exception as exc:
+        log.warning("schedule run %s: could not send it to a worker (%s); the workers' "
+                    "database loop will", run_id, exc)  # fmt: skip
+
+
+class RunSweep:
+    """The workers' look for schedule runs nobody runs (``scheduling.orphaned``: queued a
+    lease's length without a taker, or running with a lease run out), each sent to a worker
+    again; at most every half lease, and a run at most once a lease by this process. The
+    worker that takes it runs it (or takes it over) under a lease of its own, so two sends
+    of a run never make two plans."""
+
+    def __init__(self) -> None:
+        self._next = 0.0
+        self._sent: dict[int, float] = {}
+
+    def __call__(self) -> list[int]:
+        """The runs sent again this time."""
+        now = time.monotonic()
+        if now < self._next:
+            return []
+        container = _worker_container()
+        lease_s = container.settings.plan_lease_s
+        self._next = now + lease_s / 2
+        with container.uow() as uow:
+            found = scheduling.orphaned(uow, queued_for_s=lease_s)
+        self._sent = {k: at for k, at in self._sent.items() if at > now - lease_s}
+        sent = []
+        for run_id in found:
+            if run_id in self._sent:
+                continue
+            log.warning("schedule run %s: nobody runs it (its task or its worker lost); "
+                        "sending it to a worker again", run_id)  # fmt: skip
+            plan_run.apply_async((run_id,), retry=False)
+            self._sent[run_id] = now
+            sent.append(run_id)
+        return sent
 
 
 WAKE_GAP_S = 0.1
@@ -345,7 +420,9 @@ answer costs nothing but promptness: the workers' database loop delivers."""
 
 def start_relay_loop(every_s: float, stop: threading.Event) -> threading.Thread:
     """The worker's own loop: claim due rows straight from the database every ``every_s``,
-    whatever the broker does."""
+    whatever the broker does; and send again the schedule runs nobody runs (``RunSweep``)."""
+
+    sweep = RunSweep()
 
     def loop() -> None:
         while not stop.wait(every_s):
@@ -353,6 +430,10 @@ def start_relay_loop(every_s: float, stop: threading.Event) -> threading.Thread:
                 _worker_relay().drain()
             except Exception:
                 log.exception("outbox: the database loop's round failed; trying again")
+            try:
+                sweep()
+            except Exception:
+                log.exception("schedule runs: the database loop's look failed; trying again")
 
     thread = threading.Thread(target=loop, name="outbox-db-loop", daemon=True)
     thread.start()

@@ -22,8 +22,14 @@ A run is asked for (``request_run``: a row, ``queued``), then executed in the ba
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,7 +38,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import defer
 
 from mappings import canonical
@@ -45,6 +51,8 @@ from orchestrator.uow import UnitOfWork
 from scheduler import auto, solve
 from scheduler.model import Break, Certification, Job, Place, Plan, Problem, Technician, Window
 
+log = logging.getLogger("orchestrator.scheduling")
+_RUNS = models.table_of(models.ScheduleRun)
 PLANNERS = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
 PINNED_STATES = (State.DISPATCHED, State.IN_PROGRESS, State.ON_HOLD)
 SOLVING_FROM, SOLVING_TO = 0.1, 0.9  # the share of progress the solver's phase covers
@@ -149,6 +157,7 @@ def to_public(run: models.ScheduleRun, *, full: bool = False) -> dict[str, Any]:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "progress": {"phase": run.phase, "fraction": _fraction(run)},
+        "attempts": run.attempts,
     }
     if full:
         out |= {
@@ -314,8 +323,9 @@ def technician_for_day(ident: int, tech: canonical.Technician, day: date) -> Tec
 
 
 def recover(open_uow: Callable[[], UnitOfWork]) -> list[int]:
-    """At start-up: runs a stopped process left ``running`` failed, saying so; the ids of
-    runs still ``queued``, to run now."""
+    """At start-up of the embedded mode (one process runs every run): runs a stopped process
+    left ``running`` failed, saying so; the ids of runs still ``queued``, to run now. (The
+    production mode's workers take such runs over instead: ``orphaned``.)"""
     with open_uow() as uow:
         runs = models.ScheduleRun
         for run in uow.session.scalars(select(runs).where(runs.status == "running")):
@@ -331,6 +341,92 @@ def recover(open_uow: Callable[[], UnitOfWork]) -> list[int]:
 # --- executing a run ------------------------------------------------------------------------
 
 
+def orphaned(uow: UnitOfWork, *, queued_for_s: float, now: datetime | None = None) -> list[int]:
+    """Runs nobody is running: ``queued`` for longer than ``queued_for_s`` (the task that was
+    to run them is lost: a broker restarted with it), or ``running`` with their lease run out
+    (the process that ran them died). Oldest first."""
+    now = now or utcnow()
+    r = _RUNS.c
+    waiting = (r.status == "queued") & (r.created_at < now - timedelta(seconds=queued_for_s))
+    abandoned = (r.status == "running") & (r.lease_until.is_(None) | (r.lease_until < now))
+    found = uow.connection().execute(select(r.id).where(waiting | abandoned).order_by(r.id))
+    return [int(ident) for ident in found.scalars()]
+
+
+class LeaseLost(Exception):
+    """Another process took the run over: this one's lease ran out unrenewed."""
+
+
+@dataclass(frozen=True)
+class _Lease:
+    """This process's hold on a run. Every write to the run goes through ``update``, which
+    refuses (``LeaseLost``) once another process holds it; ``renewed`` keeps the hold alive
+    while the run works (a third of the lease at a time)."""
+
+    open_uow: Callable[[], UnitOfWork]
+    run_id: int
+    owner: str
+    seconds: float
+
+    def take(self) -> models.ScheduleRun | None:
+        """The run, now this process's to run: when ``queued``, or ``running`` with its lease
+        run out (its process died: taken over, from the start). None when it is neither."""
+        with self.open_uow() as uow:
+            run = uow.session.get(models.ScheduleRun, self.run_id, with_for_update=True)
+            now = utcnow()
+            if run is None or run.status not in ("queued", "running"):
+                return None
+            if run.status == "running":
+                if run.lease_until is not None and run.lease_until >= now:
+                    return None  # its process is alive and renewing
+                log.warning("schedule run %s: %s stopped renewing its lease (%s); taken over "
+                            "by %s, from the start", run.id, run.lease_owner, run.lease_until,
+                            self.owner)  # fmt: skip
+            run.status, run.phase, run.started_at, run.progress = "running", "building", now, 0.0
+            run.attempts += 1
+            run.lease_owner, run.lease_until = self.owner, now + timedelta(seconds=self.seconds)
+            uow.commit()
+            return run
+
+    def update(self, **values: Any) -> None:
+        with self.open_uow() as uow:
+            run = uow.session.get(models.ScheduleRun, self.run_id, with_for_update=True)
+            if run is None or run.lease_owner != self.owner or run.status != "running":
+                raise LeaseLost(f"schedule run {self.run_id}: no longer held by {self.owner}")
+            for name, value in values.items():
+                setattr(run, name, value)
+            uow.commit()
+
+    @contextlib.contextmanager
+    def renewed(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def renew() -> None:
+            r = _RUNS.c
+            mine = (r.id == self.run_id) & (r.lease_owner == self.owner) & (r.status == "running")
+            while not stop.wait(self.seconds / 3):
+                until = utcnow() + timedelta(seconds=self.seconds)
+                try:
+                    with self.open_uow() as uow:
+                        done = uow.connection().execute(
+                            update(_RUNS).where(mine).values(lease_until=until)
+                        )
+                        uow.commit()
+                except Exception:  # the store is away: try again; the lease may run out
+                    log.exception("schedule run %s: renewing the lease failed", self.run_id)
+                    continue
+                if not done.rowcount:
+                    return  # finished, or taken over: ``update`` says which
+
+        thread = threading.Thread(target=renew, name=f"run-{self.run_id}-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
 def execute(
     open_uow: Callable[[], UnitOfWork],
     run_id: int,
@@ -338,28 +434,50 @@ def execute(
     window_min: int = 120,
     executor: Executor | None = None,
     workers: int | None = None,
+    lease_s: float = 60.0,
 ) -> None:
     """Run a queued schedule run to ``done`` or ``failed``. ``open_uow`` opens a unit of work
     (each step commits its own); ``window_min`` is the appointment window's length;
     ``executor`` runs the day's parts (the production mode's tasks; by default this process's
-    pool), ``workers`` of them at once."""
-    with open_uow() as uow:
-        run = uow.session.get(models.ScheduleRun, run_id)
-        if run is None or run.status != "queued":
-            return
-        run.status, run.phase, run.started_at, run.progress = "running", "building", utcnow(), 0.0
-        uow.commit()
-        day, territories = run.day, tuple(run.territories)
-        engine, limit = run.engine, run.time_limit_s
-        actor = Actor(subject=run.requested_by, role=Role(run.requested_role))
+    pool), ``workers`` of them at once.
+
+    The run is held by a lease of ``lease_s`` seconds, renewed as it goes: a run whose lease
+    ran out (its process died) is taken over from the start by the next ``execute`` of it,
+    and the process that lost it stops at its next write. The orders the first one had
+    already applied are where it left them (each in its own transaction), so the second
+    plans what is left and finds those as it would any order scheduled earlier."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    lease = _Lease(open_uow, run_id, owner, lease_s)
+    run = lease.take()
+    if run is None:
+        return
+    day, territories = run.day, tuple(run.territories)
+    engine, limit = run.engine, run.time_limit_s
+    actor = Actor(subject=run.requested_by, role=Role(run.requested_role))
+    with lease.renewed():
+        try:
+            _execute(lease, day, territories, engine, limit, actor, window_min, executor, workers)
+        except LeaseLost as lost:
+            log.warning("%s (taken over, or finished, by another process): stopping", lost)
+
+
+def _execute(
+    lease: _Lease,
+    day: date,
+    territories: tuple[str, ...],
+    engine: str,
+    limit: float | None,
+    actor: Actor,
+    window_min: int,
+    executor: Executor | None,
+    workers: int | None,
+) -> None:
     try:
-        with open_uow() as uow:
+        with lease.open_uow() as uow:
             day_problem = build_problem(uow, day, territories)
         problem = day_problem.problem
         limit = limit if limit is not None else auto.default_limit_s(len(problem.jobs))
-        _update(
-            open_uow,
-            run_id,
+        lease.update(
             phase="solving",
             progress=SOLVING_FROM,
             time_limit_s=limit,
@@ -372,34 +490,28 @@ def execute(
             executor=executor,
             workers=workers,
         )
-        _update(
-            open_uow,
-            run_id,
-            phase="storing",
-            progress=SOLVING_TO,
-            plan=plan.model_dump(mode="json"),
-        )
-        outcomes = _apply(open_uow, run_id, day_problem, plan, actor, window_min)
+        lease.update(phase="storing", progress=SOLVING_TO, plan=plan.model_dump(mode="json"))
+        outcomes = _apply(lease, day_problem, plan, actor, window_min)
+    except LeaseLost:
+        raise
     except Exception as exc:  # a failed run says why; the orders it did not reach are as before
-        _update(
-            open_uow,
-            run_id,
+        lease.update(
             status="failed",
             phase="failed",
             finished_at=utcnow(),
+            lease_until=None,
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
         raise
     counts: dict[str, int] = {}
     for item in outcomes:
         counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
-    _update(
-        open_uow,
-        run_id,
+    lease.update(
         status="done",
         phase="done",
         progress=1.0,
         finished_at=utcnow(),
+        lease_until=None,
         outcomes=to_jsonable_python(outcomes),
         summary={
             "jobs": plan.totals.jobs,
@@ -412,15 +524,6 @@ def execute(
     )
 
 
-def _update(open_uow: Callable[[], UnitOfWork], run_id: int, **values: Any) -> None:
-    with open_uow() as uow:
-        run = uow.session.get(models.ScheduleRun, run_id)
-        assert run is not None
-        for name, value in values.items():
-            setattr(run, name, value)
-        uow.commit()
-
-
 def appointment_window(start: datetime, minutes: int) -> tuple[datetime, datetime]:
     """The window a customer is told: ``minutes`` long around the planned start, on quarter
     hours (the start is always inside it)."""
@@ -431,8 +534,7 @@ def appointment_window(start: datetime, minutes: int) -> tuple[datetime, datetim
 
 
 def _apply(
-    open_uow: Callable[[], UnitOfWork],
-    run_id: int,
+    lease: _Lease,
     day_problem: DayProblem,
     plan: Plan,
     actor: Actor,
@@ -456,10 +558,12 @@ def _apply(
     total = max(1, len(decisions))
     last_report = time.monotonic()
     for n, (order, decision) in enumerate(decisions):
-        outcomes.append(_apply_one(open_uow, run_id, order, decision, actor, window_min))
+        outcomes.append(
+            _apply_one(lease.open_uow, lease.run_id, order, decision, actor, window_min)
+        )
         if time.monotonic() - last_report > 1.0:
             last_report = time.monotonic()
-            _update(open_uow, run_id, progress=SOLVING_TO + (1 - SOLVING_TO) * n / total)
+            lease.update(progress=SOLVING_TO + (1 - SOLVING_TO) * n / total)
     return outcomes
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
 
 from orchestrator import models
+from orchestrator.db import utcnow
 from orchestrator.handlers import scheduling
 from orchestrator.lifecycle import Actor, Role
 from tests.e2e.conftest import Api, Mover, World
@@ -250,3 +252,85 @@ def test_runs_are_listed_latest_first_by_day(api: Api, world: World, move: Mover
     day = api.call("GET", RUNS, world.supervisor, params={"date": DAY}, expect=200).json()
     assert [r["id"] for r in day["items"]] == [first["id"]]
     api.call("GET", RUNS, world.tech_token, expect=403)
+
+
+def _stored_run(api: Api, status: str, **lease: Any) -> int:
+    """A run as another process left it (queued, or running under its lease)."""
+    with api.container.uow() as uow:
+        run = models.ScheduleRun(kind="plan", day=datetime.fromisoformat(DAY).date(),
+                                 territories=[], engine="auto", time_limit_s=1, status=status,
+                                 phase="solving" if status == "running" else "queued",
+                                 requested_by="dora", requested_role="dispatcher",
+                                 **lease)  # fmt: skip
+        uow.session.add(run)
+        uow.commit()
+        return run.id
+
+
+def test_a_run_whose_process_died_is_taken_over_once_its_lease_runs_out(
+    api: Api, world: World, move: Mover
+) -> None:
+    ids = triaged(api, world, move, 2)
+    now = utcnow()
+    dead = _stored_run(api, "running", attempts=1, lease_owner="w1:4242:dead",
+                       lease_until=now - timedelta(seconds=1))  # fmt: skip
+    alive = _stored_run(api, "running", attempts=1, lease_owner="w2:4343:live",
+                        lease_until=now + timedelta(seconds=60))  # fmt: skip
+    young = _stored_run(api, "queued")
+    with api.container.uow() as uow:
+        assert scheduling.orphaned(uow, queued_for_s=60) == [dead]
+        # a queued run nobody took for a lease's length: its task was lost
+        assert scheduling.orphaned(uow, queued_for_s=0, now=now + timedelta(seconds=1)) == [
+            dead,
+            young,
+        ]
+
+    scheduling.execute(api.container.uow, alive, lease_s=5)  # its process is still at it
+    untouched = api.call("GET", f"{RUNS}/{alive}", world.dispatcher, expect=200).json()
+    assert (untouched["status"], untouched["attempts"]) == ("running", 1)
+
+    scheduling.execute(api.container.uow, dead, lease_s=5)
+    run = api.call("GET", f"{RUNS}/{dead}", world.dispatcher, expect=200).json()
+    assert (run["status"], run["attempts"]) == ("done", 2), run.get("error")
+    assert {outcomes(run)[i]["outcome"] for i in ids} == {"scheduled"}
+    with api.container.uow() as uow:
+        stored = uow.session.get(models.ScheduleRun, dead)
+        assert stored is not None and stored.lease_until is None
+        assert stored.lease_owner is not None and stored.lease_owner != "w1:4242:dead"
+        assert scheduling.orphaned(uow, queued_for_s=60) == []
+
+
+class _TakenOver(ThreadPoolExecutor):
+    """The solver's parts run here; while they run, another process takes the run over (this
+    one's lease ran out unseen)."""
+
+    def __init__(self, api: Api, run_id: int) -> None:
+        super().__init__(2)
+        self.api, self.run_id = api, run_id
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        taken, self.run_id = self.run_id, 0  # once, by the first part sent
+        with self.api.container.uow() as uow:
+            run = uow.session.get(models.ScheduleRun, taken)
+            if run is not None:
+                run.lease_owner, run.attempts = "w9:99:other", run.attempts + 1
+                uow.commit()
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_process_that_lost_its_run_stops_without_writing_to_it(
+    api: Api, world: World, move: Mover
+) -> None:
+    [oid] = triaged(api, world, move, 1)
+    with api.container.uow() as uow:
+        asked = scheduling.request_run(
+            uow, scheduling.RequestScheduleRun(datetime.fromisoformat(DAY).date(),
+                                               Actor("dora", Role.DISPATCHER), time_limit_s=1)
+        )  # fmt: skip
+    with _TakenOver(api, asked["id"]) as parts:
+        scheduling.execute(api.container.uow, asked["id"], executor=parts, workers=2, lease_s=5)
+    run = api.call("GET", f"{RUNS}/{asked['id']}", world.dispatcher, expect=200).json()
+    # the other process's run: no plan, no outcome and no order changed by the first one
+    assert (run["status"], run["attempts"], run["progress"]["phase"]) == ("running", 2, "solving")
+    assert "plan" not in run and "orders" not in run
+    assert order(api, world, oid)["status"] == "triaged"

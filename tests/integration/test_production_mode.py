@@ -60,9 +60,9 @@ def delivered(container: Container) -> int:
         return int(found.scalar_one())
 
 
-def worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def worker(env: dict[str, str], log: Path, concurrency: int = 2) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [FIELDBRIDGE, "worker", "--concurrency", "2", "--loglevel", "INFO"],
+        [FIELDBRIDGE, "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -216,51 +216,206 @@ def test_a_stream_syncs_on_one_worker_at_a_time(
         process.wait(timeout=30)
 
 
-@needs_redis
-def test_a_schedule_run_fans_its_parts_out_over_the_workers(
-    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator
-) -> None:
-    import redis
-
-    from orchestrator.handlers import scheduling
-    from tests.integration.lifecycle_world import BASE_DAY
+def day_to_plan(container: Container, world: World, n: int) -> list[int]:
+    """``n`` triaged orders at a plant next to the technicians' homes (Berlin)."""
     from tests.integration.test_properties import _order_in
 
-    redis.Redis.from_url(BROKER).flushdb()
-    ids = [_order_in(container, world, "triaged") for _ in range(4)]
+    ids = [_order_in(container, world, "triaged") for _ in range(n)]
     sites = models.table_of(models.Site)
-    with container.uow() as uow:  # the plant moved next to the technicians' homes (Berlin)
+    with container.uow() as uow:
         uow.connection().execute(sites.update().values(latitude=52.51, longitude=13.39))
         uow.commit()
+    return ids
+
+
+def ask_for_run(container: Container, time_limit_s: float) -> int:
+    """A queued run of the day (nothing sent to a worker yet)."""
+    from orchestrator.handlers import scheduling
+    from tests.integration.lifecycle_world import BASE_DAY
+
+    with container.uow() as uow:
+        asked = scheduling.RequestScheduleRun(
+            BASE_DAY.date(), Actor("dora", Role.DISPATCHER), time_limit_s=time_limit_s
+        )
+        return int(scheduling.request_run(uow, asked)["id"])
+
+
+def stored_run(container: Container, run_id: int) -> models.ScheduleRun:
+    with container.uow() as uow:
+        found = uow.session.get(models.ScheduleRun, run_id)
+        assert found is not None
+        return found
+
+
+def finished(container: Container, run_id: int) -> bool:
+    return stored_run(container, run_id).status in ("done", "failed")
+
+
+def started(log: Path) -> None:
+    wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
+
+
+@pytest.fixture
+def broker() -> str:
+    import redis
+
+    redis.Redis.from_url(BROKER).flushdb()
+    return BROKER
+
+
+@needs_redis
+def test_a_schedule_run_fans_its_parts_out_over_the_workers(
+    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
+    broker: str,
+) -> None:  # fmt: skip
+    ids = day_to_plan(container, world, 4)
     log = tmp_path / "worker.log"
-    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=BROKER,
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
                      FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")  # fmt: skip
     process = worker(env, log)
-    production = bootstrap(make_settings(database_url, tmp_path, broker_url=BROKER))
+    production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
     try:
-        wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
+        started(log)
         tasks.configure(production.settings)
-        planner = Actor("dora", Role.DISPATCHER)
-        with production.uow() as uow:
-            run = scheduling.request_run(
-                uow, scheduling.RequestScheduleRun(BASE_DAY.date(), planner, time_limit_s=2)
-            )
-        production.start_schedule_run(run["id"])  # a task, not this process's runner
-
-        def finished() -> bool:
-            with container.uow() as uow:
-                found = uow.session.get(models.ScheduleRun, run["id"])
-                return found is not None and found.status in ("done", "failed")
-
-        wait_for(finished, 60, log.read_text()[-3000:])
+        run_id = ask_for_run(container, time_limit_s=2)
+        production.start_schedule_run(run_id)  # a task, not this process's runner
+        wait_for(lambda: finished(container, run_id), 60, log.read_text()[-3000:])
     finally:
         production.dispose()
         process.terminate()
         process.wait(timeout=30)
-    with container.uow() as uow:
-        done = uow.session.get(models.ScheduleRun, run["id"])
-        assert done is not None and done.status == "done", done.error if done else None
-        assert done.summary["outcomes"] == {"scheduled": len(ids)}
+    done = stored_run(container, run_id)
+    assert done.status == "done", done.error
+    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
+    assert done.attempts == 1
     worked = log.read_text()
     assert worked.count(f"Task {tasks.PLAN}[") >= 1
     assert worked.count(f"Task {tasks.PART}[") >= 2, "each engine's race of the part, a task"
+
+
+def test_an_api_restart_in_the_production_mode_leaves_the_workers_runs_alone(
+    container: Container, world: World, database_url: str, tmp_path: Path
+) -> None:
+    """The embedded mode's start-up fails the runs its own stopped process left running; in
+    the production mode those are the workers', alive or taken over by lease."""
+    day_to_plan(container, world, 1)
+    run_id = ask_for_run(container, time_limit_s=1)
+    with container.uow() as uow:
+        run = uow.session.get(models.ScheduleRun, run_id)
+        assert run is not None
+        run.status, run.phase, run.attempts = "running", "solving", 1
+        uow.commit()
+    production = bootstrap(make_settings(database_url, tmp_path, broker_url=BROKER))
+    try:
+        production.resume_background_work()
+    finally:
+        production.dispose()
+    assert (stored_run(container, run_id).status, stored_run(container, run_id).error) == (
+        "running",
+        None,
+    )
+
+
+@needs_redis
+def test_a_run_whose_task_was_lost_is_sent_again_from_the_database(
+    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
+    broker: str,
+) -> None:  # fmt: skip
+    """A queued run nobody took for a lease's length (its message lost with a restarted
+    Redis, or never sent: the API could not reach the broker): a worker's database loop
+    sends it again."""
+    ids = day_to_plan(container, world, 2)
+    run_id = ask_for_run(container, time_limit_s=1)  # and nothing sent
+    log = tmp_path / "worker.log"
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="0.5",
+                     FIELDBRIDGE_PLAN_LEASE_S="1")  # fmt: skip
+    process = worker(env, log)
+    try:
+        wait_for(lambda: finished(container, run_id), 60, log.read_text()[-3000:])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    done = stored_run(container, run_id)
+    assert (done.status, done.attempts) == ("done", 1), done.error
+    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
+    assert f"schedule run {run_id}: nobody runs it" in log.read_text()
+
+
+@needs_redis
+def test_a_worker_killed_mid_plan_leaves_the_run_to_another_worker(
+    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
+    broker: str,
+) -> None:  # fmt: skip
+    ids = day_to_plan(container, world, 4)
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="0.5",
+                     FIELDBRIDGE_PLAN_LEASE_S="2")  # fmt: skip
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    first = worker(env, first_log)
+    second = None
+    production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
+    try:
+        started(first_log)
+        tasks.configure(production.settings)
+        run_id = ask_for_run(container, time_limit_s=4)
+        production.start_schedule_run(run_id)
+        wait_for(lambda: stored_run(container, run_id).phase == "solving", 60,
+                 first_log.read_text()[-3000:])  # fmt: skip
+        first.kill()  # SIGKILL, mid-plan: the run, its parts and its lease die with it
+        first.wait(timeout=30)
+        assert stored_run(container, run_id).status == "running"
+        second = worker(env, second_log)
+        wait_for(lambda: finished(container, run_id), 90, second_log.read_text()[-3000:])
+    finally:
+        production.dispose()
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+    done = stored_run(container, run_id)
+    assert (done.status, done.attempts) == ("done", 2), done.error
+    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
+    assert done.lease_owner is not None and f":{second.pid}:" in done.lease_owner
+    assert f"schedule run {run_id}: nobody runs it" in second_log.read_text()
+
+
+@needs_redis
+def test_a_part_lost_with_its_worker_is_sent_once_more(
+    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
+    broker: str,
+) -> None:  # fmt: skip
+    ids = day_to_plan(container, world, 4)
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
+                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600",
+                     FIELDBRIDGE_PLAN_LEASE_S="2")  # fmt: skip
+    logs = {name: tmp_path / f"{name}.log" for name in ("planner", "parts", "spare")}
+    # one task at a time: the planner holds the run and takes none of its parts
+    planner = worker(env, logs["planner"], concurrency=1)
+    parts = spare = None
+    production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
+    try:
+        started(logs["planner"])
+        tasks.configure(production.settings)
+        run_id = ask_for_run(container, time_limit_s=4)
+        production.start_schedule_run(run_id)
+        wait_for(lambda: stored_run(container, run_id).phase == "solving", 60,
+                 logs["planner"].read_text()[-3000:])  # fmt: skip
+        parts = worker(env, logs["parts"])
+        wait_for(lambda: f"Task {tasks.PART}[".encode() in logs["parts"].read_bytes(), 60,
+                 logs["parts"].read_text()[-3000:])  # fmt: skip
+        parts.kill()  # with the part it was racing
+        parts.wait(timeout=30)
+        spare = worker(env, logs["spare"])
+        wait_for(lambda: finished(container, run_id), 90, logs["planner"].read_text()[-3000:])
+    finally:
+        production.dispose()
+        for process in (planner, parts, spare):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+    done = stored_run(container, run_id)
+    assert (done.status, done.attempts) == ("done", 1), done.error
+    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
+    assert "sending it once more" in logs["planner"].read_text()
+    assert f"Task {tasks.PART}[" in logs["spare"].read_text()
