@@ -470,6 +470,11 @@ class ReconciledOrder(Wire):
     invoice: BillingInvoice | None = Field(description="SAP's invoice, where read back")
 
 
+class ClosedPeriod(Wire):
+    closed_from: datetime | None = Field(description="orders closed at or after this only")
+    closed_to: datetime | None = Field(description="orders closed before this only")
+
+
 class BillingReconciliation(Wire):
     summary: dict[str, int] = Field(
         description="orders per status over all of them, with orders and problems in total"
@@ -477,4 +482,5 @@ class BillingReconciliation(Wire):
     total: int = Field(description="entries over all: closed orders and unknown invoices")
     shown: int = Field(description="entries here: at most limit, problems first")
     read_back: bool = Field(description="whether SAP's invoices were read back (never over HTTP)")
+    period: ClosedPeriod
     orders: list[ReconciledOrder]

@@ -1,5 +1,5 @@
-"""``fieldbridge billing reconcile [--no-sap] [--json PATH]``: billing reconciliation for
-finance from a terminal.
+"""``fieldbridge billing reconcile [--no-sap] [--json PATH] [--closed-from WHEN] [--closed-to
+WHEN]``: billing reconciliation for finance from a terminal.
 
 Every closed work order with its billing triggers (the ERP billing request and each finance
 trigger), their delivery state, SAP's document id and, unless ``--no-sap``, the invoice SAP
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -101,12 +102,29 @@ def _table(entries: list[dict[str, Any]], shown: int) -> Table:
     return table
 
 
+def _instant(option: str, text: str | None) -> datetime | None:
+    """A date (its midnight) or an ISO 8601 time; UTC unless it says otherwise."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise stop(f"{option}: {text!r} is not a date or an ISO 8601 time") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _summary(report: dict[str, Any]) -> str:
     s = report["summary"]
     counts = ", ".join(f"{s[status]} {status}" for status in handler.STATUSES if s[status])
     read = "SAP read back" if report["read_back"] else "SAP not read (--no-sap)"
+    period = " ".join(
+        f"{word} {when(report['period'][key])}"
+        for word, key in (("from", "closed_from"), ("before", "closed_to"))
+        if report["period"][key] is not None
+    )
     return (
-        f"{s['orders']} closed orders, {s['problems']} problem"
+        f"{s['orders']} closed orders{f' (closed {period})' if period else ''}, "
+        f"{s['problems']} problem"
         f"{'s' if s['problems'] != 1 else ''}: {counts or 'nothing to bill'} ({read})"
     )
 
@@ -120,20 +138,37 @@ def reconcile_cmd(
         Path | None, typer.Option("--json", help="write the whole report here (JSON)")
     ] = None,
     limit: Annotated[int, typer.Option(help="table rows at most", min=1, max=100_000)] = 200,
+    closed_from: Annotated[
+        str | None,
+        typer.Option(
+            help="orders closed at or after this only: a date or an ISO 8601 time "
+            "(UTC unless it has an offset)"
+        ),
+    ] = None,
+    closed_to: Annotated[
+        str | None, typer.Option(help="orders closed before this only (as --closed-from)")
+    ] = None,
 ) -> None:
-    """Every closed order with its billing triggers, their delivery state, SAP's document id
-    and the invoice SAP made of it; what is missing on either side first. Exits 1 when
-    anything is missing, 0 otherwise."""
+    """Every closed order (of the period, where given) with its billing triggers, their
+    delivery state, SAP's document id and the invoice SAP made of it; what is missing on
+    either side first. Exits 1 when anything is missing, 0 otherwise."""
+    start = _instant("--closed-from", closed_from)
+    end = _instant("--closed-to", closed_to)
+    if start is not None and end is not None and end <= start:
+        raise stop("--closed-to: must come after --closed-from")
     container = bootstrap()
     try:
         with container.uow(read_only=True) as uow:
-            report = handler.reconciliation(uow)
+            report = handler.reconciliation(uow, closed_from=start, closed_to=end)
         if not no_sap:
             found = _read_invoices(_delivered_documents(report))
             for document in handler.duplicates(found):
                 error(f"SAP has more than one invoice for {document}")
             with container.uow(read_only=True) as uow:
-                report = handler.reconciliation(uow, invoices=handler.by_document(found))
+                invoices = handler.by_document(found)
+                report = handler.reconciliation(
+                    uow, invoices=invoices, closed_from=start, closed_to=end
+                )
     finally:
         container.dispose()
     err.print(_table(report["orders"], limit))

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from orchestrator import models
+from orchestrator.errors import invalid
 from orchestrator.outbox.events import ERP_BILLING, FINANCE_TRIGGER
 from orchestrator.uow import UnitOfWork
 
@@ -137,28 +138,40 @@ def reconciliation(
     *,
     invoices: Mapping[str, Mapping[str, Any]] | None = None,
     limit: int | None = None,
+    closed_from: datetime | None = None,
+    closed_to: datetime | None = None,
 ) -> dict[str, Any]:
-    """``{"summary", "orders", "total", "shown", "read_back"}``: every closed work order
-    (``work_order_id``, ``tracking_code``, ``closed_at``, ``customer``) with its billing rows
-    (``triggers``: key, event, destination, state, attempts, remote_id, delivered_at,
+    """``{"summary", "orders", "total", "shown", "read_back", "period"}``: every closed work
+    order (``work_order_id``, ``tracking_code``, ``closed_at``, ``customer``) with its billing
+    rows (``triggers``: key, event, destination, state, attempts, remote_id, delivered_at,
     last_error; the ERP row first), its ``invoice`` when ``invoices`` (tracking code -> SAP
     invoice, read back by the caller; ``by_document`` makes it) has one, its ``status`` and
     whether that is a ``problem``; plus one entry per invoice naming no closed order of ours.
 
-    Problems first, then by ``closed_at``; at most ``limit`` entries (all when None), the
-    ``summary`` (counts per status, ``orders``, ``problems``) and ``total`` over all of them.
+    Only the orders closed in the period ``closed_from`` (inclusive) to ``closed_to``
+    (exclusive), where given: a month's reconciliation reads that month, not the whole
+    history. Problems first, then by ``closed_at``; at most ``limit`` entries (all when
+    None), the ``summary`` (counts per status, ``orders``, ``problems``) and ``total`` over
+    all of them.
     """
+    if closed_from is not None and closed_to is not None and closed_to <= closed_from:
+        raise invalid("closed_to", "must come after closed_from")
     read_back = invoices is not None
     invoices = invoices or {}
     connection = uow.connection()
     o, c, m = _ORDERS.c, _CUSTOMERS.c, _OUTBOX.c
+    closed = o.status == "closed"
+    if closed_from is not None:
+        closed &= o.closed_at >= closed_from
+    if closed_to is not None:
+        closed &= o.closed_at < closed_to
     orders = connection.execute(
         select(
             o.id, o.tracking_code, o.closed_at, o.customer_id,
             c.name.label("customer_name"), c.source_system, c.external_id,
         )
         .select_from(_ORDERS.outerjoin(_CUSTOMERS, c.id == o.customer_id))
-        .where(o.status == "closed")
+        .where(closed)
         .order_by(o.id)
     )  # fmt: skip
     entries: dict[int, dict[str, Any]] = {}
@@ -180,7 +193,8 @@ def reconciliation(
         }
     billed = connection.execute(
         select(m.work_order_id, *(getattr(m, n) for n in _TRIGGER_FIELDS))
-        .where(m.event.in_((ERP_BILLING, FINANCE_TRIGGER)))
+        .select_from(_OUTBOX.join(_ORDERS, o.id == m.work_order_id))
+        .where(m.event.in_((ERP_BILLING, FINANCE_TRIGGER)) & closed)
         .order_by(m.work_order_id, m.event != ERP_BILLING, m.id)
     )
     for row in billed:
@@ -214,5 +228,6 @@ def reconciliation(
         "total": len(listed),
         "shown": len(shown),
         "read_back": read_back,
+        "period": {"closed_from": closed_from, "closed_to": closed_to},
         "orders": shown,
     }

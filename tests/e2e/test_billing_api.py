@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,58 @@ def test_the_cli_reads_the_invoices_back_and_exits_1_while_something_is_missing(
     store = run(no_sap, "billing", "reconcile", "--no-sap")
     assert store.returncode == 0, store.stderr
     assert "2 delivered" in store.stderr and "SAP not read" in store.stderr
+    future = run(no_sap, "billing", "reconcile", "--no-sap", "--closed-from", "2999-01-01")
+    assert future.returncode == 0, future.stderr
+    assert "0 closed orders (closed from 2999-01-01 00:00:00Z)" in future.stderr
+    until = run(no_sap, "billing", "reconcile", "--no-sap", "--closed-to", "2999-01-01T01:00+01:00")
+    assert "2 closed orders (closed before 2999-01-01 00:00:00Z)" in until.stderr
+    bad = run(no_sap, "billing", "reconcile", "--no-sap", "--closed-from", "soon")
+    assert bad.returncode == 2 and "--closed-from: 'soon' is not a date" in bad.stderr
+    backwards = run(no_sap, "billing", "reconcile", "--no-sap", "--closed-from", "2026-12-01",
+                    "--closed-to", "2026-11-01")  # fmt: skip
+    assert backwards.returncode == 2 and "must come after --closed-from" in backwards.stderr
+
+
+def test_a_period_shows_only_the_orders_closed_in_it(api: Api, world: World) -> None:
+    """A month's reconciliation reads that month: orders closed before or after it, their
+    triggers and their problems, are neither shown nor counted."""
+    early, inside, late = closed_orders(api.container, ["B1", "B2", "B3"])
+    closed_at = {early: "2026-10-31T23:59:59+00:00", inside: "2026-11-15T12:00:00+00:00",
+                 late: "2026-12-01T00:00:00+00:00"}  # fmt: skip
+    with api.container.uow() as uow:
+        orders = models.table_of(models.WorkOrder)
+        for ident, moment in closed_at.items():
+            uow.connection().execute(
+                update(orders)
+                .where(orders.c.id == ident)
+                .values(closed_at=datetime.fromisoformat(moment))
+            )
+        uow.connection().execute(delete(OUTBOX).where(OUTBOX.c.work_order_id == early))
+        uow.commit()
+    november = {"closed_from": "2026-11-01T00:00:00+00:00", "closed_to": "2026-12-01T00:00:00Z"}
+    month = api.call("GET", URL, world.supervisor, params=november, expect=200).json()
+    assert [o["work_order_id"] for o in month["orders"]] == [inside]
+    assert month["summary"]["orders"] == 1 and month["summary"]["problems"] == 0
+    triggers = month["orders"][0]["triggers"]
+    assert triggers[0]["key"] == f"erp.billing_request|{inside}"
+    assert all(f"|{inside}" in t["key"] for t in triggers)
+    assert month["period"] == {
+        "closed_from": "2026-11-01T00:00:00Z",
+        "closed_to": "2026-12-01T00:00:00Z",
+    }
+    since = api.call(
+        "GET", URL, world.supervisor, params={"closed_from": november["closed_from"]}
+    ).json()
+    assert {o["work_order_id"] for o in since["orders"]} == {inside, late}
+    everything = api.call("GET", URL, world.supervisor, expect=200).json()
+    assert everything["summary"]["missing_trigger"] == 1  # the early one, outside the month
+
+    def refused(params: dict[str, str]) -> list[str]:
+        answer = api.call("GET", URL, world.supervisor, params=params, expect=422)
+        return [e["field"] for e in answer.json()["errors"]]
+
+    assert refused({"closed_from": "2026-11-01T00:00:00"}) == ["closed_from"]  # no offset
+    assert refused({"closed_to": "yesterday"}) == ["closed_to"]
+    assert refused(
+        {"closed_from": november["closed_to"], "closed_to": november["closed_from"]}
+    ) == ["closed_to"]
