@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.sap import SAPConnector, SAPSettings
@@ -28,13 +28,16 @@ from orchestrator.outbox import (
     CRM_COMPLETED,
     ERP_BILLING,
     FINANCE_TRIGGER,
+    Outcome,
     Relay,
     RelayPolicy,
 )
 from orchestrator.outbox.destinations import SalesforceJobs, SalesforceSkills, SAPBilling
 from orchestrator.outbox.events import enqueue_closed
+from orchestrator.outbox.relay import ANALYZE_AFTER_ROWS
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator
+from tests.conftest import BACKENDS
 from tests.integration.lifecycle_world import World
 from tests.integration.test_properties import _order_in
 
@@ -341,3 +344,42 @@ def test_leases_of_a_dead_relay_are_let_go(container: Container, sap: SAPSimulat
         assert outbox_h.expire_leases(uow) == 2
     held = [r for r in outbox_rows(container) if r.event == ERP_BILLING]
     assert all(r.lease_owner is None and r.state == "pending" for r in held)
+
+
+class Accepts:
+    """A remote that takes everything."""
+
+    def deliver(self, messages: Any) -> list[Outcome]:
+        return [Outcome(remote_id=f"R{m.id}") for m in messages]
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_after_a_burst_the_relay_refreshes_the_planners_statistics(container: Container) -> None:
+    """Autovacuum looks at most once a minute; a claim planned on a burst's picture (every row
+    pending) would walk every row the burst delivered. The relay analyzes the outbox itself
+    once it has moved ANALYZE_AFTER_ROWS rows out of pending."""
+    with container.uow() as uow:
+        uow.connection().exec_driver_sql("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+        now = utcnow()
+        uow.connection().execute(insert(OUTBOX), [
+            {"key": f"{CRM_COMPLETED}|{n}|v1", "event": CRM_COMPLETED, "destination": "crm",
+             "sequence_key": f"work_order:{n}", "payload": {}, "state": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now}
+            for n in range(ANALYZE_AFTER_ROWS + 200)
+        ])  # fmt: skip
+        uow.commit()
+
+    def counted() -> float:  # the planner's idea of the table: -1 before any analyze
+        with container.uow() as uow:
+            found = uow.connection().exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE relname = 'outbox'"
+            )
+            return float(found.scalar_one())
+
+    r = Relay(container.uow, {"null": Accepts()}, {CRM_COMPLETED: "null"},
+              RelayPolicy(batch=ANALYZE_AFTER_ROWS // 2))  # fmt: skip
+    r.run_once()
+    assert counted() == -1, "half of the threshold moved: not yet"
+    done = r.drain()
+    assert done.delivered == ANALYZE_AFTER_ROWS + 200 - ANALYZE_AFTER_ROWS // 2
+    assert counted() == ANALYZE_AFTER_ROWS + 200
