@@ -3,7 +3,8 @@
 
 - ``WebhookConnector.deliver`` sends one event (same ``webhook-id`` and body on every retry),
   with the shared error vocabulary and retry policy; ``check_url`` refuses receiver URLs on
-  our own network unless ``FIELDBRIDGE_WEBHOOK_ALLOW_PRIVATE`` is set.
+  our own network unless ``FIELDBRIDGE_WEBHOOK_ALLOW_PRIVATE`` is set, and at delivery
+  ``checked_address`` does so in the one lookup whose address the connection then uses.
 - ``receiver`` is the helper shipped to subscribers (standard library and
   ``standardwebhooks`` only): ``WebhookReceiver.verify`` checks signature, timestamp and
   replay, ``new_secret`` makes a secret.
@@ -22,7 +23,7 @@ from connectors.webhooks.receiver import (
     new_secret,
 )
 from connectors.webhooks.settings import WebhookSettings
-from connectors.webhooks.urls import UnresolvedHost, check_url
+from connectors.webhooks.urls import Resolver, UnresolvedHost, check_url, checked_address
 
 __all__ = [
     "BadPayload",
@@ -30,6 +31,7 @@ __all__ = [
     "DeliveryResult",
     "MemorySeenIds",
     "Replayed",
+    "Resolver",
     "SeenIds",
     "StaleTimestamp",
     "UnresolvedHost",
@@ -38,5 +40,6 @@ __all__ = [
     "WebhookRefused",
     "WebhookSettings",
     "check_url",
+    "checked_address",
     "new_secret",
 ]

@@ -1,11 +1,15 @@
 """Delivering webhooks: one signed ``POST`` per attempt, in the connectors' vocabulary.
 
-Every delivery goes through one path (``_call``): the receiver URL checked
-(``check_url``, again on every attempt: a name that resolved to a public address when the
+Every delivery goes through one path (``_call``): the receiver's host looked up once per
+attempt and checked (``checked_address``: a name that resolved to a public address when the
 subscription was made may resolve to our own network now), one ``POST`` on a
-``PinnedSession`` (timeout and CA bundle always applied, redirects never followed), the
-answer or the transport failure translated (``connectors.webhooks.errors``), and the shared
-retry policy around it. Each attempt is one request, counted in ``api_calls``.
+``PinnedSession`` (timeout and CA bundle always applied, redirects never followed) to the
+address that lookup approved (the request still names the host: its ``Host`` header, TLS's
+server name and the certificate's check; a second lookup, which a rebinding DNS could answer
+with a private address, is never made), the answer or the transport failure translated
+(``connectors.webhooks.errors``), and the shared retry policy around it. Each attempt is one
+request, counted in ``api_calls``. Behind an HTTP proxy (``HTTPS_PROXY``) the proxy connects
+and looks the name up itself.
 
 Every attempt of a delivery sends the same ``webhook-id`` (the receiver's idempotency key)
 and the same body. Without an explicit ``timestamp``, each attempt is signed afresh with the
@@ -13,9 +17,6 @@ time it is sent: the attempts of one call may span up to ``TIMEOUT_S`` x ``MAX_A
 (with ``Retry-After`` waits), which the settings allow to exceed the receivers' five-minute
 tolerance, and a retry signed with the first attempt's time would then be refused for good
 as stale. Re-signing costs nothing in safety: replays are caught by the id, not the time.
-
-Residual risk: the address ``check_url`` saw and the one the connection uses come from two
-lookups; a DNS answer with a very short TTL could still differ between them.
 
 Not thread-safe: use one connector per thread (or per task).
 """
@@ -28,15 +29,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from connectors.base import Connector
 from connectors.errors import Permanent, Retryable
 from connectors.webhooks.errors import SYSTEM, from_answer, from_requests, redirected
 from connectors.webhooks.receiver import MAX_ID_CHARS, signer
 from connectors.webhooks.settings import WebhookSettings
-from connectors.webhooks.urls import UnresolvedHost, check_url
+from connectors.webhooks.urls import Resolver, UnresolvedHost, checked_address, resolve
 
 __all__ = ["MAX_ANSWER_BYTES", "DeliveryResult", "WebhookConnector", "encode_body"]
 
@@ -60,14 +63,47 @@ def encode_body(payload: Mapping[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
+class _ToCheckedAddress(HTTPAdapter):
+    """Connects the request it sends to ``address`` (set for one request at a time: the
+    connector is not thread-safe, and follows no redirect) instead of looking its host up
+    again; TLS still sends and checks the host's name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.address: str | None = None
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        if self.address is not None:
+            host = host_params["host"]
+            host_params["host"] = self.address
+            if host_params["scheme"] == "https":
+                pool_kwargs["server_hostname"] = pool_kwargs["assert_hostname"] = host
+        return host_params, pool_kwargs
+
+
 class WebhookConnector(Connector[WebhookSettings]):
     """Delivers Standard Webhooks to subscribers' URLs. Raises only the connectors'
     vocabulary (``connectors.errors``); ``ValueError`` for a bad argument.
 
-    ``api_calls`` counts requests sent (every attempt, retries included).
+    ``api_calls`` counts requests sent (every attempt, retries included). ``resolver`` looks
+    a receiver's host up (the system's resolver by default; tests give their own).
     """
 
     system = SYSTEM
+
+    def __init__(
+        self, settings: WebhookSettings, *, resolver: Resolver = resolve, **options: Any
+    ) -> None:
+        super().__init__(settings, **options)
+        self.resolver = resolver
+        self._adapter = _ToCheckedAddress()
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)
 
     def deliver(
         self,
@@ -125,23 +161,29 @@ class WebhookConnector(Connector[WebhookSettings]):
 
     def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
         try:
-            target = check_url(url, allow_private=self.settings.allow_private)
+            address = checked_address(
+                url, allow_private=self.settings.allow_private, resolver=self.resolver
+            )
         except UnresolvedHost as exc:
             raise Retryable(SYSTEM, str(exc), code="UNRESOLVED_HOST") from exc
         except ValueError as exc:
             raise Permanent(SYSTEM, f"refused URL: {exc}", code="URL_REFUSED") from exc
+        target = url.strip()
+        self._adapter.address = str(address)
         self.api_calls += 1
         try:
             response = self.session.post(
                 target,
                 data=body,
-                headers=dict(headers),
+                headers={**headers, "Host": urlsplit(target).netloc.rpartition("@")[2]},
                 timeout=self.settings.timeout_s,
                 allow_redirects=False,
                 stream=True,
             )
         except requests.RequestException as exc:
             raise from_requests(exc) from exc
+        finally:
+            self._adapter.address = None
         with response:
             text = _read_answer(response)
         status = response.status_code

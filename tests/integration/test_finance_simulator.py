@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import requests
 
 from connectors.errors import Permanent, Retryable
 from connectors.webhooks import WebhookConnector, WebhookSettings, new_secret
+from connectors.webhooks.urls import IPAddress, Resolver, resolve
 from sandbox.finance import FinanceSimulator
 
 
@@ -21,9 +23,20 @@ def event(n: int) -> dict[str, Any]:
     }
 
 
-def connector(sim: FinanceSimulator, **over: Any) -> WebhookConnector:
+def connector(sim: FinanceSimulator, resolver: Resolver = resolve, **over: Any) -> WebhookConnector:
     values: dict[str, Any] = {"allow_private": True, "ca_bundle": sim.ca_path} | over
-    return WebhookConnector(WebhookSettings(**values), sleep=lambda _: None)
+    return WebhookConnector(WebhookSettings(**values), sleep=lambda _: None, resolver=resolver)
+
+
+class Lookups:
+    """A DNS that answers each host from a table, and remembers each question."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers, self.asked = answers, []
+
+    def __call__(self, host: str, port: int) -> list[IPAddress]:
+        self.asked.append(host)
+        return [ipaddress.ip_address(a) for a in self.answers[host]]
 
 
 @pytest.fixture
@@ -103,3 +116,22 @@ def test_controls_and_env(sim: FinanceSimulator) -> None:
         http.get(f"{sim.url}/__ledger", verify=str(sim.ca_path), timeout=10).json()[0]["fault"]
         == "503"
     )
+
+
+def test_a_delivery_connects_to_the_address_its_one_lookup_approved(sim: FinanceSimulator) -> None:
+    """One lookup an attempt, and the connection goes where that lookup said: no second
+    lookup, which a rebinding DNS could answer with an address of our own network. The
+    request still names the host: TLS checks the certificate issued for ``localhost``."""
+    url = sim.endpoint.replace("127.0.0.1", "localhost")
+    assert "localhost" in url
+    lookups = Lookups({"localhost": ["127.0.0.1"]})
+    with connector(sim, resolver=lookups) as wh:
+        assert wh.deliver(url, sim.secret, "bt-1", event(1)).status == 204
+    assert lookups.asked == ["localhost"]
+    # the system's resolver would find the receiver; this lookup says 127.0.0.2, where nothing
+    # listens: the connection follows the lookup, not a resolver of its own
+    elsewhere = Lookups({"localhost": ["127.0.0.2"]})
+    with connector(sim, resolver=elsewhere, max_attempts=2) as wh, pytest.raises(Retryable):
+        wh.deliver(url, sim.secret, "bt-2", event(2))
+    assert elsewhere.asked == ["localhost", "localhost"]  # once an attempt
+    assert [d["webhook_id"] for d in sim.deliveries()] == ["bt-1"]

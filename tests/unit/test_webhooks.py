@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from connectors.webhooks import (
 )
 from connectors.webhooks.client import encode_body
 from connectors.webhooks.receiver import signer
+from connectors.webhooks.urls import Resolver, resolve
 
 SECRET = new_secret()
 NOW = 1_800_000_000
@@ -48,10 +50,14 @@ def signed(
     return headers, body
 
 
-def connector(sleeps: list[float] | None = None, **over: Any) -> WebhookConnector:
+def connector(
+    sleeps: list[float] | None = None, resolver: Resolver = resolve, **over: Any
+) -> WebhookConnector:
     values: dict[str, Any] = {"max_attempts": 4} | over
     return WebhookConnector(
-        WebhookSettings(**values), sleep=(sleeps if sleeps is not None else []).append
+        WebhookSettings(**values),
+        sleep=(sleeps if sleeps is not None else []).append,
+        resolver=resolver,
     )
 
 
@@ -260,6 +266,22 @@ def test_deliver_refuses_private_urls_at_delivery(mocked: responses.RequestsMock
     assert caught.value.code == "URL_REFUSED" and wh.api_calls == 0
     with connector(allow_private=True) as wh:
         assert wh.deliver("https://127.0.0.1/hook", SECRET, "bt-1", EVENT).status == 204
+
+
+def test_a_host_that_rebinds_to_a_private_address_is_refused_at_that_attempt(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.post("https://hooks.example.com/billing", status=503)
+    answers = iter([["93.184.216.34"], ["10.0.0.7"]])  # public, then our own network
+
+    def rebinding(host: str, port: int) -> list[Any]:
+        assert (host, port) == ("hooks.example.com", 443)
+        return [ipaddress.ip_address(a) for a in next(answers)]
+
+    with connector(resolver=rebinding) as wh, pytest.raises(Permanent) as caught:
+        wh.deliver("https://hooks.example.com/billing", SECRET, "bt-1", EVENT)
+    assert caught.value.code == "URL_REFUSED" and "10.0.0.7" in str(caught.value)
+    assert wh.api_calls == 1, "the second attempt was refused before anything was sent"
 
 
 def test_bad_arguments() -> None:
