@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -251,44 +252,76 @@ def finished(container: Container, run_id: int) -> bool:
     return stored_run(container, run_id).status in ("done", "failed")
 
 
-def started(log: Path) -> None:
-    wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
+def assert_done(container: Container, run_id: int, *, attempts: int, scheduled: int) -> None:
+    done = stored_run(container, run_id)
+    assert (done.status, done.attempts) == ("done", attempts), done.error
+    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": scheduled}
+
+
+class Workers:
+    """``fieldbridge worker`` processes started by name, each with a log of its own, and the
+    production mode's API side (``production``: a container with the broker, the tasks
+    configured); every process stopped at the end."""
+
+    def __init__(self, database_url: str, tmp_path: Path, env: dict[str, str]) -> None:
+        self.env, self.tmp_path = env, tmp_path
+        self.processes: list[subprocess.Popen[bytes]] = []
+        broker = env["FIELDBRIDGE_BROKER_URL"]
+        self.production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
+        tasks.configure(self.production.settings)
+
+    def log(self, name: str) -> Path:
+        return self.tmp_path / f"{name}.log"
+
+    def start(self, name: str, concurrency: int = 2) -> subprocess.Popen[bytes]:
+        process = worker(self.env, self.log(name), concurrency)
+        self.processes.append(process)
+        wait_for(lambda: b"ready" in self.log(name).read_bytes(), 60,
+                 f"the worker did not start: {self.log(name).read_text()[-2000:]}")  # fmt: skip
+        return process
+
+    def wait(self, what: Callable[[], bool], name: str) -> None:
+        wait_for(what, 90, self.log(name).read_text()[-3000:])
+
+    def close(self) -> None:
+        self.production.dispose()
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
 
 
 @pytest.fixture
-def broker() -> str:
+def planning(
+    database_url: str, tmp_path: Path, sap: SAPSimulator, request: pytest.FixtureRequest
+) -> Iterator[Workers]:
+    """Workers on this test process's Redis database (flushed), with the settings the test's
+    ``worker_env`` marker gives."""
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
-    return BROKER
+    marker = request.node.get_closest_marker("worker_env")
+    extra: dict[str, Any] = marker.kwargs if marker else {}
+    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=BROKER, **extra)
+    cluster = Workers(database_url, tmp_path, env)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
 
 
 @needs_redis
+@pytest.mark.worker_env(FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")
 def test_a_schedule_run_fans_its_parts_out_over_the_workers(
-    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
-    broker: str,
-) -> None:  # fmt: skip
+    container: Container, world: World, planning: Workers
+) -> None:
     ids = day_to_plan(container, world, 4)
-    log = tmp_path / "worker.log"
-    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
-                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")  # fmt: skip
-    process = worker(env, log)
-    production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
-    try:
-        started(log)
-        tasks.configure(production.settings)
-        run_id = ask_for_run(container, time_limit_s=2)
-        production.start_schedule_run(run_id)  # a task, not this process's runner
-        wait_for(lambda: finished(container, run_id), 60, log.read_text()[-3000:])
-    finally:
-        production.dispose()
-        process.terminate()
-        process.wait(timeout=30)
-    done = stored_run(container, run_id)
-    assert done.status == "done", done.error
-    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
-    assert done.attempts == 1
-    worked = log.read_text()
+    planning.start("worker")
+    run_id = ask_for_run(container, time_limit_s=2)
+    planning.production.start_schedule_run(run_id)  # a task, not this process's runner
+    planning.wait(lambda: finished(container, run_id), "worker")
+    assert_done(container, run_id, attempts=1, scheduled=len(ids))
+    worked = planning.log("worker").read_text()
     assert worked.count(f"Task {tasks.PLAN}[") >= 1
     assert worked.count(f"Task {tasks.PART}[") >= 2, "each engine's race of the part, a task"
 
@@ -310,112 +343,64 @@ def test_an_api_restart_in_the_production_mode_leaves_the_workers_runs_alone(
         production.resume_background_work()
     finally:
         production.dispose()
-    assert (stored_run(container, run_id).status, stored_run(container, run_id).error) == (
-        "running",
-        None,
-    )
+    left = stored_run(container, run_id)
+    assert (left.status, left.error) == ("running", None)
 
 
 @needs_redis
+@pytest.mark.worker_env(FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="0.5", FIELDBRIDGE_PLAN_LEASE_S="1")
 def test_a_run_whose_task_was_lost_is_sent_again_from_the_database(
-    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
-    broker: str,
-) -> None:  # fmt: skip
+    container: Container, world: World, planning: Workers
+) -> None:
     """A queued run nobody took for a lease's length (its message lost with a restarted
     Redis, or never sent: the API could not reach the broker): a worker's database loop
     sends it again."""
     ids = day_to_plan(container, world, 2)
     run_id = ask_for_run(container, time_limit_s=1)  # and nothing sent
-    log = tmp_path / "worker.log"
-    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
-                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="0.5",
-                     FIELDBRIDGE_PLAN_LEASE_S="1")  # fmt: skip
-    process = worker(env, log)
-    try:
-        wait_for(lambda: finished(container, run_id), 60, log.read_text()[-3000:])
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    done = stored_run(container, run_id)
-    assert (done.status, done.attempts) == ("done", 1), done.error
-    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
-    assert f"schedule run {run_id}: nobody runs it" in log.read_text()
+    planning.start("worker")
+    planning.wait(lambda: finished(container, run_id), "worker")
+    assert_done(container, run_id, attempts=1, scheduled=len(ids))
+    assert f"schedule run {run_id}: nobody runs it" in planning.log("worker").read_text()
 
 
 @needs_redis
+@pytest.mark.worker_env(FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="0.5", FIELDBRIDGE_PLAN_LEASE_S="2")
 def test_a_worker_killed_mid_plan_leaves_the_run_to_another_worker(
-    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
-    broker: str,
-) -> None:  # fmt: skip
+    container: Container, world: World, planning: Workers
+) -> None:
     ids = day_to_plan(container, world, 4)
-    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
-                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="0.5",
-                     FIELDBRIDGE_PLAN_LEASE_S="2")  # fmt: skip
-    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    first = worker(env, first_log)
-    second = None
-    production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
-    try:
-        started(first_log)
-        tasks.configure(production.settings)
-        run_id = ask_for_run(container, time_limit_s=4)
-        production.start_schedule_run(run_id)
-        wait_for(lambda: stored_run(container, run_id).phase == "solving", 60,
-                 first_log.read_text()[-3000:])  # fmt: skip
-        first.kill()  # SIGKILL, mid-plan: the run, its parts and its lease die with it
-        first.wait(timeout=30)
-        assert stored_run(container, run_id).status == "running"
-        second = worker(env, second_log)
-        wait_for(lambda: finished(container, run_id), 90, second_log.read_text()[-3000:])
-    finally:
-        production.dispose()
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
-    done = stored_run(container, run_id)
-    assert (done.status, done.attempts) == ("done", 2), done.error
-    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
-    assert done.lease_owner is not None and f":{second.pid}:" in done.lease_owner
-    assert f"schedule run {run_id}: nobody runs it" in second_log.read_text()
+    first = planning.start("first")
+    run_id = ask_for_run(container, time_limit_s=4)
+    planning.production.start_schedule_run(run_id)
+    planning.wait(lambda: stored_run(container, run_id).phase == "solving", "first")
+    first.kill()  # SIGKILL, mid-plan: the run, its parts and its lease die with it
+    first.wait(timeout=30)
+    assert stored_run(container, run_id).status == "running"
+    second = planning.start("second")
+    planning.wait(lambda: finished(container, run_id), "second")
+    assert_done(container, run_id, attempts=2, scheduled=len(ids))
+    owner = stored_run(container, run_id).lease_owner
+    assert owner is not None and f":{second.pid}:" in owner
+    assert f"schedule run {run_id}: nobody runs it" in planning.log("second").read_text()
 
 
 @needs_redis
+@pytest.mark.worker_env(FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600", FIELDBRIDGE_PLAN_LEASE_S="2")
 def test_a_part_lost_with_its_worker_is_sent_once_more(
-    container: Container, world: World, database_url: str, tmp_path: Path, sap: SAPSimulator,
-    broker: str,
-) -> None:  # fmt: skip
+    container: Container, world: World, planning: Workers
+) -> None:
     ids = day_to_plan(container, world, 4)
-    env = worker_env(database_url, tmp_path, sap, FIELDBRIDGE_BROKER_URL=broker,
-                     FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600",
-                     FIELDBRIDGE_PLAN_LEASE_S="2")  # fmt: skip
-    logs = {name: tmp_path / f"{name}.log" for name in ("planner", "parts", "spare")}
-    # one task at a time: the planner holds the run and takes none of its parts
-    planner = worker(env, logs["planner"], concurrency=1)
-    parts = spare = None
-    production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
-    try:
-        started(logs["planner"])
-        tasks.configure(production.settings)
-        run_id = ask_for_run(container, time_limit_s=4)
-        production.start_schedule_run(run_id)
-        wait_for(lambda: stored_run(container, run_id).phase == "solving", 60,
-                 logs["planner"].read_text()[-3000:])  # fmt: skip
-        parts = worker(env, logs["parts"])
-        wait_for(lambda: f"Task {tasks.PART}[".encode() in logs["parts"].read_bytes(), 60,
-                 logs["parts"].read_text()[-3000:])  # fmt: skip
-        parts.kill()  # with the part it was racing
-        parts.wait(timeout=30)
-        spare = worker(env, logs["spare"])
-        wait_for(lambda: finished(container, run_id), 90, logs["planner"].read_text()[-3000:])
-    finally:
-        production.dispose()
-        for process in (planner, parts, spare):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
-    done = stored_run(container, run_id)
-    assert (done.status, done.attempts) == ("done", 1), done.error
-    assert done.summary is not None and done.summary["outcomes"] == {"scheduled": len(ids)}
-    assert "sending it once more" in logs["planner"].read_text()
-    assert f"Task {tasks.PART}[" in logs["spare"].read_text()
+    planning.start("planner", concurrency=1)  # holds the run and takes none of its parts
+    run_id = ask_for_run(container, time_limit_s=4)
+    planning.production.start_schedule_run(run_id)
+    planning.wait(lambda: stored_run(container, run_id).phase == "solving", "planner")
+    parts = planning.start("parts")
+    planning.wait(lambda: f"Task {tasks.PART}[".encode() in planning.log("parts").read_bytes(),
+                  "parts")  # fmt: skip
+    parts.kill()  # with the part it was racing
+    parts.wait(timeout=30)
+    planning.start("spare")
+    planning.wait(lambda: finished(container, run_id), "planner")
+    assert_done(container, run_id, attempts=1, scheduled=len(ids))
+    assert "sending it once more" in planning.log("planner").read_text()
+    assert f"Task {tasks.PART}[" in planning.log("spare").read_text()
