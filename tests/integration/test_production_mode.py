@@ -291,6 +291,14 @@ class Workers:
                 process.wait(timeout=30)
 
 
+def solving(planning: Workers, container: Container, watched: str) -> int:
+    """A run of the day sent to the workers, once it is solving (4 s); its id."""
+    run_id = ask_for_run(container, time_limit_s=4)
+    planning.production.start_schedule_run(run_id)
+    planning.wait(lambda: stored_run(container, run_id).phase == "solving", watched)
+    return run_id
+
+
 @pytest.fixture
 def planning(
     database_url: str, tmp_path: Path, sap: SAPSimulator, request: pytest.FixtureRequest
@@ -370,9 +378,7 @@ def test_a_worker_killed_mid_plan_leaves_the_run_to_another_worker(
 ) -> None:
     ids = day_to_plan(container, world, 4)
     first = planning.start("first")
-    run_id = ask_for_run(container, time_limit_s=4)
-    planning.production.start_schedule_run(run_id)
-    planning.wait(lambda: stored_run(container, run_id).phase == "solving", "first")
+    run_id = solving(planning, container, "first")
     first.kill()  # SIGKILL, mid-plan: the run, its parts and its lease die with it
     first.wait(timeout=30)
     assert stored_run(container, run_id).status == "running"
@@ -391,9 +397,7 @@ def test_a_part_lost_with_its_worker_is_sent_once_more(
 ) -> None:
     ids = day_to_plan(container, world, 4)
     planning.start("planner", concurrency=1)  # holds the run and takes none of its parts
-    run_id = ask_for_run(container, time_limit_s=4)
-    planning.production.start_schedule_run(run_id)
-    planning.wait(lambda: stored_run(container, run_id).phase == "solving", "planner")
+    run_id = solving(planning, container, "planner")
     parts = planning.start("parts")
     planning.wait(lambda: f"Task {tasks.PART}[".encode() in planning.log("parts").read_bytes(),
                   "parts")  # fmt: skip
