@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestrator.console import err, error
+from orchestrator.console import err, error, stop
 from scheduler import ENGINES, solomon, solve
 from scheduler.gantt import gantt_svg
 from scheduler.model import Plan, Problem
@@ -51,16 +51,13 @@ def plan_cmd(
         sys.stdout.write(json.dumps(Problem.model_json_schema(), indent=2) + "\n")
         return
     if problem is None:
-        error("--problem is required (or --schema)")
-        raise typer.Exit(code=2)
+        raise stop("--problem is required (or --schema)")
     if engine not in ENGINES:
-        error(f"--engine must be one of {', '.join(ENGINES)}")
-        raise typer.Exit(code=2)
+        raise stop(f"--engine must be one of {', '.join(ENGINES)}")
     try:
         parsed = Problem.model_validate_json(problem.read_bytes())
     except OSError as exc:
-        error(f"cannot read {problem}: {exc.strerror}")
-        raise typer.Exit(code=2) from None
+        raise stop(f"cannot read {problem}: {exc.strerror}") from None
     except ValidationError as exc:
         error(f"{problem} is not a valid problem:")
         for line in solve.describe(exc):
@@ -72,8 +69,7 @@ def plan_cmd(
         try:
             plan = solve.solve(parsed, engine=cast(solve.Engine, engine), time_limit_s=time_limit)
         except EngineRefused as exc:
-            error(f"the {engine} engine cannot plan this day: {exc.reason}")
-            raise typer.Exit(code=2) from None
+            raise stop(f"the {engine} engine cannot plan this day: {exc.reason}") from None
     text = plan.model_dump_json(indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
@@ -85,8 +81,7 @@ def plan_cmd(
         try:
             gantt.write_text(svg, encoding="utf-8")
         except OSError as exc:
-            error(f"cannot write {gantt}: {exc.strerror or exc}")
-            raise typer.Exit(code=2) from None
+            raise stop(f"cannot write {gantt}: {exc.strerror or exc}") from None
         err.print(f"Gantt chart written to {escape(str(gantt))}", soft_wrap=True)
 
 
@@ -140,22 +135,19 @@ def bench_solomon(
     compared with the best-known distance-only value (gap_pct).
     """
     if engine not in ENGINES:
-        error(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        raise typer.Exit(code=2)
+        raise stop(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     prepared: list[tuple[Path, solomon.SolomonInstance, Problem]] = []
     for file in files:
         try:
             instance = solomon.load(file)
             prepared.append((file, instance, solomon.to_problem(instance)))
         except OSError as exc:
-            error(f"cannot read {file}: {exc.strerror or exc}")
-            raise typer.Exit(code=2) from None
+            raise stop(f"cannot read {file}: {exc.strerror or exc}") from None
         except ValueError as exc:  # SolomonFormatError names the file and line itself
             message = str(exc)
             if not isinstance(exc, solomon.SolomonFormatError):
                 message = f"{file}: {message}"
-            error(message)
-            raise typer.Exit(code=2) from None
+            raise stop(message) from None
     beside = files[0].parent / "bks.csv"
     best: dict[str, float] = {}
     if bks is None and beside.is_file():
@@ -170,11 +162,9 @@ def bench_solomon(
         try:
             best = solomon.read_bks(bks)
         except OSError as exc:
-            error(f"cannot read {bks}: {exc.strerror or exc}")
-            raise typer.Exit(code=2) from None
+            raise stop(f"cannot read {bks}: {exc.strerror or exc}") from None
         except ValueError as exc:
-            error(str(exc))
-            raise typer.Exit(code=2) from None
+            raise stop(str(exc)) from None
     results: list[dict[str, Any]] = []
     references: list[float | None] = []
     _write_results(json_path, results)  # a path we cannot write fails now, not after the run
@@ -195,8 +185,7 @@ def bench_solomon(
                 )
             except EngineRefused as exc:
                 progress.stop()
-                error(f"{file}: the {engine} engine cannot take it: {exc.reason}")
-                raise typer.Exit(code=2) from None
+                raise stop(f"{file}: the {engine} engine cannot take it: {exc.reason}") from None
             except PlanInvalid as exc:
                 progress.stop()
                 error(f"{file}: the {engine} plan failed the validator: {exc}")
@@ -233,8 +222,7 @@ def _write_results(path: Path, results: list[dict[str, Any]]) -> None:
     try:
         path.write_text(json.dumps(results, indent=2) + "\n")
     except OSError as exc:
-        error(f"cannot write {path}: {exc.strerror or exc}")
-        raise typer.Exit(code=2) from None
+        raise stop(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _print_bench(results: list[dict[str, Any]], references: list[float | None], path: Path) -> None:

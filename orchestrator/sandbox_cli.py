@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestrator.console import err, error
+from orchestrator.console import err, stop
 
 sandbox_app = typer.Typer(
     help="Local simulators of the systems fieldbridge syncs with.", no_args_is_help=True
@@ -119,14 +119,12 @@ def up(
     try:
         sim.start()
     except OSError as exc:
-        error(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
-        raise typer.Exit(code=2) from None
+        raise stop(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     try:
         hr.start()
     except OSError as exc:
         sim.stop()
-        error(f"cannot listen on 127.0.0.1:{hr_port}: {exc.strerror or exc}")
-        raise typer.Exit(code=2) from None
+        raise stop(f"cannot listen on 127.0.0.1:{hr_port}: {exc.strerror or exc}") from None
     sap = SAPSimulator(
         seed=seed,
         customers=sap_customers,
@@ -139,8 +137,7 @@ def up(
     except OSError as exc:
         hr.stop()
         sim.stop()
-        error(f"cannot listen on 127.0.0.1:{sap_port}: {exc.strerror or exc}")
-        raise typer.Exit(code=2) from None
+        raise stop(f"cannot listen on 127.0.0.1:{sap_port}: {exc.strerror or exc}") from None
     finance = FinanceSimulator(seed=seed, port=finance_port, workdir=finance_workdir)
     try:
         finance.start()
@@ -148,8 +145,7 @@ def up(
         sap.stop()
         hr.stop()
         sim.stop()
-        error(f"cannot listen on 127.0.0.1:{finance_port}: {exc.strerror or exc}")
-        raise typer.Exit(code=2) from None
+        raise stop(f"cannot listen on 127.0.0.1:{finance_port}: {exc.strerror or exc}") from None
     try:
         _show(
             "Salesforce simulator",
