@@ -11,6 +11,11 @@ whichever process is scraped, since the store is what all processes share.
   source's change stamp of the last record committed);
 - ``fieldbridge_sync_last_run_age_seconds{system,stream}``: how long since the stream last ran;
 - ``fieldbridge_quarantined_records{system,entity}``: inbound records waiting in quarantine;
+- ``fieldbridge_schedule_runs{status}``: schedule runs by status (queued, running, done,
+  failed; zeros included);
+- ``fieldbridge_schedule_runs_abandoned``: runs ``running`` whose lease ran out (their process
+  died; a worker takes them over: more than 0 for long means no worker does);
+- ``fieldbridge_schedule_runs_taken_over``: runs that another process took over (so far);
 - ``fieldbridge_task_seconds{task}``: how long this process's tasks took (a histogram: relay
   rounds in the embedded mode, deliver tasks on a worker).
 """
@@ -36,6 +41,8 @@ __all__ = ["TASK_SECONDS", "StoreCollector", "registry_for"]
 
 CURSORS = models.table_of(models.SyncCursor)
 QUARANTINE = models.table_of(models.QuarantinedRecord)
+RUNS = models.table_of(models.ScheduleRun)
+RUN_STATUSES = ("queued", "running", "done", "failed")
 
 TASK_SECONDS = Histogram(
     "fieldbridge_task_seconds",
@@ -80,6 +87,17 @@ class StoreCollector(Collector):
             "fieldbridge_quarantined_records", "Inbound records waiting in quarantine",
             labels=["system", "entity"],
         )  # fmt: skip
+        runs = GaugeMetricFamily(
+            "fieldbridge_schedule_runs", "Schedule runs by status", labels=["status"]
+        )
+        abandoned = GaugeMetricFamily(
+            "fieldbridge_schedule_runs_abandoned",
+            "Running schedule runs whose lease ran out (their process died)",
+        )
+        taken_over = GaugeMetricFamily(
+            "fieldbridge_schedule_runs_taken_over",
+            "Schedule runs another process took over when the first died",
+        )
         with self.uow() as uow:
             connection = uow.connection()
             counted = tally(connection)
@@ -106,7 +124,21 @@ class StoreCollector(Collector):
                 .group_by(q.system, q.entity)
             ):
                 held.add_metric([system, entity], n)
-        yield from (rows, oldest, delivered, dead, lag, last_run, held)
+            r = RUNS.c
+            by_status = dict.fromkeys(RUN_STATUSES, 0)
+            by_status |= dict(
+                connection.execute(select(r.status, func.count()).group_by(r.status)).all()
+            )
+            for status, n in by_status.items():
+                runs.add_metric([status], n)
+            lapsed = (r.status == "running") & (r.lease_until.is_(None) | (r.lease_until < now))
+            abandoned.add_metric(
+                [], connection.execute(select(func.count()).where(lapsed)).scalar_one()
+            )
+            taken_over.add_metric(
+                [], connection.execute(select(func.count()).where(r.attempts > 1)).scalar_one()
+            )
+        yield from (rows, oldest, delivered, dead, lag, last_run, held, runs, abandoned, taken_over)
 
 
 def registry_for(uow: Callable[[], UnitOfWork]) -> CollectorRegistry:

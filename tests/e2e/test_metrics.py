@@ -78,3 +78,27 @@ def test_every_answer_carries_a_request_id(api: Api) -> None:
     assert given.headers["x-request-id"] == "lb-7f3a"
     refused = api.call("GET", "/api/v1/work-orders", None, headers={"X-Request-ID": "a b"})
     assert refused.status_code == 401 and refused.headers["x-request-id"] != "a b"
+
+
+def test_metrics_count_schedule_runs_and_those_nobody_runs(api: Api) -> None:
+    now = utcnow()
+    with api.container.uow() as uow:
+        for status, attempts, lease_until in (
+            ("queued", 0, None),
+            ("running", 1, now + timedelta(seconds=60)),  # its worker renews it
+            ("running", 1, now - timedelta(seconds=5)),  # its worker died
+            ("done", 2, None),  # taken over once
+        ):
+            uow.session.add(models.ScheduleRun(
+                kind="plan", day=now.date(), territories=[], engine="auto", status=status,
+                phase=status, requested_by="dora", requested_role="dispatcher",
+                attempts=attempts, lease_until=lease_until,
+            ))  # fmt: skip
+        uow.commit()
+    got = scrape(api)
+    assert {dict(labels)["status"]: v for (name, labels), v in got.items()
+            if name == "fieldbridge_schedule_runs"} == {
+        "queued": 1, "running": 2, "done": 1, "failed": 0,
+    }  # fmt: skip
+    assert got[("fieldbridge_schedule_runs_abandoned", ())] == 1
+    assert got[("fieldbridge_schedule_runs_taken_over", ())] == 1
