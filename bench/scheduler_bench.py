@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python bench/scheduler_bench.py [--full] [--json PATH] [--only solomon|days|insert]
+    .venv/bin/python bench/scheduler_bench.py [--full] [--json PATH]
+        [--only solomon|days|insert|production]
 
 Three parts, one run:
 
@@ -18,6 +19,11 @@ Three parts, one run:
   at 10 s with ``--only insert``): p50, p95 and worst milliseconds per insertion (the
   validator's check included), and how many were placed, placed by bumping a less urgent
   job, or left unassigned. Floor: p95 under 1 s.
+
+``--only production`` (not part of the default run: it needs ``redis-server``): the 500 x
+5,000 day planned with its parts as ``fieldbridge.plan.part`` tasks over two ``fieldbridge
+worker`` processes on a Redis of their own, as the production mode's schedule run does,
+beside the same day on this process's pool, same limit: wall time, quality, tasks run.
 
 Floors (issue "Scheduling engine"): on all 56 Solomon instances at 30 s, auto's mean gap at
 most plain PyVRP's + 0.05 points and its worst at most PyVRP's worst + 0.5 points, every route
@@ -277,10 +283,110 @@ def run_solomon(out: dict[str, Any], full: bool) -> None:
     )
 
 
+# --- the production mode: a day's parts as Celery tasks over two workers ---------------------
+
+PRODUCTION_DAY = (500, 5000, 10, 110.0)
+
+
+def run_production(out: dict[str, Any], seed: int) -> None:
+    """The 500 x 5,000 day (ten territories) planned by ``auto`` with its parts sent as
+    ``fieldbridge.plan.part`` tasks over two ``fieldbridge worker`` processes (concurrency 2,
+    a Redis of their own), as a schedule run does in the production mode, beside the same
+    day on this process's pool (the embedded mode), same limit; both plans checked."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from orchestrator import tasks
+    from orchestrator.chaos import FIELDBRIDGE, Redis
+    from orchestrator.migrate import upgrade
+    from orchestrator.settings import Settings
+
+    if shutil.which("redis-server") is None:
+        console.print("[yellow]production part skipped: no redis-server on PATH[/yellow]")
+        return
+    techs, jobs, territories, limit = PRODUCTION_DAY
+    problem = generate(techs, jobs, territories=territories, seed=seed)
+    at_once = Settings().plan_parts_at_once
+    with tempfile.TemporaryDirectory(prefix="fb-plan-bench-") as tmp:
+        work = Path(tmp)
+        redis = Redis(work)
+        redis.start()
+        workers: list[subprocess.Popen[bytes]] = []
+        try:
+            url = f"sqlite:///{work / 'store.db'}"
+            upgrade(url)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+            env |= {
+                "FIELDBRIDGE_DATABASE_URL": url,
+                "FIELDBRIDGE_BROKER_URL": redis.url,
+                "FIELDBRIDGE_SECRET_KEY_FILE": str(work / "key"),
+                "FIELDBRIDGE_OUTBOX_RELAY_EVERY_S": "600",
+            }
+            for n in (1, 2):
+                log = (work / f"worker{n}.log").open("ab")
+                workers.append(subprocess.Popen(
+                    [FIELDBRIDGE, "worker", "--concurrency", "2", "--hostname", f"w{n}@%h"],
+                    env=env, stdout=log, stderr=subprocess.STDOUT,
+                ))  # fmt: skip
+            deadline = time.monotonic() + 60
+            while not all(b"ready" in (work / f"worker{n}.log").read_bytes() for n in (1, 2)):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the workers did not start (logs in {work})")
+                time.sleep(0.1)
+            tasks.configure(Settings(database_url=url, broker_url=redis.url,
+                                     secret_key_file=work / "key"))  # fmt: skip
+            parts = tasks.PartTasks(grace_s=60)
+            console.print(
+                f"[bold]{techs} x {jobs}[/bold] ({territories} territories, {limit:.0f} s): "
+                "over two workers, then this process's pool"
+            )
+            began = time.perf_counter()
+            try:
+                spread = solve(problem, engine="auto", time_limit_s=limit, executor=parts,
+                               workers=at_once)  # fmt: skip
+            finally:
+                parts.shutdown(wait=False)
+            spread_wall = time.perf_counter() - began
+            sent = parts.sent
+        finally:
+            for process in workers:
+                process.terminate()
+            for process in workers:
+                process.wait(timeout=30)
+            redis.stop()
+    began = time.perf_counter()
+    pooled = solve(problem, engine="auto", time_limit_s=limit)
+    pooled_wall = time.perf_counter() - began
+    table = Table(title="a day's parts as tasks over two workers, beside this process's pool")
+    for col in ("mode", "limit s", "wall s", "assigned", "priority-weighted", "travel s/job",
+                "valid", "parts"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "mode" else "right")
+    key = f"day_{techs}x{jobs}"
+    for name, plan, wall, n in (("workers", spread, spread_wall, str(sent)),
+                                ("pool", pooled, pooled_wall, "")):  # fmt: skip
+        t, valid = plan.totals, not violations(problem, plan)
+        table.add_row(name, f"{limit:.0f}", f"{wall:.1f}", f"{t.assigned / t.jobs:.1%}",
+                      f"{t.priority_weighted_share:.2%}", f"{t.travel_s_per_job or 0:.0f}",
+                      "yes" if valid else "[red]NO[/red]", n)  # fmt: skip
+        out[f"{key}_{name}_seconds"] = round(wall, 2)
+        out[f"{key}_{name}_priority_weighted_share"] = t.priority_weighted_share
+        out[f"{key}_{name}_travel_s_per_job"] = t.travel_s_per_job
+        out[f"{key}_{name}_valid"] = valid
+    out[f"{key}_workers_part_tasks"] = sent
+    out[f"{key}_workers_to_pool_seconds_ratio_x"] = round(spread_wall / pooled_wall, 3)
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--full", action="store_true", help="all 56 Solomon instances at 30 s")
-    parser.add_argument("--only", choices=["solomon", "days", "insert"], help="run one part")
+    parser.add_argument(
+        "--only",
+        choices=["solomon", "days", "insert", "production"],
+        help="run one part (production: a day's parts as tasks over two workers, only this way)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the figures as one flat JSON object")
     args = parser.parse_args(argv)
@@ -292,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         run_days(out, args.seed, plans)
     if args.only in (None, "insert"):
         run_insert(out, args.seed, plans.get(INSERT_DAY))
+    if args.only == "production":
+        run_production(out, args.seed)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         console.print(f"wrote {args.json}")

@@ -288,6 +288,7 @@ class PartTasks(Executor):
 
     def __init__(self, grace_s: float) -> None:
         self.grace_s = grace_s
+        self.sent = 0  # tasks sent, those sent once more included
         self._waiters = ThreadPoolExecutor(16, thread_name_prefix="plan-part")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -295,6 +296,7 @@ class PartTasks(Executor):
             raise ValueError("only scheduler.auto's parts go out as tasks")
         engine, part, share_s, deadline, threads = args
         sent = plan_part.apply_async((_pack(args),))
+        self.sent += 1
 
         def gather() -> Any:
             wait_s = max(0.0, deadline - time.time()) + self.grace_s
@@ -305,6 +307,7 @@ class PartTasks(Executor):
                         self.grace_s)  # fmt: skip
             again = (engine, part, share_s, time.time() + share_s, threads)
             resent = plan_part.apply_async((_pack(again),))
+            self.sent += 1
             with contextlib.suppress(CeleryTimeout):
                 packed = resent.get(timeout=share_s + self.grace_s, disable_sync_subtasks=False)
                 return _unpack(packed)
