@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 
 from orchestrator import models
 from orchestrator.db import utcnow
+from orchestrator.handlers import scheduling
 from orchestrator.handlers.outbox import tally
 from orchestrator.uow import UnitOfWork
 
@@ -131,10 +132,8 @@ class StoreCollector(Collector):
             )
             for status, n in by_status.items():
                 runs.add_metric([status], n)
-            lapsed = (r.status == "running") & (r.lease_until.is_(None) | (r.lease_until < now))
-            abandoned.add_metric(
-                [], connection.execute(select(func.count()).where(lapsed)).scalar_one()
-            )
+            lapsed = select(func.count()).where(scheduling.abandoned(now))
+            abandoned.add_metric([], connection.execute(lapsed).scalar_one())
             taken_over.add_metric(
                 [], connection.execute(select(func.count()).where(r.attempts > 1)).scalar_one()
             )

@@ -367,7 +367,7 @@ class RunSweep:
         container = _worker_container()
         lease_s = container.settings.plan_lease_s
         self._next = now + lease_s / 2
-        with container.uow() as uow:
+        with container.uow(read_only=True) as uow:
             found = scheduling.orphaned(uow, queued_for_s=lease_s)
         self._sent = {k: at for k, at in self._sent.items() if at > now - lease_s}
         sent = []

@@ -38,7 +38,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import defer
 
 from mappings import canonical
@@ -341,15 +341,20 @@ def recover(open_uow: Callable[[], UnitOfWork]) -> list[int]:
 # --- executing a run ------------------------------------------------------------------------
 
 
+def abandoned(now: datetime) -> ColumnElement[bool]:
+    """The runs ``running`` whose lease has run out by ``now``: the process that ran them
+    died (a worker takes them over)."""
+    r = _RUNS.c
+    return (r.status == "running") & (r.lease_until.is_(None) | (r.lease_until < now))
+
+
 def orphaned(uow: UnitOfWork, *, queued_for_s: float, now: datetime | None = None) -> list[int]:
     """Runs nobody is running: ``queued`` for longer than ``queued_for_s`` (the task that was
-    to run them is lost: a broker restarted with it), or ``running`` with their lease run out
-    (the process that ran them died). Oldest first."""
+    to run them is lost: a broker restarted with it), or ``abandoned``. Oldest first."""
     now = now or utcnow()
     r = _RUNS.c
     waiting = (r.status == "queued") & (r.created_at < now - timedelta(seconds=queued_for_s))
-    abandoned = (r.status == "running") & (r.lease_until.is_(None) | (r.lease_until < now))
-    found = uow.connection().execute(select(r.id).where(waiting | abandoned).order_by(r.id))
+    found = uow.connection().execute(select(r.id).where(waiting | abandoned(now)).order_by(r.id))
     return [int(ident) for ident in found.scalars()]
 
 
