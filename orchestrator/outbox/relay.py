@@ -353,10 +353,12 @@ class Relay:
         if self._moved < ANALYZE_AFTER_ROWS or soon:
             return
         self._moved, self._analyzed_at = 0, time.monotonic()
-        with self.uow() as uow:
-            if uow.dialect == "postgresql":
-                uow.connection().exec_driver_sql("ANALYZE outbox")
-                uow.commit()
+        uow = self.uow()
+        if uow.dialect != "postgresql":
+            return  # and no transaction begun (on SQLite it would take the write lock)
+        with uow:
+            uow.connection().exec_driver_sql("ANALYZE outbox")
+            uow.commit()
 
 
 @functools.cache
