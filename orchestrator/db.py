@@ -3,6 +3,9 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -155,3 +158,9 @@ def begin_read_only(connection: Connection) -> None:
         connection.execution_options(**{READ_ONLY: True})
     else:
         connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def lease_owner() -> str:
+    """A name for whoever takes a lease in the store (an outbox claim, a schedule run): host,
+    process and a random part, so two holders in one process differ too."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -43,7 +40,7 @@ from sqlalchemy.orm import defer
 
 from mappings import canonical
 from orchestrator import models
-from orchestrator.db import utcnow
+from orchestrator.db import lease_owner, utcnow
 from orchestrator.errors import FieldbridgeError, Forbidden, InvalidInput, NotFound
 from orchestrator.handlers import reference, work_orders
 from orchestrator.lifecycle import Actor, Role, State
@@ -451,36 +448,32 @@ def execute(
     and the process that lost it stops at its next write. The orders the first one had
     already applied are where it left them (each in its own transaction), so the second
     plans what is left and finds those as it would any order scheduled earlier."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    lease = _Lease(open_uow, run_id, owner, lease_s)
+    lease = _Lease(open_uow, run_id, lease_owner(), lease_s)
     run = lease.take()
     if run is None:
         return
-    day, territories = run.day, tuple(run.territories)
-    engine, limit = run.engine, run.time_limit_s
-    actor = Actor(subject=run.requested_by, role=Role(run.requested_role))
     with lease.renewed():
         try:
-            _execute(lease, day, territories, engine, limit, actor, window_min, executor, workers)
+            _execute(lease, run, window_min, executor, workers)
         except LeaseLost as lost:
             log.warning("%s (taken over, or finished, by another process): stopping", lost)
 
 
 def _execute(
     lease: _Lease,
-    day: date,
-    territories: tuple[str, ...],
-    engine: str,
-    limit: float | None,
-    actor: Actor,
+    run: models.ScheduleRun,
     window_min: int,
     executor: Executor | None,
     workers: int | None,
 ) -> None:
+    """``execute``'s work on the run it took (as it stood when taken)."""
+    actor = Actor(subject=run.requested_by, role=Role(run.requested_role))
+    engine = run.engine
     try:
         with lease.open_uow() as uow:
-            day_problem = build_problem(uow, day, territories)
+            day_problem = build_problem(uow, run.day, tuple(run.territories))
         problem = day_problem.problem
+        limit = run.time_limit_s
         limit = limit if limit is not None else auto.default_limit_s(len(problem.jobs))
         lease.update(
             phase="solving",

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,7 +44,7 @@ from sqlalchemy import (
 from connectors.errors import ConnectorError, Permanent
 from connectors.retry import backoff_s
 from orchestrator import models
-from orchestrator.db import utcnow
+from orchestrator.db import lease_owner, utcnow
 from orchestrator.uow import UnitOfWork
 
 __all__ = [
@@ -216,10 +213,6 @@ a burst left (every row pending) walks the primary key through every row the bur
 minute after a burst, while the API waits for it)."""
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 class Relay:
     """Delivers the outbox: ``run_once`` claims one batch and delivers it; ``drain`` repeats
     until nothing is due. ``routes`` maps an event to the name of its destination in
@@ -237,7 +230,7 @@ class Relay:
     ) -> None:
         self.uow, self.destinations, self.routes = uow, destinations, dict(routes)
         self.policy = policy or RelayPolicy()
-        self.owner = owner or _owner()
+        self.owner = owner or lease_owner()
         self.clock = clock
         self._moved = 0  # rows this relay took out of pending since it last analyzed
         self._analyzed_at = -ANALYZE_EVERY_S
