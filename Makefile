@@ -36,7 +36,7 @@ layers: install-test
 	$(BIN)/lint-imports
 
 typecheck: install-test
-	$(BIN)/mypy connectors mappings orchestrator scheduler api sandbox
+	$(BIN)/mypy connectors mappings orchestrator scheduler api cli devtools sandbox
 
 test: lint layers typecheck
 	$(BIN)/python -m pytest -n auto --maxprocesses=4

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,14 +26,12 @@ from api.routers import (
     sync,
     work_orders,
 )
-from orchestrator import idempotency, metrics
-from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.db import checkpoint
-from orchestrator.handlers import outbox as outbox_h
-from orchestrator.outbox.wiring import build_relay
-from orchestrator.settings import Settings
+from orchestrator.access import idempotency
+from orchestrator.runtime import metrics
+from orchestrator.runtime.bootstrap import Container, bootstrap
+from orchestrator.runtime.settings import Settings
+from orchestrator.store.db import checkpoint
 
-log = logging.getLogger("fieldbridge.outbox")
 PURGE_EVERY_S = 3600
 CHECKPOINT_EVERY_S = 1.0
 
@@ -47,27 +44,6 @@ async def _every(seconds: float, job: Callable[..., None], *args: Any) -> None:
         await asyncio.sleep(seconds)
 
 
-def _relay(container: Container) -> Callable[[], None]:
-    """The embedded relay: one round (deliver what is due) for the lifespan to repeat, which
-    logs an alert when the outbox's alerts change (dead letters, an old pending row)."""
-    relay, problems = build_relay(container.uow, container.settings)
-    for name, why in problems.items():
-        log.error("outbox: %s is not configured, its rows stay pending: %s", name, why)
-    shown: list[list[str]] = [[]]
-
-    def round_() -> None:
-        with metrics.TASK_SECONDS.labels("outbox.relay_round").time():
-            relay.drain()
-        with container.uow(read_only=True) as uow:
-            now = outbox_h.alerts(uow, container.settings.outbox_alert_age_s)
-        if now != shown[0]:
-            for reason in now:
-                log.error("outbox alert: %s", reason)
-            shown[0] = now
-
-    return round_
-
-
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     container = container or bootstrap(settings, checkpoint_in_background=True)
 
@@ -78,25 +54,17 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.open_loop_database()
-        await run_in_threadpool(container.resume_background_work)
+        await run_in_threadpool(container.background.start)
         tasks = [
             asyncio.create_task(_every(PURGE_EVERY_S, purge)),
             asyncio.create_task(_every(CHECKPOINT_EVERY_S, checkpoint, container.engine)),
         ]
-        settings = container.settings
-        if settings.broker_url:  # the production mode: workers deliver, woken after commits
-            from orchestrator import tasks as production
-
-            production.enable(settings)
-        elif settings.outbox_relay:
-            relay = await run_in_threadpool(_relay, container)
-            tasks.append(asyncio.create_task(_every(settings.outbox_relay_every_s, relay)))
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
-            await run_in_threadpool(container.runner.shutdown)
+            await run_in_threadpool(container.background.stop)
             await container.close_loop_database()
 
     app = FastAPI(

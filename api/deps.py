@@ -10,16 +10,20 @@ from fastapi import Depends, Header, Path, Request
 from api.idempotency import CLAIM
 from api.problems import ApiProblem
 from mappings.canonical import MAX_ID
-from orchestrator import auth, idempotency
-from orchestrator.bootstrap import Container
-from orchestrator.errors import Forbidden, Unauthorized
-from orchestrator.lifecycle import Actor, Role
-from orchestrator.uow import UnitOfWork
+from orchestrator.access import idempotency
+from orchestrator.access import tokens as auth
+from orchestrator.domain.errors import Forbidden, Unauthorized
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store.uow import UnitOfWork
 
 
 def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
+
+
+AppContainer = Annotated[Container, Depends(get_container)]
 
 
 # How requests meet the database. A route is ``async def`` and runs its work with
@@ -28,7 +32,7 @@ def get_container(request: Request) -> Container:
 # inline on the event loop: a thread hop would cost more than the statements and under load
 # turns into waits for the GIL. On PostgreSQL it runs over asyncpg in a greenlet, so the loop
 # serves other requests while a statement waits for the server; units of work take turns
-# for a small pool first come, first served (``orchestrator.db.LoopDatabase``). Either way
+# for a small pool first come, first served (``orchestrator.store.db.LoopDatabase``). Either way
 # no connection is held while a request waits for its client.
 # Routes whose work grows with the data (lists, uploads, verifying every chain) are plain
 # ``def``: FastAPI runs them in its threadpool, where they open ``with uow:`` over the

@@ -7,8 +7,9 @@ boundary is normalised, since clients pick a new one per attempt).
 The key is claimed by the route's own unit of work (``api.deps.new_uow``), in the same
 transaction as the command's effect: a command that fails holds no key and may be retried,
 and a key is never held for an effect that did not happen. A successful (2xx/3xx) answer is
-then stored in one short transaction and replayed to repeats. See ``orchestrator.idempotency``
-for what a repeat is told. Keys are kept ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
+then stored in one short transaction and replayed to repeats. See
+``orchestrator.access.idempotency`` for what a repeat is told. Keys are kept
+``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
-from orchestrator import auth, idempotency
-from orchestrator.bootstrap import Container
-from orchestrator.errors import Unauthorized
+from orchestrator.access import idempotency
+from orchestrator.access import tokens as auth
+from orchestrator.domain.errors import Unauthorized
+from orchestrator.runtime.bootstrap import Container
 
 REPLAYED = "idempotent-replayed"
 CLAIM = "idempotency_claim"

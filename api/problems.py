@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.errors import FieldbridgeError
+from orchestrator.domain.errors import FieldbridgeError
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("fieldbridge.api")

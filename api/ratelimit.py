@@ -16,7 +16,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from api.problems import ApiProblem
-from orchestrator.settings import Settings
+from orchestrator.runtime.settings import Settings
 
 
 class RateLimits:

@@ -1,13 +1,14 @@
 """Every request gets an id: the caller's ``X-Request-ID`` when it is a sane one, else a new
 one; it is answered in ``X-Request-ID`` and carried by every log record made while the
-request runs (``orchestrator.logs``). Plain ASGI, so it costs a header and a context variable."""
+request runs (``orchestrator.runtime.logs``). Plain ASGI, so it costs a header and a context
+variable."""
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestrator import logs
+from orchestrator.runtime import logs
 
 HEADER = "x-request-id"
 

@@ -18,8 +18,8 @@ from pydantic import (
 
 from mappings import canonical
 from mappings.canonical import Id
-from orchestrator.handlers.reference import KINDS
-from orchestrator.lifecycle import State
+from orchestrator.domain.lifecycle import State
+from orchestrator.reference.records import KINDS
 from scheduler.model import Plan
 
 

@@ -126,7 +126,7 @@ def fieldbridge_cmd() -> list[str]:
     script = Path(sys.executable).parent / "fieldbridge"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from api.cli import main; main()"]
+    return [sys.executable, "-c", "from cli.serve import main; main()"]
 
 
 def free_port() -> int:

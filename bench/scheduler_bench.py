@@ -298,10 +298,10 @@ def run_production(out: dict[str, Any], seed: int) -> None:
     import subprocess
     import tempfile
 
-    from orchestrator import tasks
-    from orchestrator.chaos import FIELDBRIDGE, Redis
-    from orchestrator.migrate import upgrade
-    from orchestrator.settings import Settings
+    from devtools.chaos import FIELDBRIDGE, Redis
+    from orchestrator.runtime import tasks
+    from orchestrator.runtime.settings import Settings
+    from orchestrator.store.migrate import upgrade
 
     if shutil.which("redis-server") is None:
         console.print("[yellow]production part skipped: no redis-server on PATH[/yellow]")

@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.migrate import upgrade
-from orchestrator.settings import Settings
+from orchestrator.runtime.bootstrap import Container, bootstrap
+from orchestrator.runtime.settings import Settings
+from orchestrator.store.migrate import upgrade
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"

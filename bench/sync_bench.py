@@ -89,8 +89,8 @@ from mappings.hr import HRMapping
 from mappings.records import InboundMap, Mapped
 from mappings.salesforce import SalesforceMapping, to_canonical
 from mappings.sap import SAPMapping
-from orchestrator import models
-from orchestrator.bootstrap import Container
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from orchestrator.sync import (
     Stream,
     StreamResult,

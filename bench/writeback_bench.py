@@ -89,10 +89,6 @@ from connectors.webhooks import WebhookConnector, WebhookSettings
 from mappings.canonical import CompletedJob
 from mappings.salesforce import SalesforceMapping
 from mappings.salesforce.outbound import work_order_to_salesforce
-from orchestrator import models
-from orchestrator.bootstrap import Container
-from orchestrator.db import utcnow
-from orchestrator.handlers import work_orders as wo_h
 from orchestrator.outbox import (
     CRM_COMPLETED,
     ERP_BILLING,
@@ -107,7 +103,11 @@ from orchestrator.outbox import (
 )
 from orchestrator.outbox.destinations import FinanceWebhooks, SalesforceJobs, SAPBilling
 from orchestrator.outbox.events import BILLING_NAMESPACE
-from orchestrator.settings import Settings
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.runtime.settings import Settings
+from orchestrator.store import models
+from orchestrator.store.db import utcnow
+from orchestrator.work_orders import commands as wo_h
 from sandbox.finance import FinanceSimulator
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator
@@ -879,7 +879,7 @@ def bench_production(args: argparse.Namespace) -> dict[str, Any]:
     API at ``--close-rate``/s (close-to-remote latency: from the closing commit to the relay's
     record of the remote's answer, p50 and p95); the embedded relay (``serve`` alone) beside
     it at the same steady rate."""
-    from orchestrator.chaos import production_world
+    from devtools.chaos import production_world
 
     out: dict[str, Any] = {}
     with production_world(orders_hint=args.production_orders, seed=args.seed, fault_rate=0.0,
@@ -887,7 +887,7 @@ def bench_production(args: argparse.Namespace) -> dict[str, Any]:
         # the burst: orders closed in the store at once (a backlog), the workers' capacity
         # (the workers start on the first rows while the rest are still being written: the
         # clock runs from the first write, so the figure is a floor of their capacity)
-        buyers = [r["InternalID"] for r in world.sap.records()]
+        buyers = world.buyers()
         started = time.monotonic()
         with Progress(console=console, transient=True) as progress:
             close_orders(world.container, buyers, args.production_orders, progress, "burst")

@@ -1,18 +1,21 @@
 """What every connector's settings share: the transport knobs (``TIMEOUT_S``, ``CA_BUNDLE``,
-``MAX_ATTEMPTS``, read with each connector's own ``ENV_PREFIX``) and the check of an https
-URL (``HttpsUrl`` as a field's type, ``https_url`` in a validator of its own).
+``MAX_ATTEMPTS``, read with each connector's own ``ENV_PREFIX``), the check of an https
+URL (``HttpsUrl`` as a field's type, ``https_url`` in a validator of its own), settings read
+from a mapping of variables instead of the process's environment (``from_variables``), and
+a settings error said in one line that names each variable (``one_line``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConnectorSettings", "HttpsUrl", "https_url"]
+__all__ = ["ConnectorSettings", "HttpsUrl", "https_url", "one_line"]
 
 _HTTPS_URL = re.compile(r"https://[^/\s?#]+(/[^\s?#]*)?")
 
@@ -50,3 +53,28 @@ class ConnectorSettings(BaseSettings):
             prefix = cls.model_config.get("env_prefix", "")
             raise ValueError(f"no CA bundle at {value} ({prefix}CA_BUNDLE)")
         return value
+
+    @classmethod
+    def from_variables(cls, variables: Mapping[str, str], **overrides: Any) -> Self:
+        """The settings that ``variables`` (``FIELDBRIDGE_...`` names, as a simulator's
+        ``env()`` gives them) hold for this connector, with ``overrides`` on top; the
+        process's own environment is not read."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        given = {
+            name.removeprefix(prefix).lower(): value
+            for name, value in variables.items()
+            if name.startswith(prefix)
+        }
+        return cls.model_validate(given | overrides)
+
+
+def one_line(exc: ValidationError, prefix: str) -> str:
+    """A settings error in one line: each problem after the variable it is about (the name
+    built from ``prefix``), never the value given."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(
+            (f"{prefix}{name}: " if name else "") + error["msg"].removeprefix("Value error, ")
+        )
+    return "; ".join(lines)

@@ -284,8 +284,8 @@ def looks_like_email(value: str) -> bool:
 KNOWN_TIME_ZONES: frozenset[str] = _ZONES  # every IANA zone ``TimeZoneName`` accepts here
 
 # The work-order lifecycle's states, as the orchestrator's table names them
-# (``orchestrator.lifecycle.State``; a unit test keeps the two equal). A system's status table
-# maps to and from these, so they live here where ``mappings`` can see them.
+# (``orchestrator.domain.lifecycle.State``; a unit test keeps the two equal). A system's
+# status table maps to and from these, so they live here where ``mappings`` can see them.
 LifecycleState = Literal[
     "new",
     "triaged",

@@ -96,13 +96,13 @@ def solve(
     ]
     if executor is None and (len(tasks) == 1 or cores == 1):
         results = [
-            _run(engine, subs[n], share, deadline, 2)
+            race(engine, subs[n], share, deadline, 2)
             for (n, engine), share in zip(tasks, shares, strict=True)
         ]
     else:
         pool = executor or _pool(cores)
         futures: list[Future[list[EngineRoute] | None]] = [
-            pool.submit(_run, engine, subs[n], share, deadline, 1)
+            pool.submit(race, engine, subs[n], share, deadline, 1)
             for (n, engine), share in zip(tasks, shares, strict=True)
         ]
         results = [f.result() for f in futures]
@@ -134,9 +134,13 @@ def _pool(cores: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=cores, mp_context=context)
 
 
-def _run(
+def race(
     engine: str, inst: Instance, share_s: float, deadline: float, threads: int
 ) -> list[EngineRoute] | None:
+    """One engine's plan for one part of the day (``solve``'s unit of work, run on its pool
+    or, in the production mode, as a task): routes found within ``share_s`` seconds and never
+    past ``deadline`` (``time.time()``), on ``threads`` threads; None when the engine
+    cannot express the part."""
     limit_s = max(0.1, min(share_s, deadline - time.time()))
     try:
         if engine == "vroom":

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.migrate import upgrade
-from orchestrator.settings import Settings
+from orchestrator.runtime.bootstrap import Container, bootstrap, read_systems
+from orchestrator.runtime.settings import Settings
+from orchestrator.store.migrate import upgrade
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -128,7 +128,12 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
 
 
 @pytest.fixture
-def container(database_url: str, tmp_path: Path) -> Iterator[Container]:
-    c = bootstrap(make_settings(database_url, tmp_path))
-    yield c
-    c.dispose()
+def container(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Container]:
+    """The composition root on this test's database; the connectors' settings are the test's
+    ``systems`` marker's variables (none by default), never this process's environment."""
+    marker = request.node.get_closest_marker("systems")
+    variables: dict[str, str] = marker.kwargs if marker else {}
+    with bootstrap(make_settings(database_url, tmp_path), systems=read_systems(variables)) as c:
+        yield c

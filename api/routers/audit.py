@@ -8,8 +8,8 @@ from fastapi import APIRouter
 
 from api.deps import Uow, allow
 from api.schemas import AuditVerification
-from orchestrator.handlers import work_orders as wo
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.work_orders import commands as wo
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

@@ -11,8 +11,8 @@ from pydantic import AwareDatetime
 
 from api.deps import Uow, allow
 from api.schemas import BillingReconciliation
-from orchestrator.handlers import billing
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.outbox import billing
 
 router = APIRouter(prefix="/billing", tags=["billing"])
 routers = [router]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import PathId, Uow, allow
+from api.deps import AppContainer, PathId, Uow, allow
 from api.schemas import (
     OutboxRow,
     OutboxStatus,
@@ -15,8 +15,9 @@ from api.schemas import (
     WebhookSubscriptionIn,
     WebhookSubscriptionPublic,
 )
-from orchestrator.handlers import outbox, webhooks
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.outbox import admin as outbox
+from orchestrator.outbox import subscriptions as webhooks
 
 router = APIRouter(prefix="/outbox", tags=["outbox"])
 subscriptions = APIRouter(prefix="/webhook-subscriptions", tags=["outbox"])
@@ -43,11 +44,18 @@ async def retry(ident: PathId, uow: Uow, _: Admin) -> Any:
 @subscriptions.post(
     "", response_model=WebhookSubscriptionCreated, status_code=status.HTTP_201_CREATED
 )
-async def subscribe(body: WebhookSubscriptionIn, uow: Uow, actor: Admin) -> Any:
+async def subscribe(
+    body: WebhookSubscriptionIn, uow: Uow, actor: Admin, container: AppContainer
+) -> Any:
     """Register a finance subscriber. Each order closed from now on owes it one signed
     ``finance.billing_trigger`` delivery (Standard Webhooks). The secret is shown once."""
     return await uow.run(
-        webhooks.create, actor, url=body.url, secret=body.secret, description=body.description
+        webhooks.create,
+        actor,
+        url=body.url,
+        secret=body.secret,
+        description=body.description,
+        allow_private=container.webhooks_allow_private,
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import allow
 from api.problems import ApiProblem
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
 from scheduler import ENGINES, solve
 from scheduler.model import Plan, Problem
 from scheduler.routes import EngineRefused

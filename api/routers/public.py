@@ -12,8 +12,8 @@ from sqlalchemy import text
 from api.deps import OptionalUser, Uow, get_container
 from api.ratelimit import limited
 from api.schemas import Health, PublicStatus, ServiceRequestAccepted, ServiceRequestIn
-from orchestrator.handlers import outbox
-from orchestrator.handlers import work_orders as wo
+from orchestrator.outbox import admin as outbox
+from orchestrator.work_orders import commands as wo
 
 root = APIRouter(tags=["public"])
 v1 = APIRouter(tags=["public"])
@@ -51,7 +51,8 @@ def health(request: Request) -> Any:
 @root.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
     """Prometheus metrics: the outbox's depth and age by destination, deliveries, dead
-    letters, each stream's sync lag, the quarantine, task times (``orchestrator.metrics``)."""
+    letters, each stream's sync lag, the quarantine, task times
+    (``orchestrator.runtime.metrics``)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -9,9 +9,9 @@ from pydantic import create_model
 from api.deps import PathId, Uow, allow, etag
 from api.problems import ApiProblem
 from api.schemas import REFERENCE_SCHEMAS, Page
-from orchestrator.handlers import reference
-from orchestrator.lifecycle import Actor, Role
-from orchestrator.uow import UnitOfWork
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.reference import records as reference
+from orchestrator.store.uow import UnitOfWork
 
 WRITERS = (Role.ADMIN, Role.DISPATCHER)
 READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)

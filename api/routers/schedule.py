@@ -1,7 +1,7 @@
 """Planning the day from the store: schedule runs and their timelines.
 
 ``POST /schedule/runs`` answers 202 at once with the run's ``Location``; the run goes on
-in the background (``orchestrator.runner``) and ``GET /schedule/runs/{id}`` shows its
+in the background (the container's background mode) and ``GET /schedule/runs/{id}`` shows its
 status, progress and, when done, the plan and what became of each order.
 """
 
@@ -16,8 +16,9 @@ from starlette.requests import Request
 from api.deps import PathId, Uow, allow, get_container
 from api.problems import ApiProblem
 from api.schemas import InsertIn, ReplanIn, ScheduleRunIn, ScheduleRunList, ScheduleRunPublic
-from orchestrator.handlers import schedule_changes, scheduling
-from orchestrator.lifecycle import Actor
+from orchestrator.domain.lifecycle import Actor
+from orchestrator.planning import changes as schedule_changes
+from orchestrator.planning import runs as scheduling
 from scheduler.gantt import gantt_svg
 
 router = APIRouter(prefix="/schedule", tags=["scheduling"])
@@ -45,7 +46,7 @@ async def request_run(
             engine=body.engine,
         ),
     )
-    get_container(request).start_schedule_run(out["id"])  # after the commit: it exists
+    get_container(request).submit_run(out["id"])  # after the commit: it exists
     response.headers["Location"] = f"/api/v1/schedule/runs/{out['id']}"
     return out
 
@@ -97,7 +98,7 @@ def insert_urgent(body: InsertIn, uow: Uow, actor: Planner, request: Request) ->
             window_min=container.settings.appointment_window_min,
         )
     if "reoptimisation_run_id" in out:
-        container.start_schedule_run(out["reoptimisation_run_id"])
+        container.submit_run(out["reoptimisation_run_id"])
     return out
 
 

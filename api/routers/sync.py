@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import Uow, allow
 from api.schemas import QuarantinePage, ReconciliationPublic, SyncStreamStatus
-from orchestrator.handlers import sync
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.sync import status as sync
 
 READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)
 

@@ -20,9 +20,9 @@ from api.schemas import (
 )
 from mappings import canonical
 from mappings.canonical import Id
-from orchestrator.handlers import work_orders as wo
-from orchestrator.lifecycle import Actor, State
-from orchestrator.uow import UnitOfWork
+from orchestrator.domain.lifecycle import Actor, State
+from orchestrator.store.uow import UnitOfWork
+from orchestrator.work_orders import commands as wo
 
 router = APIRouter(prefix="/work-orders", tags=["work-orders"])
 

@@ -41,9 +41,9 @@ from mappings.salesforce.outbound import (
     products_consumed_to_salesforce,
     work_order_to_salesforce,
 )
-from orchestrator import models
 from orchestrator.outbox.relay import Message, Outcome
-from orchestrator.uow import UnitOfWork
+from orchestrator.store import models
+from orchestrator.store.uow import UnitOfWork
 
 _SUBSCRIPTIONS = models.table_of(models.WebhookSubscription)
 

@@ -23,15 +23,14 @@ the row holds what happened, not one remote's idea of it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 
 from mappings.canonical import CompletedJob
-from orchestrator import models
-from orchestrator.uow import UnitOfWork
+from orchestrator.store import models
+from orchestrator.store.uow import UnitOfWork
 
 __all__ = [
     "BILLING_NAMESPACE",
@@ -54,15 +53,6 @@ BILLING_NAMESPACE = uuid.UUID("6f1d3a52-8c1e-5b7a-9d0e-4b2f8a6c1e07")
 """uuid5 namespace of the SAP message UUIDs: the same key gives the same UUID, everywhere."""
 
 OUTBOX = models.table_of(models.OutboxMessage)
-WAKE: list[Callable[[], None]] = []
-"""Called after a commit that made rows due (the production mode sends a task to wake a
-worker); the embedded relay polls and needs none."""
-
-
-def _wake() -> None:
-    for wake in WAKE:
-        wake()
-
 
 _EVENTS = models.table_of(models.AuditEvent)
 _NOTES = models.table_of(models.Note)
@@ -172,7 +162,7 @@ def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list
     for (subscription,) in subscriptions:
         trigger = order | {"type": FINANCE_TRIGGER, "subscription_id": subscription}
         rows.append((FINANCE_TRIGGER, f"{FINANCE_TRIGGER}|{wo.id}|{subscription}", trigger))
-    uow.after_commit(_wake)
+    uow.outbox_written()
     uow.connection().execute(
         insert(OUTBOX),
         [
@@ -257,5 +247,5 @@ def enqueue_certifications(
     fresh = [r for r in rows if r["key"] not in owed]
     if fresh:
         connection.execute(insert(OUTBOX), fresh)
-        uow.after_commit(_wake)
+        uow.outbox_written()
     return len(fresh)

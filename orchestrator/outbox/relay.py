@@ -17,6 +17,11 @@ or the row too old (``max_age_s``) make it a dead letter holding the remote's la
 otherwise (any other failure, ours included) its next attempt is stored (``next_attempt_at``:
 the connectors' jittered exponential backoff, never before a ``Retry-After``) rather than
 slept through.
+
+A row owed to a destination this relay cannot reach (its system is not configured: the
+composition root says why) waits ``parked``, saying why, and counts towards no alert; it is
+``pending`` again, due at once, as soon as a relay that can reach its destination looks
+(``park``, at the start of each ``drain``).
 """
 
 from __future__ import annotations
@@ -43,9 +48,9 @@ from sqlalchemy import (
 
 from connectors.errors import ConnectorError, Permanent
 from connectors.retry import backoff_s
-from orchestrator import models
-from orchestrator.db import lease_owner, utcnow
-from orchestrator.uow import UnitOfWork
+from orchestrator.store import models
+from orchestrator.store.db import lease_owner, utcnow
+from orchestrator.store.uow import UnitOfWork
 
 __all__ = [
     "ByEvent",
@@ -109,6 +114,16 @@ _HELD = select(OUTBOX.c.id).where(
     & (OUTBOX.c.state == "pending")
 )
 _HELD_LOCKED = _HELD.with_for_update()
+_PARK = (
+    update(OUTBOX)
+    .where((OUTBOX.c.state == _PENDING) & OUTBOX.c.event.in_(bindparam("events", expanding=True)))
+    .values(state="parked", last_error=bindparam("why"))
+)
+_RELEASE = (
+    update(OUTBOX)
+    .where((OUTBOX.c.state == "parked") & OUTBOX.c.event.in_(bindparam("events", expanding=True)))
+    .values(state="pending", last_error=None, next_attempt_at=bindparam("now"))
+)
 _FIXED: dict[str, dict[str, Any]] = {
     "delivered": {"state": "delivered", "last_error": None},
     "dead": {"state": "dead"},
@@ -203,6 +218,9 @@ class RelayResult:
             self.by_destination[name] = self.by_destination.get(name, 0) + n
 
 
+RELEASE_EVERY_S = 30.0
+"""How often a relay looks for parked rows it can deliver (it always does at its first
+drain: its destinations are configured now)."""
 ANALYZE_AFTER_ROWS = 1000
 ANALYZE_EVERY_S = 10.0
 """A relay refreshes PostgreSQL's statistics of the outbox once it has moved this many rows
@@ -225,14 +243,18 @@ class Relay:
         routes: Mapping[str, str],
         policy: RelayPolicy | None = None,
         *,
+        parked: Mapping[str, str] | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.uow, self.destinations, self.routes = uow, destinations, dict(routes)
+        self.parked = dict(parked or {})
+        """Destinations routed to but not reachable here, and why (their rows are parked)."""
         self.policy = policy or RelayPolicy()
         self.owner = owner or lease_owner()
         self.clock = clock
         self._moved = 0  # rows this relay took out of pending since it last analyzed
+        self._released_at = -RELEASE_EVERY_S
         self._analyzed_at = -ANALYZE_EVERY_S
 
     def routed_events(self) -> list[str]:
@@ -280,8 +302,35 @@ class Relay:
             result.by_destination[name] = result.by_destination.get(name, 0) + len(messages)
         return result
 
+    def park(self) -> tuple[int, int]:
+        """Pending rows routed to a destination this relay cannot reach become ``parked``,
+        saying why; parked rows it can deliver become ``pending``, due now (looked for at
+        most every ``RELEASE_EVERY_S``: another process may have parked them). (parked,
+        released)."""
+        routed = self.routed_events()
+        release = bool(routed) and time.monotonic() >= self._released_at + RELEASE_EVERY_S
+        if not (self.parked or release):
+            return 0, 0
+        parked = released = 0
+        with self.uow() as uow:
+            connection = uow.connection()
+            for name, why in sorted(self.parked.items()):
+                events = sorted(e for e, d in self.routes.items() if d == name)
+                parked += connection.execute(_PARK, {"events": events, "why": why}).rowcount
+            if release:
+                found = connection.execute(_RELEASE, {"events": routed, "now": self.clock()})
+                released, self._released_at = found.rowcount, time.monotonic()
+            uow.commit()
+        if parked:
+            log.warning("outbox: %d rows parked (their destination is not configured)", parked)
+        if released:
+            log.info("outbox: %d parked rows released (their destination is configured)", released)
+        return parked, released
+
     def drain(self, *, max_rounds: int = 10_000) -> RelayResult:
-        """``run_once`` until a round claims nothing (rows waiting for a later attempt stay)."""
+        """``run_once`` until a round claims nothing (rows waiting for a later attempt stay),
+        after parking and releasing rows (``park``)."""
+        self.park()
         total = RelayResult()
         for _ in range(max_rounds):
             once = self.run_once()

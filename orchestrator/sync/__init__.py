@@ -15,7 +15,7 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
   tombstoned, what the store lacks reported (``reports``).
 - ``retry_quarantine`` applies held records again from their payloads (after a mapping fix).
 
-``orchestrator.sync_cli`` is ``fieldbridge sync run``, ``fieldbridge sync status`` and
+``cli.sync`` is ``fieldbridge sync run``, ``fieldbridge sync status`` and
 ``fieldbridge sync retry-quarantine``.
 """
 

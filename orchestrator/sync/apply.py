@@ -18,10 +18,10 @@ from sqlalchemy.dialects import postgresql
 
 from mappings.errors import MappingError
 from mappings.records import Entity, InboundMap, Mapped
-from orchestrator import models
 from orchestrator.outbox.events import enqueue_certifications
+from orchestrator.store import models
+from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.streams import Stream
-from orchestrator.uow import UnitOfWork
 
 DANGLING = "(dangling reference)"  # in a quarantine reason: retried at the end of each run
 

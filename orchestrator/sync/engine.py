@@ -47,8 +47,9 @@ from typing import Any, Protocol, cast
 from sqlalchemy import insert, select, update
 
 from mappings.records import Entity, InboundMap
-from orchestrator import models
-from orchestrator.db import utcnow
+from orchestrator.store import models
+from orchestrator.store.db import utcnow
+from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.apply import (
     DANGLING,
     QUARANTINE,
@@ -60,7 +61,6 @@ from orchestrator.sync.apply import (
 )
 from orchestrator.sync.streams import Cursor, Stream
 from orchestrator.sync.work_orders import KeyWriter, apply_work_orders, write_keys
-from orchestrator.uow import UnitOfWork
 
 DEFAULT_LOOKBACK_S = 300.0
 

@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from orchestrator import models
-from orchestrator.db import utcnow
+from orchestrator.store import models
+from orchestrator.store.db import utcnow
+from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.apply import QUARANTINE, TABLES, among, bump
 from orchestrator.sync.streams import Stream
-from orchestrator.uow import UnitOfWork
 
 SAMPLE = 100  # external ids kept in a report, of each kind
 RECONCILED = ("customer", "site", "contact", "asset", "certification")

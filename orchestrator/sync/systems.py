@@ -1,26 +1,29 @@
-"""The systems a sync runs against, as the settings describe them: each system's mapping and
-streams, its connector (settings read from the environment), the start-up check of a
-Salesforce mapping against the org, and ``run_system``: one run of a system's streams, the
-same for ``fieldbridge sync run`` and the production mode's scheduled task. Problems with the
-set-up are ``SyncSetupError`` with a sentence for a person."""
+"""The systems a sync runs against: each system's mapping and streams (``sync_system``), the
+start-up check of a Salesforce mapping against the org, and ``run_system``: one run of a
+system's streams, the same for ``fieldbridge sync run`` and the production mode's scheduled
+task. The connector comes from the composition root (``SyncSystem.connect``). Problems with
+the set-up are ``SetupError`` with a sentence for a person."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from connectors.errors import Permanent
-from connectors.hr import HRConnector, HRSettings
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.sap import SAPConnector, SAPSettings
+from connectors.hr import HRConnector
+from connectors.salesforce import SalesforceConnector
+from connectors.sap import SAPConnector
 from mappings.errors import MappingConfigError
 from mappings.hr import HRMapping
 from mappings.records import InboundMap
 from mappings.salesforce import SalesforceMapping
 from mappings.sap import SAPMapping
+from orchestrator.domain.errors import SetupError
+from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.engine import StreamResult, run_stream
 from orchestrator.sync.streams import (
     HR_STREAM_NAMES,
@@ -31,18 +34,16 @@ from orchestrator.sync.streams import (
     salesforce_streams,
     sap_streams,
 )
-from orchestrator.uow import UnitOfWork
 
 __all__ = [
     "NAMES",
     "SYSTEMS",
     "AnyConnector",
-    "SyncSetupError",
+    "SyncSystem",
     "check_mapping",
-    "connect",
     "run_system",
     "salesforce_mapping",
-    "streams_of",
+    "sync_system",
 ]
 
 NAMES: dict[str, tuple[str, ...]] = {
@@ -54,15 +55,6 @@ SYSTEMS = tuple(NAMES)
 AnyConnector = SalesforceConnector | HRConnector | SAPConnector
 
 
-class SyncSetupError(Exception):
-    """A sync that cannot start: settings incomplete, a mapping unreadable or not fitting the
-    org. ``problems`` lists each misfit when there are several."""
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.problems = tuple(problems)
-
-
 def salesforce_mapping(path: Path | None) -> SalesforceMapping:
     """The standard org's mapping, or the one in ``path``."""
     if path is None:
@@ -70,41 +62,48 @@ def salesforce_mapping(path: Path | None) -> SalesforceMapping:
     try:
         return SalesforceMapping.load(path)
     except OSError as exc:
-        raise SyncSetupError(
-            f"cannot read the mapping file {path}: {exc.strerror or exc}"
-        ) from None
+        raise SetupError(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
     except (ValueError, ValidationError) as exc:
-        raise SyncSetupError(f"the mapping file {path} is not a valid mapping: {exc}") from None
+        raise SetupError(f"the mapping file {path} is not a valid mapping: {exc}") from None
 
 
-def streams_of(system: str, mapping_file: Path | None) -> tuple[InboundMap, dict[str, Stream]]:
-    """The system's mapping and its streams, by name, in run order."""
+def _not_connected() -> AnyConnector:
+    raise SetupError("no connector was given for this system")
+
+
+@dataclass(frozen=True)
+class SyncSystem:
+    """One system as a sync sees it: its mapping, its streams by name in run order, and how
+    to reach it (``connect``: a new connector, or ``SetupError`` saying which settings
+    it lacks; ``bulk_threshold``: Salesforce's, for the Bulk API)."""
+
+    name: str
+    mapping: InboundMap
+    streams: dict[str, Stream]
+    connect: Callable[[], AnyConnector] = _not_connected
+    bulk_threshold: int | None = None
+
+    def connected_by(
+        self, connect: Callable[[], AnyConnector], bulk_threshold: int | None
+    ) -> SyncSystem:
+        return replace(self, connect=connect, bulk_threshold=bulk_threshold)
+
+
+def sync_system(system: str, mapping_file: Path | None) -> SyncSystem:
+    """The system's mapping and streams (``mapping_file``: a Salesforce mapping of the org's
+    own, the standard one when None); not yet connected."""
     if system == "hr":
-        return HRMapping(), hr_streams()
+        return SyncSystem(system, HRMapping(), hr_streams())
     if system == "sap":
-        return SAPMapping(), sap_streams()
+        return SyncSystem(system, SAPMapping(), sap_streams())
     if system != "salesforce":
-        raise SyncSetupError(f"no system named {system!r} (one of {', '.join(SYSTEMS)})")
+        raise SetupError(f"no system named {system!r} (one of {', '.join(SYSTEMS)})")
     mapping = salesforce_mapping(mapping_file)
-    return mapping, dict(salesforce_streams(mapping))
-
-
-def connect(system: str) -> tuple[AnyConnector, int | None]:
-    """The system's connector (its settings read from the environment) and its bulk
-    threshold."""
-    try:
-        if system == "hr":
-            return HRConnector(HRSettings()), None
-        if system == "sap":
-            return SAPConnector(SAPSettings()), None
-        settings = SalesforceSettings()
-    except (ValueError, ValidationError) as exc:
-        raise SyncSetupError(f"the {system} settings are incomplete: {exc}") from None
-    return SalesforceConnector(settings), settings.bulk_threshold
+    return SyncSystem(system, mapping, dict(salesforce_streams(mapping)))
 
 
 def check_mapping(sf: SalesforceConnector, mapping: SalesforceMapping) -> None:
-    """The mapping held against the org's describes; ``SyncSetupError`` naming each misfit."""
+    """The mapping held against the org's describes; ``SetupError`` naming each misfit."""
     describes: dict[str, Any] = {}
     for sobject in mapping.sobjects():
         try:
@@ -114,18 +113,17 @@ def check_mapping(sf: SalesforceConnector, mapping: SalesforceMapping) -> None:
     try:
         mapping.validate_against(describes)
     except MappingConfigError as exc:
-        raise SyncSetupError(
+        raise SetupError(
             f"the Salesforce mapping does not fit the org ({len(exc.problems)} problems):",
             exc.problems,
         ) from None
 
 
 def run_system(
-    uow: Callable[[], UnitOfWork],
-    system: str,
+    new_uow: Callable[[], UnitOfWork],
+    system: SyncSystem,
     names: Sequence[str] | None = None,
     *,
-    mapping_file: Path | None = None,
     full: bool = False,
     lookback_s: float = 300.0,
     batch_size: int = 2000,
@@ -134,30 +132,30 @@ def run_system(
 ) -> list[StreamResult]:
     """One run of ``system``'s streams (``names``, default all, in run order). A connector's
     error ends the run (``ConnectorError``); what a stream committed stays."""
-    mapping, streams = streams_of(system, mapping_file)
-    wanted = list(names) if names else list(streams)
-    unknown = [n for n in wanted if n not in streams]
+    wanted = list(names) if names else list(system.streams)
+    unknown = [n for n in wanted if n not in system.streams]
     if unknown:
-        raise SyncSetupError(f"{system} has no stream {unknown[0]!r} ({', '.join(streams)})")
-    connector, bulk_threshold = connect(system)
+        raise SetupError(
+            f"{system.name} has no stream {unknown[0]!r} ({', '.join(system.streams)})"
+        )
     results: list[StreamResult] = []
-    with connector as source:
+    with system.connect() as source:
         if isinstance(source, SalesforceConnector):
-            assert isinstance(mapping, SalesforceMapping)
-            check_mapping(source, mapping)
+            assert isinstance(system.mapping, SalesforceMapping)
+            check_mapping(source, system.mapping)
         for name in wanted:
             if on_start is not None:
                 on_start(name)
             report = None if on_page is None else (lambda r, n=name: on_page(n, r))
             result = run_stream(
-                uow,
+                new_uow,
                 source,
-                streams[name],
-                mapping,
+                system.streams[name],
+                system.mapping,
                 full=full,
                 lookback_s=lookback_s,
                 batch_size=batch_size,
-                bulk_threshold=bulk_threshold,
+                bulk_threshold=system.bulk_threshold,
                 on_page=report,
             )
             if on_page is not None:

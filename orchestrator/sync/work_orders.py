@@ -34,9 +34,9 @@ from sqlalchemy import select, update
 
 from mappings.records import Entity, InboundMap, Mapped
 from mappings.salesforce import SalesforceMapping
-from orchestrator import models
-from orchestrator.handlers.work_orders import apply_system_edits, intake_from_system
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.store import models
+from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.apply import (
     Page,
     among,
@@ -45,7 +45,7 @@ from orchestrator.sync.apply import (
     targets_of,
 )
 from orchestrator.sync.streams import Stream
-from orchestrator.uow import UnitOfWork
+from orchestrator.work_orders.commands import apply_system_edits, intake_from_system
 
 log = logging.getLogger("orchestrator.sync")
 

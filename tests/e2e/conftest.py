@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from orchestrator import auth
-from orchestrator.bootstrap import Container
+from orchestrator.access import tokens as auth
+from orchestrator.runtime.bootstrap import Container
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64

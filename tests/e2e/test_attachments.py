@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from orchestrator.bootstrap import bootstrap
+from orchestrator.runtime.bootstrap import bootstrap
 from tests.conftest import make_settings
 from tests.e2e.conftest import JPEG, PNG, Api, Mover, World
 from tests.e2e.test_lifecycle import to_in_progress, upload

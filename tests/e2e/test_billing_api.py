@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, update
 
-from orchestrator import models
 from orchestrator.outbox.destinations import SAPBilling
+from orchestrator.store import models
 from sandbox.sap import SAPSimulator
 from tests.e2e.conftest import Api, Mover, World
 from tests.e2e.test_cli_sync import run

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.chaos import ChaosOptions, run_chaos
+from devtools.chaos import ChaosOptions, run_chaos
 
 
 @pytest.mark.skipif(

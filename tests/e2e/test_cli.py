@@ -61,8 +61,8 @@ def test_token_create_prints_id_then_the_token_alone_and_revoke_ends_it(
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from orchestrator.bootstrap import bootstrap
-    from orchestrator.settings import Settings
+    from orchestrator.runtime.bootstrap import bootstrap
+    from orchestrator.runtime.settings import Settings
 
     settings = Settings(
         database_url=env["FIELDBRIDGE_DATABASE_URL"],

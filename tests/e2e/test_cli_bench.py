@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from cli.main import app
 from scheduler import solomon
 
 BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench"

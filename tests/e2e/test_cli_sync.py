@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
-from orchestrator import models
+from orchestrator.store import models
 from sandbox.salesforce import SalesforceSimulator
 
 FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.bootstrap import Container
+from orchestrator.runtime.bootstrap import Container
 from tests.conftest import BACKENDS, _pg_exec
 from tests.e2e.conftest import Api, World
 

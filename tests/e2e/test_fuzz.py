@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
-from orchestrator import auth
-from orchestrator.bootstrap import bootstrap
-from orchestrator.settings import Settings
+from orchestrator.access import tokens as auth
+from orchestrator.runtime.bootstrap import bootstrap
+from orchestrator.runtime.settings import Settings
 from tests.conftest import Templates, make_settings
 
 _SPEC = create_app(

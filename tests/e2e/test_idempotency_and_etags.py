@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from api.idempotency import fingerprint
-from orchestrator import idempotency, models
+from orchestrator.access import idempotency
+from orchestrator.store import models
 from tests.e2e.conftest import Api, Mover, World
 
 

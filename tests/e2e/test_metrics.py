@@ -8,8 +8,8 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from orchestrator import models
-from orchestrator.db import utcnow
+from orchestrator.store import models
+from orchestrator.store.db import utcnow
 from tests.e2e.conftest import Api, Mover, World
 from tests.e2e.test_outbox_api import close_one
 

@@ -31,7 +31,7 @@ def close_one(api: Api, world: World, move: Mover) -> dict[str, Any]:
 
 
 def test_subscriptions_are_for_admins_and_refuse_private_addresses(
-    api: Api, world: World, finance: FinanceSimulator, monkeypatch: pytest.MonkeyPatch
+    api: Api, world: World, finance: FinanceSimulator
 ) -> None:
     body = {"url": finance.endpoint, "description": "finance ledger"}
     api.call("POST", "/api/v1/webhook-subscriptions", world.dispatcher, json=body, expect=403)
@@ -44,7 +44,13 @@ def test_subscriptions_are_for_admins_and_refuse_private_addresses(
     weak = {"url": "https://93.184.215.14/hook", "secret": "not-a-whsec"}
     refused = api.call("POST", "/api/v1/webhook-subscriptions", world.admin, json=weak)
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "secret"
-    monkeypatch.setenv("FIELDBRIDGE_WEBHOOK_ALLOW_PRIVATE", "true")
+
+
+@pytest.mark.systems(FIELDBRIDGE_WEBHOOK_ALLOW_PRIVATE="true")
+def test_an_admin_subscribes_lists_and_deactivates_where_private_addresses_are_allowed(
+    api: Api, world: World, finance: FinanceSimulator
+) -> None:
+    body = {"url": finance.endpoint, "description": "finance ledger"}
     made = api.call("POST", "/api/v1/webhook-subscriptions", world.admin, json=body, expect=201)
     assert made.json()["secret"].startswith("whsec_") and made.json()["active"] is True
     listed = api.call("GET", "/api/v1/webhook-subscriptions", world.admin, expect=200).json()
@@ -57,15 +63,15 @@ def test_subscriptions_are_for_admins_and_refuse_private_addresses(
     assert listed[0]["active"] is False
 
 
+@pytest.mark.systems(FIELDBRIDGE_WEBHOOK_ALLOW_PRIVATE="true")
 def test_a_dead_letter_degrades_health_and_a_retry_after_the_fix_delivers_once(
-    api: Api, world: World, move: Mover, finance: FinanceSimulator, monkeypatch: pytest.MonkeyPatch
+    api: Api, world: World, move: Mover, finance: FinanceSimulator
 ) -> None:
-    monkeypatch.setenv("FIELDBRIDGE_WEBHOOK_ALLOW_PRIVATE", "true")
     body = {"url": finance.endpoint, "secret": finance.secret}
     sub = api.call("POST", "/api/v1/webhook-subscriptions", world.admin, json=body, expect=201)
     closed = close_one(api, world, move)
     shown = api.call("GET", "/api/v1/outbox", world.supervisor, expect=200).json()
-    assert shown["by_state"] == {"pending": 3, "delivered": 0, "dead": 0}
+    assert shown["by_state"] == {"pending": 3, "parked": 0, "delivered": 0, "dead": 0}
     assert set(shown["by_destination"]) == {"crm", "erp", "finance"}
     assert shown["oldest_pending_age_s"] >= 0 and shown["dead_letters"] == []
     api.call("GET", "/api/v1/outbox", world.dispatcher, expect=403)

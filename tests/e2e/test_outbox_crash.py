@@ -20,8 +20,8 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy import func, select
 
-from orchestrator import models
-from orchestrator.bootstrap import Container
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from sandbox.finance import FinanceSimulator
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator

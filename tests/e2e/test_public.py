@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from orchestrator.bootstrap import bootstrap
+from orchestrator.runtime.bootstrap import bootstrap
 from tests.conftest import make_settings
 from tests.e2e.conftest import Api, Mover, World
 from tests.e2e.test_lifecycle import advance, new_order

@@ -183,7 +183,7 @@ def test_audit_verify_is_for_supervisors_and_admins(api: Api, world: World) -> N
 
 
 def test_a_revoked_token_is_refused_on_the_next_request(api: Api, world: World) -> None:
-    from orchestrator import auth
+    from orchestrator.access import tokens as auth
 
     with api.container.uow() as uow:
         issued = auth.issue(uow, api.container.secret_key, role="admin", subject="dan")

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
 
-from orchestrator import models
-from orchestrator.db import utcnow
-from orchestrator.handlers import scheduling
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.planning import leases
+from orchestrator.planning import runs as scheduling
+from orchestrator.store import models
+from orchestrator.store.db import utcnow
 from tests.e2e.conftest import Api, Mover, World
 from tests.e2e.test_lifecycle import advance, new_order
 
@@ -235,7 +236,7 @@ def test_a_restart_fails_the_interrupted_run_and_runs_the_queued_one(
         )
         uow.session.add(interrupted)
         uow.commit()
-    container.resume_background_work()
+    container.background.start()
     failed = wait(api, world.dispatcher, f"{RUNS}/{interrupted.id}")
     assert (failed["status"], failed["error"][:11]) == ("failed", "interrupted")
     done = wait(api, world.dispatcher, f"{RUNS}/{queued['id']}")
@@ -278,9 +279,9 @@ def test_a_run_whose_process_died_is_taken_over_once_its_lease_runs_out(
                         lease_until=now + timedelta(seconds=60))  # fmt: skip
     young = _stored_run(api, "queued")
     with api.container.uow() as uow:
-        assert scheduling.orphaned(uow, queued_for_s=60) == [dead]
+        assert leases.orphaned(uow, queued_for_s=60) == [dead]
         # a queued run nobody took for a lease's length: its task was lost
-        assert scheduling.orphaned(uow, queued_for_s=0, now=now + timedelta(seconds=1)) == [
+        assert leases.orphaned(uow, queued_for_s=0, now=now + timedelta(seconds=1)) == [
             dead,
             young,
         ]
@@ -297,7 +298,7 @@ def test_a_run_whose_process_died_is_taken_over_once_its_lease_runs_out(
         stored = uow.session.get(models.ScheduleRun, dead)
         assert stored is not None and stored.lease_until is None
         assert stored.lease_owner is not None and stored.lease_owner != "w1:4242:dead"
-        assert scheduling.orphaned(uow, queued_for_s=60) == []
+        assert leases.orphaned(uow, queued_for_s=60) == []
 
 
 class _TakenOver(ThreadPoolExecutor):

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings.salesforce import SalesforceMapping
-from orchestrator import models
-from orchestrator.bootstrap import Container
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from orchestrator.sync import StreamResult, reconcile, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
 from tests.e2e.conftest import Api, Mover, World

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.bootstrap import Container
+from orchestrator.runtime.bootstrap import Container
 from tests.integration.lifecycle_world import World, make_world
 
 

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from mappings import canonical
-from orchestrator import models
-from orchestrator.bootstrap import Container
-from orchestrator.handlers import reference
-from orchestrator.lifecycle import Actor, Role
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.reference import records as reference
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from tests.unit.lifecycle_spec import SPEC, spec_roles
 
 Choose = Callable[[Sequence[Any]], Any]

@@ -13,11 +13,10 @@ import pytest
 from sqlalchemy import delete, update
 
 from connectors.sap import BillingItem, BillingRequest
-from orchestrator import models
-from orchestrator.bootstrap import Container
-from orchestrator.handlers import billing
-from orchestrator.outbox import ERP_BILLING, FINANCE_TRIGGER
+from orchestrator.outbox import ERP_BILLING, FINANCE_TRIGGER, billing
 from orchestrator.outbox.destinations import SAPBilling
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from sandbox.sap import SAPSimulator
 from tests.integration.test_outbox import Clock, closed_orders, deliver_all, relay, sap_connector
 

@@ -17,12 +17,7 @@ from sqlalchemy import insert, select
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.sap import SAPConnector, SAPSettings
 from mappings.salesforce import SalesforceMapping
-from orchestrator import models
-from orchestrator.bootstrap import Container
-from orchestrator.db import utcnow
-from orchestrator.handlers import outbox as outbox_h
-from orchestrator.handlers import work_orders as wo_h
-from orchestrator.lifecycle import Actor, Role, State
+from orchestrator.domain.lifecycle import Actor, Role, State
 from orchestrator.outbox import (
     CRM_CERTIFICATION,
     CRM_COMPLETED,
@@ -32,9 +27,14 @@ from orchestrator.outbox import (
     Relay,
     RelayPolicy,
 )
+from orchestrator.outbox import admin as outbox_h
 from orchestrator.outbox.destinations import SalesforceJobs, SalesforceSkills, SAPBilling
 from orchestrator.outbox.events import enqueue_closed
 from orchestrator.outbox.relay import ANALYZE_AFTER_ROWS
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
+from orchestrator.store.db import utcnow
+from orchestrator.work_orders import commands as wo_h
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator
 from tests.conftest import BACKENDS

@@ -16,10 +16,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from orchestrator import models, tasks
-from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.lifecycle import Actor, Role
-from orchestrator.outbox import events as outbox_events
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.runtime import tasks
+from orchestrator.runtime.bootstrap import Container, bootstrap
+from orchestrator.store import models
 from sandbox.sap import SAPSimulator
 from tests.conftest import make_settings
 from tests.e2e.test_cli import FIELDBRIDGE, free_port
@@ -97,22 +97,35 @@ def test_the_reliability_settings_are_set_on_purpose(database_url: str, tmp_path
     assert conf.beat_schedule["outbox-sweep"]["task"] == tasks.DELIVER
 
 
-def test_wake_is_sent_only_after_the_commit(container: Container, sap: SAPSimulator) -> None:
-    woken: list[str] = []
-    outbox_events.WAKE.append(lambda: woken.append("woken"))
-    try:
+class Told:
+    """A background mode that only counts what it is told (a fake of the port)."""
+
+    def __init__(self, container: Container) -> None:
+        self.woken = 0
+
+    def start(self) -> None: ...
+
+    def submit_run(self, run_id: int) -> None: ...
+
+    def outbox_written(self) -> None:
+        self.woken += 1
+
+    def stop(self) -> None: ...
+
+
+def test_wake_is_sent_only_after_the_commit(
+    database_url: str, tmp_path: Path, sap: SAPSimulator
+) -> None:
+    with bootstrap(make_settings(database_url, tmp_path), background=Told) as container:
+        told = container.background
+        assert isinstance(told, Told)
         buyers = [r["InternalID"] for r in sap.records()][:2]
-        closed_orders(container, buyers)  # commits: woken once
-        assert woken == ["woken"]
-        with container.uow() as uow:  # a close that rolls back wakes no one
-            customer = models.Customer(name="x", source_system="sap", external_id="other")
-            uow.session.add(customer)
-            uow.session.flush()
-            uow.after_commit(lambda: woken.append("never"))
+        closed_orders(container, buyers)  # one commit: woken once
+        assert told.woken == 1
+        with container.uow() as uow:  # rows written, then rolled back: nobody is woken
+            uow.outbox_written()
             uow.rollback()
-        assert woken == ["woken"]
-    finally:
-        outbox_events.WAKE.clear()
+        assert told.woken == 1
 
 
 @needs_redis
@@ -130,15 +143,15 @@ def test_a_worker_woken_through_redis_delivers_after_the_commit(
                      FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600",
                      FIELDBRIDGE_WORKER_METRICS_PORT=str(metrics_port))  # fmt: skip
     process = worker(env, log)
+    production = bootstrap(make_settings(database_url, tmp_path, broker_url=broker))
     try:
         wait_for(lambda: b"ready" in log.read_bytes(), 60, f"the worker did not start: {log}")
-        tasks.enable(make_settings(database_url, tmp_path, broker_url=broker))
-        closed_orders(container, [r["InternalID"] for r in sap.records()][:5])
+        closed_orders(production, [r["InternalID"] for r in sap.records()][:5])
         wait_for(lambda: delivered(container) == 5, 30, log.read_text()[-2000:])
         exposed = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert f'fieldbridge_task_seconds_count{{task="{tasks.DELIVER}"}}' in exposed
     finally:
-        outbox_events.WAKE.clear()
+        production.dispose()
         process.terminate()
         process.wait(timeout=30)
     assert len(sap.invoice_requests()) == 5
@@ -231,7 +244,7 @@ def day_to_plan(container: Container, world: World, n: int) -> list[int]:
 
 def ask_for_run(container: Container, time_limit_s: float) -> int:
     """A queued run of the day (nothing sent to a worker yet)."""
-    from orchestrator.handlers import scheduling
+    from orchestrator.planning import runs as scheduling
     from tests.integration.lifecycle_world import BASE_DAY
 
     with container.uow() as uow:
@@ -294,7 +307,7 @@ class Workers:
 def solving(planning: Workers, container: Container, watched: str) -> int:
     """A run of the day sent to the workers, once it is solving (4 s); its id."""
     run_id = ask_for_run(container, time_limit_s=4)
-    planning.production.start_schedule_run(run_id)
+    planning.production.submit_run(run_id)
     planning.wait(lambda: stored_run(container, run_id).phase == "solving", watched)
     return run_id
 
@@ -326,7 +339,7 @@ def test_a_schedule_run_fans_its_parts_out_over_the_workers(
     ids = day_to_plan(container, world, 4)
     planning.start("worker")
     run_id = ask_for_run(container, time_limit_s=2)
-    planning.production.start_schedule_run(run_id)  # a task, not this process's runner
+    planning.production.submit_run(run_id)  # a task, not this process's runner
     planning.wait(lambda: finished(container, run_id), "worker")
     assert_done(container, run_id, attempts=1, scheduled=len(ids))
     worked = planning.log("worker").read_text()
@@ -348,7 +361,7 @@ def test_an_api_restart_in_the_production_mode_leaves_the_workers_runs_alone(
         uow.commit()
     production = bootstrap(make_settings(database_url, tmp_path, broker_url=BROKER))
     try:
-        production.resume_background_work()
+        production.background.start()
     finally:
         production.dispose()
     left = stored_run(container, run_id)

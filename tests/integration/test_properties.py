@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mappings import canonical
-from orchestrator.bootstrap import Container
-from orchestrator.errors import FieldbridgeError, IllegalTransition, InvalidInput, NotFound
-from orchestrator.handlers import work_orders as wo_h
-from orchestrator.lifecycle import Actor, Role, State
+from orchestrator.domain.errors import FieldbridgeError, IllegalTransition, InvalidInput, NotFound
+from orchestrator.domain.lifecycle import Actor, Role, State
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.work_orders import commands as wo_h
 from tests.integration.lifecycle_world import (
     ACTOR_KINDS,
     CHECKLIST,

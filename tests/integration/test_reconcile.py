@@ -19,9 +19,9 @@ from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings import canonical
 from mappings.hr import HRMapping
 from mappings.salesforce import SalesforceMapping
-from orchestrator import models
-from orchestrator.bootstrap import Container
-from orchestrator.handlers import reference
+from orchestrator.reference import records as reference
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from orchestrator.sync import hr_streams, reconcile, reports, run_stream, salesforce_streams
 from sandbox.hr import HRSimulator
 from sandbox.salesforce import SalesforceSimulator

@@ -14,12 +14,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from mappings import canonical
-from orchestrator import models
-from orchestrator.audit import GENESIS, EventBody, canonical_json, sha256_hex
-from orchestrator.bootstrap import Container, bootstrap
-from orchestrator.db import checkpoint
-from orchestrator.handlers import work_orders as wo_h
-from orchestrator.lifecycle import Actor, Role, State
+from orchestrator.domain.audit import GENESIS, EventBody, canonical_json, sha256_hex
+from orchestrator.domain.lifecycle import Actor, Role, State
+from orchestrator.runtime.bootstrap import Container, bootstrap
+from orchestrator.store import models
+from orchestrator.store.db import checkpoint
+from orchestrator.work_orders import commands as wo_h
 from tests.conftest import make_settings
 from tests.integration.lifecycle_world import World
 

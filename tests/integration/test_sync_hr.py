@@ -21,13 +21,13 @@ from connectors.hr import HRConnector, HRSettings
 from mappings import canonical
 from mappings.errors import MappingError
 from mappings.hr import HRMapping
-from orchestrator import models
-from orchestrator.bootstrap import Container
-from orchestrator.errors import InvalidInput
-from orchestrator.handlers import reference
-from orchestrator.handlers import work_orders as wo
-from orchestrator.lifecycle import Actor, Role, State
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.lifecycle import Actor, Role, State
+from orchestrator.reference import records as reference
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from orchestrator.sync import StreamResult, cursors, hr_streams, run_stream
+from orchestrator.work_orders import commands as wo
 from sandbox.hr import HRSimulator
 
 MAPPING = HRMapping()

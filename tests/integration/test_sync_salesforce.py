@@ -20,8 +20,8 @@ from connectors.errors import Retryable
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings.errors import MappingError
 from mappings.salesforce import SalesforceMapping, to_canonical
-from orchestrator import models
-from orchestrator.bootstrap import Container
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from orchestrator.sync import Stream, StreamResult, cursors, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
 

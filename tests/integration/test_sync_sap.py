@@ -18,8 +18,8 @@ from sqlalchemy import select
 from connectors.sap import SAPConnector, SAPSettings
 from mappings.errors import MappingError
 from mappings.sap import READ_AT, SAPMapping
-from orchestrator import models
-from orchestrator.bootstrap import Container
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
 from orchestrator.sync import StreamResult, cursors, reconcile, run_stream, sap_streams
 from orchestrator.sync.streams import json_safe
 from sandbox.sap import SAPSimulator

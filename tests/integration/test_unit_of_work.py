@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from mappings import canonical
-from orchestrator import models
-from orchestrator.bootstrap import Container
-from orchestrator.db import LOOP_POOL_SIZE
-from orchestrator.handlers import work_orders as wo
-from orchestrator.lifecycle import Actor, Role
-from orchestrator.uow import UnitOfWork
+from orchestrator.domain.lifecycle import Actor, Role
+from orchestrator.runtime.bootstrap import Container
+from orchestrator.store import models
+from orchestrator.store.db import LOOP_POOL_SIZE
+from orchestrator.store.uow import UnitOfWork
+from orchestrator.work_orders import commands as wo
 from tests.conftest import BACKENDS
 
 DISPATCHER = Actor("dan", Role.DISPATCHER)

@@ -1,6 +1,6 @@
 """The issue's lifecycle table, written out by hand from the spec (not derived from the code).
 
-Shared by the unit tests of ``orchestrator.lifecycle`` and the property tests that drive the
+Shared by the unit tests of ``orchestrator.domain.lifecycle`` and the property tests that drive the
 handlers. Roles here are the spec's words: ``dispatcher``, ``supervisor``, ``integration``,
 ``assigned_technician`` and ``own_requester``; ``admin`` may do whatever a dispatcher or a
 supervisor may.

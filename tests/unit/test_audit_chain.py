@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from orchestrator.audit import (
+from orchestrator.domain.audit import (
     GENESIS,
     EventBody,
     canonical_json,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from mappings import canonical
-from orchestrator.handlers.scheduling import appointment_window, technician_for_day
+from orchestrator.planning.problem import technician_for_day
+from orchestrator.planning.runs import appointment_window
 
 
 def tech(**extra: object) -> canonical.Technician:

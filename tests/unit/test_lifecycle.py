@@ -1,7 +1,7 @@
 """The lifecycle table against the issue's spec: every row, every role, every forbidden pair.
 
 The expected table lives in ``tests/unit/lifecycle_spec.py``, written out from the spec; nothing
-here reads ``orchestrator.lifecycle.RULES``.
+here reads ``orchestrator.domain.lifecycle.RULES``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from itertools import product
 
 import pytest
 
-from orchestrator.lifecycle import (
+from orchestrator.domain.lifecycle import (
     Actor,
     Party,
     ProofGiven,

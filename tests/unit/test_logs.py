@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator import logs
+from orchestrator.runtime import logs
 
 
 @pytest.fixture

@@ -514,7 +514,7 @@ def test_the_status_table_round_trips_as_written_down() -> None:
 
 
 def test_the_lifecycle_states_are_the_orchestrators() -> None:
-    from orchestrator.lifecycle import State
+    from orchestrator.domain.lifecycle import State
 
     assert set(LIFECYCLE_STATES) == {s.value for s in State}
 

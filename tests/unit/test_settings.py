@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.settings import Settings
+from orchestrator.runtime.settings import Settings
 
 STRONG = secrets.token_hex(32)
 WEAK = [

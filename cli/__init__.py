@@ -1,0 +1,1 @@
+"""The ``fieldbridge`` command line: every Typer command (``cli.main:app``)."""

@@ -1,0 +1,2 @@
+"""The domain: the lifecycle table, the audit chain's hashing and verification, the
+application's errors. Pure rules: no I/O."""

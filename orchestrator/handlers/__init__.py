@@ -1,1 +1,0 @@
-"""Command handlers: plain functions that take a unit of work and a command or its arguments."""

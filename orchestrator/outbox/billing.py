@@ -1,0 +1,233 @@
+"""Billing reconciliation for finance: every closed work order with the billing its closing
+owes (the ``erp.billing_request`` row and each ``finance.billing_trigger`` row), their
+delivery state, SAP's document id and, where the caller read them back, SAP's invoice.
+
+Each order gets a ``status``; the problems (something missing on either side) come first:
+
+- ``missing_trigger``: a closed order without an ERP billing row (nothing will bill it);
+- ``dead``: one of its billing rows is a dead letter (the remote refused it);
+- ``unknown_invoice``: an invoice SAP has for a document that names no closed order of ours;
+- ``delivered_not_invoiced``: SAP took the billing request, but the invoices read back have
+  none for it (only when invoices were read back);
+
+then the rest: ``pending`` (a billing row still on its way), ``delivered`` (SAP took it; no
+invoices read back) and ``invoiced``. Problems are ordered by kind, then by ``closed_at``;
+the rest by ``closed_at``. The summary counts every order, whatever ``limit`` shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from orchestrator.domain.errors import invalid
+from orchestrator.outbox.events import ERP_BILLING, FINANCE_TRIGGER
+from orchestrator.store import models
+from orchestrator.store.uow import UnitOfWork
+
+__all__ = ["OK", "PROBLEMS", "STATUSES", "by_document", "duplicates", "reconciliation"]
+
+PROBLEMS = ("missing_trigger", "dead", "unknown_invoice", "delivered_not_invoiced")
+OK = ("pending", "delivered", "invoiced")
+STATUSES = PROBLEMS + OK
+
+_ORDERS = models.table_of(models.WorkOrder)
+_CUSTOMERS = models.table_of(models.Customer)
+_OUTBOX = models.table_of(models.OutboxMessage)
+_TRIGGER_FIELDS = (
+    "key",
+    "event",
+    "destination",
+    "state",
+    "attempts",
+    "remote_id",
+    "delivered_at",
+    "last_error",
+)
+
+
+def by_document(invoices: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """SAP invoices (``QueryCustomerInvoiceIn``'s ``CustomerInvoice``, plain data) by the
+    document of ours each names (``ReferenceBusinessTransactionDocumentID``, our tracking
+    code); an invoice naming none is left out, and of two for one document the later ID
+    stays (``duplicates`` says which documents have more than one)."""
+    out: dict[str, dict[str, Any]] = {}
+    for invoice in sorted(invoices, key=lambda i: str(i.get("ID") or "")):
+        document = invoice.get("ReferenceBusinessTransactionDocumentID")
+        if document:
+            out[str(document)] = dict(invoice)
+    return out
+
+
+def duplicates(invoices: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The documents of ours that more than one SAP invoice names (billed twice)."""
+    seen: dict[str, int] = {}
+    for invoice in invoices:
+        document = invoice.get("ReferenceBusinessTransactionDocumentID")
+        if document:
+            seen[str(document)] = seen.get(str(document), 0) + 1
+    return sorted(d for d, n in seen.items() if n > 1)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _brief(invoice: Mapping[str, Any]) -> dict[str, Any]:
+    """The invoice as finance reads it: SAP's ID and UUID, its date, buyer and release
+    status, and the billing requests (SAP's ids) it was made of."""
+    created = (invoice.get("SystemAdministrativeData") or {}).get("CreationDateTime")
+    date = invoice.get("Date")
+    requests = sorted(
+        {
+            str(ref["ID"])
+            for item in invoice.get("Item") or []
+            for ref in item.get("CustomerInvoiceRequestReference") or []
+            if ref.get("ID")
+        }
+    )
+    return {
+        "id": invoice.get("ID"),
+        "uuid": invoice.get("UUID"),
+        "document_id": invoice.get("ReferenceBusinessTransactionDocumentID"),
+        "date": _iso(date),
+        "created_at": _iso(created),
+        "buyer_id": (invoice.get("BuyerParty") or {}).get("PartyID"),
+        "release_status": (invoice.get("Status") or {}).get("ReleaseStatusCode"),
+        "request_ids": requests,
+    }
+
+
+def _status(triggers: list[dict[str, Any]], invoice: Any, read_back: bool) -> str:
+    erp = [t for t in triggers if t["event"] == ERP_BILLING]
+    if not erp:
+        return "missing_trigger"
+    states = {t["state"] for t in triggers}
+    if "dead" in states:
+        return "dead"
+    delivered = all(t["state"] == "delivered" for t in erp)
+    if delivered and read_back and invoice is None:
+        return "delivered_not_invoiced"
+    if "pending" in states:
+        return "pending"
+    return "invoiced" if invoice is not None else "delivered"
+
+
+def _order_key(entry: dict[str, Any]) -> tuple[int, int, bool, datetime | str, int, str]:
+    status = entry["status"]
+    problem = status in PROBLEMS
+    rank = PROBLEMS.index(status) if problem else 0
+    closed = entry["closed_at"]
+    return (
+        0 if problem else 1,
+        rank,
+        closed is None,
+        closed if closed is not None else "",
+        entry["work_order_id"] or 0,
+        entry["tracking_code"] or "",
+    )
+
+
+def reconciliation(
+    uow: UnitOfWork,
+    *,
+    invoices: Mapping[str, Mapping[str, Any]] | None = None,
+    limit: int | None = None,
+    closed_from: datetime | None = None,
+    closed_to: datetime | None = None,
+) -> dict[str, Any]:
+    """``{"summary", "orders", "total", "shown", "read_back", "period"}``: every closed work
+    order (``work_order_id``, ``tracking_code``, ``closed_at``, ``customer``) with its billing
+    rows (``triggers``: key, event, destination, state, attempts, remote_id, delivered_at,
+    last_error; the ERP row first), its ``invoice`` when ``invoices`` (tracking code -> SAP
+    invoice, read back by the caller; ``by_document`` makes it) has one, its ``status`` and
+    whether that is a ``problem``; plus one entry per invoice naming no closed order of ours.
+
+    Only the orders closed in the period ``closed_from`` (inclusive) to ``closed_to``
+    (exclusive), where given: a month's reconciliation reads that month, not the whole
+    history. Problems first, then by ``closed_at``; at most ``limit`` entries (all when
+    None), the ``summary`` (counts per status, ``orders``, ``problems``) and ``total`` over
+    all of them.
+    """
+    if closed_from is not None and closed_to is not None and closed_to <= closed_from:
+        raise invalid("closed_to", "must come after closed_from")
+    read_back = invoices is not None
+    invoices = invoices or {}
+    connection = uow.connection()
+    o, c, m = _ORDERS.c, _CUSTOMERS.c, _OUTBOX.c
+    closed = o.status == "closed"
+    if closed_from is not None:
+        closed &= o.closed_at >= closed_from
+    if closed_to is not None:
+        closed &= o.closed_at < closed_to
+    orders = connection.execute(
+        select(
+            o.id, o.tracking_code, o.closed_at, o.customer_id,
+            c.name.label("customer_name"), c.source_system, c.external_id,
+        )
+        .select_from(_ORDERS.outerjoin(_CUSTOMERS, c.id == o.customer_id))
+        .where(closed)
+        .order_by(o.id)
+    )  # fmt: skip
+    entries: dict[int, dict[str, Any]] = {}
+    for r in orders:
+        customer = None
+        if r.customer_id is not None:
+            customer = {
+                "id": r.customer_id,
+                "name": r.customer_name,
+                "source_system": r.source_system,
+                "external_id": r.external_id,
+            }
+        entries[r.id] = {
+            "work_order_id": r.id,
+            "tracking_code": r.tracking_code,
+            "closed_at": r.closed_at,
+            "customer": customer,
+            "triggers": [],
+        }
+    billed = connection.execute(
+        select(m.work_order_id, *(getattr(m, n) for n in _TRIGGER_FIELDS))
+        .select_from(_OUTBOX.join(_ORDERS, o.id == m.work_order_id))
+        .where(m.event.in_((ERP_BILLING, FINANCE_TRIGGER)) & closed)
+        .order_by(m.work_order_id, m.event != ERP_BILLING, m.id)
+    )
+    for row in billed:
+        entry = entries.get(row.work_order_id)
+        if entry is not None:
+            entry["triggers"].append({n: getattr(row, n) for n in _TRIGGER_FIELDS})
+    ours: set[str] = set()
+    for entry in entries.values():
+        ours.add(entry["tracking_code"])
+        invoice = invoices.get(entry["tracking_code"])
+        entry["invoice"] = None if invoice is None else _brief(invoice)
+        entry["status"] = _status(entry["triggers"], invoice, read_back)
+    listed = list(entries.values())
+    for document, invoice in sorted(invoices.items()):
+        if document not in ours:
+            listed.append({
+                "work_order_id": None, "tracking_code": document, "closed_at": None,
+                "customer": None, "triggers": [], "invoice": _brief(invoice),
+                "status": "unknown_invoice",
+            })  # fmt: skip
+    summary = dict.fromkeys(STATUSES, 0)
+    for entry in listed:
+        entry["problem"] = entry["status"] in PROBLEMS
+        summary[entry["status"]] += 1
+    summary["orders"] = len(entries)
+    summary["problems"] = sum(summary[s] for s in PROBLEMS)
+    listed.sort(key=_order_key)
+    shown = listed if limit is None else listed[:limit]
+    return {
+        "summary": summary,
+        "total": len(listed),
+        "shown": len(shown),
+        "read_back": read_back,
+        "period": {"closed_from": closed_from, "closed_to": closed_to},
+        "orders": shown,
+    }

@@ -1,0 +1,2 @@
+"""Reference data: customers, sites, assets, contacts, technicians, work types, divisions,
+territories."""

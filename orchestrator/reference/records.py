@@ -1,0 +1,269 @@
+"""Reference data: customers, sites, assets, contacts, technicians, work types, divisions,
+territories.
+
+One generic set of handlers driven by ``KINDS``: each kind names its canonical model
+(``mappings.canonical``), its table, and the foreign keys that must point at a row.
+
+A kind a sync keeps (its table has ``remote_stamp`` and ``deleted_at``) shows both; a row
+deleted at its source (a tombstone) is left out of lists unless asked for, still read by
+id, and never changed (409). Contacts come only from a sync: read-only here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.exc import IntegrityError
+
+from mappings import canonical
+from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
+from orchestrator.store import models
+from orchestrator.store.pagination import decode_cursor, encode_cursor
+from orchestrator.store.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    singular: str
+    model: type[canonical.Model]
+    table: type[models.Base]
+    refs: Mapping[str, type[models.Base]] = field(default_factory=dict)
+    read_only: bool = False
+    """Written only by a sync: no POST or PATCH."""
+
+    @property
+    def synced(self) -> bool:
+        """Rows a sync keeps: their remote stamp and tombstone are shown."""
+        return issubclass(self.table, models.Synced)
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("divisions", "division", canonical.Division, models.Division),
+        Kind(
+            "territories",
+            "territory",
+            canonical.Territory,
+            models.Territory,
+            {"division_id": models.Division},
+        ),
+        Kind("customers", "customer", canonical.Customer, models.Customer),
+        Kind(
+            "sites",
+            "site",
+            canonical.Site,
+            models.Site,
+            {"customer_id": models.Customer, "territory_id": models.Territory},
+        ),
+        Kind("assets", "asset", canonical.Asset, models.Asset, {"site_id": models.Site}),
+        Kind(
+            "contacts",
+            "contact",
+            canonical.Contact,
+            models.Contact,
+            {"customer_id": models.Customer},
+            read_only=True,
+        ),
+        Kind(
+            "technicians",
+            "technician",
+            canonical.Technician,
+            models.Technician,
+            {"territory_id": models.Territory},
+        ),
+        Kind("work-types", "work type", canonical.WorkType, models.WorkType),
+    )
+}
+
+_CERT_FIELDS = tuple(canonical.Certification.model_fields)
+_CERT_STATE = ("status", "deleted_at")  # kept by the HR sync, shown, never given
+
+
+def _columns(kind: Kind, data: BaseModel) -> dict[str, Any]:
+    values = data.model_dump(mode="json")
+    # Dates stay dates for the Date columns; nested models go to JSON columns.
+    values.pop("certifications", None)
+    return values
+
+
+def _certifications(data: BaseModel) -> list[models.Certification] | None:
+    if not isinstance(data, canonical.Technician):
+        return None
+    return [models.Certification(**c.model_dump()) for c in data.certifications]
+
+
+def to_public(kind: Kind, row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row.id}
+    for name in kind.model.model_fields:
+        if name == "certifications":
+            out[name] = [
+                {"id": c.id, **{f: getattr(c, f) for f in _CERT_FIELDS + _CERT_STATE}}
+                for c in row.certifications
+            ]
+        else:
+            out[name] = getattr(row, name)
+    if kind.synced:
+        out.update(remote_stamp=row.remote_stamp, deleted_at=row.deleted_at)
+    out.update(version=row.version, created_at=row.created_at, updated_at=row.updated_at)
+    return out
+
+
+SYNC_FIELDS = ("remote_stamp", "deleted_at")
+
+
+def to_canonical(kind: Kind, row: Any) -> canonical.Model:
+    data = to_public(kind, row)
+    for extra in ("id", "version", "created_at", "updated_at", *SYNC_FIELDS):
+        data.pop(extra, None)
+    if "certifications" in data:
+        for cert in data["certifications"]:
+            for extra in ("id", *_CERT_STATE):
+                cert.pop(extra)
+    return kind.model.model_validate(data)
+
+
+def technician_for_dispatch(row: models.Technician) -> canonical.Technician:
+    """The technician as dispatch sees them: only the certifications that count (active, and
+    not deleted at their source); whether one is valid on a day is the caller's question."""
+    tech = to_canonical(KINDS["technicians"], row)
+    assert isinstance(tech, canonical.Technician)
+    held = [c for c, r in zip(tech.certifications, row.certifications, strict=True) if r.counts]
+    return tech.model_copy(update={"certifications": held})
+
+
+@functools.cache
+def _ids_lookup(refs: tuple[tuple[str, type[models.Base]], ...]) -> Select[Any]:
+    """One row: for each (field, table), the id if that table has it, else NULL."""
+    columns = []
+    for name, model in refs:
+        table = models.table_of(model)
+        found = select(table.c.id).where(table.c.id == bindparam(name)).scalar_subquery()
+        columns.append(found.label(name))
+    return select(*columns)
+
+
+def check_refs(
+    uow: UnitOfWork, values: Mapping[str, Any], tables: Mapping[str, type[models.Base]]
+) -> None:
+    """Every ``*_id`` in ``values`` that ``tables`` knows must name a row; 422 names each field.
+
+    One statement for all of them."""
+    given = {name: v for name, v in values.items() if name in tables and v is not None}
+    if not given:
+        return
+    query = _ids_lookup(tuple((name, tables[name]) for name in given))
+    found = uow.connection().execute(query, given).one()._mapping
+    errors = [
+        {"field": name, "reason": f"no {name.removesuffix('_id').replace('_', ' ')} with id {v}"}
+        for name, v in given.items()
+        if found[name] is None
+    ]
+    if errors:
+        raise InvalidInput("a reference points at nothing", errors)
+
+
+def _commit_unique(uow: UnitOfWork, kind: Kind) -> None:
+    try:
+        uow.commit()
+    except IntegrityError as exc:
+        uow.rollback()
+        text = str(exc.orig).lower()
+        if "external_id" in text or "source_system" in text:
+            raise Conflict(
+                f"a {kind.singular} with this source_system and external_id already exists",
+                fields=["source_system", "external_id"],
+            ) from None
+        if "code" in text:
+            raise Conflict(
+                f"a {kind.singular} with this code already exists", fields=["code"]
+            ) from None
+        raise Conflict(f"the {kind.singular} conflicts with a stored row") from None
+
+
+def create(uow: UnitOfWork, kind: Kind, data: canonical.Model) -> dict[str, Any]:
+    values = _columns(kind, data)
+    check_refs(uow, values, kind.refs)
+    row = kind.table(**values)
+    certs = _certifications(data)
+    if certs is not None:
+        row.certifications = certs  # type: ignore[attr-defined]
+    uow.session.add(row)
+    _commit_unique(uow, kind)
+    return to_public(kind, row)
+
+
+def _load(uow: UnitOfWork, kind: Kind, ident: int) -> Any:
+    row = uow.session.get(kind.table, ident)
+    if row is None:
+        raise NotFound(kind.singular, ident)
+    return row
+
+
+def get(uow: UnitOfWork, kind: Kind, ident: int) -> dict[str, Any]:
+    return to_public(kind, _load(uow, kind, ident))
+
+
+def update(uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a partial update; the merged record is validated as a whole. A row deleted at
+    its source (a tombstone) is not changed: 409."""
+    row = _load(uow, kind, ident)
+    if getattr(row, "deleted_at", None) is not None:
+        raise Conflict(
+            f"{kind.singular} {ident} was deleted at its source "
+            f"({row.source_system}) on {row.deleted_at.isoformat()}: it can no longer be changed",
+            deleted_at=row.deleted_at.isoformat(),
+        )
+    merged = to_canonical(kind, row).model_dump(mode="json") | dict(changes)
+    try:
+        data = kind.model.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "the updated record is not valid",
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
+                for e in exc.errors()
+            ],
+        ) from None
+    values = _columns(kind, data)
+    check_refs(uow, values, kind.refs)
+    for name, value in values.items():
+        setattr(row, name, value)
+    certs = _certifications(data)
+    if certs is not None and "certifications" in changes:
+        # Those a sync keeps (the HR system's) are its own: a PATCH replaces the others.
+        synced = [c for c in row.certifications if c.remote_stamp is not None]
+        row.certifications = synced + certs
+    row.version += 1
+    _commit_unique(uow, kind)
+    return to_public(kind, row)
+
+
+def list_page(
+    uow: UnitOfWork,
+    kind: Kind,
+    *,
+    cursor: str | None,
+    limit: int,
+    source_system: str | None = None,
+    external_id: str | None = None,
+    include_deleted: bool = False,
+) -> dict[str, Any]:
+    """A page by id; rows deleted at their source only with ``include_deleted``."""
+    table: Any = kind.table
+    query = select(table).where(table.id > decode_cursor(cursor)).order_by(table.id).limit(limit)
+    if kind.synced and not include_deleted:
+        query = query.where(table.deleted_at.is_(None))
+    if source_system is not None and hasattr(table, "source_system"):
+        query = query.where(table.source_system == source_system)
+    if external_id is not None and hasattr(table, "external_id"):
+        query = query.where(table.external_id == external_id)
+    rows = list(uow.session.scalars(query))
+    next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit else None
+    return {"items": [to_public(kind, r) for r in rows], "next_cursor": next_cursor}

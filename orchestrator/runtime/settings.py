@@ -1,0 +1,159 @@
+"""Settings: one pydantic-settings class, every variable prefixed ``FIELDBRIDGE_``.
+
+Embedded defaults (SQLite file, generated secret in a local file) need no
+configuration. ``FIELDBRIDGE_ENV=production`` refuses to start without a strong,
+explicitly set secret key.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.settings import one_line
+
+MIN_SECRET_LENGTH = 32
+_WEAK_SECRETS = {"changeme", "secret", "password", "fieldbridge", "dev", "test"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIELDBRIDGE_", extra="ignore")
+
+    env: Literal["embedded", "production"] = "embedded"
+    database_url: str = "sqlite:///./fieldbridge.db"
+    secret_key: str | None = Field(default=None, repr=False)
+    secret_key_file: Path = Path(".fieldbridge/secret_key")
+    attachments_dir: Path = Path("./attachments")
+    max_upload_mb: int = Field(default=20, gt=0)
+    status_rate_per_min: int = Field(default=60, gt=0)
+    service_request_rate_per_min: int = Field(default=20, gt=0)
+    rate_limit_storage: str = "memory://"
+    broker_url: str | None = Field(
+        default=None, description="redis://...: the production mode, tasks on Celery"
+    )
+    sync_schedule: dict[str, float] = Field(
+        default={"salesforce": 300, "sap": 900, "hr": 900},
+        description="production mode: seconds between syncs of each system's streams (JSON)",
+    )
+    reconcile_every_s: float = Field(
+        default=86_400, gt=0, description="production mode: seconds between reconciliations"
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="a worker's own /metrics on 127.0.0.1:PORT"
+    )
+    plan_parts_at_once: int = Field(
+        default=4, ge=1, le=256, description="production mode: a day's parts racing at once"
+    )
+    plan_lease_s: float = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="a schedule run's lease: renewed while it runs; a run whose process died is "
+        "taken over once it has run out (production mode)",
+    )
+    task_visibility_timeout_s: float = Field(
+        default=900, ge=60, description="Redis redelivers a task not acknowledged by then"
+    )
+    token_default_ttl_hours: float = Field(default=12, gt=0)
+    idempotency_ttl_hours: float = Field(default=48, ge=24)
+    idempotency_lease_s: float = Field(default=60, gt=0)
+    salesforce_mapping_file: Path | None = Field(
+        default=None,
+        description="a TOML or JSON Salesforce mapping (the standard org's when unset)",
+    )
+    sync_lookback_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="seconds a sync re-reads before its cursor"
+    )
+    appointment_window_min: int = Field(
+        default=120, ge=30, le=720, description="the arrival window a schedule run promises"
+    )
+
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one object a line, with request_id and task_id"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    outbox_routes: dict[str, str] = Field(
+        default={
+            "crm.work_order_completed": "salesforce",
+            "erp.billing_request": "sap",
+            "finance.billing_trigger": "webhooks",
+            "crm.certification_updated": "salesforce",
+        },
+        description="which destination each outbox event goes to (JSON); an event left out "
+        "stays pending",
+    )
+    outbox_max_attempts: int = Field(default=12, ge=1, le=100)
+    outbox_max_age_s: float = Field(default=3 * 86_400, gt=0)
+    outbox_lease_s: float = Field(default=120, gt=0)
+    outbox_backoff_base_s: float = Field(
+        default=2.0, gt=0, description="a stored retry waits up to base * 2^attempt (jittered)"
+    )
+    outbox_backoff_max_s: float = Field(default=900.0, gt=0)
+    outbox_alert_age_s: float = Field(
+        default=900, gt=0, description="a pending row older than this makes /health degraded"
+    )
+    outbox_workers: int = Field(
+        default=4, ge=1, le=64, description="deliveries to SAP and webhooks at a time"
+    )
+    outbox_relay: bool = Field(
+        default=True, description="run the relay inside `fieldbridge serve` (embedded mode)"
+    )
+    outbox_relay_every_s: float = Field(
+        default=2.0, gt=0, description="how often the embedded relay looks for due rows"
+    )
+    billing_labour_product: str = Field(
+        default="S-FIELD-LABOUR", min_length=1, max_length=40, description="SAP's service product"
+    )
+    billing_currency: str | None = Field(default=None, min_length=3, max_length=3)
+
+    @model_validator(mode="after")
+    def _secret_is_safe_in_production(self) -> Settings:
+        if self.env == "production":
+            key = self.secret_key
+            if not key:
+                raise ValueError(
+                    "FIELDBRIDGE_SECRET_KEY is required when FIELDBRIDGE_ENV=production"
+                )
+            if len(key) < MIN_SECRET_LENGTH or key.lower() in _WEAK_SECRETS or len(set(key)) < 10:
+                raise ValueError(
+                    "FIELDBRIDGE_SECRET_KEY is too weak for production: use at least "
+                    f"{MIN_SECRET_LENGTH} random characters (e.g. `openssl rand -hex 32`)"
+                )
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def resolved_secret_key(self) -> str:
+        """The signing key: the setting, else (embedded only) a key generated once into a file."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.secret_key_file
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        # Create exclusively so two processes starting together agree on one key.
+        try:
+            with path.open("x") as fh:
+                fh.write(key)
+            path.chmod(0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        return key
+
+
+class ConfigurationError(Exception):
+    """Settings that cannot run; the message names each variable and never repeats its value."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(one_line(exc, "FIELDBRIDGE_")) from None

@@ -1,0 +1,1 @@
+"""The store: models, the database (engines, the unit of work), migrations, pagination."""

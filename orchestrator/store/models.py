@@ -1,0 +1,489 @@
+"""The store: SQLAlchemy 2 typed ORM tables. Migrations in ``orchestrator/migrations`` create them.
+
+Times are ``UTCDateTime`` (aware UTC). Rows a system of record can own carry
+``(source_system, external_id)``, unique together.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from orchestrator.store.db import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets bigint identities.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for statements that need no ORM objects (reads, appends)."""
+    return cast(Table, model.__table__)
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SourceOwned:
+    """A row a system of record may own: unique by (source_system, external_id)."""
+
+    source_system: Mapped[str | None] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class Synced:
+    """A row a sync keeps: the remote's change stamp (SystemModstamp) of the version stored,
+    and the time the remote deleted it (a tombstone: the row and its history stay)."""
+
+    remote_stamp: Mapped[datetime | None] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column()
+
+
+class Division(Timestamped, Base):
+    __tablename__ = "divisions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Territory(Timestamped, Base):
+    __tablename__ = "territories"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"))
+
+
+class Customer(Timestamped, SourceOwned, Synced, Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+
+class Site(Timestamped, SourceOwned, Synced, Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str] = mapped_column(Text)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    access_notes: Mapped[str | None] = mapped_column(Text)
+    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
+
+
+class Asset(Timestamped, SourceOwned, Synced, Base):
+    __tablename__ = "assets"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(300))
+
+
+class Contact(Timestamped, SourceOwned, Synced, Base):
+    """A person at a customer (a CRM contact); ``customer_id`` None for a private contact."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+
+class Technician(Timestamped, SourceOwned, Base):
+    __tablename__ = "technicians"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    home_latitude: Mapped[float] = mapped_column(Float)
+    home_longitude: Mapped[float] = mapped_column(Float)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    weekly_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    hours_exceptions: Mapped[list[Any]] = mapped_column(default=list)
+    break_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    van_stock: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
+    certifications: Mapped[list[Certification]] = relationship(
+        back_populates="technician",
+        cascade="all, delete-orphan",
+        order_by="Certification.id",
+        lazy="selectin",
+    )
+
+
+class Certification(SourceOwned, Synced, Base):
+    """A certification a technician holds; from the HR system (``source_system`` ``hr``,
+    ``external_id`` ``<worker>|<code>``) or entered with the technician. It counts for
+    dispatch only while ``active``, not deleted at its source, and valid on the job's day."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    technician_id: Mapped[int] = mapped_column(
+        ForeignKey("technicians.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    issuer: Mapped[str | None] = mapped_column(String(200))
+    number: Mapped[str | None] = mapped_column(String(128))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    technician: Mapped[Technician] = relationship(back_populates="certifications")
+
+    @property
+    def counts(self) -> bool:
+        """Whether it counts for dispatch at all (on which days is ``valid_on``'s question)."""
+        return self.status == "active" and self.deleted_at is None
+
+
+class WorkType(Timestamped, Base):
+    __tablename__ = "work_types"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_duration_min: Mapped[int] = mapped_column(Integer)
+    required_skills: Mapped[list[Any]] = mapped_column(default=list)
+    required_certifications: Mapped[list[Any]] = mapped_column(default=list)
+    checklist: Mapped[list[Any]] = mapped_column(default=list)
+    min_photos: Mapped[int] = mapped_column(Integer, default=0)
+    signature_required: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WorkOrder(Timestamped, SourceOwned, Base):
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        UniqueConstraint("source_system", "external_id"),
+        Index("ix_work_orders_status_id", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    tracking_code: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int | None] = mapped_column(Integer, index=True)
+    summary: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    work_type_id: Mapped[int | None] = mapped_column(ForeignKey("work_types.id"))
+    technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), index=True)
+    window_start: Mapped[datetime | None] = mapped_column()
+    window_end: Mapped[datetime | None] = mapped_column()
+    requester_subject: Mapped[str | None] = mapped_column(String(200))
+    checklist_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    first_checked_in_at: Mapped[datetime | None] = mapped_column()
+    last_checked_in_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Kept by the inbound sync for an order a system of record also holds (raised there, or
+    # written there by the write-back): the remote's change stamp of the version last read,
+    # the remote status last seen there (an edit to it there is logged and ignored: the status
+    # is ours), and when our key went into the remote record's external-id field (None: an
+    # order raised there whose key is still to be written).
+    remote_stamp: Mapped[datetime | None] = mapped_column()
+    remote_status: Mapped[str | None] = mapped_column(String(64))
+    remote_key_written_at: Mapped[datetime | None] = mapped_column()
+    site: Mapped[Site | None] = relationship(lazy="joined", viewonly=True)
+
+
+class Note(Base):
+    """Free text that belongs to an order (reasons, rework notes). Events hold its id and hash."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Position(Base):
+    """A GPS fix taken at check-in. Events hold its id and hash, never the coordinates."""
+
+    __tablename__ = "positions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    sha256: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceRequest(Base):
+    """A customer's or citizen's report: the personal data stays here, out of the audit trail."""
+
+    __tablename__ = "service_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    tracking_code: Mapped[str] = mapped_column(String(32), unique=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), unique=True)
+    requester_subject: Mapped[str | None] = mapped_column(String(200))
+    contact_name: Mapped[str | None] = mapped_column(String(300))
+    contact_phone: Mapped[str | None] = mapped_column(String(64))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only and hash-chained per work order (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("work_order_id", "seq"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class IdempotencyRecord(Base):
+    """One row per (caller, Idempotency-Key): the request's fingerprint and the first response."""
+
+    __tablename__ = "idempotency_keys"
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[list[Any] | None] = mapped_column(JSON)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column()
+
+
+class ScheduleRun(Base):
+    """One planning of a day: asked for, run in the background, its plan kept. An urgent
+    insertion or a re-plan makes a run of its own (``kind``), ``based_on`` the plan it changed,
+    so the latest finished run of a day is the plan in force.
+
+    ``problem`` and ``plan`` are the scheduler's own JSON formats (job ids are work-order
+    ids, technician ids technician ids, as text); ``outcomes`` says what became of each
+    order; ``summary`` counts them."""
+
+    __tablename__ = "schedule_runs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), default="plan")  # plan, insert, replan
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("schedule_runs.id"))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    territories: Mapped[list[Any]] = mapped_column(default=list)
+    engine: Mapped[str] = mapped_column(String(16))
+    time_limit_s: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outcomes: Mapped[list[Any] | None] = mapped_column(JSON)
+    # who runs it, until when (renewed as it runs): a run whose process died is taken over
+    # once its lease has run out; ``attempts`` counts the takings (2 and more: taken over)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column()
+
+
+class SyncReconciliation(Base):
+    """The latest reconciliation of one stream (``fieldbridge sync reconcile``): the key sets
+    on both sides compared, what the system of record no longer had tombstoned here, and what
+    it has that the store lacks (a ``sync run --full`` brings those in)."""
+
+    __tablename__ = "sync_reconciliations"
+    __table_args__ = (UniqueConstraint("system", "entity"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    ran_at: Mapped[datetime] = mapped_column()
+    remote: Mapped[int] = mapped_column(Integer)
+    local: Mapped[int] = mapped_column(Integer)
+    tombstoned: Mapped[int] = mapped_column(Integer)
+    missing_here: Mapped[int] = mapped_column(Integer)
+    api_calls: Mapped[int] = mapped_column(Integer)
+    # Up to ``SAMPLE`` external ids of each kind, to look at.
+    tombstoned_ids: Mapped[list[Any]] = mapped_column(default=list)
+    missing_ids: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class SyncCursor(Base):
+    """Where an inbound stream has got to: the (stamp, id) of the last record committed, and
+    the counts of its latest run (``orchestrator.sync``)."""
+
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("system", "entity"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    cursor_stamp: Mapped[datetime | None] = mapped_column()
+    cursor_id: Mapped[str | None] = mapped_column(String(128))
+    last_run_at: Mapped[datetime | None] = mapped_column()
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuarantinedRecord(Base):
+    """An inbound record that could not be applied: the raw payload and why (the field named).
+    ``resolved_at`` is set when a later version of the record applies."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("system", "entity", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    field: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    remote_stamp: Mapped[datetime | None] = mapped_column()
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+
+
+class OutboxMessage(Base):
+    """One delivery owed to a remote (``orchestrator.outbox``): written in the transaction that
+    makes it owed (closing a work order), delivered by the relay, at least once, to a remote
+    that makes a repeat harmless (an upsert by external id, SAP's message UUID, a webhook id).
+
+    ``key`` is the delivery's idempotency key, unique: a second row for the same key is never
+    written. ``state`` is ``pending`` (due at ``next_attempt_at``), ``delivered`` (with the
+    remote's ``remote_id``) or ``dead`` (``last_error`` holds the remote's last answer). A
+    relay holds a row while delivering it (``lease_owner`` until ``lease_until``); a lease that
+    runs out (a relay killed) frees the row for the next claim."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        # the claim's "an earlier row of this sequence is pending" (the only index that fits
+        # that probe: one on pending ids lured the planner without statistics, migration 0011)
+        Index(
+            "ix_outbox_pending_sequence",
+            "sequence_key",
+            "destination",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(32))
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    sequence_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    dead_at: Mapped[datetime | None] = mapped_column()
+    remote_id: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookSubscription(Base):
+    """A finance subscriber: its URL and the ``whsec_`` secret deliveries are signed with
+    (shown once, when registered). Each closed order owes every active subscription one
+    ``finance.billing_trigger`` delivery."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
