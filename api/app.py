@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     container = container or bootstrap(settings, checkpoint_in_background=True)
 
     def purge() -> None:
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             idempotency.purge_expired(uow, container.settings.idempotency_ttl_hours)
 
     @asynccontextmanager
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.container = container
-    app.state.metrics = metrics.registry_for(lambda: container.uow(read_only=True))
+    app.state.metrics = metrics.registry_for(lambda: container.new_uow(read_only=True))
     app.state.rate_limits = RateLimits(container.settings)
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)

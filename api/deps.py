@@ -84,7 +84,7 @@ async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
         if claim is not None:
             idempotency.take(uow, claim)
 
-    return get_container(request).uow(read_only=request.method in READ_METHODS, check=check)
+    return get_container(request).new_uow(read_only=request.method in READ_METHODS, check=check)
 
 
 Uow = Annotated[UnitOfWork, Depends(new_uow)]

@@ -94,7 +94,7 @@ class IdempotencyMiddleware:
         status = captured["status"]
         if claim.taken and 200 <= status < 400:
             answer = bytes(captured["body"])
-            await container.uow().run(
+            await container.new_uow().run(
                 idempotency.complete, caller, key, status, captured["headers"], answer
             )
 

@@ -130,7 +130,7 @@ def hr_connector(sim: HRSimulator) -> HRConnector:
 
 def add_technicians(container: Container, workers: list[str]) -> None:
     """The HR workers as technicians (``hr``, worker id), in one statement (executemany)."""
-    with container.uow() as work:
+    with container.new_uow() as work:
         work.connection().execute(
             insert(models.table_of(models.Technician)),
             [
@@ -184,7 +184,7 @@ def timed_run(
     for name in names:
         results.append(
             run_stream(
-                container.uow,
+                container.new_uow,
                 sf,
                 streams[name],
                 mapping,
@@ -288,7 +288,7 @@ def naive_loop(
 
     def apply(raw: dict[str, Any]) -> int:
         written = 0
-        with container.uow() as work:
+        with container.new_uow() as work:
             connection = work.connection()
             customer_id = None
             for entity in stream.entities:
@@ -334,7 +334,7 @@ def hr_naive_loop(
         except MappingError:
             return None
         worker = mapped.refs["technician_id"]
-        with container.uow() as work:
+        with container.new_uow() as work:
             connection = work.connection()
             technician = select_row(connection, techs, worker.system, worker.external_id)
             if technician is None:
@@ -394,7 +394,7 @@ def sap_naive_loop(
             mapped = SAP_MAPPING.to_canonical("customer", json_safe(raw))
         except MappingError:
             return None
-        with container.uow() as work:
+        with container.new_uow() as work:
             connection = work.connection()
             if mapped.deleted:  # obsolete: a tombstone for a customer held, else nothing
                 row = select_row(connection, customers, mapped.system, mapped.external_id)

@@ -242,7 +242,7 @@ class Enqueued:
 
 
 def subscribe(container: Container, finance: FinanceSimulator) -> None:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.session.add(
             models.WebhookSubscription(
                 url=finance.endpoint, secret=finance.secret, active=True, created_by="bench"
@@ -259,7 +259,7 @@ def close_orders(
     task = progress.add_task(label, total=n, counts="")
     out = Enqueued()
     start = time.perf_counter()
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         customers = [
             models.Customer(name=f"Customer {b}", source_system="sap", external_id=b)
             for b in buyers
@@ -270,7 +270,7 @@ def close_orders(
         uow.commit()
     for first in range(0, n, CHUNK):
         t0 = time.perf_counter()
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             now = utcnow()
             checked_in, completed = now - timedelta(minutes=95), now - timedelta(minutes=5)
             orders = [
@@ -332,7 +332,7 @@ def close_orders(
 
 
 def pending(container: Container, events: Sequence[str]) -> int:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(func.count())
             .select_from(OUTBOX)
@@ -381,7 +381,7 @@ def run_relay(
 def analyze(container: Container) -> None:
     """``ANALYZE outbox``: the planner's statistics of the freshly filled table (autovacuum's
     job, when it runs: a table filled in one burst has none until then)."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.connection().exec_driver_sql("ANALYZE outbox")
         uow.commit()
 
@@ -397,7 +397,7 @@ def engine_ledgers(
     finance: FinanceSimulator,
 ) -> dict[str, bool]:
     """Each simulator's ledger against the outbox: one effect per row, every row delivered."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         connection = uow.connection()
         rows = connection.execute(select(OUTBOX.c.key, OUTBOX.c.event, OUTBOX.c.state)).all()
         codes = set(connection.execute(select(WORK_ORDERS.c.tracking_code)).scalars())
@@ -461,12 +461,14 @@ def bench_engine(
         timed = {
             "salesforce": Timed(jobs),
             "sap": Timed(SAPBilling(sap, workers=args.workers)),
-            "webhooks": Timed(FinanceWebhooks(webhooks, container.uow, workers=args.workers)),
+            "webhooks": Timed(FinanceWebhooks(webhooks, container.new_uow, workers=args.workers)),
         }
         clock = Clock()
         if args.analyze:
             analyze(container)
-        relay = TimedRelay(container.uow, timed, ROUTES, RelayPolicy(batch=args.batch), clock=clock)
+        relay = TimedRelay(
+            container.new_uow, timed, ROUTES, RelayPolicy(batch=args.batch), clock=clock
+        )
         sf_calls, sap_calls, hook_calls = sf.api_calls, calls(saps), calls(hooks)
         result, seconds, left = run_relay(
             container, relay, clock, out["enqueue"].rows, progress, "relay"
@@ -506,13 +508,17 @@ def bench_naive(
         clock = Clock()
         routes = {CRM_COMPLETED: "salesforce"}
         relay = Relay(
-            container.uow, {"salesforce": timed}, routes, RelayPolicy(batch=args.batch), clock=clock
+            container.new_uow,
+            {"salesforce": timed},
+            routes,
+            RelayPolicy(batch=args.batch),
+            clock=clock,
         )
         calls = sf.api_calls
         result, seconds, left = run_relay(
             container, relay, clock, enqueued.orders, progress, "naive relay"
         )
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             codes = set(uow.connection().execute(select(WORK_ORDERS.c.tracking_code)).scalars())
         written = Counter(w["external_id"] for w in sf_sim.writes("WorkOrder"))
         return {
@@ -823,7 +829,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _latencies(container: Container, since_id: int) -> list[float]:
     """Close-to-remote seconds of the rows after ``since_id``: from the commit that wrote the
     row (the close) to the relay's record of the remote's answer."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         rows = uow.connection().execute(
             select(OUTBOX.c.created_at, OUTBOX.c.delivered_at).where(
                 (OUTBOX.c.id > since_id) & (OUTBOX.c.state == "delivered")
@@ -833,7 +839,7 @@ def _latencies(container: Container, since_id: int) -> list[float]:
 
 
 def _last_id(container: Container) -> int:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(select(func.max(OUTBOX.c.id))).scalar()
         return int(found or 0)
 

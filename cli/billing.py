@@ -156,13 +156,13 @@ def reconcile_cmd(
     if start is not None and end is not None and end <= start:
         raise stop("--closed-to: must come after --closed-from")
     with bootstrap() as container:
-        with container.uow(read_only=True) as uow:
+        with container.new_uow(read_only=True) as uow:
             report = handler.reconciliation(uow, closed_from=start, closed_to=end)
         if not no_sap:
             found = _read_invoices(container, _delivered_documents(report))
             for document in handler.duplicates(found):
                 error(f"SAP has more than one invoice for {document}")
-            with container.uow(read_only=True) as uow:
+            with container.new_uow(read_only=True) as uow:
                 invoices = handler.by_document(found)
                 report = handler.reconciliation(
                     uow, invoices=invoices, closed_from=start, closed_to=end

@@ -38,7 +38,7 @@ def _age(seconds: float | None) -> str:
 @outbox_app.command("status")
 def status_cmd() -> None:
     """Rows by state and destination, the oldest pending age and the dead letters."""
-    with bootstrap() as container, container.uow(read_only=True) as uow:
+    with bootstrap() as container, container.new_uow(read_only=True) as uow:
         shown = handler.status(uow, dead_letters=20)
     table = Table(title="outbox")
     table.add_column("destination")
@@ -70,7 +70,7 @@ def list_cmd(
     limit: Annotated[int, typer.Option(help="rows at most", min=1, max=10_000)] = 100,
 ) -> None:
     """Rows in id order: key, state, attempts, next attempt, the remote's id or answer."""
-    with bootstrap() as container, container.uow(read_only=True) as uow:
+    with bootstrap() as container, container.new_uow(read_only=True) as uow:
         rows = handler.rows(uow, state="dead" if dead else None, limit=limit)
     if dead:
         _dead(rows)
@@ -90,7 +90,7 @@ def list_cmd(
 @outbox_app.command("retry")
 def retry_cmd(ident: Annotated[int, typer.Argument(help="the row's id")]) -> None:
     """Make a dead (or waiting) row due now; the relay sends it on its next round."""
-    with bootstrap() as container, container.uow() as uow:
+    with bootstrap() as container, container.new_uow() as uow:
         try:
             row = handler.retry(uow, ident)
         except FieldbridgeError as exc:
@@ -105,7 +105,7 @@ def replay_cmd(
     """Send rows delivered since SINCE again: each remote's idempotency (external ids, SAP's
     message UUID, webhook ids) makes the repeat create nothing new."""
     moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
-    with bootstrap() as container, container.uow() as uow:
+    with bootstrap() as container, container.new_uow() as uow:
         n = handler.replay(uow, moment)
     err.print(f"{n} delivered rows due again")
 

@@ -112,7 +112,7 @@ def _run(
             )
 
         results = run_system(
-            container.uow,
+            container.new_uow,
             system,
             [entity] if entity else None,
             full=full,
@@ -170,7 +170,7 @@ def retry_quarantine_cmd(
         elif entity is not None:
             entities = [entity]
         with err.status("applying the quarantined records again"):
-            results = retry_quarantine(container.uow, streams, found.mapping, entities=entities)
+            results = retry_quarantine(container.new_uow, streams, found.mapping, entities=entities)
     if not results:
         err.print("nothing held in quarantine")
         return
@@ -219,7 +219,7 @@ def _reconcile(container: Container, system: SyncSystem, names: list[str]) -> li
                 progress.update(line, counts=f"{n} keys read")
 
             report = reconcile(
-                container.uow,
+                container.new_uow,
                 source,
                 system.streams[name],
                 bulk_threshold=system.bulk_threshold,
@@ -258,7 +258,7 @@ def _reconciled(done: list[Report]) -> None:
 @sync_app.command("status")
 def status_cmd() -> None:
     """Each stream's cursor, its latest run's counts, and its records held in quarantine."""
-    with bootstrap() as container, container.uow(read_only=True) as uow:
+    with bootstrap() as container, container.new_uow(read_only=True) as uow:
         held = cursors(uow)
         waiting = held_in_quarantine(uow.connection())
     table = Table(title="sync cursors")

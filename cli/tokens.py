@@ -28,7 +28,7 @@ def token_create(
     ttl: Annotated[float | None, typer.Option(help="hours until it expires [default: 12]")] = None,
 ) -> None:
     """Issue a token: prints its id on one line and the token alone on the last line."""
-    with bootstrap() as container, container.uow() as uow:
+    with bootstrap() as container, container.new_uow() as uow:
         try:
             issued = tokens.issue(
                 uow,
@@ -47,7 +47,7 @@ def token_create(
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="the id printed by create")]) -> None:
     """Revoke a token by id; it is refused from the next request on."""
-    with bootstrap() as container, container.uow() as uow:
+    with bootstrap() as container, container.new_uow() as uow:
         try:
             at = tokens.revoke(uow, token_id)
         except FieldbridgeError as exc:

@@ -154,7 +154,7 @@ def _completed_orders(container: Container, buyers: list[str], n: int) -> list[t
     """``n`` completed orders of SAP customers (made once), as a field day leaves them:
     (id, version)."""
     out = []
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         known = {
             c.external_id: c
             for c in uow.session.scalars(
@@ -190,7 +190,7 @@ def _ready(log_file: Path) -> Callable[[], bool]:
 
 def _counts(container: Container) -> dict[str, int]:
     """The outbox's rows by state (the states it has)."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return {k: n for k, n in tally(uow.connection()).by_state.items() if n}
 
 
@@ -246,12 +246,12 @@ no scheduled syncs."""
 
 def _subscribed(container: Container, finance: Any, secret: str) -> str:
     """A finance subscription to the receiver, and a supervisor's token."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.session.add(models.WebhookSubscription(
             url=finance.endpoint, secret=finance.secret, active=True, created_by="chaos"
         ))  # fmt: skip
         uow.commit()
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return tokens.issue(uow, secret, role="supervisor", subject="chaos").token
 
 
@@ -426,7 +426,7 @@ def _verdict(production: ProductionWorld, orders: int) -> dict[str, Any]:
     or twice; and how often each delivery was sent."""
     sf, sap, finance = production.sims.salesforce, production.sims.sap, production.sims.finance
     assert sf is not None and sap is not None and finance is not None
-    with production.container.uow() as uow:
+    with production.container.new_uow() as uow:
         rows = list(uow.connection().execute(select(OUTBOX.c.key, OUTBOX.c.payload)))
     jobs = {payload["key"] for key, payload in rows if key.startswith("crm.work_order_completed")}
     uuids = {payload["message_uuid"] for key, payload in rows if key.startswith("erp.")}

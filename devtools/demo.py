@@ -106,7 +106,7 @@ class Api:
     def token(self, role: str, subject: str, technician_id: int | None = None) -> str:
         from orchestrator.access import tokens as auth
 
-        with self.container.uow() as uow:
+        with self.container.new_uow() as uow:
             issued = auth.issue(
                 uow,
                 self.container.secret_key,
@@ -257,7 +257,7 @@ class Story:
         container = self.api.container
         with err.status(f"syncing {system}"):
             results = run_system(
-                container.uow,
+                container.new_uow,
                 container.sync_system(system),
                 lookback_s=container.settings.sync_lookback_s,
             )

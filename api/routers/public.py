@@ -33,7 +33,7 @@ def health(request: Request) -> Any:
     if database == "ok":
         container = get_container(request)
         try:
-            with container.uow(read_only=True) as uow:
+            with container.new_uow(read_only=True) as uow:
                 reasons = outbox.alerts(uow, container.settings.outbox_alert_age_s)
         except Exception as exc:  # the health check reports, never raises
             reasons = [f"the outbox cannot be read: {type(exc).__name__}"]

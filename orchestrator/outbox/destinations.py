@@ -315,15 +315,15 @@ class FinanceWebhooks:
     def __init__(
         self,
         webhooks: WebhookConnector | Callable[[], WebhookConnector],
-        uow: Callable[[], UnitOfWork],
+        new_uow: Callable[[], UnitOfWork],
         *,
         workers: int = 1,
     ) -> None:
-        self.each, self.uow = _Each(webhooks, workers), uow
+        self.each, self.new_uow = _Each(webhooks, workers), new_uow
 
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
         wanted = {m.payload.get("subscription_id") for m in messages}
-        with self.uow() as uow:
+        with self.new_uow() as uow:
             found = uow.connection().execute(
                 select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.url, _SUBSCRIPTIONS.c.secret).where(
                     _SUBSCRIPTIONS.c.id.in_([w for w in wanted if isinstance(w, int)])

@@ -238,7 +238,7 @@ class Relay:
 
     def __init__(
         self,
-        uow: Callable[[], UnitOfWork],
+        new_uow: Callable[[], UnitOfWork],
         destinations: Mapping[str, Destination],
         routes: Mapping[str, str],
         policy: RelayPolicy | None = None,
@@ -247,7 +247,7 @@ class Relay:
         owner: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.uow, self.destinations, self.routes = uow, destinations, dict(routes)
+        self.new_uow, self.destinations, self.routes = new_uow, destinations, dict(routes)
         self.parked = dict(parked or {})
         """Destinations routed to but not reachable here, and why (their rows are parked)."""
         self.policy = policy or RelayPolicy()
@@ -274,7 +274,7 @@ class Relay:
             "owner": self.owner,
             "until": now + timedelta(seconds=self.policy.lease_s),
         }
-        with self.uow() as uow:
+        with self.new_uow() as uow:
             rows = sorted(uow.connection().execute(_CLAIM, params), key=lambda r: r.id)
             uow.commit()
         return [Message(*r) for r in rows]
@@ -312,7 +312,7 @@ class Relay:
         if not (self.parked or release):
             return 0, 0
         parked = released = 0
-        with self.uow() as uow:
+        with self.new_uow() as uow:
             connection = uow.connection()
             for name, why in sorted(self.parked.items()):
                 events = sorted(e for e, d in self.routes.items() if d == name)
@@ -372,7 +372,7 @@ class Relay:
                     values["next_attempt_at"] = now + timedelta(seconds=waits[id(error)])
                     kind = "retried"
             rows.setdefault(kind, []).append(values)
-        with self.uow() as uow:
+        with self.new_uow() as uow:
             connection = uow.connection()
             ids = [m.id for m in messages]
             held_query = _HELD_LOCKED if uow.dialect == "postgresql" else _HELD
@@ -395,7 +395,7 @@ class Relay:
         if self._moved < ANALYZE_AFTER_ROWS or soon:
             return
         self._moved, self._analyzed_at = 0, time.monotonic()
-        uow = self.uow()
+        uow = self.new_uow()
         if uow.dialect != "postgresql":
             return  # and no transaction begun (on SQLite it would take the write lock)
         with uow:

@@ -51,7 +51,7 @@ class Lease:
     refuses (``LeaseLost``) once another process holds it; ``renewed`` keeps the hold alive
     while the run works (a third of the lease at a time)."""
 
-    open_uow: Callable[[], UnitOfWork]
+    new_uow: Callable[[], UnitOfWork]
     run_id: int
     owner: str
     seconds: float
@@ -59,7 +59,7 @@ class Lease:
     def take(self) -> models.ScheduleRun | None:
         """The run, now this process's to run: when ``queued``, or ``running`` with its lease
         run out (its process died: taken over, from the start). None when it is neither."""
-        with self.open_uow() as uow:
+        with self.new_uow() as uow:
             run = uow.session.get(models.ScheduleRun, self.run_id, with_for_update=True)
             now = utcnow()
             if run is None or run.status not in ("queued", "running"):
@@ -77,7 +77,7 @@ class Lease:
             return run
 
     def update(self, **values: Any) -> None:
-        with self.open_uow() as uow:
+        with self.new_uow() as uow:
             run = uow.session.get(models.ScheduleRun, self.run_id, with_for_update=True)
             if run is None or run.lease_owner != self.owner or run.status != "running":
                 raise LeaseLost(f"schedule run {self.run_id}: no longer held by {self.owner}")
@@ -95,7 +95,7 @@ class Lease:
             while not stop.wait(self.seconds / 3):
                 until = utcnow() + timedelta(seconds=self.seconds)
                 try:
-                    with self.open_uow() as uow:
+                    with self.new_uow() as uow:
                         done = uow.connection().execute(
                             update(_RUNS).where(mine).values(lease_until=until)
                         )

@@ -157,11 +157,11 @@ def _fraction(run: models.ScheduleRun) -> float:
     return round(SOLVING_FROM + (SOLVING_TO - SOLVING_FROM) * 0.99 * share, 3)
 
 
-def recover(open_uow: Callable[[], UnitOfWork]) -> list[int]:
+def recover(new_uow: Callable[[], UnitOfWork]) -> list[int]:
     """At start-up of the embedded mode (one process runs every run): runs a stopped process
     left ``running`` failed, saying so; the ids of runs still ``queued``, to run now. (The
     production mode's workers take such runs over instead: ``orphaned``.)"""
-    with open_uow() as uow:
+    with new_uow() as uow:
         runs = models.ScheduleRun
         for run in uow.session.scalars(select(runs).where(runs.status == "running")):
             run.status, run.phase, run.finished_at = "failed", "failed", utcnow()
@@ -177,7 +177,7 @@ def recover(open_uow: Callable[[], UnitOfWork]) -> list[int]:
 
 
 def execute(
-    open_uow: Callable[[], UnitOfWork],
+    new_uow: Callable[[], UnitOfWork],
     run_id: int,
     *,
     window_min: int = 120,
@@ -185,7 +185,7 @@ def execute(
     workers: int | None = None,
     lease_s: float = 60.0,
 ) -> None:
-    """Run a queued schedule run to ``done`` or ``failed``. ``open_uow`` opens a unit of work
+    """Run a queued schedule run to ``done`` or ``failed``. ``new_uow`` opens a unit of work
     (each step commits its own); ``window_min`` is the appointment window's length;
     ``executor`` runs the day's parts (the production mode's tasks; by default this process's
     pool), ``workers`` of them at once.
@@ -195,7 +195,7 @@ def execute(
     and the process that lost it stops at its next write. The orders the first one had
     already applied are where it left them (each in its own transaction), so the second
     plans what is left and finds those as it would any order scheduled earlier."""
-    lease = Lease(open_uow, run_id, lease_owner(), lease_s)
+    lease = Lease(new_uow, run_id, lease_owner(), lease_s)
     run = lease.take()
     if run is None:
         return
@@ -217,7 +217,7 @@ def _execute(
     actor = Actor(subject=run.requested_by, role=Role(run.requested_role))
     engine = run.engine
     try:
-        with lease.open_uow() as uow:
+        with lease.new_uow() as uow:
             day_problem = build_problem(uow, run.day, tuple(run.territories))
         problem = day_problem.problem
         limit = run.time_limit_s
@@ -303,9 +303,7 @@ def _apply(
     total = max(1, len(decisions))
     last_report = time.monotonic()
     for n, (order, decision) in enumerate(decisions):
-        outcomes.append(
-            _apply_one(lease.open_uow, lease.run_id, order, decision, actor, window_min)
-        )
+        outcomes.append(_apply_one(lease.new_uow, lease.run_id, order, decision, actor, window_min))
         if time.monotonic() - last_report > 1.0:
             last_report = time.monotonic()
             lease.update(progress=SOLVING_TO + (1 - SOLVING_TO) * n / total)
@@ -313,7 +311,7 @@ def _apply(
 
 
 def _apply_one(
-    open_uow: Callable[[], UnitOfWork],
+    new_uow: Callable[[], UnitOfWork],
     run_id: int,
     order: Order,
     decision: Mapping[str, Any],
@@ -355,7 +353,7 @@ def _apply_one(
         fields = {"reason": f"schedule run {run_id}: {decision['reason']}"}
         outcome, target = "unscheduled", State.TRIAGED
     try:
-        with open_uow() as uow:
+        with new_uow() as uow:
             work_orders.transition(
                 uow,
                 work_orders.TransitionWorkOrder(

@@ -139,7 +139,7 @@ class Container:
     background: Background = field(init=False)
     loop_database: LoopDatabase | None = None
 
-    def uow(
+    def new_uow(
         self, *, read_only: bool = False, check: Callable[[UnitOfWork], None] | None = None
     ) -> UnitOfWork:
         """A unit of work, not yet begun (``with`` it, or ``await uow.run``)."""
@@ -217,7 +217,7 @@ class Container:
             backoff_base_s=s.outbox_backoff_base_s,
             backoff_max_s=s.outbox_backoff_max_s,
         )
-        return Relay(self.uow, destinations, s.outbox_routes, policy, parked=missing, **options)
+        return Relay(self.new_uow, destinations, s.outbox_routes, policy, parked=missing, **options)
 
     def _destination(self, name: str) -> Destination:
         workers = self.settings.outbox_workers
@@ -242,7 +242,7 @@ class Container:
             self.systems.of("webhooks")
             return FinanceWebhooks(
                 lambda: self.connector("webhooks", max_attempts=ONE_ATTEMPT),
-                self.uow,
+                self.new_uow,
                 workers=workers,
             )
         raise SetupError(f"{name} is not a destination (one of {', '.join(DESTINATIONS)})")
@@ -305,7 +305,7 @@ def _background_mode(container: Container) -> Background:
         return CeleryBackground(container.settings)
     from orchestrator.runtime.embedded import EmbeddedBackground
 
-    return EmbeddedBackground(container.settings, container.uow, container.relay)
+    return EmbeddedBackground(container.settings, container.new_uow, container.relay)
 
 
 def worker_context(container: Container) -> WorkerContext:
@@ -314,7 +314,7 @@ def worker_context(container: Container) -> WorkerContext:
 
     return WorkerContext(
         settings=container.settings,
-        new_uow=container.uow,
+        new_uow=container.new_uow,
         relay=container.relay(),
         sync_system=container.sync_system,
     )

@@ -56,8 +56,8 @@ TASK_SECONDS = Histogram(
 class StoreCollector(Collector):
     """The store's state as metrics, read in one read-only unit of work per scrape."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime] = utcnow):
-        self.uow, self.clock = uow, clock
+    def __init__(self, new_uow: Callable[[], UnitOfWork], clock: Callable[[], datetime] = utcnow):
+        self.new_uow, self.clock = new_uow, clock
 
     def collect(self) -> Iterator[Metric]:
         now = self.clock()
@@ -99,7 +99,7 @@ class StoreCollector(Collector):
             "fieldbridge_schedule_runs_taken_over",
             "Schedule runs another process took over when the first died",
         )
-        with self.uow() as uow:
+        with self.new_uow() as uow:
             connection = uow.connection()
             counted = tally(connection)
             for destination, by_state in sorted(counted.by_destination.items()):
@@ -135,11 +135,11 @@ class StoreCollector(Collector):
         yield from (rows, oldest, delivered, dead, lag, last_run, held, runs, abandoned, taken_over)
 
 
-def registry_for(uow: Callable[[], UnitOfWork]) -> CollectorRegistry:
+def registry_for(new_uow: Callable[[], UnitOfWork]) -> CollectorRegistry:
     """A registry with the store's metrics, this process's task times and the usual process
     and platform metrics."""
     registry = CollectorRegistry()
-    registry.register(StoreCollector(uow))
+    registry.register(StoreCollector(new_uow))
     registry.register(_Tasks())
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)

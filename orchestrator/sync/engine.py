@@ -77,7 +77,7 @@ class Source(Protocol):
 
 
 def run_stream(
-    uow: Callable[[], UnitOfWork],
+    new_uow: Callable[[], UnitOfWork],
     source: Source,
     stream: Stream,
     mapping: InboundMap,
@@ -97,7 +97,7 @@ def run_stream(
     if lookback_s < 0:
         raise ValueError("lookback_s must be >= 0")
     started = clock()
-    with uow() as work:
+    with new_uow() as work:
         stamp, last_id = _start(work, stream, started)
         work.commit()
     result = StreamResult(stream.system, stream.name, started, full, cursor_stamp=stamp)
@@ -108,7 +108,7 @@ def run_stream(
     result.since, result.to_read, result.bulk = read.since, read.to_read, read.bulk
     best: tuple[datetime | None, str | None] = (result.cursor_stamp, result.cursor_id)
     for records in read.pages:
-        with uow() as work:
+        with new_uow() as work:
             counts = PageCounts()
             page = Page(work, stream, mapping, clock(), counts, result)
             for entity in stream.entities:
@@ -127,7 +127,7 @@ def run_stream(
             _advance(work, stream, result, len(records), counts, spent)
             work.commit()
         if page.new_orders:
-            _write_keys(uow, source, stream, mapping, clock(), result, page.new_orders)
+            _write_keys(new_uow, source, stream, mapping, clock(), result, page.new_orders)
         result.pages += 1
         result.read += len(records)
         result.written += counts.written
@@ -137,11 +137,11 @@ def run_stream(
         if on_page is not None:
             on_page(result)
     if "work_order" in stream.entities:
-        _write_keys(uow, source, stream, mapping, clock(), result, None)  # those still pending
+        _write_keys(new_uow, source, stream, mapping, clock(), result, None)  # those still pending
     spent = source.api_calls - calls
     moved = (result.cursor_stamp, result.cursor_id) != best
     result.cursor_stamp, result.cursor_id = best  # a stream read out of stamp order: now
-    with uow() as work:
+    with new_uow() as work:
         counts = PageCounts(written=_redrive(work, stream, mapping, clock(), result))
         if spent or counts.written or moved:
             _advance(work, stream, result, 0, counts, spent)
@@ -152,7 +152,7 @@ def run_stream(
 
 
 def _write_keys(
-    uow: Callable[[], UnitOfWork],
+    new_uow: Callable[[], UnitOfWork],
     source: Source,
     stream: Stream,
     mapping: InboundMap,
@@ -161,7 +161,7 @@ def _write_keys(
     external_ids: Sequence[str] | None,
 ) -> None:
     writer = cast(KeyWriter, source)  # the work-order stream's source: Salesforce's
-    written, refused = write_keys(uow, writer, stream, mapping, now, external_ids)
+    written, refused = write_keys(new_uow, writer, stream, mapping, now, external_ids)
     result.keys_written += written
     result.keys_refused += refused
 
@@ -218,7 +218,7 @@ class RetryResult:
 
 
 def retry_quarantine(
-    uow: Callable[[], UnitOfWork],
+    new_uow: Callable[[], UnitOfWork],
     streams: Mapping[str, Stream],
     mapping: InboundMap,
     *,
@@ -241,7 +241,7 @@ def retry_quarantine(
             one = RetryResult(stream.system, stream.name, entity)
             after = 0
             while True:
-                with uow() as work:
+                with new_uow() as work:
                     batch = list(
                         work.connection().execute(
                             select(q.id, q.payload)

@@ -50,7 +50,7 @@ class Report:
 
 
 def reconcile(
-    uow: Callable[[], UnitOfWork],
+    new_uow: Callable[[], UnitOfWork],
     source: Any,
     stream: Stream,
     *,
@@ -72,7 +72,7 @@ def reconcile(
             on_page(len(remote))
     report.remote, report.api_calls = len(remote), source.api_calls - calls
     now = clock()
-    with uow() as work:
+    with new_uow() as work:
         connection = work.connection()
         gone: set[str] = set()
         known: set[str] = set()

@@ -212,7 +212,7 @@ class KeyWriter(Protocol):
 
 
 def write_keys(
-    uow: Callable[[], UnitOfWork],
+    new_uow: Callable[[], UnitOfWork],
     source: KeyWriter,
     stream: Stream,
     mapping: InboundMap,
@@ -226,7 +226,7 @@ def write_keys(
     c = ORDERS.c
     pending = (c.source_system == stream.system) & c.remote_key_written_at.is_(None)
     query = select(c.external_id, c.tracking_code).where(pending & c.external_id.is_not(None))
-    with uow() as work:
+    with new_uow() as work:
         connection = work.connection()
         if external_ids is None:
             rows = list(connection.execute(query.order_by(c.id)))
@@ -254,7 +254,7 @@ def write_keys(
                 row.external_id,
                 answer.error,
             )
-    with uow() as work:
+    with new_uow() as work:
         connection = work.connection()
         for chunk in among(connection, c.external_id, done):
             connection.execute(

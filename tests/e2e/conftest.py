@@ -32,7 +32,7 @@ class Api:
     container: Container
 
     def token(self, role: str, subject: str | None = None, technician_id: int | None = None) -> str:
-        with self.container.uow() as uow:
+        with self.container.new_uow() as uow:
             issued = auth.issue(
                 uow,
                 self.container.secret_key,

@@ -40,7 +40,7 @@ def test_reconciliation_shows_the_store_side_problems_first_to_finance_roles(
 ) -> None:
     closed = close_one(api, world, move)
     refused, lost = closed_orders(api.container, ["B1", "B2"])
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         c = OUTBOX.c
         uow.connection().execute(delete(OUTBOX).where(c.work_order_id == lost))
         uow.connection().execute(
@@ -78,7 +78,7 @@ def test_the_cli_reads_the_invoices_back_and_exits_1_while_something_is_missing(
         ids = closed_orders(api.container, buyers)
         clock = Clock()
         deliver_all(relay(api.container, {"sap": SAPBilling(sap_connector(sim))}, clock), clock)
-        with api.container.uow() as uow:
+        with api.container.new_uow() as uow:
             first = uow.session.get_one(models.WorkOrder, ids[0]).tracking_code
         sim.bill([first])
         env = cli_env(database_url, tmp_path) | sim.env()
@@ -116,7 +116,7 @@ def test_a_period_shows_only_the_orders_closed_in_it(api: Api, world: World) -> 
     early, inside, late = closed_orders(api.container, ["B1", "B2", "B3"])
     closed_at = {early: "2026-10-31T23:59:59+00:00", inside: "2026-11-15T12:00:00+00:00",
                  late: "2026-12-01T00:00:00+00:00"}  # fmt: skip
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         orders = models.table_of(models.WorkOrder)
         for ident, moment in closed_at.items():
             uow.connection().execute(

@@ -33,7 +33,7 @@ def fuzz_client(
 ) -> Iterator[tuple[TestClient, str]]:
     tmp = tmp_path_factory.mktemp("fuzz")
     container = bootstrap(make_settings(templates.sqlite_copy(tmp / "fuzz.db"), Path(tmp)))
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         token = auth.issue(uow, container.secret_key, role="admin", subject="fuzzer").token
     with TestClient(create_app(container=container)) as client:
         # Something to point at, so generated ids sometimes hit real rows.

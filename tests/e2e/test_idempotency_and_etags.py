@@ -15,7 +15,7 @@ from tests.e2e.conftest import Api, Mover, World
 
 
 def _count_orders(api: Api) -> int:
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         return int(uow.session.scalar(select(func.count()).select_from(models.WorkOrder)) or 0)
 
 
@@ -72,7 +72,7 @@ def _repeat_of_a_claimed_request(api: Api, world: World, key: str, lease_s: floa
     after ``lease_s`` seconds the same request comes again. Returns the repeat's answer."""
     body = json.dumps({"summary": "Leak at valve 7", "site_id": world.site_id}).encode()
     request_hash = fingerprint("POST", "/api/v1/work-orders", b"", "application/json", body)
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         first = idempotency.reserve(uow, "dispatcher:dora", key, request_hash, lease_s)
         uow.commit()
     assert first.outcome == "reserved"

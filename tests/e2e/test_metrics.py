@@ -30,7 +30,7 @@ def test_metrics_show_the_outbox_and_the_sync(api: Api, world: World, move: Move
     closed = close_one(api, world, move)
     outbox = models.table_of(models.OutboxMessage)
     cursors = models.table_of(models.SyncCursor)
-    with api.container.uow() as uow:  # a billing request refused for good; a sync that ran
+    with api.container.new_uow() as uow:  # a billing request refused for good; a sync that ran
         uow.connection().execute(
             update(outbox)
             .where(outbox.c.key == f"erp.billing_request|{closed['id']}")
@@ -82,7 +82,7 @@ def test_every_answer_carries_a_request_id(api: Api) -> None:
 
 def test_metrics_count_schedule_runs_and_those_nobody_runs(api: Api) -> None:
     now = utcnow()
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         for status, attempts, lease_until in (
             ("queued", 0, None),
             ("running", 1, now + timedelta(seconds=60)),  # its worker renews it

@@ -80,9 +80,13 @@ def test_a_dead_letter_degrades_health_and_a_retry_after_the_fix_delivers_once(
 
     finance.set_faults(rate=1.0, kinds=["503"])
     settings = WebhookSettings(allow_private=True, ca_bundle=finance.ca_path, max_attempts=2)
-    webhooks = FinanceWebhooks(WebhookConnector(settings, sleep=lambda _: None), api.container.uow)
+    webhooks = FinanceWebhooks(
+        WebhookConnector(settings, sleep=lambda _: None), api.container.new_uow
+    )
     routes = {FINANCE_TRIGGER: "webhooks"}
-    relay = Relay(api.container.uow, {"webhooks": webhooks}, routes, RelayPolicy(max_attempts=1))
+    relay = Relay(
+        api.container.new_uow, {"webhooks": webhooks}, routes, RelayPolicy(max_attempts=1)
+    )
     assert relay.drain().dead == 1
     shown = api.call("GET", "/api/v1/outbox", world.supervisor, expect=200).json()
     (dead,) = shown["dead_letters"]

@@ -44,7 +44,7 @@ def sims() -> Iterator[tuple[SalesforceSimulator, SAPSimulator, FinanceSimulator
 
 
 def counts(container: Container) -> dict[str, int]:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(OUTBOX.c.state, func.count()).group_by(OUTBOX.c.state)
         )
@@ -84,13 +84,13 @@ def test_killed_mid_batch_every_order_reaches_each_remote_exactly_once(
     sims: tuple[SalesforceSimulator, SAPSimulator, FinanceSimulator],
 ) -> None:
     sf, sap, finance = sims
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.session.add(models.WebhookSubscription(
             url=finance.endpoint, secret=finance.secret, active=True, created_by="ada"
         ))  # fmt: skip
         uow.commit()
     closed_orders(container, [r["InternalID"] for r in sap.records()][:ORDERS])
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         keys = dict(uow.connection().execute(select(OUTBOX.c.key, OUTBOX.c.payload)).all())
     sf.set_faults(rate=0.3, kinds=["503", "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW"],
                   retry_after_s=0.2, seed=1)  # fmt: skip

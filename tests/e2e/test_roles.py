@@ -185,11 +185,11 @@ def test_audit_verify_is_for_supervisors_and_admins(api: Api, world: World) -> N
 def test_a_revoked_token_is_refused_on_the_next_request(api: Api, world: World) -> None:
     from orchestrator.access import tokens as auth
 
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         issued = auth.issue(uow, api.container.secret_key, role="admin", subject="dan")
     oid = new_order(api, world)["id"]
     assert api.call("GET", f"/api/v1/work-orders/{oid}", issued.token).status_code == 200
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         auth.revoke(uow, issued.id)
     # Every operation that knows its caller, reads and writes alike, refuses the token now,
     # and a refused write changes nothing.

@@ -213,7 +213,7 @@ def test_a_restart_fails_the_interrupted_run_and_runs_the_queued_one(
 ) -> None:
     [oid] = triaged(api, world, move, 1)
     container = api.container
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         interrupted = models.ScheduleRun(
             kind="plan",
             day=datetime.fromisoformat(DAY).date(),
@@ -257,7 +257,7 @@ def test_runs_are_listed_latest_first_by_day(api: Api, world: World, move: Mover
 
 def _stored_run(api: Api, status: str, **lease: Any) -> int:
     """A run as another process left it (queued, or running under its lease)."""
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         run = models.ScheduleRun(kind="plan", day=datetime.fromisoformat(DAY).date(),
                                  territories=[], engine="auto", time_limit_s=1, status=status,
                                  phase="solving" if status == "running" else "queued",
@@ -278,7 +278,7 @@ def test_a_run_whose_process_died_is_taken_over_once_its_lease_runs_out(
     alive = _stored_run(api, "running", attempts=1, lease_owner="w2:4343:live",
                         lease_until=now + timedelta(seconds=60))  # fmt: skip
     young = _stored_run(api, "queued")
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         assert leases.orphaned(uow, queued_for_s=60) == [dead]
         # a queued run nobody took for a lease's length: its task was lost
         assert leases.orphaned(uow, queued_for_s=0, now=now + timedelta(seconds=1)) == [
@@ -286,15 +286,15 @@ def test_a_run_whose_process_died_is_taken_over_once_its_lease_runs_out(
             young,
         ]
 
-    scheduling.execute(api.container.uow, alive, lease_s=5)  # its process is still at it
+    scheduling.execute(api.container.new_uow, alive, lease_s=5)  # its process is still at it
     untouched = api.call("GET", f"{RUNS}/{alive}", world.dispatcher, expect=200).json()
     assert (untouched["status"], untouched["attempts"]) == ("running", 1)
 
-    scheduling.execute(api.container.uow, dead, lease_s=5)
+    scheduling.execute(api.container.new_uow, dead, lease_s=5)
     run = api.call("GET", f"{RUNS}/{dead}", world.dispatcher, expect=200).json()
     assert (run["status"], run["attempts"]) == ("done", 2), run.get("error")
     assert {outcomes(run)[i]["outcome"] for i in ids} == {"scheduled"}
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         stored = uow.session.get(models.ScheduleRun, dead)
         assert stored is not None and stored.lease_until is None
         assert stored.lease_owner is not None and stored.lease_owner != "w1:4242:dead"
@@ -311,7 +311,7 @@ class _TakenOver(ThreadPoolExecutor):
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         taken, self.run_id = self.run_id, 0  # once, by the first part sent
-        with self.api.container.uow() as uow:
+        with self.api.container.new_uow() as uow:
             run = uow.session.get(models.ScheduleRun, taken)
             if run is not None:
                 run.lease_owner, run.attempts = "w9:99:other", run.attempts + 1
@@ -323,13 +323,13 @@ def test_a_process_that_lost_its_run_stops_without_writing_to_it(
     api: Api, world: World, move: Mover
 ) -> None:
     [oid] = triaged(api, world, move, 1)
-    with api.container.uow() as uow:
+    with api.container.new_uow() as uow:
         asked = scheduling.request_run(
             uow, scheduling.RequestScheduleRun(datetime.fromisoformat(DAY).date(),
                                                Actor("dora", Role.DISPATCHER), time_limit_s=1)
         )  # fmt: skip
     with _TakenOver(api, asked["id"]) as parts:
-        scheduling.execute(api.container.uow, asked["id"], executor=parts, workers=2, lease_s=5)
+        scheduling.execute(api.container.new_uow, asked["id"], executor=parts, workers=2, lease_s=5)
     run = api.call("GET", f"{RUNS}/{asked['id']}", world.dispatcher, expect=200).json()
     # the other process's run: no plan, no outcome and no order changed by the first one
     assert (run["status"], run["attempts"], run["progress"]["phase"]) == ("running", 2, "solving")

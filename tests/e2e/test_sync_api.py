@@ -71,13 +71,14 @@ def connector(sim: SalesforceSimulator) -> SalesforceConnector:
 def sync_all(container: Container, sim: SalesforceSimulator) -> dict[str, StreamResult]:
     with connector(sim) as sf:
         return {
-            name: run_stream(container.uow, sf, stream, MAPPING) for name, stream in STREAMS.items()
+            name: run_stream(container.new_uow, sf, stream, MAPPING)
+            for name, stream in STREAMS.items()
         }
 
 
 def open_quarantine(container: Container) -> int:
     table = models.table_of(models.QuarantinedRecord)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return len(
             list(uow.connection().execute(select(table.c.id).where(table.c.resolved_at.is_(None))))
         )
@@ -85,7 +86,7 @@ def open_quarantine(container: Container) -> int:
 
 def stored(container: Container, model: type[models.Base]) -> list[Any]:
     table = models.table_of(model)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return list(uow.connection().execute(select(table).order_by(table.c.id)))
 
 
@@ -314,8 +315,8 @@ def test_the_latest_reconciliation_of_each_stream_is_shown(
     asset = next(r for r in stored(container, models.Asset) if r.deleted_at is None)
     sim.purge("Asset", [asset.external_id])
     with connector(sim) as sf:
-        reconcile(container.uow, sf, STREAMS["assets"])
-        reconcile(container.uow, sf, STREAMS["contacts"])
+        reconcile(container.new_uow, sf, STREAMS["assets"])
+        reconcile(container.new_uow, sf, STREAMS["contacts"])
     shown = api.call("GET", "/api/v1/sync/reconciliation", world.supervisor, expect=200).json()
     assert [(r["system"], r["entity"]) for r in shown] == [
         ("salesforce", "assets"),

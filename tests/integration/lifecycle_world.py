@@ -55,11 +55,11 @@ def _technician(name: str, cert_expires: date) -> canonical.Technician:
 def make_world(container: Container) -> World:
     """Reference data in the database: a division, a work type, a site, three technicians."""
     kinds = reference.KINDS
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         division = reference.create(
             uow, kinds["divisions"], canonical.Division(code="NORTH", name="North")
         )
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         work_type = reference.create(
             uow,
             kinds["work-types"],
@@ -78,7 +78,7 @@ def make_world(container: Container) -> World:
                 signature_required=True,
             ),
         )
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         site = reference.create(
             uow,
             kinds["sites"],
@@ -96,7 +96,7 @@ def make_world(container: Container) -> World:
         ("Tina", date(2099, 12, 31)),
         ("Ulf", date(2021, 1, 1)),  # certificate long expired
     ):
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             ids.append(
                 reference.create(uow, kinds["technicians"], _technician(name, expires))["id"]
             )
@@ -145,7 +145,7 @@ def snap(container: Container, wid: int) -> Snap:
         attachments("photo"),
         attachments("signature"),
     ).where(wo.id == wid)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         row, events, kind, from_state, to_state, photos, signatures = uow.session.execute(
             query
         ).one()

@@ -31,13 +31,13 @@ def sim() -> Iterator[SAPSimulator]:
 
 
 def _codes(container: Container, ids: list[int]) -> dict[int, str]:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return {i: uow.session.get_one(models.WorkOrder, i).tracking_code for i in ids}
 
 
 def _world(container: Container, sim: SAPSimulator) -> dict[str, Any]:
     """Seven closed orders, each left in one state, and an invoice for a document not ours."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.session.add(models.WebhookSubscription(
             url="https://finance.example/hook", secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             active=True, created_by="ada",
@@ -46,12 +46,12 @@ def _world(container: Container, sim: SAPSimulator) -> dict[str, Any]:
     buyers = [r["InternalID"] for r in sim.records()][:6]
     inv1, inv2, not_invoiced, missing, fin_dead = closed_orders(container, buyers[:5])
     (dead,) = closed_orders(container, ["9999999"])  # no such business partner: SAP refuses
-    with container.uow() as uow:  # the closing's billing rows lost: nothing will bill it
+    with container.new_uow() as uow:  # the closing's billing rows lost: nothing will bill it
         uow.connection().execute(delete(OUTBOX).where(OUTBOX.c.work_order_id == missing))
         uow.commit()
     clock = Clock()
     deliver_all(relay(container, {"sap": SAPBilling(sap_connector(sim))}, clock), clock)
-    with container.uow() as uow:  # the finance webhooks: delivered, one refused for good
+    with container.new_uow() as uow:  # the finance webhooks: delivered, one refused for good
         c = OUTBOX.c
         finance = (c.event == FINANCE_TRIGGER) & (c.state == "pending")
         uow.connection().execute(
@@ -86,7 +86,7 @@ def test_reconciliation_lists_what_is_missing_on_either_side_first(
     ids, codes = world["ids"], world["codes"]
     read = sap_connector(sim).invoices_for([*codes.values(), NOT_OURS])
     assert len(read) == 4
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         report = billing.reconciliation(uow, invoices=billing.by_document(read))
     shown = [(e["status"], e["tracking_code"]) for e in report["orders"]]
     assert shown == [
@@ -130,7 +130,7 @@ def test_without_a_read_back_the_store_side_is_shown_bounded_with_counts_over_al
     container: Container, sim: SAPSimulator
 ) -> None:
     codes = _world(container, sim)["codes"]
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         report = billing.reconciliation(uow, limit=3)
     assert report["read_back"] is False
     assert [(e["status"], e["tracking_code"]) for e in report["orders"]] == [

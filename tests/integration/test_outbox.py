@@ -86,7 +86,7 @@ class Clock:
 
 
 def relay(container: Container, destinations: dict[str, Any], clock: Clock, **policy: Any) -> Relay:
-    return Relay(container.uow, destinations, ROUTES, RelayPolicy(**policy), clock=clock)
+    return Relay(container.new_uow, destinations, ROUTES, RelayPolicy(**policy), clock=clock)
 
 
 def deliver_all(r: Relay, clock: Clock, rounds: int = 60) -> None:
@@ -100,7 +100,7 @@ def deliver_all(r: Relay, clock: Clock, rounds: int = 60) -> None:
 
 
 def pending(r: Relay) -> int:
-    with r.uow() as uow:
+    with r.new_uow() as uow:
         found = uow.connection().execute(
             select(OUTBOX.c.id).where(
                 (OUTBOX.c.state == "pending") & OUTBOX.c.event.in_(r.routed_events())
@@ -110,14 +110,14 @@ def pending(r: Relay) -> int:
 
 
 def outbox_rows(container: Container) -> list[Any]:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return list(uow.connection().execute(select(OUTBOX).order_by(OUTBOX.c.id)))
 
 
 def closed_orders(container: Container, buyers: list[str]) -> list[int]:
     """One closed order per SAP buyer, as the lifecycle leaves it, its rows enqueued."""
     ids = []
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         for n, buyer in enumerate(buyers):
             customer = models.Customer(
                 name=f"Customer {buyer}", source_system="sap", external_id=buyer
@@ -147,19 +147,19 @@ def test_closing_an_order_owes_each_remote_one_row_in_the_same_transaction(
 ) -> None:
     wid = _order_in(container, world, "completed")
     sue = Actor("sue", Role.SUPERVISOR)
-    with container.uow() as uow:  # two finance subscribers, one of them no longer active
+    with container.new_uow() as uow:  # two finance subscribers, one of them no longer active
         for url, active in (("https://finance.example/hook", True), ("https://old.example", False)):
             uow.session.add(models.WebhookSubscription(
                 url=url, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", active=active,
                 created_by="ada",
             ))  # fmt: skip
         uow.commit()
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         version = wo_h.get(uow, wid, sue)["version"]
-    with container.uow() as uow, pytest.raises(Exception, match="version"):
+    with container.new_uow() as uow, pytest.raises(Exception, match="version"):
         wo_h.transition(uow, wo_h.TransitionWorkOrder(wid, State.CLOSED, {}, sue, version - 1))
     assert outbox_rows(container) == [], "a close refused writes nothing"
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         closed = wo_h.transition(uow, wo_h.TransitionWorkOrder(wid, State.CLOSED, {}, sue, version))
     rows = outbox_rows(container)
     assert [(r.event, r.key, r.state, r.destination) for r in rows] == [
@@ -172,7 +172,7 @@ def test_closing_an_order_owes_each_remote_one_row_in_the_same_transaction(
     assert job["visits"] == 1 and job["first_time_fix"] is True
     assert job["technician_key"] is not None and job["actual_end"] is not None
     assert rows[1].payload["message_uuid"] != rows[2].payload.get("message_uuid")
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         trail = wo_h.audit_trail(uow, wid, sue)["events"]
     assert trail[-1]["payload"]["outbox"] == [r.key for r in rows]
 
@@ -255,14 +255,14 @@ def test_a_refused_trigger_is_a_dead_letter_and_retry_after_the_fix_delivers_it_
     rows = {row.work_order_id: row for row in outbox_rows(container) if row.event == ERP_BILLING}
     assert {row.state for row in rows.values()} == {"dead"}
     assert all(row.attempts == 3 and "401" in row.last_error for row in rows.values())
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         shown = outbox_h.status(uow)
     assert shown["by_state"]["dead"] == 4 and shown["by_destination"]["erp"]["dead"] == 4
     assert {d["key"] for d in shown["dead_letters"]} == {row.key for row in rows.values()}
     # the fix: the right password; then an operator retries each dead letter
     r = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, max_attempts=3)
     for row in rows.values():
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             outbox_h.retry(uow, row.id)
     deliver_all(r, clock)
     after = {row.work_order_id: row for row in outbox_rows(container) if row.event == ERP_BILLING}
@@ -270,7 +270,7 @@ def test_a_refused_trigger_is_a_dead_letter_and_retry_after_the_fix_delivers_it_
     assert "Business partner 9999999 does not exist" in after[ids[-1]].last_error
     assert after[ids[-1]].attempts == 1, "SAP's refusal is permanent: not tried again"
     assert len(sap.invoice_requests()) == 3
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert outbox_h.replay(uow, clock.now - timedelta(days=1)) == 3
     deliver_all(r, clock)
     assert len(sap.invoice_requests()) == 3, "a replay creates nothing new"
@@ -310,7 +310,7 @@ def test_hr_changes_are_pushed_to_salesforce_skills_in_order(
         certs = [r for r in hr.records()]
         clock = Clock()
         skills = SalesforceSkills(sf_connector(sf), MAPPING)
-        r = Relay(container.uow, {"salesforce": skills}, {CRM_CERTIFICATION: "salesforce"},
+        r = Relay(container.new_uow, {"salesforce": skills}, {CRM_CERTIFICATION: "salesforce"},
                   RelayPolicy(), clock=clock)  # fmt: skip
         deliver_all(r, clock)
         pushed = [row for row in outbox_rows(container) if row.event == CRM_CERTIFICATION]
@@ -337,10 +337,10 @@ def test_leases_of_a_dead_relay_are_let_go(container: Container, sap: SAPSimulat
     clock = Clock()
     dead = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, lease_s=1)
     assert len(dead.claim()) == 2  # and then it died
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert outbox_h.expire_leases(uow) == 0, "the leases still live"
     time.sleep(1.1)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert outbox_h.expire_leases(uow) == 2
     held = [r for r in outbox_rows(container) if r.event == ERP_BILLING]
     assert all(r.lease_owner is None and r.state == "pending" for r in held)
@@ -358,7 +358,7 @@ def test_after_a_burst_the_relay_refreshes_the_planners_statistics(container: Co
     """Autovacuum looks at most once a minute; a claim planned on a burst's picture (every row
     pending) would walk every row the burst delivered. The relay analyzes the outbox itself
     once it has moved ANALYZE_AFTER_ROWS rows out of pending."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.connection().exec_driver_sql("ALTER TABLE outbox SET (autovacuum_enabled = false)")
         now = utcnow()
         uow.connection().execute(insert(OUTBOX), [
@@ -370,13 +370,13 @@ def test_after_a_burst_the_relay_refreshes_the_planners_statistics(container: Co
         uow.commit()
 
     def counted() -> float:  # the planner's idea of the table: -1 before any analyze
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             found = uow.connection().exec_driver_sql(
                 "SELECT reltuples FROM pg_class WHERE relname = 'outbox'"
             )
             return float(found.scalar_one())
 
-    r = Relay(container.uow, {"null": Accepts()}, {CRM_COMPLETED: "null"},
+    r = Relay(container.new_uow, {"null": Accepts()}, {CRM_COMPLETED: "null"},
               RelayPolicy(batch=ANALYZE_AFTER_ROWS // 2))  # fmt: skip
     r.run_once()
     assert counted() == -1, "half of the threshold moved: not yet"

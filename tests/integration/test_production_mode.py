@@ -56,7 +56,7 @@ def sap() -> Iterator[SAPSimulator]:
 
 
 def delivered(container: Container) -> int:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(select(func.count()).where(OUTBOX.c.state == "delivered"))
         return int(found.scalar_one())
 
@@ -122,7 +122,7 @@ def test_wake_is_sent_only_after_the_commit(
         buyers = [r["InternalID"] for r in sap.records()][:2]
         closed_orders(container, buyers)  # one commit: woken once
         assert told.woken == 1
-        with container.uow() as uow:  # rows written, then rolled back: nobody is woken
+        with container.new_uow() as uow:  # rows written, then rolled back: nobody is woken
             uow.outbox_written()
             uow.rollback()
         assert told.woken == 1
@@ -209,7 +209,7 @@ def test_a_stream_syncs_on_one_worker_at_a_time(
     customers = models.table_of(models.Customer)
 
     def stored() -> int:
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             return int(
                 uow.connection().execute(select(func.count()).select_from(customers)).scalar_one()
             )
@@ -236,7 +236,7 @@ def day_to_plan(container: Container, world: World, n: int) -> list[int]:
 
     ids = [_order_in(container, world, "triaged") for _ in range(n)]
     sites = models.table_of(models.Site)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.connection().execute(sites.update().values(latitude=52.51, longitude=13.39))
         uow.commit()
     return ids
@@ -247,7 +247,7 @@ def ask_for_run(container: Container, time_limit_s: float) -> int:
     from orchestrator.planning import runs as scheduling
     from tests.integration.lifecycle_world import BASE_DAY
 
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         asked = scheduling.RequestScheduleRun(
             BASE_DAY.date(), Actor("dora", Role.DISPATCHER), time_limit_s=time_limit_s
         )
@@ -255,7 +255,7 @@ def ask_for_run(container: Container, time_limit_s: float) -> int:
 
 
 def stored_run(container: Container, run_id: int) -> models.ScheduleRun:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.session.get(models.ScheduleRun, run_id)
         assert found is not None
         return found
@@ -354,7 +354,7 @@ def test_an_api_restart_in_the_production_mode_leaves_the_workers_runs_alone(
     the production mode those are the workers', alive or taken over by lease."""
     day_to_plan(container, world, 1)
     run_id = ask_for_run(container, time_limit_s=1)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         run = uow.session.get(models.ScheduleRun, run_id)
         assert run is not None
         run.status, run.phase, run.attempts = "running", "solving", 1

@@ -42,7 +42,7 @@ MODES = ("proper",) * 6 + ("missing", "extra", "stale", "unqualified")
 
 def _new_orders(container: Container, w: World) -> list[int]:
     ids = []
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         ids.append(
             wo_h.create(
                 uow,
@@ -52,7 +52,7 @@ def _new_orders(container: Container, w: World) -> list[int]:
                 ),
             )["id"]
         )
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         ids.append(
             wo_h.create(
                 uow,
@@ -62,7 +62,7 @@ def _new_orders(container: Container, w: World) -> list[int]:
                 ),
             )["id"]
         )
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         ids.append(
             wo_h.submit_service_request(
                 uow,
@@ -101,7 +101,7 @@ class Runner:
         before = self.snaps[wid]
         actor = make_actor(kind, before, self.w)
         try:
-            with self.container.uow() as uow:
+            with self.container.new_uow() as uow:
                 if step == "checklist":
                     wo_h.update_checklist(
                         uow,
@@ -155,7 +155,7 @@ class Runner:
             fields["technician_id"] = w.unqualified_tech_id
 
         try:
-            with self.container.uow() as uow:
+            with self.container.new_uow() as uow:
                 public = wo_h.transition(
                     uow, wo_h.TransitionWorkOrder(wid, State(target), fields, actor, version)
                 )
@@ -295,7 +295,7 @@ def test_random_command_sequences_respect_the_table(
         final = snap(container, wid)
         assert final.events == 1 + run.accepted[wid]
         assert final.version == 1 + run.accepted[wid]
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         report = wo_h.verify_all(uow)
     assert report["ok"] is True, report
     assert report["first_broken"] is None
@@ -319,7 +319,7 @@ ROUTE["cancelled"] = [("cancelled", "supervisor")]
 
 
 def _requested_order(container: Container, w: World) -> int:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return wo_h.submit_service_request(
             uow,
             wo_h.SubmitServiceRequest(
@@ -338,7 +338,7 @@ def _attempt(
     actor = make_actor(kind, before, w)
     fields = proper_fields(first, before.status, target, before, w)
     try:
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             result: Any = wo_h.transition(
                 uow, wo_h.TransitionWorkOrder(wid, State(target), fields, actor, before.version)
             )
@@ -351,7 +351,7 @@ def _document_fully(container: Container, w: World, wid: int) -> None:
     for step in ("checklist", "photo", "signature"):
         s = snap(container, wid)
         actor = make_actor("assigned_technician", s, w)
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             if step == "checklist":
                 wo_h.update_checklist(
                     uow, wo_h.UpdateChecklist(wid, dict.fromkeys(CHECKLIST, True), actor, s.version)
@@ -427,7 +427,7 @@ def test_every_row_is_accepted_from_each_role_the_spec_lists(
             assert after.last_event == ("transition", row.source, row.target), where
     assert refused == [], "the spec allows these, the handlers refused them"
     assert tried >= len(SPEC_ROWS)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert wo_h.verify_all(uow)["ok"] is True
 
 
@@ -472,13 +472,13 @@ def test_a_second_check_in_is_a_second_visit_and_no_first_time_fix(
     assert after.visits == 2
     assert result["visits"] == 2
     assert result["first_time_fix"] is False
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert wo_h.verify_all(uow)["ok"] is True
 
 
 def test_first_time_fix_is_only_reported_once_closed(container: Container, world: World) -> None:
     wid = _order_in(container, world, "completed")
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         public = wo_h.get(uow, wid, Actor("sue", Role.SUPERVISOR))
     assert public["visits"] == 1
     assert public["first_time_fix"] is None
@@ -487,9 +487,9 @@ def test_first_time_fix_is_only_reported_once_closed(container: Container, world
 def test_the_handler_itself_bounds_priority(container: Container, world: World) -> None:
     """Not only the HTTP schema: a connector calling the handler gets the same refusal."""
     actor = Actor(subject="dora", role=Role.DISPATCHER)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         order = wo_h.create(uow, wo_h.CreateWorkOrder(canonical.WorkOrder(summary="x"), actor))
     fields = {"priority": 9, "division_id": world.division_id, "work_type_id": world.work_type_id}
-    with container.uow() as uow, pytest.raises(InvalidInput) as refused:
+    with container.new_uow() as uow, pytest.raises(InvalidInput) as refused:
         wo_h.transition(uow, wo_h.TransitionWorkOrder(order["id"], State.TRIAGED, fields, actor, 1))
     assert refused.value.extra["errors"][0]["field"] == "priority"

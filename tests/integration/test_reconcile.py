@@ -46,7 +46,7 @@ def sf_connector(sim: SalesforceSimulator) -> SalesforceConnector:
 
 def live(container: Container, model: type[models.Base], system: str) -> set[str]:
     table = models.table_of(model)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(table.c.external_id).where(
                 (table.c.source_system == system) & table.c.deleted_at.is_(None)
@@ -60,7 +60,7 @@ def test_records_purged_in_salesforce_become_tombstones_and_new_ones_are_reporte
 ) -> None:
     with sf_connector(sim) as sf:
         for name in ("customers", "assets"):
-            run_stream(container.uow, sf, STREAMS[name], MAPPING)
+            run_stream(container.new_uow, sf, STREAMS[name], MAPPING)
         accounts = sorted(live(container, models.Customer, "salesforce"))
         # accounts without assets, so nothing else points at them
         used = {
@@ -80,12 +80,12 @@ def test_records_purged_in_salesforce_become_tombstones_and_new_ones_are_reporte
             },
         )
         for name in ("customers", "assets"):
-            run_stream(container.uow, sf, STREAMS[name], MAPPING, full=False)
+            run_stream(container.new_uow, sf, STREAMS[name], MAPPING, full=False)
         assert set(purged) <= live(container, models.Customer, "salesforce"), "nothing to read"
 
         calls = sf.api_calls
-        customers = reconcile(container.uow, sf, STREAMS["customers"])
-        assets_report = reconcile(container.uow, sf, STREAMS["assets"], bulk_threshold=50)
+        customers = reconcile(container.new_uow, sf, STREAMS["customers"])
+        assets_report = reconcile(container.new_uow, sf, STREAMS["assets"], bulk_threshold=50)
         assert sf.api_calls - calls == customers.api_calls + assets_report.api_calls
     # (the incremental runs above brought the added account in: it is in both key sets)
     assert (customers.tombstoned, sorted(customers.tombstoned_ids)) == (3, sorted(purged))
@@ -96,12 +96,12 @@ def test_records_purged_in_salesforce_become_tombstones_and_new_ones_are_reporte
     assert not set(purged) & live(container, models.Site, "salesforce")
     assert not set(assets) & live(container, models.Asset, "salesforce")
     table = models.table_of(models.Customer)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         tomb = uow.connection().execute(select(table).where(table.c.external_id == purged[0])).one()
     assert tomb.deleted_at is not None and tomb.name  # the row and what it held stay
 
     with sf_connector(sim) as sf:
-        again = reconcile(container.uow, sf, STREAMS["customers"])
+        again = reconcile(container.new_uow, sf, STREAMS["customers"])
         sim.create(
             "Account",
             {
@@ -111,10 +111,10 @@ def test_records_purged_in_salesforce_become_tombstones_and_new_ones_are_reporte
                 "BillingLongitude": -1.08,
             },
         )
-        later = reconcile(container.uow, sf, STREAMS["customers"])
+        later = reconcile(container.new_uow, sf, STREAMS["customers"])
     assert again.tombstoned == 0 and again.missing_here == 0
     assert later.missing_here == 1 and len(later.missing_ids) == 1
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         kept = {(r["system"], r["entity"]): r for r in reports(uow)}
     assert kept["salesforce", "customers"]["missing_here"] == 1  # the latest report per stream
     assert kept["salesforce", "assets"]["tombstoned"] == 2
@@ -125,7 +125,7 @@ def test_a_certification_the_hr_feed_stops_listing_stops_counting(container: Con
         workers = sorted({r["worker_id"] for r in hr.records()})
         ids = {}
         for worker in workers:
-            with container.uow() as uow:
+            with container.new_uow() as uow:
                 ids[worker] = reference.create(
                     uow,
                     reference.KINDS["technicians"],
@@ -141,14 +141,14 @@ def test_a_certification_the_hr_feed_stops_listing_stops_counting(container: Con
         env = {k.removeprefix("FIELDBRIDGE_HR_").lower(): v for k, v in hr.env().items()}
         stream = hr_streams()["certifications"]
         with HRConnector(HRSettings(**env), sleep=lambda _: None) as source:  # type: ignore[arg-type]
-            run_stream(container.uow, source, stream, HRMapping())
+            run_stream(container.new_uow, source, stream, HRMapping())
             record: dict[str, Any] = hr.records()[0]
             hr.delete(record["worker_id"], record["code"])
-            assert run_stream(container.uow, source, stream, HRMapping()).written == 0
-            report = reconcile(container.uow, source, stream)
+            assert run_stream(container.new_uow, source, stream, HRMapping()).written == 0
+            report = reconcile(container.new_uow, source, stream)
     assert (report.tombstoned, report.tombstoned_ids) == (1, [record["id"]])
     assert report.remote == hr.count() and report.missing_here == 0
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         row = uow.session.get(models.Technician, ids[record["worker_id"]])
         assert row is not None
         gone = [c for c in row.certifications if c.external_id == record["id"]]

@@ -29,14 +29,14 @@ GUARD = "audit_events is append-only"
 
 
 def new_order(container: Container, summary: str = "Pump 3 vibrates") -> dict[str, Any]:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return wo_h.create(
             uow, wo_h.CreateWorkOrder(canonical.WorkOrder(summary=summary), DISPATCHER)
         )
 
 
 def move(container: Container, order: dict[str, Any], to: State, actor: Actor, **fields: Any):
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return wo_h.transition(
             uow,
             wo_h.TransitionWorkOrder(order["id"], to, fields, actor, order["version"]),
@@ -45,7 +45,7 @@ def move(container: Container, order: dict[str, Any], to: State, actor: Actor, *
 
 def stored_events(container: Container) -> list[models.AuditEvent]:
     """Every event as read back from the database (detached, fully loaded)."""
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         events = list(
             uow.session.scalars(
                 select(models.AuditEvent).order_by(
@@ -71,14 +71,14 @@ INSTANTS = [
 @pytest.mark.parametrize("instant", INSTANTS, ids=lambda d: d.isoformat())
 def test_utc_datetime_round_trip_is_aware_utc(container: Container, instant: datetime) -> None:
     order = new_order(container)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         note = models.Note(
             work_order_id=order["id"], kind="reason", text="x", sha256="0" * 64, created_at=instant
         )
         uow.session.add(note)
         uow.commit()
         note_id = note.id
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         back = uow.session.get(models.Note, note_id)
         assert back is not None
         assert back.created_at == instant
@@ -98,7 +98,7 @@ def test_utc_datetime_round_trip_is_aware_utc(container: Container, instant: dat
 
 def test_naive_datetime_is_refused_by_the_column(container: Container) -> None:
     order = new_order(container)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         uow.session.add(
             models.Note(
                 work_order_id=order["id"],
@@ -114,7 +114,7 @@ def test_naive_datetime_is_refused_by_the_column(container: Container) -> None:
 
 def test_order_times_read_back_as_aware_utc(container: Container) -> None:
     order = new_order(container)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         wo = uow.session.get(models.WorkOrder, order["id"])
         assert wo is not None
         for name in ("created_at", "updated_at", "status_changed_at"):
@@ -144,15 +144,15 @@ def test_audit_events_refuse_update_and_delete(container: Container, statement: 
         conn.commit()
     after = [(e.id, e.actor, e.payload, e.hash) for e in stored_events(container)]
     assert after == before
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert wo_h.verify_all(uow)["ok"] is True
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert [e["seq"] for e in wo_h.audit_trail(uow, order["id"], DISPATCHER)["events"]] == [1]
 
 
 def test_orm_update_of_an_event_is_refused(container: Container) -> None:
     new_order(container)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         event = uow.session.scalars(select(models.AuditEvent)).one()
         event.actor = "mallory"
         with pytest.raises(DBAPIError, match=GUARD):
@@ -178,10 +178,10 @@ def test_a_written_chain_verifies(container: Container) -> None:
     c = new_order(container, "Alarm beeps")
     move(container, b, State.CANCELLED, DISPATCHER, reason="customer withdrew")
     move(container, c, State.CANCELLED, SUPERVISOR, reason="duplicate of another")
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         report = wo_h.verify_all(uow)
     assert report == {"ok": True, "chains": 3, "events": 5, "first_broken": None}
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         trail = wo_h.audit_trail(uow, a["id"], DISPATCHER)["events"]
     assert [e["seq"] for e in trail] == [1]
     assert trail[0]["prev_hash"] == GENESIS
@@ -218,7 +218,7 @@ def test_verify_all_reports_a_tampered_event(container: Container) -> None:
             text("UPDATE audit_events SET actor = 'mallory' WHERE work_order_id = :w AND seq = 2"),
             {"w": b["id"]},
         )
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         report = wo_h.verify_all(uow)
     assert report["ok"] is False
     assert report["first_broken"]["work_order_id"] == b["id"]
@@ -236,7 +236,7 @@ def test_verify_all_reads_page_by_page_and_in_a_read_only_unit_of_work(
     orders = [new_order(container, f"order {i}") for i in range(3)]
     move(container, orders[0], State.CANCELLED, DISPATCHER, reason="one")
     move(container, orders[2], State.CANCELLED, DISPATCHER, reason="two")
-    with container.uow(read_only=True) as uow:
+    with container.new_uow(read_only=True) as uow:
         assert wo_h.verify_all(uow, batch=batch) == {
             "ok": True,
             "chains": 3,
@@ -249,7 +249,7 @@ def test_verify_all_reads_page_by_page_and_in_a_read_only_unit_of_work(
             text("UPDATE audit_events SET kind = 'forged' WHERE work_order_id = :w AND seq = 2"),
             {"w": orders[2]["id"]},
         )
-    with container.uow(read_only=True) as uow:
+    with container.new_uow(read_only=True) as uow:
         report = wo_h.verify_all(uow, batch=batch)
     assert report["ok"] is False
     assert (report["first_broken"]["work_order_id"], report["first_broken"]["seq"]) == (
@@ -293,7 +293,7 @@ def test_a_stored_event_rehashes_to_its_stored_hash(container: Container) -> Non
     order = new_order(container)
     wid = order["id"]
     # A second order's chain is independent; write the fixed event on its own order.
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         fixed_order = models.WorkOrder(
             tracking_code="FB-TEST0-TEST0",
             status="scheduled",
@@ -346,7 +346,7 @@ def test_a_stored_event_rehashes_to_its_stored_hash(container: Container) -> Non
     # And the handler-written event re-hashes too.
     created = events[(wid, 1)]
     assert wo_h.event_body(created).digest() == created.hash
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert wo_h.verify_all(uow)["ok"] is True
 
 
@@ -360,7 +360,7 @@ def test_handler_written_events_rehash_after_reading_back(container: Container) 
         assert body.at.tzinfo is UTC
         assert sha256_hex(canonical_json(body.as_dict())) == event.hash
     # The public trail shows the same hashes.
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         trail = wo_h.audit_trail(uow, order["id"], SUPERVISOR)["events"]
     assert [e["hash"] for e in trail] == [e.hash for e in events]
 
@@ -391,11 +391,11 @@ def test_a_whole_visit_rehashes_after_reading_back(container: Container, world: 
     )
     order = move(container, order, State.DISPATCHED, SUPERVISOR)
     order = move(container, order, State.IN_PROGRESS, tech, position={"lat": 53.54, "lon": 9.98})
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         order = wo_h.update_checklist(
             uow, wo_h.UpdateChecklist(order["id"], {"isolate": True}, tech, order["version"])
         )
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         wo_h.add_attachment(
             uow,
             wo_h.AddAttachment(
@@ -422,7 +422,7 @@ def test_a_whole_visit_rehashes_after_reading_back(container: Container, world: 
     for prev, event in zip([None, *events], events, strict=False):
         assert event.prev_hash == (prev.hash if prev else GENESIS)
         assert sha256_hex(canonical_json(wo_h.event_body(event).as_dict())) == event.hash, event.seq
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         assert wo_h.verify_all(uow) == {"ok": True, "chains": 1, "events": 7, "first_broken": None}
 
 
@@ -454,7 +454,7 @@ def test_the_api_process_checkpoints_the_wal_itself(database_url: str, tmp_path:
         checkpoint(container.engine)
         if sqlite:
             assert orders_in_the_main_file() == 3
-        with container.uow(read_only=True) as uow:
+        with container.new_uow(read_only=True) as uow:
             assert wo_h.verify_all(uow)["events"] == 3
     finally:
         container.dispose()

@@ -48,7 +48,7 @@ def connector(sim: HRSimulator) -> HRConnector:
 
 def sync(container: Container, sim: HRSimulator, **options: Any) -> StreamResult:
     with connector(sim) as hr:
-        return run_stream(container.uow, hr, STREAM, MAPPING, **options)
+        return run_stream(container.new_uow, hr, STREAM, MAPPING, **options)
 
 
 def add_technicians(
@@ -56,7 +56,7 @@ def add_technicians(
 ) -> dict[str, int]:
     out = {}
     for worker in workers:
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             created = reference.create(
                 uow,
                 reference.KINDS["technicians"],
@@ -77,7 +77,7 @@ def add_technicians(
 def stored(container: Container) -> dict[str, tuple[Any, ...]]:
     table = models.table_of(models.Certification)
     techs = models.table_of(models.Technician)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(table, techs.c.external_id.label("worker"))
             .join(techs, techs.c.id == table.c.technician_id)
@@ -100,7 +100,7 @@ def stored(container: Container) -> dict[str, tuple[Any, ...]]:
 
 def held(container: Container) -> dict[str, Any]:
     table = models.table_of(models.QuarantinedRecord)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(table).where((table.c.system == "hr") & table.c.resolved_at.is_(None))
         )
@@ -156,7 +156,7 @@ def test_certifications_land_on_their_technicians_and_bad_records_wait(
     unknown = [q for q in quarantine.values() if q.field == "worker_id"]
     assert unknown and all("dangling reference" in q.reason for q in unknown)
     assert result.read == sim.count() and result.pages >= sim.count() // 50
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         (cursor,) = [c for c in cursors(uow) if c["system"] == "hr"]
     assert cursor["read"] == result.read and cursor["api_calls"] == result.api_calls > 0
 
@@ -221,7 +221,7 @@ def test_a_certification_counts_for_dispatch_only_while_active_and_valid_that_lo
     sim.touch([record["id"]], {"expires_on": "2026-12-03", "issued_on": "2024-01-01"})
     sync(container, sim)
     # the Auckland technician holds the same certification, entered by hand
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         row = uow.session.get(models.Technician, auckland)
         assert row is not None
         row.certifications.append(
@@ -233,11 +233,11 @@ def test_a_certification_counts_for_dispatch_only_while_active_and_valid_that_lo
 
     admin = Actor("ada", Role.ADMIN)
     kind = reference.KINDS
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         division = reference.create(
             uow, kind["divisions"], canonical.Division(code="GAS", name="Gas")
         )
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         work_type = reference.create(
             uow,
             kind["work-types"],
@@ -247,11 +247,11 @@ def test_a_certification_counts_for_dispatch_only_while_active_and_valid_that_lo
         )
 
     def schedule(tech_id: int) -> dict[str, Any]:
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             order = wo.create(
                 uow, wo.CreateWorkOrder(canonical.WorkOrder(summary="Gas check"), admin)
             )
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             order = wo.transition(
                 uow,
                 wo.TransitionWorkOrder(
@@ -266,7 +266,7 @@ def test_a_certification_counts_for_dispatch_only_while_active_and_valid_that_lo
                     order["version"],
                 ),
             )
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             return wo.transition(
                 uow,
                 wo.TransitionWorkOrder(
@@ -292,7 +292,7 @@ def test_a_certification_counts_for_dispatch_only_while_active_and_valid_that_lo
     with pytest.raises(InvalidInput) as revoked:
         schedule(berlin)
     assert f"holds no certification {code} valid on 2026-12-03" in str(revoked.value)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         row = uow.session.get(models.Technician, berlin)
         assert row is not None
         shown = reference.to_public(reference.KINDS["technicians"], row)["certifications"]

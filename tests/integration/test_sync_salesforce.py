@@ -50,7 +50,7 @@ def connector(sim: SalesforceSimulator) -> SalesforceConnector:
 
 def sync_all(container: Container, source: Any, **options: Any) -> dict[str, StreamResult]:
     return {
-        name: run_stream(container.uow, source, stream, MAPPING, **options)
+        name: run_stream(container.new_uow, source, stream, MAPPING, **options)
         for name, stream in STREAMS.items()
     }
 
@@ -163,7 +163,7 @@ models_by_entity: dict[str, type[models.Base]] = {
 
 def rows(container: Container, entity: str) -> list[Any]:
     table = models.table_of(models_by_entity[entity])
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return list(uow.connection().execute(select(table).order_by(table.c.id)))
 
 
@@ -214,7 +214,7 @@ def stored(container: Container) -> dict[str, dict[str, tuple[Any, ...]]]:
 
 def quarantined(container: Container) -> dict[tuple[str, str], Any]:
     table = models.table_of(models.QuarantinedRecord)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(select(table).where(table.c.resolved_at.is_(None)))
         return {(r.entity, r.external_id): r for r in found}
 
@@ -268,7 +268,7 @@ def test_a_first_sync_stores_the_org_record_for_record(
             assert "dangling reference" in q["asset", record_id].reason
         elif obj == "WorkOrder":
             assert q["work_order", record_id].field == "WorkOrder.EndDate"
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         held = {c["entity"]: c for c in cursors(uow)}
     for name, result in results.items():
         assert result.read == sim.count(STREAMS[name].sobject)
@@ -373,7 +373,7 @@ def test_a_stopped_run_resumes_from_its_cursor_across_one_shared_stamp(
         phones = {i: sim.get("Contact", i)["Phone"] for i in good}  # type: ignore[index]
         with pytest.raises(KeyboardInterrupt):
             run_stream(
-                container.uow,
+                container.new_uow,
                 StopsAfter(sf, 1),
                 stream,
                 MAPPING,
@@ -383,11 +383,11 @@ def test_a_stopped_run_resumes_from_its_cursor_across_one_shared_stamp(
         held = {r.external_id: r.phone for r in rows(container, "contact")}
         done = {i for i in good if held[i] == phones[i]}
         assert len(done) == 200 or (lookback_s and len(done) >= 200 - 40)
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             (cursor,) = [c for c in cursors(uow) if c["entity"] == "contacts"]
         assert cursor["cursor_stamp"].strftime("%Y-%m-%dT%H:%M:%S") == touched.stamp[:19]
         resumed = run_stream(
-            container.uow, sf, stream, MAPPING, lookback_s=lookback_s, batch_size=200
+            container.new_uow, sf, stream, MAPPING, lookback_s=lookback_s, batch_size=200
         )
         assert resumed.written == len(good) - len(done)
         assert {r.external_id: r.phone for r in rows(container, "contact")} == {
@@ -418,7 +418,7 @@ def test_a_deletion_leaves_a_tombstone_and_a_fixed_record_leaves_quarantine(
     fixed = {r.external_id: r for r in rows(container, "contact")}[bad]
     assert fixed.email == "fixed@example.com"
     table = models.table_of(models.QuarantinedRecord)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         q = uow.connection().execute(select(table).where(table.c.external_id == bad)).one()
     assert q.resolved_at is not None
 
@@ -449,7 +449,7 @@ def test_a_stale_version_is_ignored_and_the_same_version_writes_nothing(
     }
     before = versions(container)
     for page in ([stale], [raw]):
-        result = run_stream(container.uow, OnePage(page), stream, MAPPING, full=True)
+        result = run_stream(container.new_uow, OnePage(page), stream, MAPPING, full=True)
         assert (result.read, result.written, result.skipped) == (1, 0, 1)
     assert versions(container) == before
     assert {r.external_id: r.phone for r in rows(container, "contact")}[current.external_id] == raw[
@@ -511,7 +511,9 @@ def test_versions_of_one_record_in_one_page_apply_in_their_order(
         version(2, "+4930222222"),
         version(1, "+4930333333"),
     )
-    result = run_stream(container.uow, OnePage([newer, newest, stale]), stream, MAPPING, full=True)
+    result = run_stream(
+        container.new_uow, OnePage([newer, newest, stale]), stream, MAPPING, full=True
+    )
     # the customer written twice and the stale version skipped; the site, whose fields a
     # new Phone leaves alone, skipped each time
     assert (result.read, result.written, result.skipped) == (3, 2, 4)
@@ -525,7 +527,7 @@ def test_versions_of_one_record_in_one_page_apply_in_their_order(
 
 def events(container: Container, order_id: int) -> list[Any]:
     table = models.table_of(models.AuditEvent)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(table).where(table.c.work_order_id == order_id).order_by(table.c.seq)
         )
@@ -567,9 +569,9 @@ def test_intake_writes_our_key_back_and_later_edits_follow_the_ownership_policy(
         )
         sim.update("WorkOrder", status_edited, {"Status": "Canceled", "Subject": "Moved"})
         sim.delete("WorkOrder", deleted)
-        again = run_stream(container.uow, sf, stream, MAPPING)
+        again = run_stream(container.new_uow, sf, stream, MAPPING)
         assert again.written == 3
-        third = run_stream(container.uow, sf, stream, MAPPING)
+        third = run_stream(container.new_uow, sf, stream, MAPPING)
         assert third.written == 0, "what was applied or ignored is not applied or logged twice"
 
     after = {r.external_id: r for r in rows(container, "work_order")}
@@ -615,13 +617,13 @@ def test_an_order_whose_key_could_not_be_written_is_taken_in_once_and_keyed_next
     stream = STREAMS["work_orders"]
     with connector(sim) as sf:
         for name in ("customers", "contacts", "assets"):
-            run_stream(container.uow, sf, STREAMS[name], MAPPING)
+            run_stream(container.new_uow, sf, STREAMS[name], MAPPING)
         with pytest.raises(Retryable):
-            run_stream(container.uow, KeysFail(sf), stream, MAPPING)
+            run_stream(container.new_uow, KeysFail(sf), stream, MAPPING)
         taken = {r.external_id: r for r in rows(container, "work_order")}
         assert taken and all(r.remote_key_written_at is None for r in taken.values())
         assert all(sim.get("WorkOrder", i)["Fieldbridge_Id__c"] is None for i in taken)  # type: ignore[index]
-        later = run_stream(container.uow, sf, stream, MAPPING)
+        later = run_stream(container.new_uow, sf, stream, MAPPING)
         assert later.keys_written == len(taken) and later.keys_refused == 0
         after = {r.external_id: r for r in rows(container, "work_order")}
         assert after.keys() == taken.keys(), "read again, nothing taken in twice"

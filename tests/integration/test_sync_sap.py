@@ -40,7 +40,7 @@ def connector(sim: SAPSimulator) -> SAPConnector:
 
 
 def sync(container: Container, source: Any, **options: Any) -> StreamResult:
-    return run_stream(container.uow, source, STREAM, MAPPING, batch_size=50, **options)
+    return run_stream(container.new_uow, source, STREAM, MAPPING, batch_size=50, **options)
 
 
 def expected(sim: SAPSimulator) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]:
@@ -58,7 +58,7 @@ def expected(sim: SAPSimulator) -> tuple[dict[str, tuple[Any, ...]], dict[str, s
 
 def stored(container: Container) -> dict[str, tuple[Any, ...]]:
     table = models.table_of(models.Customer)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(table).where((table.c.source_system == "sap") & table.c.deleted_at.is_(None))
         )
@@ -67,7 +67,7 @@ def stored(container: Container) -> dict[str, tuple[Any, ...]]:
 
 def quarantined(container: Container) -> dict[str, str]:
     table = models.table_of(models.QuarantinedRecord)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(table).where((table.c.system == "sap") & table.c.resolved_at.is_(None))
         )
@@ -85,7 +85,7 @@ def test_a_first_sync_stores_every_customer_and_holds_the_malformed(
     reasons = sim.malformed_reasons()
     assert {i for i, why in reasons.items() if why != "invalid_country"} <= set(held)
     assert result.read == sim.count() and result.pages == -(-sim.count() // 50)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         (cursor,) = [c for c in cursors(uow) if c["system"] == "sap"]
     newest = max(r["SystemAdministrativeData"]["LastChangeDateTime"] for r in sim.records())
     assert cursor["cursor_stamp"] == min(newest, result.started_at)
@@ -125,13 +125,13 @@ def test_a_stopped_run_keeps_its_cursor_and_the_next_loses_nothing(
 ) -> None:
     with connector(sim) as sap:
         sync(container, sap)
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             (before,) = [c for c in cursors(uow) if c["system"] == "sap"]
         touched = sim.touch(sorted(stored(container))[:120], {"CityName": "Leeds"})
         renamed = sim.touch(sorted(stored(container))[-5:], {"FirstLineName": "Renamed Ltd"})
         with pytest.raises(KeyboardInterrupt):
             sync(container, StopsAfter(sap, 1))
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             (after,) = [c for c in cursors(uow) if c["system"] == "sap"]
         # pages come by ID, not by change date: nothing says all before a stamp is in yet
         assert after["cursor_stamp"] == before["cursor_stamp"]
@@ -151,7 +151,7 @@ def test_obsolete_and_vanished_customers_become_tombstones(
         sim.delete(second)
         sync(container, sap)
         assert first not in stored(container) and second in stored(container)
-        report = reconcile(container.uow, sap, STREAM)
+        report = reconcile(container.new_uow, sap, STREAM)
     assert (report.tombstoned, report.tombstoned_ids) == (1, [second])
     assert second not in stored(container)
     assert report.remote == sim.count()
@@ -165,7 +165,7 @@ EQUIPMENT = sap_streams()["assets"]
 def assets(container: Container) -> dict[str, Any]:
     """The live SAP assets by IdentifiedStockID: (serial, model, name, site_id, version)."""
     table = models.table_of(models.Asset)
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         found = uow.connection().execute(
             select(table).where((table.c.source_system == "sap") & table.c.deleted_at.is_(None))
         )
@@ -183,13 +183,13 @@ def equipment_of(sim: SAPSimulator) -> dict[str, tuple[Any, ...]]:
 
 
 def sync_equipment(container: Container, sap: Any, **options: Any) -> StreamResult:
-    return run_stream(container.uow, sap, EQUIPMENT, MAPPING, batch_size=40, **options)
+    return run_stream(container.new_uow, sap, EQUIPMENT, MAPPING, batch_size=40, **options)
 
 
 def test_equipment_arrives_unplaced_and_keeps_the_site_a_dispatcher_gives_it(
     container: Container, sim: SAPSimulator
 ) -> None:
-    with container.uow() as uow:  # a site of ours to place a unit at
+    with container.new_uow() as uow:  # a site of ours to place a unit at
         site = models.Site(
             name="Leeds depot", address="1 Park Row, Leeds", latitude=53.8, longitude=-1.55,
             time_zone="Europe/London",
@@ -205,7 +205,7 @@ def test_equipment_arrives_unplaced_and_keeps_the_site_a_dispatcher_gives_it(
         assert all(r.site_id is None for r in got.values())
         placed, renamed, untouched = sorted(got)[:3]
         table = models.table_of(models.Asset)
-        with container.uow() as uow:
+        with container.new_uow() as uow:
             uow.connection().execute(
                 table.update().where(table.c.external_id == placed).values(site_id=site_id)
             )
@@ -233,7 +233,7 @@ def test_obsolete_and_vanished_equipment_become_tombstones(
         sim.delete_stock(gone)
         sync_equipment(container, sap)
         assert obsolete not in assets(container) and gone in assets(container)
-        report = reconcile(container.uow, sap, EQUIPMENT)
+        report = reconcile(container.new_uow, sap, EQUIPMENT)
     assert (report.tombstoned, report.tombstoned_ids) == (1, [gone])
     assert set(assets(container)) == set(equipment_of(sim))
     assert report.remote == sim.stock_count()

@@ -46,7 +46,7 @@ def run_in_loop(container: Container, scenario: Callable[[], Any]) -> Any:
 
 
 def customers(container: Container) -> list[str]:
-    with container.uow() as uow:
+    with container.new_uow() as uow:
         return list(uow.connection().scalars(select(CUSTOMERS.c.name).order_by(CUSTOMERS.c.id)))
 
 
@@ -73,10 +73,10 @@ def test_core_and_orm_work_share_one_transaction_that_commits_or_rolls_back_whol
         raise RuntimeError("the command failed after writing")
 
     async def scenario() -> None:
-        await loop_container.uow().run(add_two, "kept", commit=True)
+        await loop_container.new_uow().run(add_two, "kept", commit=True)
         with pytest.raises(RuntimeError):
-            await loop_container.uow().run(boom)
-        await loop_container.uow().run(add_two, "dropped", commit=False)
+            await loop_container.new_uow().run(boom)
+        await loop_container.new_uow().run(add_two, "dropped", commit=False)
 
     run_in_loop(loop_container, scenario)
     assert customers(loop_container) == ["kept core", "kept orm"]
@@ -85,11 +85,11 @@ def test_core_and_orm_work_share_one_transaction_that_commits_or_rolls_back_whol
 def test_a_read_only_unit_of_work_sees_committed_rows_and_writes_nothing(
     loop_container: Container,
 ) -> None:
-    with loop_container.uow() as uow:
+    with loop_container.new_uow() as uow:
         order = wo.create(uow, wo.CreateWorkOrder(canonical.WorkOrder(summary="x"), DISPATCHER))
 
     async def scenario() -> dict[str, Any]:
-        return await loop_container.uow(read_only=True).run(wo.get, order["id"], DISPATCHER)
+        return await loop_container.new_uow(read_only=True).run(wo.get, order["id"], DISPATCHER)
 
     assert run_in_loop(loop_container, scenario)["summary"] == "x"
 
@@ -117,7 +117,7 @@ def test_the_loop_serves_other_work_while_a_statement_waits_for_postgresql(
         stop = asyncio.Event()
         tick = asyncio.create_task(ticker(stop))
         started = asyncio.get_running_loop().time()
-        await loop_container.uow().run(slow)
+        await loop_container.new_uow().run(slow)
         stop.set()
         await tick
         return started
@@ -147,7 +147,7 @@ def test_units_of_work_get_their_turn_in_the_order_they_asked(
     async def scenario() -> list[int]:
         loop = asyncio.get_running_loop()
         holders = [
-            asyncio.create_task(loop_container.uow().run(hold)) for _ in range(LOOP_POOL_SIZE)
+            asyncio.create_task(loop_container.new_uow().run(hold)) for _ in range(LOOP_POOL_SIZE)
         ]
         await asyncio.sleep(0.1)  # every turn is taken
         asked: list[int] = []
@@ -155,7 +155,7 @@ def test_units_of_work_get_their_turn_in_the_order_they_asked(
         until = loop.time() + 0.5  # past the holders' end, while the queue drains
         while loop.time() < until:
             asked.append(len(asked))
-            tasks.append(asyncio.create_task(loop_container.uow().run(record, asked[-1])))
+            tasks.append(asyncio.create_task(loop_container.new_uow().run(record, asked[-1])))
             await asyncio.sleep(0.001)
         await asyncio.gather(*holders, *tasks)
         return asked
