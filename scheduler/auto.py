@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -124,14 +123,28 @@ def solve(
     return out
 
 
-@functools.cache
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
 def _pool(cores: int) -> ProcessPoolExecutor:
-    """One pool of worker processes for the life of this process, started on first use from
-    a server that has already imported the engines (a worker is then ready in milliseconds,
-    not the second or two that importing them takes)."""
-    context = get_context("forkserver")
-    context.set_forkserver_preload(["scheduler.auto"])
-    return ProcessPoolExecutor(max_workers=cores, mp_context=context)
+    """One pool of worker processes for the life of this process (until ``shutdown``),
+    started on first use from a server that has already imported the engines (a worker is
+    then ready in milliseconds, not the second or two that importing them takes)."""
+    if cores not in _pools:
+        context = get_context("forkserver")
+        context.set_forkserver_preload(["scheduler.auto"])
+        _pools[cores] = ProcessPoolExecutor(max_workers=cores, mp_context=context)
+    return _pools[cores]
+
+
+def shutdown() -> None:
+    """End this process's pool of worker processes, if it has one, waiting for the parts
+    under way (a later ``solve`` starts a new one). A process that planned calls it before it
+    ends: its workers would otherwise outlive it, and with them the forkserver and
+    multiprocessing's resource tracker, when the process is ended by a signal."""
+    while _pools:
+        _, pool = _pools.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def race(

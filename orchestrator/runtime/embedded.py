@@ -25,6 +25,7 @@ from orchestrator.planning import runs
 from orchestrator.runtime.metrics import TASK_SECONDS
 from orchestrator.runtime.settings import Settings
 from orchestrator.store.uow import UnitOfWork
+from scheduler import auto
 
 log = logging.getLogger("fieldbridge.runner")
 outbox_log = logging.getLogger("fieldbridge.outbox")
@@ -67,11 +68,13 @@ class EmbeddedBackground:
 
     def stop(self) -> None:
         """The relay stops after its round; the run under way finishes, the ones not started
-        stay queued in the store (and run at the next start)."""
+        stay queued in the store (and run at the next start); the solver's process pool
+        ends."""
         self._stop.set()
         if self._relay is not None:
             self._relay.join()
         self._runs.shutdown(wait=True, cancel_futures=True)
+        auto.shutdown()  # the solver's pool: its processes end with this one
 
     def _deliver(self, relay: Relay) -> None:
         shown: list[str] = []

@@ -1,6 +1,6 @@
 """A finance system on loopback: a subscriber receiving fieldbridge's billing webhooks
-(``POST /webhooks/billing``, Standard Webhooks signatures checked by the receiver helper
-fieldbridge ships, ``connectors.webhooks.receiver``) over real HTTPS, with a ledger of
+(``POST /webhooks/billing``, Standard Webhooks signatures checked as the spec says, by a
+verifier of its own: ``sandbox.finance.verify``) over real HTTPS, with a ledger of
 requests, the events received one per webhook-id, and seeded faults. See
 ``FinanceSimulator``."""
 

@@ -1,7 +1,7 @@
 """The finance receiver over HTTP: ``POST /webhooks/billing`` and the ``/__*`` controls.
 
-Every delivery is verified by the helper fieldbridge ships to subscribers
-(``connectors.webhooks.receiver.WebhookReceiver``, with its own ``MemorySeenIds``): 204 for a
+Every delivery is verified as the Standard Webhooks spec says (``sandbox.finance.verify``,
+written independently of the helper fieldbridge ships to subscribers): 204 for a
 new one (its event is received: one effect), 200 ``already_received`` for an id received
 before (no second effect), 400 ``{"error", "message"}`` for a bad signature, a stale
 timestamp or a body that is not a JSON object. A delivery may draw a fault from the seeded
@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.webhooks.receiver import Replayed, WebhookReceiver, WebhookRefused
 from sandbox._controls import faults_route, json_response, ledger_route
 from sandbox._faults import delay
 from sandbox._server import ServerState
 from sandbox.finance.faults import LOST, FaultPlan
+from sandbox.finance.verify import Refused, Replayed, Verifier
 
 BILLING = "/webhooks/billing"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -35,7 +35,7 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 class Desk:
     """What the app and the simulator share, under ``lock``."""
 
-    receiver: WebhookReceiver
+    receiver: Verifier
     faults: FaultPlan = field(default_factory=FaultPlan)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     received: dict[str, dict[str, Any]] = field(default_factory=dict)  # webhook-id -> event
@@ -112,7 +112,7 @@ class FinanceApp:
                 event = desk.receiver.verify(request.headers, body)
             except Replayed:
                 return 200, {"status": "already_received"}, False
-            except WebhookRefused as exc:
+            except Refused as exc:
                 return 400, {"error": type(exc).__name__, "message": exc.reason}, False
             webhook_id = request.headers["webhook-id"].strip()
             desk.received[webhook_id] = {

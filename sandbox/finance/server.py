@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from connectors.webhooks.receiver import MemorySeenIds, WebhookReceiver
 from sandbox._controls import Controls
 from sandbox._server import LoopbackSimulator
 from sandbox.finance.app import BILLING, Desk, FinanceApp
+from sandbox.finance.verify import Verifier
 
 
 def _derived_secret(seed: int) -> str:
@@ -55,8 +55,7 @@ class FinanceSimulator(LoopbackSimulator, Controls):
             "finance simulator", port=port, workdir=workdir, workdir_prefix="fieldbridge-finance-"
         )
         self._secret = secret or _derived_secret(seed)
-        receiver = WebhookReceiver(self._secret, MemorySeenIds(max_size=None), tolerance_s)
-        self._desk = Desk(receiver)
+        self._desk = Desk(Verifier(self._secret, tolerance_s))
         if faults:
             self.set_faults(**faults)
 
