@@ -89,20 +89,15 @@ from connectors.webhooks import WebhookConnector, WebhookSettings
 from mappings.canonical import CompletedJob
 from mappings.salesforce import SalesforceMapping
 from mappings.salesforce.outbound import work_order_to_salesforce
-from orchestrator.outbox import (
+from orchestrator.outbox.destinations import FinanceWebhooks, SalesforceJobs, SAPBilling
+from orchestrator.outbox.events import (
+    BILLING_NAMESPACE,
     CRM_COMPLETED,
     ERP_BILLING,
     FINANCE_TRIGGER,
-    Destination,
-    Message,
-    Outcome,
-    Relay,
-    RelayPolicy,
-    RelayResult,
     enqueue_closed,
 )
-from orchestrator.outbox.destinations import FinanceWebhooks, SalesforceJobs, SAPBilling
-from orchestrator.outbox.events import BILLING_NAMESPACE
+from orchestrator.outbox.relay import Destination, Message, Outcome, Relay, RelayPolicy, RelayResult
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.runtime.settings import Settings
 from orchestrator.store import models

@@ -6,38 +6,8 @@ Salesforce, SAP; finance webhooks) and records each outcome: delivered, a stored
 attempt, or a dead letter with the remote's answer. Nothing is lost (a row exists once the
 order is closed) and nothing is sent twice to effect (each remote turns a repeat of the row's
 key into no second effect).
+
+Around it: ``admin`` (the outbox as operators see it: counts, dead letters, retries),
+``billing`` (reconciliation of closed orders with their billing triggers and SAP's invoices)
+and ``subscriptions`` (the finance webhook subscribers).
 """
-
-from orchestrator.outbox.events import (
-    CRM_CERTIFICATION,
-    CRM_COMPLETED,
-    ERP_BILLING,
-    EVENTS,
-    FINANCE_TRIGGER,
-    enqueue_closed,
-)
-from orchestrator.outbox.relay import (
-    ByEvent,
-    Destination,
-    Message,
-    Outcome,
-    Relay,
-    RelayPolicy,
-    RelayResult,
-)
-
-__all__ = [
-    "CRM_CERTIFICATION",
-    "CRM_COMPLETED",
-    "ERP_BILLING",
-    "EVENTS",
-    "FINANCE_TRIGGER",
-    "ByEvent",
-    "Destination",
-    "Message",
-    "Outcome",
-    "Relay",
-    "RelayPolicy",
-    "RelayResult",
-    "enqueue_closed",
-]

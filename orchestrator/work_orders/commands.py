@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, bindparam, func, insert, select, tuple_
 
 from mappings import canonical
-from orchestrator import outbox
 from orchestrator.domain.audit import GENESIS, EventBody, canonical_json, sha256_hex, verify_chain
 from orchestrator.domain.errors import (
     Forbidden,
@@ -45,6 +44,7 @@ from orchestrator.domain.lifecycle import (
     parties,
     permitted,
 )
+from orchestrator.outbox.events import enqueue_closed
 from orchestrator.reference import records as reference
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
@@ -709,7 +709,7 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
     wo.status_changed_at = now
     wo.version += 1
     if target is State.CLOSED:  # what closing owes the remotes, in this very transaction
-        payload["outbox"] = outbox.enqueue_closed(uow, wo, now)
+        payload["outbox"] = enqueue_closed(uow, wo, now)
     _append_event(
         uow, wo, cmd.actor, "transition", payload, from_state=source, to_state=target, at=now
     )

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from connectors.webhooks import WebhookConnector, WebhookSettings
-from orchestrator.outbox import FINANCE_TRIGGER, Relay, RelayPolicy
 from orchestrator.outbox.destinations import FinanceWebhooks
+from orchestrator.outbox.events import FINANCE_TRIGGER
+from orchestrator.outbox.relay import Relay, RelayPolicy
 from sandbox.finance import FinanceSimulator
 from tests.e2e.conftest import Api, Mover, World
 from tests.e2e.test_lifecycle import document, to_in_progress

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import delete, update
 
 from connectors.sap import BillingItem, BillingRequest
-from orchestrator.outbox import ERP_BILLING, FINANCE_TRIGGER, billing
+from orchestrator.outbox import billing
 from orchestrator.outbox.destinations import SAPBilling
+from orchestrator.outbox.events import ERP_BILLING, FINANCE_TRIGGER
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from sandbox.sap import SAPSimulator

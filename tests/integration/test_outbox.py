@@ -18,19 +18,16 @@ from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.sap import SAPConnector, SAPSettings
 from mappings.salesforce import SalesforceMapping
 from orchestrator.domain.lifecycle import Actor, Role, State
-from orchestrator.outbox import (
+from orchestrator.outbox import admin as outbox_h
+from orchestrator.outbox.destinations import SalesforceJobs, SalesforceSkills, SAPBilling
+from orchestrator.outbox.events import (
     CRM_CERTIFICATION,
     CRM_COMPLETED,
     ERP_BILLING,
     FINANCE_TRIGGER,
-    Outcome,
-    Relay,
-    RelayPolicy,
+    enqueue_closed,
 )
-from orchestrator.outbox import admin as outbox_h
-from orchestrator.outbox.destinations import SalesforceJobs, SalesforceSkills, SAPBilling
-from orchestrator.outbox.events import enqueue_closed
-from orchestrator.outbox.relay import ANALYZE_AFTER_ROWS
+from orchestrator.outbox.relay import ANALYZE_AFTER_ROWS, Outcome, Relay, RelayPolicy
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
