@@ -97,7 +97,8 @@ def status(
 
 def alerts(uow: UnitOfWork, alert_age_s: float, *, now: datetime | None = None) -> list[str]:
     """Why the outbox needs a person: dead letters, or a pending row older than
-    ``alert_age_s`` (a remote down, or a destination not configured)."""
+    ``alert_age_s`` (a remote down). Parked rows (their destination not configured) wait for
+    the settings, not for a person: they raise no alert."""
     now = now or utcnow()
     counted = tally(uow.connection())
     reasons = []

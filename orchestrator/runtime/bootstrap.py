@@ -61,7 +61,7 @@ __all__ = [
     "worker_context",
 ]
 
-log = logging.getLogger("fieldbridge.bootstrap")
+log = logging.getLogger("fieldbridge.outbox")
 
 SETTINGS: dict[str, type[ConnectorSettings]] = {
     "salesforce": SalesforceSettings,

@@ -144,3 +144,49 @@ def test_serve_answers_over_real_http(env: dict[str, str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_version_and_the_commands_in_the_order_a_newcomer_meets_them(env: dict[str, str]) -> None:
+    from importlib.metadata import version
+
+    from cli.main import ORDER
+
+    shown = run(env, "--version")
+    assert (shown.returncode, shown.stdout) == (0, f"fieldbridge {version('fieldbridge')}\n")
+    listed = run(env, "--help").stdout
+    panels = [listed.index(panel) for panel in ("─ Run ", "─ Operate ", "─ Plan ", "─ Try it out ")]
+    assert panels == sorted(panels)
+    places = [listed.index(f"│ {name} ") for name in ORDER]
+    assert places == sorted(places), "listed as cli.main.ORDER says"
+
+
+def test_every_help_text_reads_as_prose_without_markup() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    paths: list[list[str]] = [[]]
+    seen = []
+    while paths:
+        path = paths.pop()
+        shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
+        assert shown.exit_code == 0, (path, shown.output)
+        for markup in ("``", ":class:", ":func:", "**", "\\b"):
+            assert markup not in shown.output, (path, markup, shown.output)
+        command = typer.main.get_command(app)
+        for part in path:
+            command = command.commands[part]  # type: ignore[attr-defined]
+        paths += [[*path, name] for name in getattr(command, "commands", {})]
+        seen.append(" ".join(path))
+    assert len(seen) > 20 and "sync run" in seen and "outbox relay" in seen
+
+
+def test_sync_run_without_settings_says_what_to_set_in_one_line(env: dict[str, str]) -> None:
+    for system, variable in (("sap", "FIELDBRIDGE_SAP_URL"), ("hr", "FIELDBRIDGE_HR_TOKEN")):
+        out = run(env, "sync", "run", "--system", system)
+        assert out.returncode == 2
+        (line,) = out.stderr.strip().splitlines()
+        assert line.startswith(f"error: the {system} settings are incomplete: ")
+        assert variable in line and "validation error" not in line
