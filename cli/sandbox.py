@@ -80,8 +80,9 @@ def up(
 
     Prints where they are and the credentials (standard error), and the
     ``FIELDBRIDGE_SALESFORCE_*``, ``FIELDBRIDGE_HR_*``, ``FIELDBRIDGE_SAP_*`` and
-    ``FIELDBRIDGE_WEBHOOK_*`` settings that point fieldbridge at them (standard output). The finance receiver's URL
-    and secret are for a webhook subscription (POST /api/v1/webhook-subscriptions).
+    ``FIELDBRIDGE_WEBHOOK_*`` settings that point fieldbridge at them (standard output).
+    The finance receiver's URL and secret are for a webhook subscription
+    (POST /api/v1/webhook-subscriptions).
     """
     sf = SalesforceSimulator(seed=seed, port=port, workdir=workdir)
     summary = _seeded(sf, customers, assets, contacts, work_orders)
