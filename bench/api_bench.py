@@ -93,7 +93,14 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stores import PG_HOST, PG_PORT, postgres_answers, postgres_database
+from bench.stores import (
+    PG_HOST,
+    PG_PORT,
+    parse_backends,
+    parser_for,
+    postgres_answers,
+    postgres_database,
+)
 
 PHASES = ("reads", "creates", "replays")
 REPLAYED = "idempotent-replayed"
@@ -707,8 +714,7 @@ def flat_json(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser = parser_for(__doc__)
     parser.add_argument("--duration", type=float, default=10, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds per phase")
     parser.add_argument("--windows", type=int, default=3, help="windows per phase (median)")
@@ -725,13 +731,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--phases", default=",".join(PHASES), help="comma-separated (replays need creates)"
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed for the read ids")
-    parser.add_argument("--json", type=Path, help="write the numbers as one flat JSON object")
     args = parser.parse_args(argv)
+    parse_backends(parser, args)
     args.busy = {}  # backend -> share of the CPUs other work used just before its run
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(args.backends) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     args.phases = [p for p in PHASES if p in {q.strip() for q in args.phases.split(",")}]
     if not args.phases:
         parser.error(f"--phases: some of {', '.join(PHASES)}")

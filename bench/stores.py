@@ -1,19 +1,23 @@
 """Stores for the benchmarks: throwaway PostgreSQL databases (SQLite needs only a temp file),
-and a migrated store on either."""
+and a migrated store on either; and what the benchmarks that run on both share: their
+``--backends`` and ``--json`` options, and their figures flattened by backend."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import secrets
 import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from orchestrator.runtime.bootstrap import Container, bootstrap
 from orchestrator.runtime.settings import Settings
 from orchestrator.store.migrate import upgrade
 
+BACKENDS = ("sqlite", "postgresql")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 
@@ -59,3 +63,28 @@ def store(url: str | None, workdir: Path) -> Iterator[Container]:
         yield container
     finally:
         container.dispose()
+
+
+def parser_for(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's argument parser, described by its docstring's first paragraph, with the
+    options every store benchmark has: ``--backends`` and ``--json``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated")
+    parser.add_argument("--json", type=Path, help="write the numbers as one flat JSON object")
+    return parser
+
+
+def parse_backends(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``args.backends`` as a list, each one known (or the parser's error)."""
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(args.backends) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+
+
+def by_backend(backend: str, figures: dict[str, Any], *, first: bool) -> dict[str, Any]:
+    """A backend's figures under its name (``postgresql_relay_s``), and the first backend's
+    also as they are (``relay_s``)."""
+    return {f"{backend}_{key}": value for key, value in figures.items()} | (
+        figures if first else {}
+    )

@@ -107,7 +107,17 @@ from sandbox.sap import SAPSimulator
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.connect import sap_connector, sf_connector
-from bench.stores import PG_ADMIN_URL, PG_HOST, PG_PORT, postgres_answers, postgres_database, store
+from bench.stores import (
+    PG_ADMIN_URL,
+    PG_HOST,
+    PG_PORT,
+    by_backend,
+    parse_backends,
+    parser_for,
+    postgres_answers,
+    postgres_database,
+    store,
+)
 
 FLOOR_S, FLOOR_CALLS = 60.0, 60
 MAPPING = SalesforceMapping()
@@ -682,16 +692,12 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
             )
         flat["accounts_floor_met"] = floor_met(r)
         flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
-        for key, value in flat.items():
-            out[f"{backend}_{key}"] = value
-            if n == 0:
-                out[key] = value
+        out |= by_backend(backend, flat, first=n == 0)
     return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser = parser_for(__doc__)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--assets", type=int, default=200_000)
     parser.add_argument("--touch", type=float, default=0.01, help="share touched (0..1)")
@@ -722,13 +728,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="read through Bulk API 2.0 above this many changed records (the product's "
         "default, FIELDBRIDGE_SALESFORCE_BULK_THRESHOLD); -1: never (REST query pages only)",
     )
-    parser.add_argument("--json", type=Path, help="write the numbers as one flat JSON object")
     args = parser.parse_args(argv)
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    parse_backends(parser, args)
     args.bulk_threshold = None if args.bulk_threshold < 0 else args.bulk_threshold
-    unknown = set(args.backends) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     if (
         args.accounts < 1
         or args.assets < 0

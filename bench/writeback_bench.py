@@ -111,7 +111,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.connect import sap_connector, sf_connector
 from bench.paced import Paced, paced_posts
-from bench.stores import PG_HOST, PG_PORT, postgres_answers, postgres_database, store
+from bench.stores import (
+    PG_HOST,
+    PG_PORT,
+    by_backend,
+    parse_backends,
+    parser_for,
+    postgres_answers,
+    postgres_database,
+    store,
+)
 
 FLOOR_CALLS, FLOOR_ORDERS = 60, 10_000
 MAPPING = SalesforceMapping()
@@ -763,16 +772,12 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
                 )
         flat["wall_s"] = round(r["wall_s"], 1)
         flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
-        for key, value in flat.items():
-            out[f"{backend}_{key}"] = value
-            if n == 0:
-                out[key] = value
+        out |= by_backend(backend, flat, first=n == 0)
     return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser = parser_for(__doc__)
     parser.add_argument("--orders", type=int, default=FLOOR_ORDERS, help="closed orders")
     parser.add_argument(
         "--naive", type=int, default=500, help="orders through the naive relay; 0: none"
@@ -807,12 +812,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "autovacuum's next analyze)",
     )
     parser.add_argument("--seed", type=int, default=1, help="the simulators' seed")
-    parser.add_argument("--json", type=Path, help="write the numbers as one flat JSON object")
     args = parser.parse_args(argv)
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(args.backends) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    parse_backends(parser, args)
     if args.orders < 1 or args.naive < 0 or args.batch < 1 or args.workers < 1:
         parser.error("--orders >= 1, --naive >= 0, --batch >= 1, --workers >= 1")
     return args
