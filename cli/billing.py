@@ -113,8 +113,10 @@ def _instant(option: str, text: str | None) -> datetime | None:
 
 
 def _summary(report: dict[str, Any]) -> str:
-    s = report["summary"]
-    counts = ", ".join(f"{s[status]} {status}" for status in handler.STATUSES if s[status])
+    summary = report["summary"]
+    counts = ", ".join(
+        f"{summary[status]} {status}" for status in handler.STATUSES if summary[status]
+    )
     read = "SAP read back" if report["read_back"] else "SAP not read (--no-sap)"
     period = " ".join(
         f"{word} {when(report['period'][key])}"
@@ -122,9 +124,9 @@ def _summary(report: dict[str, Any]) -> str:
         if report["period"][key] is not None
     )
     return (
-        f"{s['orders']} closed orders{f' (closed {period})' if period else ''}, "
-        f"{s['problems']} problem"
-        f"{'s' if s['problems'] != 1 else ''}: {counts or 'nothing to bill'} ({read})"
+        f"{summary['orders']} closed orders{f' (closed {period})' if period else ''}, "
+        f"{summary['problems']} problem"
+        f"{'s' if summary['problems'] != 1 else ''}: {counts or 'nothing to bill'} ({read})"
     )
 
 

@@ -30,9 +30,9 @@ outbox_app = typer.Typer(
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    minutes, s = divmod(int(seconds), 60)
-    hours, m = divmod(minutes, 60)
-    return f"{hours}h{m:02d}m" if hours else f"{m}m{s:02d}s"
+    minutes, seconds_left = divmod(int(seconds), 60)
+    hours, minutes_left = divmod(minutes, 60)
+    return f"{hours}h{minutes_left:02d}m" if hours else f"{minutes_left}m{seconds_left:02d}s"
 
 
 @outbox_app.command("status")
@@ -58,9 +58,9 @@ def _dead(rows: list[dict[str, Any]]) -> None:
     table = Table(title="dead letters")
     for name in ("id", "key", "attempts", "dead at", "the remote's answer"):
         table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(str(r["id"]), r["key"], str(r["attempts"]), when(r["dead_at"]),
-                      escape(r["last_error"] or ""))  # fmt: skip
+    for row in rows:
+        table.add_row(str(row["id"]), row["key"], str(row["attempts"]), when(row["dead_at"]),
+                      escape(row["last_error"] or ""))  # fmt: skip
     err.print(table)
 
 
@@ -80,10 +80,10 @@ def list_cmd(
     table = Table(title="outbox rows")
     for name in ("id", "key", "state", "attempts", "next attempt", "remote id / answer"):
         table.add_column(name, overflow="fold")
-    for r in rows:
-        said = r["remote_id"] if r["state"] == "delivered" else (r["last_error"] or "")
-        table.add_row(str(r["id"]), r["key"], r["state"], str(r["attempts"]),
-                      when(r["next_attempt_at"]), escape(said or ""))  # fmt: skip
+    for row in rows:
+        said = row["remote_id"] if row["state"] == "delivered" else (row["last_error"] or "")
+        table.add_row(str(row["id"]), row["key"], row["state"], str(row["attempts"]),
+                      when(row["next_attempt_at"]), escape(said or ""))  # fmt: skip
     err.print(table)
 
 
@@ -106,8 +106,8 @@ def replay_cmd(
     message UUID, webhook ids) makes the repeat create nothing new."""
     moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
     with bootstrap() as container, container.new_uow() as uow:
-        n = handler.replay(uow, moment)
-    err.print(f"{n} delivered rows due again")
+        due = handler.replay(uow, moment)
+    err.print(f"{due} delivered rows due again")
 
 
 @outbox_app.command("relay")

@@ -131,16 +131,16 @@ def _summary(results: list[StreamResult]) -> None:
     columns = ("stream", "via", "read", "written", "unchanged", "quarantined", "api calls")
     for name in (*columns, "cursor"):
         table.add_column(name, justify="left" if name in ("stream", "via", "cursor") else "right")
-    for r in results:
+    for result in results:
         table.add_row(
-            f"{r.system} {r.stream}",
-            "bulk" if r.bulk else "query",
-            str(r.read),
-            str(r.written),
-            str(r.skipped),
-            str(r.quarantined),
-            str(r.api_calls),
-            when(r.cursor_stamp),
+            f"{result.system} {result.stream}",
+            "bulk" if result.bulk else "query",
+            str(result.read),
+            str(result.written),
+            str(result.skipped),
+            str(result.quarantined),
+            str(result.api_calls),
+            when(result.cursor_stamp),
         )
     err.print(table)
 
@@ -177,8 +177,10 @@ def retry_quarantine_cmd(
     table = Table(title="quarantine retried")
     for name in ("system", "entity", "tried", "resolved", "still held"):
         table.add_column(name, justify="left" if name in ("system", "entity") else "right")
-    for r in results:
-        table.add_row(r.system, r.entity, str(r.tried), str(r.resolved), str(r.held))
+    for result in results:
+        table.add_row(
+            result.system, result.entity, str(result.tried), str(result.resolved), str(result.held)
+        )
     err.print(table)
     held = sum(r.held for r in results)
     resolved = sum(r.resolved for r in results)
@@ -215,8 +217,8 @@ def _reconcile(container: Container, system: SyncSystem, names: list[str]) -> li
         for name in names:
             line = progress.add_task(name, total=None, counts="reading keys")
 
-            def read(n: int, line: Any = line) -> None:
-                progress.update(line, counts=f"{n} keys read")
+            def read(read: int, line: Any = line) -> None:
+                progress.update(line, counts=f"{read} keys read")
 
             report = reconcile(
                 container.new_uow,
@@ -234,22 +236,25 @@ def _reconciled(done: list[Report]) -> None:
     table = Table(title="reconciliation")
     for name in ("stream", "there", "here", "tombstoned", "missing here", "api calls"):
         table.add_column(name, justify="left" if name == "stream" else "right")
-    for r in done:
+    for report in done:
         table.add_row(
-            f"{r.system} {r.stream}",
-            str(r.remote),
-            str(r.local),
-            str(r.tombstoned),
-            str(r.missing_here),
-            str(r.api_calls),
+            f"{report.system} {report.stream}",
+            str(report.remote),
+            str(report.local),
+            str(report.tombstoned),
+            str(report.missing_here),
+            str(report.api_calls),
         )
     err.print(table)
-    for r in done:
-        if r.tombstoned_ids:
-            err.print(f"{r.stream}: tombstoned {', '.join(r.tombstoned_ids[:10])}", soft_wrap=True)
-        if r.missing_ids:
+    for report in done:
+        if report.tombstoned_ids:
             err.print(
-                f"{r.stream}: missing here {', '.join(r.missing_ids[:10])} "
+                f"{report.stream}: tombstoned {', '.join(report.tombstoned_ids[:10])}",
+                soft_wrap=True,
+            )
+        if report.missing_ids:
+            err.print(
+                f"{report.stream}: missing here {', '.join(report.missing_ids[:10])} "
                 "(fieldbridge sync run --full brings them in)",
                 soft_wrap=True,
             )
@@ -266,17 +271,17 @@ def status_cmd() -> None:
         table.add_column(name)
     for name in ("read", "written", "quarantined", "api calls"):
         table.add_column(name, justify="right")
-    for c in held:
+    for cursor in held:
         table.add_row(
-            c["system"],
-            c["entity"],
-            when(c["cursor_stamp"]),
-            c["cursor_id"] or "-",
-            when(c["last_run_at"]),
-            str(c["read"]),
-            str(c["written"]),
-            str(c["quarantined"]),
-            str(c["api_calls"]),
+            cursor["system"],
+            cursor["entity"],
+            when(cursor["cursor_stamp"]),
+            cursor["cursor_id"] or "-",
+            when(cursor["last_run_at"]),
+            str(cursor["read"]),
+            str(cursor["written"]),
+            str(cursor["quarantined"]),
+            str(cursor["api_calls"]),
         )
     err.print(table)
     if waiting:

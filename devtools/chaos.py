@@ -75,9 +75,9 @@ class ChaosOptions:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _wait(what: Callable[[], bool], timeout_s: float, why: str) -> None:
@@ -110,9 +110,9 @@ class Redis:
 
     def _answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
 
@@ -150,30 +150,31 @@ def _store(workdir: Path, log: Callable[[str], None]) -> Iterator[tuple[str, str
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _completed_orders(container: Container, buyers: list[str], n: int) -> list[tuple[int, int]]:
+def _completed_orders(container: Container, buyers: list[str], count: int) -> list[tuple[int, int]]:
     """``n`` completed orders of SAP customers (made once), as a field day leaves them:
     (id, version)."""
     out = []
     with container.new_uow() as uow:
         known = {
-            c.external_id: c
-            for c in uow.session.scalars(
+            customer.external_id: customer
+            for customer in uow.session.scalars(
                 select(models.Customer).where(models.Customer.source_system == "sap")
             )
         }
         customers = []
         for buyer in buyers:
-            c = known.get(buyer) or models.Customer(
+            customer = known.get(buyer) or models.Customer(
                 name=f"Customer {buyer}", source_system="sap", external_id=buyer
             )
-            uow.session.add(c)
-            customers.append(c)
+            uow.session.add(customer)
+            customers.append(customer)
         uow.session.flush()
         now = utcnow()
-        for i in range(n):
+        for number in range(count):
+            customer = customers[number % len(customers)]
             wo = models.WorkOrder(
                 tracking_code=new_tracking_code(), status="completed", priority=3,
-                summary=f"Boiler service {i}", customer_id=customers[i % len(customers)].id,
+                summary=f"Boiler service {number}", customer_id=customer.id,
                 visits=1, first_checked_in_at=now - timedelta(minutes=80),
                 completed_at=now - timedelta(minutes=5), status_changed_at=now,
             )  # fmt: skip
@@ -224,9 +225,9 @@ class ProductionWorld:
         assert self.sims.sap is not None
         return [r["InternalID"] for r in self.sims.sap.records()]
 
-    def orders(self, n: int) -> list[tuple[int, int]]:
+    def orders(self, count: int) -> list[tuple[int, int]]:
         """``n`` completed orders of the SAP simulator's customers, ready to close."""
-        return _completed_orders(self.container, self.buyers(), n)
+        return _completed_orders(self.container, self.buyers(), count)
 
 
 TUNING = {
@@ -271,8 +272,8 @@ def _processes(
     try:
         api_port = _free_port()
         spawn("api", "serve", "--host", "127.0.0.1", "--port", str(api_port), "--no-access-log")
-        for n in range(1, workers + 1):
-            spawn(f"worker{n}", "worker", "--concurrency", "2", "--hostname", f"w{n}@%h")
+        for number in range(1, workers + 1):
+            spawn(f"worker{number}", "worker", "--concurrency", "2", "--hostname", f"w{number}@%h")
         base = f"http://127.0.0.1:{api_port}"
         _wait(lambda: _answers(f"{base}/health"), 60,
               f"the API did not come up (see {workdir / 'api.log'})")  # fmt: skip

@@ -261,10 +261,10 @@ class Story:
                 container.sync_system(system),
                 lookback_s=container.settings.sync_lookback_s,
             )
-        for r in results:
+        for result in results:
             err.print(
-                f"{r.system} {r.stream}: {r.read} read, {r.written} written, "
-                f"{r.quarantined} quarantined"
+                f"{result.system} {result.stream}: {result.read} read, {result.written} written, "
+                f"{result.quarantined} quarantined"
             )
 
     def reference_data(self) -> None:
@@ -300,7 +300,7 @@ class Story:
                 api.call("POST", "/api/v1/work-types", admin, 201, json=body)["id"]
             )
         hours = {d: [{"start": "08:00", "end": "17:00"}] for d in WEEKDAYS}
-        for n, worker in enumerate(workers):
+        for number, worker in enumerate(workers):
             lat, lon = self.near()
             tech = api.call(
                 "POST",
@@ -308,7 +308,7 @@ class Story:
                 admin,
                 201,
                 json={
-                    "name": f"Technician {n + 1}",
+                    "name": f"Technician {number + 1}",
                     "source_system": "hr",
                     "external_id": worker,
                     "skills": ["heating", "electrical"],
@@ -319,7 +319,7 @@ class Story:
                     "territory_id": territory,
                 },
             )["id"]
-            self.tech_tokens[tech] = api.token("technician", f"tech-{n + 1}", tech)
+            self.tech_tokens[tech] = api.token("technician", f"tech-{number + 1}", tech)
         customers = api.all("/api/v1/customers", self.dispatcher, source_system="sap")
         for customer in customers[: self.n]:
             lat, lon = self.near()
@@ -360,19 +360,19 @@ class Story:
         ids: list[int] = []
         with self.progress() as progress:
             task = progress.add_task("service requests", total=self.n - from_sf)
-            for k in range(self.n - from_sf):
-                customer, site = self.sites[k % len(self.sites)]
+            for number in range(self.n - from_sf):
+                customer, site = self.sites[number % len(self.sites)]
                 body = {
-                    "description": REQUESTS[k % len(REQUESTS)],
+                    "description": REQUESTS[number % len(REQUESTS)],
                     "site_id": site,
                     "customer_id": customer,
-                    "contact": {"name": f"Caller {k + 1}", "phone": "+49 30 1234567"},
+                    "contact": {"name": f"Caller {number + 1}", "phone": "+49 30 1234567"},
                 }
                 made = api.call("POST", "/api/v1/service-requests", self.dispatcher, 201, json=body)
                 ids.append(made["work_order_id"])
                 progress.advance(task)
-        for k in range(from_sf):
-            sf.create("WorkOrder", {"Subject": REQUESTS[k % len(REQUESTS)], "Status": "New"})
+        for number in range(from_sf):
+            sf.create("WorkOrder", {"Subject": REQUESTS[number % len(REQUESTS)], "Status": "New"})
         self.sync("salesforce")
         taken = [
             o
@@ -381,8 +381,8 @@ class Story:
         ]
         # Salesforce knows the customer as a CRM account; SAP bills an ERP billing account,
         # and nothing links the two yet: the dispatcher names the billing account and site.
-        for k, order in enumerate(taken):
-            customer, site = self.sites[(len(ids) + k) % len(self.sites)]
+        for number, order in enumerate(taken):
+            customer, site = self.sites[(len(ids) + number) % len(self.sites)]
             path = f"/api/v1/work-orders/{order['id']}"
             body = {"customer_id": customer, "site_id": site}
             api.change("PATCH", path, order["id"], self.dispatcher, json=body)
@@ -419,9 +419,12 @@ class Story:
             raise DemoError(f"schedule run {run['id']}: {run['status']} {run.get('error')}")
         outcomes = Counter(o["outcome"] for o in run["orders"])
         err.print(f"schedule run {run['id']}: {dict(outcomes)}")
-        for o in run["orders"]:
-            if o["outcome"] not in ("scheduled", "unchanged", "kept"):
-                err.print(f"  order {o['work_order_id']}: {o['outcome']} {o.get('reason') or ''}")
+        for outcome in run["orders"]:
+            if outcome["outcome"] not in ("scheduled", "unchanged", "kept"):
+                err.print(
+                    f"  order {outcome['work_order_id']}: {outcome['outcome']} "
+                    f"{outcome.get('reason') or ''}"
+                )
 
     def field_day(self, *, allow_failure: bool) -> list[int]:
         api = self.api
@@ -513,9 +516,9 @@ class Story:
         requests = Counter(str(r.get("MessageUUID", "")).lower() for r in sap.invoice_requests())
         events = Counter(d["payload"].get("tracking_code") for d in finance.deliveries())
         writes: dict[str, list[str]] = {}
-        for w in sf.writes("WorkOrder"):
-            if "Status" in (w["body"] or {}):
-                writes.setdefault(w["id"], []).append(json.dumps(w["body"], sort_keys=True))
+        for write in sf.writes("WorkOrder"):
+            if "Status" in (write["body"] or {}):
+                writes.setdefault(write["id"], []).append(json.dumps(write["body"], sort_keys=True))
         for order in closed:
             code = order["tracking_code"]
             records = {r["Id"] for r in sf.find("WorkOrder", "Fieldbridge_Id__c", code)}
@@ -547,19 +550,19 @@ class Story:
         )
 
     @staticmethod
-    def _tally(check: Check, code: str, n: int, what: str) -> None:
-        if n == 1:
+    def _tally(check: Check, code: str, count: int, what: str) -> None:
+        if count == 1:
             check.once += 1
         else:
-            check.problems.append(f"{code}: {n} {what}")
+            check.problems.append(f"{code}: {count} {what}")
 
 
 def report(outcome: Outcome, console: Console) -> None:
     table = Table(title="orders by state")
     table.add_column("state")
     table.add_column("orders", justify="right")
-    for state, n in sorted(outcome.states.items()):
-        table.add_row(state, str(n))
+    for state, count in sorted(outcome.states.items()):
+        table.add_row(state, str(count))
     console.print(table)
     share = outcome.first_time_fix / outcome.closed if outcome.closed else 0.0
     console.print(
