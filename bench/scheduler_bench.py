@@ -248,16 +248,21 @@ def run_solomon(out: dict[str, Any], full: bool) -> None:
     for n, path in enumerate(files, 1):
         instance = solomon.load(path)
         problem = solomon.to_problem(instance)
-        row = [instance.name, f"{bks[instance.name]:.2f}"]
+        best = bks[instance.name]
+        row = [instance.name, f"{best:.2f}"]
         for engine in ENGINES:
-            plan = solve(problem, engine=engine, time_limit_s=limit)  # type: ignore[arg-type]
-            routes = solomon.routes_of(plan)
-            distance, ok, _ = solomon.evaluate(instance, routes)
-            ok = ok and not plan.unassigned
-            gap = 100 * (distance - bks[instance.name]) / bks[instance.name]
-            gaps[engine].append(gap)
-            feasible[engine] += ok
-            row.append(f"{gap:+.2f}" + ("" if ok else " [red]infeasible[/red]"))
+            result = solomon.measure(
+                instance,
+                problem,
+                engine=engine,  # type: ignore[arg-type]
+                time_limit_s=limit,
+                best_known=best,
+            )
+            assert result.gap_pct is not None
+            gaps[engine].append(result.gap_pct)
+            feasible[engine] += result.feasible
+            mark = "" if result.feasible else " [red]infeasible[/red]"
+            row.append(f"{result.gap_pct:+.2f}{mark}")
         console.print(f"  [{n}/{len(files)}] {'  '.join(row)}")
         table.add_row(*row)
     table.add_row("mean", "", *(f"{statistics.mean(gaps[e]):+.2f}" for e in ENGINES))

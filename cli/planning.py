@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 import typer
 from pydantic import ValidationError
@@ -136,7 +135,48 @@ def bench_solomon(
     """
     if engine not in ENGINES:
         raise stop(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    prepared: list[tuple[Path, solomon.SolomonInstance, Problem]] = []
+    prepared = _load_instances(files)
+    best = _best_known(bks, beside=files[0].parent / "bks.csv")
+    measured: list[solomon.Measured] = []
+    _write_results(json_path, measured)  # a path we cannot write fails now, not after the run
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task("solomon", total=len(prepared))
+        for file, instance, problem in prepared:
+            progress.update(task, description=f"{instance.name} ({engine})")
+            try:
+                result = solomon.measure(
+                    instance,
+                    problem,
+                    engine=cast(solve.Engine, engine),
+                    time_limit_s=time_limit,
+                    best_known=best.get(instance.name, best.get(file.stem)),
+                )
+            except EngineRefused as exc:
+                progress.stop()
+                raise stop(f"{file}: the {engine} engine cannot take it: {exc.reason}") from None
+            except PlanInvalid as exc:
+                progress.stop()
+                error(f"{file}: the {engine} plan failed the validator: {exc}")
+                raise typer.Exit(code=1) from None
+            measured.append(result)
+            _write_results(json_path, measured)
+            for reason in result.reasons[:5]:
+                progress.console.print(
+                    f"  {instance.name}: {reason}", markup=False, highlight=False
+                )
+            progress.advance(task)
+    _print_bench(measured, json_path)
+
+
+def _load_instances(files: list[Path]) -> list[tuple[Path, solomon.SolomonInstance, Problem]]:
+    """Each file's instance and the problem it poses, all read before anything is solved."""
+    prepared = []
     for file in files:
         try:
             instance = solomon.load(file)
@@ -148,84 +188,38 @@ def bench_solomon(
             if not isinstance(exc, solomon.SolomonFormatError):
                 message = f"{file}: {message}"
             raise stop(message) from None
-    beside = files[0].parent / "bks.csv"
-    best: dict[str, float] = {}
-    if bks is None and beside.is_file():
-        try:  # the default: a file without distance-only values only leaves the gaps out
-            best = solomon.read_bks(beside)
-        except (OSError, ValueError) as exc:
-            err.print(
-                f"note: no best-known distances, gaps left out: {escape(str(exc))}",
-                soft_wrap=True,
-            )
-    elif bks is not None:
+    return prepared
+
+
+def _best_known(bks: Path | None, beside: Path) -> dict[str, float]:
+    """The best-known distances: from ``bks`` when given (it must be readable), else from
+    ``beside`` when there is such a file (one without them only leaves the gaps out)."""
+    if bks is not None:
         try:
-            best = solomon.read_bks(bks)
+            return solomon.read_bks(bks)
         except OSError as exc:
             raise stop(f"cannot read {bks}: {exc.strerror or exc}") from None
         except ValueError as exc:
             raise stop(str(exc)) from None
-    results: list[dict[str, Any]] = []
-    references: list[float | None] = []
-    _write_results(json_path, results)  # a path we cannot write fails now, not after the run
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as progress:
-        task = progress.add_task("solomon", total=len(prepared))
-        for file, instance, problem in prepared:
-            progress.update(task, description=f"{instance.name} ({engine})")
-            began = time.perf_counter()
-            try:
-                plan = solve.solve(
-                    problem, engine=cast(solve.Engine, engine), time_limit_s=time_limit
-                )
-            except EngineRefused as exc:
-                progress.stop()
-                raise stop(f"{file}: the {engine} engine cannot take it: {exc.reason}") from None
-            except PlanInvalid as exc:
-                progress.stop()
-                error(f"{file}: the {engine} plan failed the validator: {exc}")
-                raise typer.Exit(code=1) from None
-            seconds = time.perf_counter() - began
-            routes = solomon.routes_of(plan)
-            distance, feasible, reasons = solomon.evaluate(instance, routes)
-            reference = best.get(instance.name, best.get(file.stem))
-            references.append(reference)
-            results.append(
-                {
-                    "instance": instance.name,
-                    "engine": plan.engine,
-                    "seconds": round(seconds, 3),
-                    "vehicles": len(routes),
-                    "distance": distance,
-                    "routes": routes,
-                    "feasible": feasible and not plan.unassigned,
-                    "gap_pct": None
-                    if reference is None
-                    else 100 * (distance - reference) / reference,
-                }
-            )
-            _write_results(json_path, results)
-            for reason in reasons[:5]:
-                progress.console.print(
-                    f"  {instance.name}: {reason}", markup=False, highlight=False
-                )
-            progress.advance(task)
-    _print_bench(results, references, json_path)
-
-
-def _write_results(path: Path, results: list[dict[str, Any]]) -> None:
+    if not beside.is_file():
+        return {}
     try:
-        path.write_text(json.dumps(results, indent=2) + "\n")
+        return solomon.read_bks(beside)
+    except (OSError, ValueError) as exc:
+        err.print(
+            f"note: no best-known distances, gaps left out: {escape(str(exc))}", soft_wrap=True
+        )
+        return {}
+
+
+def _write_results(path: Path, measured: list[solomon.Measured]) -> None:
+    try:
+        path.write_text(json.dumps([m.record() for m in measured], indent=2) + "\n")
     except OSError as exc:
         raise stop(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _print_bench(results: list[dict[str, Any]], references: list[float | None], path: Path) -> None:
+def _print_bench(measured: list[solomon.Measured], path: Path) -> None:
     table = Table(
         title="Solomon VRPTW, distance-only (exact Euclidean doubles)", box=box.SIMPLE_HEAD
     )
@@ -236,8 +230,9 @@ def _print_bench(results: list[dict[str, Any]], references: list[float | None], 
             min_width=len(name),
         )
     table.add_column("feasible", min_width=len("feasible"))
-    for r, reference in zip(results, references, strict=True):
-        gap = r["gap_pct"]
+    for result in measured:
+        r = result.record()
+        gap, reference = r["gap_pct"], result.best_known
         table.add_row(
             escape(r["instance"]),
             escape(r["engine"]),
@@ -249,9 +244,9 @@ def _print_bench(results: list[dict[str, Any]], references: list[float | None], 
             "yes" if r["feasible"] else "[red]NO[/red]",
         )
     err.print(table)
-    gaps = [(r["gap_pct"], r["instance"]) for r in results if r["gap_pct"] is not None]
-    feasible = sum(r["feasible"] for r in results)
-    summary = f"{feasible}/{len(results)} feasible"
+    gaps = [(m.gap_pct, m.instance) for m in measured if m.gap_pct is not None]
+    feasible = sum(m.feasible for m in measured)
+    summary = f"{feasible}/{len(measured)} feasible"
     if gaps:
         worst, where = max(gaps)
         mean = sum(g for g, _ in gaps) / len(gaps)

@@ -69,31 +69,8 @@ def gantt_svg(plan: Plan, problem: Problem | None = None, *, title: str | None =
     def x(when: datetime) -> float:
         return round(LABEL_W + (when - origin).total_seconds() / 3600 * hour_w, 1)
 
-    out: list[str] = []
-    # title, zone, legend
-    out.append(_text(PAD, 22, title, size=16, weight="bold"))
-    note = f"times in {zone_name}"
-    if zones > 1:
-        note += f" (the technicians work in {zones} time zones; all are shown in this one)"
-    out.append(_text(PAD, 40, note, fill="#555"))
-    if problem is not None:
-        lx = PAD
-        for p, colour in PRIORITY_COLOURS.items():
-            out.append(
-                f'<rect x="{lx}" y="49" width="12" height="12" fill="{colour}"/>'
-                + _text(lx + 16, 59, f"priority {p}", fill="#555")
-            )
-            lx += 80
-    # hour grid
-    bottom = TOP + rows * ROW_H
-    for h in range(hours + 1):
-        tick = origin + timedelta(hours=h)
-        tx = x(tick)
-        out.append(
-            f'<line x1="{tx}" y1="{TOP - 6}" x2="{tx}" y2="{bottom}" stroke="#ddd"/>'
-            + _text(tx, TOP - 10, f"{tick.astimezone(zone):%H:%M}", anchor="middle", fill="#555")
-        )
-    # rows
+    out = _heading(title, zone_name, zones, legend=problem is not None)
+    out += _hour_grid(origin, hours, TOP + rows * ROW_H, x, zone)
     y = TOP
     for n, route in enumerate(plan.routes):
         out.append(_row(route, techs.get(route.technician), priority, n, y, x, zone))
@@ -104,16 +81,59 @@ def gantt_svg(plan: Plan, problem: Problem | None = None, *, title: str | None =
     if not rows:
         out.append(_text(PAD, y + 20, "no routes in this plan", fill="#555"))
         y += 30
-    # footer
     footer = _footer(plan)
     y += 24
+    out += _footer_text(footer, y)
+    height = y + len(footer) * LINE_H + PAD
+    width = max(width, PAD + CHAR_W * max((len(line) for line in footer), default=0))
+    return _svg(width, height, title, out)
+
+
+def _heading(title: str, zone_name: str, zones: int, *, legend: bool) -> list[str]:
+    """The title, the zone the times are in, and the priorities' colours (``legend``)."""
+    out = [_text(PAD, 22, title, size=16, weight="bold")]
+    note = f"times in {zone_name}"
+    if zones > 1:
+        note += f" (the technicians work in {zones} time zones; all are shown in this one)"
+    out.append(_text(PAD, 40, note, fill="#555"))
+    if legend:
+        lx = PAD
+        for p, colour in PRIORITY_COLOURS.items():
+            out.append(
+                f'<rect x="{lx}" y="49" width="12" height="12" fill="{colour}"/>'
+                + _text(lx + 16, 59, f"priority {p}", fill="#555")
+            )
+            lx += 80
+    return out
+
+
+def _hour_grid(origin: datetime, hours: int, bottom: int, x: _X, zone: tzinfo) -> list[str]:
+    """A line and a label at each whole hour from ``origin``, down to ``bottom``."""
+    out = []
+    for h in range(hours + 1):
+        tick = origin + timedelta(hours=h)
+        tx = x(tick)
+        out.append(
+            f'<line x1="{tx}" y1="{TOP - 6}" x2="{tx}" y2="{bottom}" stroke="#ddd"/>'
+            + _text(tx, TOP - 10, f"{tick.astimezone(zone):%H:%M}", anchor="middle", fill="#555")
+        )
+    return out
+
+
+def _footer_text(footer: list[str], y: int) -> list[str]:
+    """The footer's lines from ``y`` down: the count and each reason code in bold, the
+    reasons under a code indented."""
+    out = []
     for n, line in enumerate(footer):
         shown = line.lstrip()  # an indented line is a reason under its code
         indent = 2 * PAD if shown != line else PAD
         bold = n == 0 or shown == line
         out.append(_text(indent, y + n * LINE_H, shown, weight="bold" if bold else None))
-    height = y + len(footer) * LINE_H + PAD
-    width = max(width, PAD + CHAR_W * max((len(line) for line in footer), default=0))
+    return out
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> str:
+    """The document: ``body`` on a white page, with the title and the breaks' hatching."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -125,7 +145,7 @@ def gantt_svg(plan: Plan, problem: Problem | None = None, *, title: str | None =
         '<rect width="6" height="6" fill="#fff3c4"/>'
         '<line x1="0" y1="0" x2="0" y2="6" stroke="#b8860b" stroke-width="2"/>'
         "</pattern></defs>\n"
-        f'<rect width="{width}" height="{height}" fill="#fff"/>\n' + "\n".join(out) + "\n</svg>\n"
+        f'<rect width="{width}" height="{height}" fill="#fff"/>\n' + "\n".join(body) + "\n</svg>\n"
     )
 
 

@@ -38,7 +38,7 @@ from pyvrp.constants import MAX_VALUE
 from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
 from scheduler.instance import Instance
-from scheduler.model import PRIORITY_WEIGHT
+from scheduler.model import PRIORITY_WEIGHT, Technician
 from scheduler.routes import EngineRefused, EngineRoute, EngineStop
 
 COST_SCALE = 100
@@ -149,6 +149,37 @@ class _Scale:
         return cls(unit, worth, never, too_long, max_penalty, fits)
 
 
+@dataclass(frozen=True)
+class _Loads:
+    """PyVRP's load dimensions: one per part number some job needs, then one of work seconds
+    when anyone has a limit on working minutes."""
+
+    skus: list[str]
+    work: bool  # the dimension of work seconds is there
+    total_work: int  # the capacity of work seconds of a technician without a limit
+
+    @classmethod
+    def of(cls, inst: Instance, todo: list[int]) -> _Loads:
+        return cls(
+            skus=sorted({sku for j in todo for sku in inst.jobs[j].parts}),
+            work=any(t.max_working_minutes is not None for t in inst.technicians),
+            total_work=sum(inst.service[j] for j in todo),
+        )
+
+    def amount(self, inst: Instance, j: int) -> list[int]:
+        """What job ``j`` takes of each dimension."""
+        parts = inst.jobs[j].parts
+        return [parts.get(sku, 0) for sku in self.skus] + ([inst.service[j]] if self.work else [])
+
+    def capacity(self, tech: Technician) -> list[int]:
+        """What technician ``tech`` has of each dimension."""
+        capacity = [tech.van_stock.get(sku, 0) for sku in self.skus]
+        if self.work:
+            minutes = tech.max_working_minutes
+            capacity.append(self.total_work if minutes is None else minutes * 60)
+        return capacity
+
+
 def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[int], _Scale]:
     """PyVRP's problem, and the instance's job for each PyVRP client."""
     techs, jobs = inst.technicians, inst.jobs
@@ -162,21 +193,31 @@ def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[i
     places = (
         [t.start for t in techs] + [t.home_end for t in techs] + [jobs[j].location for j in todo]
     )
-    locations = [pyvrp.Location(x=p.lon, y=p.lat) for p in places]
-    depots = [pyvrp.Depot(location=i) for i in range(2 * n)]
-    first_client = 2 * n
     base: NDArray[np.int64] = np.array(inst.durations[np.ix_(rows, rows)], dtype=np.int64)
     np.fill_diagonal(base, 0)  # never travelled: no two visits of a route share a location
+    loads = _Loads.of(inst, todo)
+    clients, groups, job_of = _clients(inst, todo, loads, scale)
+    vehicle_types, distances, durations = _vehicle_types(inst, todo, loads, scale, base)
+    data = pyvrp.ProblemData(
+        locations=[pyvrp.Location(x=p.lon, y=p.lat) for p in places],
+        clients=clients,
+        depots=[pyvrp.Depot(location=i) for i in range(2 * n)],
+        vehicle_types=vehicle_types,
+        distance_matrices=distances,
+        duration_matrices=durations,
+        groups=groups,
+    )
+    return data, job_of, scale
 
-    # load dimensions: one per part number, then work seconds when anyone has a limit
-    skus = sorted({sku for j in todo for sku in jobs[j].parts})
-    limits = any(t.max_working_minutes is not None for t in techs)
-    total_work = sum(inst.service[j] for j in todo)
 
-    def amount(j: int) -> list[int]:
-        return [jobs[j].parts.get(sku, 0) for sku in skus] + ([inst.service[j]] if limits else [])
-
-    # clients: one per window someone eligible can reach; several make an exclusive group
+def _clients(
+    inst: Instance, todo: list[int], loads: _Loads, scale: _Scale
+) -> tuple[list[pyvrp.Client], list[pyvrp.ClientGroup], list[int]]:
+    """One client per window someone eligible can reach (several make an exclusive group),
+    the groups, and the instance's job for each client. Job ``todo[k]`` is at location
+    ``2 * len(technicians) + k``, after the technicians' start and end depots."""
+    jobs = inst.jobs
+    first_client = 2 * len(inst.technicians)
     clients: list[pyvrp.Client] = []
     groups: list[pyvrp.ClientGroup] = []
     job_of: list[int] = []
@@ -190,7 +231,7 @@ def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[i
             clients.append(
                 pyvrp.Client(
                     location=first_client + k,
-                    delivery=amount(j),
+                    delivery=loads.amount(inst, j),
                     service_duration=inst.service[j],
                     tw_early=early,
                     tw_late=late,
@@ -202,13 +243,21 @@ def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[i
             )
         if group is not None:
             groups.append(pyvrp.ClientGroup(members, required=False, name=jobs[j].id))
+    return clients, groups, job_of
 
-    # technicians; eligibility is one routing profile per set of jobs one may not do
+
+def _vehicle_types(
+    inst: Instance, todo: list[int], loads: _Loads, scale: _Scale, base: NDArray[np.int64]
+) -> tuple[list[pyvrp.VehicleType], list[Any], list[Any]]:
+    """One vehicle type per technician, and the routing profiles' distance and duration
+    matrices: eligibility is one profile per set of jobs one may not do."""
+    n = len(inst.technicians)
+    first_client = 2 * n
     profile_of: dict[frozenset[int], int] = {}
     distances: list[Any] = []  # int64 matrices (pyvrp's stubs spell them np.ndarray[int])
     durations: list[Any] = []
     vehicle_types = []
-    for t, tech in enumerate(techs):
+    for t, tech in enumerate(inst.technicians):
         barred = frozenset(
             first_client + k for k, j in enumerate(todo) if t not in inst.eligible[j]
         )
@@ -217,14 +266,10 @@ def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[i
             distances.append(_bar(base, barred, scale.never))
             durations.append(_bar(base, barred, scale.too_long))
         start, end = inst.shifts[t]
-        minutes = tech.max_working_minutes
-        capacity = [tech.van_stock.get(sku, 0) for sku in skus]
-        if limits:
-            capacity.append(total_work if minutes is None else minutes * 60)
         vehicle_types.append(
             pyvrp.VehicleType(
                 num_available=1,
-                capacity=capacity,
+                capacity=loads.capacity(tech),
                 start_depot=t,
                 end_depot=n + t,
                 tw_early=start,
@@ -235,16 +280,7 @@ def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[i
                 name=tech.id,
             )
         )
-    data = pyvrp.ProblemData(
-        locations=locations,
-        clients=clients,
-        depots=depots,
-        vehicle_types=vehicle_types,
-        distance_matrices=distances,
-        duration_matrices=durations,
-        groups=groups,
-    )
-    return data, job_of, scale
+    return vehicle_types, distances, durations
 
 
 def _windows(inst: Instance, j: int) -> list[tuple[int, int]]:

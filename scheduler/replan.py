@@ -148,33 +148,7 @@ def replan(
         t.id: day.technician(t, since if t.id == affected else None, extra)
         for t in problem.technicians
     }
-    kept: set[str] = set()  # jobs not started of technicians the change does not touch, and
-    # pinned to them here (a job the problem itself pins stays pinned whatever happens)
-    jobs: list[Job] = []
-    for job in problem.jobs:
-        placed = day.placed.get(job.id)
-        if placed is None:  # left out: stays out
-            jobs.append(job)
-            continue
-        route, stop = placed
-        if job.id in day.started:
-            jobs.append(
-                _updated(
-                    job,
-                    pinned_technician=route.technician,
-                    pinned_start=stop.start,
-                    duration_s=job.duration_s + extra.get(job.id, 0),
-                )
-            )
-            continue
-        update: dict[str, Any] = {}
-        windows = day.from_now(job)
-        if windows is not None:
-            update["windows"] = windows
-        if route.technician != affected and job.pinned_technician is None:
-            kept.add(job.id)
-            update["pinned_technician"] = route.technician
-        jobs.append(_updated(job, **update) if update else job)
+    jobs, kept = day.jobs_for_rest(affected, extra)
     adjusted = Problem(
         technicians=[shapes[t.id].technician for t in problem.technicians],
         jobs=jobs,
@@ -183,17 +157,7 @@ def replan(
     new_plan = _solve(adjusted, shapes, day, engine, time_limit_s)
     lost = kept - _placement(new_plan).keys()
     if lost:  # the solver could not keep them with their technician: let them go elsewhere
-        original = {j.id: j for j in problem.jobs}
-        adjusted = adjusted.model_copy(
-            update={
-                "jobs": [
-                    _updated(j, pinned_technician=original[j.id].pinned_technician)
-                    if j.id in lost
-                    else j
-                    for j in adjusted.jobs
-                ]
-            }
-        )
+        adjusted = _released(adjusted, lost, problem)
         new_plan = _solve(adjusted, shapes, day, engine, time_limit_s)
     return Replanned(
         new_plan=new_plan,
@@ -201,6 +165,22 @@ def replan(
         moved=_moved(problem, plan, new_plan, why),
         started=[j.id for j in problem.jobs if j.id in day.started],
         why=why,
+    )
+
+
+def _released(adjusted: Problem, lost: set[str], problem: Problem) -> Problem:
+    """``adjusted`` with the ``lost`` jobs no longer pinned to their technician (unless
+    ``problem`` itself pins them)."""
+    original = {j.id: j for j in problem.jobs}
+    return adjusted.model_copy(
+        update={
+            "jobs": [
+                _updated(j, pinned_technician=original[j.id].pinned_technician)
+                if j.id in lost
+                else j
+                for j in adjusted.jobs
+            ]
+        }
     )
 
 
@@ -297,30 +277,7 @@ class _Day:
             cut = min(max(since, tech.shift.start), tech.shift.end)
             limit = cut if free is None else max(cut, free + going)
         cursor = now if free is None else free  # when the breaks still due may fall
-        breaks: list[Break] = []
-        rest: list[Break] = []  # the breaks still due
-        due: list[BreakTaken] = []
-        for n, rule in enumerate(rules):
-            took = taken[n] if n < len(taken) else None
-            if took is not None and took.start <= now:
-                breaks.append(_break(took.start, took.start, rule.minutes))
-                continue
-            length = timedelta(minutes=rule.minutes)
-            begin = max(rule.window.start, now)
-            if begin > rule.window.end:  # its window passed while the technician had no work
-                if limit is None or rule.window.start + length <= limit:
-                    breaks.append(rule)
-                continue
-            earliest = max(begin, cursor)
-            latest = max(rule.window.end, cursor)
-            if limit is not None:
-                if earliest + length + going > limit:
-                    continue  # no time for it before the technician stops
-                latest = min(latest, limit - length)
-            breaks.append(_break(begin, latest, rule.minutes))
-            rest.append(breaks[-1])
-            due.append(BreakTaken(start=earliest, end=earliest + length))
-            cursor = earliest + length
+        breaks, rest, due, cursor = self.breaks(rules, taken, cursor, limit, going)
         update: dict[str, Any] = {}
         if breaks != rules:
             update["breaks"] = breaks
@@ -362,6 +319,84 @@ class _Day:
             home_s=home,
             end=cursor + going,
         )
+
+    def breaks(
+        self,
+        rules: list[Break],
+        taken: list[BreakTaken],
+        cursor: datetime,
+        limit: datetime | None,
+        going: timedelta,
+    ) -> tuple[list[Break], list[Break], list[BreakTaken], datetime]:
+        """A technician's breaks for the rest of the day (``rules`` in window order, ``taken``
+        the plan's breaks in order), those of them still due, where these fall when the
+        technician is free from ``cursor`` on, and when the last of them ends.
+
+        A break under way is pinned to its start. One whose window passed while the
+        technician had no work stays as it is, when it fits before ``limit`` (when the
+        unavailable technician must be back). One to come starts no earlier than now; before
+        ``limit`` it must leave time for the drive home (``going``), or it is dropped."""
+        now = self.now
+        breaks: list[Break] = []
+        rest: list[Break] = []  # the breaks still due
+        due: list[BreakTaken] = []
+        for n, rule in enumerate(rules):
+            took = taken[n] if n < len(taken) else None
+            if took is not None and took.start <= now:
+                breaks.append(_break(took.start, took.start, rule.minutes))
+                continue
+            length = timedelta(minutes=rule.minutes)
+            begin = max(rule.window.start, now)
+            if begin > rule.window.end:  # its window passed while the technician had no work
+                if limit is None or rule.window.start + length <= limit:
+                    breaks.append(rule)
+                continue
+            earliest = max(begin, cursor)
+            latest = max(rule.window.end, cursor)
+            if limit is not None:
+                if earliest + length + going > limit:
+                    continue  # no time for it before the technician stops
+                latest = min(latest, limit - length)
+            breaks.append(_break(begin, latest, rule.minutes))
+            rest.append(breaks[-1])
+            due.append(BreakTaken(start=earliest, end=earliest + length))
+            cursor = earliest + length
+        return breaks, rest, due, cursor
+
+    def jobs_for_rest(self, affected: str, extra: dict[str, int]) -> tuple[list[Job], set[str]]:
+        """The problem's jobs for the rest of the day, and those kept with their technician.
+
+        Started work is pinned to its technician and start (and lasts ``extra`` seconds
+        longer where it runs late); work not yet started gets its windows cut to now, and
+        that of a technician other than ``affected`` is pinned to them (a job the problem
+        itself pins stays pinned whatever happens); jobs left out stay as they are."""
+        kept: set[str] = set()
+        jobs: list[Job] = []
+        for job in self.problem.jobs:
+            placed = self.placed.get(job.id)
+            if placed is None:  # left out: stays out
+                jobs.append(job)
+                continue
+            route, stop = placed
+            if job.id in self.started:
+                jobs.append(
+                    _updated(
+                        job,
+                        pinned_technician=route.technician,
+                        pinned_start=stop.start,
+                        duration_s=job.duration_s + extra.get(job.id, 0),
+                    )
+                )
+                continue
+            update: dict[str, Any] = {}
+            windows = self.from_now(job)
+            if windows is not None:
+                update["windows"] = windows
+            if route.technician != affected and job.pinned_technician is None:
+                kept.add(job.id)
+                update["pinned_technician"] = route.technician
+            jobs.append(_updated(job, **update) if update else job)
+        return jobs, kept
 
     def from_now(self, job: Job) -> list[Window] | None:
         """The job's windows cut to start no earlier than now; None when they need no cut."""

@@ -12,21 +12,25 @@ validator as a field-service day. Times become whole seconds, ``scale`` seconds 
 every rounding leans the safe way: each leg is rounded *up*, a window's opening up and its
 close down, so a plan feasible in whole seconds is feasible in exact doubles. ``evaluate``
 then judges routes independently in exact doubles (tolerance 1e-3 units), the convention under
-which the published best-known distances (``read_bks``) are compared.
+which the published best-known distances (``read_bks``) are compared. ``measure`` does the
+whole for one instance: it solves it through an engine and judges the routes.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from scheduler.model import Job, Place, Plan, Problem, Technician, Travel, Window
+from scheduler.solve import Engine, solve
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 """Time 0 of every instance."""
@@ -399,3 +403,70 @@ def evaluate(
         elif served[c.number] > 1:
             reasons.append(f"customer {c.number} is served {served[c.number]} times")
     return total, not reasons, reasons
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One instance solved through an engine, its routes judged in exact doubles."""
+
+    instance: str
+    engine: str  # the engine the plan names
+    seconds: float  # solving, the validator's check included
+    routes: list[list[int]]
+    distance: float
+    feasible: bool  # the routes are feasible in exact doubles and the plan left nobody out
+    reasons: list[str]  # what is wrong with the routes, in exact doubles
+    best_known: float | None  # the distance-only best-known value, when there is one
+
+    @property
+    def gap_pct(self) -> float | None:
+        """How far the distance is above the best known, in per cent (None without it)."""
+        if self.best_known is None:
+            return None
+        return 100 * (self.distance - self.best_known) / self.best_known
+
+    def record(self) -> dict[str, Any]:
+        """The result as plain data: instance, engine, seconds (to the millisecond),
+        vehicles (routes used), distance, routes, feasible and gap_pct."""
+        return {
+            "instance": self.instance,
+            "engine": self.engine,
+            "seconds": round(self.seconds, 3),
+            "vehicles": len(self.routes),
+            "distance": self.distance,
+            "routes": self.routes,
+            "feasible": self.feasible,
+            "gap_pct": self.gap_pct,
+        }
+
+
+def measure(
+    instance: SolomonInstance,
+    problem: Problem,
+    *,
+    engine: Engine,
+    time_limit_s: float | None = None,
+    best_known: float | None = None,
+) -> Measured:
+    """Solve ``problem`` (``to_problem(instance)``) with ``engine`` as any day is solved, the
+    validator included, and judge its routes against ``instance`` with ``evaluate``. Raises
+    what ``solve`` raises: ``EngineRefused`` when the engine cannot take the instance,
+    ``validate.PlanInvalid`` when its plan breaks a rule."""
+    began = time.perf_counter()
+    plan = solve(problem, engine=engine, time_limit_s=time_limit_s)
+    seconds = time.perf_counter() - began
+    routes = routes_of(plan)
+    distance, feasible, reasons = evaluate(instance, routes)
+    return Measured(
+        instance=instance.name,
+        engine=plan.engine,
+        seconds=seconds,
+        routes=routes,
+        distance=distance,
+        feasible=feasible and not plan.unassigned,
+        reasons=reasons,
+        best_known=best_known,
+    )

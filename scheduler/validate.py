@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from scheduler import travel
-from scheduler.model import PRIORITY_WEIGHT, Job, Plan, Problem, Route, Technician
+from scheduler.model import PRIORITY_WEIGHT, Job, Plan, Problem, Route, Stop, Technician
 
 
 class PlanInvalid(Exception):
@@ -60,14 +60,23 @@ def violations(problem: Problem, plan: Plan) -> list[str]:
 
 
 def _route(problem: Problem, tech: Technician, jobs: dict[str, Job], route: Route) -> list[str]:
-    name = tech.id
-    out: list[str] = []
     stops = [(s, jobs[s.job]) for s in route.stops if s.job in jobs]
     if len(stops) != len(route.stops):
-        return out  # unknown jobs are reported once, by the caller
-    # who may do what
+        return []  # unknown jobs are reported once, by the caller
+    out = _who_may(tech, stops) + _parts_and_work(tech, route, stops)
+    if route.start < tech.shift.start or route.end > tech.shift.end:
+        out.append(f"{tech.id}: route {route.start}..{route.end} outside the shift")
+    breaks = sorted((b.start, b.end) for b in route.breaks)
+    out += _breaks_due(tech, breaks)
+    out += _times(problem, tech, route, stops, breaks)
+    return out
+
+
+def _who_may(tech: Technician, stops: list[tuple[Stop, Job]]) -> list[str]:
+    """Skills, certifications valid on the day, territory and pinning, stop by stop."""
+    out = []
     for stop, job in stops:
-        where = f"{name}/{job.id}"
+        where = f"{tech.id}/{job.id}"
         missing = set(job.skills) - set(tech.skills)
         if missing:
             out.append(f"{where}: lacks skill(s) {sorted(missing)}")
@@ -76,10 +85,17 @@ def _route(problem: Problem, tech: Technician, jobs: dict[str, Job], route: Rout
                 out.append(f"{where}: no certification {code!r} valid on {tech.day}")
         if job.territory is not None and tech.territory not in (None, job.territory):
             out.append(f"{where}: territory {job.territory!r}, not {tech.territory!r}")
-        if job.pinned_technician is not None and job.pinned_technician != name:
+        if job.pinned_technician is not None and job.pinned_technician != tech.id:
             out.append(f"{where}: pinned to {job.pinned_technician!r}")
         if job.pinned_start is not None and stop.start != job.pinned_start:
             out.append(f"{where}: starts {stop.start}, pinned to {job.pinned_start}")
+    return out
+
+
+def _parts_and_work(tech: Technician, route: Route, stops: list[tuple[Stop, Job]]) -> list[str]:
+    """The parts the route needs against the van, and its work against the working minutes."""
+    name = tech.id
+    out = []
     needed: Counter[str] = Counter()
     for _, job in stops:
         needed.update(job.parts)
@@ -91,21 +107,36 @@ def _route(problem: Problem, tech: Technician, jobs: dict[str, Job], route: Rout
         out.append(f"{name}: work_s {route.work_s}, the jobs add up to {work}")
     if tech.max_working_minutes is not None and work > 60 * tech.max_working_minutes:
         out.append(f"{name}: {work} s of work, at most {tech.max_working_minutes} min")
-    # times
-    if route.start < tech.shift.start or route.end > tech.shift.end:
-        out.append(f"{name}: route {route.start}..{route.end} outside the shift")
-    breaks = sorted((b.start, b.end) for b in route.breaks)
+    return out
+
+
+def _breaks_due(tech: Technician, breaks: list[tuple[datetime, datetime]]) -> list[str]:
+    """Every break due taken once (``breaks`` in order of start), inside its window, as long
+    as it should be."""
+    name = tech.id
     if len(breaks) != len(tech.breaks):
-        out.append(f"{name}: {len(breaks)} break(s) taken, {len(tech.breaks)} due")
-    else:
-        due = sorted(tech.breaks, key=lambda b: (b.window.start, b.window.end))
-        for (start, end), rule in zip(breaks, due, strict=True):
-            if not rule.window.start <= start <= rule.window.end:
-                out.append(
-                    f"{name}: break at {start} outside {rule.window.start}..{rule.window.end}"
-                )
-            if end - start != timedelta(minutes=rule.minutes):
-                out.append(f"{name}: break of {end - start}, due {rule.minutes} min")
+        return [f"{name}: {len(breaks)} break(s) taken, {len(tech.breaks)} due"]
+    out = []
+    due = sorted(tech.breaks, key=lambda b: (b.window.start, b.window.end))
+    for (start, end), rule in zip(breaks, due, strict=True):
+        if not rule.window.start <= start <= rule.window.end:
+            out.append(f"{name}: break at {start} outside {rule.window.start}..{rule.window.end}")
+        if end - start != timedelta(minutes=rule.minutes):
+            out.append(f"{name}: break of {end - start}, due {rule.minutes} min")
+    return out
+
+
+def _times(
+    problem: Problem,
+    tech: Technician,
+    route: Route,
+    stops: list[tuple[Stop, Job]],
+    breaks: list[tuple[datetime, datetime]],
+) -> list[str]:
+    """The route's timeline: driving, arrivals, starts in the windows, work lasting as
+    long as the job, breaks clear of the work and inside the route, and the travel totals."""
+    name = tech.id
+    out = []
     legs = travel.route(
         problem.travel, [tech.start, *(j.location for _, j in stops), tech.home_end]
     )

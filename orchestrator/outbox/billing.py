@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from orchestrator.domain.errors import invalid
 from orchestrator.outbox.events import ERP_BILLING, FINANCE_TRIGGER
@@ -157,14 +157,38 @@ def reconciliation(
     if closed_from is not None and closed_to is not None and closed_to <= closed_from:
         raise invalid("closed_to", "must come after closed_from")
     read_back = invoices is not None
-    invoices = invoices or {}
-    connection = uow.connection()
-    o, c, m = _ORDERS.c, _CUSTOMERS.c, _OUTBOX.c
+    closed = _closed(closed_from, closed_to)
+    entries = _closed_orders(uow, closed)
+    listed = _classified(entries, invoices or {}, read_back)
+    summary = _summary(listed, orders=len(entries))
+    listed.sort(key=_order_key)
+    shown = listed if limit is None else listed[:limit]
+    return {
+        "summary": summary,
+        "total": len(listed),
+        "shown": len(shown),
+        "read_back": read_back,
+        "period": {"closed_from": closed_from, "closed_to": closed_to},
+        "orders": shown,
+    }
+
+
+def _closed(closed_from: datetime | None, closed_to: datetime | None) -> ColumnElement[bool]:
+    """The orders closed in the period (each bound where given)."""
+    o = _ORDERS.c
     closed = o.status == "closed"
     if closed_from is not None:
         closed &= o.closed_at >= closed_from
     if closed_to is not None:
         closed &= o.closed_at < closed_to
+    return closed
+
+
+def _closed_orders(uow: UnitOfWork, closed: ColumnElement[bool]) -> dict[int, dict[str, Any]]:
+    """The closed orders by id, each with its customer and its billing rows (the ERP row
+    first)."""
+    connection = uow.connection()
+    o, c, m = _ORDERS.c, _CUSTOMERS.c, _OUTBOX.c
     orders = connection.execute(
         select(
             o.id, o.tracking_code, o.closed_at, o.customer_id,
@@ -201,6 +225,16 @@ def reconciliation(
         entry = entries.get(row.work_order_id)
         if entry is not None:
             entry["triggers"].append({n: getattr(row, n) for n in _TRIGGER_FIELDS})
+    return entries
+
+
+def _classified(
+    entries: dict[int, dict[str, Any]],
+    invoices: Mapping[str, Mapping[str, Any]],
+    read_back: bool,
+) -> list[dict[str, Any]]:
+    """Each order with its invoice, its status and whether that is a problem, then an entry
+    per invoice naming no order of ours (``unknown_invoice``)."""
     ours: set[str] = set()
     for entry in entries.values():
         ours.add(entry["tracking_code"])
@@ -215,19 +249,16 @@ def reconciliation(
                 "customer": None, "triggers": [], "invoice": _brief(invoice),
                 "status": "unknown_invoice",
             })  # fmt: skip
-    summary = dict.fromkeys(STATUSES, 0)
     for entry in listed:
         entry["problem"] = entry["status"] in PROBLEMS
+    return listed
+
+
+def _summary(listed: list[dict[str, Any]], *, orders: int) -> dict[str, int]:
+    """The count of each status, of the ``orders`` and of the ``problems``."""
+    summary = dict.fromkeys(STATUSES, 0)
+    for entry in listed:
         summary[entry["status"]] += 1
-    summary["orders"] = len(entries)
+    summary["orders"] = orders
     summary["problems"] = sum(summary[s] for s in PROBLEMS)
-    listed.sort(key=_order_key)
-    shown = listed if limit is None else listed[:limit]
-    return {
-        "summary": summary,
-        "total": len(listed),
-        "shown": len(shown),
-        "read_back": read_back,
-        "period": {"closed_from": closed_from, "closed_to": closed_to},
-        "orders": shown,
-    }
+    return summary

@@ -35,7 +35,7 @@ from orchestrator.store.db import utcnow
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.work_orders import commands as work_orders
 from scheduler import insert, replan
-from scheduler.model import Plan, Problem, Window
+from scheduler.model import Job, Plan, Problem, Window
 
 
 @dataclass(frozen=True)
@@ -155,36 +155,11 @@ def insert_urgent(uow: UnitOfWork, cmd: InsertUrgent, *, window_min: int) -> dic
     """Place the order now; the answer names the new run and the queued re-optimisation."""
     if cmd.actor.role not in PLANNERS:
         raise Forbidden(f"a {cmd.actor.role} may not change the plan")
-    wo, site, work_type = models.WorkOrder, models.Site, models.WorkType
-    found = uow.session.execute(
-        select(wo, site, work_type)
-        .outerjoin(site, site.id == wo.site_id)
-        .outerjoin(work_type, work_type.id == wo.work_type_id)
-        .where(wo.id == cmd.work_order_id)
-    ).first()
-    if found is None:
-        raise NotFound("work order", cmd.work_order_id)
-    order, place, kind_of_work = found
-    if order.status != State.TRIAGED:
-        raise Conflict(
-            f"work order {order.id} is {order.status}: only a triaged order can be inserted",
-            current=order.status,
-        )
-    if place is None or kind_of_work is None:
-        missing = "a site" if place is None else "a work type"
-        raise invalid("work_order_id", f"work order {order.id} has no {missing} to plan with")
+    order, place, kind_of_work = _triaged_order(uow, cmd.work_order_id)
     day = cmd.day or utcnow().astimezone(ZoneInfo(place.time_zone)).date()
     base = _plan_in_force(uow, day, place.territory_id)
     job = job_of(order, place, kind_of_work, pinned=False)
-    problem = Problem.model_validate(base.problem)
-    shifts = [t.shift for t in problem.technicians]
-    if shifts:  # nothing starts in the past: the job's window opens now at the earliest
-        opens = max(utcnow(), min(s.start for s in shifts))
-        closes = max(opens, max(s.end for s in shifts))
-        job = job.model_copy(update={"windows": [Window(start=opens, end=closes)]})
-    problem = problem.model_copy(
-        update={"jobs": [j for j in problem.jobs if j.id != job.id] + [job]}
-    )
+    problem = _with_urgent_job(Problem.model_validate(base.problem), job)
     result = insert.insert(problem, Plan.model_validate(base.plan), job.id)
     run = _new_version(uow, base, "insert", problem, result.plan)
     out: dict[str, Any] = {
@@ -201,15 +176,63 @@ def insert_urgent(uow: UnitOfWork, cmd: InsertUrgent, *, window_min: int) -> dic
         run.outcomes = to_jsonable_python([{"outcome": "unassigned", **out}])
         uow.commit()
         return out
+    out |= _placement(result, job.id, window_min)
+    out["bumped"] = _apply_insertion(uow, order.id, result, out, cmd.actor, run.id)
+    run.outcomes = to_jsonable_python([{"outcome": "scheduled", **out}, *out["bumped"]])
+    out["reoptimisation_run_id"] = _queue_reoptimisation(uow, base, cmd.actor)
+    uow.commit()
+    return out
+
+
+def _triaged_order(
+    uow: UnitOfWork, work_order_id: int
+) -> tuple[models.WorkOrder, models.Site, models.WorkType]:
+    """The order to insert, with its site and work type: a triaged order that has both."""
+    wo, site, work_type = models.WorkOrder, models.Site, models.WorkType
+    found = uow.session.execute(
+        select(wo, site, work_type)
+        .outerjoin(site, site.id == wo.site_id)
+        .outerjoin(work_type, work_type.id == wo.work_type_id)
+        .where(wo.id == work_order_id)
+    ).first()
+    if found is None:
+        raise NotFound("work order", work_order_id)
+    order, place, kind_of_work = found
+    if order.status != State.TRIAGED:
+        raise Conflict(
+            f"work order {order.id} is {order.status}: only a triaged order can be inserted",
+            current=order.status,
+        )
+    if place is None or kind_of_work is None:
+        missing = "a site" if place is None else "a work type"
+        raise invalid("work_order_id", f"work order {order.id} has no {missing} to plan with")
+    return order, place, kind_of_work
+
+
+def _with_urgent_job(problem: Problem, job: Job) -> Problem:
+    """The stored day's problem with ``job`` in it (in place of an older copy of it), its
+    window the technicians' day from now on: nothing starts in the past."""
+    shifts = [t.shift for t in problem.technicians]
+    if shifts:
+        opens = max(utcnow(), min(s.start for s in shifts))
+        closes = max(opens, max(s.end for s in shifts))
+        job = job.model_copy(update={"windows": [Window(start=opens, end=closes)]})
+    return problem.model_copy(update={"jobs": [j for j in problem.jobs if j.id != job.id] + [job]})
+
+
+def _placement(result: insert.Insertion, job_id: str, window_min: int) -> dict[str, Any]:
+    """Where the placed job went: technician, place in the route, start and the window the
+    customer is told, and what it cost the rest of the day."""
+    assert result.technician is not None
     stop = next(
         s
         for r in result.plan.routes
         if r.technician == result.technician
         for s in r.stops
-        if s.job == job.id
+        if s.job == job_id
     )
     begin, end = appointment_window(stop.start, window_min)
-    out |= {
+    return {
         "technician_id": int(result.technician),
         "position": result.position,
         "start": stop.start,
@@ -220,27 +243,29 @@ def insert_urgent(uow: UnitOfWork, cmd: InsertUrgent, *, window_min: int) -> dic
             {"work_order_id": int(j), "seconds": s} for j, s in sorted(result.delayed.items())
         ],
     }
-    _move(
-        uow,
-        order.id,
-        State.SCHEDULED,
-        {"technician_id": int(result.technician), "window_start": begin, "window_end": end},
-        cmd.actor,
-        run.id,
-    )
+
+
+def _apply_insertion(
+    uow: UnitOfWork,
+    order_id: int,
+    result: insert.Insertion,
+    placed: dict[str, Any],
+    actor: Actor,
+    run_id: int,
+) -> list[dict[str, Any]]:
+    """Schedule the order where it was ``placed``, then send each job it bumped back to
+    ``triaged`` with the reason; the outcome of each bump."""
+    fields = {k: placed[k] for k in ("technician_id", "window_start", "window_end")}
+    _move(uow, order_id, State.SCHEDULED, fields, actor, run_id)
     bumped = []
     for ident in result.bumped:
-        reason = f"bumped for urgent work order {order.id}"
+        reason = f"bumped for urgent work order {order_id}"
         try:
-            _move(uow, int(ident), State.TRIAGED, {"reason": reason}, cmd.actor, run.id)
+            _move(uow, int(ident), State.TRIAGED, {"reason": reason}, actor, run_id)
             bumped.append({"work_order_id": int(ident), "outcome": "unscheduled"})
         except FieldbridgeError as exc:  # it moved on meanwhile; the re-optimisation sorts it
             bumped.append({"work_order_id": int(ident), "outcome": "conflict", "error": exc.detail})
-    out["bumped"] = bumped
-    run.outcomes = to_jsonable_python([{"outcome": "scheduled", **out}, *bumped])
-    out["reoptimisation_run_id"] = _queue_reoptimisation(uow, base, cmd.actor)
-    uow.commit()
-    return out
+    return bumped
 
 
 def replan_day(uow: UnitOfWork, cmd: Replan, *, window_min: int) -> dict[str, Any]:

@@ -329,342 +329,390 @@ PRODUCT_FAMILIES = ("Equipment", "Spare Part", "Consumable", "Service")
 def build_schema() -> dict[str, SObjectType]:
     """The org's sObject types by name."""
     types = [
-        SObjectType(
-            "Account",
-            "Account",
-            "Accounts",
-            "001",
-            [
-                *_system_head(),
-                Field("Name", "string", "Account Name", 255, nillable=False),
-                Field("Type", "picklist", "Account Type", 255, picklist=ACCOUNT_TYPES),
-                Field("Phone", "phone", "Account Phone", 40),
-                Field("BillingStreet", "textarea", "Billing Street", 255),
-                Field("BillingCity", "string", "Billing City", 40),
-                Field("BillingState", "string", "Billing State/Province", 80),
-                Field("BillingPostalCode", "string", "Billing Zip/Postal Code", 20),
-                Field("BillingCountry", "string", "Billing Country", 80),
-                Field("BillingLatitude", "double", "Billing Latitude", precision=18, scale=15),
-                Field("BillingLongitude", "double", "Billing Longitude", precision=18, scale=15),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "Contact",
-            "Contact",
-            "Contacts",
-            "003",
-            [
-                *_system_head(),
-                _ref("AccountId", "Account ID", "Account", "Account"),
-                Field("FirstName", "string", "First Name", 40),
-                Field("LastName", "string", "Last Name", 80, nillable=False),
-                Field("Email", "email", "Email", 80),
-                Field("Phone", "phone", "Business Phone", 40),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "Product2",
-            "Product",
-            "Products",
-            "01t",
-            [
-                *_system_head(),
-                Field("Name", "string", "Product Name", 255, nillable=False),
-                Field("ProductCode", "string", "Product Code", 255),
-                Field("Family", "picklist", "Product Family", 255, picklist=PRODUCT_FAMILIES),
-                Field("IsActive", "boolean", "Active", nillable=False, default=False),
-                Field("Description", "textarea", "Product Description", 4000),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "Asset",
-            "Asset",
-            "Assets",
-            "02i",
-            [
-                *_system_head(),
-                _ref("AccountId", "Account ID", "Account", "Account"),
-                _ref("ContactId", "Contact ID", "Contact", "Contact"),
-                _ref("Product2Id", "Product ID", "Product2", "Product2"),
-                Field("Name", "string", "Asset Name", 255, nillable=False),
-                Field("SerialNumber", "string", "Serial Number", 80),
-                Field("Status", "picklist", "Status", 255, picklist=ASSET_STATUSES),
-                Field("InstallDate", "date", "Install Date"),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "WorkOrder",
-            "Work Order",
-            "Work Orders",
-            "0WO",
-            [
-                *_system_head(),
-                Field(
-                    "WorkOrderNumber",
-                    "string",
-                    "Work Order Number",
-                    30,
-                    nillable=False,
-                    createable=False,
-                    updateable=False,
-                    auto_number=True,
-                ),
-                Field("Subject", "string", "Subject", 255),
-                Field("Description", "textarea", "Description", 32000),
-                Field(
-                    "Status",
-                    "picklist",
-                    "Status",
-                    40,
-                    nillable=False,
-                    picklist=WORK_ORDER_STATUSES,
-                    default="New",
-                ),
-                Field("Priority", "picklist", "Priority", 40, picklist=WORK_ORDER_PRIORITIES),
-                _ref("AccountId", "Account ID", "Account", "Account"),
-                _ref("ContactId", "Contact ID", "Contact", "Contact"),
-                _ref("AssetId", "Asset ID", "Asset", "Asset"),
-                Field("StartDate", "datetime", "Start Date"),
-                Field("EndDate", "datetime", "End Date"),
-                Field("Street", "textarea", "Street", 255),
-                Field("City", "string", "City", 40),
-                Field("State", "string", "State/Province", 80),
-                Field("PostalCode", "string", "Zip/Postal Code", 20),
-                Field("Country", "string", "Country", 80),
-                Field("Latitude", "double", "Latitude", precision=18, scale=15),
-                Field("Longitude", "double", "Longitude", precision=18, scale=15),
-                _ext_id(),
-                # fieldbridge's write-back (custom fields an org adds for it): Number(18, 0)
-                # fields describe as double, a Checkbox as a boolean that is never null, a
-                # Long Text Area as a textarea
-                _custom("Fieldbridge_Labour_Minutes__c", "double", "Labour Minutes", precision=18),
-                _custom("Fieldbridge_Visits__c", "double", "Visits", precision=18),
-                _custom(
-                    "Fieldbridge_First_Time_Fix__c",
-                    "boolean",
-                    "First-Time Fix",
-                    nillable=False,
-                    default=False,
-                ),
-                _custom("Fieldbridge_Technician__c", "string", "Technician Key", 64),
-                _custom("Fieldbridge_Notes__c", "textarea", "Completion Notes", 32000),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "ProductConsumed",
-            "Product Consumed",
-            "Products Consumed",
-            "0Q5",
-            [
-                *_system_head(),
-                Field(
-                    "ProductConsumedNumber",
-                    "string",
-                    "Product Consumed Number",
-                    30,
-                    nillable=False,
-                    createable=False,
-                    updateable=False,
-                    auto_number=True,
-                ),
-                _ref(
-                    "WorkOrderId",
-                    "Work Order ID",
-                    "WorkOrder",
-                    "WorkOrder",
-                    nillable=False,
-                    updateable=False,
-                ),
-                # The product comes from the price book entry (or, in an org that tracks van
-                # stock, a ProductItem): Product2Id is read-only, as in a real org.
-                _ref("PricebookEntryId", "Price Book Entry ID", "PricebookEntry", "PricebookEntry"),
-                _ref(
-                    "Product2Id",
-                    "Product ID",
-                    "Product2",
-                    "Product2",
-                    createable=False,
-                    updateable=False,
-                ),
-                Field(
-                    "QuantityConsumed",
-                    "double",
-                    "Quantity Consumed",
-                    nillable=False,
-                    precision=12,
-                    scale=2,
-                ),
-                Field("Description", "textarea", "Description", 32000),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "Pricebook2",
-            "Price Book",
-            "Price Books",
-            "01s",
-            [
-                *_system_head(),
-                Field("Name", "string", "Price Book Name", 255, nillable=False),
-                Field("IsActive", "boolean", "Active", nillable=False, default=False),
-                Field(
-                    "IsStandard",
-                    "boolean",
-                    "Is Standard Price Book",
-                    nillable=False,
-                    createable=False,
-                    updateable=False,
-                    default=False,
-                ),
-                Field("Description", "string", "Description", 255),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "PricebookEntry",
-            "Price Book Entry",
-            "Price Book Entries",
-            "01u",
-            [
-                *_system_head(),
-                # Name and ProductCode are the product's, copied on create (read-only)
-                Field("Name", "string", "Product Name", 255, createable=False, updateable=False),
-                _ref(
-                    "Pricebook2Id",
-                    "Price Book ID",
-                    "Pricebook2",
-                    "Pricebook2",
-                    nillable=False,
-                    updateable=False,
-                ),
-                _ref(
-                    "Product2Id",
-                    "Product ID",
-                    "Product2",
-                    "Product2",
-                    nillable=False,
-                    updateable=False,
-                ),
-                Field(
-                    "ProductCode",
-                    "string",
-                    "Product Code",
-                    255,
-                    createable=False,
-                    updateable=False,
-                ),
-                Field(
-                    "UnitPrice",
-                    "currency",
-                    "List Price",
-                    nillable=False,
-                    precision=18,
-                    scale=2,
-                ),
-                Field("IsActive", "boolean", "Active", nillable=False, default=False),
-                Field(
-                    "UseStandardPrice",
-                    "boolean",
-                    "Use Standard Price",
-                    nillable=False,
-                    default=False,
-                ),
-                # our part code, so that a ProductConsumed names its entry by external id
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
+        _account(),
+        _contact(),
+        _product(),
+        _asset(),
+        _work_order(),
+        _product_consumed(),
+        _price_book(),
+        _price_book_entry(),
         # Field Service: a technician is a ServiceResource, a certification a Skill, holding
         # it a ServiceResourceSkill (EffectiveEndDate: when it stops counting); fieldbridge's
         # external id on each (an org adds it), so that every write is an upsert.
-        SObjectType(
-            "ServiceResource",
-            "Service Resource",
-            "Service Resources",
-            "0Hn",
-            [
-                *_system_head(),
-                Field("Name", "string", "Name", 80, nillable=False),
-                Field(
-                    "ResourceType",
-                    "picklist",
-                    "Resource Type",
-                    40,
-                    nillable=False,
-                    picklist=("T", "D", "C"),
-                    default="T",
-                ),
-                Field("IsActive", "boolean", "Active", nillable=False, default=False),
-                Field("Description", "textarea", "Description", 4000),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "Skill",
-            "Skill",
-            "Skills",
-            "0C5",
-            [
-                *_system_head(),
-                Field("MasterLabel", "string", "Skill Name", 80, nillable=False),
-                Field("DeveloperName", "string", "Skill API Name", 80, nillable=False),
-                Field("Description", "textarea", "Description", 1000),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "ServiceResourceSkill",
-            "Service Resource Skill",
-            "Service Resource Skills",
-            "0Sm",
-            [
-                *_system_head(),
-                _ref(
-                    "ServiceResourceId",
-                    "Service Resource ID",
-                    "ServiceResource",
-                    "ServiceResource",
-                    nillable=False,
-                    updateable=False,
-                ),
-                _ref("SkillId", "Skill ID", "Skill", "Skill", nillable=False, updateable=False),
-                Field("SkillLevel", "double", "Skill Level", precision=5, scale=2),
-                Field("EffectiveStartDate", "datetime", "Start Date", nillable=False),
-                Field("EffectiveEndDate", "datetime", "End Date"),
-                _ext_id(),
-                *_system_tail(),
-            ],
-        ),
-        SObjectType(
-            "Fieldbridge_Certification__c",
-            "Fieldbridge Certification",
-            "Fieldbridge Certifications",
-            "a0C",
-            [
-                *_system_head(),
-                Field("Name", "string", "Certification Name", 80, nillable=False),
-                _custom("Technician_Key__c", "string", "Technician Key", 64),
-                _custom("Code__c", "string", "Code", 64),
-                _custom("Issuer__c", "string", "Issuer", 200),
-                _custom("Number__c", "string", "Number", 128),
-                _custom("Issued_On__c", "date", "Issued On"),
-                _custom("Expires_On__c", "date", "Expires On"),
-                _ext_id(),
-                *_system_tail(),
-            ],
-            custom=True,
-        ),
+        _service_resource(),
+        _skill(),
+        _service_resource_skill(),
+        _certification(),
     ]
     return {t.name: t for t in types}
+
+
+def _account() -> SObjectType:
+    return SObjectType(
+        "Account",
+        "Account",
+        "Accounts",
+        "001",
+        [
+            *_system_head(),
+            Field("Name", "string", "Account Name", 255, nillable=False),
+            Field("Type", "picklist", "Account Type", 255, picklist=ACCOUNT_TYPES),
+            Field("Phone", "phone", "Account Phone", 40),
+            Field("BillingStreet", "textarea", "Billing Street", 255),
+            Field("BillingCity", "string", "Billing City", 40),
+            Field("BillingState", "string", "Billing State/Province", 80),
+            Field("BillingPostalCode", "string", "Billing Zip/Postal Code", 20),
+            Field("BillingCountry", "string", "Billing Country", 80),
+            Field("BillingLatitude", "double", "Billing Latitude", precision=18, scale=15),
+            Field("BillingLongitude", "double", "Billing Longitude", precision=18, scale=15),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _contact() -> SObjectType:
+    return SObjectType(
+        "Contact",
+        "Contact",
+        "Contacts",
+        "003",
+        [
+            *_system_head(),
+            _ref("AccountId", "Account ID", "Account", "Account"),
+            Field("FirstName", "string", "First Name", 40),
+            Field("LastName", "string", "Last Name", 80, nillable=False),
+            Field("Email", "email", "Email", 80),
+            Field("Phone", "phone", "Business Phone", 40),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _product() -> SObjectType:
+    return SObjectType(
+        "Product2",
+        "Product",
+        "Products",
+        "01t",
+        [
+            *_system_head(),
+            Field("Name", "string", "Product Name", 255, nillable=False),
+            Field("ProductCode", "string", "Product Code", 255),
+            Field("Family", "picklist", "Product Family", 255, picklist=PRODUCT_FAMILIES),
+            Field("IsActive", "boolean", "Active", nillable=False, default=False),
+            Field("Description", "textarea", "Product Description", 4000),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _asset() -> SObjectType:
+    return SObjectType(
+        "Asset",
+        "Asset",
+        "Assets",
+        "02i",
+        [
+            *_system_head(),
+            _ref("AccountId", "Account ID", "Account", "Account"),
+            _ref("ContactId", "Contact ID", "Contact", "Contact"),
+            _ref("Product2Id", "Product ID", "Product2", "Product2"),
+            Field("Name", "string", "Asset Name", 255, nillable=False),
+            Field("SerialNumber", "string", "Serial Number", 80),
+            Field("Status", "picklist", "Status", 255, picklist=ASSET_STATUSES),
+            Field("InstallDate", "date", "Install Date"),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _work_order() -> SObjectType:
+    return SObjectType(
+        "WorkOrder",
+        "Work Order",
+        "Work Orders",
+        "0WO",
+        [
+            *_system_head(),
+            Field(
+                "WorkOrderNumber",
+                "string",
+                "Work Order Number",
+                30,
+                nillable=False,
+                createable=False,
+                updateable=False,
+                auto_number=True,
+            ),
+            Field("Subject", "string", "Subject", 255),
+            Field("Description", "textarea", "Description", 32000),
+            Field(
+                "Status",
+                "picklist",
+                "Status",
+                40,
+                nillable=False,
+                picklist=WORK_ORDER_STATUSES,
+                default="New",
+            ),
+            Field("Priority", "picklist", "Priority", 40, picklist=WORK_ORDER_PRIORITIES),
+            _ref("AccountId", "Account ID", "Account", "Account"),
+            _ref("ContactId", "Contact ID", "Contact", "Contact"),
+            _ref("AssetId", "Asset ID", "Asset", "Asset"),
+            Field("StartDate", "datetime", "Start Date"),
+            Field("EndDate", "datetime", "End Date"),
+            Field("Street", "textarea", "Street", 255),
+            Field("City", "string", "City", 40),
+            Field("State", "string", "State/Province", 80),
+            Field("PostalCode", "string", "Zip/Postal Code", 20),
+            Field("Country", "string", "Country", 80),
+            Field("Latitude", "double", "Latitude", precision=18, scale=15),
+            Field("Longitude", "double", "Longitude", precision=18, scale=15),
+            _ext_id(),
+            # fieldbridge's write-back (custom fields an org adds for it): Number(18, 0)
+            # fields describe as double, a Checkbox as a boolean that is never null, a
+            # Long Text Area as a textarea
+            _custom("Fieldbridge_Labour_Minutes__c", "double", "Labour Minutes", precision=18),
+            _custom("Fieldbridge_Visits__c", "double", "Visits", precision=18),
+            _custom(
+                "Fieldbridge_First_Time_Fix__c",
+                "boolean",
+                "First-Time Fix",
+                nillable=False,
+                default=False,
+            ),
+            _custom("Fieldbridge_Technician__c", "string", "Technician Key", 64),
+            _custom("Fieldbridge_Notes__c", "textarea", "Completion Notes", 32000),
+            *_system_tail(),
+        ],
+    )
+
+
+def _product_consumed() -> SObjectType:
+    return SObjectType(
+        "ProductConsumed",
+        "Product Consumed",
+        "Products Consumed",
+        "0Q5",
+        [
+            *_system_head(),
+            Field(
+                "ProductConsumedNumber",
+                "string",
+                "Product Consumed Number",
+                30,
+                nillable=False,
+                createable=False,
+                updateable=False,
+                auto_number=True,
+            ),
+            _ref(
+                "WorkOrderId",
+                "Work Order ID",
+                "WorkOrder",
+                "WorkOrder",
+                nillable=False,
+                updateable=False,
+            ),
+            # The product comes from the price book entry (or, in an org that tracks van
+            # stock, a ProductItem): Product2Id is read-only, as in a real org.
+            _ref("PricebookEntryId", "Price Book Entry ID", "PricebookEntry", "PricebookEntry"),
+            _ref(
+                "Product2Id",
+                "Product ID",
+                "Product2",
+                "Product2",
+                createable=False,
+                updateable=False,
+            ),
+            Field(
+                "QuantityConsumed",
+                "double",
+                "Quantity Consumed",
+                nillable=False,
+                precision=12,
+                scale=2,
+            ),
+            Field("Description", "textarea", "Description", 32000),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _price_book() -> SObjectType:
+    return SObjectType(
+        "Pricebook2",
+        "Price Book",
+        "Price Books",
+        "01s",
+        [
+            *_system_head(),
+            Field("Name", "string", "Price Book Name", 255, nillable=False),
+            Field("IsActive", "boolean", "Active", nillable=False, default=False),
+            Field(
+                "IsStandard",
+                "boolean",
+                "Is Standard Price Book",
+                nillable=False,
+                createable=False,
+                updateable=False,
+                default=False,
+            ),
+            Field("Description", "string", "Description", 255),
+            *_system_tail(),
+        ],
+    )
+
+
+def _price_book_entry() -> SObjectType:
+    return SObjectType(
+        "PricebookEntry",
+        "Price Book Entry",
+        "Price Book Entries",
+        "01u",
+        [
+            *_system_head(),
+            # Name and ProductCode are the product's, copied on create (read-only)
+            Field("Name", "string", "Product Name", 255, createable=False, updateable=False),
+            _ref(
+                "Pricebook2Id",
+                "Price Book ID",
+                "Pricebook2",
+                "Pricebook2",
+                nillable=False,
+                updateable=False,
+            ),
+            _ref(
+                "Product2Id",
+                "Product ID",
+                "Product2",
+                "Product2",
+                nillable=False,
+                updateable=False,
+            ),
+            Field(
+                "ProductCode",
+                "string",
+                "Product Code",
+                255,
+                createable=False,
+                updateable=False,
+            ),
+            Field(
+                "UnitPrice",
+                "currency",
+                "List Price",
+                nillable=False,
+                precision=18,
+                scale=2,
+            ),
+            Field("IsActive", "boolean", "Active", nillable=False, default=False),
+            Field(
+                "UseStandardPrice",
+                "boolean",
+                "Use Standard Price",
+                nillable=False,
+                default=False,
+            ),
+            # our part code, so that a ProductConsumed names its entry by external id
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _service_resource() -> SObjectType:
+    return SObjectType(
+        "ServiceResource",
+        "Service Resource",
+        "Service Resources",
+        "0Hn",
+        [
+            *_system_head(),
+            Field("Name", "string", "Name", 80, nillable=False),
+            Field(
+                "ResourceType",
+                "picklist",
+                "Resource Type",
+                40,
+                nillable=False,
+                picklist=("T", "D", "C"),
+                default="T",
+            ),
+            Field("IsActive", "boolean", "Active", nillable=False, default=False),
+            Field("Description", "textarea", "Description", 4000),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _skill() -> SObjectType:
+    return SObjectType(
+        "Skill",
+        "Skill",
+        "Skills",
+        "0C5",
+        [
+            *_system_head(),
+            Field("MasterLabel", "string", "Skill Name", 80, nillable=False),
+            Field("DeveloperName", "string", "Skill API Name", 80, nillable=False),
+            Field("Description", "textarea", "Description", 1000),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _service_resource_skill() -> SObjectType:
+    return SObjectType(
+        "ServiceResourceSkill",
+        "Service Resource Skill",
+        "Service Resource Skills",
+        "0Sm",
+        [
+            *_system_head(),
+            _ref(
+                "ServiceResourceId",
+                "Service Resource ID",
+                "ServiceResource",
+                "ServiceResource",
+                nillable=False,
+                updateable=False,
+            ),
+            _ref("SkillId", "Skill ID", "Skill", "Skill", nillable=False, updateable=False),
+            Field("SkillLevel", "double", "Skill Level", precision=5, scale=2),
+            Field("EffectiveStartDate", "datetime", "Start Date", nillable=False),
+            Field("EffectiveEndDate", "datetime", "End Date"),
+            _ext_id(),
+            *_system_tail(),
+        ],
+    )
+
+
+def _certification() -> SObjectType:
+    return SObjectType(
+        "Fieldbridge_Certification__c",
+        "Fieldbridge Certification",
+        "Fieldbridge Certifications",
+        "a0C",
+        [
+            *_system_head(),
+            Field("Name", "string", "Certification Name", 80, nillable=False),
+            _custom("Technician_Key__c", "string", "Technician Key", 64),
+            _custom("Code__c", "string", "Code", 64),
+            _custom("Issuer__c", "string", "Issuer", 200),
+            _custom("Number__c", "string", "Number", 128),
+            _custom("Issued_On__c", "date", "Issued On"),
+            _custom("Expires_On__c", "date", "Expires On"),
+            _ext_id(),
+            *_system_tail(),
+        ],
+        custom=True,
+    )

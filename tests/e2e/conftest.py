@@ -117,51 +117,8 @@ def world(api: Api) -> World:
         },
         expect=201,
     )
-    wt = api.call(
-        "POST",
-        "/api/v1/work-types",
-        admin,
-        json={
-            "code": "PUMP-SVC",
-            "name": "Pump service",
-            "default_duration_min": 90,
-            "required_skills": ["pumps"],
-            "required_certifications": ["ELEC-1"],
-            "checklist": [
-                {"code": "isolate", "label": "Isolate power"},
-                {"code": "inspect", "label": "Inspect impeller"},
-                {"code": "notes", "label": "Extra notes", "required": False},
-            ],
-            "min_photos": 2,
-            "signature_required": True,
-        },
-        expect=201,
-    )
-    techs = []
-    for name in ("Tess", "Theo"):
-        techs.append(
-            api.call(
-                "POST",
-                "/api/v1/technicians",
-                admin,
-                json={
-                    "name": name,
-                    "skills": ["pumps", "valves"],
-                    "certifications": [
-                        {"code": "ELEC-1", "issued_on": "2025-01-01", "expires_on": "2030-01-01"}
-                    ],
-                    "home_latitude": 52.5,
-                    "home_longitude": 13.3,
-                    "time_zone": "Europe/Berlin",
-                    "weekly_hours": {
-                        d: [{"start": "08:00", "end": "17:00"}]
-                        for d in ("mon", "tue", "wed", "thu", "fri")
-                    },
-                    "territory_id": ter.json()["id"],
-                },
-                expect=201,
-            ).json()["id"]
-        )
+    wt = api.call("POST", "/api/v1/work-types", admin, json=PUMP_SERVICE, expect=201)
+    techs = [_technician(api, admin, name, ter.json()["id"]) for name in ("Tess", "Theo")]
     return World(
         admin=admin,
         dispatcher=dispatcher,
@@ -176,6 +133,47 @@ def world(api: Api) -> World:
         site_id=site.json()["id"],
         work_type_id=wt.json()["id"],
     )
+
+
+PUMP_SERVICE = {
+    "code": "PUMP-SVC",
+    "name": "Pump service",
+    "default_duration_min": 90,
+    "required_skills": ["pumps"],
+    "required_certifications": ["ELEC-1"],
+    "checklist": [
+        {"code": "isolate", "label": "Isolate power"},
+        {"code": "inspect", "label": "Inspect impeller"},
+        {"code": "notes", "label": "Extra notes", "required": False},
+    ],
+    "min_photos": 2,
+    "signature_required": True,
+}
+"""The world's work type: two checklist items required, two photos and a signature."""
+
+
+def _technician(api: Api, admin: str, name: str, territory_id: int) -> int:
+    """A technician in Berlin who may do pump services, 08:00 to 17:00 on weekdays."""
+    return api.call(
+        "POST",
+        "/api/v1/technicians",
+        admin,
+        json={
+            "name": name,
+            "skills": ["pumps", "valves"],
+            "certifications": [
+                {"code": "ELEC-1", "issued_on": "2025-01-01", "expires_on": "2030-01-01"}
+            ],
+            "home_latitude": 52.5,
+            "home_longitude": 13.3,
+            "time_zone": "Europe/Berlin",
+            "weekly_hours": {
+                d: [{"start": "08:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")
+            },
+            "territory_id": territory_id,
+        },
+        expect=201,
+    ).json()["id"]
 
 
 Mover = Callable[..., httpx.Response]

@@ -11,6 +11,7 @@ job's day in the technician's time zone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from sandbox.hr import HRSimulator
 MAPPING = HRMapping()
 STREAM = hr_streams()["certifications"]
 TODAY = date(2026, 12, 3)
+ADMIN = Actor("ada", Role.ADMIN)
 
 
 @pytest.fixture
@@ -133,6 +135,74 @@ def expected(records: list[dict[str, Any]], known: set[str]) -> tuple[dict[str, 
     return store, waiting
 
 
+@dataclass(frozen=True)
+class GasWork:
+    """Gas work: a division and a work type requiring one certification, and orders of it
+    scheduled for 3 December, 12:00 to 14:00 UTC."""
+
+    container: Container
+    division_id: int
+    work_type_id: int
+
+    @classmethod
+    def create(cls, container: Container, code: str) -> GasWork:
+        """The division and the work type, requiring certification ``code``."""
+        kind = reference.KINDS
+        with container.new_uow() as uow:
+            division = reference.create(
+                uow, kind["divisions"], canonical.Division(code="GAS", name="Gas")
+            )
+        with container.new_uow() as uow:
+            work_type = reference.create(
+                uow,
+                kind["work-types"],
+                canonical.WorkType(
+                    code="GAS",
+                    name="Gas work",
+                    default_duration_min=60,
+                    required_certifications=[code],
+                ),
+            )
+        return cls(container, division["id"], work_type["id"])
+
+    def schedule(self, tech_id: int) -> dict[str, Any]:
+        """A new order, triaged, then scheduled for technician ``tech_id``."""
+        with self.container.new_uow() as uow:
+            order = wo.create(
+                uow, wo.CreateWorkOrder(canonical.WorkOrder(summary="Gas check"), ADMIN)
+            )
+        with self.container.new_uow() as uow:
+            order = wo.transition(
+                uow,
+                wo.TransitionWorkOrder(
+                    order["id"],
+                    State.TRIAGED,
+                    {
+                        "priority": 2,
+                        "work_type_id": self.work_type_id,
+                        "division_id": self.division_id,
+                    },
+                    ADMIN,
+                    order["version"],
+                ),
+            )
+        with self.container.new_uow() as uow:
+            return wo.transition(
+                uow,
+                wo.TransitionWorkOrder(
+                    order["id"],
+                    State.SCHEDULED,
+                    {
+                        "technician_id": tech_id,
+                        "window_start": datetime(2026, 12, 3, 12, tzinfo=UTC),
+                        "window_end": datetime(2026, 12, 3, 14, tzinfo=UTC),
+                    },
+                    ADMIN,
+                    order["version"],
+                ),
+            )
+
+
 def test_certifications_land_on_their_technicians_and_bad_records_wait(
     container: Container, sim: HRSimulator
 ) -> None:
@@ -230,67 +300,17 @@ def test_a_certification_counts_for_dispatch_only_while_active_and_valid_that_lo
             )
         )
         uow.commit()
+    gas_work = GasWork.create(container, code)
 
-    admin = Actor("ada", Role.ADMIN)
-    kind = reference.KINDS
-    with container.new_uow() as uow:
-        division = reference.create(
-            uow, kind["divisions"], canonical.Division(code="GAS", name="Gas")
-        )
-    with container.new_uow() as uow:
-        work_type = reference.create(
-            uow,
-            kind["work-types"],
-            canonical.WorkType(
-                code="GAS", name="Gas work", default_duration_min=60, required_certifications=[code]
-            ),
-        )
-
-    def schedule(tech_id: int) -> dict[str, Any]:
-        with container.new_uow() as uow:
-            order = wo.create(
-                uow, wo.CreateWorkOrder(canonical.WorkOrder(summary="Gas check"), admin)
-            )
-        with container.new_uow() as uow:
-            order = wo.transition(
-                uow,
-                wo.TransitionWorkOrder(
-                    order["id"],
-                    State.TRIAGED,
-                    {
-                        "priority": 2,
-                        "work_type_id": work_type["id"],
-                        "division_id": division["id"],
-                    },
-                    admin,
-                    order["version"],
-                ),
-            )
-        with container.new_uow() as uow:
-            return wo.transition(
-                uow,
-                wo.TransitionWorkOrder(
-                    order["id"],
-                    State.SCHEDULED,
-                    {
-                        "technician_id": tech_id,
-                        "window_start": datetime(2026, 12, 3, 12, tzinfo=UTC),
-                        "window_end": datetime(2026, 12, 3, 14, tzinfo=UTC),
-                    },
-                    admin,
-                    order["version"],
-                ),
-            )
-
-    assert schedule(berlin)["technician_id"] == berlin
+    assert gas_work.schedule(berlin)["technician_id"] == berlin
     with pytest.raises(InvalidInput) as refused:
-        schedule(auckland)
+        gas_work.schedule(auckland)
     assert f"holds no certification {code} valid on 2026-12-04" in str(refused.value)
 
     sim.revoke(first, code)
     sync(container, sim)
     with pytest.raises(InvalidInput) as revoked:
-        schedule(berlin)
+        gas_work.schedule(berlin)
     assert f"holds no certification {code} valid on 2026-12-03" in str(revoked.value)
     with container.new_uow() as uow:
         row = uow.session.get(models.Technician, berlin)
