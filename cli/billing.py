@@ -24,7 +24,7 @@ from rich.table import Table
 from cli.console import err, error, stop, when
 from connectors.errors import ConnectorError
 from orchestrator.domain.errors import SetupError
-from orchestrator.outbox import billing as handler
+from orchestrator.outbox import billing
 from orchestrator.outbox.events import ERP_BILLING
 from orchestrator.runtime.bootstrap import Container, bootstrap
 
@@ -115,7 +115,7 @@ def _instant(option: str, text: str | None) -> datetime | None:
 def _summary(report: dict[str, Any]) -> str:
     summary = report["summary"]
     counts = ", ".join(
-        f"{summary[status]} {status}" for status in handler.STATUSES if summary[status]
+        f"{summary[status]} {status}" for status in billing.STATUSES if summary[status]
     )
     read = "SAP read back" if report["read_back"] else "SAP not read (--no-sap)"
     period = " ".join(
@@ -159,14 +159,14 @@ def reconcile_cmd(
         raise stop("--closed-to: must come after --closed-from")
     with bootstrap() as container:
         with container.new_uow(read_only=True) as uow:
-            report = handler.reconciliation(uow, closed_from=start, closed_to=end)
+            report = billing.reconciliation(uow, closed_from=start, closed_to=end)
         if not no_sap:
             found = _read_invoices(container, _delivered_documents(report))
-            for document in handler.duplicates(found):
+            for document in billing.duplicates(found):
                 error(f"SAP has more than one invoice for {document}")
             with container.new_uow(read_only=True) as uow:
-                invoices = handler.by_document(found)
-                report = handler.reconciliation(
+                invoices = billing.by_document(found)
+                report = billing.reconciliation(
                     uow, invoices=invoices, closed_from=start, closed_to=end
                 )
     err.print(_table(report["orders"], limit))

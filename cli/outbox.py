@@ -19,7 +19,7 @@ from rich.table import Table
 
 from cli.console import err, stop, when
 from orchestrator.domain.errors import FieldbridgeError
-from orchestrator.outbox import admin as handler
+from orchestrator.outbox import admin
 from orchestrator.runtime.bootstrap import bootstrap
 
 outbox_app = typer.Typer(
@@ -39,14 +39,14 @@ def _age(seconds: float | None) -> str:
 def status_cmd() -> None:
     """Rows by state and destination, the oldest pending age and the dead letters."""
     with bootstrap() as container, container.new_uow(read_only=True) as uow:
-        shown = handler.status(uow, dead_letters=20)
+        shown = admin.status(uow, dead_letters=20)
     table = Table(title="outbox")
     table.add_column("destination")
-    for state in handler.STATES:
+    for state in admin.STATES:
         table.add_column(state, justify="right")
     for destination, counts in sorted(shown["by_destination"].items()):
-        table.add_row(destination, *(str(counts[s]) for s in handler.STATES))
-    table.add_row("all", *(str(shown["by_state"][s]) for s in handler.STATES), style="bold")
+        table.add_row(destination, *(str(counts[s]) for s in admin.STATES))
+    table.add_row("all", *(str(shown["by_state"][s]) for s in admin.STATES), style="bold")
     err.print(table)
     err.print(f"oldest pending: {_age(shown['oldest_pending_age_s'])}")
     _dead(shown["dead_letters"])
@@ -71,7 +71,7 @@ def list_cmd(
 ) -> None:
     """Rows in id order: key, state, attempts, next attempt, the remote's id or answer."""
     with bootstrap() as container, container.new_uow(read_only=True) as uow:
-        rows = handler.rows(uow, state="dead" if dead else None, limit=limit)
+        rows = admin.rows(uow, state="dead" if dead else None, limit=limit)
     if dead:
         _dead(rows)
         if not rows:
@@ -92,7 +92,7 @@ def retry_cmd(ident: Annotated[int, typer.Argument(help="the row's id")]) -> Non
     """Make a dead (or waiting) row due now; the relay sends it on its next round."""
     with bootstrap() as container, container.new_uow() as uow:
         try:
-            row = handler.retry(uow, ident)
+            row = admin.retry(uow, ident)
         except FieldbridgeError as exc:
             raise stop(exc.detail) from None
     err.print(f"{row['key']}: {row['state']}, due {when(row['next_attempt_at'])}")
@@ -106,7 +106,7 @@ def replay_cmd(
     message UUID, webhook ids) makes the repeat create nothing new."""
     moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
     with bootstrap() as container, container.new_uow() as uow:
-        due = handler.replay(uow, moment)
+        due = admin.replay(uow, moment)
     err.print(f"{due} delivered rows due again")
 
 

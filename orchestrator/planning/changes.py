@@ -33,7 +33,7 @@ from orchestrator.planning.runs import PLANNERS, appointment_window
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
 from orchestrator.store.uow import UnitOfWork
-from orchestrator.work_orders import commands as work_orders
+from orchestrator.work_orders import commands, queries
 from scheduler import insert, replan
 from scheduler.model import Job, Plan, Problem, Window
 
@@ -137,10 +137,10 @@ def _move(
     actor: Actor,
     run_id: int,
 ) -> None:
-    current = work_orders.get(uow, order_id, actor)["version"]
-    work_orders.transition(
+    current = queries.get(uow, order_id, actor)["version"]
+    commands.transition(
         uow,
-        work_orders.TransitionWorkOrder(
+        commands.TransitionWorkOrder(
             work_order_id=order_id,
             to=to,
             fields=fields,
@@ -328,7 +328,7 @@ def _follow(
         "reason": moved.reason,
     }
     try:
-        current = work_orders.get(uow, order_id, actor)
+        current = queries.get(uow, order_id, actor)
         state = State(current["status"])
         if moved.to_technician is None or moved.to_start is None:
             if state is State.DISPATCHED:

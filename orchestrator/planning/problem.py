@@ -19,7 +19,7 @@ from sqlalchemy import select
 from mappings import canonical
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.lifecycle import State
-from orchestrator.reference import records as reference
+from orchestrator.reference import records
 from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
 from scheduler.model import Break, Certification, Job, Place, Problem, Technician, Window
@@ -70,7 +70,7 @@ def build_problem(uow: UnitOfWork, day: date, territories: tuple[str, ...] = ())
     for row in uow.session.scalars(select(models.Technician).order_by(models.Technician.id)):
         if wanted and row.territory_id not in wanted:
             continue
-        planned = technician_for_day(row.id, reference.technician_for_dispatch(row), day)
+        planned = technician_for_day(row.id, records.technician_for_dispatch(row), day)
         if planned is not None:
             techs.append(planned)
     working = {t.id for t in techs}

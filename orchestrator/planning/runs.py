@@ -43,7 +43,7 @@ from orchestrator.planning.problem import (
 from orchestrator.store import models
 from orchestrator.store.db import lease_owner, utcnow
 from orchestrator.store.uow import UnitOfWork
-from orchestrator.work_orders import commands as work_orders
+from orchestrator.work_orders import commands
 from scheduler import auto, solve
 from scheduler.model import Plan, Problem
 
@@ -354,9 +354,9 @@ def _apply_one(
         outcome, target = "unscheduled", State.TRIAGED
     try:
         with new_uow() as uow:
-            work_orders.transition(
+            commands.transition(
                 uow,
-                work_orders.TransitionWorkOrder(
+                commands.TransitionWorkOrder(
                     work_order_id=order.id,
                     to=target,
                     fields=fields,

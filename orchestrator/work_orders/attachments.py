@@ -1,7 +1,6 @@
-"""Content-addressed attachment storage: files named by their SHA-256, written atomically.
-
-The type is read from the file's first bytes, not trusted from the client.
-"""
+"""Attachments: the files (photos, signatures) stored by their SHA-256 and written
+atomically, their type read from their first bytes, not trusted from the client; and the
+commands and reads that add them to an order (while it may be documented) and list them."""
 
 from __future__ import annotations
 
@@ -11,9 +10,16 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from orchestrator.domain.errors import FieldbridgeError, invalid
+from sqlalchemy import select
+
+from orchestrator.domain.errors import FieldbridgeError, NotFound, invalid
+from orchestrator.domain.lifecycle import Actor
+from orchestrator.store import models
+from orchestrator.store.uow import UnitOfWork
+from orchestrator.work_orders.audit_trail import append_event
+from orchestrator.work_orders.order import check_documenter, check_version, load
 
 KINDS = ("photo", "signature")
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -100,3 +106,84 @@ class AttachmentStore:
         with self.path_for(sha256).open("rb") as fh:
             while block := fh.read(1 << 16):
                 yield block
+
+
+@dataclass(frozen=True)
+class AddAttachment:
+    work_order_id: int
+    kind: str
+    sha256: str
+    content_type: str
+    size_bytes: int
+    actor: Actor
+    expected_version: int
+
+
+def prepare_attachment(uow: UnitOfWork, work_order_id: int, actor: Actor, version: int) -> None:
+    """Refuse early (visibility, version, state) before the upload is stored."""
+    wo = load(uow, work_order_id, actor)
+    check_version(wo, version)
+    check_documenter(wo, actor)
+
+
+def add_attachment(uow: UnitOfWork, cmd: AddAttachment) -> dict[str, Any]:
+    wo = load(uow, cmd.work_order_id, cmd.actor, for_update=True)
+    check_version(wo, cmd.expected_version)
+    check_documenter(wo, cmd.actor)
+    row = models.Attachment(
+        work_order_id=wo.id,
+        kind=cmd.kind,
+        sha256=cmd.sha256,
+        content_type=cmd.content_type,
+        size_bytes=cmd.size_bytes,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    wo.version += 1
+    append_event(
+        uow,
+        wo,
+        cmd.actor,
+        "attachment_added",
+        {
+            "attachment_id": row.id,
+            "kind": cmd.kind,
+            "sha256": cmd.sha256,
+            "content_type": cmd.content_type,
+            "size_bytes": cmd.size_bytes,
+        },
+    )
+    uow.flush()
+    out = {**attachment_public(row), "work_order_version": wo.version}
+    uow.commit()
+    return out
+
+
+def attachment_public(row: models.Attachment) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "work_order_id": row.work_order_id,
+        "kind": row.kind,
+        "sha256": row.sha256,
+        "content_type": row.content_type,
+        "size_bytes": row.size_bytes,
+        "created_at": row.created_at,
+    }
+
+
+def list_attachments(uow: UnitOfWork, ident: int, actor: Actor) -> list[dict[str, Any]]:
+    wo = load(uow, ident, actor)
+    rows = uow.session.scalars(
+        select(models.Attachment)
+        .where(models.Attachment.work_order_id == wo.id)
+        .order_by(models.Attachment.id)
+    )
+    return [attachment_public(r) for r in rows]
+
+
+def get_attachment(uow: UnitOfWork, ident: int, attachment_id: int, actor: Actor) -> dict[str, Any]:
+    wo = load(uow, ident, actor)
+    row = uow.session.get(models.Attachment, attachment_id)
+    if row is None or row.work_order_id != wo.id:
+        raise NotFound("attachment", attachment_id)
+    return attachment_public(row)

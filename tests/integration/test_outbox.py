@@ -31,6 +31,7 @@ from orchestrator.outbox.relay import ANALYZE_AFTER_ROWS, Outcome, Relay, RelayP
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
+from orchestrator.work_orders import audit_trail, queries
 from orchestrator.work_orders import commands as wo_h
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator
@@ -152,7 +153,7 @@ def test_closing_an_order_owes_each_remote_one_row_in_the_same_transaction(
             ))  # fmt: skip
         uow.commit()
     with container.new_uow() as uow:
-        version = wo_h.get(uow, wid, sue)["version"]
+        version = queries.get(uow, wid, sue)["version"]
     with container.new_uow() as uow, pytest.raises(Exception, match="version"):
         wo_h.transition(uow, wo_h.TransitionWorkOrder(wid, State.CLOSED, {}, sue, version - 1))
     assert outbox_rows(container) == [], "a close refused writes nothing"
@@ -170,7 +171,7 @@ def test_closing_an_order_owes_each_remote_one_row_in_the_same_transaction(
     assert job["technician_key"] is not None and job["actual_end"] is not None
     assert rows[1].payload["message_uuid"] != rows[2].payload.get("message_uuid")
     with container.new_uow() as uow:
-        trail = wo_h.audit_trail(uow, wid, sue)["events"]
+        trail = audit_trail.audit_trail(uow, wid, sue)["events"]
     assert trail[-1]["payload"]["outbox"] == [r.key for r in rows]
 
 

@@ -20,6 +20,7 @@ from mappings import canonical
 from orchestrator.domain.errors import FieldbridgeError, IllegalTransition, InvalidInput, NotFound
 from orchestrator.domain.lifecycle import Actor, Role, State
 from orchestrator.runtime.bootstrap import Container
+from orchestrator.work_orders import attachments, audit_trail, queries
 from orchestrator.work_orders import commands as wo_h
 from tests.integration.lifecycle_world import (
     ACTOR_KINDS,
@@ -108,9 +109,9 @@ class Runner:
                         wo_h.UpdateChecklist(wid, CHECKLIST_CHOICES[choice], actor, before.version),
                     )
                 else:
-                    wo_h.add_attachment(
+                    attachments.add_attachment(
                         uow,
-                        wo_h.AddAttachment(
+                        attachments.AddAttachment(
                             wid,
                             step,
                             secrets.token_hex(32),  # a fake sha256: no file is stored here
@@ -296,7 +297,7 @@ def test_random_command_sequences_respect_the_table(
         assert final.events == 1 + run.accepted[wid]
         assert final.version == 1 + run.accepted[wid]
     with container.new_uow() as uow:
-        report = wo_h.verify_all(uow)
+        report = audit_trail.verify_all(uow)
     assert report["ok"] is True, report
     assert report["first_broken"] is None
     assert report["chains"] >= len(run.orders)
@@ -357,9 +358,9 @@ def _document_fully(container: Container, w: World, wid: int) -> None:
                     uow, wo_h.UpdateChecklist(wid, dict.fromkeys(CHECKLIST, True), actor, s.version)
                 )
             else:
-                wo_h.add_attachment(
+                attachments.add_attachment(
                     uow,
-                    wo_h.AddAttachment(
+                    attachments.AddAttachment(
                         wid, step, secrets.token_hex(32), "image/png", 10, actor, s.version
                     ),
                 )
@@ -428,7 +429,7 @@ def test_every_row_is_accepted_from_each_role_the_spec_lists(
     assert refused == [], "the spec allows these, the handlers refused them"
     assert tried >= len(SPEC_ROWS)
     with container.new_uow() as uow:
-        assert wo_h.verify_all(uow)["ok"] is True
+        assert audit_trail.verify_all(uow)["ok"] is True
 
 
 # --- visits and first-time fix ------------------------------------------------------------------
@@ -473,13 +474,13 @@ def test_a_second_check_in_is_a_second_visit_and_no_first_time_fix(
     assert result["visits"] == 2
     assert result["first_time_fix"] is False
     with container.new_uow() as uow:
-        assert wo_h.verify_all(uow)["ok"] is True
+        assert audit_trail.verify_all(uow)["ok"] is True
 
 
 def test_first_time_fix_is_only_reported_once_closed(container: Container, world: World) -> None:
     wid = _order_in(container, world, "completed")
     with container.new_uow() as uow:
-        public = wo_h.get(uow, wid, Actor("sue", Role.SUPERVISOR))
+        public = queries.get(uow, wid, Actor("sue", Role.SUPERVISOR))
     assert public["visits"] == 1
     assert public["first_time_fix"] is None
 

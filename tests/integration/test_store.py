@@ -19,6 +19,7 @@ from orchestrator.domain.lifecycle import Actor, Role, State
 from orchestrator.runtime.bootstrap import Container, bootstrap
 from orchestrator.store import models
 from orchestrator.store.db import checkpoint
+from orchestrator.work_orders import attachments, audit_trail
 from orchestrator.work_orders import commands as wo_h
 from tests.conftest import make_settings
 from tests.integration.lifecycle_world import World
@@ -145,9 +146,11 @@ def test_audit_events_refuse_update_and_delete(container: Container, statement: 
     after = [(e.id, e.actor, e.payload, e.hash) for e in stored_events(container)]
     assert after == before
     with container.new_uow() as uow:
-        assert wo_h.verify_all(uow)["ok"] is True
+        assert audit_trail.verify_all(uow)["ok"] is True
     with container.new_uow() as uow:
-        assert [e["seq"] for e in wo_h.audit_trail(uow, order["id"], DISPATCHER)["events"]] == [1]
+        assert [
+            e["seq"] for e in audit_trail.audit_trail(uow, order["id"], DISPATCHER)["events"]
+        ] == [1]
 
 
 def test_orm_update_of_an_event_is_refused(container: Container) -> None:
@@ -179,10 +182,10 @@ def test_a_written_chain_verifies(container: Container) -> None:
     move(container, b, State.CANCELLED, DISPATCHER, reason="customer withdrew")
     move(container, c, State.CANCELLED, SUPERVISOR, reason="duplicate of another")
     with container.new_uow() as uow:
-        report = wo_h.verify_all(uow)
+        report = audit_trail.verify_all(uow)
     assert report == {"ok": True, "chains": 3, "events": 5, "first_broken": None}
     with container.new_uow() as uow:
-        trail = wo_h.audit_trail(uow, a["id"], DISPATCHER)["events"]
+        trail = audit_trail.audit_trail(uow, a["id"], DISPATCHER)["events"]
     assert [e["seq"] for e in trail] == [1]
     assert trail[0]["prev_hash"] == GENESIS
     # Free text never enters the trail; its hash does.
@@ -219,7 +222,7 @@ def test_verify_all_reports_a_tampered_event(container: Container) -> None:
             {"w": b["id"]},
         )
     with container.new_uow() as uow:
-        report = wo_h.verify_all(uow)
+        report = audit_trail.verify_all(uow)
     assert report["ok"] is False
     assert report["first_broken"]["work_order_id"] == b["id"]
     assert report["first_broken"]["seq"] == 2
@@ -237,7 +240,7 @@ def test_verify_all_reads_page_by_page_and_in_a_read_only_unit_of_work(
     move(container, orders[0], State.CANCELLED, DISPATCHER, reason="one")
     move(container, orders[2], State.CANCELLED, DISPATCHER, reason="two")
     with container.new_uow(read_only=True) as uow:
-        assert wo_h.verify_all(uow, batch=batch) == {
+        assert audit_trail.verify_all(uow, batch=batch) == {
             "ok": True,
             "chains": 3,
             "events": 5,
@@ -250,7 +253,7 @@ def test_verify_all_reads_page_by_page_and_in_a_read_only_unit_of_work(
             {"w": orders[2]["id"]},
         )
     with container.new_uow(read_only=True) as uow:
-        report = wo_h.verify_all(uow, batch=batch)
+        report = audit_trail.verify_all(uow, batch=batch)
     assert report["ok"] is False
     assert (report["first_broken"]["work_order_id"], report["first_broken"]["seq"]) == (
         orders[2]["id"],
@@ -337,7 +340,7 @@ def test_a_stored_event_rehashes_to_its_stored_hash(container: Container) -> Non
 
     events = {(e.work_order_id, e.seq): e for e in stored_events(container)}
     fixed = events[(fid, 1)]
-    back = wo_h.event_body(fixed)
+    back = audit_trail.event_body(fixed)
     assert back.at == AT and back.at.tzinfo is UTC
     assert back.payload == TRICKY_PAYLOAD
     # The same bytes on SQLite and PostgreSQL: written out by hand, not computed by the code.
@@ -345,9 +348,9 @@ def test_a_stored_event_rehashes_to_its_stored_hash(container: Container) -> Non
     assert sha256_hex(expected_canonical(fid)) == fixed.hash == back.digest()
     # And the handler-written event re-hashes too.
     created = events[(wid, 1)]
-    assert wo_h.event_body(created).digest() == created.hash
+    assert audit_trail.event_body(created).digest() == created.hash
     with container.new_uow() as uow:
-        assert wo_h.verify_all(uow)["ok"] is True
+        assert audit_trail.verify_all(uow)["ok"] is True
 
 
 def test_handler_written_events_rehash_after_reading_back(container: Container) -> None:
@@ -356,12 +359,12 @@ def test_handler_written_events_rehash_after_reading_back(container: Container) 
     events = stored_events(container)
     assert len(events) == 2
     for event in events:
-        body = wo_h.event_body(event)
+        body = audit_trail.event_body(event)
         assert body.at.tzinfo is UTC
         assert sha256_hex(canonical_json(body.as_dict())) == event.hash
     # The public trail shows the same hashes.
     with container.new_uow() as uow:
-        trail = wo_h.audit_trail(uow, order["id"], SUPERVISOR)["events"]
+        trail = audit_trail.audit_trail(uow, order["id"], SUPERVISOR)["events"]
     assert [e["hash"] for e in trail] == [e.hash for e in events]
 
 
@@ -396,9 +399,9 @@ def test_a_whole_visit_rehashes_after_reading_back(container: Container, world: 
             uow, wo_h.UpdateChecklist(order["id"], {"isolate": True}, tech, order["version"])
         )
     with container.new_uow() as uow:
-        wo_h.add_attachment(
+        attachments.add_attachment(
             uow,
-            wo_h.AddAttachment(
+            attachments.AddAttachment(
                 order["id"], "photo", "ab" * 32, "image/jpeg", 1234, tech, order["version"]
             ),
         )
@@ -421,9 +424,16 @@ def test_a_whole_visit_rehashes_after_reading_back(container: Container, world: 
     assert "lat" not in json.dumps(events[4].payload) and events[4].payload["visit"] == 1
     for prev, event in zip([None, *events], events, strict=False):
         assert event.prev_hash == (prev.hash if prev else GENESIS)
-        assert sha256_hex(canonical_json(wo_h.event_body(event).as_dict())) == event.hash, event.seq
+        assert sha256_hex(canonical_json(audit_trail.event_body(event).as_dict())) == event.hash, (
+            event.seq
+        )
     with container.new_uow() as uow:
-        assert wo_h.verify_all(uow) == {"ok": True, "chains": 1, "events": 7, "first_broken": None}
+        assert audit_trail.verify_all(uow) == {
+            "ok": True,
+            "chains": 1,
+            "events": 7,
+            "first_broken": None,
+        }
 
 
 # --- SQLite's write-ahead log ------------------------------------------------------------------
@@ -455,6 +465,6 @@ def test_the_api_process_checkpoints_the_wal_itself(database_url: str, tmp_path:
         if sqlite:
             assert orders_in_the_main_file() == 3
         with container.new_uow(read_only=True) as uow:
-            assert wo_h.verify_all(uow)["events"] == 3
+            assert audit_trail.verify_all(uow)["events"] == 3
     finally:
         container.dispose()

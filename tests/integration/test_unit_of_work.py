@@ -21,6 +21,7 @@ from orchestrator.store import models
 from orchestrator.store.db import LOOP_POOL_SIZE
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.work_orders import commands as wo
+from orchestrator.work_orders import queries
 from tests.conftest import BACKENDS
 
 DISPATCHER = Actor("dan", Role.DISPATCHER)
@@ -89,7 +90,9 @@ def test_a_read_only_unit_of_work_sees_committed_rows_and_writes_nothing(
         order = wo.create(uow, wo.CreateWorkOrder(canonical.WorkOrder(summary="x"), DISPATCHER))
 
     async def scenario() -> dict[str, Any]:
-        return await loop_container.new_uow(read_only=True).run(wo.get, order["id"], DISPATCHER)
+        return await loop_container.new_uow(read_only=True).run(
+            queries.get, order["id"], DISPATCHER
+        )
 
     assert run_in_loop(loop_container, scenario)["summary"] == "x"
 

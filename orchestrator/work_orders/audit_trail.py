@@ -1,0 +1,150 @@
+"""The audit trail: every change to an order appended as the next event of its hash chain
+(``orchestrator.domain.audit`` hashes and verifies), the trail read back, and every chain
+verified. Audit payloads carry ids, codes and hashes only: free text, positions and personal
+data live in their own rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, insert, select, tuple_
+
+from orchestrator.domain.audit import GENESIS, EventBody, canonical_json, verify_chain
+from orchestrator.domain.lifecycle import (
+    Actor,
+)
+from orchestrator.store import models
+from orchestrator.store.db import utcnow
+from orchestrator.store.uow import UnitOfWork
+from orchestrator.work_orders.order import load
+
+_EVENTS = models.table_of(models.AuditEvent)
+_INSERT_EVENT = insert(_EVENTS)
+_LAST_EVENT = (
+    select(_EVENTS.c.seq, _EVENTS.c.hash)
+    .where(_EVENTS.c.work_order_id == bindparam("work_order_id"))
+    .order_by(_EVENTS.c.seq.desc())
+    .limit(1)
+)
+
+
+def append_event(
+    uow: UnitOfWork,
+    wo: models.WorkOrder | Row[Any],
+    actor: Actor,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    at: datetime | None = None,
+    first: bool = False,
+) -> None:
+    """Append the order's next event to its chain; ``first`` for a new order's first event."""
+    conn = uow.connection()
+    last = None if first else conn.execute(_LAST_EVENT, {"work_order_id": wo.id}).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    payload = json.loads(canonical_json(payload))  # store exactly what is hashed
+    body = EventBody(
+        work_order_id=wo.id,
+        seq=seq,
+        at=at or utcnow(),
+        actor=actor.subject,
+        role=str(actor.role),
+        kind=kind,
+        from_state=from_state,
+        to_state=to_state,
+        payload=payload,
+        prev_hash=prev,
+    )
+    conn.execute(_INSERT_EVENT, {**dataclasses.asdict(body), "hash": body.digest()})
+
+
+def event_public(event: models.AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "actor": event.actor,
+        "role": event.role,
+        "kind": event.kind,
+        "from": event.from_state,
+        "to": event.to_state,
+        "payload": event.payload,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def event_body(event: models.AuditEvent) -> EventBody:
+    """The hashed fields of a stored event, as read back."""
+    return EventBody(
+        work_order_id=event.work_order_id,
+        seq=event.seq,
+        at=event.at,
+        actor=event.actor,
+        role=event.role,
+        kind=event.kind,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        payload=event.payload,
+        prev_hash=event.prev_hash,
+    )
+
+
+def audit_trail(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
+    wo = load(uow, ident, actor)
+    events = uow.session.scalars(
+        select(models.AuditEvent)
+        .where(models.AuditEvent.work_order_id == wo.id)
+        .order_by(models.AuditEvent.seq)
+    )
+    return {"work_order_id": wo.id, "events": [event_public(e) for e in events]}
+
+
+def _events_in_chain_order(uow: UnitOfWork, batch: int) -> Iterator[models.AuditEvent]:
+    """Every event by (order, seq), read page by page after the last key seen: no server-side
+    cursor, so it works in any transaction mode and holds no more than a page in memory."""
+    event = models.AuditEvent
+    key = tuple_(event.work_order_id, event.seq)
+    query = select(event).order_by(event.work_order_id, event.seq).limit(batch)
+    after: tuple[int, int] | None = None
+    while True:
+        page = uow.session.scalars(query if after is None else query.where(key > after)).all()
+        yield from page
+        if len(page) < batch:
+            return
+        after = (page[-1].work_order_id, page[-1].seq)
+        uow.session.expunge_all()
+
+
+def verify_all(uow: UnitOfWork, batch: int = 2000) -> dict[str, Any]:
+    """Walk every chain in order, ``batch`` events a query; report the first broken event."""
+    chains = events = 0
+    current: int | None = None
+    pending: list[tuple[int, EventBody, str]] = []
+
+    def flush() -> dict[str, Any] | None:
+        broken = verify_chain(pending)
+        if broken is None:
+            return None
+        return {
+            "work_order_id": broken.work_order_id,
+            "seq": broken.seq,
+            "event_id": broken.event_id,
+            "reason": broken.reason,
+        }
+
+    for event in _events_in_chain_order(uow, batch):
+        if event.work_order_id != current:
+            if pending and (first := flush()):
+                return {"ok": False, "chains": chains, "events": events, "first_broken": first}
+            pending, current, chains = [], event.work_order_id, chains + 1
+        pending.append((event.id, event_body(event), event.hash))
+        events += 1
+    if pending and (first := flush()):
+        return {"ok": False, "chains": chains, "events": events, "first_broken": first}
+    return {"ok": True, "chains": chains, "events": events, "first_broken": None}

@@ -1,0 +1,109 @@
+"""Reading work orders: one by id, a page by filters (each caller sees only what they may),
+and the public status page by tracking code (no login: never names, phone numbers or
+notes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from orchestrator.domain.errors import (
+    NotFound,
+    invalid,
+)
+from orchestrator.domain.lifecycle import (
+    Actor,
+    Role,
+    State,
+)
+from orchestrator.store import models
+from orchestrator.store.pagination import decode_cursor, encode_cursor
+from orchestrator.store.uow import UnitOfWork
+from orchestrator.work_orders.order import ORDERS, local_window, site_zone, to_public, visible
+
+_READ = select(ORDERS, models.Site.time_zone.label("site_time_zone")).outerjoin(
+    models.Site, models.Site.id == ORDERS.c.site_id
+)
+"""Orders with their site's time zone, as plain rows: reads need no ORM objects."""
+_READ_ONE = _READ.where(ORDERS.c.id == bindparam("id"))
+
+
+def get(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
+    row = uow.connection().execute(_READ_ONE, {"id": ident}).first()
+    if row is None or not visible(actor, row):
+        raise NotFound("work order", ident)
+    return to_public(row, row.site_time_zone, actor)
+
+
+@dataclass(frozen=True)
+class WorkOrderFilter:
+    status: tuple[str, ...] = ()
+    priority: int | None = None
+    technician_id: int | None = None
+    division_id: int | None = None
+    customer_id: int | None = None
+    territory_id: int | None = None
+
+
+def list_page(
+    uow: UnitOfWork, actor: Actor, flt: WorkOrderFilter, *, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    wo = ORDERS.c
+    query = _READ.where(wo.id > decode_cursor(cursor)).order_by(wo.id).limit(limit)
+    unknown = [s for s in flt.status if s not in State.__members__.values()]
+    if unknown:
+        raise invalid("status", f"unknown state {unknown[0]!r}")
+    if flt.status:
+        query = query.where(wo.status.in_(flt.status))
+    for column, value in (
+        (wo.priority, flt.priority),
+        (wo.technician_id, flt.technician_id),
+        (wo.division_id, flt.division_id),
+        (wo.customer_id, flt.customer_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if flt.territory_id is not None:
+        query = query.where(models.Site.territory_id == flt.territory_id)
+    if actor.role is Role.TECHNICIAN:
+        query = query.where(wo.technician_id == actor.technician_id)
+    elif actor.role is Role.REQUESTER:
+        query = query.where(wo.requester_subject == actor.subject)
+    rows = uow.connection().execute(query).all()
+    return {
+        "items": [to_public(r, r.site_time_zone, actor) for r in rows],
+        "next_cursor": encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    }
+
+
+PUBLIC_STATUS = {
+    State.NEW: "Received",
+    State.TRIAGED: "Being planned",
+    State.SCHEDULED: "Appointment booked",
+    State.DISPATCHED: "Technician assigned for the day",
+    State.IN_PROGRESS: "Technician on site",
+    State.ON_HOLD: "Paused",
+    State.COMPLETED: "Work completed, under review",
+    State.CANNOT_COMPLETE: "Another visit needed",
+    State.CLOSED: "Closed",
+    State.CANCELLED: "Cancelled",
+}
+
+
+def public_status(uow: UnitOfWork, tracking_code: str) -> dict[str, Any]:
+    """What anyone holding the tracking code may see: never names, phone numbers or notes."""
+    wo = uow.session.scalars(
+        select(models.WorkOrder).where(models.WorkOrder.tracking_code == tracking_code)
+    ).one_or_none()
+    if wo is None:
+        raise NotFound("tracking code", tracking_code)
+    state = State(wo.status)
+    return {
+        "tracking_code": wo.tracking_code,
+        "status": wo.status,
+        "status_label": PUBLIC_STATUS[state],
+        "appointment_window": local_window(wo, site_zone(uow, wo)),
+        "last_update": wo.status_changed_at,
+    }
