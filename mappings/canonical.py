@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal, get_args
+from uuid import UUID
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import (
@@ -352,6 +353,40 @@ class CompletedJob(Model):
         if dupes:
             raise ValueError(f"part {dupes[0]!r} appears more than once (add the quantities)")
         return self
+
+
+class RecordRef(Model):
+    """Another row as the store knows it: its id here, and where it came from (the system of
+    record and the row's id there; None for a row made here)."""
+
+    id: Id
+    source_system: Annotated[str, StringConstraints(max_length=32)] | None = None
+    external_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
+class BillingTrigger(Model):
+    """What a closed work order owes billing, in our terms: the order (its id and
+    ``tracking_code``, our key for it) and its ``summary``, its customer as the store knows it
+    (None: it has none), when it closed, the minutes it spent in progress over all its
+    ``visits``, whether the first visit fixed it, and ``message_uuid``: the billing request's
+    idempotency key, the same however often the trigger is sent. Each billing system's map
+    makes its own request of it (``mappings.sap.billing``).
+
+    Every field must be present (``summary`` and ``customer`` may be None); keys it does not
+    name are ignored, so a row may carry more than billing reads.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    work_order_id: Id
+    tracking_code: Code
+    summary: Annotated[str, StringConstraints(max_length=300)] | None
+    customer: RecordRef | None
+    closed_at: AwareDatetime
+    labour_minutes: Annotated[int, Field(ge=0)]
+    visits: Annotated[int, Field(ge=0)]
+    first_time_fix: bool
+    message_uuid: UUID
 
 
 CertificationStatus = Literal["active", "suspended", "revoked"]

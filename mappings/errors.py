@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pydantic import ValidationError
+
 
 class MappingError(Exception):
     """A record that cannot be mapped: which system, entity and record, which field, and why.
@@ -49,3 +51,11 @@ class MappingConfigError(Exception):
 
     def __reduce__(self) -> tuple[type[MappingConfigError], tuple[str, list[str]]]:
         return (type(self), (self.system, self.problems))
+
+
+def invalid(system: str, entity: str, external_id: str, exc: ValidationError) -> MappingError:
+    """The ``MappingError`` for a record pydantic refused: its first problem, the field named
+    by its path (``customer.external_id``; ``record`` when the problem is the whole record)."""
+    first = exc.errors()[0]
+    field = ".".join(map(str, first["loc"])) or "record"
+    return MappingError(system, entity, external_id, field, first["msg"])

@@ -9,7 +9,9 @@ all of it. Each attempt is one REST request, counted in ``api_calls``.
 
 Reads go through REST (``query_pages``) or, for large sets, a Bulk API 2.0 query job
 (``bulk_query_pages``: CSV results, about one call per 50,000 records), whose records are
-shaped as REST gives them so the same mapping reads either.
+shaped as REST gives them so the same mapping reads either. A read takes a ``Query``
+(``connectors.salesforce.query``), which the connector writes as SOQL, or SOQL text as it is
+(for what a ``Query`` does not describe: an aggregate, a query made by hand).
 
 Not thread-safe: use one connector per thread (or per task).
 """
@@ -42,6 +44,7 @@ from connectors.salesforce.errors import (
     from_requests,
     from_salesforce,
 )
+from connectors.salesforce.query import Query, count_soql, to_soql
 from connectors.salesforce.quota import QuotaExhausted, QuotaGuard
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -125,12 +128,14 @@ class SalesforceConnector(Connector[SalesforceSettings]):
     # -- reading --------------------------------------------------------------------------
 
     def query_pages(
-        self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000
+        self, query: Query | str, *, include_deleted: bool = False, batch_size: int = 2000
     ) -> Iterator[list[dict[str, Any]]]:
-        """The records of a SOQL query, page by page (``attributes`` removed; empty pages
-        skipped), following ``nextRecordsUrl``; each page fetch is retried on its own."""
+        """The records of a query (a ``Query``, or SOQL text as it is), page by page
+        (``attributes`` removed; empty pages skipped), following ``nextRecordsUrl``; each page
+        fetch is retried on its own."""
         if not 200 <= batch_size <= 2000:
             raise ValueError("batch_size must be between 200 and 2000 (Salesforce's range)")
+        soql = _soql(query)
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
         page: dict[str, Any] = self._call(
             "query", lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
@@ -146,19 +151,19 @@ class SalesforceConnector(Connector[SalesforceSettings]):
 
     def bulk_query_pages(
         self,
-        soql: str,
+        query: Query | str,
         *,
         include_deleted: bool = False,
         page_size: int = 2000,
         results_per_call: int = 50_000,
     ) -> Iterator[list[dict[str, Any]]]:
-        """The records of a SOQL query through a Bulk API 2.0 query job (operation
-        ``queryAll`` when ``include_deleted``), in the query's order, yielded in pages of
-        ``page_size`` records (the last may be shorter; none when there are no records), each
-        record shaped exactly as ``query_pages`` (REST) yields it: types restored from the
-        describes of the objects the columns belong to (each describe one call, cached for the
-        connector's life), lookups as nested records, ``None`` for an empty cell and for a
-        parent whose cells are all empty, dateTimes as REST writes them
+        """The records of a query (a ``Query``, or SOQL text as it is) through a Bulk API 2.0
+        query job (operation ``queryAll`` when ``include_deleted``), in the query's order,
+        yielded in pages of ``page_size`` records (the last may be shorter; none when there
+        are no records), each record shaped exactly as ``query_pages`` (REST) yields it: types
+        restored from the describes of the objects the columns belong to (each describe one
+        call, cached for the connector's life), lookups as nested records, ``None`` for an
+        empty cell and for a parent whose cells are all empty, dateTimes as REST writes them
         (``connectors.salesforce.bulk`` says how).
 
         Calls: one to create the job, one per look at it (after ``bulk_poll_first_s``, then
@@ -190,61 +195,14 @@ class SalesforceConnector(Connector[SalesforceSettings]):
             raise ValueError("page_size must be at least 1")
         if not 1 <= results_per_call <= 1_000_000:
             raise ValueError("results_per_call must be between 1 and 1,000,000")
-        payload = json.dumps(
-            {
-                "operation": "queryAll" if include_deleted else "query",
-                "query": soql,
-                "contentType": "CSV",
-                "columnDelimiter": "COMMA",
-                "lineEnding": "LF",
-            }
-        )
-        job = self._call(
-            "bulk_create", partial(_restful, path="jobs/query", method="POST", data=payload)
-        )
-        job_id = job.get("id") if isinstance(job, Mapping) else None
-        if not isinstance(job_id, str) or not _RECORD_ID.fullmatch(job_id):
-            raise Permanent(SYSTEM, f"a query job was answered without an id: {job!r}", body=job)
-        sobject = job.get("object")
-        if not isinstance(sobject, str) or not _API_NAME.fullmatch(sobject):
-            found = _FROM.search(soql)
-            if found is None:
-                raise ValueError(f"no FROM in the query: {soql!r}")
-            sobject = found.group(1)
-        self._await_bulk_job(job_id, job)
+        job_id, sobject = self._bulk_job(query, include_deleted)
+        yield from self._bulk_pages(job_id, sobject, page_size, results_per_call)
 
-        shaper: RecordShaper | None = None
-        pending: list[dict[str, Any]] = []
-        locator: str | None = None
-        while True:
-            header, rows, locator = self._call(
-                "bulk_results",
-                partial(self._bulk_results, job_id=job_id, locator=locator, size=results_per_call),
-            )
-            if header:
-                if shaper is None or shaper.header != header:
-                    shaper = RecordShaper(sobject, header, self._described)
-                pending.extend(shaper.records(rows))
-            if len(pending) >= page_size:
-                full = len(pending) - len(pending) % page_size
-                for start in range(0, full, page_size):
-                    yield pending[start : start + page_size]
-                pending = pending[full:]
-            if locator is None:
-                break
-        if pending:
-            yield pending
-
-    def count(
-        self, sobject: str, where: str | None = None, *, include_deleted: bool = False
-    ) -> int:
-        """``SELECT COUNT() FROM sobject [WHERE where]`` through REST ``query`` (``queryAll``
-        when ``include_deleted``): its ``totalSize``. One API call. ``where`` is SOQL as it
-        is: the caller quotes its literals."""
-        _check_api_name(sobject)
-        soql = f"SELECT COUNT() FROM {sobject}"
-        if where is not None and where.strip():
-            soql += f" WHERE {where}"
+    def count(self, query: Query, *, include_deleted: bool = False) -> int:
+        """How many records ``query`` selects: ``SELECT COUNT() FROM sobject [WHERE ...]``
+        (``count_soql``) through REST ``query`` (``queryAll`` when ``include_deleted``), its
+        ``totalSize``. One API call."""
+        soql = count_soql(query)
         page: Any = self._call("count", lambda sf: sf.query(soql, include_deleted=include_deleted))
         total = page.get("totalSize") if isinstance(page, Mapping) else None
         if not isinstance(total, int):
@@ -268,6 +226,64 @@ class SalesforceConnector(Connector[SalesforceSettings]):
         return result
 
     # -- Bulk API 2.0 query jobs ----------------------------------------------------------
+
+    def _bulk_job(self, query: Query | str, include_deleted: bool) -> tuple[str, str]:
+        """Create the query job and wait until it is complete: its id, and the sObject its
+        columns belong to (as the job names it, else as the query does)."""
+        soql = _soql(query)
+        payload = json.dumps(
+            {
+                "operation": "queryAll" if include_deleted else "query",
+                "query": soql,
+                "contentType": "CSV",
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            }
+        )
+        job = self._call(
+            "bulk_create", partial(_restful, path="jobs/query", method="POST", data=payload)
+        )
+        job_id = job.get("id") if isinstance(job, Mapping) else None
+        if not isinstance(job_id, str) or not _RECORD_ID.fullmatch(job_id):
+            raise Permanent(SYSTEM, f"a query job was answered without an id: {job!r}", body=job)
+        sobject = job.get("object")
+        if not isinstance(sobject, str) or not _API_NAME.fullmatch(sobject):
+            if isinstance(query, Query):
+                sobject = query.sobject
+            else:
+                found = _FROM.search(soql)
+                if found is None:
+                    raise ValueError(f"no FROM in the query: {soql!r}")
+                sobject = found.group(1)
+        self._await_bulk_job(job_id, job)
+        return job_id, sobject
+
+    def _bulk_pages(
+        self, job_id: str, sobject: str, page_size: int, results_per_call: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The complete job's records, results set by results set, in pages of
+        ``page_size``."""
+        shaper: RecordShaper | None = None
+        pending: list[dict[str, Any]] = []
+        locator: str | None = None
+        while True:
+            header, rows, locator = self._call(
+                "bulk_results",
+                partial(self._bulk_results, job_id=job_id, locator=locator, size=results_per_call),
+            )
+            if header:
+                if shaper is None or shaper.header != header:
+                    shaper = RecordShaper(sobject, header, self._described)
+                pending.extend(shaper.records(rows))
+            if len(pending) >= page_size:
+                full = len(pending) - len(pending) % page_size
+                for start in range(0, full, page_size):
+                    yield pending[start : start + page_size]
+                pending = pending[full:]
+            if locator is None:
+                break
+        if pending:
+            yield pending
 
     def _described(self, sobject: str) -> dict[str, Any]:
         """The describe of one sObject type, fetched once for the connector's life."""
@@ -540,6 +556,10 @@ def _patch(sf: Salesforce, *, path: str, data: str) -> Any:
 
 def _restful(sf: Salesforce, *, path: str, method: str, data: str | None = None) -> Any:
     return sf.restful(path, method=method, data=data)
+
+
+def _soql(query: Query | str) -> str:
+    return to_soql(query) if isinstance(query, Query) else query
 
 
 def _check_api_name(name: str) -> None:

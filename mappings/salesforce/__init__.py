@@ -1,17 +1,21 @@
 """Salesforce <-> canonical: the mapping as configuration, checked against the org at start-up.
 
-- ``SalesforceMapping``: objects, field names, record types, status and priority tables,
-  lookups (``SalesforceMapping()`` is a standard org's; ``SalesforceMapping.load(path)`` reads
-  TOML or JSON); ``validate_against(describes)``, ``soql_fields(sobject)``, ``soql_filter``.
-- ``to_canonical(mapping, entity, raw)``: one raw record in, as ``Mapped``.
+- ``SalesforceMapping`` (``mapping``): objects, field names, record types, status and priority
+  tables, lookups (``SalesforceMapping()`` is a standard org's; ``SalesforceMapping.load(path)``
+  reads TOML or JSON); ``validate_against(describes)``, ``soql_fields(sobject)`` (what a
+  stream selects), ``record_types(sobject)`` (what it filters on). Its configuration is
+  ``SalesforceConfig`` (``config``), which imports none of the modules below.
+- ``to_canonical(mapping, entity, raw)`` (``inbound``): one raw record in, as ``Mapped``.
 - ``work_order_to_salesforce``, ``products_consumed_to_salesforce``,
   ``certification_to_salesforce``, ``certification_to_skills`` (Field Service
-  ServiceResource, Skill, ServiceResourceSkill): the write-back, as ``Upsert``s by external id.
+  ServiceResource, Skill, ServiceResourceSkill; ``outbound``): the write-back, as
+  ``Upsert``s by external id.
 """
 
 from mappings.salesforce.config import (
     DEFAULT_EXTERNAL_ID,
     ENTITIES,
+    RECORD_TYPE,
     SYSTEM,
     AccountMap,
     AssetMap,
@@ -19,11 +23,12 @@ from mappings.salesforce.config import (
     ContactMap,
     Lookup,
     ProductConsumedMap,
-    SalesforceMapping,
+    SalesforceConfig,
     SkillsMap,
     WorkOrderMap,
 )
 from mappings.salesforce.inbound import to_canonical
+from mappings.salesforce.mapping import SalesforceMapping
 from mappings.salesforce.outbound import (
     Upsert,
     certification_to_salesforce,
@@ -35,6 +40,7 @@ from mappings.salesforce.outbound import (
 __all__ = [
     "DEFAULT_EXTERNAL_ID",
     "ENTITIES",
+    "RECORD_TYPE",
     "SYSTEM",
     "AccountMap",
     "AssetMap",
@@ -42,6 +48,7 @@ __all__ = [
     "ContactMap",
     "Lookup",
     "ProductConsumedMap",
+    "SalesforceConfig",
     "SalesforceMapping",
     "SkillsMap",
     "Upsert",

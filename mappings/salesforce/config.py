@@ -4,8 +4,12 @@ Every org is customised, so nothing here is hard-wired: the defaults describe a 
 with fieldbridge's custom fields added (the external-id field ``Fieldbridge_Id__c`` on every
 object, a few ``Fieldbridge_*__c`` fields on WorkOrder for the write-back, and the custom
 object ``Fieldbridge_Certification__c``), and a TOML or JSON file overrides any of it. At
-start-up ``validate_against`` holds the mapping against the org's ``describe``s and refuses
-one that names anything the org lacks.
+start-up ``describe.check`` holds the mapping against the org's ``describe``s and refuses one
+that names anything the org lacks.
+
+This module is the configuration only and imports none of its siblings: ``inbound`` reads
+records with it, ``outbound`` writes them, ``describe`` checks it against the org, and
+``mapping.SalesforceMapping`` is ``SalesforceConfig`` with those bound to it.
 
 Unknown keys are refused (a misspelt option is an error, not a silent default), and each
 status and priority table is explicit in both directions: every lifecycle state has a
@@ -16,9 +20,9 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -30,10 +34,12 @@ from pydantic import (
 )
 
 from mappings.canonical import LIFECYCLE_STATES, LifecycleState, TimeZoneName
-from mappings.records import Entity, Mapped
+from mappings.records import Entity
 
 SYSTEM = "salesforce"
 DEFAULT_EXTERNAL_ID = "Fieldbridge_Id__c"
+RECORD_TYPE = "RecordType.DeveloperName"
+"""The field a record's type is read by, where a section names ``record_types``."""
 # The longest text the write-back puts into a field (the standard org's lengths; the start-up
 # check refuses a mapping whose org holds less): a longer text is cut and ends in an ellipsis,
 # a longer key is shortened deterministically (``outbound.fit_key``).
@@ -391,8 +397,9 @@ class SkillsMap(_Config):
         return self
 
 
-class SalesforceMapping(_Config):
-    """The whole mapping for one org. ``SalesforceMapping()`` is the standard org's."""
+class SalesforceConfig(_Config):
+    """The whole mapping for one org, as configuration. ``SalesforceConfig()`` is the standard
+    org's."""
 
     default_time_zone: TimeZoneName | None = None  # the org's zone, when nothing better is known
     time_zone_from_coordinates: bool = True
@@ -405,7 +412,7 @@ class SalesforceMapping(_Config):
     skills: SkillsMap = Field(default_factory=SkillsMap)
 
     @classmethod
-    def load(cls, path: str | Path) -> SalesforceMapping:
+    def load(cls, path: str | Path) -> Self:
         """A mapping from a ``.toml`` or ``.json`` file (missing keys keep their defaults)."""
         path = Path(path)
         suffix = path.suffix.lower()
@@ -444,15 +451,9 @@ class SalesforceMapping(_Config):
         section = sections[sobject]
         fields = ["Id", "IsDeleted", "SystemModstamp", section.external_id_field]
         if section.record_types:
-            fields.append("RecordType.DeveloperName")
+            fields.append(RECORD_TYPE)
         fields.extend(section.reads())
         return list(dict.fromkeys(fields))
-
-    def to_canonical(self, entity: Entity, raw: Mapping[str, Any]) -> Mapped[Any]:
-        """``mappings.salesforce.inbound.to_canonical`` with this mapping (``InboundMap``)."""
-        from mappings.salesforce.inbound import to_canonical  # (it imports this module)
-
-        return to_canonical(self, entity, raw)
 
     def remote_field(self, entity: Entity, ref: str) -> str:
         """The remote field a reference was read from (``Asset.AccountId``; ``InboundMap``)."""
@@ -466,16 +467,13 @@ class SalesforceMapping(_Config):
         lookup = getattr(section, "account", None)
         return f"{section.sobject}.{lookup or ref}"
 
-    def soql_filter(self, sobject: str) -> str | None:
-        """A SOQL condition for the stream (the record-type filter), or None."""
-        section = self.section(self.entities(sobject)[0])
-        if not section.record_types:
-            return None
-        names = ", ".join(f"'{name}'" for name in section.record_types)
-        return f"RecordType.DeveloperName IN ({names})"
+    def record_types(self, sobject: str) -> tuple[str, ...]:
+        """The record types (``DeveloperName``s, read in ``RECORD_TYPE``) a stream of
+        ``sobject`` reads; empty: every record type."""
+        return self.section(self.entities(sobject)[0]).record_types
 
     def sobjects(self) -> list[str]:
-        """Every sObject whose ``describe`` ``validate_against`` needs."""
+        """Every sObject whose ``describe`` the start-up check (``describe.check``) needs."""
         names = [self.section(e).sobject for e in ENTITIES]
         for e in ENTITIES:
             names += [parent_object(path) for path in self.section(e).reads() if "." in path]
@@ -487,13 +485,6 @@ class SalesforceMapping(_Config):
         names.append(self.certification.sobject)
         names += [self.skills.resource, self.skills.skill, self.skills.holding]
         return list(dict.fromkeys(names))
-
-    def validate_against(self, describes: Mapping[str, Mapping[str, Any]]) -> None:
-        """Refuse, with every misfit named (``Object.Field: reason``), a mapping that names a
-        field, record type or picklist value the org's describes lack."""
-        from mappings.salesforce.describe import check
-
-        check(self, describes)
 
 
 ENTITIES: tuple[Entity, ...] = ("customer", "site", "contact", "asset", "work_order")

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mappings.errors import MappingConfigError
-from mappings.salesforce.config import ENTITIES, SYSTEM, Lookup, SalesforceMapping, parent_object
+from mappings.salesforce.config import ENTITIES, SYSTEM, Lookup, SalesforceConfig, parent_object
 
 
 class _Org:
@@ -122,7 +122,7 @@ class _Org:
             self.problem(f"{sobject}.RecordType", f"no record type {developer_name!r}")
 
 
-def check(mapping: SalesforceMapping, describes: Mapping[str, Mapping[str, Any]]) -> None:
+def check(mapping: SalesforceConfig, describes: Mapping[str, Mapping[str, Any]]) -> None:
     org = _Org(describes)
     for entity in ENTITIES:
         section = mapping.section(entity)

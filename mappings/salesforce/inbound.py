@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from mappings import canonical
 from mappings.canonical import KNOWN_TIME_ZONES
 from mappings.records import Entity, ExternalRef, Mapped
-from mappings.salesforce.config import SYSTEM, SalesforceMapping
+from mappings.salesforce.config import RECORD_TYPE, SYSTEM, SalesforceConfig
 from mappings.salesforce.values import Reader
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class _Draft:
             self.refs[name] = ExternalRef(SYSTEM, entity, remote_id)
 
 
-def to_canonical(mapping: SalesforceMapping, entity: Entity, raw: Mapping[str, Any]) -> Mapped[Any]:
+def to_canonical(mapping: SalesforceConfig, entity: Entity, raw: Mapping[str, Any]) -> Mapped[Any]:
     """One raw record of ``mapping.section(entity).sobject`` as one canonical ``entity``.
 
     Raises ``MappingError`` naming the record, the field and the reason when it cannot.
@@ -70,11 +70,11 @@ def to_canonical(mapping: SalesforceMapping, entity: Entity, raw: Mapping[str, A
     if r.flag("IsDeleted"):
         return Mapped(SYSTEM, entity, external_id, stamp, True, model)
     if section.record_types:
-        kind = r.text("RecordType.DeveloperName")
+        kind = r.text(RECORD_TYPE)
         if kind not in section.record_types:
             shown = repr(kind) if kind else "none"
             raise r.error(
-                "RecordType.DeveloperName",
+                RECORD_TYPE,
                 f"record type {shown} is not mapped ({', '.join(section.record_types)})",
             )
     fieldbridge_id = r.text(section.external_id_field)
@@ -107,7 +107,7 @@ def to_canonical(mapping: SalesforceMapping, entity: Entity, raw: Mapping[str, A
 # -- one builder per entity -------------------------------------------------------------------
 
 
-def _customer(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
+def _customer(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
     a = mapping.account
     d.put("name", r.text(a.name, required=True), a.name)
     if a.phone:
@@ -116,7 +116,7 @@ def _customer(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
         d.put("email", r.email(a.email), a.email)
 
 
-def _site(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
+def _site(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
     a = mapping.account
     d.put("name", r.text(a.name, required=True), a.name)
     fields = a.address_fields
@@ -136,7 +136,7 @@ def _site(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
     d.ref("customer_id", "customer", r.external_id, "Id")
 
 
-def _position(mapping: SalesforceMapping, r: Reader) -> tuple[float, float]:
+def _position(mapping: SalesforceConfig, r: Reader) -> tuple[float, float]:
     a = mapping.account
     why = "required: a site needs coordinates (geocode the billing address)"
     latitude = r.number(a.latitude)
@@ -154,7 +154,7 @@ def _position(mapping: SalesforceMapping, r: Reader) -> tuple[float, float]:
     return latitude, longitude
 
 
-def _time_zone(mapping: SalesforceMapping, r: Reader, latitude: float, longitude: float) -> str:
+def _time_zone(mapping: SalesforceConfig, r: Reader, latitude: float, longitude: float) -> str:
     """The org's own field when it has one and it is set, else the zone at the coordinates,
     else the mapping's default for the org."""
     a = mapping.account
@@ -185,7 +185,7 @@ def zone_at(latitude: float, longitude: float) -> str | None:
     return _finder().timezone_at(lat=latitude, lng=longitude)
 
 
-def _contact(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
+def _contact(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
     c = mapping.contact
     if c.first_name:
         d.put("first_name", r.text(c.first_name), c.first_name)
@@ -198,7 +198,7 @@ def _contact(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
         d.ref("customer_id", "customer", r.record_id(c.account), c.account)
 
 
-def _asset(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
+def _asset(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
     s = mapping.asset
     account = r.record_id(s.account)
     if account is None:
@@ -211,7 +211,7 @@ def _asset(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
         d.put("model", r.text(s.model), s.model)
 
 
-def _work_order(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
+def _work_order(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
     w = mapping.work_order
     d.state = r.picklist(w.status, w.status_in, required=True)
     d.remote_status = r.text(w.status)
@@ -234,7 +234,7 @@ def _work_order(mapping: SalesforceMapping, r: Reader, d: _Draft) -> None:
             raise r.error(w.actual_end, f"before {w.actual_start} ({r.text(w.actual_start)})")
 
 
-_BUILDERS: dict[Entity, Callable[[SalesforceMapping, Reader, _Draft], None]] = {
+_BUILDERS: dict[Entity, Callable[[SalesforceConfig, Reader, _Draft], None]] = {
     "customer": _customer,
     "site": _site,
     "contact": _contact,

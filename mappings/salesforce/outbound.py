@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from mappings.canonical import CompletedJob, TechnicianCertification
 from mappings.errors import MappingError
-from mappings.salesforce.config import SYSTEM, Lookup, SalesforceMapping, relationship_name
+from mappings.salesforce.config import SYSTEM, Lookup, SalesforceConfig, relationship_name
 from mappings.salesforce.values import id18
 
 
@@ -81,7 +81,7 @@ def sf_date(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def work_order_to_salesforce(mapping: SalesforceMapping, job: CompletedJob) -> Upsert:
+def work_order_to_salesforce(mapping: SalesforceConfig, job: CompletedJob) -> Upsert:
     """The WorkOrder write for a job: status through the explicit table, actual start and
     end, labour minutes, visits, first-time fix, technician (by key), notes. Optional details
     the job lacks are left out, never written as null (an order raised in Salesforce keeps
@@ -121,7 +121,7 @@ def work_order_to_salesforce(mapping: SalesforceMapping, job: CompletedJob) -> U
     return Upsert(w.sobject, key_field, key, record)
 
 
-def products_consumed_to_salesforce(mapping: SalesforceMapping, job: CompletedJob) -> list[Upsert]:
+def products_consumed_to_salesforce(mapping: SalesforceConfig, job: CompletedJob) -> list[Upsert]:
     """One ProductConsumed per part, keyed ``<order key>:<part code>``; send them after the
     job's WorkOrder write (they name it)."""
     p, w = mapping.product_consumed, mapping.work_order
@@ -141,9 +141,7 @@ def products_consumed_to_salesforce(mapping: SalesforceMapping, job: CompletedJo
     return out
 
 
-def certification_to_salesforce(
-    mapping: SalesforceMapping, held: TechnicianCertification
-) -> Upsert:
+def certification_to_salesforce(mapping: SalesforceConfig, held: TechnicianCertification) -> Upsert:
     """A technician's certification, one record per technician and code (a renewal updates
     it). Every mapped field is written, null included: the record mirrors ours."""
     c, cert = mapping.certification, held.certification
@@ -168,7 +166,7 @@ EARLIEST = date(2000, 1, 1)
 
 
 def certification_to_skills(
-    mapping: SalesforceMapping,
+    mapping: SalesforceConfig,
     held: TechnicianCertification,
     *,
     resource_name: str,

@@ -8,8 +8,9 @@ batching as the remote allows; every refusal is an ``Outcome`` in the connectors
 - ``SalesforceSkills``: ``crm.certification_updated`` as ServiceResource, Skill and
   ServiceResourceSkill upserts.
 - ``SAPBilling``: ``erp.billing_request`` as one ManageCustomerInvoiceRequestIn message per
-  trigger, its ``BusinessDocumentBasicMessageHeader/UUID`` the row's derived UUID, the work
-  order's tracking code its own reference (so a lost answer can be looked up).
+  trigger (the payload read as a ``BillingTrigger`` and mapped by ``mappings.sap.billing``),
+  its ``BusinessDocumentBasicMessageHeader/UUID`` the row's derived UUID, the work order's
+  tracking code its own reference (so a lost answer can be looked up).
 - ``FinanceWebhooks``: ``finance.billing_trigger`` as a Standard Webhooks delivery to its
   subscription (the URL and secret it has now), the row's key as the ``webhook-id``.
 """
@@ -20,7 +21,6 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
@@ -41,6 +41,7 @@ from mappings.salesforce.outbound import (
     products_consumed_to_salesforce,
     work_order_to_salesforce,
 )
+from mappings.sap.billing import InvoiceRequest, invoice_request, read_trigger
 from orchestrator.outbox.relay import Message, Outcome
 from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
@@ -96,8 +97,10 @@ def _failed(exc: Exception, system: str) -> Outcome:
 
 class SAPBilling:
     """Billing requests into SAP, one message per trigger: the labour as hours of
-    ``labour_product`` (SAP's service product), the buyer the order's SAP customer.
-    ``sap`` is a connector, or a factory of them for ``workers`` threads."""
+    ``labour_product`` (SAP's service product), the buyer the order's SAP customer
+    (``mappings.sap.billing``). ``sap`` is a connector, or a factory of them for ``workers``
+    threads. A payload that is not a billing trigger, or one SAP has no buyer for, is a dead
+    letter naming the field."""
 
     def __init__(
         self,
@@ -111,26 +114,14 @@ class SAPBilling:
         self.labour_product, self.currency = labour_product, currency
 
     def request(self, message: Message) -> BillingRequest:
-        p = message.payload
-        customer = p.get("customer") or {}
-        if customer.get("source_system") != "sap" or not customer.get("external_id"):
-            where = f"{customer.get('source_system')}:{customer.get('external_id')}"
-            raise Permanent(
-                "sap",
-                f"work order {p.get('tracking_code')}: its customer ({where}) is not an SAP "
-                "customer, so SAP has no buyer to bill",
-            )
-        hours = (Decimal(max(int(p.get("labour_minutes") or 0), 1)) / 60).quantize(
-            Decimal("0.01"), ROUND_HALF_UP
+        """The row's billing request: its payload read as a ``BillingTrigger``, mapped, and
+        handed to the connector's type (which checks SAP's limits: ``ValueError``).
+        ``MappingError`` when the payload is not a trigger or SAP has no buyer for it."""
+        trigger = read_trigger(message.payload)
+        mapped = invoice_request(
+            trigger, labour_product=self.labour_product, currency=self.currency
         )
-        return BillingRequest(
-            message_uuid=str(p["message_uuid"]),
-            document_id=str(p["tracking_code"]),
-            buyer_id=str(customer["external_id"]),
-            name=str(p.get("summary") or p["tracking_code"])[:255],
-            items=(BillingItem(self.labour_product, "Field service labour", hours, "HUR"),),
-            currency=self.currency,
-        )
+        return _billing_request(mapped)
 
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
         return self.each.map(self._send, messages)
@@ -138,9 +129,28 @@ class SAPBilling:
     def _send(self, sap: SAPConnector, message: Message) -> Outcome:
         try:
             result = sap.request_billing(self.request(message))
+        except MappingError as exc:
+            return Outcome(error=Permanent("sap", f"{message.key}: {exc}"))
         except Exception as exc:  # the connectors' vocabulary: retried or dead by kind
             return _failed(exc, "sap")
         return Outcome(remote_id=result.uuid)
+
+
+def _billing_request(mapped: InvoiceRequest) -> BillingRequest:
+    """The connector's request for the mapping's: the same fields, line by line (the mapping
+    and the connector do not know each other's types)."""
+    items = tuple(
+        BillingItem(line.product_id, line.description, line.quantity, line.unit)
+        for line in mapped.items
+    )
+    return BillingRequest(
+        message_uuid=mapped.message_uuid,
+        document_id=mapped.document_id,
+        buyer_id=mapped.buyer_id,
+        name=mapped.name,
+        items=items,
+        currency=mapped.currency,
+    )
 
 
 class SalesforceJobs:

@@ -4,6 +4,9 @@ A stream names its system, its name (the cursor's ``entity``: ``customers``, ``c
 ``assets``, ``work_orders``), the sObject it queries, the fields it selects (the mapping's),
 its optional filter, the canonical entities each record becomes (an Account: a customer,
 then its site) and its order: (SystemModstamp, Id), the cursor's stamp and tie-breaker.
+
+A Salesforce stream describes its reads as ``connectors.salesforce.query.Query``s (fields,
+conditions, order); the connector writes the SOQL.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from mappings.hr import SYSTEM as HR
+from connectors.salesforce.query import And, Compare, Condition, In, Or, Query
+from mappings.hr.certifications import SYSTEM as HR
 from mappings.records import Entity, stamp_of
-from mappings.salesforce import SYSTEM, SalesforceMapping
-from mappings.sap import READ_AT, change_stamp
-from mappings.sap import SYSTEM as SAP
+from mappings.salesforce import RECORD_TYPE, SYSTEM, SalesforceMapping
+from mappings.sap.inbound import READ_AT, change_stamp
+from mappings.sap.inbound import SYSTEM as SAP
 
 STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders")
 """Salesforce's, in the order a run takes them: references point at streams run before."""
@@ -92,40 +96,35 @@ class SoqlSource(Protocol):
     """What a SOQL stream reads through (``SalesforceConnector`` is one)."""
 
     def query_pages(
-        self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000
+        self, query: Query, *, include_deleted: bool = False, batch_size: int = 2000
     ) -> Iterator[list[dict[str, Any]]]: ...
 
     def bulk_query_pages(
-        self, soql: str, *, include_deleted: bool = False, page_size: int = 2000
+        self, query: Query, *, include_deleted: bool = False, page_size: int = 2000
     ) -> Iterator[list[dict[str, Any]]]: ...
 
-    def count(
-        self, sobject: str, where: str | None = None, *, include_deleted: bool = False
-    ) -> int: ...
+    def count(self, query: Query, *, include_deleted: bool = False) -> int: ...
 
 
 @dataclass(frozen=True)
 class SoqlStream(Stream):
-    """A Salesforce stream: ``queryAll`` of the sObject's mapped fields (and the mapping's
-    filter), by (SystemModstamp, Id); through a Bulk API 2.0 job when more than the bulk
-    threshold changed."""
+    """A Salesforce stream: ``queryAll`` of the sObject's mapped fields (and the stream's
+    filter: the mapping's record types), by (SystemModstamp, Id); through a Bulk API 2.0 job
+    when more than the bulk threshold changed."""
 
     sobject: str = ""
     fields: tuple[str, ...] = ()
-    condition: str | None = None
+    conditions: tuple[Condition, ...] = ()
+    """The stream's filter: every record it reads meets each of them."""
 
-    def where(self, where: str | None) -> str | None:
-        """The stream's filter and ``where``, together (None: every record)."""
-        conditions = [f"({c})" for c in (self.condition, where) if c]
-        return " AND ".join(conditions) or None
-
-    def soql(self, where: str | None) -> str:
+    def query(self, *where: Condition) -> Query:
         """The query: the fields, the stream's filter and ``where``, in the stream's order."""
-        text = f"SELECT {', '.join(self.fields)} FROM {self.sobject}"
-        condition = self.where(where)
-        if condition:
-            text += " WHERE " + condition
-        return text + f" ORDER BY {self.stamp_field}, {self.id_field}"
+        return Query(
+            self.sobject,
+            self.fields,
+            (*self.conditions, *where),
+            order_by=(self.stamp_field, self.id_field),
+        )
 
     def read(
         self,
@@ -135,11 +134,15 @@ class SoqlStream(Stream):
         batch_size: int,
         bulk_threshold: int | None,
     ) -> Read:
-        where, since = self.since(cursor) if cursor is not None else (None, None)
-        query = self.soql(where)
+        where: tuple[Condition, ...] = ()
+        since = None
+        if cursor is not None:
+            after, since = self.since(cursor)
+            where = (after,)
+        query = self.query(*where)
         to_read, bulk = None, False
         if bulk_threshold is not None:
-            to_read = source.count(self.sobject, self.where(where), include_deleted=True)
+            to_read = source.count(query, include_deleted=True)
             bulk = to_read > bulk_threshold
         pages = (
             source.bulk_query_pages(query, include_deleted=True, page_size=batch_size)
@@ -151,13 +154,8 @@ class SoqlStream(Stream):
     def keys(
         self, source: SoqlSource, *, batch_size: int, bulk_threshold: int | None
     ) -> Iterator[list[str]]:
-        query = f"SELECT {self.id_field} FROM {self.sobject}"
-        if self.condition:
-            query += f" WHERE {self.condition}"
-        query += f" ORDER BY {self.id_field}"
-        bulk = bulk_threshold is not None and source.count(self.sobject, self.condition) > (
-            bulk_threshold
-        )
+        query = Query(self.sobject, (self.id_field,), self.conditions, order_by=(self.id_field,))
+        bulk = bulk_threshold is not None and source.count(query) > bulk_threshold
         pages = (
             source.bulk_query_pages(query, page_size=batch_size)
             if bulk
@@ -166,16 +164,17 @@ class SoqlStream(Stream):
         for page in pages:
             yield [str(r[self.id_field]) for r in page]
 
-    def since(self, cursor: Cursor) -> tuple[str, datetime]:
+    def since(self, cursor: Cursor) -> tuple[Condition, datetime]:
         """The condition that reads from the cursor (less the look-back), and where it starts:
-        with no look-back, ``SystemModstamp > c OR (SystemModstamp = c AND Id > id)``."""
+        with no look-back, ``SystemModstamp > c OR (SystemModstamp = c AND Id > id)``; else
+        ``SystemModstamp >= c - look-back``, to the whole second (the query writes date-times
+        to the second)."""
         s, stamp = self.stamp_field, cursor.stamp
         if cursor.lookback_s == 0 and cursor.last_id is not None and stamp.microsecond == 0:
-            at = _soql_datetime(stamp)
-            quoted = cursor.last_id.replace("\\", "\\\\").replace("'", "\\'")
-            return f"{s} > {at} OR ({s} = {at} AND {self.id_field} > '{quoted}')", stamp
+            tie = And(Compare(s, "=", stamp), Compare(self.id_field, ">", cursor.last_id))
+            return Or(Compare(s, ">", stamp), tie), stamp
         since = (stamp - timedelta(seconds=cursor.lookback_s)).replace(microsecond=0)
-        return f"{s} >= {_soql_datetime(since)}", since
+        return Compare(s, ">=", since), since
 
 
 class FeedSource(Protocol):
@@ -325,10 +324,6 @@ def sap_streams() -> dict[str, Stream]:
     }
 
 
-def _soql_datetime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def salesforce_streams(mapping: SalesforceMapping) -> dict[str, SoqlStream]:
     """The Salesforce streams of ``mapping``, by name, in run order."""
     sobjects = {
@@ -352,7 +347,12 @@ def salesforce_streams(mapping: SalesforceMapping) -> dict[str, SoqlStream]:
             id_field="Id",
             sobject=sobjects[name],
             fields=tuple(mapping.soql_fields(sobjects[name])),
-            condition=mapping.soql_filter(sobjects[name]),
+            conditions=record_type_filter(mapping.record_types(sobjects[name])),
         )
         for name in STREAM_NAMES
     }
+
+
+def record_type_filter(record_types: tuple[str, ...]) -> tuple[Condition, ...]:
+    """The condition that reads only records of ``record_types`` (none: every record)."""
+    return (In(RECORD_TYPE, record_types),) if record_types else ()

@@ -10,6 +10,7 @@ import pytest
 
 from connectors.errors import Permanent
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce.query import Compare, Query
 from sandbox.salesforce import SalesforceSimulator
 
 ACCOUNTS = 5000
@@ -45,9 +46,11 @@ def typed(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def both(sf: SalesforceConnector, soql: str, *, include_deleted: bool = False) -> tuple[Any, Any]:
-    rest = [r for p in sf.query_pages(soql, include_deleted=include_deleted) for r in p]
-    bulk = [r for p in sf.bulk_query_pages(soql, include_deleted=include_deleted) for r in p]
+def both(
+    sf: SalesforceConnector, query: Query | str, *, include_deleted: bool = False
+) -> tuple[Any, Any]:
+    rest = [r for p in sf.query_pages(query, include_deleted=include_deleted) for r in p]
+    bulk = [r for p in sf.bulk_query_pages(query, include_deleted=include_deleted) for r in p]
     return rest, bulk
 
 
@@ -89,9 +92,10 @@ def test_assets_with_relationships_match_rest(org: SalesforceSimulator) -> None:
 
 def test_live_accounts_only_without_include_deleted(org: SalesforceSimulator) -> None:
     with connector(org) as sf:
-        rest, bulk = both(sf, "SELECT Id, IsDeleted FROM Account WHERE Type = 'Prospect'")
-        counted = sf.count("Account", "Type = 'Prospect'")
-        counted_all = sf.count("Account", "Type = 'Prospect'", include_deleted=True)
+        prospects = Query("Account", ("Id", "IsDeleted"), (Compare("Type", "=", "Prospect"),))
+        rest, bulk = both(sf, prospects)
+        counted = sf.count(prospects)
+        counted_all = sf.count(prospects, include_deleted=True)
     assert sorted(r["Id"] for r in bulk) == sorted(r["Id"] for r in rest)
     assert not any(r["IsDeleted"] for r in bulk)
     assert counted == len(bulk) and counted_all == counted + 40
@@ -99,9 +103,9 @@ def test_live_accounts_only_without_include_deleted(org: SalesforceSimulator) ->
 
 def test_count_equals_the_records_and_costs_one_call(org: SalesforceSimulator) -> None:
     with connector(org) as sf:
-        live = sf.count("Account")
-        every = sf.count("Account", include_deleted=True)
-        assets = sf.count("Asset", "Product2Id != null")
+        live = sf.count(Query("Account", ("Id",)))
+        every = sf.count(Query("Account", ("Id",)), include_deleted=True)
+        assets = sf.count(Query("Asset", ("Id",), (Compare("Product2Id", "!=", None),)))
         assert sf.api_calls == 3
         bulk = [r for p in sf.bulk_query_pages("SELECT Id FROM Account") for r in p]
     assert live == len(bulk) == org.count("Account") == ACCOUNTS - 40

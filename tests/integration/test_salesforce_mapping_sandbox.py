@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from connectors.errors import Permanent
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce.query import Query
 from mappings.canonical import (
     Certification,
     CompletedJob,
@@ -38,6 +39,7 @@ from mappings.salesforce import (
     work_order_to_salesforce,
 )
 from mappings.salesforce.values import id18
+from orchestrator.sync.streams import record_type_filter
 from sandbox.salesforce import SalesforceSimulator
 
 MAPPING = SalesforceMapping()
@@ -66,11 +68,9 @@ def sf(sim: SalesforceSimulator) -> Iterator[SalesforceConnector]:
 
 def read_stream(sf: SalesforceConnector, sobject: str) -> list[dict[str, Any]]:
     """Every record of a stream, selected and filtered as the mapping says."""
-    soql = f"SELECT {', '.join(MAPPING.soql_fields(sobject))} FROM {sobject}"
-    condition = MAPPING.soql_filter(sobject)
-    if condition:
-        soql += f" WHERE {condition}"
-    return [r for page in sf.query_pages(soql + " ORDER BY Id") for r in page]
+    where = record_type_filter(MAPPING.record_types(sobject))
+    query = Query(sobject, tuple(MAPPING.soql_fields(sobject)), where, order_by=("Id",))
+    return [r for page in sf.query_pages(query) for r in page]
 
 
 @pytest.fixture(scope="module")

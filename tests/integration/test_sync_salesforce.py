@@ -18,11 +18,12 @@ from sqlalchemy import select
 
 from connectors.errors import Retryable
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce.query import Compare, Query
 from mappings.errors import MappingError
 from mappings.salesforce import SalesforceMapping, to_canonical
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
-from orchestrator.sync import Stream, StreamResult, cursors, run_stream, salesforce_streams
+from orchestrator.sync import StreamResult, cursors, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
 
 MAPPING = SalesforceMapping()
@@ -61,13 +62,12 @@ def sync_all(container: Container, source: Any, **options: Any) -> dict[str, Str
 def read_org(sf: SalesforceConnector) -> dict[str, list[dict[str, Any]]]:
     """Each stream's live records, and (under ``deleted``) the records deleted there."""
     org = {
-        name: [r for page in sf.query_pages(s.soql(None)) for r in page]
-        for name, s in STREAMS.items()
+        name: [r for page in sf.query_pages(s.query()) for r in page] for name, s in STREAMS.items()
     }
     org["deleted"] = [
         r
         for s in STREAMS.values()
-        for page in sf.query_pages(s.soql("IsDeleted = true"), include_deleted=True)
+        for page in sf.query_pages(s.query(Compare("IsDeleted", "=", True)), include_deleted=True)
         for r in page
     ]
     return org
@@ -353,8 +353,8 @@ class StopsAfter:
     def update_many(self, sobject: str, records: Any) -> list[Any]:
         return self.inner.update_many(sobject, records)
 
-    def query_pages(self, soql: str, **options: Any) -> Iterator[list[dict[str, Any]]]:
-        for n, page in enumerate(self.inner.query_pages(soql, **options)):
+    def query_pages(self, query: Query, **options: Any) -> Iterator[list[dict[str, Any]]]:
+        for n, page in enumerate(self.inner.query_pages(query, **options)):
             if n == self.pages:
                 raise KeyboardInterrupt("stopped")
             yield page
@@ -427,7 +427,7 @@ class OnePage:
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records, self.api_calls = records, 0
 
-    def query_pages(self, soql: str, **options: Any) -> Iterator[list[dict[str, Any]]]:
+    def query_pages(self, query: Query, **options: Any) -> Iterator[list[dict[str, Any]]]:
         self.api_calls += 1
         yield self.records
 
@@ -435,12 +435,12 @@ class OnePage:
 def test_a_stale_version_is_ignored_and_the_same_version_writes_nothing(
     container: Container, sim: SalesforceSimulator
 ) -> None:
-    stream: Stream = STREAMS["contacts"]
+    stream = STREAMS["contacts"]
     with connector(sim) as sf:
         sync_all(container, sf)
         current = rows(container, "contact")[0]
-        soql = stream.soql(f"Id = '{current.external_id}'")
-        (raw,) = [r for page in sf.query_pages(soql) for r in page]
+        query = stream.query(Compare("Id", "=", current.external_id))
+        (raw,) = [r for page in sf.query_pages(query) for r in page]
     older = current.remote_stamp - timedelta(minutes=5)
     stale = {
         **raw,
@@ -495,7 +495,8 @@ def test_versions_of_one_record_in_one_page_apply_in_their_order(
     with connector(sim) as sf:
         sync_all(container, sf)
         account = rows(container, "site")[0].external_id
-        (raw,) = [r for page in sf.query_pages(stream.soql(f"Id = '{account}'")) for r in page]
+        by_id = stream.query(Compare("Id", "=", account))
+        (raw,) = [r for page in sf.query_pages(by_id) for r in page]
     before = {r.external_id: r for r in rows(container, "customer")}[account]
 
     def version(minutes: int, phone: str) -> dict[str, Any]:
@@ -552,7 +553,8 @@ def test_intake_writes_our_key_back_and_later_edits_follow_the_ownership_policy(
                 "sync:salesforce",
                 "new",
             )
-        left = [r for page in sf.query_pages(stream.soql("Status != 'New'")) for r in page]
+        not_new = stream.query(Compare("Status", "!=", "New"))
+        left = [r for page in sf.query_pages(not_new) for r in page]
         assert left and all(r["Fieldbridge_Id__c"] is None for r in left)  # not intake
         assert not {r["Id"] for r in left} & orders.keys()
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from connectors.sap import SAPConnector, SAPSettings
 from mappings.errors import MappingError
-from mappings.sap import READ_AT, SAPMapping
+from mappings.sap.inbound import READ_AT, SAPMapping
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from orchestrator.sync import StreamResult, cursors, reconcile, run_stream, sap_streams

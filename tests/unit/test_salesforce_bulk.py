@@ -13,6 +13,7 @@ from responses import matchers
 from connectors.errors import AuthExpired, Permanent, Retryable
 from connectors.salesforce import QuotaExhausted, SalesforceConnector, SalesforceSettings
 from connectors.salesforce.bulk import RecordShaper, parse_csv, rest_datetime
+from connectors.salesforce.query import Compare, Query
 
 LOGIN = "https://login.example.test"
 TOKEN_URL = LOGIN + "/services/oauth2/token"
@@ -435,7 +436,7 @@ def test_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="results_per_call"):
         list(sf.bulk_query_pages("SELECT Id FROM Asset", results_per_call=0))
     with pytest.raises(ValueError, match="API name"):
-        sf.count("Asset; DROP")
+        sf.count(Query("Asset; DROP", ("Id",)))
     assert sf.api_calls == 0
 
 
@@ -455,7 +456,9 @@ def test_count_is_one_rest_query(mocked: responses.RequestsMock) -> None:
     token_ok(mocked)
     mocked.get(
         BASE + "/query/",
-        match=[matchers.query_param_matcher({"q": "SELECT COUNT() FROM Asset WHERE Name != null"})],
+        match=[
+            matchers.query_param_matcher({"q": "SELECT COUNT() FROM Asset WHERE (Name != null)"})
+        ],
         json={"totalSize": 1234, "done": True, "records": []},
     )
     mocked.get(
@@ -463,7 +466,9 @@ def test_count_is_one_rest_query(mocked: responses.RequestsMock) -> None:
         match=[matchers.query_param_matcher({"q": "SELECT COUNT() FROM Asset"})],
         json={"totalSize": 1300, "done": True, "records": []},
     )
+    named = Query("Asset", ("Id",), (Compare("Name", "!=", None),))
+    every = Query("Asset", ("Id", "Name"), order_by=("Name",))  # its fields and order: not counted
     sf = connector()
-    assert sf.count("Asset", "Name != null") == 1234
-    assert sf.count("Asset", include_deleted=True) == 1300
+    assert sf.count(named) == 1234
+    assert sf.count(every, include_deleted=True) == 1300
     assert sf.api_calls == 2

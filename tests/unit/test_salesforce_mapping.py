@@ -338,7 +338,7 @@ def test_soql_fields_follow_the_mapping_custom_names_included() -> None:
         "EndDate",
     ]
     assert STANDARD.soql_fields("Asset")[-1] == "Product2.Name"
-    assert STANDARD.soql_filter("Account") is None
+    assert STANDARD.record_types("Account") == ()
     custom = CUSTOM.soql_fields("Account")
     assert custom[:5] == [
         "Id",
@@ -349,7 +349,7 @@ def test_soql_fields_follow_the_mapping_custom_names_included() -> None:
     ]
     assert "Service_Location__Latitude__s" in custom and "BillingLatitude" not in custom
     assert "BillingState" not in custom  # switched off with "" in the TOML file
-    assert CUSTOM.soql_filter("Account") == "RecordType.DeveloperName IN ('Customer_Site')"
+    assert CUSTOM.record_types("Account") == ("Customer_Site",)
     assert CUSTOM.soql_fields("WorkOrder")[3] == "Fieldbridge_Key__c"
     assert STANDARD.entities("Account") == ("customer", "site")
     with pytest.raises(KeyError):

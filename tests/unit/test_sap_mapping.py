@@ -9,7 +9,7 @@ import pytest
 
 from mappings.canonical import Asset
 from mappings.errors import MappingError
-from mappings.sap import READ_AT, SAPMapping
+from mappings.sap.inbound import READ_AT, SAPMapping
 
 MAPPING = SAPMapping()
 READ = "2026-12-03T09:15:00.250000+00:00"
