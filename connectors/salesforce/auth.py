@@ -80,26 +80,31 @@ class TokenSource:
         return self._settings.auth_mode != "session"
 
     def fetch(self) -> Token:
-        s = self._settings
-        if s.auth_mode == "session":
-            assert s.instance_url is not None and s.session_id is not None
-            return Token(s.session_id.get_secret_value(), s.instance_url)
+        settings = self._settings
+        if settings.auth_mode == "session":
+            assert settings.instance_url is not None and settings.session_id is not None
+            return Token(settings.session_id.get_secret_value(), settings.instance_url)
         form: dict[str, str]
-        if s.auth_mode == "jwt":
+        if settings.auth_mode == "jwt":
             form = {
                 "grant_type": JWT_BEARER_GRANT,
-                "assertion": jwt_assertion(s, now=self._clock()),
+                "assertion": jwt_assertion(settings, now=self._clock()),
             }
         else:
-            assert s.client_id and s.client_secret and s.username and s.password
+            assert (
+                settings.client_id
+                and settings.client_secret
+                and settings.username
+                and settings.password
+            )
             form = {
                 "grant_type": "password",
-                "client_id": s.client_id,
-                "client_secret": s.client_secret.get_secret_value(),
-                "username": s.username,
-                "password": s.password.get_secret_value(),
+                "client_id": settings.client_id,
+                "client_secret": settings.client_secret.get_secret_value(),
+                "username": settings.username,
+                "password": settings.password.get_secret_value(),
             }
-        url = s.login_url + TOKEN_PATH
+        url = settings.login_url + TOKEN_PATH
         try:
             response = self._session.post(url, data=form, headers={"Accept": "application/json"})
         except requests.RequestException as exc:
@@ -114,6 +119,9 @@ class TokenSource:
                 SYSTEM, "the token endpoint answered without access_token and instance_url", 200
             ) from exc
         log.info(
-            "salesforce: logged in (%s) as %s at %s", s.auth_mode, s.username, token.instance_url
+            "salesforce: logged in (%s) as %s at %s",
+            settings.auth_mode,
+            settings.username,
+            token.instance_url,
         )
         return token

@@ -103,13 +103,13 @@ class _Fields:
     def __init__(self, describe: Mapping[str, Any]) -> None:
         self.fields: dict[str, Mapping[str, Any]] = {}
         self.relationships: dict[str, Mapping[str, Any]] = {}
-        for f in describe.get("fields") or ():
-            if not isinstance(f, Mapping) or not isinstance(f.get("name"), str):
+        for field in describe.get("fields") or ():
+            if not isinstance(field, Mapping) or not isinstance(field.get("name"), str):
                 continue
-            self.fields[f["name"].lower()] = f
-            rel = f.get("relationshipName")
+            self.fields[field["name"].lower()] = field
+            rel = field.get("relationshipName")
             if isinstance(rel, str) and rel:
-                self.relationships[rel.lower()] = f
+                self.relationships[rel.lower()] = field
 
 
 class RecordShaper:

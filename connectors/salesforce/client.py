@@ -449,9 +449,9 @@ class SalesforceConnector(Connector[SalesforceSettings]):
         (``PATCH composite/sobjects``, ``allOrNone`` false): one result per record, in order,
         as ``upsert_many``. For records raised in Salesforce, which carry no key of ours yet."""
         _check_api_name(sobject)
-        for r in records:
-            if not (isinstance(r.get("Id"), str) and _RECORD_ID.fullmatch(r["Id"])):
-                raise ValueError(f"not a Salesforce record id: {r.get('Id')!r}")
+        for record in records:
+            if not (isinstance(record.get("Id"), str) and _RECORD_ID.fullmatch(record["Id"])):
+                raise ValueError(f"not a Salesforce record id: {record.get('Id')!r}")
         return self._collections("update_many", "composite/sobjects", sobject, records)
 
     def _collections(

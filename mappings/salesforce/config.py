@@ -460,9 +460,11 @@ class SalesforceConfig(_Config):
         if entity == "site":
             return f"{self.account.sobject}.Id"
         if entity == "work_order":
-            w = self.work_order
-            field = {"asset_id": w.asset, "contact_id": w.contact}.get(ref, w.account)
-            return f"{w.sobject}.{field}"
+            work_order = self.work_order
+            field = {"asset_id": work_order.asset, "contact_id": work_order.contact}.get(
+                ref, work_order.account
+            )
+            return f"{work_order.sobject}.{field}"
         section = self.section(entity)
         lookup = getattr(section, "account", None)
         return f"{section.sobject}.{lookup or ref}"
@@ -475,8 +477,8 @@ class SalesforceConfig(_Config):
     def sobjects(self) -> list[str]:
         """Every sObject whose ``describe`` the start-up check (``describe.check``) needs."""
         names = [self.section(e).sobject for e in ENTITIES]
-        for e in ENTITIES:
-            names += [parent_object(path) for path in self.section(e).reads() if "." in path]
+        for entity in ENTITIES:
+            names += [parent_object(path) for path in self.section(entity).reads() if "." in path]
         names.append(self.product_consumed.sobject)
         names.append(self.product_consumed.product.target)
         for ref in (self.work_order.technician, self.certification.technician):

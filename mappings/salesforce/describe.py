@@ -70,34 +70,40 @@ class _Org:
         self.field(parent, name)
 
     def external_id(self, sobject: str, name: str) -> None:
-        f = self.field(sobject, name)
-        if f is not None and not (f.get("externalId") or f.get("idLookup")):
+        field = self.field(sobject, name)
+        if field is not None and not (field.get("externalId") or field.get("idLookup")):
             self.problem(f"{sobject}.{name}", "not an external id (mark it External ID)")
 
     def writable(self, sobject: str, name: str, *, create_only: bool = False) -> None:
-        f = self.field(sobject, name)
-        if f is None:
+        field = self.field(sobject, name)
+        if field is None:
             return
-        if not f.get("createable"):
+        if not field.get("createable"):
             self.problem(f"{sobject}.{name}", "not createable")
-        if not create_only and not f.get("updateable"):
+        if not create_only and not field.get("updateable"):
             self.problem(f"{sobject}.{name}", "not updateable")
 
     def holds(self, sobject: str, name: str, length: int, setting: str) -> None:
         """A text field must hold ``length`` characters (what the write-back may put in)."""
-        f = self.field(sobject, name)
-        if f is None or f.get("type") not in ("string", "textarea", "email", "phone", "url"):
+        field = self.field(sobject, name)
+        if field is None or field.get("type") not in (
+            "string",
+            "textarea",
+            "email",
+            "phone",
+            "url",
+        ):
             return
-        if int(f.get("length") or 0) < length:
+        if int(field.get("length") or 0) < length:
             self.problem(
                 f"{sobject}.{name}",
-                f"holds {f.get('length')} characters, the mapping writes up to {length} "
-                f"(set {setting} to {f.get('length')})",
+                f"holds {field.get('length')} characters, the mapping writes up to {length} "
+                f"(set {setting} to {field.get('length')})",
             )
 
     def reference(self, sobject: str, name: str, target: str) -> None:
-        f = self.field(sobject, name)
-        if f is not None and target not in (f.get("referenceTo") or ()):
+        field = self.field(sobject, name)
+        if field is not None and target not in (field.get("referenceTo") or ()):
             self.problem(f"{sobject}.{name}", f"does not refer to {target}")
 
     def lookup(self, sobject: str, lookup: Lookup) -> None:
@@ -106,10 +112,10 @@ class _Org:
         self.external_id(lookup.target, lookup.by)
 
     def picklist(self, sobject: str, name: str, values: Iterable[str]) -> None:
-        f = self.field(sobject, name)
-        if f is None:
+        field = self.field(sobject, name)
+        if field is None:
             return
-        active = {v["value"] for v in f.get("picklistValues") or () if v.get("active", True)}
+        active = {v["value"] for v in field.get("picklistValues") or () if v.get("active", True)}
         for value in sorted(set(values)):
             if value not in active:
                 self.problem(f"{sobject}.{name}", f"{value!r} is not an active picklist value")

@@ -62,24 +62,24 @@ def to_canonical(mapping: SalesforceConfig, entity: Entity, raw: Mapping[str, An
     Raises ``MappingError`` naming the record, the field and the reason when it cannot.
     """
     section = mapping.section(entity)
-    r = Reader(entity, section.sobject, raw)
-    external_id = r.record_id("Id", required=True)
-    stamp = r.timestamp("SystemModstamp", required=True)
+    read = Reader(entity, section.sobject, raw)
+    external_id = read.record_id("Id", required=True)
+    stamp = read.timestamp("SystemModstamp", required=True)
     assert external_id is not None and stamp is not None  # both required: read or raised
     model = MODELS[entity]
-    if r.flag("IsDeleted"):
+    if read.flag("IsDeleted"):
         return Mapped(SYSTEM, entity, external_id, stamp, True, model)
     if section.record_types:
-        kind = r.text(RECORD_TYPE)
+        kind = read.text(RECORD_TYPE)
         if kind not in section.record_types:
             shown = repr(kind) if kind else "none"
-            raise r.error(
+            raise read.error(
                 RECORD_TYPE,
                 f"record type {shown} is not mapped ({', '.join(section.record_types)})",
             )
-    fieldbridge_id = r.text(section.external_id_field)
+    fieldbridge_id = read.text(section.external_id_field)
     draft = _Draft()
-    _BUILDERS[entity](mapping, r, draft)
+    _BUILDERS[entity](mapping, read, draft)
     data = {"source_system": SYSTEM, "external_id": external_id, **draft.data}
     standins = {name: _ID_STANDIN for name in draft.refs}
     try:
@@ -87,7 +87,7 @@ def to_canonical(mapping: SalesforceConfig, entity: Entity, raw: Mapping[str, An
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "record"
-        raise r.error(draft.sources.get(name, name), first["msg"]) from None
+        raise read.error(draft.sources.get(name, name), first["msg"]) from None
     return Mapped(
         SYSTEM,
         entity,
@@ -107,62 +107,66 @@ def to_canonical(mapping: SalesforceConfig, entity: Entity, raw: Mapping[str, An
 # -- one builder per entity -------------------------------------------------------------------
 
 
-def _customer(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
-    a = mapping.account
-    d.put("name", r.text(a.name, required=True), a.name)
-    if a.phone:
-        d.put("phone", r.text(a.phone), a.phone)
-    if a.email:
-        d.put("email", r.email(a.email), a.email)
+def _customer(mapping: SalesforceConfig, read: Reader, draft: _Draft) -> None:
+    account = mapping.account
+    draft.put("name", read.text(account.name, required=True), account.name)
+    if account.phone:
+        draft.put("phone", read.text(account.phone), account.phone)
+    if account.email:
+        draft.put("email", read.email(account.email), account.email)
 
 
-def _site(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
-    a = mapping.account
-    d.put("name", r.text(a.name, required=True), a.name)
-    fields = a.address_fields
-    parts = [r.text(f) for f in fields]
+def _site(mapping: SalesforceConfig, read: Reader, draft: _Draft) -> None:
+    account = mapping.account
+    draft.put("name", read.text(account.name, required=True), account.name)
+    fields = account.address_fields
+    parts = [read.text(f) for f in fields]
     # One line: a multi-line street's lines, then the city and the rest, comma-separated.
     lines = [" ".join(line.split()) for p in parts if p for line in p.splitlines()]
     lines = [line for line in lines if line]
     if not lines:
-        raise r.error(fields[0], f"no address ({', '.join(fields)} empty)")
-    d.put("address", ", ".join(lines), fields[0])
-    latitude, longitude = _position(mapping, r)
-    d.put("latitude", latitude, a.latitude)
-    d.put("longitude", longitude, a.longitude)
-    d.put("time_zone", _time_zone(mapping, r, latitude, longitude), a.time_zone or a.latitude)
-    if a.access_notes:
-        d.put("access_notes", r.text(a.access_notes), a.access_notes)
-    d.ref("customer_id", "customer", r.external_id, "Id")
+        raise read.error(fields[0], f"no address ({', '.join(fields)} empty)")
+    draft.put("address", ", ".join(lines), fields[0])
+    latitude, longitude = _position(mapping, read)
+    draft.put("latitude", latitude, account.latitude)
+    draft.put("longitude", longitude, account.longitude)
+    draft.put(
+        "time_zone",
+        _time_zone(mapping, read, latitude, longitude),
+        account.time_zone or account.latitude,
+    )
+    if account.access_notes:
+        draft.put("access_notes", read.text(account.access_notes), account.access_notes)
+    draft.ref("customer_id", "customer", read.external_id, "Id")
 
 
-def _position(mapping: SalesforceConfig, r: Reader) -> tuple[float, float]:
-    a = mapping.account
+def _position(mapping: SalesforceConfig, read: Reader) -> tuple[float, float]:
+    account = mapping.account
     why = "required: a site needs coordinates (geocode the billing address)"
-    latitude = r.number(a.latitude)
+    latitude = read.number(account.latitude)
     if latitude is None:
-        raise r.error(a.latitude, why)
-    longitude = r.number(a.longitude)
+        raise read.error(account.latitude, why)
+    longitude = read.number(account.longitude)
     if longitude is None:
-        raise r.error(a.longitude, why)
+        raise read.error(account.longitude, why)
     if not -90 <= latitude <= 90:
-        raise r.error(a.latitude, "outside -90..90")
+        raise read.error(account.latitude, "outside -90..90")
     if not -180 <= longitude <= 180:
-        raise r.error(a.longitude, "outside -180..180")
+        raise read.error(account.longitude, "outside -180..180")
     if latitude == 0 and longitude == 0:
-        raise r.error(a.latitude, "0, 0 is where a failed geocode lands, not a site")
+        raise read.error(account.latitude, "0, 0 is where a failed geocode lands, not a site")
     return latitude, longitude
 
 
-def _time_zone(mapping: SalesforceConfig, r: Reader, latitude: float, longitude: float) -> str:
+def _time_zone(mapping: SalesforceConfig, read: Reader, latitude: float, longitude: float) -> str:
     """The org's own field when it has one and it is set, else the zone at the coordinates,
     else the mapping's default for the org."""
-    a = mapping.account
-    if a.time_zone:
-        given = r.text(a.time_zone)
+    account = mapping.account
+    if account.time_zone:
+        given = read.text(account.time_zone)
         if given is not None:
             if given not in KNOWN_TIME_ZONES:
-                raise r.error(a.time_zone, "not an IANA time zone (such as Europe/Berlin)")
+                raise read.error(account.time_zone, "not an IANA time zone (such as Europe/Berlin)")
             return given
     if mapping.time_zone_from_coordinates:
         found = zone_at(latitude, longitude)
@@ -170,7 +174,9 @@ def _time_zone(mapping: SalesforceConfig, r: Reader, latitude: float, longitude:
             return found
     if mapping.default_time_zone:
         return mapping.default_time_zone
-    raise r.error(a.latitude, "no time zone for these coordinates and no default_time_zone")
+    raise read.error(
+        account.latitude, "no time zone for these coordinates and no default_time_zone"
+    )
 
 
 @cache
@@ -185,53 +191,62 @@ def zone_at(latitude: float, longitude: float) -> str | None:
     return _finder().timezone_at(lat=latitude, lng=longitude)
 
 
-def _contact(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
-    c = mapping.contact
-    if c.first_name:
-        d.put("first_name", r.text(c.first_name), c.first_name)
-    d.put("last_name", r.text(c.last_name, required=True), c.last_name)
-    if c.email:
-        d.put("email", r.email(c.email), c.email)
-    if c.phone:
-        d.put("phone", r.text(c.phone), c.phone)
-    if c.account:
-        d.ref("customer_id", "customer", r.record_id(c.account), c.account)
+def _contact(mapping: SalesforceConfig, read: Reader, draft: _Draft) -> None:
+    contact = mapping.contact
+    if contact.first_name:
+        draft.put("first_name", read.text(contact.first_name), contact.first_name)
+    draft.put("last_name", read.text(contact.last_name, required=True), contact.last_name)
+    if contact.email:
+        draft.put("email", read.email(contact.email), contact.email)
+    if contact.phone:
+        draft.put("phone", read.text(contact.phone), contact.phone)
+    if contact.account:
+        draft.ref("customer_id", "customer", read.record_id(contact.account), contact.account)
 
 
-def _asset(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
-    s = mapping.asset
-    account = r.record_id(s.account)
+def _asset(mapping: SalesforceConfig, read: Reader, draft: _Draft) -> None:
+    asset = mapping.asset
+    account = read.record_id(asset.account)
     if account is None:
-        raise r.error(s.account, "required: an asset is placed at its account's site")
-    d.ref("site_id", "site", account, s.account)
-    d.put("serial", r.text(s.serial, required=True), s.serial)
-    if s.name:
-        d.put("name", r.text(s.name), s.name)
-    if s.model:
-        d.put("model", r.text(s.model), s.model)
+        raise read.error(asset.account, "required: an asset is placed at its account's site")
+    draft.ref("site_id", "site", account, asset.account)
+    draft.put("serial", read.text(asset.serial, required=True), asset.serial)
+    if asset.name:
+        draft.put("name", read.text(asset.name), asset.name)
+    if asset.model:
+        draft.put("model", read.text(asset.model), asset.model)
 
 
-def _work_order(mapping: SalesforceConfig, r: Reader, d: _Draft) -> None:
-    w = mapping.work_order
-    d.state = r.picklist(w.status, w.status_in, required=True)
-    d.remote_status = r.text(w.status)
-    d.put("summary", r.text(w.subject, required=True), w.subject)
-    if w.description:
-        d.put("description", r.text(w.description), w.description)
-    if w.priority:
-        d.put("priority", r.picklist(w.priority, w.priority_in), w.priority)
-    if w.account:
-        account = r.record_id(w.account)
-        d.ref("customer_id", "customer", account, w.account)
-        d.ref("site_id", "site", account, w.account)  # the account's site (its billing address)
-    if w.asset:
-        d.ref("asset_id", "asset", r.record_id(w.asset), w.asset)
-    if w.contact:
-        d.ref("contact_id", "contact", r.record_id(w.contact), w.contact)
-    if w.actual_start and w.actual_end:
-        start, end = r.timestamp(w.actual_start), r.timestamp(w.actual_end)
+def _work_order(mapping: SalesforceConfig, read: Reader, draft: _Draft) -> None:
+    work_order = mapping.work_order
+    draft.state = read.picklist(work_order.status, work_order.status_in, required=True)
+    draft.remote_status = read.text(work_order.status)
+    draft.put("summary", read.text(work_order.subject, required=True), work_order.subject)
+    if work_order.description:
+        draft.put("description", read.text(work_order.description), work_order.description)
+    if work_order.priority:
+        draft.put(
+            "priority",
+            read.picklist(work_order.priority, work_order.priority_in),
+            work_order.priority,
+        )
+    if work_order.account:
+        account = read.record_id(work_order.account)
+        draft.ref("customer_id", "customer", account, work_order.account)
+        draft.ref(
+            "site_id", "site", account, work_order.account
+        )  # the account's site (its billing address)
+    if work_order.asset:
+        draft.ref("asset_id", "asset", read.record_id(work_order.asset), work_order.asset)
+    if work_order.contact:
+        draft.ref("contact_id", "contact", read.record_id(work_order.contact), work_order.contact)
+    if work_order.actual_start and work_order.actual_end:
+        start, end = read.timestamp(work_order.actual_start), read.timestamp(work_order.actual_end)
         if start is not None and end is not None and end < start:
-            raise r.error(w.actual_end, f"before {w.actual_start} ({r.text(w.actual_start)})")
+            raise read.error(
+                work_order.actual_end,
+                f"before {work_order.actual_start} ({read.text(work_order.actual_start)})",
+            )
 
 
 _BUILDERS: dict[Entity, Callable[[SalesforceConfig, Reader, _Draft], None]] = {

@@ -86,79 +86,87 @@ def work_order_to_salesforce(mapping: SalesforceConfig, job: CompletedJob) -> Up
     end, labour minutes, visits, first-time fix, technician (by key), notes. Optional details
     the job lacks are left out, never written as null (an order raised in Salesforce keeps
     what its users set there)."""
-    w = mapping.work_order
+    work_order = mapping.work_order
     record: dict[str, Any] = {}
     if job.remote_id is not None:
-        key_field, key = "Id", _remote_id(w.sobject, "Id", job.key, job.remote_id)
+        key_field, key = "Id", _remote_id(work_order.sobject, "Id", job.key, job.remote_id)
         record["Id"] = key
-        record[w.external_id_field] = job.key
+        record[work_order.external_id_field] = job.key
     else:
-        key_field, key = w.external_id_field, job.key
+        key_field, key = work_order.external_id_field, job.key
         record[key_field] = key
     if job.summary is not None:
-        record[w.subject] = fit_text(job.summary, w.subject_length)
-    if w.account and job.customer_remote_id is not None:
-        record[w.account] = _remote_id(w.sobject, w.account, job.key, job.customer_remote_id)
-    if w.asset and job.asset_remote_id is not None:
-        record[w.asset] = _remote_id(w.sobject, w.asset, job.key, job.asset_remote_id)
-    record[w.status] = w.status_out[job.state]  # total: the table covers every state
-    if w.priority and job.priority is not None:
-        record[w.priority] = w.priority_out[job.priority]
-    if w.actual_start and job.actual_start is not None:
-        record[w.actual_start] = sf_datetime(job.actual_start)
-    if w.actual_end and job.actual_end is not None:
-        record[w.actual_end] = sf_datetime(job.actual_end)
-    if w.labour_minutes:
-        record[w.labour_minutes] = job.labour_minutes
-    if w.visits:
-        record[w.visits] = job.visits
-    if w.first_time_fix:
-        record[w.first_time_fix] = job.first_time_fix
-    if w.technician and job.technician_key is not None:
-        _put_ref(record, w.technician, job.technician_key)
-    if w.notes and job.notes is not None:
-        record[w.notes] = fit_text(job.notes, w.notes_length)
-    return Upsert(w.sobject, key_field, key, record)
+        record[work_order.subject] = fit_text(job.summary, work_order.subject_length)
+    if work_order.account and job.customer_remote_id is not None:
+        record[work_order.account] = _remote_id(
+            work_order.sobject, work_order.account, job.key, job.customer_remote_id
+        )
+    if work_order.asset and job.asset_remote_id is not None:
+        record[work_order.asset] = _remote_id(
+            work_order.sobject, work_order.asset, job.key, job.asset_remote_id
+        )
+    record[work_order.status] = work_order.status_out[
+        job.state
+    ]  # total: the table covers every state
+    if work_order.priority and job.priority is not None:
+        record[work_order.priority] = work_order.priority_out[job.priority]
+    if work_order.actual_start and job.actual_start is not None:
+        record[work_order.actual_start] = sf_datetime(job.actual_start)
+    if work_order.actual_end and job.actual_end is not None:
+        record[work_order.actual_end] = sf_datetime(job.actual_end)
+    if work_order.labour_minutes:
+        record[work_order.labour_minutes] = job.labour_minutes
+    if work_order.visits:
+        record[work_order.visits] = job.visits
+    if work_order.first_time_fix:
+        record[work_order.first_time_fix] = job.first_time_fix
+    if work_order.technician and job.technician_key is not None:
+        _put_ref(record, work_order.technician, job.technician_key)
+    if work_order.notes and job.notes is not None:
+        record[work_order.notes] = fit_text(job.notes, work_order.notes_length)
+    return Upsert(work_order.sobject, key_field, key, record)
 
 
 def products_consumed_to_salesforce(mapping: SalesforceConfig, job: CompletedJob) -> list[Upsert]:
     """One ProductConsumed per part, keyed ``<order key>:<part code>``; send them after the
     job's WorkOrder write (they name it)."""
-    p, w = mapping.product_consumed, mapping.work_order
+    product, work_order = mapping.product_consumed, mapping.work_order
     out = []
     for part in job.parts:
-        key = fit_key(f"{job.key}:{part.code}", p.key_length)
-        record: dict[str, Any] = {p.external_id_field: key}
+        key = fit_key(f"{job.key}:{part.code}", product.key_length)
+        record: dict[str, Any] = {product.external_id_field: key}
         if job.remote_id is not None:
-            parent = p.work_order
-            record[parent] = _remote_id(w.sobject, "Id", job.key, job.remote_id)
+            parent = product.work_order
+            record[parent] = _remote_id(work_order.sobject, "Id", job.key, job.remote_id)
         else:
-            parent = relationship_name(p.work_order)
-            record[parent] = {w.external_id_field: job.key}
-        record[p.product.relationship] = {p.product.by: part.code}
-        record[p.quantity] = part.quantity
-        out.append(Upsert(p.sobject, p.external_id_field, key, record, frozenset({parent})))
+            parent = relationship_name(product.work_order)
+            record[parent] = {work_order.external_id_field: job.key}
+        record[product.product.relationship] = {product.product.by: part.code}
+        record[product.quantity] = part.quantity
+        out.append(
+            Upsert(product.sobject, product.external_id_field, key, record, frozenset({parent}))
+        )
     return out
 
 
 def certification_to_salesforce(mapping: SalesforceConfig, held: TechnicianCertification) -> Upsert:
     """A technician's certification, one record per technician and code (a renewal updates
     it). Every mapped field is written, null included: the record mirrors ours."""
-    c, cert = mapping.certification, held.certification
-    key = fit_key(held.key, c.key_length)
-    record: dict[str, Any] = {c.external_id_field: key}
-    _put_ref(record, c.technician, held.technician_key)
-    record[c.name] = fit_text(cert.name or cert.code, c.name_length)
-    record[c.code] = cert.code
-    if c.issuer:
-        record[c.issuer] = cert.issuer
-    if c.number:
-        record[c.number] = cert.number
-    if c.issued_on:
-        record[c.issued_on] = sf_date(cert.issued_on)
-    if c.expires_on:
-        record[c.expires_on] = sf_date(cert.expires_on)
-    return Upsert(c.sobject, c.external_id_field, key, record)
+    section, cert = mapping.certification, held.certification
+    key = fit_key(held.key, section.key_length)
+    record: dict[str, Any] = {section.external_id_field: key}
+    _put_ref(record, section.technician, held.technician_key)
+    record[section.name] = fit_text(cert.name or cert.code, section.name_length)
+    record[section.code] = cert.code
+    if section.issuer:
+        record[section.issuer] = cert.issuer
+    if section.number:
+        record[section.number] = cert.number
+    if section.issued_on:
+        record[section.issued_on] = sf_date(cert.issued_on)
+    if section.expires_on:
+        record[section.expires_on] = sf_date(cert.expires_on)
+    return Upsert(section.sobject, section.external_id_field, key, record)
 
 
 # A certification with no issue date counts from this day (a write must be the same each time).

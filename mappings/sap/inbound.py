@@ -145,8 +145,8 @@ class SAPMapping(BaseModel):
     def _description(self, value: Any) -> str | None:
         texts = value if isinstance(value, list) else [value]
 
-        def language(d: Any) -> Any:
-            return d.get("languageCode") if isinstance(d, Mapping) else None
+        def language(description: Any) -> Any:
+            return description.get("languageCode") if isinstance(description, Mapping) else None
 
         ordered = sorted(texts, key=lambda d: language(d) != self.language)  # ours first
         return next(filter(None, (_text(_content(d)) for d in ordered)), None)

@@ -104,42 +104,39 @@ class Rule:
         return frozenset(self.requires) | frozenset(self.accepts)
 
 
-D, S, INT, T, R = (
-    Party.DISPATCHER,
-    Party.SUPERVISOR,
-    Party.INTEGRATION,
-    Party.ASSIGNED_TECHNICIAN,
-    Party.OWN_REQUESTER,
-)
+OFFICE = frozenset({Party.DISPATCHER, Party.SUPERVISOR})
+PLANNERS = OFFICE | {Party.INTEGRATION}
+SUPERVISOR = frozenset({Party.SUPERVISOR})
+ON_SITE = frozenset({Party.ASSIGNED_TECHNICIAN})
 _SCHEDULE = ("technician_id", "window_start", "window_end")
 
 _RULES: list[Rule] = [
-    Rule(State.NEW, State.TRIAGED, frozenset({D, S}), ("priority", "division_id", "work_type_id")),
-    Rule(State.TRIAGED, State.SCHEDULED, frozenset({D, S, INT}), _SCHEDULE),
+    Rule(State.NEW, State.TRIAGED, OFFICE, ("priority", "division_id", "work_type_id")),
+    Rule(State.TRIAGED, State.SCHEDULED, PLANNERS, _SCHEDULE),
     # Re-plan: at least one of the three changes (checked by the handler); the rest are kept.
-    Rule(State.SCHEDULED, State.SCHEDULED, frozenset({D, S, INT}), (), _SCHEDULE),
-    Rule(State.SCHEDULED, State.TRIAGED, frozenset({D, S}), (), ("reason",)),
-    Rule(State.SCHEDULED, State.DISPATCHED, frozenset({D, S})),
-    Rule(State.DISPATCHED, State.SCHEDULED, frozenset({D, S}), (), ("reason",)),
-    Rule(State.DISPATCHED, State.IN_PROGRESS, frozenset({T}), (), ("position",)),
-    Rule(State.IN_PROGRESS, State.ON_HOLD, frozenset({T, D}), ("reason",)),
-    Rule(State.ON_HOLD, State.IN_PROGRESS, frozenset({T}), (), ("position",)),
-    Rule(State.ON_HOLD, State.TRIAGED, frozenset({D, S}), (), ("reason",)),
-    Rule(State.IN_PROGRESS, State.COMPLETED, frozenset({T}), proof=True),
-    Rule(State.IN_PROGRESS, State.CANNOT_COMPLETE, frozenset({T}), ("reason",)),
-    Rule(State.CANNOT_COMPLETE, State.TRIAGED, frozenset({D, S}), (), ("reason",)),
-    Rule(State.COMPLETED, State.CLOSED, frozenset({S})),
-    Rule(State.COMPLETED, State.TRIAGED, frozenset({S}), ("reason",)),
+    Rule(State.SCHEDULED, State.SCHEDULED, PLANNERS, (), _SCHEDULE),
+    Rule(State.SCHEDULED, State.TRIAGED, OFFICE, (), ("reason",)),
+    Rule(State.SCHEDULED, State.DISPATCHED, OFFICE),
+    Rule(State.DISPATCHED, State.SCHEDULED, OFFICE, (), ("reason",)),
+    Rule(State.DISPATCHED, State.IN_PROGRESS, ON_SITE, (), ("position",)),
+    Rule(State.IN_PROGRESS, State.ON_HOLD, ON_SITE | {Party.DISPATCHER}, ("reason",)),
+    Rule(State.ON_HOLD, State.IN_PROGRESS, ON_SITE, (), ("position",)),
+    Rule(State.ON_HOLD, State.TRIAGED, OFFICE, (), ("reason",)),
+    Rule(State.IN_PROGRESS, State.COMPLETED, ON_SITE, proof=True),
+    Rule(State.IN_PROGRESS, State.CANNOT_COMPLETE, ON_SITE, ("reason",)),
+    Rule(State.CANNOT_COMPLETE, State.TRIAGED, OFFICE, (), ("reason",)),
+    Rule(State.COMPLETED, State.CLOSED, SUPERVISOR),
+    Rule(State.COMPLETED, State.TRIAGED, SUPERVISOR, ("reason",)),
 ]
 _BEFORE_DISPATCH = {State.NEW, State.TRIAGED, State.SCHEDULED}
 for _source in State:
     if _source in TERMINAL:
         continue
-    _who = {S}
+    _who = {Party.SUPERVISOR}
     if _source in _BEFORE_DISPATCH:
-        _who.add(D)
+        _who.add(Party.DISPATCHER)
     if _source is State.NEW:
-        _who.add(R)
+        _who.add(Party.OWN_REQUESTER)
     _RULES.append(Rule(_source, State.CANCELLED, frozenset(_who), ("reason",)))
 
 RULES: Mapping[tuple[State, State], Rule] = {(r.source, r.target): r for r in _RULES}

@@ -46,8 +46,8 @@ class Tally:
     def by_state(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
         for counts in self.by_destination.values():
-            for state, n in counts.items():
-                out[state] = out.get(state, 0) + n
+            for state, count in counts.items():
+                out[state] = out.get(state, 0) + count
         return out
 
     def oldest_pending_age_s(self, now: datetime) -> float | None:
@@ -57,16 +57,18 @@ class Tally:
 
 def tally(connection: Any) -> Tally:
     """Two grouped queries: the counts, and the oldest pending row, by destination."""
-    c = OUTBOX.c
+    outbox = OUTBOX.c
     by_destination: dict[str, dict[str, int]] = {}
-    for destination, state, n in connection.execute(
-        select(c.destination, c.state, func.count()).group_by(c.destination, c.state)
+    for destination, state, count in connection.execute(
+        select(outbox.destination, outbox.state, func.count()).group_by(
+            outbox.destination, outbox.state
+        )
     ):
-        by_destination.setdefault(destination, dict.fromkeys(STATES, 0))[state] = int(n)
+        by_destination.setdefault(destination, dict.fromkeys(STATES, 0))[state] = int(count)
     oldest = connection.execute(
-        select(c.destination, func.min(c.created_at))
-        .where(c.state == "pending")
-        .group_by(c.destination)
+        select(outbox.destination, func.min(outbox.created_at))
+        .where(outbox.state == "pending")
+        .group_by(outbox.destination)
     )
     return Tally(by_destination, {d: when for d, when in oldest})
 
@@ -78,13 +80,13 @@ def status(
     state and destination counted (zeros included), the age of the oldest pending row (None
     when none is), and the newest dead letters with the remote's last answer."""
     now = now or utcnow()
-    c = OUTBOX.c
+    outbox = OUTBOX.c
     connection = uow.connection()
     counted = tally(connection)
     dead = connection.execute(
-        select(*(getattr(c, n) for n in _SHOWN))
-        .where(c.state == "dead")
-        .order_by(c.dead_at.desc(), c.id.desc())
+        select(*(getattr(outbox, n) for n in _SHOWN))
+        .where(outbox.state == "dead")
+        .order_by(outbox.dead_at.desc(), outbox.id.desc())
         .limit(dead_letters)
     )
     return {
@@ -117,11 +119,11 @@ def rows(
     uow: UnitOfWork, *, state: str | None = None, limit: int = 100, after_id: int = 0
 ) -> list[dict[str, Any]]:
     """Rows in id order, of one state or all."""
-    c = OUTBOX.c
-    query = select(*(getattr(c, n) for n in _SHOWN)).where(c.id > after_id)
+    outbox = OUTBOX.c
+    query = select(*(getattr(outbox, n) for n in _SHOWN)).where(outbox.id > after_id)
     if state is not None:
-        query = query.where(c.state == state)
-    found = uow.connection().execute(query.order_by(c.id).limit(limit))
+        query = query.where(outbox.state == state)
+    found = uow.connection().execute(query.order_by(outbox.id).limit(limit))
     return [dict(r._mapping) for r in found]
 
 
@@ -129,14 +131,16 @@ def retry(uow: UnitOfWork, ident: int, *, now: datetime | None = None) -> dict[s
     """Make a dead (or waiting) row due now, its attempts counted afresh. A delivered row is
     left as it is (``replay`` sends delivered rows again)."""
     now = now or utcnow()
-    c = OUTBOX.c
-    row = uow.connection().execute(select(c.id, c.state).where(c.id == ident)).first()
+    outbox = OUTBOX.c
+    row = (
+        uow.connection().execute(select(outbox.id, outbox.state).where(outbox.id == ident)).first()
+    )
     if row is None:
         raise NotFound("outbox row", ident)
     if row.state != "delivered":
         uow.connection().execute(
             update(OUTBOX)
-            .where(c.id == ident)
+            .where(outbox.id == ident)
             .values(
                 state="pending",
                 attempts=0,
@@ -155,10 +159,14 @@ def expire_leases(uow: UnitOfWork, *, now: datetime | None = None) -> int:
     """Let go of leases that ran out (their relay died): the rows were claimable already;
     now they also look free. How many."""
     now = now or utcnow()
-    c = OUTBOX.c
+    outbox = OUTBOX.c
     done = uow.connection().execute(
         update(OUTBOX)
-        .where((c.state == "pending") & c.lease_until.is_not(None) & (c.lease_until < now))
+        .where(
+            (outbox.state == "pending")
+            & outbox.lease_until.is_not(None)
+            & (outbox.lease_until < now)
+        )
         .values(lease_owner=None, lease_until=None)
     )
     uow.commit()
@@ -169,10 +177,10 @@ def replay(uow: UnitOfWork, since: datetime, *, now: datetime | None = None) -> 
     """Send the rows delivered at or after ``since`` again (same keys, same payloads: each
     remote's idempotency makes the repeat create nothing new); how many."""
     now = now or utcnow()
-    c = OUTBOX.c
+    outbox = OUTBOX.c
     done = uow.connection().execute(
         update(OUTBOX)
-        .where((c.state == "delivered") & (c.delivered_at >= since))
+        .where((outbox.state == "delivered") & (outbox.delivered_at >= since))
         .values(state="pending", attempts=0, next_attempt_at=now, delivered_at=None)
     )
     uow.commit()

@@ -175,12 +175,12 @@ def reconciliation(
 
 def _closed(closed_from: datetime | None, closed_to: datetime | None) -> ColumnElement[bool]:
     """The orders closed in the period (each bound where given)."""
-    o = _ORDERS.c
-    closed = o.status == "closed"
+    work_order = _ORDERS.c
+    closed = work_order.status == "closed"
     if closed_from is not None:
-        closed &= o.closed_at >= closed_from
+        closed &= work_order.closed_at >= closed_from
     if closed_to is not None:
-        closed &= o.closed_at < closed_to
+        closed &= work_order.closed_at < closed_to
     return closed
 
 
@@ -188,38 +188,38 @@ def _closed_orders(uow: UnitOfWork, closed: ColumnElement[bool]) -> dict[int, di
     """The closed orders by id, each with its customer and its billing rows (the ERP row
     first)."""
     connection = uow.connection()
-    o, c, m = _ORDERS.c, _CUSTOMERS.c, _OUTBOX.c
+    work_order, buyer, trigger = _ORDERS.c, _CUSTOMERS.c, _OUTBOX.c
     orders = connection.execute(
         select(
-            o.id, o.tracking_code, o.closed_at, o.customer_id,
-            c.name.label("customer_name"), c.source_system, c.external_id,
+            work_order.id, work_order.tracking_code, work_order.closed_at, work_order.customer_id,
+            buyer.name.label("customer_name"), buyer.source_system, buyer.external_id,
         )
-        .select_from(_ORDERS.outerjoin(_CUSTOMERS, c.id == o.customer_id))
+        .select_from(_ORDERS.outerjoin(_CUSTOMERS, buyer.id == work_order.customer_id))
         .where(closed)
-        .order_by(o.id)
+        .order_by(work_order.id)
     )  # fmt: skip
     entries: dict[int, dict[str, Any]] = {}
-    for r in orders:
+    for row in orders:
         customer = None
-        if r.customer_id is not None:
+        if row.customer_id is not None:
             customer = {
-                "id": r.customer_id,
-                "name": r.customer_name,
-                "source_system": r.source_system,
-                "external_id": r.external_id,
+                "id": row.customer_id,
+                "name": row.customer_name,
+                "source_system": row.source_system,
+                "external_id": row.external_id,
             }
-        entries[r.id] = {
-            "work_order_id": r.id,
-            "tracking_code": r.tracking_code,
-            "closed_at": r.closed_at,
+        entries[row.id] = {
+            "work_order_id": row.id,
+            "tracking_code": row.tracking_code,
+            "closed_at": row.closed_at,
             "customer": customer,
             "triggers": [],
         }
     billed = connection.execute(
-        select(m.work_order_id, *(getattr(m, n) for n in _TRIGGER_FIELDS))
-        .select_from(_OUTBOX.join(_ORDERS, o.id == m.work_order_id))
-        .where(m.event.in_((ERP_BILLING, FINANCE_TRIGGER)) & closed)
-        .order_by(m.work_order_id, m.event != ERP_BILLING, m.id)
+        select(trigger.work_order_id, *(getattr(trigger, n) for n in _TRIGGER_FIELDS))
+        .select_from(_OUTBOX.join(_ORDERS, work_order.id == trigger.work_order_id))
+        .where(trigger.event.in_((ERP_BILLING, FINANCE_TRIGGER)) & closed)
+        .order_by(trigger.work_order_id, trigger.event != ERP_BILLING, trigger.id)
     )
     for row in billed:
         entry = entries.get(row.work_order_id)

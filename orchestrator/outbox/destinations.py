@@ -166,15 +166,15 @@ class SalesforceJobs:
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(messages)
         jobs: dict[int, tuple[CompletedJob, Upsert]] = {}
-        for n, message in enumerate(messages):
+        for index, message in enumerate(messages):
             try:
                 job = CompletedJob.model_validate(message.payload)
-                jobs[n] = (job, work_order_to_salesforce(self.mapping, job))
+                jobs[index] = (job, work_order_to_salesforce(self.mapping, job))
             except (ValidationError, MappingError) as exc:
-                outcomes[n] = Outcome(error=Permanent("salesforce", f"{message.key}: {exc}"))
+                outcomes[index] = Outcome(error=Permanent("salesforce", f"{message.key}: {exc}"))
         by_key: dict[str, list[int]] = {}
-        for n, (_, upsert) in jobs.items():
-            by_key.setdefault(upsert.key_field, []).append(n)
+        for index, (_, upsert) in jobs.items():
+            by_key.setdefault(upsert.key_field, []).append(index)
         for key_field, indexes in by_key.items():
             self._write(messages, outcomes, indexes, key_field, jobs)
         parts = [
@@ -204,31 +204,31 @@ class SalesforceJobs:
             else:
                 results = self.sf.upsert_many(sobject, key_field, records)
         except Exception as exc:  # the whole call failed after its retries
-            for n in indexes:
-                outcomes[n] = Outcome(error=exc)
+            for index in indexes:
+                outcomes[index] = Outcome(error=exc)
             return
         finally:
             self.workorder_calls += self.sf.api_calls - before
-        for n, result in zip(indexes, results, strict=True):
+        for index, result in zip(indexes, results, strict=True):
             if result.success:
-                outcomes[n] = Outcome(remote_id=result.id)
+                outcomes[index] = Outcome(remote_id=result.id)
             else:
-                error = result.error or Permanent("salesforce", f"{messages[n].key} refused")
-                outcomes[n] = Outcome(error=error)
+                error = result.error or Permanent("salesforce", f"{messages[index].key} refused")
+                outcomes[index] = Outcome(error=error)
 
     def _parts(self, outcomes: list[Outcome | None], parts: list[tuple[int, Upsert]]) -> None:
         before = self.sf.api_calls
         try:
             results = upsert_all(self.sf, [u for _, u in parts])
         except Exception as exc:  # the whole call failed
-            for n, _ in parts:
-                outcomes[n] = Outcome(error=exc)
+            for index, _ in parts:
+                outcomes[index] = Outcome(error=exc)
             return
         finally:
             self.part_calls += self.sf.api_calls - before
-        for (n, _), result in zip(parts, results, strict=True):
+        for (index, _), result in zip(parts, results, strict=True):
             if not result.success:
-                outcomes[n] = Outcome(error=result.error or Permanent("salesforce", "refused"))
+                outcomes[index] = Outcome(error=result.error or Permanent("salesforce", "refused"))
 
 
 NOT_UPDATEABLE = "INVALID_FIELD_FOR_INSERT_UPDATE"
@@ -253,9 +253,9 @@ def upsert_all(sf: SalesforceConnector, upserts: Sequence[Upsert]) -> list[Upser
             {k: v for k, v in upserts[n].record.items() if k not in upserts[n].create_only}
             for n in again
         ]
-        for n, result in zip(again, sf.upsert_many(first.sobject, first.key_field, updates),
+        for index, result in zip(again, sf.upsert_many(first.sobject, first.key_field, updates),
                              strict=True):  # fmt: skip
-            results[n] = result
+            results[index] = result
     return results
 
 
@@ -271,28 +271,28 @@ class SalesforceSkills:
         self.calls = 0
 
     def plan(self, message: Message) -> list[Upsert]:
-        p = message.payload
+        payload = message.payload
         held = TechnicianCertification(
-            technician_key=p["technician_key"],
-            certification=Certification.model_validate(p["certification"]),
+            technician_key=payload["technician_key"],
+            certification=Certification.model_validate(payload["certification"]),
         )
         return certification_to_skills(
             self.mapping,
             held,
-            resource_name=p["resource_name"],
-            time_zone=p["time_zone"],
-            counts=bool(p["counts"]),
-            now=datetime.fromisoformat(p["changed_at"]),
+            resource_name=payload["resource_name"],
+            time_zone=payload["time_zone"],
+            counts=bool(payload["counts"]),
+            now=datetime.fromisoformat(payload["changed_at"]),
         )
 
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
         settled: dict[int, Outcome] = {}
         plans: dict[int, list[Upsert]] = {}
-        for n, message in enumerate(messages):
+        for index, message in enumerate(messages):
             try:
-                plans[n] = self.plan(message)
+                plans[index] = self.plan(message)
             except (ValidationError, MappingError, KeyError, ValueError, TypeError) as exc:
-                settled[n] = Outcome(error=Permanent("salesforce", f"{message.key}: {exc}"))
+                settled[index] = Outcome(error=Permanent("salesforce", f"{message.key}: {exc}"))
         for stage in range(3):  # resources, skills, then the holdings that name both
             todo = {n: plan[stage] for n, plan in plans.items() if n not in settled}
             distinct = list({u.key: u for u in todo.values()}.values())
@@ -308,13 +308,13 @@ class SalesforceSkills:
                 continue
             finally:
                 self.calls += self.sf.api_calls - before
-            for n, upsert in todo.items():
+            for index, upsert in todo.items():
                 result = results[upsert.key]
                 if not result.success:
                     error = result.error or Permanent("salesforce", f"{upsert.sobject} refused")
-                    settled[n] = Outcome(error=error)
+                    settled[index] = Outcome(error=error)
                 elif stage == 2:
-                    settled[n] = Outcome(remote_id=result.id)
+                    settled[index] = Outcome(remote_id=result.id)
         return [settled[n] for n in range(len(messages))]
 
 

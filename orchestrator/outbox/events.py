@@ -191,45 +191,45 @@ def enqueue_certifications(
     the certification as it now stands, whether it still counts (active, not gone), its
     technician by key (the worker id) with the name and time zone the CRM record needs. A
     version already owed (its key written before) is not owed twice. How many rows."""
-    c, t = _CERTIFICATIONS.c, _TECHNICIANS.c
+    cert, tech = _CERTIFICATIONS.c, _TECHNICIANS.c
     connection = uow.connection()
     rows: list[dict[str, Any]] = []
     for start in range(0, len(external_ids), 500):
         chunk = external_ids[start : start + 500]
         technician = (
-            t.external_id.label("worker"),
-            t.name.label("technician_name"),
-            t.time_zone.label("technician_zone"),
+            tech.external_id.label("worker"),
+            tech.name.label("technician_name"),
+            tech.time_zone.label("technician_zone"),
         )
         found = connection.execute(
             select(_CERTIFICATIONS, *technician)
-            .join(_TECHNICIANS, t.id == c.technician_id)
-            .where((c.source_system == system) & c.external_id.in_(chunk))
+            .join(_TECHNICIANS, tech.id == cert.technician_id)
+            .where((cert.source_system == system) & cert.external_id.in_(chunk))
         )
-        for r in found:
-            worker = r.worker or f"T{r.technician_id}"
-            stamp = (r.remote_stamp or now).isoformat()
+        for row in found:
+            worker = row.worker or f"T{row.technician_id}"
+            stamp = (row.remote_stamp or now).isoformat()
             certification = {
                 f: (v.isoformat() if hasattr(v, "isoformat") else v)
                 for f in _CERT_FIELDS
-                if (v := getattr(r, f)) is not None
+                if (v := getattr(row, f)) is not None
             }
             payload = {
-                "technician_id": r.technician_id,
+                "technician_id": row.technician_id,
                 "technician_key": worker,
-                "resource_name": r.technician_name,
-                "time_zone": r.technician_zone,
+                "resource_name": row.technician_name,
+                "time_zone": row.technician_zone,
                 "certification": certification,
-                "status": r.status,
-                "counts": r.status == "active" and r.deleted_at is None,
+                "status": row.status,
+                "counts": row.status == "active" and row.deleted_at is None,
                 "changed_at": stamp,
             }
             rows.append({
-                "key": f"{CRM_CERTIFICATION}|{worker}|{r.code}|{stamp}",
+                "key": f"{CRM_CERTIFICATION}|{worker}|{row.code}|{stamp}",
                 "event": CRM_CERTIFICATION,
                 "destination": "crm",
                 "work_order_id": None,
-                "sequence_key": f"certification:{worker}|{r.code}",
+                "sequence_key": f"certification:{worker}|{row.code}",
                 "payload": payload,
                 "state": "pending",
                 "attempts": 0,

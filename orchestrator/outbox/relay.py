@@ -78,32 +78,40 @@ def _claim_statement() -> Update:
     SKIP LOCKED`` (two relays never wait for each other nor take the same row); SQLite has
     one writer, so the statement is atomic there as it stands. Built once: a relay claims
     several times a second."""
-    o, d, e = OUTBOX.c, _DUE.c, _EARLIER.c
+    outbox, candidate, earlier = OUTBOX.c, _DUE.c, _EARLIER.c
     now: BindParameter[datetime] = bindparam("now")
     waiting = exists().where(
-        (e.sequence_key == d.sequence_key)
-        & (e.destination == d.destination)
-        & (e.id < d.id)
-        & (e.state == _PENDING)
+        (earlier.sequence_key == candidate.sequence_key)
+        & (earlier.destination == candidate.destination)
+        & (earlier.id < candidate.id)
+        & (earlier.state == _PENDING)
     )
     due = (
-        select(d.id)
+        select(candidate.id)
         .where(
-            (d.state == _PENDING)
-            & (d.next_attempt_at <= now)
-            & d.event.in_(bindparam("events", expanding=True))
-            & or_(d.lease_until.is_(None), d.lease_until < now)
+            (candidate.state == _PENDING)
+            & (candidate.next_attempt_at <= now)
+            & candidate.event.in_(bindparam("events", expanding=True))
+            & or_(candidate.lease_until.is_(None), candidate.lease_until < now)
             & ~waiting
         )
-        .order_by(d.id)
+        .order_by(candidate.id)
         .limit(bindparam("batch"))
         .with_for_update(skip_locked=True, of=_DUE)
     )
     return (
         update(OUTBOX)
-        .where(o.id.in_(due))
+        .where(outbox.id.in_(due))
         .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
-        .returning(o.id, o.key, o.event, o.work_order_id, o.payload, o.attempts, o.created_at)
+        .returning(
+            outbox.id,
+            outbox.key,
+            outbox.event,
+            outbox.work_order_id,
+            outbox.payload,
+            outbox.attempts,
+            outbox.created_at,
+        )
     )
 
 
@@ -175,17 +183,19 @@ class ByEvent:
     def deliver(self, messages: Sequence[Message]) -> list[Outcome]:
         outcomes: list[Outcome] = [Outcome(error=RuntimeError("not sent"))] * len(messages)
         by_event: dict[str, list[int]] = {}
-        for n, message in enumerate(messages):
-            by_event.setdefault(message.event, []).append(n)
+        for index, message in enumerate(messages):
+            by_event.setdefault(message.event, []).append(index)
         for event, indexes in by_event.items():
             part = self.parts.get(event)
             if part is None:
-                for n in indexes:
-                    outcomes[n] = Outcome(error=Permanent("outbox", f"nothing delivers {event}"))
+                for index in indexes:
+                    outcomes[index] = Outcome(
+                        error=Permanent("outbox", f"nothing delivers {event}")
+                    )
                 continue
-            for n, outcome in zip(indexes, part.deliver([messages[n] for n in indexes]),
+            for index, outcome in zip(indexes, part.deliver([messages[index] for index in indexes]),
                                   strict=True):  # fmt: skip
-                outcomes[n] = outcome
+                outcomes[index] = outcome
         return outcomes
 
 
@@ -214,8 +224,8 @@ class RelayResult:
         self.retried += other.retried
         self.dead += other.dead
         self.lost_leases += other.lost_leases
-        for name, n in other.by_destination.items():
-            self.by_destination[name] = self.by_destination.get(name, 0) + n
+        for name, count in other.by_destination.items():
+            self.by_destination[name] = self.by_destination.get(name, 0) + count
 
 
 RELEASE_EVERY_S = 30.0
@@ -346,7 +356,7 @@ class Relay:
         another relay took is left to that one: ``lost_leases``), in one statement per shape
         of outcome."""
         now = self.clock()
-        p = self.policy
+        policy = self.policy
         waits: dict[int, float] = {}  # one wait per failure: a batch refused as a whole
         rows: dict[str, list[dict[str, Any]]] = {}
         for message, outcome in zip(messages, outcomes, strict=True):
@@ -361,13 +371,20 @@ class Relay:
                 age = (now - message.created_at).total_seconds()
                 # a permanent refusal is final; anything else (the remote's bad minute, our
                 # database's hiccup) is tried again until the attempts or the age run out
-                if isinstance(error, Permanent) or attempts >= p.max_attempts or age >= p.max_age_s:
+                if (
+                    isinstance(error, Permanent)
+                    or attempts >= policy.max_attempts
+                    or age >= policy.max_age_s
+                ):
                     kind = "dead"
                     log.error("outbox: %s is a dead letter: %s", message.key, error)
                 else:
                     if id(error) not in waits:  # comes due again as one batch
                         waits[id(error)] = backoff_s(
-                            attempts, error, base_s=p.backoff_base_s, max_s=p.backoff_max_s
+                            attempts,
+                            error,
+                            base_s=policy.backoff_base_s,
+                            max_s=policy.backoff_max_s,
                         )
                     values["next_attempt_at"] = now + timedelta(seconds=waits[id(error)])
                     kind = "retried"
@@ -407,14 +424,14 @@ class Relay:
 def _record_statement(kind: str, keys: tuple[str, ...]) -> Update:
     """The update recording one kind of outcome for rows given as ``keys`` (and ``now``,
     ``owner``), made once per shape."""
-    o = OUTBOX.c
+    outbox = OUTBOX.c
     values: dict[str, Any] = {k: bindparam(k) for k in keys if k != "id_"}
     values |= _FIXED[kind] | {"lease_owner": None, "lease_until": None}
     if kind in _STAMPED:
         values[_STAMPED[kind]] = bindparam("now")
     return (
         update(OUTBOX)
-        .where((o.id == bindparam("id_")) & (o.lease_owner == bindparam("owner")))
+        .where((outbox.id == bindparam("id_")) & (outbox.lease_owner == bindparam("owner")))
         .values(values)
     )
 

@@ -58,8 +58,10 @@ def create(
 
 
 def listing(uow: UnitOfWork) -> list[dict[str, Any]]:
-    c = SUBSCRIPTIONS.c
-    rows = uow.connection().execute(select(*(getattr(c, n) for n in _SHOWN)).order_by(c.id))
+    columns = SUBSCRIPTIONS.c
+    rows = uow.connection().execute(
+        select(*(getattr(columns, n) for n in _SHOWN)).order_by(columns.id)
+    )
     return [dict(r._mapping) for r in rows]
 
 

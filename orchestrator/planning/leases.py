@@ -27,17 +27,19 @@ _RUNS = models.table_of(models.ScheduleRun)
 def abandoned(now: datetime) -> ColumnElement[bool]:
     """The runs ``running`` whose lease has run out by ``now``: the process that ran them
     died (a worker takes them over)."""
-    r = _RUNS.c
-    return (r.status == "running") & (r.lease_until.is_(None) | (r.lease_until < now))
+    runs = _RUNS.c
+    return (runs.status == "running") & (runs.lease_until.is_(None) | (runs.lease_until < now))
 
 
 def orphaned(uow: UnitOfWork, *, queued_for_s: float, now: datetime | None = None) -> list[int]:
     """Runs nobody is running: ``queued`` for longer than ``queued_for_s`` (the task that was
     to run them is lost: a broker restarted with it), or ``abandoned``. Oldest first."""
     now = now or utcnow()
-    r = _RUNS.c
-    waiting = (r.status == "queued") & (r.created_at < now - timedelta(seconds=queued_for_s))
-    found = uow.connection().execute(select(r.id).where(waiting | abandoned(now)).order_by(r.id))
+    runs = _RUNS.c
+    waiting = (runs.status == "queued") & (runs.created_at < now - timedelta(seconds=queued_for_s))
+    found = uow.connection().execute(
+        select(runs.id).where(waiting | abandoned(now)).order_by(runs.id)
+    )
     return [int(ident) for ident in found.scalars()]
 
 
@@ -90,8 +92,12 @@ class Lease:
         stop = threading.Event()
 
         def renew() -> None:
-            r = _RUNS.c
-            mine = (r.id == self.run_id) & (r.lease_owner == self.owner) & (r.status == "running")
+            runs = _RUNS.c
+            mine = (
+                (runs.id == self.run_id)
+                & (runs.lease_owner == self.owner)
+                & (runs.status == "running")
+            )
             while not stop.wait(self.seconds / 3):
                 until = utcnow() + timedelta(seconds=self.seconds)
                 try:

@@ -302,11 +302,11 @@ def _apply(
         decisions.append((day_problem.orders[left.job], {"code": left.code, "reason": left.reason}))
     total = max(1, len(decisions))
     last_report = time.monotonic()
-    for n, (order, decision) in enumerate(decisions):
+    for number, (order, decision) in enumerate(decisions):
         outcomes.append(_apply_one(lease.new_uow, lease.run_id, order, decision, actor, window_min))
         if time.monotonic() - last_report > 1.0:
             last_report = time.monotonic()
-            lease.update(progress=SOLVING_TO + (1 - SOLVING_TO) * n / total)
+            lease.update(progress=SOLVING_TO + (1 - SOLVING_TO) * number / total)
     return outcomes
 
 

@@ -209,15 +209,17 @@ class Container:
                 missing[name] = str(exc)
         for why in missing.values():
             log.warning("outbox: %s; its rows wait, parked, until they are complete", why)
-        s = self.settings
+        settings = self.settings
         policy = RelayPolicy(
-            lease_s=s.outbox_lease_s,
-            max_attempts=s.outbox_max_attempts,
-            max_age_s=s.outbox_max_age_s,
-            backoff_base_s=s.outbox_backoff_base_s,
-            backoff_max_s=s.outbox_backoff_max_s,
+            lease_s=settings.outbox_lease_s,
+            max_attempts=settings.outbox_max_attempts,
+            max_age_s=settings.outbox_max_age_s,
+            backoff_base_s=settings.outbox_backoff_base_s,
+            backoff_max_s=settings.outbox_backoff_max_s,
         )
-        return Relay(self.new_uow, destinations, s.outbox_routes, policy, parked=missing, **options)
+        return Relay(
+            self.new_uow, destinations, settings.outbox_routes, policy, parked=missing, **options
+        )
 
     def _destination(self, name: str) -> Destination:
         workers = self.settings.outbox_workers

@@ -103,34 +103,34 @@ class StoreCollector(Collector):
             connection = uow.connection()
             counted = tally(connection)
             for destination, by_state in sorted(counted.by_destination.items()):
-                for state, n in by_state.items():
-                    rows.add_metric([destination, state], n)
+                for state, count in by_state.items():
+                    rows.add_metric([destination, state], count)
                 delivered.add_metric([destination], by_state["delivered"])
                 dead.add_metric([destination], by_state["dead"])
                 since = counted.oldest_pending.get(destination)
                 age = 0.0 if since is None else max(0.0, (now - since).total_seconds())
                 oldest.add_metric([destination], age)
-            c = CURSORS.c
+            cursor = CURSORS.c
             for system, entity, stamp, ran in connection.execute(
-                select(c.system, c.entity, c.cursor_stamp, c.last_run_at)
+                select(cursor.system, cursor.entity, cursor.cursor_stamp, cursor.last_run_at)
             ):
                 if stamp is not None:
                     lag.add_metric([system, entity], max(0.0, (now - stamp).total_seconds()))
                 if ran is not None:
                     last_run.add_metric([system, entity], max(0.0, (now - ran).total_seconds()))
-            for (system, entity), n in held_in_quarantine(connection).items():
-                held.add_metric([system, entity], n)
-            r = RUNS.c
+            for (system, entity), count in held_in_quarantine(connection).items():
+                held.add_metric([system, entity], count)
+            run = RUNS.c
             by_status = dict.fromkeys(RUN_STATUSES, 0)
             by_status |= dict(
-                connection.execute(select(r.status, func.count()).group_by(r.status)).all()
+                connection.execute(select(run.status, func.count()).group_by(run.status)).all()
             )
-            for status, n in by_status.items():
-                runs.add_metric([status], n)
+            for status, count in by_status.items():
+                runs.add_metric([status], count)
             lapsed = select(func.count()).where(leases.abandoned(now))
             abandoned.add_metric([], connection.execute(lapsed).scalar_one())
             taken_over.add_metric(
-                [], connection.execute(select(func.count()).where(r.attempts > 1)).scalar_one()
+                [], connection.execute(select(func.count()).where(run.attempts > 1)).scalar_one()
             )
         yield from (rows, oldest, delivered, dead, lag, last_run, held, runs, abandoned, taken_over)
 
