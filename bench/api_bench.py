@@ -250,8 +250,8 @@ async def seed(base: str, token: str, orders: int) -> Seeded:
         body = {"customer_id": customer["id"], "site_id": site["id"]}
         body["division_id"] = division["id"]
         ids = []
-        for n in range(orders):  # one at a time: seeding is not what is measured
-            out = await post("/api/v1/work-orders", {"summary": f"Seeded order {n}", **body})
+        for index in range(orders):  # one at a time: seeding is not what is measured
+            out = await post("/api/v1/work-orders", {"summary": f"Seeded order {index}", **body})
             ids.append(int(out["id"]))
     return Seeded(ids, body)
 
@@ -368,12 +368,12 @@ async def _client(spec: dict[str, Any], barrier: Any) -> ClientResult:
             tasks = [asyncio.create_task(worker()) for _ in range(spec["workers"])]
         else:  # open loop: a request every 1/rate s; the connector caps those in flight
             clock0, wall0 = time.perf_counter(), time.time()
-            n = 0
-            while wall0 + n / rate < stop_at:
-                due = clock0 + n / rate
+            sent = 0
+            while wall0 + sent / rate < stop_at:
+                due = clock0 + sent / rate
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 tasks.append(asyncio.create_task(one(due)))
-                n += 1
+                sent += 1
         _, stuck = await asyncio.wait(tasks, timeout=max(0.0, stop_at - time.time()) + GRACE_S)
         for task in stuck:  # a request still unanswered GRACE_S after the phase ended
             task.cancel()
@@ -447,11 +447,11 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], percent: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    rank = min(len(ordered) - 1, max(0, round(percent / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
 
 
@@ -473,19 +473,19 @@ def run_phase(
     barrier = ctx.Barrier(clients + 1)
     queue = ctx.Queue()
     processes = []
-    for n in range(clients):
+    for client in range(clients):
         spec = {
             "phase": phase,
             "base": server.base,
             "token": server.token,
-            "workers": args.concurrency // clients + (n < args.concurrency % clients),
+            "workers": args.concurrency // clients + (client < args.concurrency % clients),
             "warmup": args.warmup,
             "duration": duration,
             "rate": None if rate is None else rate / clients,
             "order_ids": seeded.order_ids,
             "body": seeded.create_body,
-            "replays": replays[n::clients] or replays,
-            "seed": args.seed * 1000 + n,
+            "replays": replays[client::clients] or replays,
+            "seed": args.seed * 1000 + client,
         }
         process = ctx.Process(target=client_process, args=(spec, barrier, queue), daemon=True)
         process.start()
@@ -648,32 +648,32 @@ def print_table(results: list[PhaseResult], args: argparse.Namespace) -> None:
         ("verdict", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for r in results:
-        misses = r.misses
+    for result in results:
+        misses = result.misses
         verdict = (
             "[green]met[/green]"
             if not misses
             else f"[bold red]MISSED[/bold red] ({', '.join(misses)})"
         )
         table.add_row(
-            r.backend,
-            r.phase,
-            f"{r.per_s:,.0f}",
-            " / ".join(f"{w:,.0f}" for w in r.window_per_s),
-            f"{r.p50_ms:.1f}",
-            f"{r.p99_ms:.1f}",
-            "-" if r.paced_p99_ms is None else f"{r.paced_p99_ms:.1f}",
-            f"[bold red]{r.errors}[/bold red]" if r.errors else "0",
-            "-" if r.server_cpu is None else f"{r.server_cpu:.0%}",
-            "-" if r.steal is None else f"{r.steal:.0%}",
-            f">={r.floor.per_s:,.0f}/s, p99<{r.floor.p99_ms:.0f}",
+            result.backend,
+            result.phase,
+            f"{result.per_s:,.0f}",
+            " / ".join(f"{w:,.0f}" for w in result.window_per_s),
+            f"{result.p50_ms:.1f}",
+            f"{result.p99_ms:.1f}",
+            "-" if result.paced_p99_ms is None else f"{result.paced_p99_ms:.1f}",
+            f"[bold red]{result.errors}[/bold red]" if result.errors else "0",
+            "-" if result.server_cpu is None else f"{result.server_cpu:.0%}",
+            "-" if result.steal is None else f"{result.steal:.0%}",
+            f">={result.floor.per_s:,.0f}/s, p99<{result.floor.p99_ms:.0f}",
             verdict,
         )
     console.print(table)
-    for r in results:
-        if r.errors:
-            kinds = ", ".join(f"{k}: {n}" for k, n in r.error_kinds.most_common(5))
-            console.print(f"[red]{r.backend} {r.phase} errors[/red]: {kinds}")
+    for result in results:
+        if result.errors:
+            kinds = ", ".join(f"{k}: {n}" for k, n in result.error_kinds.most_common(5))
+            console.print(f"[red]{result.backend} {result.phase} errors[/red]: {kinds}")
     missed = [r for r in results if r.misses]
     if missed:
         names = ", ".join(f"{r.backend} {r.phase}" for r in missed)
@@ -697,19 +697,19 @@ def flat_json(
     for name, busy in args.busy.items():
         if busy is not None:
             out[f"{name}_machine_busy_before_pct"] = round(busy * 100, 1)
-    for r in results:
-        prefix = f"{r.backend}_{r.phase}"
-        out[f"{prefix}_per_s"] = round(r.per_s, 1)
-        out[f"{prefix}_p50_ms"] = None if math.isnan(r.p50_ms) else round(r.p50_ms, 2)
-        out[f"{prefix}_p99_ms"] = None if math.isnan(r.p99_ms) else round(r.p99_ms, 2)
-        if r.paced_p99_ms is not None and not math.isnan(r.paced_p99_ms):
-            out[f"{prefix}_p99_at_floor_rate_ms"] = round(r.paced_p99_ms, 2)
-        out[f"{prefix}_errors"] = r.errors
-        if r.server_cpu is not None:
-            out[f"{prefix}_server_cpu_pct"] = round(r.server_cpu * 100, 1)
-        if r.steal is not None:
-            out[f"{prefix}_steal_pct"] = round(r.steal * 100, 1)
-        out[f"{prefix}_floor_met"] = not r.misses
+    for result in results:
+        prefix = f"{result.backend}_{result.phase}"
+        out[f"{prefix}_per_s"] = round(result.per_s, 1)
+        out[f"{prefix}_p50_ms"] = None if math.isnan(result.p50_ms) else round(result.p50_ms, 2)
+        out[f"{prefix}_p99_ms"] = None if math.isnan(result.p99_ms) else round(result.p99_ms, 2)
+        if result.paced_p99_ms is not None and not math.isnan(result.paced_p99_ms):
+            out[f"{prefix}_p99_at_floor_rate_ms"] = round(result.paced_p99_ms, 2)
+        out[f"{prefix}_errors"] = result.errors
+        if result.server_cpu is not None:
+            out[f"{prefix}_server_cpu_pct"] = round(result.server_cpu * 100, 1)
+        if result.steal is not None:
+            out[f"{prefix}_steal_pct"] = round(result.steal * 100, 1)
+        out[f"{prefix}_floor_met"] = not result.misses
     return out
 
 

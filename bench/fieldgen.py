@@ -59,8 +59,8 @@ def generate(
 
     names = sorted({territory_of(*point_in(None)) for _ in range(2000)} | {"T01"})
     techs: list[dict[str, Any]] = []
-    for n in range(technicians):
-        territory = names[n % len(names)] if territories > 1 else None
+    for index in range(technicians):
+        territory = names[index % len(names)] if territories > 1 else None
         lat, lon = point_in(territory)
         start, end = rng.choice(SHIFTS)
         certs = []
@@ -79,7 +79,7 @@ def generate(
                 )
         techs.append(
             {
-                "id": f"tech-{n + 1:04d}",
+                "id": f"tech-{index + 1:04d}",
                 "time_zone": zone,
                 "start": {"lat": lat, "lon": lon},
                 "shift": {"start": local(start), "end": local(end)},
@@ -91,11 +91,11 @@ def generate(
             }
         )
     out_jobs: list[dict[str, Any]] = []
-    for n in range(jobs):
+    for index in range(jobs):
         lat, lon = point_in(None)
         territory = territory_of(lat, lon) if territories > 1 else None
         job: dict[str, Any] = {
-            "id": f"job-{n + 1:05d}",
+            "id": f"job-{index + 1:05d}",
             "location": {"lat": lat, "lon": lon},
             "duration_s": 60 * rng.choice([15, 20, 20, 30, 30, 30, 45, 45, 60, 90]),
             "priority": 1 if rng.random() < 0.10 else rng.choice([2, 3, 3, 4, 5]),

@@ -73,19 +73,19 @@ async def _send(
         base, headers=headers, connector=connector, timeout=timeout
     ) as session:
 
-        async def one(i: int, due: float) -> None:
-            path, body, extra = requests[i]
+        async def one(index: int, due: float) -> None:
+            path, body, extra = requests[index]
             with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                 async with session.post(path, json=body, headers=extra) as answer:
                     await answer.read()
-                    statuses[i] = answer.status
-            latency_ms[i] = (time.perf_counter() - due) * 1000
+                    statuses[index] = answer.status
+            latency_ms[index] = (time.perf_counter() - due) * 1000
 
         start = time.perf_counter() + 0.2
         tasks = []
-        for i in range(len(requests)):
-            due = start + i / rate
+        for index in range(len(requests)):
+            due = start + index / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(i, due)))
+            tasks.append(asyncio.create_task(one(index, due)))
         await asyncio.gather(*tasks)
     return Paced(statuses, latency_ms, time.perf_counter() - start)

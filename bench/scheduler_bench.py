@@ -75,12 +75,12 @@ def plain_vroom(problem: Problem, limit_s: float) -> Plan:
     return to_plan(inst, routes, "vroom", time.perf_counter() - began)
 
 
-def better_or_equal(a: Plan, b: Plan) -> bool:
+def better_or_equal(plan: Plan, other: Plan) -> bool:
     """Priority-weighted share first (to 1e-9), then travel."""
-    sa, sb = a.totals.priority_weighted_share, b.totals.priority_weighted_share
+    sa, sb = plan.totals.priority_weighted_share, other.totals.priority_weighted_share
     if abs(sa - sb) > 1e-9:
         return sa > sb
-    return a.totals.travel_s <= b.totals.travel_s
+    return plan.totals.travel_s <= other.totals.travel_s
 
 
 def run_days(out: dict[str, Any], seed: int, keep: dict[str, Plan] | None = None) -> None:
@@ -112,24 +112,24 @@ def run_days(out: dict[str, Any], seed: int, keep: dict[str, Plan] | None = None
             keep[key] = auto  # the urgent-insertion part inserts into this plan
         for name, plan, wall in (("auto", auto, auto_wall), ("vroom", vroom, vroom_wall)):
             valid = not violations(problem, plan)
-            t = plan.totals
+            totals = plan.totals
             table.add_row(
                 f"{techs} x {jobs}" if name == "auto" else "",
                 name,
                 f"{limit:.0f}",
                 f"{wall:.1f}",
-                f"{t.assigned / t.jobs:.1%}",
-                f"{t.priority_weighted_share:.2%}",
-                f"{t.travel_s_per_job or 0:.0f}",
+                f"{totals.assigned / totals.jobs:.1%}",
+                f"{totals.priority_weighted_share:.2%}",
+                f"{totals.travel_s_per_job or 0:.0f}",
                 "yes" if valid else "[red]NO[/red]",
                 ("[green]as good or better[/green]" if ok else "[red]worse[/red]")
                 if name == "auto"
                 else "",
             )
             out[f"{key}_{name}_seconds"] = round(wall, 2)
-            out[f"{key}_{name}_assigned_share"] = round(t.assigned / t.jobs, 5)
-            out[f"{key}_{name}_priority_weighted_share"] = t.priority_weighted_share
-            out[f"{key}_{name}_travel_s_per_job"] = t.travel_s_per_job
+            out[f"{key}_{name}_assigned_share"] = round(totals.assigned / totals.jobs, 5)
+            out[f"{key}_{name}_priority_weighted_share"] = totals.priority_weighted_share
+            out[f"{key}_{name}_travel_s_per_job"] = totals.travel_s_per_job
             out[f"{key}_{name}_valid"] = valid
         out[f"{key}_time_limit_s"] = limit
         out[f"{key}_auto_at_least_vroom"] = ok
@@ -245,7 +245,7 @@ def run_solomon(out: dict[str, Any], full: bool) -> None:
     )
     for col in ("instance", "bks", *(f"{e} gap %" for e in ENGINES)):
         table.add_column(col, justify="left" if col == "instance" else "right")
-    for n, path in enumerate(files, 1):
+    for number, path in enumerate(files, 1):
         instance = solomon.load(path)
         problem = solomon.to_problem(instance)
         best = bks[instance.name]
@@ -263,7 +263,7 @@ def run_solomon(out: dict[str, Any], full: bool) -> None:
             feasible[engine] += result.feasible
             mark = "" if result.feasible else " [red]infeasible[/red]"
             row.append(f"{result.gap_pct:+.2f}{mark}")
-        console.print(f"  [{n}/{len(files)}] {'  '.join(row)}")
+        console.print(f"  [{number}/{len(files)}] {'  '.join(row)}")
         table.add_row(*row)
     table.add_row("mean", "", *(f"{statistics.mean(gaps[e]):+.2f}" for e in ENGINES))
     table.add_row("worst", "", *(f"{max(gaps[e]):+.2f}" for e in ENGINES))
@@ -275,15 +275,16 @@ def run_solomon(out: dict[str, Any], full: bool) -> None:
     out["solomon_instances"] = len(files)
     out["solomon_time_limit_s"] = limit
     console.print(table)
-    a, p = gaps["auto"], gaps["pyvrp"]
-    mean_ok = statistics.mean(a) <= statistics.mean(p) + 0.05
-    worst_ok = max(a) <= max(p) + 0.5
+    auto_gaps, pyvrp_gaps = gaps["auto"], gaps["pyvrp"]
+    mean_ok = statistics.mean(auto_gaps) <= statistics.mean(pyvrp_gaps) + 0.05
+    worst_ok = max(auto_gaps) <= max(pyvrp_gaps) + 0.5
     all_ok = feasible["auto"] == len(files)
     out["solomon_auto_floor_met"] = mean_ok and worst_ok and all_ok
     verdict = "[green]met[/green]" if mean_ok and worst_ok and all_ok else "[red]MISSED[/red]"
     console.print(
-        f"auto against plain PyVRP: mean {statistics.mean(a):+.3f} vs {statistics.mean(p):+.3f} "
-        f"(floor +0.05 points), worst {max(a):+.2f} vs {max(p):+.2f} (floor +0.5), "
+        f"auto against plain PyVRP: mean {statistics.mean(auto_gaps):+.3f} "
+        f"vs {statistics.mean(pyvrp_gaps):+.3f} (floor +0.05 points), "
+        f"worst {max(auto_gaps):+.2f} vs {max(pyvrp_gaps):+.2f} (floor +0.5), "
         f"feasible {feasible['auto']}/{len(files)}: {verdict}"
     )
 
@@ -329,10 +330,10 @@ def run_production(out: dict[str, Any], seed: int) -> None:
                 "FIELDBRIDGE_SECRET_KEY_FILE": str(work / "key"),
                 "FIELDBRIDGE_OUTBOX_RELAY_EVERY_S": "600",
             }
-            for n in (1, 2):
-                log = (work / f"worker{n}.log").open("ab")
+            for number in (1, 2):
+                log = (work / f"worker{number}.log").open("ab")
                 workers.append(subprocess.Popen(
-                    [FIELDBRIDGE, "worker", "--concurrency", "2", "--hostname", f"w{n}@%h"],
+                    [FIELDBRIDGE, "worker", "--concurrency", "2", "--hostname", f"w{number}@%h"],
                     env=env, stdout=log, stderr=subprocess.STDOUT,
                 ))  # fmt: skip
             deadline = time.monotonic() + 60
@@ -369,15 +370,17 @@ def run_production(out: dict[str, Any], seed: int) -> None:
                 "valid", "parts"):  # fmt: skip
         table.add_column(col, justify="left" if col == "mode" else "right")
     key = f"day_{techs}x{jobs}"
-    for name, plan, wall, n in (("workers", spread, spread_wall, str(sent)),
-                                ("pool", pooled, pooled_wall, "")):  # fmt: skip
-        t, valid = plan.totals, not violations(problem, plan)
-        table.add_row(name, f"{limit:.0f}", f"{wall:.1f}", f"{t.assigned / t.jobs:.1%}",
-                      f"{t.priority_weighted_share:.2%}", f"{t.travel_s_per_job or 0:.0f}",
-                      "yes" if valid else "[red]NO[/red]", n)  # fmt: skip
+    for name, plan, wall, tasks_sent in (("workers", spread, spread_wall, str(sent)),
+                                         ("pool", pooled, pooled_wall, "")):  # fmt: skip
+        totals, valid = plan.totals, not violations(problem, plan)
+        table.add_row(name, f"{limit:.0f}", f"{wall:.1f}",
+                      f"{totals.assigned / totals.jobs:.1%}",
+                      f"{totals.priority_weighted_share:.2%}",
+                      f"{totals.travel_s_per_job or 0:.0f}",
+                      "yes" if valid else "[red]NO[/red]", tasks_sent)  # fmt: skip
         out[f"{key}_{name}_seconds"] = round(wall, 2)
-        out[f"{key}_{name}_priority_weighted_share"] = t.priority_weighted_share
-        out[f"{key}_{name}_travel_s_per_job"] = t.travel_s_per_job
+        out[f"{key}_{name}_priority_weighted_share"] = totals.priority_weighted_share
+        out[f"{key}_{name}_travel_s_per_job"] = totals.travel_s_per_job
         out[f"{key}_{name}_valid"] = valid
     out[f"{key}_workers_part_tasks"] = sent
     out[f"{key}_workers_to_pool_seconds_ratio_x"] = round(spread_wall / pooled_wall, 3)

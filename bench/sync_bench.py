@@ -180,12 +180,12 @@ def timed_run(
     task = progress.add_task(label, total=total, counts="")
     done = 0
 
-    def report(r: StreamResult) -> None:
+    def report(result: StreamResult) -> None:
         progress.update(
             task,
-            completed=done + r.read,
-            counts=f"{r.stream}: {r.read:,} read, {r.written:,} written, "
-            f"{r.quarantined:,} quarantined",
+            completed=done + result.read,
+            counts=f"{result.stream}: {result.read:,} read, {result.written:,} written, "
+            f"{result.quarantined:,} quarantined",
         )
 
     calls = sf.api_calls
@@ -254,15 +254,15 @@ def upsert_row(
 def per_record_loop(
     pages: Iterable[list[dict[str, Any]]],
     source: SalesforceConnector | HRConnector | SAPConnector,
-    n: int,
+    limit: int,
     label: str,
     progress: Progress,
     apply: Callable[[dict[str, Any]], int | None],
 ) -> dict[str, Any]:
     """Read ``pages`` (one record each: one call per record), ``apply`` each record (its
-    rows written, each record in a transaction of its own; None when skipped) until ``n``
+    rows written, each record in a transaction of its own; None when skipped) until ``limit``
     records are read; seconds, ``source``'s API calls, records, counts."""
-    task = progress.add_task(label, total=n, counts="")
+    task = progress.add_task(label, total=limit, counts="")
     calls = source.api_calls
     start = time.perf_counter()
     read = written = skipped = 0
@@ -274,9 +274,9 @@ def per_record_loop(
                 skipped += 1
             else:
                 written += rows
-        if read % 50 == 0 or read >= n:
+        if read % 50 == 0 or read >= limit:
             progress.update(task, completed=read, counts=f"{read:,} records, {written:,} rows")
-        if read >= n:
+        if read >= limit:
             break
     seconds = time.perf_counter() - start
     progress.update(task, total=read, completed=read)
@@ -330,11 +330,11 @@ def naive_loop(
 
 
 def hr_naive_loop(
-    container: Container, hr: HRConnector, n: int, progress: Progress
+    container: Container, hr: HRConnector, limit: int, progress: Progress
 ) -> dict[str, Any]:
     """Per record: read one at a time (``page_size=1``: one call each, the feed has no read by
     id), map it, then find its technician and upsert its certification in a transaction of
-    its own. Stops after ``n`` records (or at the end of the feed)."""
+    its own. Stops after ``limit`` records (or at the end of the feed)."""
     certs = models.table_of(models.Certification)
     techs = models.table_of(models.Technician)
 
@@ -355,7 +355,7 @@ def hr_naive_loop(
             return 1
 
     pages = hr.certification_pages(page_size=1)  # one call per record
-    return per_record_loop(pages, hr, n, "hr naive", progress, apply)
+    return per_record_loop(pages, hr, limit, "hr naive", progress, apply)
 
 
 def bench_hr(
@@ -392,11 +392,11 @@ def bench_hr(
 
 
 def sap_naive_loop(
-    container: Container, sap: SAPConnector, n: int, progress: Progress
+    container: Container, sap: SAPConnector, limit: int, progress: Progress
 ) -> dict[str, Any]:
     """Per record: read one at a time (``page_size=1``: one call each, as the HR naive loop
     reads its feed), map it, then select its customer and insert or update it in a
-    transaction of its own. Stops after ``n`` records (or at the last customer)."""
+    transaction of its own. Stops after ``limit`` records (or at the last customer)."""
     customers = models.table_of(models.Customer)
 
     def apply(raw: dict[str, Any]) -> int | None:
@@ -421,7 +421,7 @@ def sap_naive_loop(
             return 1
 
     pages = sap.customer_pages(page_size=1)  # one call per record
-    return per_record_loop(pages, sap, n, "sap naive", progress, apply)
+    return per_record_loop(pages, sap, limit, "sap naive", progress, apply)
 
 
 def bench_sap(
@@ -535,8 +535,8 @@ def _drop_siblings() -> None:
 # --- the report ------------------------------------------------------------------------------
 
 
-def floor_met(r: dict[str, Any]) -> bool:
-    return bool(r["accounts"]["s"] < FLOOR_S and r["accounts"]["api_calls"] <= FLOOR_CALLS)
+def floor_met(run: dict[str, Any]) -> bool:
+    return bool(run["accounts"]["s"] < FLOOR_S and run["accounts"]["api_calls"] <= FLOOR_CALLS)
 
 
 def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
@@ -567,11 +567,11 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
         "hr naive": "certifications",
         "sap naive": "sap customers",
     }
-    for backend, r in results.items():
+    for backend, run in results.items():
         labels = {
             "accounts": ("first load, accounts", ""),
             "assets": ("first load, assets", ""),
-            "incremental": (f"incremental ({r.get('touched', 0):,} touched)", ""),
+            "incremental": (f"incremental ({run.get('touched', 0):,} touched)", ""),
             "naive": ("naive loop (sample)", "GET by id"),
             "certifications": ("first load, HR certifications", ""),
             "hr naive": ("HR naive loop (sample)", "feed, 1/page"),
@@ -579,50 +579,51 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
             "sap naive": ("SAP naive loop (sample)", "SOAP query, 1/page"),
         }
         for phase, (label, via) in labels.items():
-            if phase not in r:
+            if phase not in run:
                 continue
-            p = r[phase]
+            stats = run[phase]
             verdict = ""
             if phase == "accounts":
                 verdict = f"< {FLOOR_S:.0f} s, <= {FLOOR_CALLS} calls: " + (
-                    "[green]met[/green]" if floor_met(r) else "[bold red]MISSED[/bold red]"
+                    "[green]met[/green]" if floor_met(run) else "[bold red]MISSED[/bold red]"
                 )
             elif phase in naive_of:
-                ratio = r[naive_of[phase]]["records_per_s"] / p["records_per_s"]
-                verdict = f"engine {ratio:,.0f}x faster; {p['api_calls']:,} calls"
+                ratio = run[naive_of[phase]]["records_per_s"] / stats["records_per_s"]
+                verdict = f"engine {ratio:,.0f}x faster; {stats['api_calls']:,} calls"
             table.add_row(
                 backend,
                 label,
-                p.get("via", via),
-                f"{p['records']:,}",
-                f"{p['s']:.1f}",
-                f"{p['records_per_s']:,.0f}",
-                f"{p['api_calls']:,}",
-                f"{p['written']:,}",
-                f"{p['quarantined']:,}" if "quarantined" in p else "-",
+                stats.get("via", via),
+                f"{stats['records']:,}",
+                f"{stats['s']:.1f}",
+                f"{stats['records_per_s']:,.0f}",
+                f"{stats['api_calls']:,}",
+                f"{stats['written']:,}",
+                f"{stats['quarantined']:,}" if "quarantined" in stats else "-",
                 verdict,
             )
     console.print(table)
-    for backend, r in results.items():
-        if "naive" in r:
-            naive = r["naive"]
+    for backend, run in results.items():
+        if "naive" in run:
+            naive = run["naive"]
             console.print(
                 f"{backend}: the naive loop would take "
                 f"{args.accounts / naive['records_per_s']:,.0f} s and {args.accounts:,} API "
-                f"calls for {args.accounts:,} Accounts (peak memory {r['max_rss_mb']:,.0f} MB)"
+                f"calls for {args.accounts:,} Accounts (peak memory {run['max_rss_mb']:,.0f} MB)"
             )
-        if "hr naive" in r:
-            naive, n = r["hr naive"], r["hr_seeded"]
+        if "hr naive" in run:
+            naive, seeded = run["hr naive"], run["hr_seeded"]
             console.print(
-                f"{backend}: the HR naive loop would take {n / naive['records_per_s']:,.0f} s "
-                f"and {n:,} API calls for {n:,} certifications (the engine: "
-                f"{r['certifications']['s']:,.1f} s, {r['certifications']['api_calls']:,} calls)"
+                f"{backend}: the HR naive loop would take {seeded / naive['records_per_s']:,.0f}"
+                f" s and {seeded:,} API calls for {seeded:,} certifications (the engine: "
+                f"{run['certifications']['s']:,.1f} s, "
+                f"{run['certifications']['api_calls']:,} calls)"
             )
-        if "sap naive" in r:
-            naive, n, engine = r["sap naive"], r["sap_seeded"], r["sap customers"]
+        if "sap naive" in run:
+            naive, seeded, engine = run["sap naive"], run["sap_seeded"], run["sap customers"]
             console.print(
-                f"{backend}: the SAP naive loop would take {n / naive['records_per_s']:,.0f} s "
-                f"and {n:,} API calls for {n:,} customers (the engine: "
+                f"{backend}: the SAP naive loop would take {seeded / naive['records_per_s']:,.0f}"
+                f" s and {seeded:,} API calls for {seeded:,} customers (the engine: "
                 f"{engine['s']:,.1f} s, {engine['api_calls']:,} calls)"
             )
 
@@ -636,63 +637,63 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
         "hr_workers_seeded": args.hr_workers,
         "sap_customers_seeded": args.sap_customers,
     }
-    for n, (backend, r) in enumerate(results.items()):
+    for index, (backend, run) in enumerate(results.items()):
         flat: dict[str, Any] = {}
         for phase in ("accounts", "assets"):
-            p = r[phase]
-            flat[f"{phase}_load_s"] = round(p["s"], 2)
-            flat[f"{phase}_load_api_calls"] = p["api_calls"]
-            flat[f"{phase}_records"] = p["records"]
-            flat[f"{phase}_records_per_s"] = round(p["records_per_s"], 1)
-            flat[f"{phase}_quarantined_records"] = p["quarantined"]
-        inc = r["incremental"]
-        flat["incremental_touched_records"] = r["touched"]
+            stats = run[phase]
+            flat[f"{phase}_load_s"] = round(stats["s"], 2)
+            flat[f"{phase}_load_api_calls"] = stats["api_calls"]
+            flat[f"{phase}_records"] = stats["records"]
+            flat[f"{phase}_records_per_s"] = round(stats["records_per_s"], 1)
+            flat[f"{phase}_quarantined_records"] = stats["quarantined"]
+        inc = run["incremental"]
+        flat["incremental_touched_records"] = run["touched"]
         flat["incremental_s"] = round(inc["s"], 2)
         flat["incremental_api_calls"] = inc["api_calls"]
         flat["incremental_records"] = inc["records"]
         flat["incremental_written_rows"] = inc["written"]
         flat["incremental_records_per_s"] = round(inc["records_per_s"], 1)
-        if "naive" in r:
-            flat["naive_records_per_s"] = round(r["naive"]["records_per_s"], 1)
+        if "naive" in run:
+            flat["naive_records_per_s"] = round(run["naive"]["records_per_s"], 1)
             flat["naive_api_calls_per_record"] = round(
-                r["naive"]["api_calls"] / r["naive"]["records"], 2
+                run["naive"]["api_calls"] / run["naive"]["records"], 2
             )
             flat["engine_to_naive_ratio_x"] = round(
-                r["accounts"]["records_per_s"] / r["naive"]["records_per_s"], 1
+                run["accounts"]["records_per_s"] / run["naive"]["records_per_s"], 1
             )
-        if "certifications" in r:
-            p = r["certifications"]
-            flat["certifications_seeded_records"] = r["hr_seeded"]
-            flat["certifications_load_s"] = round(p["s"], 2)
-            flat["certifications_load_api_calls"] = p["api_calls"]
-            flat["certifications_records"] = p["records"]
-            flat["certifications_records_per_s"] = round(p["records_per_s"], 1)
-            flat["certifications_quarantined_records"] = p["quarantined"]
-        if "hr naive" in r:
-            naive = r["hr naive"]
+        if "certifications" in run:
+            stats = run["certifications"]
+            flat["certifications_seeded_records"] = run["hr_seeded"]
+            flat["certifications_load_s"] = round(stats["s"], 2)
+            flat["certifications_load_api_calls"] = stats["api_calls"]
+            flat["certifications_records"] = stats["records"]
+            flat["certifications_records_per_s"] = round(stats["records_per_s"], 1)
+            flat["certifications_quarantined_records"] = stats["quarantined"]
+        if "hr naive" in run:
+            naive = run["hr naive"]
             flat["hr_naive_records_per_s"] = round(naive["records_per_s"], 1)
             flat["hr_naive_api_calls_per_record"] = round(naive["api_calls"] / naive["records"], 2)
             flat["hr_engine_to_naive_ratio_x"] = round(
-                r["certifications"]["records_per_s"] / naive["records_per_s"], 1
+                run["certifications"]["records_per_s"] / naive["records_per_s"], 1
             )
-        if "sap customers" in r:
-            p = r["sap customers"]
-            flat["sap_customers_seeded_records"] = r["sap_seeded"]
-            flat["sap_customers_load_s"] = round(p["s"], 2)
-            flat["sap_customers_load_api_calls"] = p["api_calls"]
-            flat["sap_customers_records"] = p["records"]
-            flat["sap_customers_records_per_s"] = round(p["records_per_s"], 1)
-            flat["sap_customers_quarantined_records"] = p["quarantined"]
-        if "sap naive" in r:
-            naive = r["sap naive"]
+        if "sap customers" in run:
+            stats = run["sap customers"]
+            flat["sap_customers_seeded_records"] = run["sap_seeded"]
+            flat["sap_customers_load_s"] = round(stats["s"], 2)
+            flat["sap_customers_load_api_calls"] = stats["api_calls"]
+            flat["sap_customers_records"] = stats["records"]
+            flat["sap_customers_records_per_s"] = round(stats["records_per_s"], 1)
+            flat["sap_customers_quarantined_records"] = stats["quarantined"]
+        if "sap naive" in run:
+            naive = run["sap naive"]
             flat["sap_naive_records_per_s"] = round(naive["records_per_s"], 1)
             flat["sap_naive_api_calls_per_record"] = round(naive["api_calls"] / naive["records"], 2)
             flat["sap_engine_to_naive_ratio_x"] = round(
-                r["sap customers"]["records_per_s"] / naive["records_per_s"], 1
+                run["sap customers"]["records_per_s"] / naive["records_per_s"], 1
             )
-        flat["accounts_floor_met"] = floor_met(r)
-        flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
-        out |= by_backend(backend, flat, first=n == 0)
+        flat["accounts_floor_met"] = floor_met(run)
+        flat["max_rss_mb"] = round(run["max_rss_mb"], 1)
+        out |= by_backend(backend, flat, first=index == 0)
     return out
 
 

@@ -218,13 +218,15 @@ class NaiveJobs:
         for message in messages:
             before = self.sf.api_calls
             try:
-                u = work_order_to_salesforce(
+                upsert = work_order_to_salesforce(
                     self.mapping, CompletedJob.model_validate(message.payload)
                 )
-                if u.key_field == "Id":
-                    result = self.sf.update(u.sobject, u.key, u.record)
+                if upsert.key_field == "Id":
+                    result = self.sf.update(upsert.sobject, upsert.key, upsert.record)
                 else:
-                    result = self.sf.upsert(u.sobject, u.key_field, u.key, u.record)
+                    result = self.sf.upsert(
+                        upsert.sobject, upsert.key_field, upsert.key, upsert.record
+                    )
             except Exception as exc:  # the connectors' vocabulary: retried or dead by kind
                 outcomes.append(Outcome(error=exc))
             else:
@@ -241,7 +243,7 @@ class NaiveJobs:
 class Enqueued:
     orders: int = 0
     rows: int = 0
-    s: float = 0.0  # enqueue_closed and the commit, summed
+    enqueue_s: float = 0.0  # enqueue_closed and the commit, summed
     setup_s: float = 0.0  # customers, orders, audit rows (untimed in enqueue_s)
 
 
@@ -256,11 +258,11 @@ def subscribe(container: Container, finance: FinanceSimulator) -> None:
 
 
 def close_orders(
-    container: Container, buyers: list[str], n: int, progress: Progress, label: str
+    container: Container, buyers: list[str], count: int, progress: Progress, label: str
 ) -> Enqueued:
-    """``n`` closed orders billed to ``buyers`` round-robin (their SAP customers made here),
+    """``count`` closed orders billed to ``buyers`` round-robin (their SAP customers made here),
     each with a 90-minute visit in its audit trail, and ``enqueue_closed`` for each."""
-    task = progress.add_task(label, total=n, counts="")
+    task = progress.add_task(label, total=count, counts="")
     out = Enqueued()
     start = time.perf_counter()
     with container.new_uow() as uow:
@@ -272,7 +274,7 @@ def close_orders(
         uow.session.flush()
         customer_ids = [c.id for c in customers]
         uow.commit()
-    for first in range(0, n, CHUNK):
+    for first in range(0, count, CHUNK):
         t0 = time.perf_counter()
         with container.new_uow() as uow:
             now = utcnow()
@@ -290,7 +292,7 @@ def close_orders(
                     closed_at=now,
                     status_changed_at=now,
                 )
-                for i in range(first, min(first + CHUNK, n))
+                for i in range(first, min(first + CHUNK, count))
             ]
             uow.session.add_all(orders)
             uow.session.flush()
@@ -324,11 +326,11 @@ def close_orders(
                 out.rows += len(enqueue_closed(uow, wo, now))
             uow.commit()
             t2 = time.perf_counter()
-        out.s += t2 - t1
+        out.enqueue_s += t2 - t1
         out.setup_s += t1 - t0
         out.orders += len(orders)
         progress.update(task, completed=out.orders, counts=f"{out.rows:,} outbox rows")
-    out.setup_s += time.perf_counter() - start - out.s - out.setup_s
+    out.setup_s += time.perf_counter() - start - out.enqueue_s - out.setup_s
     return out
 
 
@@ -390,8 +392,8 @@ def analyze(container: Container) -> None:
         uow.commit()
 
 
-def rate(n: int, s: float) -> float:
-    return n / s if s else 0.0
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else 0.0
 
 
 def engine_ledgers(
@@ -564,17 +566,17 @@ def floor_calls(orders: int) -> int:
     return max(1, math.ceil(FLOOR_CALLS * orders / FLOOR_ORDERS))
 
 
-def floor_met(r: dict[str, Any], orders: int) -> bool:
-    return bool(r["relay"]["workorder_update_calls"] <= floor_calls(orders))
+def floor_met(run: dict[str, Any], orders: int) -> bool:
+    return bool(run["relay"]["workorder_update_calls"] <= floor_calls(orders))
 
 
-def engine_sf_rate(r: dict[str, Any]) -> float:
-    rows, s = r["relay"]["destinations"]["salesforce"]
-    return rate(rows, s)
+def engine_sf_rate(run: dict[str, Any]) -> float:
+    rows, seconds = run["relay"]["destinations"]["salesforce"]
+    return rate(rows, seconds)
 
 
-def naive_sf_rate(r: dict[str, Any]) -> float:
-    return rate(r["naive"]["rows"], r["naive"]["deliver_s"])
+def naive_sf_rate(run: dict[str, Any]) -> float:
+    return rate(run["naive"]["rows"], run["naive"]["deliver_s"])
 
 
 def ok(value: bool, yes: str = "match", no: str = "MISMATCH") -> str:
@@ -602,24 +604,24 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
         table.add_column(
             name, justify="left" if name in ("backend", "phase", "verdict") else "right"
         )
-    for backend, r in results.items():
-        e, rel = r["enqueue"], r["relay"]
+    for backend, run in results.items():
+        enqueued, rel = run["enqueue"], run["relay"]
         res: RelayResult = rel["result"]
         table.add_row(
             backend,
-            f"enqueue ({e.orders:,} orders)",
-            f"{e.rows:,}",
-            f"{e.s:.2f}",
-            f"{rate(e.rows, e.s):,.0f}",
+            f"enqueue ({enqueued.orders:,} orders)",
+            f"{enqueued.rows:,}",
+            f"{enqueued.enqueue_s:.2f}",
+            f"{rate(enqueued.rows, enqueued.enqueue_s):,.0f}",
             "",
             "",
             "",
             "",
-            f"+ {e.setup_s:.1f} s orders/audit setup",
+            f"+ {enqueued.setup_s:.1f} s orders/audit setup",
         )
         verdict = (
             f"retried/dead/pending {res.retried:,}/{res.dead:,}/{rel['pending']:,}; ledgers "
-            + ok(r["ledgers"]["ledgers_match"])
+            + ok(run["ledgers"]["ledgers_match"])
         )
         table.add_row(
             backend,
@@ -639,28 +641,28 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
             "webhooks": "finance_ledger_match",
         }
         for name in DESTINATIONS:
-            rows, s = rel["destinations"][name]
+            rows, seconds = rel["destinations"][name]
             calls = {
                 "salesforce": (rel["workorder_update_calls"], rel["part_calls"], "", ""),
                 "sap": ("", "", rel["sap_calls"], ""),
                 "webhooks": ("", "", "", rel["webhook_calls"]),
             }[name]
-            verdict = "ledger " + ok(r["ledgers"][ledger[name]])
+            verdict = "ledger " + ok(run["ledgers"][ledger[name]])
             if name == "salesforce":
                 limit = floor_calls(args.orders)
                 verdict += f"; floor <= {limit} calls " + ok(
-                    floor_met(r, args.orders), "met", "MISSED"
+                    floor_met(run, args.orders), "met", "MISSED"
                 )
             table.add_row(
                 backend,
                 f"  {name} (in deliver)",
                 f"{rows:,}",
-                f"{s:.2f}",
-                f"{rate(rows, s):,.0f}",
+                f"{seconds:.2f}",
+                f"{rate(rows, seconds):,.0f}",
                 *(f"{c:,}" if c != "" else "" for c in calls),
                 verdict,
             )
-        bookkeeping = rel["s"] - sum(s for _, s in rel["destinations"].values())
+        bookkeeping = rel["s"] - sum(seconds for _, seconds in rel["destinations"].values())
         table.add_row(
             backend,
             "  relay bookkeeping",
@@ -673,27 +675,27 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
             "",
             f"claim + lease {rel['claim_s']:.1f} s, outcomes {rel['record_s']:.1f} s",
         )
-        if "naive" in r:
-            n = r["naive"]
-            ratio = engine_sf_rate(r) / naive_sf_rate(r) if naive_sf_rate(r) else 0.0
+        if "naive" in run:
+            naive = run["naive"]
+            ratio = engine_sf_rate(run) / naive_sf_rate(run) if naive_sf_rate(run) else 0.0
             table.add_row(
                 backend,
                 "naive SF (inside deliver)",
-                f"{n['rows']:,}",
-                f"{n['deliver_s']:.2f}",
-                f"{naive_sf_rate(r):,.0f}",
-                f"{n['workorder_update_calls']:,}",
+                f"{naive['rows']:,}",
+                f"{naive['deliver_s']:.2f}",
+                f"{naive_sf_rate(run):,.0f}",
+                f"{naive['workorder_update_calls']:,}",
                 "",
                 "",
                 "",
-                f"engine {ratio:,.1f}x; ledger " + ok(n["ledger_match"]),
+                f"engine {ratio:,.1f}x; ledger " + ok(naive["ledger_match"]),
             )
             table.add_row(
                 backend,
                 "naive SF relay, wall",
-                f"{n['result'].delivered:,}",
-                f"{n['s']:.2f}",
-                f"{rate(n['result'].delivered, n['s']):,.0f}",
+                f"{naive['result'].delivered:,}",
+                f"{naive['s']:.2f}",
+                f"{rate(naive['result'].delivered, naive['s']):,.0f}",
                 "",
                 "",
                 "",
@@ -701,17 +703,17 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
                 "",
             )
     console.print(table)
-    for backend, r in results.items():
+    for backend, run in results.items():
         console.print(
-            f"{backend}: wall {r['wall_s']:,.1f} s for the backend (simulators, stores, "
-            f"enqueue, relay, naive, ledgers); peak memory {r['max_rss_mb']:,.0f} MB"
+            f"{backend}: wall {run['wall_s']:,.1f} s for the backend (simulators, stores, "
+            f"enqueue, relay, naive, ledgers); peak memory {run['max_rss_mb']:,.0f} MB"
         )
-        if "naive" in r and naive_sf_rate(r):
+        if "naive" in run and naive_sf_rate(run):
             console.print(
-                f"{backend}: the naive relay would spend {args.orders / naive_sf_rate(r):,.0f} s "
+                f"{backend}: the naive relay would spend {args.orders / naive_sf_rate(run):,.0f} s "
                 f"and {args.orders:,} Salesforce calls on {args.orders:,} WorkOrders (the "
-                f"engine: {r['relay']['destinations']['salesforce'][1]:,.1f} s, "
-                f"{r['relay']['workorder_update_calls']:,} calls)"
+                f"engine: {run['relay']['destinations']['salesforce'][1]:,.1f} s, "
+                f"{run['relay']['workorder_update_calls']:,} calls)"
             )
 
 
@@ -723,14 +725,14 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
         "workorder_update_calls_floor": floor_calls(args.orders),
         "outbox_analyzed": args.analyze,
     }
-    for n, (backend, r) in enumerate(results.items()):
-        e, rel = r["enqueue"], r["relay"]
+    for index, (backend, run) in enumerate(results.items()):
+        enqueued, rel = run["enqueue"], run["relay"]
         res: RelayResult = rel["result"]
         flat: dict[str, Any] = {
-            "enqueue_s": round(e.s, 2),
-            "enqueue_setup_s": round(e.setup_s, 2),
-            "enqueue_rows": e.rows,
-            "enqueue_rows_per_s": round(rate(e.rows, e.s), 1),
+            "enqueue_s": round(enqueued.enqueue_s, 2),
+            "enqueue_setup_s": round(enqueued.setup_s, 2),
+            "enqueue_rows": enqueued.rows,
+            "enqueue_rows_per_s": round(rate(enqueued.rows, enqueued.enqueue_s), 1),
             "relay_s": round(rel["s"], 2),
             "relay_deliveries": res.delivered,
             "relay_deliveries_per_s": round(rate(res.delivered, rel["s"]), 1),
@@ -739,12 +741,12 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
             "relay_pending_rows": rel["pending"],
         }
         for name in DESTINATIONS:
-            rows, s = rel["destinations"][name]
+            rows, seconds = rel["destinations"][name]
             flat[f"{name}_deliveries"] = rows
-            flat[f"{name}_deliver_s"] = round(s, 2)
-            flat[f"{name}_deliveries_per_s"] = round(rate(rows, s), 1)
+            flat[f"{name}_deliver_s"] = round(seconds, 2)
+            flat[f"{name}_deliveries_per_s"] = round(rate(rows, seconds), 1)
         flat["relay_bookkeeping_s"] = round(
-            rel["s"] - sum(s for _, s in rel["destinations"].values()), 2
+            rel["s"] - sum(seconds for _, seconds in rel["destinations"].values()), 2
         )
         flat["relay_claim_s"] = round(rel["claim_s"], 2)
         flat["relay_record_s"] = round(rel["record_s"], 2)
@@ -753,26 +755,26 @@ def flat_json(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> d
         flat["salesforce_calls"] = rel["salesforce_calls"]
         flat["sap_calls"] = rel["sap_calls"]
         flat["webhook_calls"] = rel["webhook_calls"]
-        flat.update(r["ledgers"])
-        flat["workorder_update_calls_floor_met"] = floor_met(r, args.orders)
-        if "naive" in r:
-            nv = r["naive"]
+        flat.update(run["ledgers"])
+        flat["workorder_update_calls_floor_met"] = floor_met(run, args.orders)
+        if "naive" in run:
+            nv = run["naive"]
             flat["naive_salesforce_deliveries"] = nv["rows"]
             flat["naive_salesforce_deliver_s"] = round(nv["deliver_s"], 2)
-            flat["naive_salesforce_deliveries_per_s"] = round(naive_sf_rate(r), 1)
+            flat["naive_salesforce_deliveries_per_s"] = round(naive_sf_rate(run), 1)
             flat["naive_relay_s"] = round(nv["s"], 2)
             flat["naive_relay_deliveries_per_s"] = round(rate(nv["result"].delivered, nv["s"]), 1)
             flat["naive_workorder_update_calls"] = nv["workorder_update_calls"]
             flat["naive_calls_per_record"] = round(nv["workorder_update_calls"] / nv["rows"], 2)
             flat["naive_ledger_match"] = nv["ledger_match"]
-            if naive_sf_rate(r):
-                flat["naive_extrapolated_s"] = round(args.orders / naive_sf_rate(r), 1)
+            if naive_sf_rate(run):
+                flat["naive_extrapolated_s"] = round(args.orders / naive_sf_rate(run), 1)
                 flat["salesforce_engine_to_naive_ratio_x"] = round(
-                    engine_sf_rate(r) / naive_sf_rate(r), 1
+                    engine_sf_rate(run) / naive_sf_rate(run), 1
                 )
-        flat["wall_s"] = round(r["wall_s"], 1)
-        flat["max_rss_mb"] = round(r["max_rss_mb"], 1)
-        out |= by_backend(backend, flat, first=n == 0)
+        flat["wall_s"] = round(run["wall_s"], 1)
+        flat["max_rss_mb"] = round(run["max_rss_mb"], 1)
+        out |= by_backend(backend, flat, first=index == 0)
     return out
 
 
@@ -848,20 +850,20 @@ def _drain(world: Any, total: int, timeout_s: float = 300.0) -> None:
         time.sleep(0.05)
 
 
-def _steady(world: Any, n: int, rate: float) -> Paced:
-    """``n`` orders closed through the API at ``rate`` a second (each at its slot, sent from
+def _steady(world: Any, count: int, rate: float) -> Paced:
+    """``count`` orders closed through the API at ``rate`` a second (each at its slot, sent from
     a process of its own: this one runs the simulators)."""
     closes = [
         (f"/api/v1/work-orders/{ident}/transitions", {"to": "closed"}, {"If-Match": f'"{v}"'})
-        for ident, v in world.orders(n)
+        for ident, v in world.orders(count)
     ]
     auth = {"Authorization": world.session.headers["Authorization"]}
     return paced_posts(world.base, auth, closes, rate)
 
 
-def _pct(values: list[float], q: int, unit: float = 1000) -> float:
-    """The ``q``th percentile of ``values``, times ``unit`` (seconds to ms by default)."""
-    return statistics.quantiles(values, n=100)[q - 1] * unit if len(values) > 1 else 0.0
+def _pct(values: list[float], percent: int, unit: float = 1000) -> float:
+    """The ``percent``th percentile of ``values``, times ``unit`` (seconds to ms by default)."""
+    return statistics.quantiles(values, n=100)[percent - 1] * unit if len(values) > 1 else 0.0
 
 
 def _closes(steady: Paced) -> dict[str, Any]:
@@ -922,41 +924,42 @@ def bench_production(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def production_floor_met(p: dict[str, Any], close_rate: float) -> bool:
+def production_floor_met(production: dict[str, Any], close_rate: float) -> bool:
     """The issue's floors: 500 deliveries/s with two workers, and close-to-remote p95 under
     5 s at the close rate asked, which the API must then keep (97% of it, nothing refused)."""
     return (
-        p["deliveries_per_s"] >= 500
-        and p["p95_ms"] < 5000
-        and p["steady_closes_per_s"] >= 0.97 * close_rate
-        and not p["closes_refused"]
+        production["deliveries_per_s"] >= 500
+        and production["p95_ms"] < 5000
+        and production["steady_closes_per_s"] >= 0.97 * close_rate
+        and not production["closes_refused"]
     )
 
 
-def print_production(r: dict[str, Any], args: argparse.Namespace) -> None:
-    p, e = r["production"], r["embedded"]
+def print_production(run: dict[str, Any], args: argparse.Namespace) -> None:
+    production, embedded = run["production"], run["embedded"]
     table = Table(
-        title=f"production mode (two workers on Redis, store {p['store']}) beside the embedded "
-        f"relay; steady closes asked at {args.close_rate:g}/s; close: the API's answer, "
+        title=f"production mode (two workers on Redis, store {production['store']}) beside the "
+        f"embedded relay; steady closes asked at {args.close_rate:g}/s; close: the API's answer, "
         "remote: from the closing commit to the remote's answer"
     )
     for name in ("mode", "orders", "deliveries/s", "closes/s", "close p50", "close p95",
                  "remote p50", "remote p95", "refused", "verdict"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("mode", "verdict") else "right")
-    met = production_floor_met(p, args.close_rate)
+    met = production_floor_met(production, args.close_rate)
     colour, verdict = ("green", "met") if met else ("red", "MISSED")
     rows = (
-        ("production", p, f"{p['orders']:,} burst + {args.steady_orders:,} steady",
-         f"{p['deliveries_per_s']:,.0f}",
+        ("production", production,
+         f"{production['orders']:,} burst + {args.steady_orders:,} steady",
+         f"{production['deliveries_per_s']:,.0f}",
          f"[{colour}]floor >= 500/s, p95 < 5 s at {args.close_rate:g}/s: {verdict}[/{colour}]"),
-        ("embedded", e, f"{args.steady_orders:,} steady", "", "relay round every 0.2 s"),
+        ("embedded", embedded, f"{args.steady_orders:,} steady", "", "relay round every 0.2 s"),
     )  # fmt: skip
-    for mode, m, orders, deliveries, verdict in rows:
+    for mode, stats, orders, deliveries, verdict in rows:
         table.add_row(
-            mode, orders, deliveries, f"{m['steady_closes_per_s']:,.1f}",
-            f"{m['close_p50_ms']:,.0f} ms", f"{m['close_p95_ms']:,.0f} ms",
-            f"{m['p50_ms']:,.0f} ms", f"{m['p95_ms']:,.0f} ms", f"{m['closes_refused']:,}",
-            verdict,
+            mode, orders, deliveries, f"{stats['steady_closes_per_s']:,.1f}",
+            f"{stats['close_p50_ms']:,.0f} ms", f"{stats['close_p95_ms']:,.0f} ms",
+            f"{stats['p50_ms']:,.0f} ms", f"{stats['p95_ms']:,.0f} ms",
+            f"{stats['closes_refused']:,}", verdict,
         )  # fmt: skip
     console.print(table)
 

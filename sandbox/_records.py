@@ -44,11 +44,11 @@ class SeededRecords:
     ) -> None:
         """Spoil a share of ``made`` (none among fewer than ten, else at least one and at most
         a tenth), picked by ``rng``, with ``kinds`` in turn, and note each by its ``key``."""
-        n = len(made)
-        if share > 0 and n >= 10:
-            k = min(max(1, round(n * share)), n // 10)
-            for i, position in enumerate(sorted(self.rng.sample(range(n), k))):
-                record, reason = made[position], kinds[i % len(kinds)]
+        count = len(made)
+        if share > 0 and count >= 10:
+            spoiled = min(max(1, round(count * share)), count // 10)
+            for index, position in enumerate(sorted(self.rng.sample(range(count), spoiled))):
+                record, reason = made[position], kinds[index % len(kinds)]
                 self._spoil(record, reason)
                 self.malformed[record[key]] = reason
 

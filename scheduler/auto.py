@@ -42,22 +42,22 @@ def components(inst: Instance) -> list[Part]:
     """Independent parts of the day: technicians linked by a job both may do."""
     parent = list(range(len(inst.technicians)))
 
-    def root(t: int) -> int:
-        while parent[t] != t:
-            parent[t] = parent[parent[t]]
-            t = parent[t]
-        return t
+    def root(tech: int) -> int:
+        while parent[tech] != tech:
+            parent[tech] = parent[parent[tech]]
+            tech = parent[tech]
+        return tech
 
     for allowed in inst.eligible:
-        for t in allowed[1:]:
-            parent[root(t)] = root(allowed[0])
+        for tech in allowed[1:]:
+            parent[root(tech)] = root(allowed[0])
     techs: dict[int, list[int]] = {}
-    for t in range(len(inst.technicians)):
-        techs.setdefault(root(t), []).append(t)
+    for tech in range(len(inst.technicians)):
+        techs.setdefault(root(tech), []).append(tech)
     jobs: dict[int, list[int]] = {}
-    for j, allowed in enumerate(inst.eligible):
+    for job, allowed in enumerate(inst.eligible):
         if allowed:
-            jobs.setdefault(root(allowed[0]), []).append(j)
+            jobs.setdefault(root(allowed[0]), []).append(job)
     parts = [Part(techs[r], jobs[r]) for r in techs if r in jobs]
     return sorted(parts, key=lambda p: -len(p.jobs))
 
@@ -106,20 +106,20 @@ def solve(
         ]
         results = [f.result() for f in futures]
     best: dict[int, tuple[tuple[float, int], list[EngineRoute]]] = {}
-    for (n, _), routes in zip(tasks, results, strict=True):
+    for (index, _), routes in zip(tasks, results, strict=True):
         if routes is None:
             continue
-        score = _score(subs[n], routes)
-        if n not in best or score < best[n][0]:
-            best[n] = (score, routes)
+        score = _score(subs[index], routes)
+        if index not in best or score < best[index][0]:
+            best[index] = (score, routes)
     out = []
-    for n, (_, routes) in best.items():
-        techs, jobs = parts[n].technicians, parts[n].jobs
-        for r in routes:
-            r.technician = techs[r.technician]
-            for s in r.stops:
-                s.job = jobs[s.job]
-            out.append(r)
+    for index, (_, routes) in best.items():
+        techs, jobs = parts[index].technicians, parts[index].jobs
+        for route in routes:
+            route.technician = techs[route.technician]
+            for stop in route.stops:
+                stop.job = jobs[stop.job]
+            out.append(route)
     return out
 
 

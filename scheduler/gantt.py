@@ -48,9 +48,9 @@ def gantt_svg(plan: Plan, problem: Problem | None = None, *, title: str | None =
     idle = [t for t in problem.technicians if t.id not in routed] if problem else []
     zone, zone_name, zones = _zone(plan, techs)
     spans: list[datetime] = [when for r in plan.routes for when in (r.start, r.end)]
-    for r in plan.routes:
-        if r.technician in techs:
-            spans += [techs[r.technician].shift.start, techs[r.technician].shift.end]
+    for route in plan.routes:
+        if route.technician in techs:
+            spans += [techs[route.technician].shift.start, techs[route.technician].shift.end]
     spans += [when for t in idle for when in (t.shift.start, t.shift.end)]
     if title is None:
         day = f" {min(spans).astimezone(zone):%Y-%m-%d}" if spans else ""
@@ -66,25 +66,25 @@ def gantt_svg(plan: Plan, problem: Problem | None = None, *, title: str | None =
     width = LABEL_W + max(hours * hour_w, 400) + 3 * PAD  # room for the last hour's label
     origin = first.astimezone(UTC)
 
-    def x(when: datetime) -> float:
+    def x_at(when: datetime) -> float:
         return round(LABEL_W + (when - origin).total_seconds() / 3600 * hour_w, 1)
 
     out = _heading(title, zone_name, zones, legend=problem is not None)
-    out += _hour_grid(origin, hours, TOP + rows * ROW_H, x, zone)
-    y = TOP
-    for n, route in enumerate(plan.routes):
-        out.append(_row(route, techs.get(route.technician), priority, n, y, x, zone))
-        y += ROW_H
-    for n, tech in enumerate(idle, start=len(plan.routes)):
-        out.append(_idle_row(tech, n, y, x, zone))
-        y += ROW_H
+    out += _hour_grid(origin, hours, TOP + rows * ROW_H, x_at, zone)
+    y_pos = TOP
+    for index, route in enumerate(plan.routes):
+        out.append(_row(route, techs.get(route.technician), priority, index, y_pos, x_at, zone))
+        y_pos += ROW_H
+    for index, tech in enumerate(idle, start=len(plan.routes)):
+        out.append(_idle_row(tech, index, y_pos, x_at, zone))
+        y_pos += ROW_H
     if not rows:
-        out.append(_text(PAD, y + 20, "no routes in this plan", fill="#555"))
-        y += 30
+        out.append(_text(PAD, y_pos + 20, "no routes in this plan", fill="#555"))
+        y_pos += 30
     footer = _footer(plan)
-    y += 24
-    out += _footer_text(footer, y)
-    height = y + len(footer) * LINE_H + PAD
+    y_pos += 24
+    out += _footer_text(footer, y_pos)
+    height = y_pos + len(footer) * LINE_H + PAD
     width = max(width, PAD + CHAR_W * max((len(line) for line in footer), default=0))
     return _svg(width, height, title, out)
 
@@ -98,21 +98,21 @@ def _heading(title: str, zone_name: str, zones: int, *, legend: bool) -> list[st
     out.append(_text(PAD, 40, note, fill="#555"))
     if legend:
         lx = PAD
-        for p, colour in PRIORITY_COLOURS.items():
+        for priority, colour in PRIORITY_COLOURS.items():
             out.append(
                 f'<rect x="{lx}" y="49" width="12" height="12" fill="{colour}"/>'
-                + _text(lx + 16, 59, f"priority {p}", fill="#555")
+                + _text(lx + 16, 59, f"priority {priority}", fill="#555")
             )
             lx += 80
     return out
 
 
-def _hour_grid(origin: datetime, hours: int, bottom: int, x: _X, zone: tzinfo) -> list[str]:
+def _hour_grid(origin: datetime, hours: int, bottom: int, x_at: _X, zone: tzinfo) -> list[str]:
     """A line and a label at each whole hour from ``origin``, down to ``bottom``."""
     out = []
-    for h in range(hours + 1):
-        tick = origin + timedelta(hours=h)
-        tx = x(tick)
+    for hour in range(hours + 1):
+        tick = origin + timedelta(hours=hour)
+        tx = x_at(tick)
         out.append(
             f'<line x1="{tx}" y1="{TOP - 6}" x2="{tx}" y2="{bottom}" stroke="#ddd"/>'
             + _text(tx, TOP - 10, f"{tick.astimezone(zone):%H:%M}", anchor="middle", fill="#555")
@@ -120,15 +120,15 @@ def _hour_grid(origin: datetime, hours: int, bottom: int, x: _X, zone: tzinfo) -
     return out
 
 
-def _footer_text(footer: list[str], y: int) -> list[str]:
-    """The footer's lines from ``y`` down: the count and each reason code in bold, the
+def _footer_text(footer: list[str], top: int) -> list[str]:
+    """The footer's lines from ``top`` down: the count and each reason code in bold, the
     reasons under a code indented."""
     out = []
-    for n, line in enumerate(footer):
+    for index, line in enumerate(footer):
         shown = line.lstrip()  # an indented line is a reason under its code
         indent = 2 * PAD if shown != line else PAD
-        bold = n == 0 or shown == line
-        out.append(_text(indent, y + n * LINE_H, shown, weight="bold" if bold else None))
+        bold = index == 0 or shown == line
+        out.append(_text(indent, top + index * LINE_H, shown, weight="bold" if bold else None))
     return out
 
 
@@ -153,16 +153,16 @@ def _row(
     route: Route,
     tech: Technician | None,
     priority: dict[str, int],
-    n: int,
-    y: int,
-    x: _X,
+    index: int,
+    row_y: int,
+    x_at: _X,
     zone: tzinfo,
 ) -> str:
-    mid = y + ROW_H / 2
+    mid = row_y + ROW_H / 2
     top = mid - BAR_H / 2
-    parts = [_background(n, y), _label(route.technician, mid)]
+    parts = [_background(index, row_y), _label(route.technician, mid)]
     if tech is not None:
-        parts.append(_shift(tech, y, x, zone))
+        parts.append(_shift(tech, row_y, x_at, zone))
     # driving: each leg ends at the arrival; the last leg ends back at the end place
     home_s = route.travel_s - sum(s.travel_s for s in route.stops)
     legs = [(s.arrival - timedelta(seconds=s.travel_s), s.arrival) for s in route.stops]
@@ -171,30 +171,32 @@ def _row(
         if end > begin:
             tip = f"driving {(end - begin).total_seconds() / 60:.0f} min, {_span(begin, end, zone)}"
             thin = mid - TRAVEL_H / 2
-            parts.append(_bar(x(begin), thin, x(end), TRAVEL_H, 'fill="#9e9e9e"', "travel", tip))
-    for b in route.breaks:
-        style = 'fill="url(#hatch)" stroke="#b8860b"'
-        tip = f"break {_span(b.start, b.end, zone)}"
-        parts.append(_bar(x(b.start), top, x(b.end), BAR_H, style, "break", tip))
-    for s in route.stops:
-        p = priority.get(s.job)
-        colour = WORK_COLOUR if p is None else PRIORITY_COLOURS[p]
-        tip = f"{s.job} {_span(s.start, s.end, zone)}"
-        tip += f", priority {p}" if p is not None else ""
-        tip += f" ({route.technician})"
-        x0, x1 = x(s.start), x(s.end)
-        parts.append(_bar(x0, top, x1, BAR_H, f'fill="{colour}" stroke="#fff"', "work", tip))
-        if len(s.job) * CHAR_W + 6 <= x1 - x0:
             parts.append(
-                _text((x0 + x1) / 2, mid + 4, s.job, anchor="middle", fill="#fff", size=11)
+                _bar(x_at(begin), thin, x_at(end), TRAVEL_H, 'fill="#9e9e9e"', "travel", tip)
+            )
+    for pause in route.breaks:
+        style = 'fill="url(#hatch)" stroke="#b8860b"'
+        tip = f"break {_span(pause.start, pause.end, zone)}"
+        parts.append(_bar(x_at(pause.start), top, x_at(pause.end), BAR_H, style, "break", tip))
+    for stop in route.stops:
+        job_priority = priority.get(stop.job)
+        colour = WORK_COLOUR if job_priority is None else PRIORITY_COLOURS[job_priority]
+        tip = f"{stop.job} {_span(stop.start, stop.end, zone)}"
+        tip += f", priority {job_priority}" if job_priority is not None else ""
+        tip += f" ({route.technician})"
+        x0, x1 = x_at(stop.start), x_at(stop.end)
+        parts.append(_bar(x0, top, x1, BAR_H, f'fill="{colour}" stroke="#fff"', "work", tip))
+        if len(stop.job) * CHAR_W + 6 <= x1 - x0:
+            parts.append(
+                _text((x0 + x1) / 2, mid + 4, stop.job, anchor="middle", fill="#fff", size=11)
             )
     return _group(route.technician, "row", parts)
 
 
-def _idle_row(tech: Technician, n: int, y: int, x: _X, zone: tzinfo) -> str:
-    mid = y + ROW_H / 2
-    parts = [_background(n, y), _label(tech.id, mid), _shift(tech, y, x, zone)]
-    parts.append(_text(x(tech.shift.start) + 6, mid + 4, "no work", fill="#777", size=11))
+def _idle_row(tech: Technician, index: int, row_y: int, x_at: _X, zone: tzinfo) -> str:
+    mid = row_y + ROW_H / 2
+    parts = [_background(index, row_y), _label(tech.id, mid), _shift(tech, row_y, x_at, zone)]
+    parts.append(_text(x_at(tech.shift.start) + 6, mid + 4, "no work", fill="#777", size=11))
     return _group(tech.id, "row idle", parts)
 
 
@@ -202,9 +204,9 @@ def _group(technician: str, kind: str, parts: Iterable[str]) -> str:
     return f'<g class="{kind}" data-technician="{_esc(technician)}">' + "".join(parts) + "</g>"
 
 
-def _background(n: int, y: int) -> str:
-    fill = "#fafafa" if n % 2 else "#f0f0f0"
-    return f'<rect x="0" y="{y}" width="100%" height="{ROW_H}" fill="{fill}"/>'
+def _background(index: int, row_y: int) -> str:
+    fill = "#fafafa" if index % 2 else "#f0f0f0"
+    return f'<rect x="0" y="{row_y}" width="100%" height="{ROW_H}" fill="{fill}"/>'
 
 
 def _label(technician: str, mid: float) -> str:
@@ -216,11 +218,11 @@ def _label(technician: str, mid: float) -> str:
     )
 
 
-def _shift(tech: Technician, y: int, x: _X, zone: tzinfo) -> str:
+def _shift(tech: Technician, row_y: int, x_at: _X, zone: tzinfo) -> str:
     start, end = tech.shift.start, tech.shift.end
     style = 'fill="none" stroke="#bbb" stroke-dasharray="4 3"'
     tip = f"shift {_span(start, end, zone)}"
-    return _bar(x(start), y + 3, x(end), ROW_H - 6, style, "shift", tip)
+    return _bar(x_at(start), row_y + 3, x_at(end), ROW_H - 6, style, "shift", tip)
 
 
 def _footer(plan: Plan) -> list[str]:
@@ -230,8 +232,8 @@ def _footer(plan: Plan) -> list[str]:
         return [f"all {plan.totals.jobs} job(s) assigned"]
     lines = [f"{len(plan.unassigned)} of {plan.totals.jobs} job(s) unassigned"]
     by_code: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for u in plan.unassigned:
-        by_code[u.code][u.reason].append(u.job)
+    for unassigned in plan.unassigned:
+        by_code[unassigned.code][unassigned.reason].append(unassigned.job)
     for code, reasons in sorted(by_code.items()):
         lines.append(f"{code} ({sum(len(jobs) for jobs in reasons.values())}):")
         ranked = sorted(reasons.items(), key=lambda item: -len(item[1]))
@@ -265,17 +267,17 @@ def _span(start: datetime, end: datetime, zone: tzinfo) -> str:
     return f"{start.astimezone(zone):%H:%M}-{end.astimezone(zone):%H:%M}"
 
 
-def _bar(x0: float, y: float, x1: float, h: float, style: str, kind: str, tip: str) -> str:
+def _bar(x0: float, top: float, x1: float, height: float, style: str, kind: str, tip: str) -> str:
     """A bar from ``x0`` to ``x1`` (at least a pixel wide), with ``tip`` as its tooltip."""
     return (
-        f'<rect class="{kind}" x="{x0}" y="{y}" width="{max(1.0, round(x1 - x0, 1))}" '
-        f'height="{h}" {style}><title>{_esc(tip)}</title></rect>'
+        f'<rect class="{kind}" x="{x0}" y="{top}" width="{max(1.0, round(x1 - x0, 1))}" '
+        f'height="{height}" {style}><title>{_esc(tip)}</title></rect>'
     )
 
 
 def _text(
-    x: float,
-    y: float,
+    x_pos: float,
+    y_pos: float,
     text: str,
     *,
     anchor: str | None = None,
@@ -283,7 +285,7 @@ def _text(
     size: int | None = None,
     weight: str | None = None,
 ) -> str:
-    attrs = f'x="{x}" y="{y}"'
+    attrs = f'x="{x_pos}" y="{y_pos}"'
     if anchor:
         attrs += f' text-anchor="{anchor}"'
     if fill:

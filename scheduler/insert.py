@@ -202,8 +202,8 @@ class _Day:
             return sorted((self.secs(w.start), self.secs(w.end)) for w in job.windows)
         return [shift]
 
-    def stored(self, t: int, route: Route | None) -> _Stored:
-        tech = self.problem.technicians[t]
+    def stored(self, index: int, route: Route | None) -> _Stored:
+        tech = self.problem.technicians[index]
         shift = (self.secs(tech.shift.start), self.secs(tech.shift.end))
         rules = sorted(
             (self.secs(b.window.start), self.secs(b.window.end), 60 * b.minutes)
@@ -247,10 +247,10 @@ def _reach_new(day: _Day, stored: list[_Stored]) -> None:
     out = travel.between(day.problem.travel, [site], to)[0]
     cheapest = min(s.tech.hourly_cost for s in stored)
     at = 0
-    for s in stored:
-        size = len(s.jobs) + 1
-        s.to_new, s.from_new = into[at : at + size], out[at : at + size]
-        s.weight = s.tech.hourly_cost / cheapest
+    for agenda in stored:
+        size = len(agenda.jobs) + 1
+        agenda.to_new, agenda.from_new = into[at : at + size], out[at : at + size]
+        agenda.weight = agenda.tech.hourly_cost / cheapest
         at += size
 
 
@@ -299,16 +299,16 @@ class _Option:
         return sum(self.legs) + self.home - self.stored.travel_s
 
     def route(self, day: _Day) -> Route:
-        s = self.stored
-        zone = ZoneInfo(s.tech.time_zone)
-        old = s.route.stops if s.route else []
+        agenda = self.stored
+        zone = ZoneInfo(agenda.tech.time_zone)
+        old = agenda.route.stops if agenda.route else []
         stops = list(old[: self.fixed])
         for node, leg, begins, arrival in zip(
             self.seq[self.fixed :], self.legs[self.fixed :], self.starts, self.arrivals, strict=True
         ):
-            job = day.new if node == NEW else s.jobs[node]
+            job = day.new if node == NEW else agenda.jobs[node]
             if node != NEW and (begins, arrival, leg) == (
-                s.start[node],
+                agenda.start[node],
                 day.secs(old[node].arrival),
                 old[node].travel_s,
             ):
@@ -323,36 +323,36 @@ class _Option:
                     travel_s=leg,
                 )
             )
-        kept = s.route.breaks if s.route else []
+        kept = agenda.route.breaks if agenda.route else []
         breaks = sorted(kept, key=lambda b: b.start)[: self.kept_breaks] + [
             BreakTaken(start=day.at(b, zone), end=day.at(b + n, zone))
             for b, n in self.breaks[self.kept_breaks :]
         ]
         return Route(
-            technician=s.tech.id,
-            start=s.route.start if self.fixed and s.route else day.at(self.begin, zone),
+            technician=agenda.tech.id,
+            start=agenda.route.start if self.fixed and agenda.route else day.at(self.begin, zone),
             end=day.at(self.finish, zone),
             stops=stops,
             breaks=breaks,
             travel_s=sum(self.legs) + self.home,
-            work_s=s.work
+            work_s=agenda.work
             + day.new.duration_s
-            - (s.jobs[self.removed].duration_s if self.removed is not None else 0),
+            - (agenda.jobs[self.removed].duration_s if self.removed is not None else 0),
         )
 
 
-def _fits(day: _Day, s: _Stored, removed: int | None) -> bool:
+def _fits(day: _Day, agenda: _Stored, removed: int | None) -> bool:
     """Route-wide rules: van stock and working minutes, with the new job (and without the
     removed one)."""
-    parts = s.parts.copy()
-    work = s.work + day.new.duration_s
+    parts = agenda.parts.copy()
+    work = agenda.work + day.new.duration_s
     if removed is not None:
-        parts.subtract(s.jobs[removed].parts)
-        work -= s.jobs[removed].duration_s
+        parts.subtract(agenda.jobs[removed].parts)
+        work -= agenda.jobs[removed].duration_s
     parts.update(day.new.parts)
-    if any(n > s.tech.van_stock.get(sku, 0) for sku, n in parts.items() if n > 0):
+    if any(n > agenda.tech.van_stock.get(sku, 0) for sku, n in parts.items() if n > 0):
         return False
-    limit = s.tech.max_working_minutes
+    limit = agenda.tech.max_working_minutes
     return limit is None or work <= 60 * limit
 
 
@@ -360,16 +360,20 @@ def _cheapest(day: _Day, stored: list[_Stored]) -> _Option | None:
     """The best feasible place with no job removed."""
     close = max(b for s in stored for _, b in day.windows(day.new, s.shift))
     tries: list[tuple[float, bool, int, int]] = []  # lower bound, not preferred, route, gap
-    for k, s in enumerate(stored):
-        if not _fits(day, s, None):
+    for route_index, agenda in enumerate(stored):
+        if not _fits(day, agenda, None):
             continue
-        n = len(s.jobs)
-        old = np.asarray([*s.legs, s.home], dtype=np.int64) if n else np.zeros(1, np.int64)
-        added = s.to_new + s.from_new - old
-        ready = np.asarray([s.shift[0], *s.end], dtype=np.int64) + s.to_new
-        other = day.new.preferred_technician not in (None, s.tech.id)
-        for g in np.flatnonzero(ready <= close):
-            tries.append((float(added[g]) * s.weight, other, k, int(g)))
+        stop_count = len(agenda.jobs)
+        old = (
+            np.asarray([*agenda.legs, agenda.home], dtype=np.int64)
+            if stop_count
+            else np.zeros(1, np.int64)
+        )
+        added = agenda.to_new + agenda.from_new - old
+        ready = np.asarray([agenda.shift[0], *agenda.end], dtype=np.int64) + agenda.to_new
+        other = day.new.preferred_technician not in (None, agenda.tech.id)
+        for gap in np.flatnonzero(ready <= close):
+            tries.append((float(added[gap]) * agenda.weight, other, route_index, int(gap)))
     tries.sort()
     return _search(day, [(lb, other, stored[k], None, g) for lb, other, k, g in tries])
 
@@ -378,11 +382,11 @@ def _bump(day: _Day, stored: list[_Stored]) -> _Option | None:
     """The best place made by removing one job less urgent than the new one, from the least
     valuable priority that works."""
     victims: dict[int, list[tuple[_Stored, int]]] = {}
-    for s in stored:
-        for r, job in enumerate(s.jobs):
+    for agenda in stored:
+        for removed, job in enumerate(agenda.jobs):
             pinned = job.pinned_technician is not None or job.pinned_start is not None
-            if job.priority > day.new.priority and not pinned and _fits(day, s, r):
-                victims.setdefault(PRIORITY_WEIGHT[job.priority], []).append((s, r))
+            if job.priority > day.new.priority and not pinned and _fits(day, agenda, removed):
+                victims.setdefault(PRIORITY_WEIGHT[job.priority], []).append((agenda, removed))
     for weight in sorted(victims):
         group = victims[weight]
         # driving from the stop before each victim to the one after it, in one call
@@ -394,23 +398,25 @@ def _bump(day: _Day, stored: list[_Stored]) -> _Option | None:
             )
         )
         tries: list[tuple[float, bool, _Stored, int | None, int]] = []
-        for (s, r), across in zip(group, bridge, strict=True):
-            n = len(s.jobs)
-            out = s.legs[r + 1] if r + 1 < n else s.home
-            removal = int(across) - s.legs[r] - out if n > 1 else -s.travel_s
-            keep = [i for i in range(n) if i != r]
-            other = day.new.preferred_technician not in (None, s.tech.id)
-            for g in range(n):
-                a = keep[g - 1] if g else START
-                b = keep[g] if g < len(keep) else n
+        for (agenda, removed), across in zip(group, bridge, strict=True):
+            stop_count = len(agenda.jobs)
+            out = agenda.legs[removed + 1] if removed + 1 < stop_count else agenda.home
+            removal = (
+                int(across) - agenda.legs[removed] - out if stop_count > 1 else -agenda.travel_s
+            )
+            keep = [i for i in range(stop_count) if i != removed]
+            other = day.new.preferred_technician not in (None, agenda.tech.id)
+            for gap in range(stop_count):
+                before = keep[gap - 1] if gap else START
+                after = keep[gap] if gap < len(keep) else stop_count
                 if not keep:
                     old = 0
-                elif a == r - 1 and b == r + 1:
+                elif before == removed - 1 and after == removed + 1:
                     old = int(across)
                 else:
-                    old = s.legs[b] if b < n else s.home
-                added = int(s.to_new[a + 1]) + int(s.from_new[b]) - old
-                tries.append(((removal + added) * s.weight, other, s, r, g))
+                    old = agenda.legs[after] if after < stop_count else agenda.home
+                added = int(agenda.to_new[before + 1]) + int(agenda.from_new[after]) - old
+                tries.append(((removal + added) * agenda.weight, other, agenda, removed, gap))
         tries.sort(key=lambda t: t[:2])
         best = _search(day, tries)
         if best is not None:
@@ -423,64 +429,80 @@ def _search(day: _Day, tries: list[tuple[float, bool, _Stored, int | None, int]]
     time every place until the driving alone costs more than the best found."""
     best: _Option | None = None
     best_key: tuple[float, bool] | None = None
-    for lb, other, s, removed, g in tries:
+    for lb, other, agenda, removed, gap in tries:
         if best_key is not None and (lb, other) > best_key:
             break
-        option = _place(day, s, removed, g, lb)
+        option = _place(day, agenda, removed, gap, lb)
         if option is not None and (best_key is None or (option.score, other) < best_key):
             best, best_key = option, (option.score, other)
     return best
 
 
-def _place(day: _Day, s: _Stored, removed: int | None, g: int, driving: float) -> _Option | None:
-    """Time the route of ``s`` with the new job at gap ``g`` (and ``removed`` left out); None
-    if no timetable keeps every rule."""
-    n = len(s.jobs)
-    keep = [i for i in range(n) if i != removed]
-    seq = [*keep[:g], NEW, *keep[g:]]
+def _place(
+    day: _Day, agenda: _Stored, removed: int | None, gap: int, driving: float
+) -> _Option | None:
+    """Time the route of ``agenda`` with the new job at ``gap`` (and ``removed`` left out);
+    None if no timetable keeps every rule."""
+    stop_count = len(agenda.jobs)
+    keep = [i for i in range(stop_count) if i != removed]
+    seq = [*keep[:gap], NEW, *keep[gap:]]
     fixed = 0  # the stored stops before the first change keep their times, and their breaks
     while fixed < len(seq) and seq[fixed] == fixed:
         fixed += 1
-    legs = [_leg(day, s, a, b) for a, b in zip([START, *seq[:-1]], seq, strict=True)]
-    home = _leg(day, s, seq[-1], n)
-    free = s.end[fixed - 1] if fixed else s.shift[0]
-    kept = sum(1 for _, e in s.breaks if e <= free) if fixed else 0
+    legs = [_leg(day, agenda, a, b) for a, b in zip([START, *seq[:-1]], seq, strict=True)]
+    home = _leg(day, agenda, seq[-1], stop_count)
+    free = agenda.end[fixed - 1] if fixed else agenda.shift[0]
+    kept = sum(1 for _, e in agenda.breaks if e <= free) if fixed else 0
     pending: list[_Due] = []
-    for i, (earliest, latest, seconds) in enumerate(s.rules[kept:], kept):
-        taken = s.breaks[i] if i < len(s.breaks) else None
-        before = None if taken is None else next((k for k in keep if s.start[k] >= taken[1]), n)
+    for index, (earliest, latest, seconds) in enumerate(agenda.rules[kept:], kept):
+        taken = agenda.breaks[index] if index < len(agenda.breaks) else None
+        before = (
+            None
+            if taken is None
+            else next((k for k in keep if agenda.start[k] >= taken[1]), stop_count)
+        )
         pending.append(_Due(earliest, latest, seconds, None if taken is None else taken[0], before))
     items = [
-        _Item(NEW, leg, day.new.duration_s, day.windows(day.new, s.shift), 0)
+        _Item(NEW, leg, day.new.duration_s, day.windows(day.new, agenda.shift), 0)
         if node == NEW
-        else _Item(node, leg, s.jobs[node].duration_s, s.windows[node], s.start[node])
+        else _Item(
+            node,
+            leg,
+            agenda.jobs[node].duration_s,
+            agenda.windows[node],
+            agenda.start[node],
+        )
         for node, leg in zip(seq[fixed:], legs[fixed:], strict=True)
     ]
-    timed = _timetable(free, items, home, n, pending, s.shift[1])
+    timed = _timetable(free, items, home, stop_count, pending, agenda.shift[1])
     if timed is None:
         return None
     starts, gaps, finish = timed
     if fixed:
-        begin = day.secs(s.route.start) if s.route else s.shift[0]
+        begin = day.secs(agenda.route.start) if agenda.route else agenda.shift[0]
     else:  # leave as late as the first stop and any break before it allow
         first = items[0]
         pause = sum(seconds for _, seconds in gaps[0])
-        begin = max(s.shift[0], min([starts[0] - first.leg - pause, *(b for b, _ in gaps[0])]))
+        begin = max(agenda.shift[0], min([starts[0] - first.leg - pause, *(b for b, _ in gaps[0])]))
     arrivals = []
-    for k, item in enumerate(items):
-        frm = (free if fixed else begin) if k == 0 else starts[k - 1] + items[k - 1].service
+    for index, item in enumerate(items):
+        frm = (
+            (free if fixed else begin)
+            if index == 0
+            else starts[index - 1] + items[index - 1].service
+        )
         arrival = frm + item.leg
-        for b, seconds in gaps[k]:
-            if b < arrival:  # a break before or during the drive delays the arrival
+        for break_start, seconds in gaps[index]:
+            if break_start < arrival:  # a break before or during the drive delays the arrival
                 arrival += seconds
         arrivals.append(arrival)
     delayed = {
-        s.jobs[item.node].id: start - item.floor
+        agenda.jobs[item.node].id: start - item.floor
         for item, start in zip(items, starts, strict=True)
         if item.node != NEW and start > item.floor
     }
     return _Option(
-        stored=s,
+        stored=agenda,
         removed=removed,
         seq=seq,
         legs=legs,
@@ -490,24 +512,24 @@ def _place(day: _Day, s: _Stored, removed: int | None, g: int, driving: float) -
         finish=finish,
         starts=starts,
         arrivals=arrivals,
-        breaks=[(b, e - b) for b, e in s.breaks[:kept]] + [bk for gap in gaps for bk in gap],
+        breaks=[(b, e - b) for b, e in agenda.breaks[:kept]] + [bk for gap in gaps for bk in gap],
         kept_breaks=kept,
         score=driving + PUSH_WEIGHT * sum(delayed.values()),
         delayed=delayed,
     )
 
 
-def _leg(day: _Day, s: _Stored, a: int, b: int) -> int:
-    """Driving from node ``a`` to node ``b`` (stored stops by index, START, NEW; ``b`` is
-    ``len(s.jobs)`` for home): read from the stored route or the new job's legs; only the
+def _leg(day: _Day, agenda: _Stored, frm: int, to: int) -> int:
+    """Driving from node ``frm`` to node ``to`` (stored stops by index, START, NEW; ``to`` is
+    ``len(agenda.jobs)`` for home): read from the stored route or the new job's legs; only the
     gap a removed stop leaves needs a fresh figure."""
-    if b == NEW:
-        return int(s.to_new[a + 1])
-    if a == NEW:
-        return int(s.from_new[b])
-    if b == a + 1:
-        return s.legs[b] if b < len(s.jobs) else s.home
-    return travel.seconds(day.problem.travel, s.place(a), s.place(b))
+    if to == NEW:
+        return int(agenda.to_new[frm + 1])
+    if frm == NEW:
+        return int(agenda.from_new[to])
+    if to == frm + 1:
+        return agenda.legs[to] if to < len(agenda.jobs) else agenda.home
+    return travel.seconds(day.problem.travel, agenda.place(frm), agenda.place(to))
 
 
 @dataclass(frozen=True)
@@ -532,9 +554,9 @@ class _Due:
 
 def _opening(windows: Windows, ready: int) -> int | None:
     """The earliest start at or after ``ready`` inside one of ``windows``."""
-    for a, b in windows:
-        if ready <= b:
-            return max(ready, a)
+    for start, end in windows:
+        if ready <= end:
+            return max(ready, start)
     return None
 
 
@@ -552,27 +574,27 @@ def _timetable(
     count = len(due)
     layer: dict[int, tuple[int, int]] = {0: (free, 0)}  # breaks taken -> (free at, moved)
     trail: list[dict[int, tuple[int, list[int], int, int]]] = []  # -> (from, starts, at, free)
-    for g in range(len(items) + 1):
-        last = g == len(items)
-        item = None if last else items[g]
+    for gap in range(len(items) + 1):
+        last = gap == len(items)
+        item = None if last else items[gap]
         node = end_node if item is None else item.node
         leg = home if item is None else item.leg
         nxt: dict[int, tuple[int, int]] = {}
         ptr: dict[int, tuple[int, list[int], int, int]] = {}
-        for k, (f, moved) in layer.items():
-            t, pause, changed, taken = f, 0, moved, []
-            for j in range(k, count + 1):
-                if j > k:
-                    rule = due[j - 1]
-                    b = max(t, rule.earliest)
-                    if b > rule.latest:
+        for breaks_before, (free_at, moved) in layer.items():
+            clock, pause, changed, taken = free_at, 0, moved, []
+            for breaks_after in range(breaks_before, count + 1):
+                if breaks_after > breaks_before:
+                    rule = due[breaks_after - 1]
+                    break_start = max(clock, rule.earliest)
+                    if break_start > rule.latest:
                         break
-                    taken.append(b)
-                    t, pause = b + rule.seconds, pause + rule.seconds
+                    taken.append(break_start)
+                    clock, pause = break_start + rule.seconds, pause + rule.seconds
                     changed += rule.before != node
-                if last and j < count:
+                if last and breaks_after < count:
                     continue  # every break is taken by the end of the day
-                ready = max(f + leg + pause, t)
+                ready = max(free_at + leg + pause, clock)
                 if item is None:
                     if ready > shift_end:
                         break
@@ -582,9 +604,9 @@ def _timetable(
                     if opens is None:
                         break  # more breaks here only make it later
                     at, done = opens, opens + item.service
-                if j not in nxt or (done, changed) < nxt[j]:
-                    nxt[j] = (done, changed)
-                    ptr[j] = (k, list(taken), at, f)
+                if breaks_after not in nxt or (done, changed) < nxt[breaks_after]:
+                    nxt[breaks_after] = (done, changed)
+                    ptr[breaks_after] = (breaks_before, list(taken), at, free_at)
         if not nxt:
             return None
         layer = nxt
@@ -593,25 +615,27 @@ def _timetable(
         return None
     starts = [0] * len(items)
     gaps: list[list[tuple[int, int]]] = [[] for _ in range(len(items) + 1)]
-    finish, j = 0, count
-    for g in range(len(items), -1, -1):
-        k, taken, at, _ = trail[g][j]
-        if g == len(items):
+    finish, breaks_after = 0, count
+    for gap in range(len(items), -1, -1):
+        breaks_before, taken, at, _ = trail[gap][breaks_after]
+        if gap == len(items):
             finish = at
         else:
-            starts[g] = at
+            starts[gap] = at
         limit = at  # keep a break's stored start where it still fits before what follows
-        for i in range(len(taken) - 1, -1, -1):
-            rule = due[k + i]
+        for index in range(len(taken) - 1, -1, -1):
+            rule = due[breaks_before + index]
             if (
                 rule.stored is not None
-                and taken[i] < rule.stored <= rule.latest
+                and taken[index] < rule.stored <= rule.latest
                 and rule.stored + rule.seconds <= limit
             ):
-                taken[i] = rule.stored
-            limit = taken[i]
-        gaps[g] = [(b, due[k + i].seconds) for i, b in enumerate(taken)]
-        j = k
+                taken[index] = rule.stored
+            limit = taken[index]
+        gaps[gap] = [
+            (break_start, due[breaks_before + i].seconds) for i, break_start in enumerate(taken)
+        ]
+        breaks_after = breaks_before
     return starts, gaps, finish
 
 

@@ -77,9 +77,10 @@ class Instance:
         rows = [self.start_row(tech), *(self.job_row(j) for j in jobs), self.end_row(tech)]
         if "durations" in self.__dict__:
             return [int(self.durations[a, b]) for a, b in pairwise(rows)]
-        t = self.technicians[tech]
+        technician = self.technicians[tech]
         return travel.route(
-            self.problem.travel, [t.start, *(self.jobs[j].location for j in jobs), t.home_end]
+            self.problem.travel,
+            [technician.start, *(self.jobs[j].location for j in jobs), technician.home_end],
         )
 
     @property
@@ -140,7 +141,7 @@ def compile_problem(problem: Problem) -> Instance:
         back=travel.between(problem.travel, sites, [t.home_end for t in techs]),
     )
     horizon = (min((s for s, _ in shifts), default=0), max((e for _, e in shifts), default=0))
-    for j, job in enumerate(jobs):
+    for job_index, job in enumerate(jobs):
         if job.pinned_start is not None:
             at = secs(job.pinned_start)
             windows = [(at, at)]
@@ -149,17 +150,17 @@ def compile_problem(problem: Problem) -> Instance:
         else:
             windows = [horizon]
         instance.windows.append(sorted(windows))
-        eligible, reason = _eligibility(instance, j)
+        eligible, reason = _eligibility(instance, job_index)
         instance.eligible.append(eligible)
         if reason is not None:
-            instance.why_not[j] = reason
+            instance.why_not[job_index] = reason
     return instance
 
 
-def _eligibility(inst: Instance, j: int) -> tuple[list[int], Reason | None]:
-    """The technicians who may do job ``j``; when there are none, why, in the terms of the
-    first rule that leaves nobody (skills, certifications, pinning, parts, time)."""
-    job = inst.jobs[j]
+def _eligibility(inst: Instance, job_index: int) -> tuple[list[int], Reason | None]:
+    """The technicians who may do job ``job_index``; when there are none, why, in the terms of
+    the first rule that leaves nobody (skills, certifications, pinning, parts, time)."""
+    job = inst.jobs[job_index]
     candidates = list(range(len(inst.technicians)))
     if not candidates:
         return [], Reason("no_technician", "no technician is on shift in this problem")
@@ -214,7 +215,7 @@ def _eligibility(inst: Instance, j: int) -> tuple[list[int], Reason | None]:
             "capacity", f"{job.duration_s / 60:g} min is more work than any day allows"
         )
     candidates = limit
-    reachable = [t for t in candidates if _reachable(inst, t, j)]
+    reachable = [t for t in candidates if _reachable(inst, t, job_index)]
     if not reachable:
         return [], Reason(
             "window",
@@ -235,11 +236,12 @@ def _stocked(tech: Technician, job: Job) -> bool:
     return all(stock[sku] >= n for sku, n in job.parts.items())
 
 
-def _reachable(inst: Instance, t: int, j: int) -> bool:
-    """Alone in technician ``t``'s day (breaks ignored), could job ``j`` start in a window?"""
-    shift_start, shift_end = inst.shifts[t]
-    go = int(inst.go[t, j])
-    back = int(inst.back[j, t])
+def _reachable(inst: Instance, tech: int, job_index: int) -> bool:
+    """Alone in technician ``tech``'s day (breaks ignored), could job ``job_index`` start in a
+    window?"""
+    shift_start, shift_end = inst.shifts[tech]
+    go = int(inst.go[tech, job_index])
+    back = int(inst.back[job_index, tech])
     earliest = shift_start + go
-    latest = shift_end - back - inst.service[j]
-    return any(max(a, earliest) <= min(b, latest) for a, b in inst.windows[j])
+    latest = shift_end - back - inst.service[job_index]
+    return any(max(a, earliest) <= min(b, latest) for a, b in inst.windows[job_index])

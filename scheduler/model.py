@@ -103,14 +103,14 @@ class Technician(Model):
 
     @model_validator(mode="after")
     def _breaks_fit_the_shift(self) -> Technician:
-        for n, rule in enumerate(self.breaks):
+        for index, rule in enumerate(self.breaks):
             earliest = max(rule.window.start, self.shift.start)
             if (
                 rule.window.end < self.shift.start
                 or earliest + timedelta(minutes=rule.minutes) > self.shift.end
             ):
                 raise ValueError(
-                    f"breaks.{n}.window: a {rule.minutes}-minute break due then cannot be "
+                    f"breaks.{index}.window: a {rule.minutes}-minute break due then cannot be "
                     "taken inside the shift"
                 )
         return self
@@ -170,11 +170,11 @@ class Problem(Model):
     def _consistent(self) -> Problem:
         techs = _unique("technicians", [t.id for t in self.technicians])
         _unique("jobs", [j.id for j in self.jobs])
-        for n, job in enumerate(self.jobs):
+        for index, job in enumerate(self.jobs):
             for name in ("pinned_technician", "preferred_technician"):
                 tech = getattr(job, name)
                 if tech is not None and tech not in techs:
-                    raise ValueError(f"jobs.{n}.{name}: no technician {tech!r}")
+                    raise ValueError(f"jobs.{index}.{name}: no technician {tech!r}")
         matrix = self.travel.matrix_s
         if matrix is not None:
             size = len(matrix)
@@ -189,19 +189,19 @@ class Problem(Model):
 
     def _places(self) -> list[tuple[str, Place]]:
         out = []
-        for n, tech in enumerate(self.technicians):
-            out.append((f"technicians.{n}.start", tech.start))
+        for index, tech in enumerate(self.technicians):
+            out.append((f"technicians.{index}.start", tech.start))
             if tech.end is not None:
-                out.append((f"technicians.{n}.end", tech.end))
+                out.append((f"technicians.{index}.end", tech.end))
         out += [(f"jobs.{n}.location", job.location) for n, job in enumerate(self.jobs)]
         return out
 
 
 def _unique(what: str, ids: list[str]) -> set[str]:
     seen: set[str] = set()
-    for n, ident in enumerate(ids):
+    for index, ident in enumerate(ids):
         if ident in seen:
-            raise ValueError(f"{what}.{n}.id: {ident!r} is used twice")
+            raise ValueError(f"{what}.{index}.id: {ident!r} is used twice")
         seen.add(ident)
     return seen
 

@@ -166,10 +166,12 @@ class _Loads:
             total_work=sum(inst.service[j] for j in todo),
         )
 
-    def amount(self, inst: Instance, j: int) -> list[int]:
-        """What job ``j`` takes of each dimension."""
-        parts = inst.jobs[j].parts
-        return [parts.get(sku, 0) for sku in self.skus] + ([inst.service[j]] if self.work else [])
+    def amount(self, inst: Instance, job_index: int) -> list[int]:
+        """What job ``job_index`` takes of each dimension."""
+        parts = inst.jobs[job_index].parts
+        return [parts.get(sku, 0) for sku in self.skus] + (
+            [inst.service[job_index]] if self.work else []
+        )
 
     def capacity(self, tech: Technician) -> list[int]:
         """What technician ``tech`` has of each dimension."""
@@ -183,11 +185,11 @@ class _Loads:
 def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[int], _Scale]:
     """PyVRP's problem, and the instance's job for each PyVRP client."""
     techs, jobs = inst.technicians, inst.jobs
-    n = len(techs)
+    tech_count = len(techs)
     scale = _Scale.of(inst, todo)
     rows = (
-        [inst.start_row(t) for t in range(n)]
-        + [inst.end_row(t) for t in range(n)]
+        [inst.start_row(t) for t in range(tech_count)]
+        + [inst.end_row(t) for t in range(tech_count)]
         + [inst.job_row(j) for j in todo]
     )
     places = (
@@ -201,7 +203,7 @@ def _compile(inst: Instance, todo: list[int]) -> tuple[pyvrp.ProblemData, list[i
     data = pyvrp.ProblemData(
         locations=[pyvrp.Location(x=p.lon, y=p.lat) for p in places],
         clients=clients,
-        depots=[pyvrp.Depot(location=i) for i in range(2 * n)],
+        depots=[pyvrp.Depot(location=i) for i in range(2 * tech_count)],
         vehicle_types=vehicle_types,
         distance_matrices=distances,
         duration_matrices=durations,
@@ -214,35 +216,36 @@ def _clients(
     inst: Instance, todo: list[int], loads: _Loads, scale: _Scale
 ) -> tuple[list[pyvrp.Client], list[pyvrp.ClientGroup], list[int]]:
     """One client per window someone eligible can reach (several make an exclusive group),
-    the groups, and the instance's job for each client. Job ``todo[k]`` is at location
-    ``2 * len(technicians) + k``, after the technicians' start and end depots."""
+    the groups, and the instance's job for each client. Job ``todo[position]`` is at
+    location ``2 * len(technicians) + position``, after the technicians' start and end
+    depots."""
     jobs = inst.jobs
     first_client = 2 * len(inst.technicians)
     clients: list[pyvrp.Client] = []
     groups: list[pyvrp.ClientGroup] = []
     job_of: list[int] = []
-    for k, j in enumerate(todo):
-        windows = _windows(inst, j)
+    for position, job_index in enumerate(todo):
+        windows = _windows(inst, job_index)
         group = len(groups) if len(windows) > 1 else None
         members = []
         for early, late in windows:
             members.append(len(clients))
-            job_of.append(j)
+            job_of.append(job_index)
             clients.append(
                 pyvrp.Client(
-                    location=first_client + k,
-                    delivery=loads.amount(inst, j),
-                    service_duration=inst.service[j],
+                    location=first_client + position,
+                    delivery=loads.amount(inst, job_index),
+                    service_duration=inst.service[job_index],
                     tw_early=early,
                     tw_late=late,
-                    prize=scale.prize(jobs[j].priority),
+                    prize=scale.prize(jobs[job_index].priority),
                     required=False,
                     group=group,
-                    name=jobs[j].id,
+                    name=jobs[job_index].id,
                 )
             )
         if group is not None:
-            groups.append(pyvrp.ClientGroup(members, required=False, name=jobs[j].id))
+            groups.append(pyvrp.ClientGroup(members, required=False, name=jobs[job_index].id))
     return clients, groups, job_of
 
 
@@ -251,30 +254,30 @@ def _vehicle_types(
 ) -> tuple[list[pyvrp.VehicleType], list[Any], list[Any]]:
     """One vehicle type per technician, and the routing profiles' distance and duration
     matrices: eligibility is one profile per set of jobs one may not do."""
-    n = len(inst.technicians)
-    first_client = 2 * n
+    tech_count = len(inst.technicians)
+    first_client = 2 * tech_count
     profile_of: dict[frozenset[int], int] = {}
     distances: list[Any] = []  # int64 matrices (pyvrp's stubs spell them np.ndarray[int])
     durations: list[Any] = []
     vehicle_types = []
-    for t, tech in enumerate(inst.technicians):
+    for tech_index, tech in enumerate(inst.technicians):
         barred = frozenset(
-            first_client + k for k, j in enumerate(todo) if t not in inst.eligible[j]
+            first_client + k for k, j in enumerate(todo) if tech_index not in inst.eligible[j]
         )
         if barred not in profile_of:
             profile_of[barred] = len(distances)
             distances.append(_bar(base, barred, scale.never))
             durations.append(_bar(base, barred, scale.too_long))
-        start, end = inst.shifts[t]
+        start, end = inst.shifts[tech_index]
         vehicle_types.append(
             pyvrp.VehicleType(
                 num_available=1,
                 capacity=loads.capacity(tech),
-                start_depot=t,
-                end_depot=n + t,
+                start_depot=tech_index,
+                end_depot=tech_count + tech_index,
                 tw_early=start,
                 tw_late=end,
-                unit_distance_cost=scale.unit[t],
+                unit_distance_cost=scale.unit[tech_index],
                 unit_duration_cost=0,
                 profile=profile_of[barred],
                 name=tech.id,
@@ -283,17 +286,17 @@ def _vehicle_types(
     return vehicle_types, distances, durations
 
 
-def _windows(inst: Instance, j: int) -> list[tuple[int, int]]:
-    """Job ``j``'s windows in which some eligible technician could start it (alone in the
-    day, as ``instance`` decides reachability); PyVRP times are not negative."""
+def _windows(inst: Instance, job_index: int) -> list[tuple[int, int]]:
+    """Job ``job_index``'s windows in which some eligible technician could start it (alone in
+    the day, as ``instance`` decides reachability); PyVRP times are not negative."""
     reach = []
-    for t in inst.eligible[j]:
-        shift_start, shift_end = inst.shifts[t]
-        go, back = int(inst.go[t, j]), int(inst.back[j, t])
-        reach.append((shift_start + go, shift_end - back - inst.service[j]))
+    for tech_index in inst.eligible[job_index]:
+        shift_start, shift_end = inst.shifts[tech_index]
+        go, back = int(inst.go[tech_index, job_index]), int(inst.back[job_index, tech_index])
+        reach.append((shift_start + go, shift_end - back - inst.service[job_index]))
     return [
         (max(0, early), late)
-        for early, late in inst.windows[j]
+        for early, late in inst.windows[job_index]
         if late >= 0 and any(max(early, a) <= min(late, b) for a, b in reach)
     ]
 

@@ -296,8 +296,8 @@ class _Day:
         if not done or route is None:  # the solver plans the whole of the rest of the day
             return _Shape(adjusted)
         used: Counter[str] = Counter()
-        for s in done:
-            used.update(self.jobs[s.job].parts)
+        for stop in done:
+            used.update(self.jobs[stop.job].parts)
         assert free is not None
         left = None if most is None else (60 * most - worked) // 60
         spent = left is not None and left < 1  # no minutes left: no time either
@@ -340,8 +340,8 @@ class _Day:
         breaks: list[Break] = []
         rest: list[Break] = []  # the breaks still due
         due: list[BreakTaken] = []
-        for n, rule in enumerate(rules):
-            took = taken[n] if n < len(taken) else None
+        for index, rule in enumerate(rules):
+            took = taken[index] if index < len(taken) else None
             if took is not None and took.start <= now:
                 breaks.append(_break(took.start, took.start, rule.minutes))
                 continue

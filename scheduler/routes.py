@@ -50,38 +50,38 @@ def to_plan(inst: Instance, routes: list[EngineRoute], engine: str, seconds: flo
     out: list[Route] = []
     served: dict[int, int] = {}  # job -> technician
     total_travel = 0
-    for r in sorted(routes, key=lambda r: r.technician):
-        if not r.stops:
+    for route in sorted(routes, key=lambda route: route.technician):
+        if not route.stops:
             continue
-        zone = ZoneInfo(inst.technicians[r.technician].time_zone)
+        zone = ZoneInfo(inst.technicians[route.technician].time_zone)
 
         def at(seconds: int, zone: ZoneInfo = zone) -> datetime:
             return inst.at(seconds).astimezone(zone)
 
         stops = []
-        legs = inst.legs(r.technician, [s.job for s in r.stops])
-        for s, leg in zip(r.stops, legs, strict=False):
+        legs = inst.legs(route.technician, [s.job for s in route.stops])
+        for stop, leg in zip(route.stops, legs, strict=False):
             stops.append(
                 Stop(
-                    job=inst.jobs[s.job].id,
-                    arrival=at(s.arrival),
-                    start=at(s.start),
-                    end=at(s.start + inst.service[s.job]),
+                    job=inst.jobs[stop.job].id,
+                    arrival=at(stop.arrival),
+                    start=at(stop.start),
+                    end=at(stop.start + inst.service[stop.job]),
                     travel_s=leg,
                 )
             )
-            served[s.job] = r.technician
+            served[stop.job] = route.technician
         travel_s = sum(legs)
         total_travel += travel_s
         out.append(
             Route(
-                technician=inst.technicians[r.technician].id,
-                start=at(r.start),
-                end=at(r.end),
+                technician=inst.technicians[route.technician].id,
+                start=at(route.start),
+                end=at(route.end),
                 stops=stops,
-                breaks=[BreakTaken(start=at(b), end=at(b + n)) for b, n in r.breaks],
+                breaks=[BreakTaken(start=at(b), end=at(b + n)) for b, n in route.breaks],
                 travel_s=travel_s,
-                work_s=sum(inst.service[s.job] for s in r.stops),
+                work_s=sum(inst.service[s.job] for s in route.stops),
             )
         )
     unassigned = [
@@ -99,11 +99,11 @@ def to_plan(inst: Instance, routes: list[EngineRoute], engine: str, seconds: flo
     )
 
 
-def _left_out(inst: Instance, j: int, served: dict[int, int]) -> Reason:
+def _left_out(inst: Instance, job_index: int, served: dict[int, int]) -> Reason:
     """A job someone could do that the plan left out: higher-priority work took the time
     of everyone who could do it, or there was simply no room in their days."""
-    job = inst.jobs[j]
-    eligible = set(inst.eligible[j])
+    job = inst.jobs[job_index]
+    eligible = set(inst.eligible[job_index])
     busier = [
         k for k, t in served.items() if t in eligible and inst.jobs[k].priority < job.priority
     ]

@@ -62,8 +62,8 @@ class SolomonFormatError(ValueError):
 @dataclass(frozen=True)
 class Customer:
     number: int
-    x: float
-    y: float
+    x_coord: float
+    y_coord: float
     demand: int
     ready: float
     due: float
@@ -91,9 +91,9 @@ class SolomonInstance:
         return self.depot.due
 
 
-def distance(a: Customer, b: Customer) -> float:
+def distance(frm: Customer, to: Customer) -> float:
     """The exact Euclidean distance (and travel time) between two customers, in doubles."""
-    return math.hypot(a.x - b.x, a.y - b.y)
+    return math.hypot(frm.x_coord - to.x_coord, frm.y_coord - to.y_coord)
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -126,54 +126,56 @@ def parse(text: str, *, source: str = "<text>") -> SolomonInstance:
     fleet: tuple[int, int] | None = None
     table: list[Customer] = []
     seen: dict[int, int] = {}  # customer number -> line
-    for n, tokens in rows[1:]:
+    for line_no, tokens in rows[1:]:
         numbers = [_number(t) for t in tokens]
         if all(x is None for x in numbers):
             if table:
                 raise SolomonFormatError(
-                    source, n, f"expected a customer row ({_COLUMNS}), found {_show(tokens)}"
+                    source, line_no, f"expected a customer row ({_COLUMNS}), found {_show(tokens)}"
                 )
             continue  # a heading: VEHICLE, NUMBER CAPACITY, CUSTOMER, CUST NO. ...
         if any(x is None for x in numbers):
             bad = tokens[next(i for i, x in enumerate(numbers) if x is None)]
-            raise SolomonFormatError(source, n, f"{bad!r} is not a number")
+            raise SolomonFormatError(source, line_no, f"{bad!r} is not a number")
         values = [x for x in numbers if x is not None]
         if fleet is None:
             if len(values) != 2:
                 raise SolomonFormatError(
                     source,
-                    n,
+                    line_no,
                     f"expected the fleet: VEHICLE NUMBER and CAPACITY (2 numbers), "
                     f"found {len(values)}",
                 )
-            vehicles = _whole(values[0], "VEHICLE NUMBER", source, n, least=1)
-            capacity = _whole(values[1], "CAPACITY", source, n, least=0)
+            vehicles = _whole(values[0], "VEHICLE NUMBER", source, line_no, least=1)
+            capacity = _whole(values[1], "CAPACITY", source, line_no, least=0)
             fleet = (vehicles, capacity)
             continue
         if len(values) != 7:
             raise SolomonFormatError(
-                source, n, f"expected 7 numbers ({_COLUMNS}), found {len(values)}"
+                source, line_no, f"expected 7 numbers ({_COLUMNS}), found {len(values)}"
             )
-        number = _whole(values[0], "CUST NO.", source, n, least=0)
-        x, y = values[1], values[2]
-        demand = _whole(values[3], "DEMAND", source, n, least=0)
+        number = _whole(values[0], "CUST NO.", source, line_no, least=0)
+        x_coord, y_coord = values[1], values[2]
+        demand = _whole(values[3], "DEMAND", source, line_no, least=0)
         ready, due, service = values[4], values[5], values[6]
         if ready < 0:
-            raise SolomonFormatError(source, n, f"READY TIME {ready:g} is negative")
+            raise SolomonFormatError(source, line_no, f"READY TIME {ready:g} is negative")
         if due < ready:
-            raise SolomonFormatError(source, n, f"DUE DATE {due:g} is before READY TIME {ready:g}")
+            raise SolomonFormatError(
+                source, line_no, f"DUE DATE {due:g} is before READY TIME {ready:g}"
+            )
         if service < 0:
-            raise SolomonFormatError(source, n, f"SERVICE TIME {service:g} is negative")
+            raise SolomonFormatError(source, line_no, f"SERVICE TIME {service:g} is negative")
         if not table and number != 0:
             raise SolomonFormatError(
-                source, n, f"the first row must be the depot (CUST NO. 0), found {number}"
+                source, line_no, f"the first row must be the depot (CUST NO. 0), found {number}"
             )
         if number in seen:
             raise SolomonFormatError(
-                source, n, f"customer {number} is listed twice (first on line {seen[number]})"
+                source, line_no, f"customer {number} is listed twice (first on line {seen[number]})"
             )
-        seen[number] = n
-        table.append(Customer(number, x, y, demand, ready, due, service))
+        seen[number] = line_no
+        table.append(Customer(number, x_coord, y_coord, demand, ready, due, service))
     if fleet is None:
         raise SolomonFormatError(
             source, None, f"no VEHICLE NUMBER/CAPACITY row after the name on line {name_line}"
@@ -215,8 +217,8 @@ def read_bks(path: str | Path) -> dict[str, float]:
     ValueError naming the file and line if malformed."""
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            return _bks_rows(path, csv.DictReader(f))
+        with path.open(newline="", encoding="utf-8") as csv_file:
+            return _bks_rows(path, csv.DictReader(csv_file))
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file (not UTF-8)") from None
 
@@ -322,21 +324,21 @@ def to_problem(instance: SolomonInstance, scale: int | None = None) -> Problem:
         for v in range(1, instance.vehicles + 1)
     ]
     jobs = []
-    for row, c in enumerate(instance.customers, start=1):
-        opens, closes = at(c.ready, "up"), at(c.due, "down")
+    for row, customer in enumerate(instance.customers, start=1):
+        opens, closes = at(customer.ready, "up"), at(customer.due, "down")
         if closes < opens:
             raise ValueError(
-                f"{instance.name}: customer {c.number}'s window [{c.ready:g}, {c.due:g}] holds "
-                f"no whole second at scale {scale}"
+                f"{instance.name}: customer {customer.number}'s window "
+                f"[{customer.ready:g}, {customer.due:g}] holds no whole second at scale {scale}"
             )
         jobs.append(
             Job(
-                id=str(c.number),
+                id=str(customer.number),
                 location=Place(lat=0.0, lon=0.0, index=row),
-                duration_s=max(1, math.ceil(c.service * scale)),
+                duration_s=max(1, math.ceil(customer.service * scale)),
                 windows=[Window(start=opens, end=closes)],
                 priority=3,
-                parts={"load": c.demand} if c.demand > 0 else {},
+                parts={"load": customer.demand} if customer.demand > 0 else {},
             )
         )
     return Problem(technicians=technicians, jobs=jobs, travel=Travel(matrix_s=matrix))
@@ -366,42 +368,45 @@ def evaluate(
         reasons.append(f"{len(used)} routes, the fleet has {instance.vehicles} vehicles")
     served: Counter[int] = Counter()
     total = 0.0
-    for n, route in enumerate(routes, start=1):
+    for route_no, route in enumerate(routes, start=1):
         if not route:
             continue
         known = []
         for number in route:
             served[number] += 1
             if number == depot.number:
-                reasons.append(f"route {n}: visits the depot as a customer")
+                reasons.append(f"route {route_no}: visits the depot as a customer")
                 continue
             try:
                 known.append(instance.customer(number))
             except KeyError:
-                reasons.append(f"route {n}: no customer {number}")
+                reasons.append(f"route {route_no}: no customer {number}")
         load = sum(c.demand for c in known)
         if load > instance.capacity:
-            reasons.append(f"route {n}: carries {load}, the capacity is {instance.capacity}")
+            reasons.append(f"route {route_no}: carries {load}, the capacity is {instance.capacity}")
         clock, here = depot.ready, depot
-        for c in known:
-            leg = distance(here, c)
+        for customer in known:
+            leg = distance(here, customer)
             total += leg
             arrival = clock + leg
-            start = max(arrival, c.ready)
-            if start > c.due + TOLERANCE:
+            start = max(arrival, customer.ready)
+            if start > customer.due + TOLERANCE:
                 reasons.append(
-                    f"route {n}: customer {c.number} starts at {start:.4f}, due {c.due:g}"
+                    f"route {route_no}: customer {customer.number} starts at {start:.4f}, "
+                    f"due {customer.due:g}"
                 )
-            clock, here = start + c.service, c
+            clock, here = start + customer.service, customer
         leg = distance(here, depot)
         total += leg
         if clock + leg > depot.due + TOLERANCE:
-            reasons.append(f"route {n}: back at {clock + leg:.4f}, the depot closes {depot.due:g}")
-    for c in instance.customers:
-        if served[c.number] == 0:
-            reasons.append(f"customer {c.number} is not served")
-        elif served[c.number] > 1:
-            reasons.append(f"customer {c.number} is served {served[c.number]} times")
+            reasons.append(
+                f"route {route_no}: back at {clock + leg:.4f}, the depot closes {depot.due:g}"
+            )
+    for customer in instance.customers:
+        if served[customer.number] == 0:
+            reasons.append(f"customer {customer.number} is not served")
+        elif served[customer.number] > 1:
+            reasons.append(f"customer {customer.number} is served {served[customer.number]} times")
     return total, not reasons, reasons
 
 

@@ -67,8 +67,8 @@ _NAMED = re.compile(r"^Value error, ([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
 def describe(error: ValidationError) -> list[str]:
     """Each problem with a problem, as ``jobs.3.windows.0.end: reason``."""
     out = []
-    for e in error.errors(include_url=False):
-        loc, msg = [str(p) for p in e["loc"]], e["msg"]
+    for detail in error.errors(include_url=False):
+        loc, msg = [str(p) for p in detail["loc"]], detail["msg"]
         if named := _NAMED.match(msg):
             loc, msg = [*loc, named.group(1)], named.group(2)
         msg = msg.removeprefix("Value error, ")

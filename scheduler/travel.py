@@ -31,11 +31,13 @@ def between(travel: Travel, frm: Sequence[Place], to: Sequence[Place]) -> NDArra
     lat2, lon2 = _radians(to)
     dlat = lat1[:, None] - lat2[None, :]
     dlon = lon1[:, None] - lon2[None, :]
-    a = (
+    haversine = (
         np.sin(dlat / 2) ** 2
         + np.cos(lat1)[:, None] * np.cos(lat2)[None, :] * np.sin(dlon / 2) ** 2
     )
-    metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))) * travel.road_factor
+    metres = (
+        2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(haversine, 0.0, 1.0))) * travel.road_factor
+    )
     return np.rint(metres / (travel.speed_kmh / 3.6)).astype(np.int64)
 
 
@@ -49,11 +51,13 @@ def route(travel: Travel, places: Sequence[Place]) -> list[int]:
         return [travel.matrix_s[a][b] for a, b in zip(_indices(frm), _indices(to), strict=True)]
     lat1, lon1 = _radians(frm)
     lat2, lon2 = _radians(to)
-    a = (
+    haversine = (
         np.sin((lat1 - lat2) / 2) ** 2
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon1 - lon2) / 2) ** 2
     )
-    metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))) * travel.road_factor
+    metres = (
+        2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(haversine, 0.0, 1.0))) * travel.road_factor
+    )
     return [int(s) for s in np.rint(metres / (travel.speed_kmh / 3.6)).astype(np.int64)]
 
 

@@ -99,9 +99,11 @@ def _parts_and_work(tech: Technician, route: Route, stops: list[tuple[Stop, Job]
     needed: Counter[str] = Counter()
     for _, job in stops:
         needed.update(job.parts)
-    for sku, n in needed.items():
-        if n > tech.van_stock.get(sku, 0):
-            out.append(f"{name}: needs {n} x {sku}, the van holds {tech.van_stock.get(sku, 0)}")
+    for sku, quantity in needed.items():
+        if quantity > tech.van_stock.get(sku, 0):
+            out.append(
+                f"{name}: needs {quantity} x {sku}, the van holds {tech.van_stock.get(sku, 0)}"
+            )
     work = sum(job.duration_s for _, job in stops)
     if route.work_s != work:
         out.append(f"{name}: work_s {route.work_s}, the jobs add up to {work}")

@@ -39,23 +39,23 @@ def solve(
         profile="car", matrix_input=np.ascontiguousarray(inst.durations, dtype=np.uint32)
     )
     skill_of: dict[frozenset[int], int] = {}
-    for j in todo:
-        skill_of.setdefault(frozenset(inst.eligible[j]), len(skill_of) + 1)
+    for job_index in todo:
+        skill_of.setdefault(frozenset(inst.eligible[job_index]), len(skill_of) + 1)
     held: list[set[int]] = [set() for _ in techs]
     for allowed, skill in skill_of.items():
-        for t in allowed:
-            held[t].add(skill)
+        for tech_index in allowed:
+            held[tech_index].add(skill)
     skus = sorted({sku for j in todo for sku in jobs[j].parts})
     limits = any(t.max_working_minutes is not None for t in techs)
     cheapest = min(t.hourly_cost for t in techs)
     break_id = 0
-    for t, tech in enumerate(techs):
+    for tech_index, tech in enumerate(techs):
         capacity = [tech.van_stock.get(sku, 0) for sku in skus]
         if limits:
             minutes = tech.max_working_minutes
             capacity.append(UNLIMITED if minutes is None else minutes * 60)
         breaks = []
-        for earliest, latest, seconds in inst.breaks[t]:
+        for earliest, latest, seconds in inst.breaks[tech_index]:
             break_id += 1
             breaks.append(
                 vroom.Break(
@@ -64,32 +64,32 @@ def solve(
                     service=seconds,
                 )
             )
-        start, end = inst.shifts[t]
+        start, end = inst.shifts[tech_index]
         problem.add_vehicle(
             vroom.Vehicle(
-                t,
-                start=inst.start_row(t),
-                end=inst.end_row(t),
+                tech_index,
+                start=inst.start_row(tech_index),
+                end=inst.end_row(tech_index),
                 capacity=capacity,
-                skills=held[t],
+                skills=held[tech_index],
                 time_window=vroom.TimeWindow(max(0, start), max(0, end)),
                 breaks=breaks,
                 costs=vroom.VehicleCosts(per_hour=round(3600 * tech.hourly_cost / cheapest)),
             )
         )
-    for j in todo:
-        job = jobs[j]
+    for job_index in todo:
+        job = jobs[job_index]
         amount = [job.parts.get(sku, 0) for sku in skus]
         if limits:
-            amount.append(inst.service[j])
-        windows = [vroom.TimeWindow(max(0, a), b) for a, b in inst.windows[j] if b >= 0]
+            amount.append(inst.service[job_index])
+        windows = [vroom.TimeWindow(max(0, a), b) for a, b in inst.windows[job_index] if b >= 0]
         problem.add_job(
             vroom.Job(
-                j,
-                location=inst.job_row(j),
-                default_service=inst.service[j],
+                job_index,
+                location=inst.job_row(job_index),
+                default_service=inst.service[job_index],
                 delivery=amount,
-                skills={skill_of[frozenset(inst.eligible[j])]},
+                skills={skill_of[frozenset(inst.eligible[job_index])]},
                 priority=PRIORITY[job.priority],
                 time_windows=windows,
             )

@@ -141,20 +141,20 @@ class Register(SeededRecords):
         per_worker = min(per_worker, len(CATALOGUE))
         made: list[dict[str, Any]] = []
         first = 100 + rng.randrange(900)
-        for w in range(workers):
-            worker_id = f"W{first + w:06d}"
+        for worker in range(workers):
+            worker_id = f"W{first + worker:06d}"
             for cert in sorted(rng.sample(CATALOGUE, per_worker), key=lambda c: c.code):
                 made.append(self._make(worker_id, cert))
-        n = len(made)
+        count = len(made)
         self._spoil_share(made, "id", malformed, MALFORMED_KINDS)
         clock = self.last_stamp + timedelta(hours=6)
-        for start in range(0, n, LOAD_BATCH):
+        for start in range(0, count, LOAD_BATCH):
             for record in made[start : start + LOAD_BATCH]:
                 self._put(record, clock)
             clock += timedelta(seconds=rng.randint(1, 4))
         for _ in range(3):  # renewal runs: scattered records, one stamp each run
             clock += timedelta(days=rng.randint(3, 15), hours=rng.randint(0, 8))
-            ids = sorted(rng.sample(sorted(self.records), max(1, n // 12))) if n else []
+            ids = sorted(rng.sample(sorted(self.records), max(1, count // 12))) if count else []
             for record_id in ids:
                 self._put(self.records[record_id], clock)
         self.last_stamp = max(self.last_stamp, clock)
@@ -167,16 +167,18 @@ class Register(SeededRecords):
             issued = today - timedelta(days=rng.randint(90, 3650))
             expires = None
         else:
-            r = rng.random()
-            if r < 0.10:  # expired
+            expiry_roll = rng.random()
+            if expiry_roll < 0.10:  # expired
                 expires = today - timedelta(days=rng.randint(1, 400))
-            elif r < 0.22:  # expiring within 30 days
+            elif expiry_roll < 0.22:  # expiring within 30 days
                 expires = today + timedelta(days=rng.randint(0, 30))
             else:
                 expires = today + timedelta(days=rng.randint(90, cert.validity_years * 365 - 61))
             issued = _years_before(expires, cert.validity_years)
-        s = rng.random()
-        status = "suspended" if s < 0.03 else "revoked" if s < 0.05 else "active"
+        status_roll = rng.random()
+        status = (
+            "suspended" if status_roll < 0.03 else "revoked" if status_roll < 0.05 else "active"
+        )
         return {
             "id": f"{worker_id}|{cert.code}",
             "worker_id": worker_id,

@@ -108,9 +108,9 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(payload, status_code=status, headers=out)
 
 
-def version_label(v: int) -> str:
-    season = ("Winter", "Spring", "Summer")[(v - 59) % 3]
-    return f"{season} '{24 + (v - 59) // 3:02d}"
+def version_label(major: int) -> str:
+    season = ("Winter", "Spring", "Summer")[(major - 59) % 3]
+    return f"{season} '{24 + (major - 59) // 3:02d}"
 
 
 def _version_ok(version: str) -> bool:
@@ -165,8 +165,8 @@ def _fault_reply(kind: str, retry_after_s: int) -> tuple[int, Any, dict[str, str
             {},
         )
     if kind == "INVALID_SESSION_ID":
-        e = invalid_session()
-        return e.status, e.body, e.headers
+        error = invalid_session()
+        return error.status, error.body, error.headers
     return (
         503,
         [
@@ -430,11 +430,11 @@ class SalesforceApp:
 
     def query(self, call: Call, include_deleted: bool) -> Reply:
         self._only(call, "GET")
-        q = call.request.query_params.get("q")
-        if not q:
+        text = call.request.query_params.get("q")
+        if not text:
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         batch = _batch_size(call.request) or DEFAULT_BATCH
-        return 200, self.org.query(q, include_deleted, batch, call.version)
+        return 200, self.org.query(text, include_deleted, batch, call.version)
 
     def query_more(self, call: Call) -> Reply:
         self._only(call, "GET")
@@ -455,11 +455,11 @@ class SalesforceApp:
 
     def sobject(self, call: Call) -> Reply:
         method = call.request.method
-        t = self.org.table(call.params["obj"])
+        table = self.org.table(call.params["obj"])
         if method == "GET":
-            return 200, {"objectDescribe": t.type.summary(call.version), "recentItems": []}
+            return 200, {"objectDescribe": table.type.summary(call.version), "recentItems": []}
         if method == "POST":
-            record_id = self.org.create(t.type.name, call.json())
+            record_id = self.org.create(table.type.name, call.json())
             return 201, {"id": record_id, "success": True, "errors": []}
         raise _method_not_allowed(method, "HEAD,GET,POST")
 
@@ -470,35 +470,35 @@ class SalesforceApp:
     def record(self, call: Call) -> Reply:
         method = call.request.method
         obj, record_id = call.params["obj"], call.params["id"]
-        t = self.org.table(obj)
+        table = self.org.table(obj)
         query = call.request.query_params
         if record_id in ("updated", "deleted") and method == "GET":
             start, end = query.get("start", ""), query.get("end", "")
             if record_id == "updated":
-                return 200, self.org.updated(t.type.name, start, end)
-            return 200, self.org.deleted(t.type.name, start, end)
+                return 200, self.org.updated(table.type.name, start, end)
+            return 200, self.org.deleted(table.type.name, start, end)
         if record_id == "Id" and method == "POST":  # upsert by Id with no value: a create
-            new_id = self.org.create(t.type.name, call.json())
+            new_id = self.org.create(table.type.name, call.json())
             return 201, {"id": new_id, "success": True, "errors": [], "created": True}
         if method == "GET":
             fields = [f for f in query.get("fields", "").split(",") if f.strip()] or None
-            return 200, self.org.get(t.type.name, record_id, call.version, fields)
+            return 200, self.org.get(table.type.name, record_id, call.version, fields)
         if method == "PATCH":
-            self.org.update(t.type.name, record_id, call.json())
+            self.org.update(table.type.name, record_id, call.json())
             return 204, None
         if method == "DELETE":
-            self.org.delete(t.type.name, record_id)
+            self.org.delete(table.type.name, record_id)
             return 204, None
         raise _method_not_allowed(method, "HEAD,GET,PATCH,DELETE")
 
     def by_external_id(self, call: Call) -> Reply:
         method = call.request.method
         obj, field_name, value = call.params["obj"], call.params["field"], call.params["value"]
-        t = self.org.table(obj)
+        table = self.org.table(obj)
         if method == "PATCH":
             update_only = call.request.query_params.get("updateOnly", "").lower() == "true"
             record_id, created = self.org.upsert(
-                t.type.name, field_name, value, call.json(), call.version, update_only
+                table.type.name, field_name, value, call.json(), call.version, update_only
             )
             return (201 if created else 200), {
                 "id": record_id,
@@ -507,14 +507,14 @@ class SalesforceApp:
                 "created": created,
             }
         if method in ("GET", "DELETE"):
-            rows = self.org.by_external_id(t.type.name, field_name, value)
+            rows = self.org.by_external_id(table.type.name, field_name, value)
             if len(rows) > 1:
-                raise MultipleChoices(self.org.urls(t, rows, call.version))
+                raise MultipleChoices(self.org.urls(table, rows, call.version))
             if not rows:
                 raise not_found()
             if method == "GET":
-                return 200, self.org.get(t.type.name, rows[0][0], call.version)
-            self.org.delete(t.type.name, rows[0][0])
+                return 200, self.org.get(table.type.name, rows[0][0], call.version)
+            self.org.delete(table.type.name, rows[0][0])
             return 204, None
         raise _method_not_allowed(method, "HEAD,GET,PATCH,DELETE")
 

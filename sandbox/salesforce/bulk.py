@@ -148,21 +148,21 @@ class Bulk:
         info = self._new_info(payload, version, "query")
         with self.org.lock:
             try:
-                q = soql.parse(text)
-                compiled = self.org.binder.compile(q)
+                query = soql.parse(text)
+                compiled = self.org.binder.compile(query)
             except soql.SoqlError as exc:
                 raise ApiError(400, "API_ERROR", f"{exc.code}: {exc.message}") from None
-            if compiled.count_items or q.offset:
+            if compiled.count_items or query.offset:
                 raise ApiError(
                     400,
                     "API_ERROR",
                     "Aggregate queries and OFFSET are not supported by Bulk API 2.0",
                 )
-            t = self.org.tables[compiled.sobject.name]
+            table = self.org.tables[compiled.sobject.name]
             pred = compiled.predicate
             rows = [
                 r
-                for r in t.rows
+                for r in table.rows
                 if (operation == "queryAll" or not r[1]) and (pred is None or pred(r))
             ]
             for getter, desc, nulls_last, fold in reversed(compiled.order):
@@ -170,11 +170,17 @@ class Bulk:
             if compiled.limit is not None:
                 rows = rows[: compiled.limit]
             columns = []
-            for item in q.items:
+            for item in query.items:
                 assert item.path is not None
-                r = self.org.binder.resolve(q, compiled.sobject, item.path)
-                name = ".".join([*(f.relationship_name or "" for f in r.chain), r.field.name])
-                getter = _bulk_datetime(r.getter) if r.field.type == "datetime" else r.getter
+                resolved = self.org.binder.resolve(query, compiled.sobject, item.path)
+                name = ".".join(
+                    [*(f.relationship_name or "" for f in resolved.chain), resolved.field.name]
+                )
+                getter = (
+                    _bulk_datetime(resolved.getter)
+                    if resolved.field.type == "datetime"
+                    else resolved.getter
+                )
                 columns.append((name, getter))
         info.update(object=compiled.sobject.name, createdById=created_by, query=text)
         info["state"] = "UploadComplete"
@@ -218,19 +224,19 @@ class Bulk:
         if operation not in INGEST_OPERATIONS:
             raise _invalid_job(f"InvalidJob : Invalid operation: {operation}")
         obj = payload.get("object")
-        t = self.org.tables_lower.get(str(obj).lower())
-        if t is None:
+        table = self.org.tables_lower.get(str(obj).lower())
+        if table is None:
             raise _invalid_job(f"InvalidJob : Invalid object: {obj}")
         ext = payload.get("externalIdFieldName")
         if operation == "upsert":
             if not ext:
                 raise _invalid_job("InvalidJob : External ID was blank for the upsert")
-            f = t.type.field(ext)
-            if f is None or not (f.external_id or f.name == "Id"):
+            field = table.type.field(ext)
+            if field is None or not (field.external_id or field.name == "Id"):
                 raise _invalid_job(f"InvalidJob : Invalid external ID field: {ext}")
-            ext = f.name
+            ext = field.name
         info = self._new_info(payload, version, "ingest")
-        info.update(object=t.type.name, createdById=created_by)
+        info.update(object=table.type.name, createdById=created_by)
         if operation == "upsert":
             info["externalIdFieldName"] = ext
         info["contentUrl"] = f"services/data/v{version}/jobs/ingest/{info['id']}/batches"
@@ -302,7 +308,7 @@ class Bulk:
             self._fail(job, str(exc.body[0]["message"]))
             return
         job.header = header
-        t = org.tables[job.info["object"]]
+        table = org.tables[job.info["object"]]
         operation = job.info["operation"]
         ext = job.info.get("externalIdFieldName")
         if not header:
@@ -312,9 +318,9 @@ class Bulk:
             base, dot, _ = name.partition(".")
             if name.lower() == "id":
                 continue
-            if dot and base.lower() in t.type.relationships:
+            if dot and base.lower() in table.type.relationships:
                 continue
-            if not dot and t.type.field(name) is not None:
+            if not dot and table.type.field(name) is not None:
                 continue
             self._fail(job, f"InvalidBatch : Field name not found : {name}")
             job.unprocessed = rows
@@ -338,12 +344,12 @@ class Bulk:
                 for values in chunk:
                     try:
                         outcomes.append(
-                            (values, self._plan(t, header, values, operation, ext, seen))
+                            (values, self._plan(table, header, values, operation, ext, seen))
                         )
                     except RecordError as exc:
                         outcomes.append((values, exc))
                     except ApiError as exc:
-                        outcomes.append((values, self._cell_error(t, header, values, exc)))
+                        outcomes.append((values, self._cell_error(table, header, values, exc)))
                 stamp = org.next_stamp()  # one chunk, one transaction
                 for values, outcome in outcomes:
                     processed += 1
@@ -358,7 +364,7 @@ class Bulk:
                         record_id, created = org.apply(outcome, stamp)
                         job.successful.append([record_id, _cell(created), *values])
                     else:
-                        org._delete(t, outcome, stamp)
+                        org._delete(table, outcome, stamp)
                         job.successful.append([outcome[0], "false", *values])
         job.info.update(
             state="JobComplete",
@@ -369,22 +375,22 @@ class Bulk:
         )
 
     def _cell_error(
-        self, t: Any, header: list[str], values: list[str], exc: ApiError
+        self, table: Any, header: list[str], values: list[str], exc: ApiError
     ) -> RecordError:
         """A value that does not fit its field fails its row, as Bulk API reports it."""
-        f = t.type.field(exc.field) if exc.field else None
-        if exc.code == "JSON_PARSER_ERROR" and f is not None:
-            raw = next((v for h, v in zip(header, values, strict=False) if h == f.name), "")
+        field = table.type.field(exc.field) if exc.field else None
+        if exc.code == "JSON_PARSER_ERROR" and field is not None:
+            raw = next((v for h, v in zip(header, values, strict=False) if h == field.name), "")
             return RecordError.one(
                 "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                f"{f.label}: value not of required type: {raw}",
-                [f.name],
+                f"{field.label}: value not of required type: {raw}",
+                [field.name],
             )
         return RecordError.one(exc.code, str(exc.body[0]["message"]))
 
     def _plan(
         self,
-        t: Any,
+        table: Any,
         header: list[str],
         values: list[str],
         operation: str,
@@ -416,11 +422,11 @@ class Bulk:
         ):
             if given_id is None:
                 if operation == "upsert":
-                    return org.prepare(t, body, None)
+                    return org.prepare(table, body, None)
                 raise RecordError.one("MISSING_ARGUMENT", "Id not specified", [])
             normal = normalize_id(given_id)
-            row = t.by_id.get(normal) if normal else None
-            if normal is None or normal[:3] != t.type.key_prefix:
+            row = table.by_id.get(normal) if normal else None
+            if normal is None or normal[:3] != table.type.key_prefix:
                 raise RecordError.one("MALFORMED_ID", f"malformed id {given_id}", [])
             if row is None:
                 raise RecordError.one(
@@ -430,13 +436,13 @@ class Bulk:
                 raise RecordError.one("ENTITY_IS_DELETED", "entity is deleted", [])
             if operation in ("delete", "hardDelete"):
                 return row
-            return org.prepare(t, body, row)
+            return org.prepare(table, body, row)
         if operation == "insert":
             if given_id is not None:
                 raise RecordError.one(
                     "INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]
                 )
-            return org.prepare(t, body, None)
+            return org.prepare(table, body, None)
         assert ext is not None
         key = next((v for k, v in body.items() if k.lower() == ext.lower()), None)
         if key is None:
@@ -445,7 +451,7 @@ class Bulk:
             raise RecordError.one(
                 "DUPLICATE_VALUE", f"Duplicate external id specified: {key}", [ext]
             )
-        found = t.matches(ext, str(key))
+        found = table.matches(ext, str(key))
         if len(found) > 1:
             raise RecordError.one(
                 "DUPLICATE_EXTERNAL_ID",
@@ -455,8 +461,8 @@ class Bulk:
             )
         if found:
             body = {k: v for k, v in body.items() if k.lower() != ext.lower()}
-            return org.prepare(t, body, found[0])
-        return org.prepare(t, body, None)
+            return org.prepare(table, body, found[0])
+        return org.prepare(table, body, None)
 
     def ingest_results(self, job_id: str, kind: str) -> str:
         job = self._job(job_id, "ingest")

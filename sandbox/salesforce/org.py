@@ -60,8 +60,12 @@ class Table:
         self.minter = IdMinter(sobject.key_prefix, ID_COUNTER_START)
         self.autonumber = 0
         self.deleted_at: dict[str, str] = {}
-        n = len(sobject.fields)
-        self.created, self.modified, self.modstamp = n - 3, n - 2, n - 1
+        field_count = len(sobject.fields)
+        self.created, self.modified, self.modstamp = (
+            field_count - 3,
+            field_count - 2,
+            field_count - 1,
+        )
 
     def add(self, rows: Sequence[Row]) -> None:
         self.rows.extend(rows)
@@ -69,11 +73,11 @@ class Table:
         for row in rows:
             by_id[row[0]] = row
         for name in self.ext_fields:
-            i = self.type.index[name]
+            slot = self.type.index[name]
             index = self.ext[name]
             for row in rows:
-                if row[i] is not None:
-                    index.setdefault(row[i].lower(), []).append(row)
+                if row[slot] is not None:
+                    index.setdefault(row[slot].lower(), []).append(row)
 
     def unindex(self, row: Row, name: str) -> None:
         value = row[self.type.index[name]]
@@ -165,14 +169,14 @@ class Org:
         return self.tables[name].by_id
 
     def table(self, name: str) -> Table:
-        t = self.tables_lower.get(name.lower())
-        if t is None:
+        table = self.tables_lower.get(name.lower())
+        if table is None:
             raise ApiError(
                 404, "NOT_FOUND", f"The requested resource does not exist: sObject type '{name}'"
             )
-        return t
+        return table
 
-    def live_row(self, t: Table, record_id: str) -> Row:
+    def live_row(self, table: Table, record_id: str) -> Row:
         normal = normalize_id(record_id)
         if normal is None:
             raise ApiError(
@@ -180,47 +184,47 @@ class Org:
                 "NOT_FOUND",
                 f"Provided external ID field does not exist or is not accessible: {record_id}",
             )
-        row = t.by_id.get(normal)
+        row = table.by_id.get(normal)
         if row is None:
             raise not_found()
         if row[1]:
             raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
         return row
 
-    def render(self, t: Table, row: Row, version: str, fields: list[str] | None = None) -> dict:
+    def render(self, table: Table, row: Row, version: str, fields: list[str] | None = None) -> dict:
         out: dict[str, Any] = {
             "attributes": {
-                "type": t.type.name,
-                "url": f"/services/data/v{version}/sobjects/{t.type.name}/{row[0]}",
+                "type": table.type.name,
+                "url": f"/services/data/v{version}/sobjects/{table.type.name}/{row[0]}",
             }
         }
-        chosen = t.type.fields
+        chosen = table.type.fields
         if fields:
             chosen = []
             for name in fields:
-                f = t.type.field(name)
-                if f is None:
+                field = table.type.field(name)
+                if field is None:
                     raise ApiError(
                         400,
                         "INVALID_FIELD",
-                        f"No such column '{name}' on entity '{t.type.name}'. If you are "
+                        f"No such column '{name}' on entity '{table.type.name}'. If you are "
                         "attempting to use a custom field, be sure to append the '__c' after "
                         "the custom field name. Please reference your WSDL or the describe call "
                         "for the appropriate names.",
                     )
-                chosen.append(f)
-        for f in chosen:
-            out[f.name] = row[t.type.index[f.name]]
+                chosen.append(field)
+        for field in chosen:
+            out[field.name] = row[table.type.index[field.name]]
         return out
 
     # --- validation ------------------------------------------------------------------------
 
-    def _coerce(self, f: Field, value: Any) -> Any:
+    def _coerce(self, field: Field, value: Any) -> Any:
         """A JSON value as the field holds it; a value that cannot be is JSON_PARSER_ERROR
         (the whole request fails: the body does not deserialize)."""
         if value is None:
             return None
-        t = f.type
+        field_type = field.type
 
         def parser_error(kind: str) -> ApiError:
             token = (
@@ -244,10 +248,10 @@ class Org:
                 "JSON_PARSER_ERROR",
                 f"Cannot deserialize instance of {kind} from {token} value {shown} or request "
                 "may be missing a required field",
-                field=f.name,
+                field=field.name,
             )
 
-        if f.text or t in ("id", "reference"):
+        if field.text or field_type in ("id", "reference"):
             if isinstance(value, str):
                 return value
             if isinstance(value, bool):
@@ -255,31 +259,31 @@ class Org:
             if isinstance(value, int | float):
                 return str(value)
             raise parser_error("string")
-        if t in NUMBER_TYPES:
+        if field_type in NUMBER_TYPES:
             if isinstance(value, bool):
                 raise parser_error("double")
             if isinstance(value, int | float):
-                return int(value) if t == "int" else float(value)
+                return int(value) if field_type == "int" else float(value)
             if isinstance(value, str):
                 try:
-                    return int(value) if t == "int" else float(value)
+                    return int(value) if field_type == "int" else float(value)
                 except ValueError:
                     raise parser_error("double") from None
             raise parser_error("double")
-        if t == "boolean":
+        if field_type == "boolean":
             if isinstance(value, bool):
                 return value
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
             raise parser_error("boolean")
-        if t == "date":
+        if field_type == "date":
             if isinstance(value, str) and len(value) == 10:
                 try:
                     return date.fromisoformat(value).isoformat()
                 except ValueError:
                     pass
             raise parser_error("date")
-        if t == "datetime":
+        if field_type == "datetime":
             if isinstance(value, str):
                 try:
                     moment = datetime.fromisoformat(value)
@@ -289,49 +293,51 @@ class Org:
                     moment = moment.replace(tzinfo=UTC)
                 return datetime_text(moment)
             raise parser_error("datetime")
-        raise parser_error(t)
+        raise parser_error(field_type)
 
-    def _check_value(self, f: Field, value: Any) -> tuple[Any, tuple[str, str, list[str]] | None]:
+    def _check_value(
+        self, field: Field, value: Any
+    ) -> tuple[Any, tuple[str, str, list[str]] | None]:
         """A coerced, non-null value checked as a DML would: length, picklist, email, lookups."""
-        if f.type in ("reference", "id"):
+        if field.type in ("reference", "id"):
             normal = normalize_id(value)
-            target = self.schema[f.reference_to[0]] if f.reference_to else None
+            target = self.schema[field.reference_to[0]] if field.reference_to else None
             if normal is None:
                 return value, (
                     "MALFORMED_ID",
-                    f"{f.label}: id value of incorrect type: {value}",
-                    [f.name],
+                    f"{field.label}: id value of incorrect type: {value}",
+                    [field.name],
                 )
             if target is not None and normal[:3] != target.key_prefix:
                 return value, (
                     "FIELD_INTEGRITY_EXCEPTION",
-                    f"{f.label}: id value of incorrect type: {value}",
-                    [f.name],
+                    f"{field.label}: id value of incorrect type: {value}",
+                    [field.name],
                 )
             if target is not None:
                 parent = self.tables[target.name].by_id.get(normal)
                 if parent is None:
                     return value, ("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
                 if parent[1]:
-                    return value, ("ENTITY_IS_DELETED", "entity is deleted", [f.name])
+                    return value, ("ENTITY_IS_DELETED", "entity is deleted", [field.name])
             return normal, None
-        if f.text and f.length and len(value) > f.length:
+        if field.text and field.length and len(value) > field.length:
             return value, (
                 "STRING_TOO_LONG",
-                f"{f.label}: data value too large: {value[:50]} (max length={f.length})",
-                [f.name],
+                f"{field.label}: data value too large: {value[:50]} (max length={field.length})",
+                [field.name],
             )
-        if f.picklist and value not in f.picklist:
+        if field.picklist and value not in field.picklist:
             return value, (
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"{f.label}: bad value for restricted picklist field: {value}",
-                [f.name],
+                f"{field.label}: bad value for restricted picklist field: {value}",
+                [field.name],
             )
-        if f.type == "email" and not EMAIL_RE.match(value):
+        if field.type == "email" and not EMAIL_RE.match(value):
             return value, (
                 "INVALID_EMAIL_ADDRESS",
-                f"{f.label}: invalid email address: {value}",
-                [f.name],
+                f"{field.label}: invalid email address: {value}",
+                [field.name],
             )
         return value, None
 
@@ -345,8 +351,8 @@ class Org:
                 f"Foreign key external ID: exactly one external ID field is needed for "
                 f"{rel.relationship_name}",
             )
-        f = target.type.field(keys[0])
-        if f is None:
+        field = target.type.field(keys[0])
+        if field is None:
             raise ApiError(
                 400,
                 "INVALID_FIELD",
@@ -354,21 +360,21 @@ class Org:
                 [],
             )
         given = value[keys[0]]
-        if f.name == "Id":
+        if field.name == "Id":
             row = target.by_id.get(normalize_id(str(given)) or "")
             found = [row] if row is not None and not row[1] else []
-        elif f.external_id:
-            found = target.matches(f.name, str(given))
+        elif field.external_id:
+            found = target.matches(field.name, str(given))
         else:
             raise RecordError.one(
                 "INVALID_FIELD",
-                f"Field {f.name} is not an External ID or indexed field for {target.type.name}",
+                f"Field {field.name} is not an External ID or indexed field for {target.type.name}",
                 [],
             )
         if not found:
             raise RecordError.one(
                 "INVALID_FIELD",
-                f"Foreign key external ID: {given} not found for field {f.name} in entity "
+                f"Foreign key external ID: {given} not found for field {field.name} in entity "
                 f"{target.type.name}",
             )
         if len(found) > 1:
@@ -379,22 +385,23 @@ class Org:
             )
         return str(found[0][0])
 
-    def prepare(self, t: Table, body: Mapping[str, Any], row: Row | None) -> Plan:
+    def prepare(self, table: Table, body: Mapping[str, Any], row: Row | None) -> Plan:
         """Validate a record's fields for a create (``row`` None) or an update of ``row``."""
         if not isinstance(body, Mapping):
             raise ApiError(
                 400,
                 "JSON_PARSER_ERROR",
-                f"Cannot deserialize instance of {t.type.name} from {type(body).__name__} value",
+                f"Cannot deserialize instance of {table.type.name} from "
+                f"{type(body).__name__} value",
             )
-        sobject = t.type
+        sobject = table.type
         changes: dict[int, Any] = {}
         errors: list[tuple[str, str, list[str]]] = []
         for key, value in body.items():
             if key == "attributes":
                 continue
-            f = sobject.field(key)
-            if f is None:
+            field = sobject.field(key)
+            if field is None:
                 rel = sobject.relationships.get(key.lower())
                 if rel is not None and isinstance(value, Mapping):
                     # a lookup by the parent's external id writes the lookup field: the same
@@ -413,25 +420,25 @@ class Org:
                     f"No such column '{key}' on sobject of type {sobject.name}",
                     [],
                 )
-            if not (f.createable if row is None else f.updateable):
-                errors.append(_not_writable(f))
+            if not (field.createable if row is None else field.updateable):
+                errors.append(_not_writable(field))
                 continue
-            coerced = self._coerce(f, value)
+            coerced = self._coerce(field, value)
             if coerced is not None:
-                coerced, error = self._check_value(f, coerced)
+                coerced, error = self._check_value(field, coerced)
                 if error:
                     errors.append(error)
                     continue
-            changes[sobject.index[f.name]] = coerced
-        after = list(row) if row is not None else self._defaults(t)
-        for i, v in changes.items():
-            after[i] = v
+            changes[sobject.index[field.name]] = coerced
+        after = list(row) if row is not None else self._defaults(table)
+        for slot, value in changes.items():
+            after[slot] = value
         missing = [
-            f.name
-            for f in sobject.fields
-            if f.required
-            and after[sobject.index[f.name]] is None
-            and (row is None or sobject.index[f.name] in changes)
+            field.name
+            for field in sobject.fields
+            if field.required
+            and after[sobject.index[field.name]] is None
+            and (row is None or sobject.index[field.name] in changes)
         ]
         if missing:
             errors.append(
@@ -442,7 +449,7 @@ class Org:
                 )
             )
         if not errors:
-            errors.extend(self._derive(t, row, changes, after))
+            errors.extend(self._derive(table, row, changes, after))
         if sobject.name == "Asset" and not errors:
             idx = sobject.index
             if after[idx["AccountId"]] is None and after[idx["ContactId"]] is None:
@@ -455,16 +462,16 @@ class Org:
                 )
         if errors:
             raise RecordError(errors)
-        return Plan(t, row, changes)
+        return Plan(table, row, changes)
 
     def _derive(
-        self, t: Table, row: Row | None, changes: dict[int, Any], after: Row
+        self, table: Table, row: Row | None, changes: dict[int, Any], after: Row
     ) -> list[tuple[str, str, list[str]]]:
         """The fields an org fills in itself from a write's lookups (read-only to the API),
         and the checks that need the parent: a price book entry copies its product's name
         and code and is one per product and price book; a product consumed takes its
         product from its price book entry."""
-        name, ix = t.type.name, t.type.index
+        name, ix = table.type.name, table.type.index
         if name == "PricebookEntry" and row is None:
             product = self.tables["Product2"].by_id.get(after[ix["Product2Id"]] or "")
             book = after[ix["Pricebook2Id"]]
@@ -474,7 +481,8 @@ class Org:
                 changes[ix["ProductCode"]] = product[p_ix["ProductCode"]]
                 i_book, i_product = ix["Pricebook2Id"], ix["Product2Id"]
                 if any(
-                    r[i_book] == book and r[i_product] == product[0] and not r[1] for r in t.rows
+                    r[i_book] == book and r[i_product] == product[0] and not r[1]
+                    for r in table.rows
                 ):
                     return [
                         (
@@ -490,119 +498,123 @@ class Org:
             changes[ix["Product2Id"]] = entry[product_ix] if entry is not None else None
         return []
 
-    def _defaults(self, t: Table) -> Row:
-        row: Row = [None] * len(t.type.fields)
+    def _defaults(self, table: Table) -> Row:
+        row: Row = [None] * len(table.type.fields)
         row[1] = False
-        for i, f in enumerate(t.type.fields):
-            if f.default is not None:
-                row[i] = f.default
+        for slot, field in enumerate(table.type.fields):
+            if field.default is not None:
+                row[slot] = field.default
         return row
 
     def apply(self, plan: Plan, stamp: str) -> tuple[str, bool]:
         """Carry out a validated write: (Id, created)."""
-        t = plan.table
+        table = plan.table
         if plan.row is None:
-            row = self._defaults(t)
-            row[0] = t.minter.mint()
-            for i, f in enumerate(t.type.fields):
-                if f.auto_number:
-                    n = t.next_number()
-                    row[i] = f"{n:08d}" if f.name == "WorkOrderNumber" else f"PC-{n:08d}"
-            for i, v in plan.changes.items():
-                row[i] = v
-            row[t.created] = row[t.modified] = row[t.modstamp] = stamp
-            t.add([row])
+            row = self._defaults(table)
+            row[0] = table.minter.mint()
+            for slot, field in enumerate(table.type.fields):
+                if field.auto_number:
+                    number = table.next_number()
+                    row[slot] = (
+                        f"{number:08d}" if field.name == "WorkOrderNumber" else f"PC-{number:08d}"
+                    )
+            for slot, value in plan.changes.items():
+                row[slot] = value
+            row[table.created] = row[table.modified] = row[table.modstamp] = stamp
+            table.add([row])
             return row[0], True
         row = plan.row
-        touched_ext = [name for name in t.ext_fields if t.type.index[name] in plan.changes]
+        touched_ext = [name for name in table.ext_fields if table.type.index[name] in plan.changes]
         for name in touched_ext:
-            t.unindex(row, name)
-        for i, v in plan.changes.items():
-            row[i] = v
+            table.unindex(row, name)
+        for slot, value in plan.changes.items():
+            row[slot] = value
         for name in touched_ext:
-            t.reindex(row, name)
-        row[t.modified] = row[t.modstamp] = stamp  # an update stamps even when nothing changed
+            table.reindex(row, name)
+        row[table.modified] = row[table.modstamp] = (
+            stamp  # an update stamps even when nothing changed
+        )
         return row[0], False
 
     # --- single-record operations ----------------------------------------------------------
 
     def create(self, obj: str, body: Mapping[str, Any]) -> str:
         with self.lock:
-            t = self.table(obj)
-            record_id, _ = self.apply(self.prepare(t, body, None), self.next_stamp())
+            table = self.table(obj)
+            record_id, _ = self.apply(self.prepare(table, body, None), self.next_stamp())
             return record_id
 
     def get(self, obj: str, record_id: str, version: str, fields: list[str] | None = None) -> dict:
         with self.lock:
-            t = self.table(obj)
-            return self.render(t, self.live_row(t, record_id), version, fields)
+            table = self.table(obj)
+            return self.render(table, self.live_row(table, record_id), version, fields)
 
     def update(self, obj: str, record_id: str, body: Mapping[str, Any]) -> str:
         with self.lock:
-            t = self.table(obj)
-            row = self.live_row(t, record_id)
-            return self.apply(self.prepare(t, body, row), self.next_stamp())[0]
+            table = self.table(obj)
+            row = self.live_row(table, record_id)
+            return self.apply(self.prepare(table, body, row), self.next_stamp())[0]
 
     def delete(self, obj: str, record_id: str) -> str:
         with self.lock:
-            t = self.table(obj)
-            row = self.live_row(t, record_id)
-            self._delete(t, row, self.next_stamp())
+            table = self.table(obj)
+            row = self.live_row(table, record_id)
+            self._delete(table, row, self.next_stamp())
             return str(row[0])
 
     def purge(self, obj: str, record_ids: Sequence[str]) -> list[str]:
         """Empty the recycle bin of these records (deleting live ones first): they are gone,
         ``queryAll`` no longer shows them, and nothing records that they were there."""
         with self.lock:
-            t = self.table(obj)
+            table = self.table(obj)
             gone = set()
             for record_id in record_ids:
-                row = t.by_id.get(normalize_id(record_id) or record_id)
+                row = table.by_id.get(normalize_id(record_id) or record_id)
                 if row is None:
                     continue
                 if not row[1]:
-                    self._delete(t, row, self.next_stamp())
+                    self._delete(table, row, self.next_stamp())
                 gone.add(row[0])
-                del t.by_id[row[0]]
-                t.deleted_at.pop(row[0], None)
-            t.rows[:] = [r for r in t.rows if r[0] not in gone]
+                del table.by_id[row[0]]
+                table.deleted_at.pop(row[0], None)
+            table.rows[:] = [r for r in table.rows if r[0] not in gone]
             return sorted(gone)
 
-    def _delete(self, t: Table, row: Row, stamp: str) -> None:
-        for name in t.ext_fields:
-            t.unindex(row, name)
+    def _delete(self, table: Table, row: Row, stamp: str) -> None:
+        for name in table.ext_fields:
+            table.unindex(row, name)
         row[1] = True
-        row[t.modified] = row[t.modstamp] = stamp
-        t.deleted_at[row[0]] = stamp
+        row[table.modified] = row[table.modstamp] = stamp
+        table.deleted_at[row[0]] = stamp
 
-    def _ext_field(self, t: Table, name: str) -> Field:
-        f = t.type.field(name)
-        if f is None:
+    def _ext_field(self, table: Table, name: str) -> Field:
+        field = table.type.field(name)
+        if field is None:
             raise ApiError(
                 404,
                 "NOT_FOUND",
                 f"Provided external ID field does not exist or is not accessible: {name}",
             )
-        if f.name != "Id" and not f.external_id:
+        if field.name != "Id" and not field.external_id:
             raise ApiError(
                 400,
                 "INVALID_FIELD",
-                f"Field {f.name} is not an External ID or indexed field for {t.type.name}",
-                [f.name],
+                f"Field {field.name} is not an External ID or indexed field for {table.type.name}",
+                [field.name],
             )
-        return f
+        return field
 
     def by_external_id(self, obj: str, field_name: str, value: str) -> list[Row]:
         with self.lock:
-            t = self.table(obj)
-            f = self._ext_field(t, field_name)
-            if f.name == "Id":
-                row = t.by_id.get(normalize_id(value) or "")
+            table = self.table(obj)
+            field = self._ext_field(table, field_name)
+            if field.name == "Id":
+                row = table.by_id.get(normalize_id(value) or "")
                 return [row] if row is not None and not row[1] else []
-            return t.matches(f.name, value)
+            return table.matches(field.name, value)
 
-    def urls(self, t: Table, rows: list[Row], version: str) -> list[str]:
-        return [f"/services/data/v{version}/sobjects/{t.type.name}/{r[0]}" for r in rows]
+    def urls(self, table: Table, rows: list[Row], version: str) -> list[str]:
+        return [f"/services/data/v{version}/sobjects/{table.type.name}/{r[0]}" for r in rows]
 
     def upsert(
         self,
@@ -615,33 +627,33 @@ class Org:
     ) -> tuple[str, bool]:
         """PATCH /sobjects/Obj/ExtField/value: (Id, created), or MultipleChoices."""
         with self.lock:
-            t = self.table(obj)
-            f = self._ext_field(t, field_name)
+            table = self.table(obj)
+            field = self._ext_field(table, field_name)
             if not isinstance(body, Mapping):
                 raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
             body = dict(body)
-            for key in [k for k in body if k.lower() == f.name.lower()]:
+            for key in [k for k in body if k.lower() == field.name.lower()]:
                 given = body.pop(key)
                 if given is not None and str(given).lower() != value.lower():
                     raise ApiError(
                         400,
                         "INVALID_FIELD",
-                        f"{f.name}: the value in the request body ({given}) differs from the "
+                        f"{field.name}: the value in the request body ({given}) differs from the "
                         f"external ID in the URL ({value})",
-                        [f.name],
+                        [field.name],
                     )
-            if f.name == "Id":
-                row = self.live_row(t, value)
-                return self.apply(self.prepare(t, body, row), self.next_stamp())
-            found = t.matches(f.name, value)
+            if field.name == "Id":
+                row = self.live_row(table, value)
+                return self.apply(self.prepare(table, body, row), self.next_stamp())
+            found = table.matches(field.name, value)
             if len(found) > 1:
-                raise MultipleChoices(self.urls(t, found, version))
+                raise MultipleChoices(self.urls(table, found, version))
             if found:
-                return self.apply(self.prepare(t, body, found[0]), self.next_stamp())
+                return self.apply(self.prepare(table, body, found[0]), self.next_stamp())
             if update_only:
                 raise not_found()
-            body[f.name] = value
-            return self.apply(self.prepare(t, body, None), self.next_stamp())
+            body[field.name] = value
+            return self.apply(self.prepare(table, body, None), self.next_stamp())
 
     # --- sObject Collections ---------------------------------------------------------------
 
@@ -669,15 +681,15 @@ class Org:
         kind = attributes.get("type") if isinstance(attributes, Mapping) else None
         if not kind:
             raise RecordError.one("INVALID_TYPE", "Must send a concrete entity type.")
-        t = self.tables_lower.get(str(kind).lower())
-        if t is None:
+        table = self.tables_lower.get(str(kind).lower())
+        if table is None:
             raise RecordError.one("INVALID_TYPE", f"sObject type '{kind}' is not supported.")
-        if expected is not None and t.type.name.lower() != expected.lower():
+        if expected is not None and table.type.name.lower() != expected.lower():
             raise RecordError.one(
                 "INVALID_TYPE",
                 f"The record's type {kind} differs from the collection's type {expected}",
             )
-        return t
+        return table
 
     def _finish(
         self,
@@ -688,8 +700,8 @@ class Org:
         failed = any(isinstance(o, RecordError) for o in outcomes)
         results: list[dict[str, Any]] = []
         if failed and all_or_none:
-            for o in outcomes:
-                errors = o if isinstance(o, RecordError) else RecordError([ALL_OR_NONE])
+            for outcome in outcomes:
+                errors = outcome if isinstance(outcome, RecordError) else RecordError([ALL_OR_NONE])
                 result: dict[str, Any] = {
                     "success": False,
                     "errors": errors.collection_errors(),
@@ -699,18 +711,18 @@ class Org:
                 results.append(result)
             return results
         stamp = self.next_stamp()  # one transaction, one stamp
-        for o in outcomes:
-            if isinstance(o, RecordError):
-                result = {"success": False, "errors": o.collection_errors()}
+        for outcome in outcomes:
+            if isinstance(outcome, RecordError):
+                result = {"success": False, "errors": outcome.collection_errors()}
                 if upsert:
                     result["created"] = False
-            elif isinstance(o, Plan):
-                record_id, created = self.apply(o, stamp)
+            elif isinstance(outcome, Plan):
+                record_id, created = self.apply(outcome, stamp)
                 result = {"id": record_id, "success": True, "errors": []}
                 if upsert:
                     result["created"] = created
             else:
-                _, row = o
+                _, row = outcome
                 self._delete(self.tables[self._type_of(row)], row, stamp)
                 result = {"id": row[0], "success": True, "errors": []}
             results.append(result)
@@ -725,50 +737,50 @@ class Org:
     ) -> list[dict[str, Any]]:
         """PATCH /composite/sobjects/Obj/ExtField: per-record UpsertResults."""
         with self.lock:
-            t = self.table(obj)
-            f = self._ext_field(t, field_name)
+            table = self.table(obj)
+            field = self._ext_field(table, field_name)
             records = self._collection_records(records)
             values: list[str | None] = []
             for record in records:
                 given = None
                 if isinstance(record, Mapping):
                     given = next(
-                        (v for k, v in record.items() if k.lower() == f.name.lower()), None
+                        (v for k, v in record.items() if k.lower() == field.name.lower()), None
                     )
                 values.append(None if given is None else str(given).lower())
             seen: dict[str, int] = {}
-            for v in values:
-                if v is not None:
-                    seen[v] = seen.get(v, 0) + 1
+            for value in values:
+                if value is not None:
+                    seen[value] = seen.get(value, 0) + 1
             outcomes: list[Plan | RecordError | tuple[str, Row]] = []
             for record, value in zip(records, values, strict=True):
                 try:
-                    self._record_type(record, t.type.name)
+                    self._record_type(record, table.type.name)
                     if value is None:
-                        raise RecordError.one("MISSING_ARGUMENT", f"{f.name} not specified", [])
+                        raise RecordError.one("MISSING_ARGUMENT", f"{field.name} not specified", [])
                     if seen[value] > 1:
                         raise RecordError.one(
                             "DUPLICATE_EXTERNAL_ID",
-                            f"Duplicate external id specified: {record_value(record, f.name)}",
-                            [f.name],
+                            f"Duplicate external id specified: {record_value(record, field.name)}",
+                            [field.name],
                         )
-                    if f.name == "Id":
+                    if field.name == "Id":
                         raise RecordError.one(
                             "INVALID_FIELD", "Only external ids are supported, not record ids", []
                         )
-                    found = t.matches(f.name, value)
+                    found = table.matches(field.name, value)
                     if len(found) > 1:
                         raise RecordError.one(
                             "DUPLICATE_EXTERNAL_ID",
-                            f"{f.name}: more than one record found for external id field: "
+                            f"{field.name}: more than one record found for external id field: "
                             f"[{', '.join(r[0] for r in found)}]",
-                            [f.name],
+                            [field.name],
                         )
                     body = {k: v for k, v in record.items()}
                     if found:
-                        for key in [k for k in body if k.lower() == f.name.lower()]:
+                        for key in [k for k in body if k.lower() == field.name.lower()]:
                             del body[key]
-                    outcomes.append(self.prepare(t, body, found[0] if found else None))
+                    outcomes.append(self.prepare(table, body, found[0] if found else None))
                 except RecordError as exc:
                     outcomes.append(exc)
             return self._finish(outcomes, all_or_none, upsert=True)
@@ -780,14 +792,14 @@ class Org:
             outcomes: list[Plan | RecordError | tuple[str, Row]] = []
             for record in records:
                 try:
-                    t = self._record_type(record, None)
+                    table = self._record_type(record, None)
                     if any(k.lower() == "id" for k in record):
                         raise RecordError.one(
                             "INVALID_FIELD",
                             "cannot specify Id in an insert call",
                             ["Id"],
                         )
-                    outcomes.append(self.prepare(t, record, None))
+                    outcomes.append(self.prepare(table, record, None))
                 except RecordError as exc:
                     outcomes.append(exc)
             return self._finish(outcomes, all_or_none, upsert=False)
@@ -799,16 +811,16 @@ class Org:
             outcomes: list[Plan | RecordError | tuple[str, Row]] = []
             for record in records:
                 try:
-                    t = self._record_type(record, None)
+                    table = self._record_type(record, None)
                     given = next((v for k, v in record.items() if k.lower() == "id"), None)
                     if given is None:
                         raise RecordError.one("MISSING_ARGUMENT", "Id not specified", [])
                     normal = normalize_id(str(given))
-                    row = t.by_id.get(normal) if normal else None
-                    if normal is None or normal[:3] != t.type.key_prefix:
+                    row = table.by_id.get(normal) if normal else None
+                    if normal is None or normal[:3] != table.type.key_prefix:
                         raise RecordError.one(
                             "MALFORMED_ID",
-                            f"{t.type.label} ID: id value of incorrect type: {given}",
+                            f"{table.type.label} ID: id value of incorrect type: {given}",
                             ["Id"],
                         )
                     if row is None:
@@ -818,7 +830,7 @@ class Org:
                     if row[1]:
                         raise RecordError.one("ENTITY_IS_DELETED", "entity is deleted", [])
                     body = {k: v for k, v in record.items() if k.lower() != "id"}
-                    outcomes.append(self.prepare(t, body, row))
+                    outcomes.append(self.prepare(table, body, row))
                 except RecordError as exc:
                     outcomes.append(exc)
             return self._finish(outcomes, all_or_none, upsert=False)
@@ -830,11 +842,11 @@ class Org:
             outcomes: list[Plan | RecordError | tuple[str, Row]] = []
             for given in ids:
                 normal = normalize_id(given)
-                t = next(
+                table = next(
                     (x for x in self.tables.values() if normal and normal[:3] == x.type.key_prefix),
                     None,
                 )
-                row = t.by_id.get(normal) if t is not None and normal else None
+                row = table.by_id.get(normal) if table is not None and normal else None
                 if row is None:
                     outcomes.append(
                         RecordError.one("MALFORMED_ID", f"malformed id {given}", [])
@@ -860,20 +872,20 @@ class Org:
                     "NUMBER_OUTSIDE_VALID_RANGE",
                     f"Maximum SOQL offset allowed is {MAX_OFFSET}",
                 )
-            t = self.tables[compiled.sobject.name]
+            table = self.tables[compiled.sobject.name]
             pred = compiled.predicate
             if include_deleted:
-                rows = [r for r in t.rows if pred(r)] if pred else list(t.rows)
+                rows = [r for r in table.rows if pred(r)] if pred else list(table.rows)
             elif pred:
-                rows = [r for r in t.rows if not r[1] and pred(r)]
+                rows = [r for r in table.rows if not r[1] and pred(r)]
             else:
-                rows = [r for r in t.rows if not r[1]]
+                rows = [r for r in table.rows if not r[1]]
             if compiled.count_only:
                 return {"totalSize": len(rows), "done": True, "records": []}
             if compiled.count_items:
                 record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
-                for n, item in enumerate(compiled.count_items):
-                    record[f"expr{n}"] = (
+                for index, item in enumerate(compiled.count_items):
+                    record[f"expr{index}"] = (
                         len(rows)
                         if item is None
                         else sum(1 for r in rows if item.getter(r) is not None)
@@ -916,19 +928,19 @@ class Org:
     def updated(self, obj: str, start: str, end: str) -> dict:
         """GET /sobjects/Obj/updated/?start=..&end=..: Ids changed in the window."""
         with self.lock:
-            t = self.table(obj)
+            table = self.table(obj)
             lo, hi = _window(start, end)
-            ids = [r[0] for r in t.rows if not r[1] and lo <= r[t.modstamp] < hi]
+            ids = [r[0] for r in table.rows if not r[1] and lo <= r[table.modstamp] < hi]
             return {"ids": ids, "latestDateCovered": hi}
 
     def deleted(self, obj: str, start: str, end: str) -> dict:
         with self.lock:
-            t = self.table(obj)
+            table = self.table(obj)
             lo, hi = _window(start, end)
             rows = [
                 {"id": i, "deletedDate": at}
-                for i, at in t.deleted_at.items()
-                if lo <= at < hi and t.by_id[i][1]
+                for i, at in table.deleted_at.items()
+                if lo <= at < hi and table.by_id[i][1]
             ]
             return {
                 "deletedRecords": rows,
@@ -956,9 +968,9 @@ class Org:
 
     def expire_sessions(self) -> int:
         with self.lock:
-            n = len(self.sessions)
+            count = len(self.sessions)
             self.sessions.clear()
-            return n
+            return count
 
     def limits(self) -> dict[str, Any]:
         remaining = max(self.api_max - self.api_used, 0)
@@ -981,43 +993,43 @@ class Org:
     ) -> tuple[list[str], str]:
         """Change records in bulk in one transaction (one SystemModstamp)."""
         with self.lock:
-            t = self.table(obj)
+            table = self.table(obj)
             if isinstance(which, int):
-                live = t.live()
+                live = table.live()
                 rows = self.rng.sample(live, min(which, len(live)))
                 rows.sort(key=lambda r: r[0])
             else:
-                rows = [self.live_row(t, i) for i in which]
+                rows = [self.live_row(table, i) for i in which]
             stamp = self.next_stamp()
             plans = []
             for row in rows:
                 if fields is not None:  # the caller's change: refused as the API would
-                    plans.append(self.prepare(t, fields, row))
+                    plans.append(self.prepare(table, fields, row))
                     continue
                 try:
-                    plans.append(self.prepare(t, self._typical_change(t, row), row))
+                    plans.append(self.prepare(table, self._typical_change(table, row), row))
                 except RecordError:  # a malformed seeded record: stamp it all the same
-                    plans.append(Plan(t, row, {}))
+                    plans.append(Plan(table, row, {}))
             for plan in plans:
                 self.apply(plan, stamp)
             return [r[0] for r in rows], stamp
 
-    def _typical_change(self, t: Table, row: Row) -> dict[str, Any]:
+    def _typical_change(self, table: Table, row: Row) -> dict[str, Any]:
         rng = self.rng
-        name = t.type.name
+        name = table.type.name
         if name in ("Account", "Contact"):
             return {"Phone": f"+49 {rng.randint(30, 99)} {rng.randint(100000, 9999999)}"}
         if name == "Asset":
-            current = row[t.type.index["Status"]]
+            current = row[table.type.index["Status"]]
             return {"Status": "Registered" if current == "Installed" else "Installed"}
         if name == "WorkOrder":
             return {"Priority": rng.choice(("Low", "Medium", "High", "Critical"))}
         if name == "Product2":
-            return {"IsActive": not row[t.type.index["IsActive"]]}
+            return {"IsActive": not row[table.type.index["IsActive"]]}
         if name == "ProductConsumed":
             return {"QuantityConsumed": float(rng.randint(1, 5))}
         if name == "PricebookEntry":  # a price rise
-            return {"UnitPrice": round(row[t.type.index["UnitPrice"]] * 1.03, 2)}
+            return {"UnitPrice": round(row[table.type.index["UnitPrice"]] * 1.03, 2)}
         return {}
 
     def record_write(self, entry: dict[str, Any]) -> None:
@@ -1026,12 +1038,12 @@ class Org:
             self.ledger.append(entry)
 
 
-def _not_writable(f: Field) -> tuple[str, str, list[str]]:
+def _not_writable(field: Field) -> tuple[str, str, list[str]]:
     return (
         "INVALID_FIELD_FOR_INSERT_UPDATE",
-        f"Unable to create/update fields: {f.name}. Please check the security settings of "
+        f"Unable to create/update fields: {field.name}. Please check the security settings of "
         "this field and verify that it is read/write for your profile or permission set.",
-        [f.name],
+        [field.name],
     )
 
 

@@ -324,9 +324,9 @@ def _cumulative(weighted: tuple[tuple[str, float], ...]) -> tuple[list[str], lis
     return values, edges
 
 
-def _pick(values: list[str], edges: list[float], r: float) -> str:
+def _pick(values: list[str], edges: list[float], roll: float) -> str:
     for value, edge in zip(values, edges, strict=True):
-        if r < edge:
+        if roll < edge:
             return value
     return values[-1]
 
@@ -348,10 +348,10 @@ class Seeder:
     def _tick(self, seconds: int) -> None:
         self.clock += timedelta(seconds=seconds)
 
-    def _batches(self, n: int) -> list[str]:
+    def _batches(self, count: int) -> list[str]:
         """The stamp of each batch of BATCH records: a data load a few seconds per batch."""
         stamps = []
-        for _ in range(0, n, BATCH):
+        for _ in range(0, count, BATCH):
             stamps.append(self._stamp())
             self._tick(self.rng.randint(1, 4))
         self._tick(300)
@@ -361,17 +361,17 @@ class Seeder:
         if self.progress is not None:
             self.progress(name, done, total)
 
-    def _malformed(self, name: str, n: int, share: float) -> dict[int, str]:
+    def _malformed(self, name: str, count: int, share: float) -> dict[int, str]:
         kinds = MALFORMED_KINDS.get(name, ())
-        if not kinds or share <= 0 or n < 10:
+        if not kinds or share <= 0 or count < 10:
             return {}
-        k = min(max(1, round(n * share)), n // 10)
-        positions = sorted(self.rng.sample(range(n), k))
+        spoiled = min(max(1, round(count * share)), count // 10)
+        positions = sorted(self.rng.sample(range(count), spoiled))
         return {p: kinds[i % len(kinds)] for i, p in enumerate(positions)}
 
-    def _finish(self, t: Table, rows: list[Row], bad: dict[int, str]) -> None:
-        t.add(rows)
-        name = t.type.name
+    def _finish(self, table: Table, rows: list[Row], bad: dict[int, str]) -> None:
+        table.add(rows)
+        name = table.type.name
         for position, reason in bad.items():
             record_id = rows[position][0]
             self.org.malformed[record_id] = (name, reason)
@@ -384,16 +384,16 @@ class Seeder:
     def products(self) -> list[Row]:
         """The catalogue, with the standard price book and one active entry per product
         (carrying the product code in its external-id field, as fieldbridge names parts)."""
-        t = self.org.tables["Product2"]
-        existing = t.live()
+        table = self.org.tables["Product2"]
+        existing = table.live()
         if existing:
             return existing
-        ix = t.type.index
-        width = len(t.type.fields)
+        ix = table.type.index
+        width = len(table.type.fields)
         stamp = self._stamp()
         rows = []
         for (name, code, family, _), record_id in zip(
-            PRODUCTS, t.minter.mint_block(len(PRODUCTS)), strict=True
+            PRODUCTS, table.minter.mint_block(len(PRODUCTS)), strict=True
         ):
             row: Row = [None] * width
             row[0], row[1] = record_id, False
@@ -401,9 +401,9 @@ class Seeder:
             row[ix["ProductCode"]] = code
             row[ix["Family"]] = family
             row[ix["IsActive"]] = True
-            row[t.created] = row[t.modified] = row[t.modstamp] = stamp
+            row[table.created] = row[table.modified] = row[table.modstamp] = stamp
             rows.append(row)
-        self._finish(t, rows, {})
+        self._finish(table, rows, {})
         self.price_book(rows, stamp)
         self._tick(60)
         return rows
@@ -417,14 +417,16 @@ class Seeder:
         book[b_ix["IsActive"]] = book[b_ix["IsStandard"]] = True
         book[books.created] = book[books.modified] = book[books.modstamp] = stamp
         self._finish(books, [book], {})
-        t = self.org.tables["PricebookEntry"]
-        ix = t.type.index
+        table = self.org.tables["PricebookEntry"]
+        ix = table.type.index
         p_ix = self.org.schema["Product2"].index
         prices = {code: price for _, code, _, price in PRODUCTS}
         rows = []
-        for product, record_id in zip(products, t.minter.mint_block(len(products)), strict=True):
+        for product, record_id in zip(
+            products, table.minter.mint_block(len(products)), strict=True
+        ):
             code = product[p_ix["ProductCode"]]
-            row: Row = [None] * len(t.type.fields)
+            row: Row = [None] * len(table.type.fields)
             row[0], row[1] = record_id, False
             row[ix["Name"]] = product[p_ix["Name"]]
             row[ix["Pricebook2Id"]] = book[0]
@@ -434,19 +436,19 @@ class Seeder:
             row[ix["IsActive"]] = True
             row[ix["UseStandardPrice"]] = False
             row[ix["Fieldbridge_Id__c"]] = code
-            row[t.created] = row[t.modified] = row[t.modstamp] = stamp
+            row[table.created] = row[table.modified] = row[table.modstamp] = stamp
             rows.append(row)
-        self._finish(t, rows, {})
+        self._finish(table, rows, {})
 
-    def accounts(self, n: int, share: float) -> list[Row]:
-        t = self.org.tables["Account"]
-        ix = t.type.index
-        width = len(t.type.fields)
+    def accounts(self, count: int, share: float) -> list[Row]:
+        table = self.org.tables["Account"]
+        ix = table.type.index
+        width = len(table.type.fields)
         rnd = self.rng.random
-        ids = t.minter.mint_block(n)
-        stamps = self._batches(n)
-        bad = self._malformed("Account", n, share)
-        postal = {c.name: [self._postal(c.postal) for _ in range(40)] for c in CITIES}
+        ids = table.minter.mint_block(count)
+        stamps = self._batches(count)
+        bad = self._malformed("Account", count, share)
+        postal = {city.name: [self._postal(city.postal) for _ in range(40)] for city in CITIES}
         types, type_edges = _cumulative(ACCOUNT_TYPES)
         i_name, i_type, i_phone = ix["Name"], ix["Type"], ix["Phone"]
         i_street, i_city, i_zip = ix["BillingStreet"], ix["BillingCity"], ix["BillingPostalCode"]
@@ -456,58 +458,58 @@ class Seeder:
             ix["BillingLatitude"],
             ix["BillingLongitude"],
         )
-        created, modified, modstamp = t.created, t.modified, t.modstamp
+        created, modified, modstamp = table.created, table.modified, table.modstamp
         ns, nt, nc = len(SURNAMES), len(TRADES), len(CITIES)
         rows: list[Row] = []
-        for i in range(n):
-            c = CITIES[int(rnd() * nc)]
+        for index in range(count):
+            city = CITIES[int(rnd() * nc)]
             row: Row = [None] * width
-            row[0], row[1] = ids[i], False
+            row[0], row[1] = ids[index], False
             row[i_name] = (
                 f"{SURNAMES[int(rnd() * ns)]} {TRADES[int(rnd() * nt)]} "
-                f"{c.suffixes[int(rnd() * len(c.suffixes))]}"
+                f"{city.suffixes[int(rnd() * len(city.suffixes))]}"
             )
             row[i_type] = _pick(types, type_edges, rnd())
-            row[i_phone] = f"{c.phone} {int(rnd() * 8_999_999) + 1_000_000}"
-            streets = STREETS[c.style]
+            row[i_phone] = f"{city.phone} {int(rnd() * 8_999_999) + 1_000_000}"
+            streets = STREETS[city.style]
             street = streets[int(rnd() * len(streets))]
             number = int(rnd() * 180) + 1
-            row[i_street] = f"{street} {number}" if c.style == "de" else f"{number} {street}"
-            row[i_city] = c.name
-            row[i_state] = STATES.get(c.name)
-            row[i_zip] = postal[c.name][int(rnd() * 40)]
-            row[i_country] = c.country
-            row[i_lat] = round(c.lat + (rnd() - 0.5) * 0.14, 6)
-            row[i_lon] = round(c.lon + (rnd() - 0.5) * 0.22, 6)
-            row[created] = row[modified] = row[modstamp] = stamps[i // BATCH]
-            reason = bad.get(i)
+            row[i_street] = f"{street} {number}" if city.style == "de" else f"{number} {street}"
+            row[i_city] = city.name
+            row[i_state] = STATES.get(city.name)
+            row[i_zip] = postal[city.name][int(rnd() * 40)]
+            row[i_country] = city.country
+            row[i_lat] = round(city.lat + (rnd() - 0.5) * 0.14, 6)
+            row[i_lon] = round(city.lon + (rnd() - 0.5) * 0.22, 6)
+            row[created] = row[modified] = row[modstamp] = stamps[index // BATCH]
+            reason = bad.get(index)
             if reason == "missing_coordinates":
                 row[i_lat] = row[i_lon] = None
             elif reason == "latitude_out_of_range":
                 row[i_lat] = round(90.0 + rnd() * 60.0, 6)
             rows.append(row)
-            if i % PROGRESS_EVERY == 0 and i:
-                self._report("Account", i, n)
-        self._finish(t, rows, bad)
+            if index % PROGRESS_EVERY == 0 and index:
+                self._report("Account", index, count)
+        self._finish(table, rows, bad)
         return rows
 
-    def contacts(self, n: int, accounts: list[Row], share: float) -> list[Row]:
-        t = self.org.tables["Contact"]
-        ix = t.type.index
-        width = len(t.type.fields)
+    def contacts(self, count: int, accounts: list[Row], share: float) -> list[Row]:
+        table = self.org.tables["Contact"]
+        ix = table.type.index
+        width = len(table.type.fields)
         rnd = self.rng.random
-        ids = t.minter.mint_block(n)
-        stamps = self._batches(n)
-        bad = self._malformed("Contact", n, share)
+        ids = table.minter.mint_block(count)
+        stamps = self._batches(count)
+        bad = self._malformed("Contact", count, share)
         a_ix = self.org.schema["Account"].index
         a_name, a_phone = a_ix["Name"], a_ix["Phone"]
         i_account, i_first, i_last = ix["AccountId"], ix["FirstName"], ix["LastName"]
         i_email, i_phone = ix["Email"], ix["Phone"]
         nf, ns, na = len(FIRST_NAMES), len(SURNAMES), len(accounts)
         rows: list[Row] = []
-        for i in range(n):
+        for index in range(count):
             row: Row = [None] * width
-            row[0], row[1] = ids[i], False
+            row[0], row[1] = ids[index], False
             first = FIRST_NAMES[int(rnd() * nf)]
             last = SURNAMES[int(rnd() * ns)]
             row[i_first], row[i_last] = first, last
@@ -522,21 +524,21 @@ class Seeder:
             local = f"{first}.{last}".lower().translate(_ASCII)
             row[i_email] = f"{local}@{domain}"
             row[i_phone] = f"{prefix} {int(rnd() * 8_999_999) + 1_000_000}"
-            if bad.get(i) == "invalid_email":
+            if bad.get(index) == "invalid_email":
                 row[i_email] = f"{local}(at){domain}"
-            row[t.created] = row[t.modified] = row[t.modstamp] = stamps[i // BATCH]
+            row[table.created] = row[table.modified] = row[table.modstamp] = stamps[index // BATCH]
             rows.append(row)
-        self._finish(t, rows, bad)
+        self._finish(table, rows, bad)
         return rows
 
-    def assets(self, n: int, accounts: list[Row], share: float) -> list[Row]:
-        t = self.org.tables["Asset"]
-        ix = t.type.index
-        width = len(t.type.fields)
+    def assets(self, count: int, accounts: list[Row], share: float) -> list[Row]:
+        table = self.org.tables["Asset"]
+        ix = table.type.index
+        width = len(table.type.fields)
         rnd = self.rng.random
-        ids = t.minter.mint_block(n)
-        stamps = self._batches(n)
-        bad = self._malformed("Asset", n, share)
+        ids = table.minter.mint_block(count)
+        stamps = self._batches(count)
+        bad = self._malformed("Asset", count, share)
         products = [
             p
             for p in self.products()
@@ -553,9 +555,9 @@ class Seeder:
         account_prefix = self.org.schema["Account"].key_prefix
         serial = len(self.org.tables["Asset"].rows)
         rows: list[Row] = []
-        for i in range(n):
+        for index in range(count):
             row: Row = [None] * width
-            row[0], row[1] = ids[i], False
+            row[0], row[1] = ids[index], False
             product = products[int(rnd() * np_)]
             row[i_product] = product[0]
             row[i_name] = product[p_ix["Name"]]
@@ -569,28 +571,28 @@ class Seeder:
             row[i_status] = _pick(statuses, status_edges, rnd())
             if na:
                 row[i_account] = accounts[int(rnd() * na)][0]
-            if bad.get(i) == "account_not_found" or not na:
+            if bad.get(index) == "account_not_found" or not na:
                 # an Account Id the org never handed out (a lookup that points nowhere)
-                row[i_account] = id18(f"{account_prefix}{POD}0zz{i:06d}"[:15].ljust(15, "z"))
-                if not na and i not in bad:
-                    bad[i] = "account_not_found"
-            row[t.created] = row[t.modified] = row[t.modstamp] = stamps[i // BATCH]
+                row[i_account] = id18(f"{account_prefix}{POD}0zz{index:06d}"[:15].ljust(15, "z"))
+                if not na and index not in bad:
+                    bad[index] = "account_not_found"
+            row[table.created] = row[table.modified] = row[table.modstamp] = stamps[index // BATCH]
             rows.append(row)
-            if i % PROGRESS_EVERY == 0 and i:
-                self._report("Asset", i, n)
-        self._finish(t, rows, bad)
+            if index % PROGRESS_EVERY == 0 and index:
+                self._report("Asset", index, count)
+        self._finish(table, rows, bad)
         return rows
 
     def work_orders(
-        self, n: int, accounts: list[Row], assets: list[Row], contacts: list[Row], share: float
+        self, count: int, accounts: list[Row], assets: list[Row], contacts: list[Row], share: float
     ) -> list[Row]:
-        t = self.org.tables["WorkOrder"]
-        ix = t.type.index
-        width = len(t.type.fields)
+        table = self.org.tables["WorkOrder"]
+        ix = table.type.index
+        width = len(table.type.fields)
         rnd = self.rng.random
-        ids = t.minter.mint_block(n)
-        stamps = self._batches(n)
-        bad = self._malformed("WorkOrder", n, share)
+        ids = table.minter.mint_block(count)
+        stamps = self._batches(count)
+        bad = self._malformed("WorkOrder", count, share)
         a_ix = self.org.schema["Account"].index
         s_ix = self.org.schema["Asset"].index
         by_account = self.org.tables["Account"].by_id
@@ -608,10 +610,10 @@ class Seeder:
         copy_ix = [(ix[a], a_ix[b]) for a, b in copy]
         ns, nas, nac, nco = len(SUBJECTS), len(assets), len(accounts), len(contacts)
         rows: list[Row] = []
-        for i in range(n):
+        for index in range(count):
             row: Row = [None] * width
-            row[0], row[1] = ids[i], False
-            row[ix["WorkOrderNumber"]] = f"{t.next_number():08d}"
+            row[0], row[1] = ids[index], False
+            row[ix["WorkOrderNumber"]] = f"{table.next_number():08d}"
             subject = SUBJECTS[int(rnd() * ns)]
             row[ix["Subject"]] = subject
             account = None
@@ -633,29 +635,29 @@ class Seeder:
             status = _pick(statuses, status_edges, rnd())
             row[ix["Status"]] = status
             row[ix["Priority"]] = _pick(priorities, priority_edges, rnd())
-            stamp = stamps[i // BATCH]
-            if status != "New" or bad.get(i) == "end_before_start":
+            stamp = stamps[index // BATCH]
+            if status != "New" or bad.get(index) == "end_before_start":
                 row[ix["StartDate"]] = stamp
                 row[ix["EndDate"]] = _plus_hours(stamp, 2)
-            if bad.get(i) == "end_before_start":
+            if bad.get(index) == "end_before_start":
                 row[ix["EndDate"]] = _plus_hours(stamp, -3)
-            row[t.created] = row[t.modified] = row[t.modstamp] = stamp
+            row[table.created] = row[table.modified] = row[table.modstamp] = stamp
             rows.append(row)
-        self._finish(t, rows, bad)
+        self._finish(table, rows, bad)
         return rows
 
-    def mass_update(self, t: Table, share: float, change: Callable[[Row], None]) -> None:
+    def mass_update(self, table: Table, share: float, change: Callable[[Row], None]) -> None:
         """A mass update (a data-quality job, a territory realignment): scattered records,
         one stamp."""
-        live = t.live()
-        k = int(len(live) * share)
-        if k == 0:
+        live = table.live()
+        count = int(len(live) * share)
+        if count == 0:
             return
         stamp = self._stamp()
         self._tick(90)
-        for row in self.rng.sample(live, k):
+        for row in self.rng.sample(live, count):
             change(row)
-            row[t.modified] = row[t.modstamp] = stamp
+            row[table.modified] = row[table.modstamp] = stamp
 
     def _postal(self, pattern: str) -> str:
         rng = self.rng
@@ -685,18 +687,18 @@ def seed_org(
     progress: Progress | None = None,
 ) -> SeedSummary:
     with org.lock:
-        s = Seeder(org, random.Random(seed), progress)
-        s.products()
-        account_rows = s.accounts(customers, malformed) if customers else []
+        seeder = Seeder(org, random.Random(seed), progress)
+        seeder.products()
+        account_rows = seeder.accounts(customers, malformed) if customers else []
         all_accounts = account_rows or org.tables["Account"].live()
         contact_rows = (
-            s.contacts(customers if contacts is None else contacts, all_accounts, malformed)
+            seeder.contacts(customers if contacts is None else contacts, all_accounts, malformed)
             if (contacts or (contacts is None and customers))
             else []
         )
-        asset_rows = s.assets(assets, all_accounts, malformed) if assets else []
+        asset_rows = seeder.assets(assets, all_accounts, malformed) if assets else []
         if work_orders:
-            s.work_orders(
+            seeder.work_orders(
                 work_orders,
                 all_accounts,
                 asset_rows or org.tables["Asset"].live(),
@@ -711,7 +713,7 @@ def seed_org(
                 if row[type_ix] == "Prospect":
                     row[type_ix] = "Customer - Direct"
 
-            s.mass_update(account_t, 0.03, promote)
+            seeder.mass_update(account_t, 0.03, promote)
         if asset_rows:
             asset_t = org.tables["Asset"]
             status_ix = asset_t.type.index["Status"]
@@ -720,6 +722,6 @@ def seed_org(
                 if row[status_ix] == "Installed":
                     row[status_ix] = "Registered"
 
-            s.mass_update(asset_t, 0.02, register)
-        s.summary.last_stamp = datetime_text(org.last_stamp)
-        return s.summary
+            seeder.mass_update(asset_t, 0.02, register)
+        seeder.summary.last_stamp = datetime_text(org.last_stamp)
+        return seeder.summary

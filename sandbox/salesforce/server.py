@@ -252,17 +252,17 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
     def find(self, obj: str, field: str, value: Any) -> list[dict[str, Any]]:
         """Live records whose ``field`` equals ``value`` (text compared case-insensitively)."""
         with self.org.lock:
-            t = self.org.table(obj)
-            f = t.type.field(field)
-            if f is None:
+            table = self.org.table(obj)
+            schema_field = table.type.field(field)
+            if schema_field is None:
                 raise KeyError(f"{obj} has no field {field}")
-            i = t.type.index[f.name]
+            slot = table.type.index[schema_field.name]
             want = value.lower() if isinstance(value, str) else value
             out = []
-            for row in t.rows:
-                v = row[i]
-                if not row[1] and (v.lower() if isinstance(v, str) else v) == want:
-                    record = self.org.render(t, row, self.api_version)
+            for row in table.rows:
+                cell = row[slot]
+                if not row[1] and (cell.lower() if isinstance(cell, str) else cell) == want:
+                    record = self.org.render(table, row, self.api_version)
                     record.pop("attributes")
                     out.append(record)
             return out
@@ -309,26 +309,26 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
         successful record): object, id, external_id, created (None for a plain update or a
         delete), body."""
         out: list[dict[str, Any]] = []
-        for e in self.ledger:
-            if e["fault"] is not None or e["status"] >= 300:
+        for entry in self.ledger:
+            if entry["fault"] is not None or entry["status"] >= 300:
                 continue
-            bulk = BULK_CLOSE.search(e["path"])
+            bulk = BULK_CLOSE.search(entry["path"])
             if (
                 bulk
-                and e["method"] == "PATCH"
-                and (e["body"] or {}).get("state") == "UploadComplete"
+                and entry["method"] == "PATCH"
+                and (entry["body"] or {}).get("state") == "UploadComplete"
             ):
                 out.extend(self._bulk_writes(bulk.group(1)))
                 continue
-            if "/jobs/" in e["path"]:
+            if "/jobs/" in entry["path"]:
                 continue
-            if "/composite/" in e["path"]:
-                records = (e["body"] or {}).get("records") or []
-                ext_field = e["external_id_field"]
-                for record, result in zip(records, e["result"] or [], strict=False):
+            if "/composite/" in entry["path"]:
+                records = (entry["body"] or {}).get("records") or []
+                ext_field = entry["external_id_field"]
+                for record, result in zip(records, entry["result"] or [], strict=False):
                     if not result.get("success"):
                         continue
-                    kind = (record.get("attributes") or {}).get("type") or e["object"]
+                    kind = (record.get("attributes") or {}).get("type") or entry["object"]
                     ext = None
                     if ext_field:
                         ext = next(
@@ -344,16 +344,16 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
                         }
                     )
                 continue
-            created = e["result"].get("created") if isinstance(e["result"], dict) else None
-            if e["method"] == "POST" and created is None:
+            created = entry["result"].get("created") if isinstance(entry["result"], dict) else None
+            if entry["method"] == "POST" and created is None:
                 created = True
             out.append(
                 {
-                    "object": e["object"],
-                    "id": e["id"],
-                    "external_id": e["external_id"],
+                    "object": entry["object"],
+                    "id": entry["id"],
+                    "external_id": entry["external_id"],
                     "created": created,
-                    "body": e["body"],
+                    "body": entry["body"],
                 }
             )
         if obj is not None:

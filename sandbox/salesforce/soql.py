@@ -118,27 +118,27 @@ def _error(query: str, pos: int, code: str, message: str) -> SoqlError:
 
 def tokenize(query: str) -> list[Token]:
     tokens: list[Token] = []
-    pos, n = 0, len(query)
-    while pos < n:
+    pos, length = 0, len(query)
+    while pos < length:
         if query[pos] == "'":
             tokens.append(_string(query, pos))
             pos = tokens[-1].pos + len(tokens[-1].text)
             continue
-        m = _TOKEN.match(query, pos)
-        if m is None:
+        token_match = _TOKEN.match(query, pos)
+        if token_match is None:
             raise _error(
                 query,
                 pos,
                 "MALFORMED_QUERY",
                 f"line 1:{pos} no viable alternative at character '{query[pos]}'",
             )
-        kind = m.lastgroup or ""
-        text = m.group()
+        kind = token_match.lastgroup or ""
+        text = token_match.group()
         if kind != "ws":
             value = float(text) if kind == "number" else None
             tokens.append(Token(kind, text, pos, value))
-        pos = m.end()
-    tokens.append(Token("eof", "<EOF>", n))
+        pos = token_match.end()
+    tokens.append(Token("eof", "<EOF>", length))
     return tokens
 
 
@@ -305,26 +305,26 @@ class _Parser:
             items.append(self.select_item())
         self.expect_keyword("from")
         obj = self.name()
-        q = Query(self.query, items, obj.text, obj.pos)
+        query = Query(self.query, items, obj.text, obj.pos)
         if self.at_keyword("where"):
             self.advance()
-            q.where = self.condition()
+            query.where = self.condition()
         if self.at_keyword("order"):
             self.advance()
             self.expect_keyword("by")
-            q.order.append(self.order_item())
+            query.order.append(self.order_item())
             while self.tok.kind == "punct" and self.tok.text == ",":
                 self.advance()
-                q.order.append(self.order_item())
+                query.order.append(self.order_item())
         if self.at_keyword("limit"):
             self.advance()
-            q.limit = self.integer()
+            query.limit = self.integer()
         if self.at_keyword("offset"):
             self.advance()
-            q.offset = self.integer()
+            query.offset = self.integer()
         if self.tok.kind != "eof":
             raise self.unexpected()
-        return q
+        return query
 
     def select_item(self) -> SelectItem:
         tok = self.tok
@@ -455,9 +455,9 @@ class Compiled:
     offset: int | None
 
 
-def _no_such_column(q: Query, path: Path, obj: SObjectType) -> SoqlError:
+def _no_such_column(query: Query, path: Path, obj: SObjectType) -> SoqlError:
     return _error(
-        q.text,
+        query.text,
         path.pos,
         "INVALID_FIELD",
         f"No such column '{path.parts[-1]}' on entity '{obj.name}'. If you are attempting to "
@@ -474,56 +474,60 @@ class Binder:
         self.schema_lower = {name.lower(): t for name, t in schema.items()}
         self.lookup = lookup
 
-    def compile(self, q: Query) -> Compiled:
-        obj = self.schema_lower.get(q.sobject.lower())
+    def compile(self, query: Query) -> Compiled:
+        obj = self.schema_lower.get(query.sobject.lower())
         if obj is None:
             raise _error(
-                q.text,
-                q.sobject_pos,
+                query.text,
+                query.sobject_pos,
                 "INVALID_TYPE",
-                f"sObject type '{q.sobject}' is not supported. If you are attempting to use a "
+                f"sObject type '{query.sobject}' is not supported. If you are attempting to use a "
                 "custom object, be sure to append the '__c' after the entity name. Please "
                 "reference your WSDL or the describe call for the appropriate names.",
             )
-        counts = [item for item in q.items if item.count]
+        counts = [item for item in query.items if item.count]
         count_only = False
         count_items: list[Resolved | None] = []
         if counts:
-            if len(counts) != len(q.items):
-                plain = next(item for item in q.items if not item.count)
+            if len(counts) != len(query.items):
+                plain = next(item for item in query.items if not item.count)
                 raise _error(
-                    q.text,
+                    query.text,
                     plain.pos,
                     "MALFORMED_QUERY",
                     f"Field must be grouped or aggregated: {plain.path.text if plain.path else ''}",
                 )
             count_only = len(counts) == 1 and counts[0].path is None
-            count_items = [self.resolve(q, obj, c.path) if c.path else None for c in counts]
+            count_items = [self.resolve(query, obj, c.path) if c.path else None for c in counts]
         seen: set[str] = set()
-        for item in q.items:
+        for item in query.items:
             if item.path is None or item.count:
                 continue
-            key = self.canonical(q, obj, item.path).lower()
+            key = self.canonical(query, obj, item.path).lower()
             if key in seen:
                 raise _error(
-                    q.text, item.pos, "MALFORMED_QUERY", f"duplicate field selected: {key}"
+                    query.text, item.pos, "MALFORMED_QUERY", f"duplicate field selected: {key}"
                 )
             seen.add(key)
-        predicate = self.condition(q, obj, q.where) if q.where is not None else None
+        predicate = self.condition(query, obj, query.where) if query.where is not None else None
         order = []
-        for o in q.order:
-            r = self.resolve(q, obj, o.path)
-            order.append((r.getter, o.desc, o.nulls_last, r.field.text))
-        render = self.renderer(q, obj)
-        return Compiled(obj, predicate, order, render, count_only, count_items, q.limit, q.offset)
+        for order_item in query.order:
+            resolved = self.resolve(query, obj, order_item.path)
+            order.append(
+                (resolved.getter, order_item.desc, order_item.nulls_last, resolved.field.text)
+            )
+        render = self.renderer(query, obj)
+        return Compiled(
+            obj, predicate, order, render, count_only, count_items, query.limit, query.offset
+        )
 
     # paths
 
-    def canonical(self, q: Query, obj: SObjectType, path: Path) -> str:
-        r = self.resolve(q, obj, path)
-        return ".".join([*(f.relationship_name or "" for f in r.chain), r.field.name])
+    def canonical(self, query: Query, obj: SObjectType, path: Path) -> str:
+        resolved = self.resolve(query, obj, path)
+        return ".".join([*(f.relationship_name or "" for f in resolved.chain), resolved.field.name])
 
-    def resolve(self, q: Query, obj: SObjectType, path: Path) -> Resolved:
+    def resolve(self, query: Query, obj: SObjectType, path: Path) -> Resolved:
         parts = list(path.parts)
         first = parts[0].lower()
         if len(parts) > 1 and first == obj.name.lower() and first not in obj.relationships:
@@ -534,7 +538,7 @@ class Binder:
             rel = current.relationships.get(part.lower())
             if rel is None:
                 raise _error(
-                    q.text,
+                    query.text,
                     path.pos,
                     "INVALID_FIELD",
                     f"Didn't understand relationship '{part}' in field path. If you are "
@@ -544,12 +548,12 @@ class Binder:
                 )
             chain.append(rel)
             current = self.schema[rel.reference_to[0]]
-        f = current.field(parts[-1])
-        if f is None:
-            raise _no_such_column(q, path, current)
-        index = current.index[f.name]
+        field = current.field(parts[-1])
+        if field is None:
+            raise _no_such_column(query, path, current)
+        index = current.index[field.name]
         if not chain:
-            return Resolved(_item(index), f, ())
+            return Resolved(_item(index), field, ())
         steps = []
         walk = obj
         for rel in chain:
@@ -568,69 +572,69 @@ class Binder:
                 row = parent
             return row[index]
 
-        return Resolved(getter, f, tuple(chain))
+        return Resolved(getter, field, tuple(chain))
 
     # WHERE
 
-    def condition(self, q: Query, obj: SObjectType, node: Any) -> Callable[[Row], bool]:
+    def condition(self, query: Query, obj: SObjectType, node: Any) -> Callable[[Row], bool]:
         if isinstance(node, BoolOp):
-            parts = [self.condition(q, obj, item) for item in node.items]
+            parts = [self.condition(query, obj, item) for item in node.items]
             if node.op == "and":
                 return lambda row: all(p(row) for p in parts)
             return lambda row: any(p(row) for p in parts)
         if isinstance(node, Not):
-            inner = self.condition(q, obj, node.item)
+            inner = self.condition(query, obj, node.item)
             return lambda row: not inner(row)
         assert isinstance(node, Compare)
-        return self.compare(q, obj, node)
+        return self.compare(query, obj, node)
 
-    def compare(self, q: Query, obj: SObjectType, c: Compare) -> Callable[[Row], bool]:
-        r = self.resolve(q, obj, c.path)
-        get, f = r.getter, r.field
-        if c.op == "like":
-            assert isinstance(c.value, Literal)
-            if not f.text:
+    def compare(self, query: Query, obj: SObjectType, comparison: Compare) -> Callable[[Row], bool]:
+        resolved = self.resolve(query, obj, comparison.path)
+        get, field = resolved.getter, resolved.field
+        if comparison.op == "like":
+            assert isinstance(comparison.value, Literal)
+            if not field.text:
                 raise _error(
-                    q.text,
-                    c.pos,
+                    query.text,
+                    comparison.pos,
                     "INVALID_FIELD",
-                    f"invalid operator on {f.type} field: {f.name}",
+                    f"invalid operator on {field.type} field: {field.name}",
                 )
-            pattern = re.compile(c.value.token.like or "", re.IGNORECASE | re.DOTALL)
+            pattern = re.compile(comparison.value.token.like or "", re.IGNORECASE | re.DOTALL)
             return lambda row: (v := get(row)) is not None and pattern.match(v) is not None
-        if c.op in ("in", "notin"):
-            assert isinstance(c.value, tuple)
-            values = {self.value(q, f, lit) for lit in c.value}
-            if f.text:
+        if comparison.op in ("in", "notin"):
+            assert isinstance(comparison.value, tuple)
+            values = {self.value(query, field, lit) for lit in comparison.value}
+            if field.text:
                 values = {v.lower() if isinstance(v, str) else v for v in values}
 
-                def norm(v: Any) -> Any:
-                    return v.lower() if isinstance(v, str) else v
+                def norm(field_value: Any) -> Any:
+                    return field_value.lower() if isinstance(field_value, str) else field_value
             else:
 
-                def norm(v: Any) -> Any:
-                    return v
+                def norm(field_value: Any) -> Any:
+                    return field_value
 
-            if c.op == "in":
+            if comparison.op == "in":
                 return lambda row: norm(get(row)) in values
             return lambda row: norm(get(row)) not in values
-        assert isinstance(c.value, Literal)
-        value = self.value(q, f, c.value)
+        assert isinstance(comparison.value, Literal)
+        value = self.value(query, field, comparison.value)
         if value is None:
-            if c.op == "=":
+            if comparison.op == "=":
                 return lambda row: get(row) is None
-            if c.op == "!=":
+            if comparison.op == "!=":
                 return lambda row: get(row) is not None
             return lambda row: False
-        if f.text:
+        if field.text:
             value = value.lower()
             base = get
 
             def get(row: Row) -> Any:
-                v = base(row)
-                return v.lower() if v is not None else None
+                field_value = base(row)
+                return field_value.lower() if field_value is not None else None
 
-        op = c.op
+        op = comparison.op
         if op == "=":
             return lambda row: get(row) == value
         if op == "!=":
@@ -643,81 +647,81 @@ class Binder:
             return lambda row: (v := get(row)) is not None and v > value
         return lambda row: (v := get(row)) is not None and v >= value
 
-    def value(self, q: Query, f: Field, lit: Literal) -> Any:
-        """The literal as the org stores values of ``f``, or INVALID_FIELD when it cannot be."""
+    def value(self, query: Query, field: Field, lit: Literal) -> Any:
+        """The literal as the org stores values of ``field``, or INVALID_FIELD when it cannot be."""
         if lit.kind == "null":
             return None
-        t = f.type
+        field_type = field.type
 
         def wrong(kind: str, quoted: bool) -> SoqlError:
             return _error(
-                q.text,
+                query.text,
                 lit.token.pos,
                 "INVALID_FIELD",
-                f"value of filter criterion for field '{f.name}' must be of type {kind} and "
+                f"value of filter criterion for field '{field.name}' must be of type {kind} and "
                 + (
                     "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
                 ),
             )
 
-        if t in ("id", "reference"):
+        if field_type in ("id", "reference"):
             if lit.kind != "string":
                 raise wrong("id", True)
             normal = normalize_id(lit.value)
             if normal is None:
                 raise _error(
-                    q.text,
+                    query.text,
                     lit.token.pos,
                     "INVALID_QUERY_FILTER_OPERATOR",
                     f"invalid ID field: {lit.value}",
                 )
             return normal
-        if f.text:
+        if field.text:
             if lit.kind != "string":
                 raise wrong("string", True)
             return lit.value
-        if t in NUMBER_TYPES:
+        if field_type in NUMBER_TYPES:
             if lit.kind != "number":
-                raise wrong("double" if t != "int" else "int", False)
+                raise wrong("double" if field_type != "int" else "int", False)
             return lit.value
-        if t == "boolean":
+        if field_type == "boolean":
             if lit.kind != "boolean":
                 raise wrong("boolean", False)
             return lit.value
-        if t == "date":
+        if field_type == "date":
             if lit.kind != "date":
                 raise wrong("date", False)
             try:
                 return date.fromisoformat(lit.value).isoformat()
             except ValueError:
                 raise wrong("date", False) from None
-        if t == "datetime":
+        if field_type == "datetime":
             if lit.kind != "datetime":
                 raise wrong("dateTime", False)
             try:
                 return datetime_text(datetime.fromisoformat(lit.value))
             except ValueError:
                 raise wrong("dateTime", False) from None
-        raise wrong(t, False)
+        raise wrong(field_type, False)
 
     # SELECT
 
-    def renderer(self, q: Query, obj: SObjectType) -> Callable[[Row, str], dict[str, Any]]:
+    def renderer(self, query: Query, obj: SObjectType) -> Callable[[Row, str], dict[str, Any]]:
         tree: dict[str, Any] = {}  # name -> index (a field) or (ref index, type, subtree)
-        for item in q.items:
+        for item in query.items:
             if item.path is None or item.count:
                 continue
-            r = self.resolve(q, obj, item.path)
+            resolved = self.resolve(query, obj, item.path)
             node = tree
             walk = obj
-            for rel in r.chain:
+            for rel in resolved.chain:
                 rel_name = rel.relationship_name or ""
                 target = self.schema[rel.reference_to[0]]
                 if rel_name not in node:
                     node[rel_name] = (walk.index[rel.name], target, {})
                 node = node[rel_name][2]
                 walk = target
-            node[r.field.name] = walk.index[r.field.name]
+            node[resolved.field.name] = walk.index[resolved.field.name]
         lookup = self.lookup
 
         def render(sobject: SObjectType, node: dict[str, Any], row: Row, version: str) -> dict:

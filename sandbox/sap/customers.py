@@ -99,14 +99,14 @@ class Customers(Register):
 
     # --- seeding ---------------------------------------------------------------------------
 
-    def seed(self, n: int, malformed: float) -> None:
-        """``n`` customers loaded in batches sharing a stamp, then two bulk changes that stamp
+    def seed(self, count: int, malformed: float) -> None:
+        """``count`` customers loaded in batches sharing a stamp, then two bulk changes that stamp
         scattered records alike (``Register._load``)."""
         rng = self.rng
         clock = self.last_stamp + timedelta(hours=6)
         made: list[dict[str, Any]] = []
         number = FIRST_ID
-        for _ in range(n):  # ids grow with gaps (customers archived or never created)
+        for _ in range(count):  # ids grow with gaps (customers archived or never created)
             number += rng.randint(1, 3)
             made.append(self._make(number, clock))
         self._spoil_share(made, "InternalID", malformed, MALFORMED_KINDS)

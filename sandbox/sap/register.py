@@ -99,15 +99,15 @@ class Register(SeededRecords):
     def _load(self, made: Sequence[dict[str, Any]], clock: datetime) -> None:
         """``made`` loaded in batches of ``LOAD_BATCH`` sharing a stamp (from ``clock`` on),
         then two bulk changes that stamp scattered records alike."""
-        rng, n = self.rng, len(made)
-        for start in range(0, n, LOAD_BATCH):
+        rng, count = self.rng, len(made)
+        for start in range(0, count, LOAD_BATCH):
             for record in made[start : start + LOAD_BATCH]:
                 self._stamp(record, clock)
                 self.records[record[self.KEY]] = record
             clock += timedelta(seconds=rng.randint(1, 4))
         for _ in range(2):  # bulk changes: scattered records, one stamp each
             clock += timedelta(days=rng.randint(3, 15), hours=rng.randint(0, 8))
-            picked = rng.sample(sorted(self.records), max(1, n // 10)) if n else []
+            picked = rng.sample(sorted(self.records), max(1, count // 10)) if count else []
             for key in picked:
                 self._stamp(self.records[key], clock)
         self.ids = sorted(self.records)

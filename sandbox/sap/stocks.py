@@ -96,14 +96,14 @@ class Stocks(Register):
 
     # --- seeding ---------------------------------------------------------------------------
 
-    def seed(self, n: int, malformed: float) -> None:
-        """``n`` records loaded in batches sharing a stamp, then two bulk changes that stamp
+    def seed(self, count: int, malformed: float) -> None:
+        """``count`` records loaded in batches sharing a stamp, then two bulk changes that stamp
         scattered records alike (``Register._load``)."""
         rng = self.rng
         clock = self.last_stamp + timedelta(hours=5)
         made: list[dict[str, Any]] = []
         number = FIRST_NUMBER
-        for _ in range(n):  # numbers grow with gaps (stock scrapped or never put in place)
+        for _ in range(count):  # numbers grow with gaps (stock scrapped or never put in place)
             number += rng.randint(1, 4)
             made.append(self._make(number))
         self._spoil_share(made, self.KEY, malformed, MALFORMED_KINDS)
