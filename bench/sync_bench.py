@@ -221,16 +221,6 @@ def timed_run(
     }
 
 
-def get_by_id(sf: SalesforceConnector, sobject: str, record_id: str) -> dict[str, Any]:
-    """``GET /sobjects/{sobject}/{id}`` through the connector's one path (retries, counting):
-    the connector has no public read by id, the engine never needs one."""
-    record: dict[str, Any] = sf._call(
-        "get", lambda client: sf._sobject(client, sobject).get(record_id)
-    )
-    record.pop("attributes", None)
-    return record
-
-
 def select_row(connection: Connection, table: SQLTable, system: str, external_id: str) -> Any:
     """``table``'s row (its ``id``) for (``system``, ``external_id``), or None."""
     key = (table.c.source_system == system) & (table.c.external_id == external_id)
@@ -325,7 +315,7 @@ def naive_loop(
             work.commit()
         return written
 
-    pages = ([get_by_id(sf, "Account", record_id)] for record_id in ids)
+    pages = ([sf.record("Account", record_id)] for record_id in ids)
     return per_record_loop(pages, sf, len(ids), "naive loop", progress, apply)
 
 

@@ -217,6 +217,14 @@ class SalesforceConnector(Connector[SalesforceSettings]):
         )
         return result
 
+    def record(self, sobject: str, record_id: str) -> dict[str, Any]:
+        """One record by its Id (``GET /sobjects/{sobject}/{id}``), without ``attributes``.
+        The sync never reads one record at a time; a tool that compares with it does."""
+        _check_api_name(sobject)
+        found = self._call("get", lambda sf: self._sobject(sf, sobject).get(record_id))
+        record: dict[str, Any] = _without_attributes(found)
+        return record
+
     def limits(self) -> dict[str, Any]:
         """The org's limits (``/limits``); also feeds the quota guard."""
         result: dict[str, Any] = self._call("limits", lambda sf: sf.limits())

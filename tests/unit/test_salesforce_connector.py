@@ -241,6 +241,16 @@ def test_a_given_session_is_used_as_it_is(mocked: responses.RequestsMock) -> Non
     assert len(mocked.calls) == 2  # no login attempted
 
 
+def test_a_record_is_read_by_its_id_without_its_attributes(mocked: responses.RequestsMock) -> None:
+    account = {"attributes": {"type": "Account"}, "Id": "001A", "Name": "Acme"}
+    mocked.get(BASE + "/sobjects/Account/001A", json=account)
+    sf = SalesforceConnector(SalesforceSettings(instance_url=INSTANCE, session_id="00D!given"))
+    assert sf.record("Account", "001A") == {"Id": "001A", "Name": "Acme"}
+    with pytest.raises(ValueError, match="Account; DROP"):
+        sf.record("Account; DROP", "001A")
+    assert len(mocked.calls) == 1
+
+
 # -- session renewal -----------------------------------------------------------------------
 
 
