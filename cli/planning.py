@@ -97,13 +97,14 @@ def _print_plan(plan: Plan, out: Path | None) -> None:
             f"{route.start:%H:%M}-{route.end:%H:%M}",
         )
     err.print(table)
-    t = plan.totals
+    totals = plan.totals
     err.print(
-        f"{t.assigned}/{t.jobs} jobs assigned, priority-weighted {t.priority_weighted_share:.1%}, "
-        f"{t.travel_s / 3600:.1f} h of driving" + (f"; plan written to {out}" if out else "")
+        f"{totals.assigned}/{totals.jobs} jobs assigned, "
+        f"priority-weighted {totals.priority_weighted_share:.1%}, "
+        f"{totals.travel_s / 3600:.1f} h of driving" + (f"; plan written to {out}" if out else "")
     )
-    for reason, n in sorted(Counter(u.code for u in plan.unassigned).items()):
-        err.print(f"  unassigned ({reason}): {n}")
+    for reason, count in sorted(Counter(u.code for u in plan.unassigned).items()):
+        err.print(f"  unassigned ({reason}): {count}")
 
 
 @bench_app.command("solomon")
@@ -231,17 +232,17 @@ def _print_bench(measured: list[solomon.Measured], path: Path) -> None:
         )
     table.add_column("feasible", min_width=len("feasible"))
     for result in measured:
-        r = result.record()
-        gap, reference = r["gap_pct"], result.best_known
+        record = result.record()
+        gap, reference = record["gap_pct"], result.best_known
         table.add_row(
-            escape(r["instance"]),
-            escape(r["engine"]),
-            str(r["vehicles"]),
-            f"{r['distance']:.2f}",
+            escape(record["instance"]),
+            escape(record["engine"]),
+            str(record["vehicles"]),
+            f"{record['distance']:.2f}",
             "" if reference is None else f"{reference:.2f}",
             "" if gap is None else f"{gap:+.2f}",
-            f"{r['seconds']:.1f}",
-            "yes" if r["feasible"] else "[red]NO[/red]",
+            f"{record['seconds']:.1f}",
+            "yes" if record["feasible"] else "[red]NO[/red]",
         )
     err.print(table)
     gaps = [(m.gap_pct, m.instance) for m in measured if m.gap_pct is not None]

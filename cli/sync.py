@@ -217,8 +217,8 @@ def _reconcile(container: Container, system: SyncSystem, names: list[str]) -> li
         for name in names:
             line = progress.add_task(name, total=None, counts="reading keys")
 
-            def read(read: int, line: Any = line) -> None:
-                progress.update(line, counts=f"{read} keys read")
+            def read(keys: int, line: Any = line) -> None:
+                progress.update(line, counts=f"{keys} keys read")
 
             report = reconcile(
                 container.new_uow,

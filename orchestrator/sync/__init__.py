@@ -11,6 +11,7 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
   applied, and commits each page's writes with the cursor's advance in one transaction.
 - ``apply``: one entity of a page applied in a handful of statements; the run's counts;
   quarantine. ``work_orders``: intake once, the ownership policy, our keys written back.
+  ``classify``: what applying a page decides, record by record (no database, no I/O).
 - ``reconcile``: the full key sets compared; what the system of record no longer has is
   tombstoned, what the store lacks reported (``reports``).
 - ``retry_quarantine`` applies held records again from their payloads (after a mapping fix).

@@ -1,18 +1,20 @@
 """Applying records to the store: one entity of a page, in a handful of statements.
 
-Shared by ``engine`` (runs, redrives, retries) and ``work_orders`` (the work-order stream):
-the run's counts (``StreamResult``), stored rows by (system, external id), quarantine and
-its resolution.
+``apply_rows`` reads in bulk what the store holds for a page's reference records, has
+``classify`` decide what to do with each, and writes the decisions in bulk. Shared by
+``engine`` (runs, redrives, retries) and ``work_orders`` (the work-order stream): the run's
+counts (``StreamResult``), stored rows by (system, external id), quarantine and its
+resolution.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import String, Table, any_, bindparam, insert, literal, select, update
 from sqlalchemy.dialects import postgresql
 
@@ -21,9 +23,8 @@ from mappings.records import Entity, InboundMap, Mapped
 from orchestrator.outbox.events import enqueue_certifications
 from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
+from orchestrator.sync.classify import Action, Decision, Held, Key, classify, comparable, key_of
 from orchestrator.sync.streams import Stream
-
-DANGLING = "(dangling reference)"  # in a quarantine reason: retried at the end of each run
 
 TABLES: dict[Entity, type[models.Base]] = {
     "customer": models.Customer,
@@ -113,38 +114,19 @@ class Page:
                 self.refuse(entity, raw, external_id, exc.field, exc.reason)
         return good
 
-    def refuse_dangling(
-        self, entity: Entity, raw: Mapping[str, Any], mapped: Mapped[Any], name: str
-    ) -> None:
-        """Hold ``raw``: its reference ``name`` names no stored row (retried each run)."""
-        ref = mapped.refs[name]
-        self.refuse(
-            entity,
-            raw,
-            mapped.external_id,
-            self.mapping.remote_field(entity, name),
-            f"no {ref.entity} with {ref.system} id {ref.external_id} {DANGLING}",
-        )
 
-    def refuse_invalid(
-        self, entity: Entity, raw: Mapping[str, Any], mapped: Mapped[Any], exc: ValidationError
-    ) -> None:
-        """Hold ``raw``: the canonical model refused it (its first error)."""
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        self.refuse(entity, raw, mapped.external_id, where, first["msg"])
-
-
-def targets_of(
-    connection: Any, records: Iterable[Mapped[Any]]
-) -> dict[Entity, dict[tuple[str, str], Any]]:
-    """The stored rows the references of ``records`` name, by entity, in one query each."""
-    wanted: dict[Entity, set[tuple[str, str]]] = {}
+def targets_of(connection: Any, records: Iterable[Mapped[Any]]) -> dict[Entity, dict[Key, int]]:
+    """The store ids of the rows the references of ``records`` name, by entity and key, in
+    one query each."""
+    wanted: dict[Entity, set[Key]] = {}
     for mapped in records:
         for ref in mapped.refs.values():
             wanted.setdefault(ref.entity, set()).add((ref.system, ref.external_id))
     return {
-        name: rows_of(connection, models.table_of(TABLES[name]), keys)
+        name: {
+            key: row.id
+            for key, row in rows_of(connection, models.table_of(TABLES[name]), keys).items()
+        }
         for name, keys in wanted.items()
     }
 
@@ -174,86 +156,70 @@ def rounds(raws: Sequence[Mapping[str, Any]], stream: Stream) -> Iterator[list[M
 def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) -> None:
     """Map, resolve and upsert ``raws`` (each Id at most once) as ``entity``: as if one by
     one, but with one query for the stored rows, one per referenced entity for the
-    references, one executemany for the new rows and one per shape of update."""
-    work, stream, now, counts = page.work, page.stream, page.now, page.counts
-    connection = work.connection()
+    references, one for the stored values of the records compared, one update per deletion,
+    one executemany for the new rows, one for the new stamps and one per shape of update."""
+    connection = page.work.connection()
     table = models.table_of(TABLES[entity])
     custom_plans(connection)
     good = page.mapped(entity, raws)
-    stored = rows_of(connection, table, {(m.system, m.external_id) for _, m in good})
-    resolved: list[str] = []
-    written: list[str] = []  # external ids of the rows this page changed
-    live: list[tuple[Mapping[str, Any], Mapped[Any], Any]] = []
-    for raw, mapped in good:
-        row: Any = stored.get((mapped.system, mapped.external_id))
-        stamp = None if row is None else row.remote_stamp
-        if stamp is not None and mapped.stamp < stamp:
-            counts.skipped += 1  # stale
-            resolved.append(mapped.external_id)  # a held older version is obsolete
-        elif stamp is not None and mapped.stamp == stamp and (mapped.deleted or row.deleted_at):
-            counts.skipped += 1  # this very deletion again
-            resolved.append(mapped.external_id)
-        elif mapped.deleted:
-            if row is not None:
-                connection.execute(
-                    update(table)
-                    .where(table.c.id == row.id)
-                    .values(
-                        deleted_at=mapped.stamp,
-                        remote_stamp=mapped.stamp,
-                        **bump(table),
-                    )
-                )
-                counts.written += 1
-                written.append(mapped.external_id)
-            else:
-                counts.skipped += 1  # never stored: nothing to keep
-            resolved.append(mapped.external_id)
-        else:
-            live.append((raw, mapped, row))
-    targets = targets_of(connection, (mapped for _, mapped, _ in live))
+    records = [mapped for _, mapped in good]
+    stored = rows_of(connection, table, {key_of(mapped) for mapped in records})
+    held = {
+        key: Held(row.id, row.remote_stamp, row.deleted_at is not None)
+        for key, row in stored.items()
+    }
+    live = comparable(records, held)
+    targets = targets_of(connection, live)
     # A newer version may change nothing we keep (a field we do not map changed, a record
     # read again under a new stamp), and one stamped like the stored one may still differ
     # (a feed that stamps by the second changed it twice in one second): compare them all.
-    current = _current(connection, table, [row.id for _, _, row in live if row is not None])
+    keys = [key for key in map(key_of, live) if key in held]
+    current = _current(connection, table, [held[key].id for key in keys])
+    held |= {key: replace(held[key], content=current.get(held[key].id)) for key in keys}
+    decisions = classify(records, held, targets, partial(page.mapping.remote_field, entity))
+    _write_rows(page, entity, table, good, decisions)
+
+
+def _write_rows(
+    page: Page,
+    entity: Entity,
+    table: Table,
+    good: Sequence[tuple[Mapping[str, Any], Mapped[Any]]],
+    decisions: Sequence[Decision],
+) -> None:
+    """Carry out ``decisions`` (one for each record of ``good``) on ``table``: each
+    tombstone, each hold, then the new rows, the new stamps and the updates in bulk."""
+    connection = page.work.connection()
+    written: list[str] = []  # external ids of the rows this page changed
+    for decision in decisions:
+        if decision.action is Action.TOMBSTONE:
+            connection.execute(
+                update(table)
+                .where(table.c.id == decision.row_id)
+                .values(
+                    deleted_at=decision.mapped.stamp,
+                    remote_stamp=decision.mapped.stamp,
+                    **bump(table),
+                )
+            )
+            written.append(decision.mapped.external_id)
     inserts: list[dict[str, Any]] = []
     updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     restamps: list[dict[str, Any]] = []
-    for raw, mapped, row in live:
-        ids: dict[str, int | None] = {}
-        for name, ref in mapped.refs.items():
-            target = targets[ref.entity].get((ref.system, ref.external_id))
-            ids[name] = None if target is None else target.id
-            if ids[name] is None:
-                page.refuse_dangling(entity, raw, mapped, name)
-                break
-        else:
-            try:
-                values = mapped.canonical(ids).model_dump()
-            except ValidationError as exc:
-                page.refuse_invalid(entity, raw, mapped, exc)
-                continue
-            if row is None:
-                inserts.append({**values, "remote_stamp": mapped.stamp, "deleted_at": None})
-            else:
-                owned = mapped.owned_fields | {"source_system", "external_id"}
-                changes = {name: value for name, value in values.items() if name in owned}
-                was = current.get(row.id)
-                if (
-                    was is not None
-                    and row.deleted_at is None
-                    and all(was[n] == v for n, v in changes.items())
-                ):
-                    counts.skipped += 1  # nothing we keep changed: no write, no new version
-                    resolved.append(mapped.external_id)
-                    if "remote_stamp" in table.c and mapped.stamp != row.remote_stamp:
-                        restamps.append({"row_id_": row.id, "remote_stamp": mapped.stamp})
-                    continue
-                changes |= {"row_id_": row.id, "remote_stamp": mapped.stamp, "deleted_at": None}
-                updates.setdefault(tuple(sorted(changes)), []).append(changes)
-            counts.written += 1
+    for (raw, mapped), decision in zip(good, decisions, strict=True):
+        if decision.action is Action.QUARANTINE:
+            page.refuse(entity, raw, mapped.external_id, decision.remote_field, decision.reason)
+        elif decision.action is Action.INSERT:
+            values = decision.model.model_dump()
+            inserts.append({**values, "remote_stamp": mapped.stamp, "deleted_at": None})
+        elif decision.action is Action.UPDATE:
+            changes = {**decision.changes, "row_id_": decision.row_id}
+            changes |= {"remote_stamp": mapped.stamp, "deleted_at": None}
+            updates.setdefault(tuple(sorted(changes)), []).append(changes)
+        elif decision.restamp and "remote_stamp" in table.c:
+            restamps.append({"row_id_": decision.row_id, "remote_stamp": mapped.stamp})
+        if decision.action in (Action.INSERT, Action.UPDATE):
             written.append(mapped.external_id)
-            resolved.append(mapped.external_id)
     if inserts:
         connection.execute(insert(table), inserts)
     if restamps:  # the stamp moves on (an older version read later stays stale)
@@ -272,8 +238,20 @@ def apply_rows(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) ->
         )
     after = AFTER_WRITE.get(entity)
     if after is not None and written:
-        after(work, stream.system, written, now)
-    resolve_many(work, stream, entity, resolved, now)
+        after(page.work, page.stream.system, written, page.now)
+    settle(page, entity, decisions)
+
+
+def settle(page: Page, entity: Entity, decisions: Sequence[Decision]) -> None:
+    """Count ``decisions`` (a hold was counted when made) and mark resolved the held records
+    of those applied."""
+    for decision in decisions:
+        if decision.written:
+            page.counts.written += 1
+        elif decision.resolves:
+            page.counts.skipped += 1
+    resolved = [decision.mapped.external_id for decision in decisions if decision.resolves]
+    resolve_many(page.work, page.stream, entity, resolved, page.now)
 
 
 def _current(connection: Any, table: Table, ids: Sequence[int]) -> dict[int, Any]:
@@ -311,14 +289,14 @@ def rows_of(
     by_system: dict[str, list[str]] = {}
     for system, external_id in keys:
         by_system.setdefault(system, []).append(external_id)
-    c = table.c
+    columns = table.c
     out: dict[tuple[str, str], Any] = {}
     for system, external_ids in by_system.items():
         external_ids.sort()
-        for chunk in among(connection, c.external_id, external_ids):
+        for chunk in among(connection, columns.external_id, external_ids):
             found = connection.execute(
-                select(c.id, c.external_id, *_synced(table)).where(
-                    (c.source_system == system) & chunk
+                select(columns.id, columns.external_id, *_synced(table)).where(
+                    (columns.source_system == system) & chunk
                 )
             )
             for row in found:
@@ -357,10 +335,16 @@ def hold(
     stamp: datetime | None,
 ) -> None:
     """Hold the record (``again``: a retry of a held one, counted even for the same version)."""
-    q, system, now = QUARANTINE.c, page.stream.system, page.now
-    key = (q.system == system) & (q.entity == entity) & (q.external_id == external_id)
+    columns, system, now = QUARANTINE.c, page.stream.system, page.now
+    key = (
+        (columns.system == system)
+        & (columns.entity == entity)
+        & (columns.external_id == external_id)
+    )
     connection = page.work.connection()
-    held = connection.execute(select(q.id, q.remote_stamp, q.resolved_at).where(key)).first()
+    held = connection.execute(
+        select(columns.id, columns.remote_stamp, columns.resolved_at).where(key)
+    ).first()
     details = {"payload": dict(raw), "field": remote_field, "reason": reason, "remote_stamp": stamp}
     if held is None:
         connection.execute(
@@ -384,8 +368,8 @@ def hold(
         return  # this very version again: already held
     connection.execute(
         update(QUARANTINE)
-        .where(q.id == held.id)
-        .values(**details, last_seen_at=now, attempts=q.attempts + 1, resolved_at=None)
+        .where(columns.id == held.id)
+        .values(**details, last_seen_at=now, attempts=columns.attempts + 1, resolved_at=None)
     )
 
 
@@ -393,13 +377,16 @@ def resolve_many(
     work: UnitOfWork, stream: Stream, entity: Entity, external_ids: Sequence[str], now: datetime
 ) -> None:
     """Mark resolved the held records of ``external_ids`` (a later version applied)."""
-    q = QUARANTINE.c
+    columns = QUARANTINE.c
     connection = work.connection()
-    for chunk in among(connection, q.external_id, sorted(set(external_ids))):
+    for chunk in among(connection, columns.external_id, sorted(set(external_ids))):
         connection.execute(
             update(QUARANTINE)
             .where(
-                (q.system == stream.system) & (q.entity == entity) & chunk & q.resolved_at.is_(None)
+                (columns.system == stream.system)
+                & (columns.entity == entity)
+                & chunk
+                & columns.resolved_at.is_(None)
             )
             .values(resolved_at=now)
         )

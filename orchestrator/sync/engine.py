@@ -51,7 +51,6 @@ from orchestrator.store import models
 from orchestrator.store.db import utcnow
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.apply import (
-    DANGLING,
     QUARANTINE,
     Page,
     PageCounts,
@@ -59,6 +58,7 @@ from orchestrator.sync.apply import (
     apply_rows,
     rounds,
 )
+from orchestrator.sync.classify import DANGLING
 from orchestrator.sync.streams import Cursor, Stream
 from orchestrator.sync.work_orders import KeyWriter, apply_work_orders, write_keys
 
@@ -183,16 +183,16 @@ def _redrive(
 ) -> int:
     """Apply again the held records of the stream that only lacked a referenced row (which
     may have come in since: an account whose site now maps brings in its assets)."""
-    q = QUARANTINE.c
+    quarantine = QUARANTINE.c
     held = work.connection().execute(
-        select(q.entity, q.payload)
+        select(quarantine.entity, quarantine.payload)
         .where(
-            (q.system == stream.system)
-            & q.entity.in_(stream.entities)
-            & q.resolved_at.is_(None)
-            & q.reason.like(f"%{DANGLING}%")
+            (quarantine.system == stream.system)
+            & quarantine.entity.in_(stream.entities)
+            & quarantine.resolved_at.is_(None)
+            & quarantine.reason.like(f"%{DANGLING}%")
         )
-        .order_by(q.id)
+        .order_by(quarantine.id)
     )
     counts = PageCounts()
     by_entity: dict[str, list[Mapping[str, Any]]] = {}
@@ -232,7 +232,7 @@ def retry_quarantine(
     is written as a sync would write it (a version no newer than the stored one is only
     marked resolved) and leaves quarantine; one that still does not stays, its reason
     renewed and its ``attempts`` counted. Cursors are not touched."""
-    q = QUARANTINE.c
+    quarantine = QUARANTINE.c
     out: list[RetryResult] = []
     for stream in streams.values():
         for entity in stream.entities:
@@ -244,14 +244,14 @@ def retry_quarantine(
                 with new_uow() as work:
                     batch = list(
                         work.connection().execute(
-                            select(q.id, q.payload)
+                            select(quarantine.id, quarantine.payload)
                             .where(
-                                (q.system == stream.system)
-                                & (q.entity == entity)
-                                & q.resolved_at.is_(None)
-                                & (q.id > after)
+                                (quarantine.system == stream.system)
+                                & (quarantine.entity == entity)
+                                & quarantine.resolved_at.is_(None)
+                                & (quarantine.id > after)
                             )
-                            .order_by(q.id)
+                            .order_by(quarantine.id)
                             .limit(batch_size)
                         )
                     )
@@ -309,16 +309,16 @@ def _advance(
     counts: PageCounts,
     api_calls: int,
 ) -> None:
-    c = CURSORS.c
+    cursor_row = CURSORS.c
     work.connection().execute(
         update(CURSORS)
-        .where((c.system == stream.system) & (c.entity == stream.name))
+        .where((cursor_row.system == stream.system) & (cursor_row.entity == stream.name))
         .values(
             cursor_stamp=result.cursor_stamp,
             cursor_id=result.cursor_id,
-            read=c.read + read,
-            written=c.written + counts.written,
-            quarantined=c.quarantined + counts.quarantined,
-            api_calls=c.api_calls + api_calls,
+            read=cursor_row.read + read,
+            written=cursor_row.written + counts.written,
+            quarantined=cursor_row.quarantined + counts.quarantined,
+            api_calls=cursor_row.api_calls + api_calls,
         )
     )

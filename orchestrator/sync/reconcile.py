@@ -78,27 +78,35 @@ def reconcile(
         known: set[str] = set()
         for entity in entities:
             table = models.table_of(TABLES[entity])
-            c = table.c
+            column = table.c
             rows = connection.execute(
-                select(c.external_id, c.deleted_at).where(c.source_system == stream.system)
+                select(column.external_id, column.deleted_at).where(
+                    column.source_system == stream.system
+                )
             ).all()
             live = {r.external_id for r in rows if r.deleted_at is None}
             known |= {r.external_id for r in rows}
             report.local = max(report.local, len(live))
             missing = sorted(live - remote)
             gone.update(missing)
-            for chunk in among(connection, c.external_id, missing):
+            for chunk in among(connection, column.external_id, missing):
                 connection.execute(
                     update(table)
-                    .where((c.source_system == stream.system) & chunk & c.deleted_at.is_(None))
+                    .where(
+                        (column.source_system == stream.system)
+                        & chunk
+                        & column.deleted_at.is_(None)
+                    )
                     .values(deleted_at=now, **bump(table))
                 )
-        q = QUARANTINE.c
+        quarantine = QUARANTINE.c
         held = {
             r.external_id
             for r in connection.execute(
-                select(q.external_id).where(
-                    (q.system == stream.system) & q.entity.in_(entities) & q.resolved_at.is_(None)
+                select(quarantine.external_id).where(
+                    (quarantine.system == stream.system)
+                    & quarantine.entity.in_(entities)
+                    & quarantine.resolved_at.is_(None)
                 )
             )
         }
@@ -121,9 +129,9 @@ def _store(connection: Any, report: Report) -> None:
         "tombstoned_ids": report.tombstoned_ids,
         "missing_ids": report.missing_ids,
     }
-    r = REPORTS.c
-    key = (r.system == report.system) & (r.entity == report.stream)
-    if connection.execute(select(r.id).where(key)).first() is None:
+    stored = REPORTS.c
+    key = (stored.system == report.system) & (stored.entity == report.stream)
+    if connection.execute(select(stored.id).where(key)).first() is None:
         connection.execute(
             insert(REPORTS).values(system=report.system, entity=report.stream, **values)
         )
@@ -133,6 +141,6 @@ def _store(connection: Any, report: Report) -> None:
 
 def reports(uow: UnitOfWork) -> list[dict[str, Any]]:
     """The latest report of every stream reconciled, by system and stream."""
-    r = REPORTS.c
-    rows = uow.connection().execute(select(REPORTS).order_by(r.system, r.entity))
+    report = REPORTS.c
+    rows = uow.connection().execute(select(REPORTS).order_by(report.system, report.entity))
     return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]

@@ -47,11 +47,11 @@ _QUARANTINE_FIELDS = (
 
 def held_in_quarantine(connection: Connection) -> dict[tuple[str, str], int]:
     """Open quarantined records by (system, entity)."""
-    q = QUARANTINE.c
+    quarantine = QUARANTINE.c
     found = connection.execute(
-        select(q.system, q.entity, func.count())
-        .where(q.resolved_at.is_(None))
-        .group_by(q.system, q.entity)
+        select(quarantine.system, quarantine.entity, func.count())
+        .where(quarantine.resolved_at.is_(None))
+        .group_by(quarantine.system, quarantine.entity)
     )
     return {(system, entity): n for system, entity, n in found}
 
@@ -100,17 +100,17 @@ def quarantine_page(
     entity: str | None = None,
 ) -> dict[str, Any]:
     """Open quarantined records (not yet resolved by a later version), oldest first, by id."""
-    q = QUARANTINE.c
+    quarantine = QUARANTINE.c
     query = (
-        select(*(q[name] for name in _QUARANTINE_FIELDS))
-        .where(q.resolved_at.is_(None) & (q.id > decode_cursor(cursor)))
-        .order_by(q.id)
+        select(*(quarantine[name] for name in _QUARANTINE_FIELDS))
+        .where(quarantine.resolved_at.is_(None) & (quarantine.id > decode_cursor(cursor)))
+        .order_by(quarantine.id)
         .limit(limit)
     )
     if system is not None:
-        query = query.where(q.system == system)
+        query = query.where(quarantine.system == system)
     if entity is not None:
-        query = query.where(q.entity == entity)
+        query = query.where(quarantine.entity == entity)
     items = [dict(r._mapping) for r in uow.connection().execute(query)]
     next_cursor = encode_cursor(items[-1]["id"]) if len(items) == limit else None
     return {"items": items, "next_cursor": next_cursor}

@@ -169,12 +169,12 @@ class SoqlStream(Stream):
         with no look-back, ``SystemModstamp > c OR (SystemModstamp = c AND Id > id)``; else
         ``SystemModstamp >= c - look-back``, to the whole second (the query writes date-times
         to the second)."""
-        s, stamp = self.stamp_field, cursor.stamp
+        stamp_field, stamp = self.stamp_field, cursor.stamp
         if cursor.lookback_s == 0 and cursor.last_id is not None and stamp.microsecond == 0:
-            tie = And(Compare(s, "=", stamp), Compare(self.id_field, ">", cursor.last_id))
-            return Or(Compare(s, ">", stamp), tie), stamp
+            tie = And(Compare(stamp_field, "=", stamp), Compare(self.id_field, ">", cursor.last_id))
+            return Or(Compare(stamp_field, ">", stamp), tie), stamp
         since = (stamp - timedelta(seconds=cursor.lookback_s)).replace(microsecond=0)
-        return Compare(s, ">=", since), since
+        return Compare(stamp_field, ">=", since), since
 
 
 class FeedSource(Protocol):

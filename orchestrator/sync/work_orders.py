@@ -14,6 +14,8 @@ event; a status edited there, or a deletion there, is recorded as ``remote_chang
 and changes nothing: the status, schedule and completion are ours. A version whose owned
 fields equal ours, and whose status is the one last seen there, is our own write coming back
 (our key stamped in, say): only its stamp is kept, no version bump and no event.
+``classify`` decides all this for a page (by ``policy_of`` the mapping); ``apply_work_orders``
+reads what it needs and carries out its decisions.
 
 After intake, ``write_keys`` puts each new order's key (its tracking code) into the record's
 external-id field, 200 records per sObject Collections call, so that every later write
@@ -29,7 +31,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
-from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from mappings.records import Entity, InboundMap, Mapped
@@ -37,12 +38,16 @@ from mappings.salesforce import SalesforceMapping
 from orchestrator.domain.lifecycle import Actor, Role
 from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
-from orchestrator.sync.apply import (
-    Page,
-    among,
-    custom_plans,
-    resolve_many,
-    targets_of,
+from orchestrator.sync.apply import Page, among, custom_plans, settle, targets_of
+from orchestrator.sync.classify import (
+    Action,
+    Decision,
+    Held,
+    Key,
+    OrderPolicy,
+    classify,
+    comparable,
+    key_of,
 )
 from orchestrator.sync.streams import Stream
 from orchestrator.work_orders.commands import apply_system_edits, intake_from_system
@@ -72,115 +77,84 @@ def sync_actor(system: str) -> Actor:
 
 
 def apply_work_orders(page: Page, entity: Entity, raws: Sequence[Mapping[str, Any]]) -> None:
-    """Apply ``raws`` (each Id at most once) as work orders; see the module."""
-    work, stream, mapping = page.work, page.stream, salesforce(page.mapping)
-    w = mapping.work_order
-    connection = work.connection()
+    """Apply ``raws`` (each Id at most once) as work orders; see the module. The stored
+    orders are read in bulk (by external id, then by our key for those not found so), the
+    references' rows in one query per referenced entity; each order is then written on its
+    own (its intake, or its edits, each with its audit event)."""
+    connection = page.work.connection()
     custom_plans(connection)
-    refuse = partial(page.refuse, entity)
-    actor = sync_actor(stream.system)
-
+    orders = policy_of(salesforce(page.mapping), page.stream.system)
     good = page.mapped(entity, raws)
-    by_id = _orders(connection, ORDERS.c.external_id, [m.external_id for _, m in good])
-    keys = [m.fieldbridge_id for _, m in good if m.fieldbridge_id and m.external_id not in by_id]
-    by_key = _orders(connection, ORDERS.c.tracking_code, keys)
+    records = [mapped for _, mapped in good]
+    rows = _stored(connection, records)
+    held = {
+        key: Held(row.id, row.remote_stamp, content=row._mapping, remote_status=row.remote_status)
+        for key, row in rows.items()
+    }
+    targets = targets_of(connection, comparable(records, held, orders))
+    remote_field = partial(page.mapping.remote_field, entity)
+    decisions = classify(records, held, targets, remote_field, orders)
+    actor = sync_actor(page.stream.system)
+    # What the stamps decided first (a deletion there, a key that names no order), then
+    # the rest: each in the order read.
+    pairs = sorted(zip(good, decisions, strict=True), key=lambda pair: pair[1].compared)
+    for (raw, mapped), decision in pairs:
+        if decision.action is Action.QUARANTINE:
+            page.refuse(entity, raw, mapped.external_id, decision.remote_field, decision.reason)
+        elif decision.action is Action.INSERT:
+            _intake(page, decision, actor)
+        elif decision.action in (Action.UPDATE, Action.IGNORED, Action.UNCHANGED):
+            _edit(page, rows[key_of(mapped)], decision, actor)
+    settle(page, entity, decisions)
 
-    resolved: list[str] = []
-    live: list[tuple[Mapping[str, Any], Mapped[Any], Any]] = []
-    for raw, mapped in good:
-        row = by_id.get(mapped.external_id) or by_key.get(mapped.fieldbridge_id or "")
-        if row is not None and row.remote_stamp is not None and mapped.stamp <= row.remote_stamp:
-            page.counts.skipped += 1  # stale, or this very version again
-        elif mapped.deleted:
-            if row is None:
-                page.counts.skipped += 1
-            else:
-                apply_system_edits(
-                    work,
-                    row,
-                    actor,
-                    {},
-                    remote_stamp=mapped.stamp,
-                    remote_status=row.remote_status,
-                    ignored={"system": stream.system, "deleted": True},
-                )
-                page.counts.written += 1
-                log.info("%s deleted order %s there: ignored", stream.system, row.tracking_code)
-        elif row is None and mapped.fieldbridge_id:
-            refuse(
-                raw,
-                mapped.external_id,
-                f"{w.sobject}.{w.external_id_field}",
-                f"names {mapped.fieldbridge_id}, which is no order here",
-            )
-            continue
-        elif row is None and mapped.remote_status not in w.intake_statuses:
-            page.counts.skipped += 1  # not intake: left where it is
-        else:
-            live.append((raw, mapped, row))
-            continue
-        resolved.append(mapped.external_id)
 
-    targets = targets_of(connection, (mapped for _, mapped, _ in live))
-    owns: set[str] = set(w.salesforce_owns)
-    for raw, mapped, row in live:
-        ids: dict[str, int | None] = {}
-        missing = None
-        for name, ref in mapped.refs.items():
-            target = targets[ref.entity].get((ref.system, ref.external_id))
-            ids[name] = None if target is None else target.id
-            # A new order needs every reference; a held one only those the remote owns.
-            if target is None and missing is None and (row is None or name in owns):
-                missing = name
-        if missing is not None:
-            page.refuse_dangling(entity, raw, mapped, missing)
-            continue
-        try:
-            order = mapped.canonical(ids)
-        except ValidationError as exc:
-            page.refuse_invalid(entity, raw, mapped, exc)
-            continue
-        if row is None:
-            intake_from_system(
-                work,
-                order,
-                actor,
-                remote_stamp=mapped.stamp,
-                remote_status=mapped.remote_status,
-            )
-            page.new_orders.append(mapped.external_id)
-            page.counts.written += 1
-        else:
-            values = order.model_dump()
-            changes = {
-                name: values[name]
-                for name in sorted(owns & mapped.owned_fields)
-                if values[name] != getattr(row, name)
-            }
-            ignored: dict[str, Any] = {}
-            if row.remote_status is not None and mapped.remote_status != row.remote_status:
-                ignored = {"system": stream.system, "status": mapped.remote_status}
-                log.info(
-                    "%s status of order %s set to %r there: ignored (the status is ours)",
-                    stream.system,
-                    row.tracking_code,
-                    mapped.remote_status,
-                )
-            apply_system_edits(
-                work,
-                row,
-                actor,
-                changes,
-                remote_stamp=mapped.stamp,
-                remote_status=mapped.remote_status,
-                ignored=ignored,
-            )
-            if changes or ignored:
-                page.counts.written += 1
-            else:
-                page.counts.skipped += 1  # our own write coming back, or nothing we keep
-        resolved.append(mapped.external_id)
-    resolve_many(work, stream, entity, resolved, page.now)
+def policy_of(mapping: SalesforceMapping, system: str) -> OrderPolicy:
+    """The work-order policy of ``system``'s stream, as ``mapping`` configures it."""
+    section = mapping.work_order
+    return OrderPolicy(
+        system=system,
+        owns=frozenset(section.salesforce_owns),
+        intake_statuses=frozenset(section.intake_statuses),
+        key_field=f"{section.sobject}.{section.external_id_field}",
+    )
+
+
+def _intake(page: Page, decision: Decision, actor: Actor) -> None:
+    """A new order raised there, taken in as ``new`` (its key is written back after the
+    page: ``write_keys``)."""
+    mapped = decision.mapped
+    intake_from_system(
+        page.work,
+        decision.model,
+        actor,
+        remote_stamp=mapped.stamp,
+        remote_status=mapped.remote_status,
+    )
+    page.new_orders.append(mapped.external_id)
+
+
+def _edit(page: Page, row: Any, decision: Decision, actor: Actor) -> None:
+    """A held order's later version: the owned fields it changes applied, the change there
+    the policy ignores recorded (``remote_change_ignored``), its stamp and status kept."""
+    system = page.stream.system
+    if decision.ignored.get("deleted"):
+        log.info("%s deleted order %s there: ignored", system, row.tracking_code)
+    elif decision.ignored:
+        log.info(
+            "%s status of order %s set to %r there: ignored (the status is ours)",
+            system,
+            row.tracking_code,
+            decision.remote_status,
+        )
+    apply_system_edits(
+        page.work,
+        row,
+        actor,
+        decision.changes,
+        remote_stamp=decision.mapped.stamp,
+        remote_status=decision.remote_status,
+        ignored=decision.ignored,
+    )
 
 
 def salesforce(mapping: InboundMap) -> SalesforceMapping:
@@ -188,6 +162,20 @@ def salesforce(mapping: InboundMap) -> SalesforceMapping:
     if not isinstance(mapping, SalesforceMapping):
         raise TypeError(f"work orders are read with a SalesforceMapping, not {mapping!r}")
     return mapping
+
+
+def _stored(connection: Any, records: Sequence[Mapped[Any]]) -> dict[Key, Any]:
+    """The stored order of each of ``records`` that has one, by the record's key: the one
+    with its external id, else the one its key of ours (``fieldbridge_id``) names."""
+    by_id = _orders(connection, ORDERS.c.external_id, [m.external_id for m in records])
+    keys = [m.fieldbridge_id for m in records if m.fieldbridge_id and m.external_id not in by_id]
+    by_key = _orders(connection, ORDERS.c.tracking_code, keys)
+    found: dict[Key, Any] = {}
+    for mapped in records:
+        row = by_id.get(mapped.external_id) or by_key.get(mapped.fieldbridge_id or "")
+        if row is not None:
+            found[key_of(mapped)] = row
+    return found
 
 
 def _orders(connection: Any, column: Any, values: Sequence[str]) -> dict[str, Any]:
@@ -222,24 +210,27 @@ def write_keys(
     """Write each order's key into its remote record's external-id field: the orders of
     ``external_ids``, or (None) every order of the stream's system still pending. Returns
     (written, refused); a refused record stays pending, logged with the remote's answer."""
-    w = salesforce(mapping).work_order
-    c = ORDERS.c
-    pending = (c.source_system == stream.system) & c.remote_key_written_at.is_(None)
-    query = select(c.external_id, c.tracking_code).where(pending & c.external_id.is_not(None))
+    section = salesforce(mapping).work_order
+    columns = ORDERS.c
+    pending = (columns.source_system == stream.system) & columns.remote_key_written_at.is_(None)
+    query = select(columns.external_id, columns.tracking_code).where(
+        pending & columns.external_id.is_not(None)
+    )
     with new_uow() as work:
         connection = work.connection()
         if external_ids is None:
-            rows = list(connection.execute(query.order_by(c.id)))
+            rows = list(connection.execute(query.order_by(columns.id)))
         else:
             rows = [
                 row
-                for chunk in among(connection, c.external_id, list(external_ids))
-                for row in connection.execute(query.where(chunk).order_by(c.id))
+                for chunk in among(connection, columns.external_id, list(external_ids))
+                for row in connection.execute(query.where(chunk).order_by(columns.id))
             ]
     if not rows:
         return 0, 0
     answers = source.update_many(
-        w.sobject, [{"Id": r.external_id, w.external_id_field: r.tracking_code} for r in rows]
+        section.sobject,
+        [{"Id": r.external_id, section.external_id_field: r.tracking_code} for r in rows],
     )
     done: list[str] = []
     for row, answer in zip(rows, answers, strict=True):
@@ -250,13 +241,13 @@ def write_keys(
                 "%s refused the key %s for %s %s: %s",
                 stream.system,
                 row.tracking_code,
-                w.sobject,
+                section.sobject,
                 row.external_id,
                 answer.error,
             )
     with new_uow() as work:
         connection = work.connection()
-        for chunk in among(connection, c.external_id, done):
+        for chunk in among(connection, columns.external_id, done):
             connection.execute(
                 update(ORDERS).where(pending & chunk).values(remote_key_written_at=now)
             )
