@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api import problems
+from api import openapi, problems
 from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
 from api.ratelimit import RateLimits
 from api.request_ids import RequestIdMiddleware
@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         summary="Work-order middleware for field service",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by api.openapi from local assets; ReDoc is off
+        redoc_url=None,
         # FastAPI's OpenTelemetry hooks look for providers on every request even when none
         # is configured: 5 to 10% of a read's CPU in bench/api_bench.py. Off until
         # fieldbridge exports telemetry of its own.
@@ -102,4 +104,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         v1.routes.extend(router.routes)
     app.include_router(v1, prefix="/api/v1")
     app.include_router(public.root)
+    openapi.install(app)  # after the routers: a request for the API never tries its routes
     return app

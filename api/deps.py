@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
@@ -96,6 +96,10 @@ def require(actor: Actor, roles: Iterable[Role], action: str) -> None:
         raise Forbidden(f"a {actor.role} may not {action}")
 
 
+ADMITTED: dict[Callable[..., Any], tuple[frozenset[Role], str]] = {}
+"""Each ``allow`` dependency's roles and action, for the OpenAPI document (``api.openapi``)."""
+
+
 def allow(roles: Iterable[Role], action: str) -> Any:
     """A dependency that admits only ``roles``; it runs before the body is read or validated."""
     allowed = frozenset(roles)
@@ -104,10 +108,16 @@ def allow(roles: Iterable[Role], action: str) -> Any:
         require(actor, allowed, action)
         return actor
 
+    ADMITTED[check] = (allowed, action)
     return Depends(check)
 
 
-async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+IF_MATCH = "the ETag of your last read of this resource (or *): 428 without it"
+
+
+async def if_match(
+    if_match: Annotated[str | None, Header(description=IF_MATCH)] = None,
+) -> int | None:
     """The version named by ``If-Match`` (``"3"``); None for ``*``; 428 when missing."""
     if if_match is None:
         raise ApiProblem(428, "send If-Match with the ETag from your last read of this resource")

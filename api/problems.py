@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -54,6 +56,69 @@ def problem(
         body["instance"] = instance
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM)
+
+
+def _members_absent(schema: dict[str, Any]) -> None:
+    """An optional member is left out of an answer, never null: no default to show."""
+    for member in schema["properties"].values():
+        member.pop("default", None)
+
+
+class FieldProblem(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_members_absent)
+
+    field: str = Field(description="a dotted path into the body, or a parameter's name")
+    in_: str | SkipJsonSchema[None] = Field(
+        default=None, alias="in", description="where the field is: body, query, path or header"
+    )
+    reason: str
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem: every error is answered with one, as ``application/problem+json``.
+    Some add members of their own, each described here."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_members_absent)
+
+    type: str = Field(description="about:blank: the status says what kind of problem it is")
+    title: str = Field(description="the kind of problem, the same for every one of its kind")
+    status: int = Field(description="the HTTP status code")
+    detail: str = Field(description="what went wrong with this request, for a person")
+    instance: str | SkipJsonSchema[None] = Field(default=None, description="the request's path")
+    errors: list[FieldProblem] | SkipJsonSchema[None] = Field(
+        default=None, description="422: each field at fault and why"
+    )
+    allowed: list[str] | SkipJsonSchema[None] = Field(
+        default=None, description="409 on a transition: the states this caller may move it to"
+    )
+    current: str | SkipJsonSchema[None] = Field(
+        default=None, description="409: the order's current state"
+    )
+    current_version: int | SkipJsonSchema[None] = Field(
+        default=None, description="412: the current version (its ETag without the quotes)"
+    )
+    missing: list[dict[str, Any]] | SkipJsonSchema[None] = Field(
+        default=None, description="422 on completing: the proof of work still missing"
+    )
+    fields: list[str] | SkipJsonSchema[None] = Field(
+        default=None, description="409 on a duplicate: the fields whose values are taken"
+    )
+    deleted_at: str | SkipJsonSchema[None] = Field(
+        default=None, description="409 on a change: when the row's source deleted it"
+    )
+    limit_bytes: int | SkipJsonSchema[None] = Field(
+        default=None, description="413 on an upload: the limit"
+    )
+    retry_after_s: int | SkipJsonSchema[None] = Field(
+        default=None, description="429: seconds to wait, as Retry-After says"
+    )
+
+
+def responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: the errors its handler may answer, each with what it means
+    there. ``api.openapi`` gives each the problem schema and adds the errors it can tell from
+    the route itself (a token, a role, If-Match, a path, a body)."""
+    return {status: {"description": text} for status, text in described.items()}
 
 
 class ApiProblem(Exception):

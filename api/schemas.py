@@ -36,6 +36,17 @@ def _optional(model: type[BaseModel], name: str) -> type[BaseModel]:
     return create_model(name, __base__=Wire, **fields)
 
 
+def _each_optional(model: type[BaseModel], name: str, leave_out: set[str]) -> type[BaseModel]:
+    """``model``'s fields but those in ``leave_out``, optional, each keeping its own
+    constraints: a PATCH body whose every field is checked as it comes."""
+    fields: dict[str, Any] = {
+        n: (Optional[f.rebuild_annotation()], None)  # noqa: UP045 (a runtime value)
+        for n, f in model.model_fields.items()
+        if n not in leave_out
+    }
+    return create_model(name, __base__=Wire, **fields)
+
+
 def _public(model: type[BaseModel], name: str, synced: bool = False) -> type[BaseModel]:
     extra: dict[str, Any] = {
         "id": (int, ...),
@@ -107,16 +118,11 @@ class TransitionIn(Wire):
     position: Position | None = None
 
 
-class WorkOrderUpdate(Wire):
-    summary: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
-    description: Annotated[str, StringConstraints(max_length=20000)] | None = None
-    customer_id: Id | None = None
-    site_id: Id | None = None
-    asset_id: Id | None = None
-    contact_id: Id | None = None
-    priority: Annotated[int, Field(ge=1, le=5)] | None = None
-    division_id: Id | None = None
-    work_type_id: Id | None = None
+# What an edit may change: the canonical order's fields less where it came from, which is
+# set when the order is made and never changed.
+WorkOrderUpdate = _each_optional(
+    canonical.WorkOrder, "WorkOrderUpdate", set(canonical.SourceRef.model_fields)
+)
 
 
 class LocalWindow(Wire):
@@ -208,7 +214,9 @@ class AuditVerification(Wire):
     first_broken: BrokenLink | None
 
 
-class Contact(Wire):
+class ServiceRequestContact(Wire):
+    """Who to call back about the request."""
+
     name: Annotated[str, StringConstraints(max_length=300)] | None = None
     phone: Annotated[str, StringConstraints(max_length=64)] | None = None
     email: Annotated[str, StringConstraints(max_length=320)] | None = None
@@ -218,7 +226,7 @@ class ServiceRequestIn(Wire):
     description: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)
     ]
-    contact: Contact | None = None
+    contact: ServiceRequestContact | None = None
     address: Annotated[str, StringConstraints(max_length=2000)] | None = None
     site_id: Id | None = None
     customer_id: Id | None = None

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from api.deps import Uow, allow
 from api.schemas import AuditVerification
 from orchestrator.domain.lifecycle import Actor, Role
-from orchestrator.work_orders import commands as wo
+from orchestrator.work_orders import audit_trail
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -19,4 +19,4 @@ def verify(
     uow: Uow, _: Annotated[Actor, allow((Role.ADMIN, Role.SUPERVISOR), "verify the audit trail")]
 ) -> Any:
     with uow:  # walks every chain: in the threadpool
-        return wo.verify_all(uow)
+        return audit_trail.verify_all(uow)

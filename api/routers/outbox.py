@@ -16,12 +16,11 @@ from api.schemas import (
     WebhookSubscriptionPublic,
 )
 from orchestrator.domain.lifecycle import Actor, Role
-from orchestrator.outbox import admin as outbox
-from orchestrator.outbox import subscriptions as webhooks
+from orchestrator.outbox import admin, subscriptions
 
 router = APIRouter(prefix="/outbox", tags=["outbox"])
-subscriptions = APIRouter(prefix="/webhook-subscriptions", tags=["outbox"])
-routers = [router, subscriptions]
+hooks = APIRouter(prefix="/webhook-subscriptions", tags=["outbox"])
+routers = [router, hooks]
 
 Reader = Annotated[Actor, allow((Role.ADMIN, Role.SUPERVISOR, Role.INTEGRATION), "read the outbox")]
 Admin = Annotated[Actor, allow((Role.ADMIN,), "change the outbox or its subscriptions")]
@@ -31,26 +30,24 @@ Admin = Annotated[Actor, allow((Role.ADMIN,), "change the outbox or its subscrip
 async def status_(uow: Uow, _: Reader) -> Any:
     """Rows by state and by destination, the age of the oldest pending row, and the newest
     dead letters with the remote's last answer."""
-    return await uow.run(outbox.status)
+    return await uow.run(admin.status)
 
 
 @router.post("/{ident}/retry", response_model=OutboxRow)
 async def retry(ident: PathId, uow: Uow, _: Admin) -> Any:
     """Make a dead (or waiting) row due now, its attempts counted afresh; the relay sends it
     on its next round. A delivered row is left as it is."""
-    return await uow.run(outbox.retry, ident)
+    return await uow.run(admin.retry, ident)
 
 
-@subscriptions.post(
-    "", response_model=WebhookSubscriptionCreated, status_code=status.HTTP_201_CREATED
-)
+@hooks.post("", response_model=WebhookSubscriptionCreated, status_code=status.HTTP_201_CREATED)
 async def subscribe(
     body: WebhookSubscriptionIn, uow: Uow, actor: Admin, container: AppContainer
 ) -> Any:
     """Register a finance subscriber. Each order closed from now on owes it one signed
     ``finance.billing_trigger`` delivery (Standard Webhooks). The secret is shown once."""
     return await uow.run(
-        webhooks.create,
+        subscriptions.create,
         actor,
         url=body.url,
         secret=body.secret,
@@ -59,15 +56,15 @@ async def subscribe(
     )
 
 
-@subscriptions.get("", response_model=list[WebhookSubscriptionPublic])
+@hooks.get("", response_model=list[WebhookSubscriptionPublic])
 async def subscribers(uow: Uow, _: Admin) -> Any:
     """Every subscription, without its secret."""
-    return await uow.run(webhooks.listing)
+    return await uow.run(subscriptions.listing)
 
 
-@subscriptions.delete("/{ident}", status_code=status.HTTP_204_NO_CONTENT)
+@hooks.delete("/{ident}", status_code=status.HTTP_204_NO_CONTENT)
 async def unsubscribe(ident: PathId, uow: Uow, _: Admin) -> Response:
     """Deactivate a subscription: no new delivery is owed to it (ones owed already that have
     not gone out become dead letters saying so)."""
-    await uow.run(webhooks.deactivate, ident)
+    await uow.run(subscriptions.deactivate, ident)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

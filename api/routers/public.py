@@ -9,17 +9,22 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
+from api import problems
 from api.deps import OptionalUser, Uow, get_container
 from api.ratelimit import limited
 from api.schemas import Health, PublicStatus, ServiceRequestAccepted, ServiceRequestIn
-from orchestrator.outbox import admin as outbox
-from orchestrator.work_orders import commands as wo
+from orchestrator.outbox import admin
+from orchestrator.work_orders import commands, queries
 
 root = APIRouter(tags=["public"])
 v1 = APIRouter(tags=["public"])
 
 
-@root.get("/health", response_model=Health)
+@root.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database cannot be reached"}},
+)
 def health(request: Request) -> Any:
     from importlib.metadata import version
 
@@ -34,7 +39,7 @@ def health(request: Request) -> Any:
         container = get_container(request)
         try:
             with container.new_uow(read_only=True) as uow:
-                reasons = outbox.alerts(uow, container.settings.outbox_alert_age_s)
+                reasons = admin.alerts(uow, container.settings.outbox_alert_age_s)
         except Exception as exc:  # the health check reports, never raises
             reasons = [f"the outbox cannot be read: {type(exc).__name__}"]
     else:
@@ -65,7 +70,7 @@ def metrics(request: Request) -> Response:
     responses={200: {"content": {"text/html": {}}}},
 )
 async def public_status(tracking_code: str, request: Request, uow: Uow) -> Any:
-    out = await uow.run(wo.public_status, tracking_code)
+    out = await uow.run(queries.public_status, tracking_code)
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_status_page(out))
     return out
@@ -96,12 +101,13 @@ def _status_page(out: dict[str, Any]) -> str:
     status_code=status.HTTP_201_CREATED,
     response_model=ServiceRequestAccepted,
     dependencies=[Depends(limited("service-requests"))],
+    responses=problems.responses({403: "a technician's token may not submit service requests"}),
 )
 async def service_request(
     body: ServiceRequestIn, uow: Uow, actor: OptionalUser, response: Response
 ) -> Any:
     contact = body.contact
-    cmd = wo.SubmitServiceRequest(
+    cmd = commands.SubmitServiceRequest(
         description=body.description,
         actor=actor,
         contact_name=contact.name if contact else None,
@@ -111,6 +117,6 @@ async def service_request(
         site_id=body.site_id,
         customer_id=body.customer_id,
     )
-    out = await uow.run(wo.submit_service_request, cmd)
+    out = await uow.run(commands.submit_service_request, cmd)
     response.headers["Location"] = out["status_url"]
     return out

@@ -1,4 +1,4 @@
-"""Reference data: one router per resource, built from ``reference.KINDS``."""
+"""Reference data: one router per resource, built from ``records.KINDS``."""
 
 # No `from __future__ import annotations`: routes are annotated with classes made at runtime.
 from typing import Annotated, Any
@@ -6,19 +6,39 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import create_model
 
+from api import problems
 from api.deps import PathId, Uow, allow, etag
 from api.problems import ApiProblem
 from api.schemas import REFERENCE_SCHEMAS, Page
 from orchestrator.domain.lifecycle import Actor, Role
-from orchestrator.reference import records as reference
+from orchestrator.reference import records
 from orchestrator.store.uow import UnitOfWork
 
 WRITERS = (Role.ADMIN, Role.DISPATCHER)
 READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)
+IF_MATCH = "the ETag of your last read of this resource (or *); without it, no check"
+
+
+def _refusals(kind: records.Kind) -> tuple[dict[int | str, Any], dict[int | str, Any]]:
+    """What a create and an update may answer that the routes do not show (``api.openapi``)."""
+    keys = {"code": "code", "external_id": "source_system and external_id"}
+    same = [f"the same {said}" for key, said in keys.items() if key in kind.model.model_fields]
+    collides = f"the {kind.singular} collides with a stored one"
+    if same:
+        collides += f": {' or '.join(same)} (`fields` names them)"
+    changing = collides
+    if kind.synced:
+        changing += "; or its source deleted it (a tombstone): it can no longer be changed"
+    changed = "If-Match names no version, or one that is no longer current: read it again"
+    return (
+        problems.responses({409: collides}),
+        problems.responses({409: changing, 412: changed}),
+    )
 
 
 def _router(name: str) -> APIRouter:
-    kind = reference.KINDS[name]
+    kind = records.KINDS[name]
+    created, updated = _refusals(kind)
     Create, Update, Public = REFERENCE_SCHEMAS[name]
     PublicPage = create_model(f"{Public.__name__}Page", __base__=Page, items=(list[Public], ...))  # type: ignore[valid-type]
     router = APIRouter(prefix=f"/{name}", tags=[name])
@@ -27,9 +47,14 @@ def _router(name: str) -> APIRouter:
 
     if not kind.read_only:
 
-        @router.post("", status_code=status.HTTP_201_CREATED, response_model=Public)
+        @router.post(
+            "",
+            status_code=status.HTTP_201_CREATED,
+            response_model=Public,
+            responses=created,
+        )
         async def create(body: Create, uow: Uow, _: Writer, response: Response) -> Any:  # type: ignore[valid-type]
-            out = await uow.run(reference.create, kind, body)
+            out = await uow.run(records.create, kind, body)
             response.headers["Location"] = f"/api/v1/{name}/{out['id']}"
             response.headers["ETag"] = etag(out["version"])
             return out
@@ -47,7 +72,7 @@ def _router(name: str) -> APIRouter:
         ] = False,
     ) -> Any:
         with uow:  # grows with the page: in the threadpool
-            return reference.list_page(
+            return records.list_page(
                 uow,
                 kind,
                 cursor=cursor,
@@ -59,31 +84,31 @@ def _router(name: str) -> APIRouter:
 
     @router.get("/{ident}", response_model=Public)
     async def read(ident: PathId, uow: Uow, _: Reader, response: Response) -> Any:
-        out = await uow.run(reference.get, kind, ident)
+        out = await uow.run(records.get, kind, ident)
         response.headers["ETag"] = etag(out["version"])
         return out
 
     if not kind.read_only:
 
-        @router.patch("/{ident}", response_model=Public)
+        @router.patch("/{ident}", response_model=Public, responses=updated)
         async def update(
             ident: PathId,
             body: Update,  # type: ignore[valid-type]
             uow: Uow,
             _: Writer,
             response: Response,
-            if_match: Annotated[str | None, Header()] = None,
+            if_match: Annotated[str | None, Header(description=IF_MATCH)] = None,
         ) -> Any:
             changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
             def work(uow: UnitOfWork) -> dict[str, Any]:
                 if if_match is not None and if_match.strip() != "*":
-                    current = reference.get(uow, kind, ident)["version"]
+                    current = records.get(uow, kind, ident)["version"]
                     if if_match.strip().removeprefix("W/").strip('"') != str(current):
                         raise ApiProblem(
                             412, f"the {kind.singular} has changed: current version is {current}"
                         )
-                return reference.update(uow, kind, ident, changes)
+                return records.update(uow, kind, ident, changes)
 
             out = await uow.run(work)
             response.headers["ETag"] = etag(out["version"])
@@ -92,4 +117,4 @@ def _router(name: str) -> APIRouter:
     return router
 
 
-routers = [_router(name) for name in reference.KINDS]
+routers = [_router(name) for name in records.KINDS]

@@ -13,17 +13,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from starlette.requests import Request
 
+from api import problems
 from api.deps import PathId, Uow, allow, get_container
 from api.problems import ApiProblem
 from api.schemas import InsertIn, ReplanIn, ScheduleRunIn, ScheduleRunList, ScheduleRunPublic
 from orchestrator.domain.lifecycle import Actor
-from orchestrator.planning import changes as schedule_changes
-from orchestrator.planning import runs as scheduling
+from orchestrator.planning import changes, runs
 from scheduler.gantt import gantt_svg
 
 router = APIRouter(prefix="/schedule", tags=["scheduling"])
 routers = [router]
-Planner = Annotated[Actor, allow(scheduling.PLANNERS, "plan the day")]
+Planner = Annotated[Actor, allow(runs.PLANNERS, "plan the day")]
+NO_PLAN = "the day has no plan yet: ask for a schedule run first"
 
 
 @router.post(
@@ -37,8 +38,8 @@ async def request_run(
 ) -> Any:
     """Plan a day: 202 and the run's ``Location``; poll it for progress and the plan."""
     out = await uow.run(
-        scheduling.request_run,
-        scheduling.RequestScheduleRun(
+        runs.request_run,
+        runs.RequestScheduleRun(
             day=body.date,
             actor=actor,
             territories=tuple(body.territories),
@@ -60,25 +61,28 @@ def list_runs(
 ) -> Any:
     """The latest runs first, without their plans: which version of a day is in force."""
     with uow:
-        return scheduling.list_runs(uow, actor, date, limit)
+        return runs.list_runs(uow, actor, date, limit)
 
 
 @router.get("/runs/{ident}", response_model=ScheduleRunPublic, response_model_exclude_none=True)
 def read_run(ident: PathId, uow: Uow, actor: Planner) -> Any:
     """Status (queued, running, done, failed), progress, then the plan and each order's fate."""
     with uow:  # a whole day's plan: in the threadpool
-        return scheduling.get_run(uow, ident, actor)
+        return runs.get_run(uow, ident, actor)
 
 
 @router.get(
     "/runs/{ident}/gantt",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}, "description": "an SVG timeline"}},
+    responses={
+        200: {"content": {"image/svg+xml": {}}, "description": "an SVG timeline"},
+        **problems.responses({409: "the run has no plan yet: poll it until it is done"}),
+    },
 )
 def gantt(ident: PathId, uow: Uow, actor: Planner) -> Response:
     """The run's plan as an SVG timeline: one row per technician."""
     with uow:
-        stored = scheduling.stored_run(uow, ident, actor)
+        stored = runs.stored_run(uow, ident, actor)
     if stored is None:
         raise ApiProblem(409, f"schedule run {ident} has no plan yet: poll it until it is done")
     plan, problem = stored
@@ -86,15 +90,23 @@ def gantt(ident: PathId, uow: Uow, actor: Planner) -> Response:
     return Response(svg, media_type="image/svg+xml")
 
 
-@router.post("/insert")
+@router.post(
+    "/insert",
+    responses=problems.responses(
+        {
+            404: "no work order has this work_order_id",
+            409: f"the order is not triaged; or {NO_PLAN}",
+        }
+    ),
+)
 def insert_urgent(body: InsertIn, uow: Uow, actor: Planner, request: Request) -> Any:
     """Place one triaged order into the day's plan in force, now, moving no other order to
     another technician; the day is then re-optimised in the background."""
     container = get_container(request)
     with uow:
-        out = schedule_changes.insert_urgent(
+        out = changes.insert_urgent(
             uow,
-            schedule_changes.InsertUrgent(body.work_order_id, actor, body.date),
+            changes.InsertUrgent(body.work_order_id, actor, body.date),
             window_min=container.settings.appointment_window_min,
         )
     if "reoptimisation_run_id" in out:
@@ -102,14 +114,14 @@ def insert_urgent(body: InsertIn, uow: Uow, actor: Planner, request: Request) ->
     return out
 
 
-@router.post("/replan")
+@router.post("/replan", responses=problems.responses({409: NO_PLAN}))
 def replan(body: ReplanIn, uow: Uow, actor: Planner, request: Request) -> Any:
     """A technician unavailable from a time, or a job running late: the rest of the day
     planned again, started work kept, and every moved order listed with the reason."""
     with uow:
-        return schedule_changes.replan_day(
+        return changes.replan_day(
             uow,
-            schedule_changes.Replan(
+            changes.Replan(
                 actor=actor,
                 day=body.date,
                 technician_id=body.technician_id,

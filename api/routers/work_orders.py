@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
+from api import problems
 from api.deps import CurrentUser, IfMatch, PathId, Uow, allow, etag, get_container
 from api.schemas import (
     AttachmentPublic,
@@ -22,9 +23,13 @@ from mappings import canonical
 from mappings.canonical import Id
 from orchestrator.domain.lifecycle import Actor, State
 from orchestrator.store.uow import UnitOfWork
-from orchestrator.work_orders import commands as wo
+from orchestrator.work_orders import attachments, audit_trail, commands, queries
 
 router = APIRouter(prefix="/work-orders", tags=["work-orders"])
+DOCUMENTING = {
+    403: "the token's role may not document work",
+    409: "work is not documented in the order's current state",
+}
 
 
 def _with_etag(response: Response, out: dict[str, Any]) -> dict[str, Any]:
@@ -34,17 +39,17 @@ def _with_etag(response: Response, out: dict[str, Any]) -> dict[str, Any]:
 
 def _version(uow: UnitOfWork, ident: int, actor: Actor, if_match: int | None) -> int:
     """``If-Match: *`` matches whatever is current."""
-    return if_match if if_match is not None else wo.get(uow, ident, actor)["version"]
+    return if_match if if_match is not None else queries.get(uow, ident, actor)["version"]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkOrderPublic)
 async def create(
     body: canonical.WorkOrder,
     uow: Uow,
-    actor: Annotated[Actor, allow(wo.CREATORS, "create work orders")],
+    actor: Annotated[Actor, allow(commands.CREATORS, "create work orders")],
     response: Response,
 ) -> Any:
-    out = await uow.run(wo.create, wo.CreateWorkOrder(body, actor))
+    out = await uow.run(commands.create, commands.CreateWorkOrder(body, actor))
     response.headers["Location"] = f"/api/v1/work-orders/{out['id']}"
     return _with_etag(response, out)
 
@@ -62,7 +67,7 @@ def list_(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
-    flt = wo.WorkOrderFilter(
+    flt = queries.WorkOrderFilter(
         status=tuple(s.value for s in status_ or ()),
         priority=priority,
         technician_id=technician,
@@ -71,33 +76,53 @@ def list_(
         territory_id=territory,
     )
     with uow:
-        return wo.list_page(uow, actor, flt, cursor=cursor, limit=limit)
+        return queries.list_page(uow, actor, flt, cursor=cursor, limit=limit)
 
 
 @router.get("/{ident}", response_model=WorkOrderPublic)
 async def read(ident: PathId, uow: Uow, actor: CurrentUser, response: Response) -> Any:
-    return _with_etag(response, await uow.run(wo.get, ident, actor))
+    return _with_etag(response, await uow.run(queries.get, ident, actor))
 
 
-@router.patch("/{ident}", response_model=WorkOrderPublic)
+@router.patch(
+    "/{ident}",
+    response_model=WorkOrderPublic,
+    responses=problems.responses(
+        {
+            403: "the token's role may not edit work orders",
+            409: "the order is closed or cancelled: it can no longer be changed",
+        }
+    ),
+)
 async def update(
     ident: PathId,
-    body: WorkOrderUpdate,
+    body: WorkOrderUpdate,  # type: ignore[valid-type]
     uow: Uow,
     actor: CurrentUser,
     if_match: IfMatch,
     response: Response,
 ) -> Any:
-    changes = body.model_dump(exclude_unset=True)
+    changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         version = _version(uow, ident, actor, if_match)
-        return wo.update(uow, wo.UpdateWorkOrder(ident, changes, actor, version))
+        return commands.update(uow, commands.UpdateWorkOrder(ident, changes, actor, version))
 
     return _with_etag(response, await uow.run(work))
 
 
-@router.post("/{ident}/transitions", response_model=WorkOrderPublic)
+@router.post(
+    "/{ident}/transitions",
+    response_model=WorkOrderPublic,
+    responses=problems.responses(
+        {
+            409: "not a move this caller may make from the order's current state: "
+            "`allowed` lists those it may",
+            422: "a field the move needs is missing or invalid; or, completing, the work "
+            "type's proof of work is missing: `missing` lists it",
+        }
+    ),
+)
 async def transition(
     ident: PathId,
     body: TransitionIn,
@@ -114,12 +139,18 @@ async def transition(
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         version = _version(uow, ident, actor, if_match)
-        return wo.transition(uow, wo.TransitionWorkOrder(ident, body.to, fields, actor, version))
+        return commands.transition(
+            uow, commands.TransitionWorkOrder(ident, body.to, fields, actor, version)
+        )
 
     return _with_etag(response, await uow.run(work))
 
 
-@router.put("/{ident}/checklist", response_model=WorkOrderPublic)
+@router.put(
+    "/{ident}/checklist",
+    response_model=WorkOrderPublic,
+    responses=problems.responses(DOCUMENTING),
+)
 async def put_checklist(
     ident: PathId,
     body: ChecklistIn,
@@ -130,13 +161,21 @@ async def put_checklist(
 ) -> Any:
     def work(uow: UnitOfWork) -> dict[str, Any]:
         version = _version(uow, ident, actor, if_match)
-        return wo.update_checklist(uow, wo.UpdateChecklist(ident, body.items, actor, version))
+        return commands.update_checklist(
+            uow, commands.UpdateChecklist(ident, body.items, actor, version)
+        )
 
     return _with_etag(response, await uow.run(work))
 
 
 @router.post(
-    "/{ident}/attachments", status_code=status.HTTP_201_CREATED, response_model=AttachmentPublic
+    "/{ident}/attachments",
+    name="attachment_upload",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentPublic,
+    responses=problems.responses(
+        DOCUMENTING | {413: "the file is larger than the upload limit: `limit_bytes`"}
+    ),
 )
 def upload(
     ident: PathId,
@@ -150,13 +189,13 @@ def upload(
 ) -> Any:
     with uow.reading() as reading:  # no write lock while the file is stored
         version = _version(reading, ident, actor, if_match)
-        wo.prepare_attachment(reading, ident, actor, version)
+        attachments.prepare_attachment(reading, ident, actor, version)
     stored = get_container(request).attachments.put(file.file, kind)
-    cmd = wo.AddAttachment(
+    cmd = attachments.AddAttachment(
         ident, kind, stored.sha256, stored.content_type, stored.size_bytes, actor, version
     )
     with uow:
-        out = wo.add_attachment(uow, cmd)
+        out = attachments.add_attachment(uow, cmd)
     response.headers["ETag"] = etag(out["work_order_version"])
     response.headers["Location"] = f"/api/v1/work-orders/{ident}/attachments/{out['id']}"
     return out
@@ -164,14 +203,14 @@ def upload(
 
 @router.get("/{ident}/attachments", response_model=list[AttachmentPublic])
 async def list_attachments(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
-    return await uow.run(wo.list_attachments, ident, actor)
+    return await uow.run(attachments.list_attachments, ident, actor)
 
 
 @router.get("/{ident}/attachments/{attachment_id}/content", response_class=StreamingResponse)
 async def download(
     ident: PathId, attachment_id: PathId, request: Request, uow: Uow, actor: CurrentUser
 ) -> Any:
-    meta = await uow.run(wo.get_attachment, ident, attachment_id, actor)
+    meta = await uow.run(attachments.get_attachment, ident, attachment_id, actor)
     store = get_container(request).attachments
     return StreamingResponse(
         store.open(meta["sha256"]),
@@ -183,4 +222,4 @@ async def download(
 @router.get("/{ident}/audit", response_model=AuditTrail, response_model_by_alias=True)
 def audit(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
     with uow:  # grows with the order's history: in the threadpool
-        return wo.audit_trail(uow, ident, actor)
+        return audit_trail.audit_trail(uow, ident, actor)

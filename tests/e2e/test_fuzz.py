@@ -6,6 +6,7 @@ handlers. A response is acceptable when it is below 500 and, if an error, proble
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,16 @@ def fuzz_client(
     container.dispose()
 
 
+def _as_text(part: Any) -> Any:
+    """A form field that schemathesis made a number (or a boolean, or null), as the text a
+    client sends: the test client fails to write anything else when the app reads the body,
+    as it does for an Idempotency-Key."""
+    if not isinstance(part, tuple) or isinstance(part[1], str | bytes):
+        return part
+    filename, content, *rest = part
+    return (filename, json.dumps(content), *rest)
+
+
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
 def test_no_input_makes_a_server_error(operation: Any, fuzz_client: tuple[TestClient, str]) -> None:
     client, token = fuzz_client
@@ -60,6 +71,8 @@ def test_no_input_makes_a_server_error(operation: Any, fuzz_client: tuple[TestCl
         kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {token}"
         if not kwargs.get("cookies"):
             kwargs.pop("cookies", None)
+        if kwargs.get("files"):
+            kwargs["files"] = [(name, _as_text(part)) for name, part in kwargs["files"]]
         response = client.request(**kwargs)
         assert response.status_code < 500, (case.method, case.formatted_path, response.text)
         if response.status_code >= 400:
