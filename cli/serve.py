@@ -43,7 +43,7 @@ def serve_cmd(
 
     from api.app import create_app
 
-    application = create_app()
+    application = create_app(settings)
     # What is alive now lives as long as the process: keep it out of the cyclic collector's
     # walks, and collect the young generation every 100,000 allocations, not 700: a create
     # allocates thousands of objects, and the default made the young collections a visible
