@@ -59,11 +59,11 @@ class ConnectorSettings(BaseSettings):
         """The settings that ``variables`` (``FIELDBRIDGE_...`` names, as a simulator's
         ``env()`` gives them) hold for this connector, with ``overrides`` on top; the
         process's own environment is not read."""
-        prefix = str(cls.model_config.get("env_prefix", ""))
-        given = {
-            name.removeprefix(prefix).lower(): value
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        given = {  # names in any case, as pydantic-settings reads the environment
+            name[len(prefix) :].lower(): value
             for name, value in variables.items()
-            if name.startswith(prefix)
+            if name.upper().startswith(prefix)
         }
         return cls.model_validate(given | overrides)
 
