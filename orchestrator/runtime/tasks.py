@@ -31,7 +31,7 @@ Settings chosen on purpose, and the recovery bound each gives:
   ``FIELDBRIDGE_OUTBOX_RELAY_EVERY_S``. Delivery never depends on the broker; the broker
   only makes it prompt.
 - A schedule run is held by a lease in the store (``FIELDBRIDGE_PLAN_LEASE_S``, renewed as
-  it runs; ``scheduling.execute``), not by its message: the same database loop sends again a
+  it runs; ``planning.runs.execute``), not by its message: the same database loop sends again a
   run whose lease ran out (its worker died mid-plan) or that stayed queued a lease's length
   (its message lost), and the worker that takes it plans afresh (``RunSweep``). Bound: about
   1.5 leases plus the loop's period. A part not back a lease after its deadline is sent once
@@ -345,7 +345,7 @@ def send_schedule_run(run_id: int) -> None:
 
 
 class RunSweep:
-    """The workers' look for schedule runs nobody runs (``scheduling.orphaned``: queued a
+    """The workers' look for schedule runs nobody runs (``planning.leases.orphaned``: queued a
     lease's length without a taker, or running with a lease run out), each sent to a worker
     again; at most every half lease, and a run at most once a lease by this process. The
     worker that takes it runs it (or takes it over) under a lease of its own, so two sends
