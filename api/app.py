@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         docs_url=None,  # served by api.openapi from local assets; ReDoc is off
         redoc_url=None,
         # FastAPI's OpenTelemetry hooks look for providers on every request even when none
-        # is configured: 5 to 10% of a read's CPU in bench/api_bench.py. Off until
+        # is configured, a visible share of a read's CPU (DEVELOPERS.md). Off until
         # fieldbridge exports telemetry of its own.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )

@@ -236,9 +236,8 @@ ANALYZE_EVERY_S = 10.0
 """A relay refreshes PostgreSQL's statistics of the outbox once it has moved this many rows
 out of ``pending``, at most every so many seconds. The claim's plan follows them, and
 autovacuum refreshes them at most once a minute (its naptime): a claim planned on the picture
-a burst left (every row pending) walks the primary key through every row the burst delivered
-(30,000 of them: 15 ms a claim instead of 1 ms, measured; a core of the server for the
-minute after a burst, while the API waits for it)."""
+a burst left (every row pending) walks the primary key through every row the burst delivered,
+many times slower a claim, while the API waits for it (DEVELOPERS.md has the figures)."""
 
 
 class Relay:
