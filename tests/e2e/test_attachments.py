@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from orchestrator.runtime.bootstrap import bootstrap
-from tests.conftest import make_settings
-from tests.e2e.conftest import JPEG, PNG, Api, Mover, World
-from tests.e2e.test_lifecycle import to_in_progress, upload
+from tests.support.databases import make_settings
+from tests.support.http import JPEG, PNG, Api, Mover, World
+from tests.support.lifecycle import to_in_progress, upload
 
 
 def test_an_upload_is_content_addressed_and_audited_by_hash(

@@ -7,8 +7,8 @@ import re
 
 from sqlalchemy import text
 
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import document, new_order, to_in_progress
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import document, new_order, to_in_progress
 
 NAME, PHONE, EMAIL = "Zebedee Quartermain", "+44 7700 900123", "zeb@example.org"
 SECRET_REASON = "the dog bit me near the shed"
@@ -29,24 +29,26 @@ def _tamper(api: Api, sql: str, **params: object) -> None:
 def test_verify_names_the_first_event_altered_behind_the_apis_back(
     api: Api, world: World, move: Mover
 ) -> None:
-    a = to_in_progress(api, world, move)
-    b = to_in_progress(api, world, move)
+    untouched = to_in_progress(api, world, move)
+    tampered = to_in_progress(api, world, move)
     assert api.call("GET", "/api/v1/audit/verify", world.supervisor).json()["ok"] is True
-    trail = api.call("GET", f"/api/v1/work-orders/{b}/audit", world.supervisor).json()["events"]
+    trail = api.call("GET", f"/api/v1/work-orders/{tampered}/audit", world.supervisor).json()[
+        "events"
+    ]
     triage = next(e for e in trail if e["to"] == "triaged")
     _tamper(
         api,
         "UPDATE audit_events SET payload = :p WHERE work_order_id = :wo AND seq = :seq",
         p=json.dumps({**triage["payload"], "priority": 5}),
-        wo=b,
+        wo=tampered,
         seq=triage["seq"],
     )
     report = api.call("GET", "/api/v1/audit/verify", world.supervisor, expect=200).json()
     assert report["ok"] is False
     broken = report["first_broken"]
-    assert (broken["work_order_id"], broken["seq"]) == (b, triage["seq"])
+    assert (broken["work_order_id"], broken["seq"]) == (tampered, triage["seq"])
     assert "hash" in broken["reason"]
-    assert a != b
+    assert untouched != tampered
 
 
 def test_verify_finds_a_rewritten_chain_link(api: Api, world: World, move: Mover) -> None:

@@ -5,7 +5,6 @@ counts over all) and ``fieldbridge billing reconcile`` reading SAP's invoices ba
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -15,24 +14,13 @@ from sqlalchemy import delete, update
 from orchestrator.outbox.destinations import SAPBilling
 from orchestrator.store import models
 from sandbox.sap import SAPSimulator
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_cli_sync import run
-from tests.e2e.test_outbox_api import close_one
-from tests.integration.test_outbox import Clock, closed_orders, deliver_all, relay, sap_connector
+from tests.support.cli import cli_env, run
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import close_one
+from tests.support.outbox import OUTBOX, Clock, closed_orders, deliver_all, relay
+from tests.support.simulators import sap_connector
 
-OUTBOX = models.table_of(models.OutboxMessage)
 URL = "/api/v1/billing/reconciliation"
-
-
-def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    """The command's environment: this test's store, no FIELDBRIDGE_* of the caller's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
-    return env | {
-        "FIELDBRIDGE_DATABASE_URL": database_url,
-        "FIELDBRIDGE_ATTACHMENTS_DIR": str(tmp_path / "att"),
-        "FIELDBRIDGE_SECRET_KEY_FILE": str(tmp_path / "key"),
-        "COLUMNS": "200",
-    }
 
 
 def test_reconciliation_shows_the_store_side_problems_first_to_finance_roles(
@@ -41,11 +29,11 @@ def test_reconciliation_shows_the_store_side_problems_first_to_finance_roles(
     closed = close_one(api, world, move)
     refused, lost = closed_orders(api.container, ["B1", "B2"])
     with api.container.new_uow() as uow:
-        c = OUTBOX.c
-        uow.connection().execute(delete(OUTBOX).where(c.work_order_id == lost))
+        columns = OUTBOX.c
+        uow.connection().execute(delete(OUTBOX).where(columns.work_order_id == lost))
         uow.connection().execute(
             update(OUTBOX)
-            .where((c.work_order_id == refused) & (c.event == "erp.billing_request"))
+            .where((columns.work_order_id == refused) & (columns.event == "erp.billing_request"))
             .values(state="dead", attempts=1, last_error="Business partner B1 does not exist")
         )
         uow.commit()
@@ -77,11 +65,14 @@ def test_the_cli_reads_the_invoices_back_and_exits_1_while_something_is_missing(
         buyers = [r["InternalID"] for r in sim.records()][:2]
         ids = closed_orders(api.container, buyers)
         clock = Clock()
-        deliver_all(relay(api.container, {"sap": SAPBilling(sap_connector(sim))}, clock), clock)
+        deliver_all(
+            relay(api.container, {"sap": SAPBilling(sap_connector(sim, max_attempts=2))}, clock),
+            clock,
+        )
         with api.container.new_uow() as uow:
             first = uow.session.get_one(models.WorkOrder, ids[0]).tracking_code
         sim.bill([first])
-        env = cli_env(database_url, tmp_path) | sim.env()
+        env = cli_env(database_url, tmp_path, COLUMNS="200") | sim.env()
         report = tmp_path / "report.json"
         done = run(env, "billing", "reconcile", "--json", str(report))
     assert done.returncode == 1, done.stderr

@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
+from tests.support import cli
+from tests.support.cli import FIELDBRIDGE, cli_env, free_port
+
+# These commands answer at once: one that hangs fails the test sooner than a sync's would.
+run = partial(cli.run, timeout_s=60)
 
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
-    out.update(
-        FIELDBRIDGE_DATABASE_URL=database_url,
-        FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
-        FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
-    )
-    return out
-
-
-def run(
-    env: dict[str, str], *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FIELDBRIDGE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return cli_env(database_url, tmp_path)
 
 
 def test_help_lists_the_commands(env: dict[str, str]) -> None:
@@ -97,10 +79,10 @@ def test_token_create_refuses_bad_input_clearly(env: dict[str, str]) -> None:
 def test_production_refuses_a_missing_or_weak_secret(env: dict[str, str]) -> None:
     env = {**env, "FIELDBRIDGE_ENV": "production"}
     for secret in (None, "changeme", "short"):
-        e = dict(env)
+        secret_env = dict(env)
         if secret:
-            e["FIELDBRIDGE_SECRET_KEY"] = secret
-        out = run(e, "migrate")
+            secret_env["FIELDBRIDGE_SECRET_KEY"] = secret
+        out = run(secret_env, "migrate")
         assert out.returncode == 2
         assert "FIELDBRIDGE_SECRET_KEY" in out.stderr
         assert "Traceback" not in out.stderr

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from scheduler import validate
 from scheduler.model import Plan
-from tests.unit.day import job, problem, tech
-
-FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
+from tests.support.cli import FIELDBRIDGE
+from tests.support.day import job, problem, tech
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -20,15 +18,15 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_plan_writes_a_valid_plan_and_shows_a_summary(tmp_path: Path) -> None:
-    p = problem(
+    day_problem = problem(
         [tech("tess", skills=["pumps"]), tech("theo")],
         [job("a", skills=["pumps"]), job("b", lat=52.51), job("c", skills=["gas"])],
     )
-    (tmp_path / "p.json").write_text(p.model_dump_json())
+    (tmp_path / "p.json").write_text(day_problem.model_dump_json())
     done = run("plan", "--problem", str(tmp_path / "p.json"), "--out", str(tmp_path / "plan.json"))
     assert done.returncode == 0, done.stderr
     plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
-    assert validate.violations(p, plan) == []
+    assert validate.violations(day_problem, plan) == []
     assert {s.job for r in plan.routes for s in r.stops} == {"a", "b"}
     assert "2/3 jobs assigned" in done.stderr
     assert "unassigned (skill): 1" in done.stderr
@@ -82,11 +80,11 @@ def test_an_engine_that_cannot_express_the_day_says_why_in_one_line(tmp_path: Pa
 
 
 def test_gantt_writes_the_plan_as_an_svg_timeline(tmp_path: Path) -> None:
-    p = problem(
+    day_problem = problem(
         [tech("tess"), tech("theo")],
         [job("a"), job("b", lat=52.51), job("c", skills=["gas"])],
     )
-    (tmp_path / "p.json").write_text(p.model_dump_json())
+    (tmp_path / "p.json").write_text(day_problem.model_dump_json())
     svg_path = tmp_path / "day.svg"
     done = run(
         "plan",

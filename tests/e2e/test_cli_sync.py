@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,33 +11,23 @@ from sqlalchemy import create_engine, select
 
 from orchestrator.store import models
 from sandbox.salesforce import SalesforceSimulator
-
-FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
+from tests.support.cli import cli_env, run
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SalesforceSimulator]:
-    with SalesforceSimulator(seed=5, customers=40, assets=60, malformed=0.05) as s:
-        yield s
+    with SalesforceSimulator(seed=5, customers=40, assets=60, malformed=0.05) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str, sim: SalesforceSimulator) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
-    out.update(
-        FIELDBRIDGE_DATABASE_URL=database_url,
-        FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
-        FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
+    return cli_env(
+        database_url,
+        tmp_path,
         FIELDBRIDGE_SALESFORCE_API_VERSION=sim.api_version,
         COLUMNS="200",
         **sim.env("password"),
-    )
-    return out
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FIELDBRIDGE, *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -74,11 +61,9 @@ def test_retry_quarantine_applies_a_record_fixed_by_a_mapping_change(
     tmp_path: Path, database_url: str
 ) -> None:
     with SalesforceSimulator(seed=7, customers=30, contacts=60, assets=0, malformed=0.1) as org:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
-        env.update(
-            FIELDBRIDGE_DATABASE_URL=database_url,
-            FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
-            FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
+        env = cli_env(
+            database_url,
+            tmp_path,
             FIELDBRIDGE_SALESFORCE_API_VERSION=org.api_version,
             COLUMNS="200",
             **org.env("password"),
@@ -125,8 +110,8 @@ def quarantine_rows(database_url: str) -> list[Any]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            q = models.table_of(models.QuarantinedRecord)
-            return list(conn.execute(select(q)))
+            quarantine = models.table_of(models.QuarantinedRecord)
+            return list(conn.execute(select(quarantine)))
     finally:
         engine.dispose()
 
@@ -147,14 +132,7 @@ def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
     from sandbox.hr import HRSimulator
 
     with HRSimulator(seed=4, workers=12, malformed=0.05) as hr:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
-        env.update(
-            FIELDBRIDGE_DATABASE_URL=database_url,
-            FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
-            FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
-            COLUMNS="200",
-            **hr.env(),
-        )
+        env = cli_env(database_url, tmp_path, COLUMNS="200", **hr.env())
         assert run(env, "migrate").returncode == 0
         workers = sorted({r["worker_id"] for r in hr.records()})
         engine = create_engine(database_url)
@@ -204,14 +182,7 @@ def test_sync_run_for_sap_brings_its_customers_in(tmp_path: Path, database_url: 
     from sandbox.sap import SAPSimulator
 
     with SAPSimulator(seed=6, customers=30, malformed=0.1) as sap:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
-        env.update(
-            FIELDBRIDGE_DATABASE_URL=database_url,
-            FIELDBRIDGE_ATTACHMENTS_DIR=str(tmp_path / "att"),
-            FIELDBRIDGE_SECRET_KEY_FILE=str(tmp_path / "key"),
-            COLUMNS="200",
-            **sap.env(),
-        )
+        env = cli_env(database_url, tmp_path, COLUMNS="200", **sap.env())
         assert run(env, "migrate").returncode == 0
         done = run(env, "sync", "run", "--system", "sap")
         assert done.returncode == 0, done.stderr

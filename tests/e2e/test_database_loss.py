@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.runtime.bootstrap import Container
-from tests.conftest import BACKENDS, _pg_exec
-from tests.e2e.conftest import Api, World
+from tests.support.databases import BACKENDS, pg_exec
+from tests.support.http import Api, World
 
 
 # Only a networked database can drop a connection; without PostgreSQL there is nothing to run.
@@ -16,7 +16,7 @@ def test_a_dropped_connection_is_one_503_with_retry_after_then_the_pool_reconnec
 ) -> None:
     assert api.call("GET", "/api/v1/customers/1", world.admin).status_code == 200
     name = container.engine.url.database
-    _pg_exec(
+    pg_exec(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     )

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.cli import FIELDBRIDGE
 
 
 def test_the_demo_closes_orders_and_every_destination_has_each_once(tmp_path: Path) -> None:
-    fieldbridge = str(Path(sys.executable).with_name("fieldbridge"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
     env["COLUMNS"] = "200"
     page = tmp_path / "report.html"
     done = subprocess.run(
-        [fieldbridge, "demo", "--orders", "12", "--seed", "3", "--html", str(page)],
+        [FIELDBRIDGE, "demo", "--orders", "12", "--seed", "3", "--html", str(page)],
         capture_output=True,
         text=True,
         env=env,

@@ -20,7 +20,7 @@ from api.app import create_app
 from orchestrator.access import tokens as auth
 from orchestrator.runtime.bootstrap import bootstrap
 from orchestrator.runtime.settings import Settings
-from tests.conftest import Templates, make_settings
+from tests.support.databases import Templates, make_settings
 
 _SPEC = create_app(
     container=bootstrap(Settings(database_url="sqlite://", secret_key="x" * 40))

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.idempotency import fingerprint
 from orchestrator.access import idempotency
 from orchestrator.store import models
-from tests.e2e.conftest import Api, Mover, World
+from tests.support.http import Api, Mover, World
 
 
 def _count_orders(api: Api) -> int:

@@ -10,8 +10,8 @@ from sqlalchemy import update
 
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_outbox_api import close_one
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import close_one
 
 
 def scrape(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,7 +9,7 @@ from typing import Any
 import schemathesis
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import Api
+from tests.support.http import Api
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/ProblemDetails"}
 ASSET_TYPES = {"script": "javascript", "stylesheet": "text/css", "icon": "image/"}

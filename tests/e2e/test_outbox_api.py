@@ -5,7 +5,6 @@ degraded, and a retry after the fix delivering once (``sandbox/finance`` receive
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -14,21 +13,14 @@ from orchestrator.outbox.destinations import FinanceWebhooks
 from orchestrator.outbox.events import FINANCE_TRIGGER
 from orchestrator.outbox.relay import Relay, RelayPolicy
 from sandbox.finance import FinanceSimulator
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import document, to_in_progress
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import close_one
 
 
 @pytest.fixture
 def finance() -> Iterator[FinanceSimulator]:
-    with FinanceSimulator(seed=2) as s:
-        yield s
-
-
-def close_one(api: Api, world: World, move: Mover) -> dict[str, Any]:
-    oid = to_in_progress(api, world, move)
-    document(api, world, oid)
-    move(oid, world.tech_token, "completed")
-    return move(oid, world.supervisor, "closed").json()
+    with FinanceSimulator(seed=2) as simulator:
+        yield simulator
 
 
 def test_subscriptions_are_for_admins_and_refuse_private_addresses(

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,10 @@ from orchestrator.store import models
 from sandbox.finance import FinanceSimulator
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator
-from tests.e2e.test_cli import FIELDBRIDGE, free_port
-from tests.integration.test_outbox import closed_orders
+from tests.support.cli import FIELDBRIDGE, cli_env, free_port, wait_for
+from tests.support.outbox import OUTBOX, closed_orders
 
 ORDERS = 200
-OUTBOX = models.table_of(models.OutboxMessage)
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
@@ -49,13 +47,6 @@ def counts(container: Container) -> dict[str, int]:
             select(OUTBOX.c.state, func.count()).group_by(OUTBOX.c.state)
         )
         return dict(found.all())
-
-
-def wait_for(what: Callable[[], bool], timeout_s: float, why: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not what():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.05)
 
 
 def serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -97,12 +88,8 @@ def test_killed_mid_batch_every_order_reaches_each_remote_exactly_once(
     sap.set_faults(rate=0.3, kinds=["500", "fault", "lost", "hang"], hang_s=0.5, seed=2)
     finance.set_faults(rate=0.3, kinds=["503", "429", "lost", "hang"], hang_s=0.5,
                        retry_after_s=0.2, seed=3)  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
-    env |= sf.env("password") | sap.env() | finance.env()
+    env = cli_env(database_url, tmp_path) | sf.env("password") | sap.env() | finance.env()
     env |= {
-        "FIELDBRIDGE_DATABASE_URL": database_url,
-        "FIELDBRIDGE_SECRET_KEY_FILE": str(tmp_path / "key"),
-        "FIELDBRIDGE_ATTACHMENTS_DIR": str(tmp_path / "att"),
         "FIELDBRIDGE_SALESFORCE_API_VERSION": sf.api_version,
         "FIELDBRIDGE_SAP_TIMEOUT_S": "0.3",
         "FIELDBRIDGE_WEBHOOK_TIMEOUT_S": "0.3",
@@ -134,8 +121,8 @@ def test_killed_mid_batch_every_order_reaches_each_remote_exactly_once(
     written = [w for w in sf.writes("WorkOrder")]
     assert {w["external_id"] for w in written} == orders, "every order's WorkOrder updated"
     by_key: dict[str, list[Any]] = {}
-    for w in written:
-        by_key.setdefault(w["external_id"], []).append(w["body"])
+    for write in written:
+        by_key.setdefault(write["external_id"], []).append(write["body"])
     assert all(b == bodies[0] for bodies in by_key.values() for b in bodies), (
         "a WorkOrder written twice got the same content: one effective update"
     )

@@ -8,18 +8,18 @@ import pytest
 
 from scheduler import validate
 from scheduler.model import Plan
-from tests.e2e.conftest import Api, World
-from tests.unit.day import job, problem, tech, window
+from tests.support.day import job, problem, tech, window
+from tests.support.http import Api, World
 
 LUNCH = {"window": window((12, 0), (13, 0)), "minutes": 30}
 
 
 def day() -> dict[str, Any]:
-    p = problem(
+    day_problem = problem(
         [tech("tess", skills=["pumps"], breaks=[LUNCH]), tech("theo")],
         [job("a", skills=["pumps"]), job("b", lat=52.51), job("c", skills=["gas"])],
     )
-    return p.model_dump(mode="json")
+    return day_problem.model_dump(mode="json")
 
 
 # Plans are computed, not stored: one backend is enough.

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from orchestrator.runtime.bootstrap import bootstrap
-from tests.conftest import make_settings
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import advance, new_order
+from tests.support.databases import make_settings
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import advance, new_order
 
 
 def test_health_and_docs_need_no_login(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Api, World
+from tests.support.http import Api, World
 
 
 def test_create_read_update_list_a_site(api: Api, world: World) -> None:
@@ -162,8 +162,10 @@ def test_technician_certifications_round_trip(api: Api, world: World) -> None:
 
 
 def test_lists_page_with_an_opaque_cursor(api: Api, world: World) -> None:
-    for i in range(5):
-        api.call("POST", "/api/v1/customers", world.dispatcher, json={"name": f"C{i}"}, expect=201)
+    for index in range(5):
+        api.call(
+            "POST", "/api/v1/customers", world.dispatcher, json={"name": f"C{index}"}, expect=201
+        )
     seen: list[int] = []
     cursor = None
     while True:
@@ -183,12 +185,12 @@ def test_work_orders_filter_and_page(api: Api, world: World) -> None:
         "POST", "/api/v1/customers", world.dispatcher, json={"name": "B"}
     ).json()
     ids = []
-    for i in range(7):
+    for index in range(7):
         body = {
-            "summary": f"job {i}",
-            "customer_id": world.customer_id if i % 2 == 0 else other_customer["id"],
+            "summary": f"job {index}",
+            "customer_id": world.customer_id if index % 2 == 0 else other_customer["id"],
             "site_id": world.site_id,
-            "priority": 1 + i % 3,
+            "priority": 1 + index % 3,
         }
         ids.append(
             api.call("POST", "/api/v1/work-orders", world.dispatcher, json=body).json()["id"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import WINDOW, advance, new_order, to_in_progress
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import WINDOW, advance, new_order, to_in_progress
 
 REFERENCE = [
     "divisions",

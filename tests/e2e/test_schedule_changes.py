@@ -6,9 +6,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import new_order
-from tests.e2e.test_schedule_runs import RUNS, order, run_day, triaged, wait
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import new_order
+from tests.support.planning import RUNS, order, run_day, triaged, wait
 
 INSERT, REPLAN = "/api/v1/schedule/insert", "/api/v1/schedule/replan"
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_cli import FIELDBRIDGE, free_port
-from tests.e2e.test_schedule_runs import DAY, triaged
+from tests.support.cli import FIELDBRIDGE, free_port
+from tests.support.http import Api, Mover, World
+from tests.support.planning import DAY, triaged
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 

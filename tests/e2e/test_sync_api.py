@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings.salesforce import SalesforceMapping
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from orchestrator.sync import StreamResult, reconcile, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
-from tests.e2e.conftest import Api, Mover, World
+from tests.support.http import Api, Mover, World
+from tests.support.simulators import salesforce_connector
 
 MAPPING = SalesforceMapping()
 STREAMS = salesforce_streams(MAPPING)
@@ -54,22 +54,12 @@ ITEM_KEYS = {
 def sim() -> Iterator[SalesforceSimulator]:
     with SalesforceSimulator(
         seed=5, customers=50, contacts=40, assets=40, work_orders=40, malformed=0.08
-    ) as s:
-        yield s
-
-
-def connector(sim: SalesforceSimulator) -> SalesforceConnector:
-    values = {
-        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
-    }
-    settings = SalesforceSettings(
-        **{**values, "api_version": sim.api_version, "max_attempts": 12}  # type: ignore[arg-type]
-    )
-    return SalesforceConnector(settings, sleep=lambda _: None)
+    ) as simulator:
+        yield simulator
 
 
 def sync_all(container: Container, sim: SalesforceSimulator) -> dict[str, StreamResult]:
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         return {
             name: run_stream(container.new_uow, sf, stream, MAPPING)
             for name, stream in STREAMS.items()
@@ -314,7 +304,7 @@ def test_the_latest_reconciliation_of_each_stream_is_shown(
     sync_all(container, sim)
     asset = next(r for r in stored(container, models.Asset) if r.deleted_at is None)
     sim.purge("Asset", [asset.external_id])
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         reconcile(container.new_uow, sf, STREAMS["assets"])
         reconcile(container.new_uow, sf, STREAMS["contacts"])
     shown = api.call("GET", "/api/v1/sync/reconciliation", world.supervisor, expect=200).json()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Api, Mover, World
-from tests.e2e.test_lifecycle import advance, new_order
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import advance, new_order
 
 
 def _triaged(api: Api, world: World, move: Mover) -> int:

@@ -1,11 +1,12 @@
-"""Integration fixtures: reference data in the per-test database (see ``lifecycle_world``)."""
+"""Integration fixtures: reference data in the per-test database (see
+``tests/support/lifecycle_world.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from orchestrator.runtime.bootstrap import Container
-from tests.integration.lifecycle_world import World, make_world
+from tests.support.lifecycle_world import World, make_world
 
 
 @pytest.fixture

@@ -19,16 +19,16 @@ from orchestrator.outbox.events import ERP_BILLING, FINANCE_TRIGGER
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from sandbox.sap import SAPSimulator
-from tests.integration.test_outbox import Clock, closed_orders, deliver_all, relay, sap_connector
+from tests.support.outbox import OUTBOX, Clock, closed_orders, deliver_all, relay
+from tests.support.simulators import sap_connector
 
-OUTBOX = models.table_of(models.OutboxMessage)
 NOT_OURS = "WO-NOT-OURS-1"
 
 
 @pytest.fixture
 def sim() -> Iterator[SAPSimulator]:
-    with SAPSimulator(seed=6, customers=12, stocks=0, malformed=0.0) as s:
-        yield s
+    with SAPSimulator(seed=6, customers=12, stocks=0, malformed=0.0) as simulator:
+        yield simulator
 
 
 def _codes(container: Container, ids: list[int]) -> dict[int, str]:
@@ -51,12 +51,14 @@ def _world(container: Container, sim: SAPSimulator) -> dict[str, Any]:
         uow.connection().execute(delete(OUTBOX).where(OUTBOX.c.work_order_id == missing))
         uow.commit()
     clock = Clock()
-    deliver_all(relay(container, {"sap": SAPBilling(sap_connector(sim))}, clock), clock)
+    deliver_all(
+        relay(container, {"sap": SAPBilling(sap_connector(sim, max_attempts=2))}, clock), clock
+    )
     with container.new_uow() as uow:  # the finance webhooks: delivered, one refused for good
-        c = OUTBOX.c
-        finance = (c.event == FINANCE_TRIGGER) & (c.state == "pending")
+        columns = OUTBOX.c
+        finance = (columns.event == FINANCE_TRIGGER) & (columns.state == "pending")
         uow.connection().execute(
-            update(OUTBOX).where(finance & (c.work_order_id == fin_dead))
+            update(OUTBOX).where(finance & (columns.work_order_id == fin_dead))
             .values(state="dead", attempts=5, last_error="410 Gone", dead_at=clock.now)
         )  # fmt: skip
         uow.connection().execute(
@@ -70,7 +72,8 @@ def _world(container: Container, sim: SAPSimulator) -> dict[str, Any]:
     }  # fmt: skip
     codes = _codes(container, list(ids.values()))
     sim.bill([codes[inv1], codes[inv2], codes[fin_dead]])
-    sap_connector(sim).request_billing(  # someone else's billing request, billed too
+    # someone else's billing request, billed too
+    sap_connector(sim, max_attempts=2).request_billing(
         BillingRequest(
             message_uuid=str(uuid.uuid4()), document_id=NOT_OURS, buyer_id=buyers[1],
             name="not one of ours", items=(BillingItem("S-FIELD-LABOUR", "x", Decimal(1), "HUR"),),
@@ -85,7 +88,7 @@ def test_reconciliation_lists_what_is_missing_on_either_side_first(
 ) -> None:
     world = _world(container, sim)
     ids, codes = world["ids"], world["codes"]
-    read = sap_connector(sim).invoices_for([*codes.values(), NOT_OURS])
+    read = sap_connector(sim, max_attempts=2).invoices_for([*codes.values(), NOT_OURS])
     assert len(read) == 4
     with container.new_uow() as uow:
         report = billing.reconciliation(uow, invoices=billing.by_document(read))
@@ -140,6 +143,11 @@ def test_without_a_read_back_the_store_side_is_shown_bounded_with_counts_over_al
         ("dead", codes["dead"]),
     ]
     assert (report["total"], report["shown"]) == (7, 3)
-    s = report["summary"]
-    assert (s["delivered"], s["pending"], s["invoiced"], s["problems"]) == (3, 1, 0, 3)
-    assert s["unknown_invoice"] == s["delivered_not_invoiced"] == 0
+    summary = report["summary"]
+    assert (summary["delivered"], summary["pending"], summary["invoiced"], summary["problems"]) == (
+        3,
+        1,
+        0,
+        3,
+    )
+    assert summary["unknown_invoice"] == summary["delivered_not_invoiced"] == 0

@@ -15,11 +15,11 @@ from connectors.webhooks.urls import IPAddress, Resolver, resolve
 from sandbox.finance import FinanceSimulator
 
 
-def event(n: int) -> dict[str, Any]:
+def event(number: int) -> dict[str, Any]:
     return {
         "type": "finance.billing_trigger",
-        "work_order": f"WO-{n:05d}",
-        "amount": {"currency": "GBP", "value": f"{100 + n}.50"},
+        "work_order": f"WO-{number:05d}",
+        "amount": {"currency": "GBP", "value": f"{100 + number}.50"},
     }
 
 
@@ -41,8 +41,8 @@ class Lookups:
 
 @pytest.fixture
 def sim() -> Iterator[FinanceSimulator]:
-    with FinanceSimulator(seed=3) as s:
-        yield s
+    with FinanceSimulator(seed=3) as simulator:
+        yield simulator
 
 
 def test_delivered_once_and_replay_is_200(sim: FinanceSimulator) -> None:

@@ -15,6 +15,7 @@ import requests
 from connectors.errors import AuthExpired, Retryable
 from connectors.hr import HRConnector, HRSettings
 from sandbox.hr import CATALOGUE, MALFORMED_KINDS, HRSimulator
+from tests.support.simulators import fresh_simulators
 
 TODAY = date(2026, 11, 30)
 FIELDS = {
@@ -32,10 +33,10 @@ FIELDS = {
 
 
 def http(sim: HRSimulator) -> requests.Session:
-    s = requests.Session()
-    s.verify = str(sim.ca_path)
-    s.trust_env = False
-    return s
+    session = requests.Session()
+    session.verify = str(sim.ca_path)
+    session.trust_env = False
+    return session
 
 
 def get(sim: HRSimulator, token: str | None = "", **params: Any) -> requests.Response:
@@ -60,22 +61,15 @@ def parse(stamp: str) -> datetime:
 def sim() -> Iterator[HRSimulator]:
     """A shared HR system: 120 technicians, 3 certifications each, 5% malformed. Tests that
     change it use ``fresh``."""
-    with HRSimulator(seed=5, workers=120, malformed=0.05, today=TODAY) as s:
-        yield s
+    with HRSimulator(seed=5, workers=120, malformed=0.05, today=TODAY) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def fresh() -> Iterator[Callable[..., HRSimulator]]:
-    started: list[HRSimulator] = []
-
-    def make(**kw: Any) -> HRSimulator:
-        s = HRSimulator(**{"today": TODAY} | kw).start()
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
+    """Simulators of the test's own (on ``TODAY`` unless told), stopped after it."""
+    with fresh_simulators(lambda **options: HRSimulator(**{"today": TODAY} | options)) as make:
+        yield make
 
 
 # --- the data ----------------------------------------------------------------------------
@@ -111,18 +105,18 @@ def test_malformed_records_are_served_as_seeded(sim: HRSimulator) -> None:
     reasons = sim.malformed_reasons()
     assert len(reasons) == 18 and set(reasons.values()) == set(MALFORMED_KINDS)
     assert set(reasons) == sim.malformed_ids()
-    served = {r["id"]: r for r in read(connector(sim), page_size=1000)}
+    served = {record["id"]: record for record in read(connector(sim), page_size=1000)}
     for record_id, reason in reasons.items():
-        r = served[record_id]
+        record = served[record_id]
         if reason == "missing_code":
-            assert "code" not in r
+            assert "code" not in record
         elif reason == "unknown_status":
-            assert r["status"] not in ("active", "suspended", "revoked")
+            assert record["status"] not in ("active", "suspended", "revoked")
         elif reason == "expires_before_issued":
-            assert r["expires_on"] < r["issued_on"]
+            assert record["expires_on"] < record["issued_on"]
         else:
             with pytest.raises(ValueError):
-                date.fromisoformat(r["issued_on"])
+                date.fromisoformat(record["issued_on"])
     assert http(sim).get(f"{sim.url}/__malformed").json() == reasons
 
 
@@ -131,9 +125,9 @@ def test_malformed_records_are_served_as_seeded(sim: HRSimulator) -> None:
 
 def test_a_bearer_token_is_required(sim: HRSimulator) -> None:
     for token in (None, "wrong"):
-        r = get(sim, token)
-        assert r.status_code == 401 and r.json()["error"] == "invalid_token"
-        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        response = get(sim, token)
+        assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert get(sim, limit=1).status_code == 200
     hr = connector(sim, token="wrong")
     with pytest.raises(AuthExpired, match="FIELDBRIDGE_HR_TOKEN"):
@@ -144,24 +138,24 @@ def test_a_bearer_token_is_required(sim: HRSimulator) -> None:
 def test_an_expired_token_is_auth_expired_until_renewed(
     fresh: Callable[..., HRSimulator],
 ) -> None:
-    s = fresh(workers=10)
-    old = s.token
-    hr = connector(s, page_size=5)
+    sim = fresh(workers=10)
+    old = sim.token
+    hr = connector(sim, page_size=5)
     pages = hr.certification_pages(page_size=5)
     first = next(pages)
-    s.expire_token()
-    assert get(s).json()["error"] == "token_expired" and s.token == old
+    sim.expire_token()
+    assert get(sim).json()["error"] == "token_expired" and sim.token == old
     with pytest.raises(AuthExpired) as raised:
         next(pages)
     assert raised.value.code == "token_expired"
     assert "cannot be renewed" in str(raised.value) and "FIELDBRIDGE_HR_TOKEN" in str(raised.value)
     assert hr.api_calls == 2, "not retried"
-    new = s.renew_token()
-    assert new == s.token != old
-    assert get(s, old).json()["error"] == "token_expired"
-    rest = read(connector(s))
+    new = sim.renew_token()
+    assert new == sim.token != old
+    assert get(sim, old).json()["error"] == "token_expired"
+    rest = read(connector(sim))
     assert first == rest[:5] and len(rest) == 30
-    assert [e["status"] for e in s.ledger] == [200, 401, 401, 401, 200]
+    assert [e["status"] for e in sim.ledger] == [200, 401, 401, 401, 200]
 
 
 # --- paging ------------------------------------------------------------------------------
@@ -192,8 +186,8 @@ def test_limit_and_cursor_by_hand(sim: HRSimulator) -> None:
         ({"updated_since": "2026-11-30T08:00:00"}, "invalid_request"),
         ({"updated_since": "yesterday"}, "invalid_request"),
     ):
-        r = get(sim, **params)
-        assert (r.status_code, r.json()["error"]) == (400, error), params
+        response = get(sim, **params)
+        assert (response.status_code, response.json()["error"]) == (400, error), params
     assert http(sim).get(f"{sim.url}/v1/workers").status_code == 404
 
 
@@ -216,49 +210,49 @@ def test_updated_since_is_inclusive(sim: HRSimulator) -> None:
 def test_records_touched_or_deleted_mid_read_are_neither_skipped_nor_lost(
     fresh: Callable[..., HRSimulator],
 ) -> None:
-    s = fresh(seed=8, workers=40)
-    before = s.records()
-    pages = connector(s).certification_pages(page_size=10)
+    sim = fresh(seed=8, workers=40)
+    before = sim.records()
+    pages = connector(sim).certification_pages(page_size=10)
     seen = next(pages) + next(pages)
     already, later = [r["id"] for r in seen[:5]], [r["id"] for r in before[50:55]]
-    touched = s.touch(already + later)
+    touched = sim.touch(already + later)
     assert touched.ids == already + later
     gone = before[60]
-    s.delete(gone["worker_id"], gone["code"])
+    sim.delete(gone["worker_id"], gone["code"])
     seen += [r for p in pages for r in p]
     ids = Counter(r["id"] for r in seen)
     assert set(ids) == {r["id"] for r in before} - {gone["id"]}
     assert {i for i, n in ids.items() if n > 1} == set(already), "read again once changed"
     latest = {r["id"]: r for r in seen}
     assert all(latest[i]["updated_at"] == touched.stamp for i in already + later)
-    assert seen[-10:] == [s.get(i) for i in sorted(already + later)]
-    assert latest == {r["id"]: r for r in s.records()}
+    assert seen[-10:] == [sim.get(i) for i in sorted(already + later)]
+    assert latest == {r["id"]: r for r in sim.records()}
 
 
 def test_touch_revoke_delete_count_get(fresh: Callable[..., HRSimulator]) -> None:
-    s = fresh(seed=3, workers=20, malformed=0)
-    one = s.touch(6)
-    assert len(one.ids) == 6 and all(s.get(i)["updated_at"] == one.stamp for i in one.ids)  # type: ignore[index]
-    assert one.stamp >= max(r["updated_at"] for r in s.records())
-    renewed = [s.get(i) for i in one.ids]
+    sim = fresh(seed=3, workers=20, malformed=0)
+    one = sim.touch(6)
+    assert len(one.ids) == 6 and all(sim.get(i)["updated_at"] == one.stamp for i in one.ids)  # type: ignore[index]
+    assert one.stamp >= max(r["updated_at"] for r in sim.records())
+    renewed = [sim.get(i) for i in one.ids]
     assert all(
         r is not None and r["issued_on"] == TODAY.isoformat()
         for r in renewed
         if r and r["expires_on"]
     )
     worker, code = one.ids[0].split("|")
-    revoked = s.revoke(worker, code)
-    assert s.get(one.ids[0])["status"] == "revoked"  # type: ignore[index]
+    revoked = sim.revoke(worker, code)
+    assert sim.get(one.ids[0])["status"] == "revoked"  # type: ignore[index]
     assert revoked.stamp >= one.stamp
-    fields = s.touch(one.ids[1:3], {"status": "suspended"})
-    assert [s.get(i)["status"] for i in fields.ids] == ["suspended", "suspended"]  # type: ignore[index]
+    fields = sim.touch(one.ids[1:3], {"status": "suspended"})
+    assert [sim.get(i)["status"] for i in fields.ids] == ["suspended", "suspended"]  # type: ignore[index]
     with pytest.raises(ValueError, match="not writable"):
-        s.touch(1, {"updated_at": "2020-01-01T00:00:00Z"})
-    s.delete(worker, code)
-    assert s.get(one.ids[0]) is None and s.count() == 59
+        sim.touch(1, {"updated_at": "2020-01-01T00:00:00Z"})
+    sim.delete(worker, code)
+    assert sim.get(one.ids[0]) is None and sim.count() == 59
     with pytest.raises(KeyError):
-        s.delete(worker, code)
-    since = read(connector(s), updated_since=parse(one.stamp))
+        sim.delete(worker, code)
+    since = read(connector(sim), updated_since=parse(one.stamp))
     assert {r["id"] for r in since} == set(one.ids[1:])
 
 
@@ -268,13 +262,13 @@ def test_touch_revoke_delete_count_get(fresh: Callable[..., HRSimulator]) -> Non
 def test_thirty_percent_faults_read_through_to_exactly_the_records(
     fresh: Callable[..., HRSimulator],
 ) -> None:
-    s = fresh(seed=9, workers=100, faults={"rate": 0.3, "seed": 4, "retry_after_s": 1})
-    hr = connector(s)
+    sim = fresh(seed=9, workers=100, faults={"rate": 0.3, "seed": 4, "retry_after_s": 1})
+    hr = connector(sim)
     pages = list(hr.certification_pages(page_size=10))
-    assert [r for p in pages for r in p] == s.records()
-    log = s.fault_log
+    assert [r for p in pages for r in p] == sim.records()
+    log = sim.fault_log
     assert len(log) >= 10 and {f["kind"] for f in log} == {"500", "503", "429"}
-    ledger = s.ledger
+    ledger = sim.ledger
     assert hr.api_calls == len(ledger) == len(pages) + len(log)
     assert {e["status"] for e in ledger if e["fault"]} == {500, 503, 429}
     assert all(e["status"] == 200 for e in ledger if e["fault"] is None)
@@ -287,37 +281,39 @@ def test_thirty_percent_faults_read_through_to_exactly_the_records(
 
 
 def test_faults_by_control_and_retry_after(fresh: Callable[..., HRSimulator]) -> None:
-    s = fresh(workers=5)
-    control = http(s).post(
-        f"{s.url}/__faults", json={"rate": 1.0, "kinds": ["429"], "retry_after_s": 4, "seed": 1}
+    sim = fresh(workers=5)
+    control = http(sim).post(
+        f"{sim.url}/__faults", json={"rate": 1.0, "kinds": ["429"], "retry_after_s": 4, "seed": 1}
     )
     assert control.status_code == 200 and control.json()["kinds"] == ["429"]
-    r = get(s)
-    assert (r.status_code, r.headers["Retry-After"], r.json()["error"]) == (
+    response = get(sim)
+    assert (response.status_code, response.headers["Retry-After"], response.json()["error"]) == (
         429,
         "4",
         "rate_limited",
     )
-    assert http(s).post(f"{s.url}/__faults", json={"kinds": ["teapot"]}).status_code == 400
-    s.set_faults(rate=1.0, kinds=["500", "503"], seed=2)
-    assert {get(s).status_code for _ in range(8)} == {500, 503}
-    s.clear_faults()
-    assert get(s).status_code == 200
-    assert http(s).get(f"{s.url}/__ledger").json() == s.ledger
-    assert len(s.ledger) == 10
-    s.clear_ledger()
-    assert s.ledger == []
+    assert http(sim).post(f"{sim.url}/__faults", json={"kinds": ["teapot"]}).status_code == 400
+    sim.set_faults(rate=1.0, kinds=["500", "503"], seed=2)
+    assert {get(sim).status_code for _ in range(8)} == {500, 503}
+    sim.clear_faults()
+    assert get(sim).status_code == 200
+    assert http(sim).get(f"{sim.url}/__ledger").json() == sim.ledger
+    assert len(sim.ledger) == 10
+    sim.clear_ledger()
+    assert sim.ledger == []
 
 
 def test_latency_delays_and_a_hang_times_out_without_holding_shutdown(
     fresh: Callable[..., HRSimulator],
 ) -> None:
-    s = fresh(workers=5, faults={"rate": 1.0, "kinds": ["latency"], "latency_ms": 300})
+    sim = fresh(workers=5, faults={"rate": 1.0, "kinds": ["latency"], "latency_ms": 300})
     started = time.monotonic()
-    assert len(read(connector(s))) == 15 and time.monotonic() - started >= 0.3
-    s.set_faults(rate=1.0, kinds=["hang"], hang_s=30)
+    assert len(read(connector(sim))) == 15 and time.monotonic() - started >= 0.3
+    sim.set_faults(rate=1.0, kinds=["hang"], hang_s=30)
     hr = HRConnector(
-        HRSettings(url=s.url, token=s.token, ca_bundle=s.ca_path, timeout_s=0.3, max_attempts=2),
+        HRSettings(
+            url=sim.url, token=sim.token, ca_bundle=sim.ca_path, timeout_s=0.3, max_attempts=2
+        ),
         sleep=lambda _: None,
         max_total_s=10,
     )
@@ -325,7 +321,7 @@ def test_latency_delays_and_a_hang_times_out_without_holding_shutdown(
         read(hr)
     assert hr.api_calls == 2
     started = time.monotonic()
-    s.stop()
+    sim.stop()
     assert time.monotonic() - started < 5, "stopping does not wait for the hang"
 
 

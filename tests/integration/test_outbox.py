@@ -8,14 +8,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.sap import SAPConnector, SAPSettings
 from mappings.salesforce import SalesforceMapping
 from orchestrator.domain.lifecycle import Actor, Role, State
 from orchestrator.outbox import admin as outbox_h
@@ -25,7 +23,6 @@ from orchestrator.outbox.events import (
     CRM_COMPLETED,
     ERP_BILLING,
     FINANCE_TRIGGER,
-    enqueue_closed,
 )
 from orchestrator.outbox.relay import ANALYZE_AFTER_ROWS, Outcome, Relay, RelayPolicy
 from orchestrator.runtime.bootstrap import Container
@@ -35,106 +32,26 @@ from orchestrator.work_orders import audit_trail, queries
 from orchestrator.work_orders import commands as wo_h
 from sandbox.salesforce import SalesforceSimulator
 from sandbox.sap import SAPSimulator
-from tests.conftest import BACKENDS
-from tests.integration.lifecycle_world import World
-from tests.integration.test_properties import _order_in
+from tests.support.databases import BACKENDS
+from tests.support.hr import TODAY, add_technicians
+from tests.support.hr import sync as sync_hr
+from tests.support.lifecycle_world import World, order_in
+from tests.support.outbox import OUTBOX, Clock, closed_orders, deliver_all, outbox_rows, relay
+from tests.support.simulators import salesforce_connector, sap_connector
 
-OUTBOX = models.table_of(models.OutboxMessage)
-ROUTES = {CRM_COMPLETED: "salesforce", ERP_BILLING: "sap"}
 MAPPING = SalesforceMapping()
 
 
 @pytest.fixture
 def sap() -> Iterator[SAPSimulator]:
-    with SAPSimulator(seed=4, customers=40, stocks=0, malformed=0.0) as s:
-        yield s
+    with SAPSimulator(seed=4, customers=40, stocks=0, malformed=0.0) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def sf() -> Iterator[SalesforceSimulator]:
-    with SalesforceSimulator(seed=4) as s:
-        yield s
-
-
-def sap_connector(sim: SAPSimulator, **over: Any) -> SAPConnector:
-    env = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sim.env().items()}
-    settings = SAPSettings(**(env | {"max_attempts": 2} | over))  # type: ignore[arg-type]
-    return SAPConnector(settings, sleep=lambda _: None)
-
-
-def sf_connector(sim: SalesforceSimulator) -> SalesforceConnector:
-    env = {
-        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
-    }
-    settings = SalesforceSettings(**env | {"api_version": sim.api_version, "max_attempts": 2})  # type: ignore[arg-type]
-    return SalesforceConnector(settings, sleep=lambda _: None)
-
-
-class Clock:
-    """The relay's clock, moved on by the test (stored retries come due without waiting)."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def relay(container: Container, destinations: dict[str, Any], clock: Clock, **policy: Any) -> Relay:
-    return Relay(container.new_uow, destinations, ROUTES, RelayPolicy(**policy), clock=clock)
-
-
-def deliver_all(r: Relay, clock: Clock, rounds: int = 60) -> None:
-    """Rounds of the relay, the clock moved past every stored retry, until nothing is due."""
-    for _ in range(rounds):
-        r.drain()
-        if not pending(r):
-            return
-        clock.advance(3600)
-    raise AssertionError("rows still pending after every round")
-
-
-def pending(r: Relay) -> int:
-    with r.new_uow() as uow:
-        found = uow.connection().execute(
-            select(OUTBOX.c.id).where(
-                (OUTBOX.c.state == "pending") & OUTBOX.c.event.in_(r.routed_events())
-            )
-        )
-        return len(found.all())
-
-
-def outbox_rows(container: Container) -> list[Any]:
-    with container.new_uow() as uow:
-        return list(uow.connection().execute(select(OUTBOX).order_by(OUTBOX.c.id)))
-
-
-def closed_orders(container: Container, buyers: list[str]) -> list[int]:
-    """One closed order per SAP buyer, as the lifecycle leaves it, its rows enqueued."""
-    ids = []
-    with container.new_uow() as uow:
-        for n, buyer in enumerate(buyers):
-            customer = models.Customer(
-                name=f"Customer {buyer}", source_system="sap", external_id=buyer
-            )
-            uow.session.add(customer)
-            uow.session.flush()
-            now = utcnow()
-            wo = models.WorkOrder(
-                tracking_code=wo_h.new_tracking_code(), status="closed", priority=3,
-                summary=f"Boiler service {n}", customer_id=customer.id, visits=1,
-                first_checked_in_at=now - timedelta(minutes=95),
-                completed_at=now - timedelta(minutes=5), closed_at=now, status_changed_at=now,
-            )  # fmt: skip
-            uow.session.add(wo)
-            uow.session.flush()
-            enqueue_closed(uow, wo, now)
-            ids.append(wo.id)
-        uow.commit()
-    return ids
+    with SalesforceSimulator(seed=4) as simulator:
+        yield simulator
 
 
 # -- closing writes the rows --------------------------------------------------------------------
@@ -143,7 +60,7 @@ def closed_orders(container: Container, buyers: list[str]) -> list[int]:
 def test_closing_an_order_owes_each_remote_one_row_in_the_same_transaction(
     container: Container, world: World
 ) -> None:
-    wid = _order_in(container, world, "completed")
+    wid = order_in(container, world, "completed")
     sue = Actor("sue", Role.SUPERVISOR)
     with container.new_uow() as uow:  # two finance subscribers, one of them no longer active
         for url, active in (("https://finance.example/hook", True), ("https://old.example", False)):
@@ -179,12 +96,14 @@ def test_closing_an_order_owes_each_remote_one_row_in_the_same_transaction(
 
 
 def test_seeded_faults_bill_each_closed_order_once(container: Container, sap: SAPSimulator) -> None:
-    buyers = [r["InternalID"] for r in sap.records()][:30]
+    buyers = [outbox_relay["InternalID"] for outbox_relay in sap.records()][:30]
     closed_orders(container, buyers)
     sap.set_faults(rate=0.3, kinds=["500", "fault", "lost"], seed=8)
     clock = Clock()
-    r = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, backoff_base_s=1)
-    deliver_all(r, clock)
+    outbox_relay = relay(
+        container, {"sap": SAPBilling(sap_connector(sap, max_attempts=2))}, clock, backoff_base_s=1
+    )
+    deliver_all(outbox_relay, clock)
     assert len(sap.fault_log) > 0
     billed = outbox_rows(container)
     mine = [row for row in billed if row.event == ERP_BILLING]
@@ -204,7 +123,7 @@ def test_a_relay_killed_mid_batch_leaves_leases_that_run_out(
 ) -> None:
     closed_orders(container, [r["InternalID"] for r in sap.records()][:12])
     clock = Clock()
-    billing = SAPBilling(sap_connector(sap))
+    billing = SAPBilling(sap_connector(sap, max_attempts=2))
     first = relay(container, {"sap": billing}, clock, lease_s=60)
     claimed = first.claim()
     billing.deliver(claimed[:7])  # sent, then killed before a single outcome was recorded
@@ -222,7 +141,7 @@ def test_a_relay_that_outlives_its_lease_cannot_overwrite_the_outcome(
 ) -> None:
     closed_orders(container, [r["InternalID"] for r in sap.records()][:5])
     clock = Clock()
-    billing = SAPBilling(sap_connector(sap))
+    billing = SAPBilling(sap_connector(sap, max_attempts=2))
     other = relay(container, {"sap": billing}, clock, lease_s=60)
 
     class Stalls:
@@ -244,12 +163,14 @@ def test_a_relay_that_outlives_its_lease_cannot_overwrite_the_outcome(
 def test_a_refused_trigger_is_a_dead_letter_and_retry_after_the_fix_delivers_it_once(
     container: Container, sap: SAPSimulator
 ) -> None:
-    buyers = [r["InternalID"] for r in sap.records()][:3]
+    buyers = [outbox_relay["InternalID"] for outbox_relay in sap.records()][:3]
     ids = closed_orders(container, [*buyers, "9999999"])  # no such business partner in SAP
     clock = Clock()
-    wrong = sap_connector(sap, password="not-the-password")
-    r = relay(container, {"sap": SAPBilling(wrong)}, clock, max_attempts=3, backoff_base_s=1)
-    deliver_all(r, clock)
+    wrong = sap_connector(sap, max_attempts=2, password="not-the-password")
+    outbox_relay = relay(
+        container, {"sap": SAPBilling(wrong)}, clock, max_attempts=3, backoff_base_s=1
+    )
+    deliver_all(outbox_relay, clock)
     rows = {row.work_order_id: row for row in outbox_rows(container) if row.event == ERP_BILLING}
     assert {row.state for row in rows.values()} == {"dead"}
     assert all(row.attempts == 3 and "401" in row.last_error for row in rows.values())
@@ -258,11 +179,13 @@ def test_a_refused_trigger_is_a_dead_letter_and_retry_after_the_fix_delivers_it_
     assert shown["by_state"]["dead"] == 4 and shown["by_destination"]["erp"]["dead"] == 4
     assert {d["key"] for d in shown["dead_letters"]} == {row.key for row in rows.values()}
     # the fix: the right password; then an operator retries each dead letter
-    r = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, max_attempts=3)
+    outbox_relay = relay(
+        container, {"sap": SAPBilling(sap_connector(sap, max_attempts=2))}, clock, max_attempts=3
+    )
     for row in rows.values():
         with container.new_uow() as uow:
             outbox_h.retry(uow, row.id)
-    deliver_all(r, clock)
+    deliver_all(outbox_relay, clock)
     after = {row.work_order_id: row for row in outbox_rows(container) if row.event == ERP_BILLING}
     assert [after[i].state for i in ids] == ["delivered"] * 3 + ["dead"]
     assert "Business partner 9999999 does not exist" in after[ids[-1]].last_error
@@ -270,7 +193,7 @@ def test_a_refused_trigger_is_a_dead_letter_and_retry_after_the_fix_delivers_it_
     assert len(sap.invoice_requests()) == 3
     with container.new_uow() as uow:
         assert outbox_h.replay(uow, clock.now - timedelta(days=1)) == 3
-    deliver_all(r, clock)
+    deliver_all(outbox_relay, clock)
     assert len(sap.invoice_requests()) == 3, "a replay creates nothing new"
 
 
@@ -279,9 +202,9 @@ def test_completed_jobs_reach_salesforce_in_collections(
 ) -> None:
     ids = closed_orders(container, [f"B{n}" for n in range(450)])
     clock = Clock()
-    jobs = SalesforceJobs(sf_connector(sf), MAPPING)
-    r = relay(container, {"salesforce": jobs}, clock)
-    deliver_all(r, clock)
+    jobs = SalesforceJobs(salesforce_connector(sf, max_attempts=2), MAPPING)
+    outbox_relay = relay(container, {"salesforce": jobs}, clock)
+    deliver_all(outbox_relay, clock)
     rows = [row for row in outbox_rows(container) if row.event == CRM_COMPLETED]
     assert len(rows) == len(ids) and {row.state for row in rows} == {"delivered"}
     written = sf.writes("WorkOrder")
@@ -299,28 +222,34 @@ def test_hr_changes_are_pushed_to_salesforce_skills_in_order(
     container: Container, sf: SalesforceSimulator
 ) -> None:
     from sandbox.hr import HRSimulator
-    from tests.integration.test_sync_hr import TODAY, add_technicians
-    from tests.integration.test_sync_hr import sync as sync_hr
 
     with HRSimulator(seed=7, workers=6, malformed=0.0, today=TODAY) as hr:
-        add_technicians(container, sorted({r["worker_id"] for r in hr.records()}))
+        add_technicians(
+            container, sorted({outbox_relay["worker_id"] for outbox_relay in hr.records()})
+        )
         sync_hr(container, hr)
-        certs = [r for r in hr.records()]
+        certs = [outbox_relay for outbox_relay in hr.records()]
         clock = Clock()
-        skills = SalesforceSkills(sf_connector(sf), MAPPING)
-        r = Relay(container.new_uow, {"salesforce": skills}, {CRM_CERTIFICATION: "salesforce"},
-                  RelayPolicy(), clock=clock)  # fmt: skip
-        deliver_all(r, clock)
+        skills = SalesforceSkills(salesforce_connector(sf, max_attempts=2), MAPPING)
+        routes = {CRM_CERTIFICATION: "salesforce"}
+        outbox_relay = Relay(
+            container.new_uow, {"salesforce": skills}, routes, RelayPolicy(), clock=clock
+        )
+        deliver_all(outbox_relay, clock)
         pushed = [row for row in outbox_rows(container) if row.event == CRM_CERTIFICATION]
         assert len(pushed) == len(certs) and {row.state for row in pushed} == {"delivered"}
         holdings = sf.writes("ServiceResourceSkill")
-        assert {w["external_id"] for w in holdings} == {r["id"] for r in certs}
-        assert len(sf.writes("Skill")) == len({r["code"] for r in certs}), "a skill once"
+        assert {w["external_id"] for w in holdings} == {
+            outbox_relay["id"] for outbox_relay in certs
+        }
+        assert len(sf.writes("Skill")) == len({outbox_relay["code"] for outbox_relay in certs}), (
+            "a skill once"
+        )
         assert skills.calls == 3, "resources, skills, holdings: one Collections call each"
         worker, code = certs[0]["worker_id"], certs[0]["code"]
         hr.revoke(worker, code)
         sync_hr(container, hr)
-        deliver_all(r, clock)
+        deliver_all(outbox_relay, clock)
     again = [row for row in outbox_rows(container) if row.event == CRM_CERTIFICATION]
     assert len(again) == len(certs) + 1 and {row.state for row in again} == {"delivered"}
     revoked = again[-1]
@@ -333,7 +262,9 @@ def test_hr_changes_are_pushed_to_salesforce_skills_in_order(
 def test_leases_of_a_dead_relay_are_let_go(container: Container, sap: SAPSimulator) -> None:
     closed_orders(container, [r["InternalID"] for r in sap.records()][:2])
     clock = Clock()
-    dead = relay(container, {"sap": SAPBilling(sap_connector(sap))}, clock, lease_s=1)
+    dead = relay(
+        container, {"sap": SAPBilling(sap_connector(sap, max_attempts=2))}, clock, lease_s=1
+    )
     assert len(dead.claim()) == 2  # and then it died
     with container.new_uow() as uow:
         assert outbox_h.expire_leases(uow) == 0, "the leases still live"
@@ -374,10 +305,10 @@ def test_after_a_burst_the_relay_refreshes_the_planners_statistics(container: Co
             )
             return float(found.scalar_one())
 
-    r = Relay(container.new_uow, {"null": Accepts()}, {CRM_COMPLETED: "null"},
-              RelayPolicy(batch=ANALYZE_AFTER_ROWS // 2))  # fmt: skip
-    r.run_once()
+    outbox_relay = Relay(container.new_uow, {"null": Accepts()}, {CRM_COMPLETED: "null"},
+                         RelayPolicy(batch=ANALYZE_AFTER_ROWS // 2))  # fmt: skip
+    outbox_relay.run_once()
     assert counted() == -1, "half of the threshold moved: not yet"
-    done = r.drain()
+    done = outbox_relay.drain()
     assert done.delivered == ANALYZE_AFTER_ROWS + 200 - ANALYZE_AFTER_ROWS // 2
     assert counted() == ANALYZE_AFTER_ROWS + 200

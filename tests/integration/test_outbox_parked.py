@@ -14,8 +14,8 @@ from orchestrator.outbox import admin
 from orchestrator.runtime.bootstrap import Container, bootstrap, read_systems
 from orchestrator.store.db import utcnow
 from sandbox.sap import SAPSimulator
-from tests.conftest import make_settings
-from tests.integration.test_outbox import closed_orders, outbox_rows
+from tests.support.databases import make_settings
+from tests.support.outbox import closed_orders, outbox_rows
 
 
 @pytest.fixture

@@ -21,13 +21,11 @@ from orchestrator.runtime import tasks
 from orchestrator.runtime.bootstrap import Container, bootstrap
 from orchestrator.store import models
 from sandbox.sap import SAPSimulator
-from tests.conftest import make_settings
-from tests.e2e.test_cli import FIELDBRIDGE, free_port
-from tests.e2e.test_outbox_crash import wait_for
-from tests.integration.lifecycle_world import World
-from tests.integration.test_outbox import closed_orders
+from tests.support.cli import FIELDBRIDGE, free_port, wait_for
+from tests.support.databases import make_settings
+from tests.support.lifecycle_world import BASE_DAY, World, order_in
+from tests.support.outbox import OUTBOX, closed_orders
 
-OUTBOX = models.table_of(models.OutboxMessage)
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
@@ -51,8 +49,8 @@ needs_redis = pytest.mark.skipif(
 
 @pytest.fixture
 def sap() -> Iterator[SAPSimulator]:
-    with SAPSimulator(seed=6, customers=20, stocks=0, malformed=0.0) as s:
-        yield s
+    with SAPSimulator(seed=6, customers=20, stocks=0, malformed=0.0) as simulator:
+        yield simulator
 
 
 def delivered(container: Container) -> int:
@@ -230,11 +228,9 @@ def test_a_stream_syncs_on_one_worker_at_a_time(
         process.wait(timeout=30)
 
 
-def day_to_plan(container: Container, world: World, n: int) -> list[int]:
-    """``n`` triaged orders at a plant next to the technicians' homes (Berlin)."""
-    from tests.integration.test_properties import _order_in
-
-    ids = [_order_in(container, world, "triaged") for _ in range(n)]
+def day_to_plan(container: Container, world: World, count: int) -> list[int]:
+    """``count`` triaged orders at a plant next to the technicians' homes (Berlin)."""
+    ids = [order_in(container, world, "triaged") for _ in range(count)]
     sites = models.table_of(models.Site)
     with container.new_uow() as uow:
         uow.connection().execute(sites.update().values(latitude=52.51, longitude=13.39))
@@ -245,7 +241,6 @@ def day_to_plan(container: Container, world: World, n: int) -> list[int]:
 def ask_for_run(container: Container, time_limit_s: float) -> int:
     """A queued run of the day (nothing sent to a worker yet)."""
     from orchestrator.planning import runs as scheduling
-    from tests.integration.lifecycle_world import BASE_DAY
 
     with container.new_uow() as uow:
         asked = scheduling.RequestScheduleRun(

@@ -3,14 +3,13 @@
 Each example raises a few fresh orders and drives them with random actors (admin, dispatcher,
 supervisor, integration, the assigned technician, another technician, the order's requester and
 someone else's) towards random target states with plausible (or deliberately wrong) fields. After
-every step the stored order is compared with the spec table in ``tests/unit/lifecycle_spec.py``;
+every step the stored order is compared with the spec table in ``tests/support/spec.py``;
 at the end every audit chain must verify.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -22,33 +21,33 @@ from orchestrator.domain.lifecycle import Actor, Role, State
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.work_orders import attachments, audit_trail, queries
 from orchestrator.work_orders import commands as wo_h
-from tests.integration.lifecycle_world import (
+from tests.support.lifecycle_world import (
     ACTOR_KINDS,
     CHECKLIST,
     OWN_REQUESTER,
     REQUIRED_CHECKLIST,
-    Snap,
     World,
-    first,
+    attempt,
     make_actor,
+    order_in,
     proper_fields,
     roles_of,
     snap,
 )
-from tests.unit.lifecycle_spec import SPEC, SPEC_ROWS, STATES, spec_allows, spec_targets
+from tests.support.spec import SPEC, SPEC_ROWS, STATES, spec_allows, spec_targets
 
 # How a caller gets the fields wrong (or not): mostly right.
 MODES = ("proper",) * 6 + ("missing", "extra", "stale", "unqualified")
 
 
-def _new_orders(container: Container, w: World) -> list[int]:
+def _new_orders(container: Container, world: World) -> list[int]:
     ids = []
     with container.new_uow() as uow:
         ids.append(
             wo_h.create(
                 uow,
                 wo_h.CreateWorkOrder(
-                    canonical.WorkOrder(summary="Chiller trips", site_id=w.site_id),
+                    canonical.WorkOrder(summary="Chiller trips", site_id=world.site_id),
                     Actor("dispatcher-user", Role.DISPATCHER),
                 ),
             )["id"]
@@ -58,7 +57,7 @@ def _new_orders(container: Container, w: World) -> list[int]:
             wo_h.create(
                 uow,
                 wo_h.CreateWorkOrder(
-                    canonical.WorkOrder(summary="Boiler service", site_id=w.site_id),
+                    canonical.WorkOrder(summary="Boiler service", site_id=world.site_id),
                     Actor("sap", Role.INTEGRATION),
                 ),
             )["id"]
@@ -70,7 +69,7 @@ def _new_orders(container: Container, w: World) -> list[int]:
                 wo_h.SubmitServiceRequest(
                     description="The heating in hall B is off",
                     actor=Actor(OWN_REQUESTER, Role.REQUESTER),
-                    site_id=w.site_id,
+                    site_id=world.site_id,
                 ),
             )["work_order_id"]
         )
@@ -140,10 +139,10 @@ class Runner:
     # -- transitions ----------------------------------------------------------------------------
 
     def move(self, wid: int, target: str, kind: str, mode: str = "proper") -> bool:
-        w, data, before = self.w, self.data, self.snaps[wid]
-        actor = make_actor(kind, before, w)
+        world, data, before = self.w, self.data, self.snaps[wid]
+        actor = make_actor(kind, before, world)
         roles = roles_of(actor, before)
-        fields = proper_fields(self.choose, before.status, target, before, w)
+        fields = proper_fields(self.choose, before.status, target, before, world)
         proper = dict(fields)
         version = before.version
         if mode == "missing" and fields:
@@ -153,7 +152,7 @@ class Runner:
         elif mode == "stale":
             version -= 1
         elif mode == "unqualified" and "technician_id" in fields:
-            fields["technician_id"] = w.unqualified_tech_id
+            fields["technician_id"] = world.unqualified_tech_id
 
         try:
             with self.container.new_uow() as uow:
@@ -192,7 +191,7 @@ class Runner:
         if target == "completed":
             assert before.proof_complete, f"completed without proof: {before}"
         if target == "scheduled":
-            assert after.technician_id in w.tech_ids, "an unqualified technician was scheduled"
+            assert after.technician_id in world.tech_ids, "an unqualified technician was scheduled"
             assert after.window_start is not None and after.window_end is not None
             assert after.window_start < after.window_end
             if "technician_id" in fields:
@@ -305,89 +304,18 @@ def test_random_command_sequences_respect_the_table(
 
 # --- every row and every actor, deterministically -------------------------------------------
 
-# A legal way from ``new`` to each state (the actor kind for each move). Orders reaching
-# in_progress are fully documented first, so completion is only a question of who asks.
-ROUTE: dict[str, list[tuple[str, str]]] = {"new": []}
-ROUTE["triaged"] = [("triaged", "dispatcher")]
-ROUTE["scheduled"] = [*ROUTE["triaged"], ("scheduled", "dispatcher")]
-ROUTE["dispatched"] = [*ROUTE["scheduled"], ("dispatched", "dispatcher")]
-ROUTE["in_progress"] = [*ROUTE["dispatched"], ("in_progress", "assigned_technician")]
-ROUTE["on_hold"] = [*ROUTE["in_progress"], ("on_hold", "assigned_technician")]
-ROUTE["completed"] = [*ROUTE["in_progress"], ("completed", "assigned_technician")]
-ROUTE["cannot_complete"] = [*ROUTE["in_progress"], ("cannot_complete", "assigned_technician")]
-ROUTE["closed"] = [*ROUTE["completed"], ("closed", "supervisor")]
-ROUTE["cancelled"] = [("cancelled", "supervisor")]
-
-
-def _requested_order(container: Container, w: World) -> int:
-    with container.new_uow() as uow:
-        return wo_h.submit_service_request(
-            uow,
-            wo_h.SubmitServiceRequest(
-                description="Radiator cold",
-                actor=Actor(OWN_REQUESTER, Role.REQUESTER),
-                site_id=w.site_id,
-            ),
-        )["work_order_id"]
-
-
-def _attempt(
-    container: Container, w: World, wid: int, target: str, kind: str
-) -> tuple[Snap, Snap, Any]:
-    """One transition with the spec's proper fields: (before, after, result or the error)."""
-    before = snap(container, wid)
-    actor = make_actor(kind, before, w)
-    fields = proper_fields(first, before.status, target, before, w)
-    try:
-        with container.new_uow() as uow:
-            result: Any = wo_h.transition(
-                uow, wo_h.TransitionWorkOrder(wid, State(target), fields, actor, before.version)
-            )
-    except FieldbridgeError as exc:
-        result = exc
-    return before, snap(container, wid), result
-
-
-def _document_fully(container: Container, w: World, wid: int) -> None:
-    for step in ("checklist", "photo", "signature"):
-        s = snap(container, wid)
-        actor = make_actor("assigned_technician", s, w)
-        with container.new_uow() as uow:
-            if step == "checklist":
-                wo_h.update_checklist(
-                    uow, wo_h.UpdateChecklist(wid, dict.fromkeys(CHECKLIST, True), actor, s.version)
-                )
-            else:
-                attachments.add_attachment(
-                    uow,
-                    attachments.AddAttachment(
-                        wid, step, secrets.token_hex(32), "image/png", 10, actor, s.version
-                    ),
-                )
-
-
-def _order_in(container: Container, w: World, state: str) -> int:
-    wid = _requested_order(container, w)
-    for target, kind in ROUTE[state]:
-        _, after, result = _attempt(container, w, wid, target, kind)
-        assert not isinstance(result, Exception), f"route to {state}: {target} refused: {result}"
-        assert after.status == target
-        if target == "in_progress":
-            _document_fully(container, w, wid)
-    return wid
-
 
 def test_every_move_the_spec_forbids_is_refused_and_changes_nothing(
     container: Container, world: World
 ) -> None:
     for source in STATES:
-        wid = _order_in(container, world, source)
+        wid = order_in(container, world, source)
         start = snap(container, wid)
         for target in STATES:
             for kind in ACTOR_KINDS:
                 if spec_allows(source, target, roles_of(make_actor(kind, start, world), start)):
                     continue  # the next test covers what is allowed
-                before, after, result = _attempt(container, world, wid, target, kind)
+                before, after, result = attempt(container, world, wid, target, kind)
                 assert before == start
                 where = f"{source} -> {target} by {kind}"
                 # Refused as a move this caller may not make (409), or as an order they may
@@ -408,7 +336,7 @@ def test_every_row_is_accepted_from_each_role_the_spec_lists(
     spare: dict[str, int] = {}  # an untouched order per source state, reused until moved
     for row in SPEC_ROWS:
         for kind in ACTOR_KINDS:
-            wid = spare.pop(row.source, None) or _order_in(container, world, row.source)
+            wid = spare.pop(row.source, None) or order_in(container, world, row.source)
             start = snap(container, wid)
             if not spec_allows(
                 row.source, row.target, roles_of(make_actor(kind, start, world), start)
@@ -416,7 +344,7 @@ def test_every_row_is_accepted_from_each_role_the_spec_lists(
                 spare[row.source] = wid
                 continue
             tried += 1
-            before, after, result = _attempt(container, world, wid, row.target, kind)
+            before, after, result = attempt(container, world, wid, row.target, kind)
             where = f"{row.source} -> {row.target} by {kind}"
             if isinstance(result, Exception):
                 refused.append(f"{where}: {result!r} {result.extra}")
@@ -438,11 +366,11 @@ def test_every_row_is_accepted_from_each_role_the_spec_lists(
 def test_visits_count_check_ins_and_one_visit_closed_is_a_first_time_fix(
     container: Container, world: World
 ) -> None:
-    wid = _order_in(container, world, "in_progress")
+    wid = order_in(container, world, "in_progress")
     assert snap(container, wid).visits == 1
     # A pause and a resume is still the same visit.
     for target in ("on_hold", "in_progress", "completed", "closed"):
-        _, after, result = _attempt(
+        _, after, result = attempt(
             container,
             world,
             wid,
@@ -458,7 +386,7 @@ def test_visits_count_check_ins_and_one_visit_closed_is_a_first_time_fix(
 def test_a_second_check_in_is_a_second_visit_and_no_first_time_fix(
     container: Container, world: World
 ) -> None:
-    wid = _order_in(container, world, "cannot_complete")
+    wid = order_in(container, world, "cannot_complete")
     steps = [
         ("triaged", "dispatcher"),  # revisit
         ("scheduled", "dispatcher"),
@@ -468,7 +396,7 @@ def test_a_second_check_in_is_a_second_visit_and_no_first_time_fix(
         ("closed", "supervisor"),
     ]
     for target, kind in steps:
-        _, after, result = _attempt(container, world, wid, target, kind)
+        _, after, result = attempt(container, world, wid, target, kind)
         assert not isinstance(result, Exception), (target, result)
     assert after.visits == 2
     assert result["visits"] == 2
@@ -478,7 +406,7 @@ def test_a_second_check_in_is_a_second_visit_and_no_first_time_fix(
 
 
 def test_first_time_fix_is_only_reported_once_closed(container: Container, world: World) -> None:
-    wid = _order_in(container, world, "completed")
+    wid = order_in(container, world, "completed")
     with container.new_uow() as uow:
         public = queries.get(uow, wid, Actor("sue", Role.SUPERVISOR))
     assert public["visits"] == 1

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.hr import HRConnector, HRSettings
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from mappings import canonical
 from mappings.hr import HRMapping
 from mappings.salesforce import SalesforceMapping
@@ -25,6 +23,7 @@ from orchestrator.store import models
 from orchestrator.sync import hr_streams, reconcile, reports, run_stream, salesforce_streams
 from sandbox.hr import HRSimulator
 from sandbox.salesforce import SalesforceSimulator
+from tests.support.simulators import hr_connector, salesforce_connector
 
 MAPPING = SalesforceMapping()
 STREAMS = salesforce_streams(MAPPING)
@@ -32,16 +31,10 @@ STREAMS = salesforce_streams(MAPPING)
 
 @pytest.fixture
 def sim() -> Iterator[SalesforceSimulator]:
-    with SalesforceSimulator(seed=13, customers=120, contacts=0, assets=150, malformed=0.0) as s:
-        yield s
-
-
-def sf_connector(sim: SalesforceSimulator) -> SalesforceConnector:
-    values = {
-        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
-    }
-    settings = SalesforceSettings(**{**values, "api_version": sim.api_version})  # type: ignore[arg-type]
-    return SalesforceConnector(settings, sleep=lambda _: None)
+    with SalesforceSimulator(
+        seed=13, customers=120, contacts=0, assets=150, malformed=0.0
+    ) as simulator:
+        yield simulator
 
 
 def live(container: Container, model: type[models.Base], system: str) -> set[str]:
@@ -58,7 +51,7 @@ def live(container: Container, model: type[models.Base], system: str) -> set[str
 def test_records_purged_in_salesforce_become_tombstones_and_new_ones_are_reported(
     container: Container, sim: SalesforceSimulator
 ) -> None:
-    with sf_connector(sim) as sf:
+    with salesforce_connector(sim) as sf:
         for name in ("customers", "assets"):
             run_stream(container.new_uow, sf, STREAMS[name], MAPPING)
         accounts = sorted(live(container, models.Customer, "salesforce"))
@@ -100,7 +93,7 @@ def test_records_purged_in_salesforce_become_tombstones_and_new_ones_are_reporte
         tomb = uow.connection().execute(select(table).where(table.c.external_id == purged[0])).one()
     assert tomb.deleted_at is not None and tomb.name  # the row and what it held stay
 
-    with sf_connector(sim) as sf:
+    with salesforce_connector(sim) as sf:
         again = reconcile(container.new_uow, sf, STREAMS["customers"])
         sim.create(
             "Account",
@@ -138,9 +131,8 @@ def test_a_certification_the_hr_feed_stops_listing_stops_counting(container: Con
                         time_zone="Europe/London",
                     ),
                 )["id"]
-        env = {k.removeprefix("FIELDBRIDGE_HR_").lower(): v for k, v in hr.env().items()}
         stream = hr_streams()["certifications"]
-        with HRConnector(HRSettings(**env), sleep=lambda _: None) as source:  # type: ignore[arg-type]
+        with hr_connector(hr) as source:
             run_stream(container.new_uow, source, stream, HRMapping())
             record: dict[str, Any] = hr.records()[0]
             hr.delete(record["worker_id"], record["code"])

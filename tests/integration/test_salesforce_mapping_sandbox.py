@@ -19,7 +19,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.errors import Permanent
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.query import Query
 from mappings.canonical import (
     Certification,
@@ -41,6 +41,7 @@ from mappings.salesforce import (
 from mappings.salesforce.values import id18
 from orchestrator.sync.streams import record_type_filter
 from sandbox.salesforce import SalesforceSimulator
+from tests.support.simulators import salesforce_settings
 
 MAPPING = SalesforceMapping()
 DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")  # as the write-back sends it
@@ -52,17 +53,13 @@ def sim() -> Iterator[SalesforceSimulator]:
     # 2% malformed: a dozen or more of each kind (a share is capped at a tenth of an object)
     with SalesforceSimulator(
         seed=23, customers=600, assets=900, work_orders=300, malformed=0.02
-    ) as s:
-        yield s
+    ) as simulator:
+        yield simulator
 
 
 @pytest.fixture(scope="module")
 def sf(sim: SalesforceSimulator) -> Iterator[SalesforceConnector]:
-    values = {
-        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
-    }
-    settings = SalesforceSettings(**{**values, "api_version": sim.api_version})  # type: ignore[arg-type]
-    with SalesforceConnector(settings) as connector:
+    with SalesforceConnector(salesforce_settings(sim)) as connector:
         yield connector
 
 

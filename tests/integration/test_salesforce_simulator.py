@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,16 +42,18 @@ from connectors.hr import HRConnector, HRSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.sap import SAPConnector, SAPSettings
 from sandbox.salesforce import SalesforceSimulator
+from tests.support.cli import FIELDBRIDGE
+from tests.support.simulators import fresh_simulators
 
 ID18 = re.compile(r"^[a-zA-Z0-9]{15}[A-Z0-5]{3}$")
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000\+0000$")
 
 
 def http_session(sim: SalesforceSimulator) -> requests.Session:
-    s = requests.Session()
-    s.verify = str(sim.ca_path)
-    s.trust_env = False
-    return s
+    session = requests.Session()
+    session.verify = str(sim.ca_path)
+    session.trust_env = False
+    return session
 
 
 def password_grant(sim: SalesforceSimulator, **override: str) -> requests.Response:
@@ -106,9 +107,9 @@ class Api:
         )
 
     def pages(self, soql: str, batch: int | None = None, all_rows: bool = False) -> list[dict]:
-        r = self.query(soql, batch, all_rows)
-        assert r.status_code == 200, r.text
-        pages = [r.json()]
+        response = self.query(soql, batch, all_rows)
+        assert response.status_code == 200, response.text
+        pages = [response.json()]
         while not pages[-1]["done"]:
             nxt = self.call("GET", self.sim.instance_url + pages[-1]["nextRecordsUrl"])
             assert nxt.status_code == 200, nxt.text
@@ -129,8 +130,8 @@ def simple(sim: SalesforceSimulator, token: str) -> Salesforce:
 def sim() -> Iterator[SalesforceSimulator]:
     """A shared org: 2,500 customers with contacts, 600 assets, 60 work orders. Tests that
     write to it use values of their own; tests that change its state use ``fresh``."""
-    with SalesforceSimulator(seed=11, customers=2500, assets=600, work_orders=60) as s:
-        yield s
+    with SalesforceSimulator(seed=11, customers=2500, assets=600, work_orders=60) as simulator:
+        yield simulator
 
 
 @pytest.fixture(scope="module")
@@ -140,25 +141,18 @@ def api(sim: SalesforceSimulator) -> Api:
 
 @pytest.fixture
 def fresh() -> Iterator[Callable[..., SalesforceSimulator]]:
-    started: list[SalesforceSimulator] = []
-
-    def make(**kw: Any) -> SalesforceSimulator:
-        s = SalesforceSimulator(**kw).start()
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
+    """Simulators of the test's own, stopped after it."""
+    with fresh_simulators(SalesforceSimulator) as make:
+        yield make
 
 
 # --- OAuth -------------------------------------------------------------------------------
 
 
 def test_password_flow_issues_a_session_the_api_accepts(sim: SalesforceSimulator) -> None:
-    r = password_grant(sim)
-    assert r.status_code == 200
-    body = r.json()
+    response = password_grant(sim)
+    assert response.status_code == 200
+    body = response.json()
     assert set(body) >= {
         "access_token",
         "instance_url",
@@ -183,10 +177,10 @@ def test_password_flow_issues_a_session_the_api_accepts(sim: SalesforceSimulator
 
 
 def test_jwt_bearer_flow_and_simple_salesforce_on_its_session(sim: SalesforceSimulator) -> None:
-    r = jwt_grant(sim)
-    assert r.status_code == 200, r.text
-    token = r.json()["access_token"]
-    assert r.json()["token_type"] == "Bearer"
+    response = jwt_grant(sim)
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert response.json()["token_type"] == "Bearer"
     client = simple(sim, token)
     result = client.query("SELECT Id, Name FROM Account ORDER BY Id LIMIT 5")
     assert result["totalSize"] == 5 and result["done"] is True
@@ -207,9 +201,9 @@ def test_jwt_bearer_flow_and_simple_salesforce_on_its_session(sim: SalesforceSim
 def test_password_flow_refuses_bad_credentials(
     sim: SalesforceSimulator, override: dict[str, str], error: str, description: str
 ) -> None:
-    r = password_grant(sim, **override)
-    assert r.status_code == 400
-    assert r.json() == {"error": error, "error_description": description}
+    response = password_grant(sim, **override)
+    assert response.status_code == 400
+    assert response.json() == {"error": error, "error_description": description}
 
 
 def test_jwt_bearer_flow_refuses_bad_assertions(sim: SalesforceSimulator) -> None:
@@ -239,20 +233,20 @@ def test_jwt_bearer_flow_refuses_bad_assertions(sim: SalesforceSimulator) -> Non
 def test_expired_sessions_answer_401_invalid_session_id(
     fresh: Callable[..., SalesforceSimulator],
 ) -> None:
-    s = fresh(seed=3, customers=20)
-    api = Api(s)
+    sim = fresh(seed=3, customers=20)
+    api = Api(sim)
     assert api.call("GET", "/sobjects").status_code == 200
-    assert s.expire_sessions() >= 1
-    r = api.call("GET", "/sobjects")
-    assert r.status_code == 401
-    assert r.json() == [
+    assert sim.expire_sessions() >= 1
+    response = api.call("GET", "/sobjects")
+    assert response.status_code == 401
+    assert response.json() == [
         {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
     ]
     with pytest.raises(SalesforceExpiredSession):
-        simple(s, api.token).query("SELECT Id FROM Account")
-    no_header = requests.get(s.base_url + "/limits", verify=str(s.ca_path), timeout=10)
+        simple(sim, api.token).query("SELECT Id FROM Account")
+    no_header = requests.get(sim.base_url + "/limits", verify=str(sim.ca_path), timeout=10)
     assert no_header.status_code == 401
-    assert Api(s).call("GET", "/sobjects").status_code == 200, "a new token works again"
+    assert Api(sim).call("GET", "/sobjects").status_code == 200, "a new token works again"
 
 
 # --- queries -----------------------------------------------------------------------------
@@ -261,11 +255,11 @@ def test_expired_sessions_answer_401_invalid_session_id(
 def test_paging_honours_batch_size_and_orders_ties_across_page_boundaries(
     fresh: Callable[..., SalesforceSimulator],
 ) -> None:
-    s = fresh(seed=5)
-    s.seed(customers=450, contacts=0, malformed=0)
-    touched = s.touch("Account", 300)  # one bulk change: 300 records, one SystemModstamp
+    sim = fresh(seed=5)
+    sim.seed(customers=450, contacts=0, malformed=0)
+    touched = sim.touch("Account", 300)  # one bulk change: 300 records, one SystemModstamp
     assert len(set(touched.ids)) == 300 and STAMP.match(touched.stamp)
-    api = Api(s)
+    api = Api(sim)
     soql = "SELECT Id, Name, SystemModstamp FROM Account ORDER BY SystemModstamp, Id"
     pages = api.pages(soql, batch=200)
     assert [len(p["records"]) for p in pages] == [200, 200, 50]
@@ -291,13 +285,13 @@ def test_paging_honours_batch_size_and_orders_ties_across_page_boundaries(
     assert [r["Id"] for p in rest for r in p["records"]] == [r["Id"] for r in records[200:]]
 
     # simple-salesforce follows nextRecordsUrl to the same records.
-    everything = simple(s, api.token).query_all(
+    everything = simple(sim, api.token).query_all(
         soql, headers={"Sforce-Query-Options": "batchSize=200"}
     )
     assert [r["Id"] for r in everything["records"]] == [r["Id"] for r in records]
 
     # A page can be fetched again (a client retrying after a lost answer).
-    again = api.call("GET", s.instance_url + pages[0]["nextRecordsUrl"]).json()
+    again = api.call("GET", sim.instance_url + pages[0]["nextRecordsUrl"]).json()
     assert again["records"] == pages[1]["records"]
 
 
@@ -374,9 +368,9 @@ def test_query_hides_a_deleted_row_that_query_all_shows(sim: SalesforceSimulator
 def test_soql_errors_are_those_of_a_real_org(
     sim: SalesforceSimulator, api: Api, soql: str, code: str, fragment: str
 ) -> None:
-    r = api.query(soql)
-    assert r.status_code == 400
-    [error] = r.json()
+    response = api.query(soql)
+    assert response.status_code == 400
+    [error] = response.json()
     assert error["errorCode"] == code
     assert fragment in error["message"]
     assert error["message"].startswith("\n" + soql.split("\n")[0])
@@ -391,8 +385,8 @@ def test_simple_salesforce_raises_on_a_malformed_query(sim: SalesforceSimulator,
 def test_soql_filters_literals_and_relationships(
     fresh: Callable[..., SalesforceSimulator],
 ) -> None:
-    s = fresh(seed=8)
-    acme = s.create(
+    sim = fresh(seed=8)
+    acme = sim.create(
         "Account",
         {
             "Name": "Acme 100% Cooling",
@@ -401,43 +395,45 @@ def test_soql_filters_literals_and_relationships(
             "Type": "Customer - Direct",
         },
     )
-    beta = s.create(
+    beta = sim.create(
         "Account", {"Name": "Beta_Foods", "BillingCountry": "France", "BillingLatitude": 45.7}
     )
-    gamma = s.create("Account", {"Name": "gamma foods", "BillingCountry": None})
-    quote = s.create("Account", {"Name": "O'Brien Bakery", "BillingCountry": "Ireland"})
-    s.create("Contact", {"LastName": "Keller", "AccountId": acme, "Email": "k@acme.example"})
-    s.create("Asset", {"Name": "Chiller", "AccountId": beta, "InstallDate": "2024-03-01"})
-    api = Api(s)
+    gamma = sim.create("Account", {"Name": "gamma foods", "BillingCountry": None})
+    quote = sim.create("Account", {"Name": "O'Brien Bakery", "BillingCountry": "Ireland"})
+    sim.create("Contact", {"LastName": "Keller", "AccountId": acme, "Email": "k@acme.example"})
+    sim.create("Asset", {"Name": "Chiller", "AccountId": beta, "InstallDate": "2024-03-01"})
+    api = Api(sim)
 
     def ids(soql: str) -> list[str]:
-        r = api.query(soql)
-        assert r.status_code == 200, r.text
-        return [rec["Id"] for rec in r.json()["records"]]
+        response = api.query(soql)
+        assert response.status_code == 200, response.text
+        return [rec["Id"] for rec in response.json()["records"]]
 
-    q = "SELECT Id FROM Account WHERE "
-    assert ids(q + "Name LIKE '%foods' ORDER BY Name") == [beta, gamma], "case-insensitive"
-    assert ids(q + r"Name LIKE '%100\%%'") == [acme]
-    assert ids(q + r"Name LIKE 'Beta\_%'") == [beta]
-    assert ids(q + "Name = 'ACME 100% COOLING'") == [acme]
-    assert ids(q + r"Name = 'O\'Brien Bakery'") == [quote]
-    assert ids(q + "BillingCountry IN ('germany', 'France') ORDER BY Id") == [acme, beta]
-    assert ids(q + "BillingCountry NOT IN ('Germany') ORDER BY Id") == [beta, gamma, quote]
-    assert ids(q + "BillingCountry = null") == [gamma]
-    assert ids(q + "BillingCountry != null ORDER BY Id") == [acme, beta, quote]
-    assert ids(q + "BillingCountry != 'Germany' ORDER BY Id") == [beta, gamma, quote], (
+    where = "SELECT Id FROM Account WHERE "
+    assert ids(where + "Name LIKE '%foods' ORDER BY Name") == [beta, gamma], "case-insensitive"
+    assert ids(where + r"Name LIKE '%100\%%'") == [acme]
+    assert ids(where + r"Name LIKE 'Beta\_%'") == [beta]
+    assert ids(where + "Name = 'ACME 100% COOLING'") == [acme]
+    assert ids(where + r"Name = 'O\'Brien Bakery'") == [quote]
+    assert ids(where + "BillingCountry IN ('germany', 'France') ORDER BY Id") == [acme, beta]
+    assert ids(where + "BillingCountry NOT IN ('Germany') ORDER BY Id") == [beta, gamma, quote]
+    assert ids(where + "BillingCountry = null") == [gamma]
+    assert ids(where + "BillingCountry != null ORDER BY Id") == [acme, beta, quote]
+    assert ids(where + "BillingCountry != 'Germany' ORDER BY Id") == [beta, gamma, quote], (
         "null included"
     )
-    assert ids(q + "NOT (BillingLatitude > 50 OR BillingLatitude = null)") == [beta]
-    assert ids(q + "BillingLatitude >= 45.7 AND BillingLatitude < 52.5") == [beta]
-    assert ids(q + "Type = 'Customer - Direct' AND (Name LIKE 'A%' OR Name LIKE 'Z%')") == [acme]
+    assert ids(where + "NOT (BillingLatitude > 50 OR BillingLatitude = null)") == [beta]
+    assert ids(where + "BillingLatitude >= 45.7 AND BillingLatitude < 52.5") == [beta]
+    assert ids(where + "Type = 'Customer - Direct' AND (Name LIKE 'A%' OR Name LIKE 'Z%')") == [
+        acme
+    ]
     by_latitude = "SELECT Id FROM Account ORDER BY BillingLatitude"
     assert ids(by_latitude + " DESC NULLS LAST") == [acme, beta, gamma, quote]
     assert ids(by_latitude + " ASC") == [gamma, quote, beta, acme], "nulls first, ties by Id"
     assert ids("SELECT Id FROM Account ORDER BY Id LIMIT 1 OFFSET 1") == [beta]
-    stamp = s.get("Account", acme)["SystemModstamp"]  # type: ignore[index]
+    stamp = sim.get("Account", acme)["SystemModstamp"]  # type: ignore[index]
     for literal in (stamp, stamp.replace(".000+0000", "Z"), stamp[:19] + "+00:00"):
-        assert acme in ids(q + f"SystemModstamp = {literal}")
+        assert acme in ids(where + f"SystemModstamp = {literal}")
     assert ids("SELECT Id FROM Asset WHERE InstallDate > 2024-01-31") != []
     contact = api.query(
         "SELECT Id, Account.Name, Account.BillingCountry FROM Contact "
@@ -477,67 +473,76 @@ conditions = st.recursive(
 )
 
 
-def _soql(c: Any) -> str:
-    if c[0] == "NOT":
-        return f"NOT ({_soql(c[1])})"
-    if c[0] in ("AND", "OR"):
-        return f" {c[0]} ".join(f"({_soql(x)})" for x in c[1])
-    field, op, value = c
+def _soql(condition: Any) -> str:
+    if condition[0] == "NOT":
+        return f"NOT ({_soql(condition[1])})"
+    if condition[0] in ("AND", "OR"):
+        return f" {condition[0]} ".join(f"({_soql(x)})" for x in condition[1])
+    field, op, value = condition
     if op in ("IN", "NOT IN"):
         return f"{field} {op} (" + ", ".join(f"'{v}'" for v in value) + ")"
     shown = "null" if value is None else f"'{value}'" if isinstance(value, str) else str(value)
     return f"{field} {op} {shown}"
 
 
-def _matches(c: Any, rec: dict[str, Any]) -> bool:
-    if c[0] == "NOT":
-        return not _matches(c[1], rec)
-    if c[0] == "AND":
-        return all(_matches(x, rec) for x in c[1])
-    if c[0] == "OR":
-        return any(_matches(x, rec) for x in c[1])
-    field, op, value = c
-    v = rec[field]
+def _matches(condition: Any, rec: dict[str, Any]) -> bool:
+    if condition[0] == "NOT":
+        return not _matches(condition[1], rec)
+    if condition[0] == "AND":
+        return all(_matches(x, rec) for x in condition[1])
+    if condition[0] == "OR":
+        return any(_matches(x, rec) for x in condition[1])
+    field, op, value = condition
+    actual = rec[field]
     if op == "LIKE":
         pattern = "".join(
             ".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in value
         )
-        return v is not None and re.fullmatch(pattern, v, re.IGNORECASE | re.DOTALL) is not None
-    if isinstance(v, str):
-        v = v.lower()
+        return (
+            actual is not None
+            and re.fullmatch(pattern, actual, re.IGNORECASE | re.DOTALL) is not None
+        )
+    if isinstance(actual, str):
+        actual = actual.lower()
         value = [x.lower() for x in value] if isinstance(value, list) else value.lower()
     if op == "IN":
-        return v in value
+        return actual in value
     if op == "NOT IN":
-        return v not in value
+        return actual not in value
     if value is None:
-        return (v is None) if op == "=" else (v is not None) if op == "!=" else False
+        return (actual is None) if op == "=" else (actual is not None) if op == "!=" else False
     if op == "=":
-        return v == value
+        return actual == value
     if op == "!=":
-        return v != value
-    if v is None:
+        return actual != value
+    if actual is None:
         return False
-    return {"<": v < value, "<=": v <= value, ">": v > value, ">=": v >= value}[op]
+    compared = {
+        "<": actual < value,
+        "<=": actual <= value,
+        ">": actual > value,
+        ">=": actual >= value,
+    }
+    return compared[op]
 
 
 @pytest.fixture(scope="module")
 def oracle_org() -> tuple[SalesforceSimulator, list[dict[str, Any]]]:
-    s = SalesforceSimulator(seed=21)  # not served: the parser and evaluator alone
-    s.seed(customers=400, contacts=0, malformed=0.05)
-    records = s.org.query(
+    simulator = SalesforceSimulator(seed=21)  # not served: the parser and evaluator alone
+    simulator.seed(customers=400, contacts=0, malformed=0.05)
+    records = simulator.org.query(
         "SELECT Id, Name, BillingCity, BillingLatitude FROM Account", False, 2000, "62.0"
     )["records"]
-    return s, records
+    return simulator, records
 
 
 @given(conditions)
 def test_where_clauses_agree_with_a_python_oracle(
     oracle_org: tuple[SalesforceSimulator, list[dict[str, Any]]], condition: Any
 ) -> None:
-    s, records = oracle_org
+    simulator, records = oracle_org
     soql = f"SELECT Id FROM Account WHERE {_soql(condition)} ORDER BY Id"
-    got = [r["Id"] for r in s.org.query(soql, False, 2000, "62.0")["records"]]
+    got = [r["Id"] for r in simulator.org.query(soql, False, 2000, "62.0")["records"]]
     assert got == [r["Id"] for r in records if _matches(condition, r)], soql
 
 
@@ -578,7 +583,7 @@ def test_sobjects_list_and_describe_are_enough_to_validate_a_mapping(
     assert fields["WorkOrderNumber"]["updateable"] is False
     assert fields["AssetId"]["referenceTo"] == ["Asset"]
     assert fields["AssetId"]["relationshipName"] == "Asset"
-    for f in describe["fields"]:
+    for field in describe["fields"]:
         assert {
             "name",
             "type",
@@ -587,7 +592,7 @@ def test_sobjects_list_and_describe_are_enough_to_validate_a_mapping(
             "nillable",
             "updateable",
             "picklistValues",
-        } <= set(f)
+        } <= set(field)
     assert api.call("GET", "/sobjects/Nope/describe").status_code == 404
 
 
@@ -674,9 +679,9 @@ def test_unknown_fields_are_refused(sim: SalesforceSimulator, api: Api) -> None:
         ("POST", "/sobjects/Account"),
         ("PATCH", "/sobjects/Account/Fieldbridge_Id__c/FB-UNKNOWN-1"),
     ):
-        r = api.call(method, path, json={"Name": "Ghost", "Colour__c": "blue"})
-        assert r.status_code == 400
-        assert r.json() == [
+        response = api.call(method, path, json={"Name": "Ghost", "Colour__c": "blue"})
+        assert response.status_code == 400
+        assert response.json() == [
             {
                 "message": "No such column 'Colour__c' on sobject of type Account",
                 "errorCode": "INVALID_FIELD",
@@ -723,9 +728,9 @@ def test_collection_upsert_fails_a_malformed_record_alone(
             rec(None, Subject="no key"),
         ],
     }
-    r = api.call("PATCH", "/composite/sobjects/WorkOrder/Fieldbridge_Id__c", json=payload)
-    assert r.status_code == 200
-    results = r.json()
+    response = api.call("PATCH", "/composite/sobjects/WorkOrder/Fieldbridge_Id__c", json=payload)
+    assert response.status_code == 200
+    results = response.json()
     assert results[0] == {"id": existing, "success": True, "errors": [], "created": False}
     assert results[1]["success"] is False and results[1]["errors"] == [
         {
@@ -755,14 +760,14 @@ def test_collection_upsert_fails_a_malformed_record_alone(
 
 
 def test_collections_take_at_most_200_records(sim: SalesforceSimulator, api: Api) -> None:
-    def records(n: int, prefix: str) -> list[dict[str, Any]]:
+    def records(count: int, prefix: str) -> list[dict[str, Any]]:
         return [
             {
                 "attributes": {"type": "Contact"},
                 "Fieldbridge_Id__c": f"{prefix}-{i}",
                 "LastName": f"Batch {i}",
             }
-            for i in range(n)
+            for i in range(count)
         ]
 
     path = "/composite/sobjects/Contact/Fieldbridge_Id__c"
@@ -850,29 +855,29 @@ def test_the_org_fills_in_what_a_real_org_derives_and_refuses_writing_it(
 
 
 def test_every_api_call_counts_and_says_so(fresh: Callable[..., SalesforceSimulator]) -> None:
-    s = fresh(seed=4, customers=10, api_limit=5)
-    api = Api(s)
-    password_grant(s)
+    sim = fresh(seed=4, customers=10, api_limit=5)
+    api = Api(sim)
+    password_grant(sim)
     seen = []
     for path in ("/limits", "/sobjects", "/query?q=SELECT+Id+FROM+Account", "/limits"):
-        r = api.call("GET", path)
-        seen.append(r.headers["Sforce-Limit-Info"])
+        response = api.call("GET", path)
+        seen.append(response.headers["Sforce-Limit-Info"])
     assert seen == ["api-usage=1/5", "api-usage=2/5", "api-usage=3/5", "api-usage=4/5"]
-    assert r.json()["DailyApiRequests"] == {"Max": 5, "Remaining": 1}
+    assert response.json()["DailyApiRequests"] == {"Max": 5, "Remaining": 1}
     bad = api.call("GET", "/query", params={"q": "SELECT Nope FROM Account"})
     assert bad.headers["Sforce-Limit-Info"] == "api-usage=5/5", "errors count too"
     over = api.call("GET", "/limits")
     assert over.status_code == 403
     assert over.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
-    s.set_api_usage(used=0, limit=100)
-    client = simple(s, api.token)
+    sim.set_api_usage(used=0, limit=100)
+    client = simple(sim, api.token)
     client.query("SELECT Id FROM Account")
     assert client.api_usage["api-usage"].used == 1 and client.api_usage["api-usage"].total == 100
 
 
 def test_ledger_records_every_write_received(fresh: Callable[..., SalesforceSimulator]) -> None:
-    s = fresh(seed=6)
-    api = Api(s)
+    sim = fresh(seed=6)
+    api = Api(sim)
     api.call("GET", "/limits")
     created = api.call("PATCH", "/sobjects/Account/Fieldbridge_Id__c/FB-L-1", json={"Name": "L"})
     api.call("PATCH", f"/sobjects/Account/{created.json()['id']}", json={"Phone": "9"})
@@ -887,7 +892,7 @@ def test_ledger_records_every_write_received(fresh: Callable[..., SalesforceSimu
             ]
         },
     )
-    ledger = s.ledger
+    ledger = sim.ledger
     assert [(e["method"], e["status"]) for e in ledger] == [
         ("PATCH", 201),
         ("PATCH", 204),
@@ -900,9 +905,9 @@ def test_ledger_records_every_write_received(fresh: Callable[..., SalesforceSimu
     assert first["id"] == created.json()["id"] and first["fault"] is None
     assert ledger[1]["id"] == created.json()["id"]
     assert [r["success"] for r in ledger[3]["result"]] == [True, False]
-    over_http = http_session(s).get(f"{s.login_url}/__ledger").json()
+    over_http = http_session(sim).get(f"{sim.login_url}/__ledger").json()
     assert over_http == ledger
-    effective = s.writes("Account")
+    effective = sim.writes("Account")
     assert [(w["external_id"], w["created"]) for w in effective] == [
         ("FB-L-1", True),
         (None, None),
@@ -910,13 +915,13 @@ def test_ledger_records_every_write_received(fresh: Callable[..., SalesforceSimu
     ]
 
 
-def _statuses(s: SalesforceSimulator, n: int) -> list[int]:
-    api = Api(s)
+def _statuses(sim: SalesforceSimulator, count: int) -> list[int]:
+    api = Api(sim)
     return [
         api.call(
             "PATCH", f"/sobjects/Account/Fieldbridge_Id__c/FB-F-{i}", json={"Name": f"Fault {i}"}
         ).status_code
-        for i in range(n)
+        for i in range(count)
     ]
 
 
@@ -929,10 +934,10 @@ def test_seeded_faults_are_reproducible_and_faulted_writes_have_no_effect(
     assert first == second
     assert {201} < set(first) and set(first) <= {201, 503, 403, 400, 401}
     assert len(set(first) - {201}) >= 3, "several kinds dealt"
-    for s in (one, two):
-        faulted = [e for e in s.ledger if e["fault"] is not None]
+    for sim in (one, two):
+        faulted = [e for e in sim.ledger if e["fault"] is not None]
         assert faulted and all(
-            s.find("Account", "Fieldbridge_Id__c", e["external_id"]) == [] for e in faulted
+            sim.find("Account", "Fieldbridge_Id__c", e["external_id"]) == [] for e in faulted
         )
         assert {e["status"] for e in faulted} == set(first) - {201}
     assert [f["kind"] for f in one.fault_log] == [f["kind"] for f in two.fault_log]
@@ -953,8 +958,8 @@ def test_seeded_faults_are_reproducible_and_faulted_writes_have_no_effect(
     api = Api(one)
     kinds = {}
     for _ in range(12):
-        r = api.call("GET", "/limits")
-        kinds[r.status_code] = r
+        response = api.call("GET", "/limits")
+        kinds[response.status_code] = response
     assert kinds[503].json()[0]["errorCode"] == "SERVER_UNAVAILABLE"
     assert kinds[403].json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     assert kinds[403].headers["Retry-After"] == "3"
@@ -966,42 +971,44 @@ def test_seeded_faults_are_reproducible_and_faulted_writes_have_no_effect(
 def test_a_hang_does_not_block_other_calls_nor_shutdown(
     fresh: Callable[..., SalesforceSimulator],
 ) -> None:
-    s = fresh(seed=2, customers=10)
-    api = Api(s)
-    s.set_faults(rate=1.0, kinds=["hang"], hang_s=30)
+    sim = fresh(seed=2, customers=10)
+    api = Api(sim)
+    sim.set_faults(rate=1.0, kinds=["hang"], hang_s=30)
     outcome: dict[str, Any] = {}
 
     def hung_call() -> None:
         try:
-            outcome["status"] = Api(s, api.token).call("GET", "/limits", timeout=20).status_code
+            outcome["status"] = Api(sim, api.token).call("GET", "/limits", timeout=20).status_code
         except requests.RequestException as exc:
             outcome["error"] = exc
 
     worker = threading.Thread(target=hung_call)
     worker.start()
     deadline = time.monotonic() + 5
-    while not s.fault_log and time.monotonic() < deadline:
+    while not sim.fault_log and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert s.fault_log and s.fault_log[0]["kind"] == "hang"
-    s.clear_faults()
+    assert sim.fault_log and sim.fault_log[0]["kind"] == "hang"
+    sim.clear_faults()
     started = time.monotonic()
     assert api.call("GET", "/sobjects").status_code == 200
     assert time.monotonic() - started < 2, "answered while another call hangs"
     assert worker.is_alive(), "the hung call is still waiting"
     started = time.monotonic()
-    s.stop()
+    sim.stop()
     worker.join(timeout=10)
     assert time.monotonic() - started < 5, "stopping does not wait for the hang"
     assert not worker.is_alive()
 
 
 def test_latency_delays_but_answers(fresh: Callable[..., SalesforceSimulator]) -> None:
-    s = fresh(seed=2, faults={"rate": 1.0, "kinds": ["latency"], "latency_ms": 300})
-    api = Api(s)
+    sim = fresh(seed=2, faults={"rate": 1.0, "kinds": ["latency"], "latency_ms": 300})
+    api = Api(sim)
     started = time.monotonic()
-    r = api.call("PATCH", "/sobjects/Account/Fieldbridge_Id__c/FB-SLOW", json={"Name": "Slow"})
-    assert r.status_code == 201 and time.monotonic() - started >= 0.3
-    assert s.find("Account", "Fieldbridge_Id__c", "FB-SLOW")
+    response = api.call(
+        "PATCH", "/sobjects/Account/Fieldbridge_Id__c/FB-SLOW", json={"Name": "Slow"}
+    )
+    assert response.status_code == 201 and time.monotonic() - started >= 0.3
+    assert sim.find("Account", "Fieldbridge_Id__c", "FB-SLOW")
 
 
 # --- Bulk API 2.0 ------------------------------------------------------------------------
@@ -1039,9 +1046,9 @@ def test_bulk_query_job_pages_csv_by_locator(sim: SalesforceSimulator, api: Api)
 
 
 def test_bulk_ingest_upsert_reports_each_row(fresh: Callable[..., SalesforceSimulator]) -> None:
-    s = fresh(seed=12)
-    api = Api(s)
-    client = simple(s, api.token)
+    sim = fresh(seed=12)
+    api = Api(sim)
+    client = simple(sim, api.token)
     records = [
         {"Fieldbridge_Id__c": f"FB-BULK-{i}", "Name": f"Bulk {i}", "BillingLatitude": "50.5"}
         for i in range(450)
@@ -1064,17 +1071,17 @@ def test_bulk_ingest_upsert_reports_each_row(fresh: Callable[..., SalesforceSimu
         csv.DictReader(io.StringIO(client.bulk2.Account.get_successful_records(result["job_id"])))
     )
     assert len(ok) == 450 and all(row["sf__Created"] == "true" for row in ok)
-    assert s.count("Account") == 450
+    assert sim.count("Account") == 450
     again = client.bulk2.Account.upsert(
         records=[{"Fieldbridge_Id__c": "FB-BULK-1", "Name": "Renamed"}],
         external_id_field="Fieldbridge_Id__c",
         wait=0.05,
     )
     assert again[0]["numberRecordsFailed"] == 0
-    assert s.find("Account", "Fieldbridge_Id__c", "FB-BULK-1")[0]["Name"] == "Renamed"
-    writes = s.writes("Account")
+    assert sim.find("Account", "Fieldbridge_Id__c", "FB-BULK-1")[0]["Name"] == "Renamed"
+    writes = sim.writes("Account")
     assert len(writes) == 451 and writes[-1]["created"] is False
-    assert [e["method"] for e in s.ledger][:3] == ["POST", "PUT", "PATCH"]
+    assert [e["method"] for e in sim.ledger][:3] == ["POST", "PUT", "PATCH"]
 
     job = api.call("POST", "/jobs/ingest", json={"object": "Account", "operation": "insert"}).json()
     assert job["state"] == "Open"
@@ -1089,29 +1096,30 @@ def test_bulk_ingest_upsert_reports_each_row(fresh: Callable[..., SalesforceSimu
     assert closed.status_code == 200
     info = api.call("GET", f"/jobs/ingest/{job['id']}").json()
     assert info["state"] == "Failed" and "Colour__c" in info["errorMessage"]
-    assert s.count("Account") == 450, "a job with an unknown column writes nothing"
+    assert sim.count("Account") == 450, "a job with an unknown column writes nothing"
 
 
 # --- the seeded data ---------------------------------------------------------------------
 
 
 def test_seeded_data_is_deterministic_batched_and_malformed_on_purpose() -> None:
-    a = SalesforceSimulator(seed=9, customers=1000, assets=1500, work_orders=200)
-    b = SalesforceSimulator(seed=9, customers=1000, assets=1500, work_orders=200)
+    sim_a = SalesforceSimulator(seed=9, customers=1000, assets=1500, work_orders=200)
+    sim_b = SalesforceSimulator(seed=9, customers=1000, assets=1500, work_orders=200)
     soql = "SELECT Id, Name, BillingCity, BillingLatitude, SystemModstamp FROM Account ORDER BY Id"
-    rows_a = a.org.query(soql, False, 2000, "62.0")["records"]
-    assert rows_a == b.org.query(soql, False, 2000, "62.0")["records"]
+    rows_a = sim_a.org.query(soql, False, 2000, "62.0")["records"]
+    assert rows_a == sim_b.org.query(soql, False, 2000, "62.0")["records"]
     prefixes = {"Account": "001", "Contact": "003", "Asset": "02i", "WorkOrder": "0WO"}
     for obj, prefix in prefixes.items():
         ids = [
-            r["Id"] for r in a.org.query(f"SELECT Id FROM {obj}", False, 2000, "62.0")["records"]
+            r["Id"]
+            for r in sim_a.org.query(f"SELECT Id FROM {obj}", False, 2000, "62.0")["records"]
         ]
         assert ids and all(ID18.match(i) and i.startswith(prefix) for i in ids)
     stamps: dict[str, int] = {}
-    for r in rows_a:
-        stamps[r["SystemModstamp"]] = stamps.get(r["SystemModstamp"], 0) + 1
+    for row in rows_a:
+        stamps[row["SystemModstamp"]] = stamps.get(row["SystemModstamp"], 0) + 1
     assert max(stamps.values()) >= 150 and len(stamps) < 20, "stamped in batches of 200"
-    reasons = a.malformed_reasons()
+    reasons = sim_a.malformed_reasons()
     assert {reason for _, reason in reasons.values()} == {
         "missing_coordinates",
         "latitude_out_of_range",
@@ -1119,9 +1127,9 @@ def test_seeded_data_is_deterministic_batched_and_malformed_on_purpose() -> None
         "account_not_found",
         "end_before_start",
     }
-    assert a.malformed_ids() == b.malformed_ids() == set(reasons)
+    assert sim_a.malformed_ids() == sim_b.malformed_ids() == set(reasons)
     for record_id, (obj, reason) in reasons.items():
-        record = a.get(obj, record_id)
+        record = sim_a.get(obj, record_id)
         assert record is not None
         if reason == "missing_coordinates":
             assert record["BillingLatitude"] is None
@@ -1130,7 +1138,7 @@ def test_seeded_data_is_deterministic_batched_and_malformed_on_purpose() -> None
         elif reason == "invalid_email":
             assert "@" not in record["Email"]
         elif reason == "account_not_found":
-            assert a.get("Account", record["AccountId"]) is None
+            assert sim_a.get("Account", record["AccountId"]) is None
         else:
             assert record["EndDate"] < record["StartDate"]
     good = [r for r in rows_a if r["Id"] not in reasons]
@@ -1154,11 +1162,10 @@ def test_touch_stamps_one_bulk_change(sim: SalesforceSimulator, api: Api) -> Non
 
 
 def test_sandbox_up_prints_the_settings_and_serves_until_interrupted(tmp_path: Path) -> None:
-    fieldbridge = str(Path(sys.executable).with_name("fieldbridge"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
     proc = subprocess.Popen(
         [
-            fieldbridge,
+            FIELDBRIDGE,
             "sandbox",
             "up",
             "--customers",

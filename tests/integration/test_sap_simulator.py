@@ -23,15 +23,10 @@ from connectors.errors import AuthExpired, Permanent, Retryable
 from connectors.http import PinnedSession
 from connectors.sap import BillingItem, BillingRequest, SAPConnector, SAPSettings
 from sandbox.sap import MALFORMED_KINDS, SAPSimulator
+from tests.support.sap import REAL_WSDL_DIR, body_of, connector, real_schema, real_wsdl
+from tests.support.simulators import fresh_simulators
 
-REAL_WSDL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "wsdl" / "sap-bydesign"
-XSD = "http://www.w3.org/2001/XMLSchema"
-WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-real_wsdls = pytest.mark.skipif(
-    not (REAL_WSDL_DIR / "QueryCustomerIn.wsdl").is_file(),
-    reason=f"SAP's own WSDLs are not at {REAL_WSDL_DIR} (conformance data kept outside the repo)",
-)
+real_wsdls = real_wsdl("QueryCustomerIn")
 
 
 @pytest.fixture(autouse=True)
@@ -39,18 +34,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("FIELDBRIDGE_SAP_"):
             monkeypatch.delenv(name)
-
-
-def connector(sim: SAPSimulator, **over: Any) -> SAPConnector:
-    values: dict[str, Any] = {
-        "wsdl_dir": sim.wsdl_dir,
-        "url": sim.url,
-        "username": sim.username,
-        "password": sim.password,
-        "ca_bundle": sim.ca_path,
-        "timeout_s": 5,
-    }
-    return SAPConnector(SAPSettings(**values | over), sleep=lambda _: None)
 
 
 def read(sap: SAPConnector, **kw: Any) -> list[dict[str, Any]]:
@@ -64,22 +47,15 @@ def stamp(customer: dict[str, Any]) -> Any:
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SAPSimulator]:
     """A shared SAP system: 600 customers, 5% malformed. Tests that change it use ``fresh``."""
-    with SAPSimulator(seed=4, customers=600, malformed=0.05) as s:
-        yield s
+    with SAPSimulator(seed=4, customers=600, malformed=0.05) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def fresh() -> Iterator[Callable[..., SAPSimulator]]:
-    started: list[SAPSimulator] = []
-
-    def make(**kw: Any) -> SAPSimulator:
-        s = SAPSimulator(**kw).start()
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
+    """Simulators of the test's own, stopped after it."""
+    with fresh_simulators(SAPSimulator) as make:
+        yield make
 
 
 def test_env_points_the_connector_at_the_simulator(
@@ -123,9 +99,9 @@ def test_changes_during_a_read_skip_nothing_and_deletions_vanish(
     gone = sim.records()[150]["InternalID"]
     sim.delete(gone)
     seen: list[str] = []
-    for n, page in enumerate(connector(sim).customer_pages(page_size=40)):
+    for index, page in enumerate(connector(sim).customer_pages(page_size=40)):
         seen += [c["InternalID"] for c in page]
-        if n == 1:  # a bulk change stamps customers on pages read and to come
+        if index == 1:  # a bulk change stamps customers on pages read and to come
             sim.touch(60, {"CityName": "Sheffield"})
     assert sorted(seen) == [c["InternalID"] for c in sim.records()]
     assert gone not in seen and sim.get(gone) is None and sim.count() == 199
@@ -188,32 +164,6 @@ def test_malformed_customers_are_served_as_they_are(sim: SAPSimulator) -> None:
 
 
 # -- conformance with SAP's own WSDL ---------------------------------------------------------
-
-
-def real_schema(wsdl: Path, into: Path) -> etree.XMLSchema:
-    """The XML Schema of a WSDL's types (one schema per namespace, imports resolved to files),
-    for strict validation by libxml2: element order, required elements and every facet."""
-    schemas = etree.parse(str(wsdl)).getroot().findall(f"{{{WSDL_NS}}}types/{{{XSD}}}schema")
-    where = {s.get("targetNamespace"): into / f"schema{i}.xsd" for i, s in enumerate(schemas)}
-    for schema in schemas:
-        copy = etree.fromstring(etree.tostring(schema))
-        for imported in copy.findall(f"{{{XSD}}}import"):
-            imported.set("schemaLocation", where[imported.get("namespace")].as_uri())
-        where[copy.get("targetNamespace")].write_bytes(etree.tostring(copy))
-    main = etree.Element(f"{{{XSD}}}schema", nsmap={"xsd": XSD})
-    main.set("targetNamespace", "urn:fieldbridge:conformance")
-    for namespace, path in where.items():
-        etree.SubElement(
-            main, f"{{{XSD}}}import", namespace=namespace, schemaLocation=path.as_uri()
-        )
-    return etree.XMLSchema(main)
-
-
-def body_of(envelope: bytes) -> Any:
-    root = etree.fromstring(envelope)
-    body = root.find(f"{{{SOAP_ENV}}}Body")
-    assert root.tag == f"{{{SOAP_ENV}}}Envelope" and body is not None and len(body) == 1
-    return body[0]
 
 
 @real_wsdls
@@ -292,8 +242,8 @@ def billing(buyer: str, document: str = "WO-2026-000417", **over: Any) -> Billin
     return BillingRequest(**values | over)
 
 
-def buyers(sim: SAPSimulator, n: int = 1) -> list[str]:
-    return [c["InternalID"] for c in sim.records()[:n]]
+def buyers(sim: SAPSimulator, count: int = 1) -> list[str]:
+    return [c["InternalID"] for c in sim.records()[:count]]
 
 
 def test_a_billing_request_creates_one_invoice_request(

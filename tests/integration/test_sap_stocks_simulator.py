@@ -20,23 +20,20 @@ from zeep.transports import Transport
 
 from connectors.sap import plain
 from sandbox.sap import STOCK_MALFORMED_KINDS, SAPSimulator
-from tests.integration import test_sap_simulator as customer_tests
-from tests.integration.test_sap_simulator import REAL_WSDL_DIR, body_of, real_schema
+from tests.support.sap import REAL_WSDL_DIR, body_of, connector, real_schema, real_wsdl
+from tests.support.simulators import fresh_simulators
 
 SERVICE = "QueryIdentifiedStocksIn"
 BINDING = "{http://sap.com/xi/A1S/Global}binding"
-real_wsdl = pytest.mark.skipif(
-    not (REAL_WSDL_DIR / f"{SERVICE}.wsdl").is_file(),
-    reason=f"SAP's own WSDLs are not at {REAL_WSDL_DIR} (conformance data kept outside the repo)",
-)
+real_wsdls = real_wsdl(SERVICE)
 
 
 def session(sim: SAPSimulator, password: str | None = None) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False  # REQUESTS_CA_BUNDLE would override the simulator's CA
-    s.verify = str(sim.ca_path)
-    s.auth = (sim.username, password or sim.password)
-    return s
+    http = requests.Session()
+    http.trust_env = False  # REQUESTS_CA_BUNDLE would override the simulator's CA
+    http.verify = str(sim.ca_path)
+    http.auth = (sim.username, password or sim.password)
+    return http
 
 
 def service(sim: SAPSimulator, wsdl_dir: Path | None = None, **kw: Any) -> Any:
@@ -79,15 +76,19 @@ def since(stamp: datetime, code: str = "9", upper: datetime | None = None) -> di
     return {"SelectionByAdministrativeDataLastChangeDateTime": [item]}
 
 
-fresh = customer_tests.fresh  # the fixture: simulators of one's own, stopped after the test
+@pytest.fixture
+def fresh() -> Iterator[Callable[..., SAPSimulator]]:
+    """Simulators of the test's own, stopped after it."""
+    with fresh_simulators(SAPSimulator) as make:
+        yield make
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SAPSimulator]:
     """A shared SAP system: 400 pieces of equipment, 5% malformed. Tests that change it use
     ``fresh``."""
-    with SAPSimulator(seed=5, customers=10, stocks=400, malformed=0.05) as s:
-        yield s
+    with SAPSimulator(seed=5, customers=10, stocks=400, malformed=0.05) as simulator:
+        yield simulator
 
 
 def test_paging_is_stable_across_records_sharing_one_stamp(sim: SAPSimulator) -> None:
@@ -208,7 +209,7 @@ def test_malformed_records_are_served_as_they_are(sim: SAPSimulator) -> None:
 # -- conformance with SAP's own WSDL ---------------------------------------------------------
 
 
-@real_wsdl
+@real_wsdls
 def test_stock_messages_conform_to_sap_wsdl(fresh: Callable[..., SAPSimulator]) -> None:
     real = REAL_WSDL_DIR / f"{SERVICE}.wsdl"
     sim = fresh(seed=12, customers=5, stocks=120, malformed=0.1)
@@ -261,7 +262,7 @@ def test_stock_messages_conform_to_sap_wsdl(fresh: Callable[..., SAPSimulator]) 
 
 def test_the_connector_reads_equipment_by_change_date(fresh: Callable[..., SAPSimulator]) -> None:
     sim = fresh(stocks=120)
-    sap = customer_tests.connector(sim)
+    sap = connector(sim)
     everything = [r for page in sap.equipment_pages(page_size=50) for r in page]
     assert everything == sim.stock_records() and sap.api_calls == 3
     touched = sim.touch_stock(4)
@@ -269,7 +270,7 @@ def test_the_connector_reads_equipment_by_change_date(fresh: Callable[..., SAPSi
     assert [r["IdentifiedStockID"] for r in later] == sorted(touched.ids)
 
 
-@real_wsdl
+@real_wsdls
 def test_the_connector_reads_equipment_through_sap_wsdl(sim: SAPSimulator) -> None:
     """Pointing WSDL_DIR at SAP's own WSDLs reads the same equipment, selected alike."""
     since = min(
@@ -279,9 +280,7 @@ def test_the_connector_reads_equipment_through_sap_wsdl(sim: SAPSimulator) -> No
         ours, theirs = (
             [
                 r
-                for page in customer_tests.connector(sim, **over).equipment_pages(
-                    changed_since, page_size=70
-                )
+                for page in connector(sim, **over).equipment_pages(changed_since, page_size=70)
                 for r in page
             ]
             for over in ({}, {"wsdl_dir": REAL_WSDL_DIR})

@@ -21,8 +21,8 @@ from orchestrator.store import models
 from orchestrator.store.db import checkpoint
 from orchestrator.work_orders import attachments, audit_trail
 from orchestrator.work_orders import commands as wo_h
-from tests.conftest import make_settings
-from tests.integration.lifecycle_world import World
+from tests.support.databases import make_settings
+from tests.support.lifecycle_world import World
 
 DISPATCHER = Actor("dan", Role.DISPATCHER)
 SUPERVISOR = Actor("sue", Role.SUPERVISOR)
@@ -176,16 +176,16 @@ def test_appending_is_allowed(container: Container) -> None:
 
 
 def test_a_written_chain_verifies(container: Container) -> None:
-    a = new_order(container, "Boiler leaks — Müller's house")
-    b = new_order(container, "Door sticks")
-    c = new_order(container, "Alarm beeps")
-    move(container, b, State.CANCELLED, DISPATCHER, reason="customer withdrew")
-    move(container, c, State.CANCELLED, SUPERVISOR, reason="duplicate of another")
+    boiler = new_order(container, "Boiler leaks — Müller's house")
+    door = new_order(container, "Door sticks")
+    alarm = new_order(container, "Alarm beeps")
+    move(container, door, State.CANCELLED, DISPATCHER, reason="customer withdrew")
+    move(container, alarm, State.CANCELLED, SUPERVISOR, reason="duplicate of another")
     with container.new_uow() as uow:
         report = audit_trail.verify_all(uow)
     assert report == {"ok": True, "chains": 3, "events": 5, "first_broken": None}
     with container.new_uow() as uow:
-        trail = audit_trail.audit_trail(uow, a["id"], DISPATCHER)["events"]
+        trail = audit_trail.audit_trail(uow, boiler["id"], DISPATCHER)["events"]
     assert [e["seq"] for e in trail] == [1]
     assert trail[0]["prev_hash"] == GENESIS
     # Free text never enters the trail; its hash does.
@@ -212,22 +212,22 @@ def _disable_guard(container: Container) -> None:
 
 def test_verify_all_reports_a_tampered_event(container: Container) -> None:
     """Someone with the database's owner rights bypasses the trigger: the chain still tells."""
-    a = new_order(container, "first")
-    b = new_order(container, "second")
-    move(container, b, State.CANCELLED, DISPATCHER, reason="one")
+    first = new_order(container, "first")
+    second = new_order(container, "second")
+    move(container, second, State.CANCELLED, DISPATCHER, reason="one")
     _disable_guard(container)
     with container.engine.begin() as conn:
         conn.execute(
             text("UPDATE audit_events SET actor = 'mallory' WHERE work_order_id = :w AND seq = 2"),
-            {"w": b["id"]},
+            {"w": second["id"]},
         )
     with container.new_uow() as uow:
         report = audit_trail.verify_all(uow)
     assert report["ok"] is False
-    assert report["first_broken"]["work_order_id"] == b["id"]
+    assert report["first_broken"]["work_order_id"] == second["id"]
     assert report["first_broken"]["seq"] == 2
     assert "hash does not match" in report["first_broken"]["reason"]
-    assert a["id"] != b["id"]
+    assert first["id"] != second["id"]
 
 
 @pytest.mark.parametrize("batch", [1, 2, 3, 2000])
@@ -452,8 +452,8 @@ def test_the_api_process_checkpoints_the_wal_itself(database_url: str, tmp_path:
 
     try:
         sqlite = container.engine.dialect.name == "sqlite"
-        for i in range(3):
-            new_order(container, f"order {i}")
+        for index in range(3):
+            new_order(container, f"order {index}")
         if sqlite:
             raw = container.engine.raw_connection()
             try:

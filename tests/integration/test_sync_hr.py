@@ -18,62 +18,25 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.hr import HRConnector, HRSettings
 from mappings import canonical
 from mappings.errors import MappingError
-from mappings.hr import HRMapping
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.lifecycle import Actor, Role, State
 from orchestrator.reference import records as reference
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
-from orchestrator.sync import StreamResult, cursors, hr_streams, run_stream
+from orchestrator.sync import cursors
 from orchestrator.work_orders import commands as wo
 from sandbox.hr import HRSimulator
+from tests.support.hr import MAPPING, TODAY, add_technicians, sync
 
-MAPPING = HRMapping()
-STREAM = hr_streams()["certifications"]
-TODAY = date(2026, 12, 3)
 ADMIN = Actor("ada", Role.ADMIN)
 
 
 @pytest.fixture
 def sim() -> Iterator[HRSimulator]:
-    with HRSimulator(seed=7, workers=40, malformed=0.04, today=TODAY) as s:
-        yield s
-
-
-def connector(sim: HRSimulator) -> HRConnector:
-    env = {k.removeprefix("FIELDBRIDGE_HR_").lower(): v for k, v in sim.env().items()}
-    return HRConnector(HRSettings(**env, max_attempts=12), sleep=lambda _: None)  # type: ignore[arg-type]
-
-
-def sync(container: Container, sim: HRSimulator, **options: Any) -> StreamResult:
-    with connector(sim) as hr:
-        return run_stream(container.new_uow, hr, STREAM, MAPPING, **options)
-
-
-def add_technicians(
-    container: Container, workers: list[str], zone: str = "Europe/Berlin"
-) -> dict[str, int]:
-    out = {}
-    for worker in workers:
-        with container.new_uow() as uow:
-            created = reference.create(
-                uow,
-                reference.KINDS["technicians"],
-                canonical.Technician(
-                    source_system="hr",
-                    external_id=worker,
-                    name=f"Technician {worker}",
-                    home_latitude=52.5,
-                    home_longitude=13.4,
-                    time_zone=zone,
-                    weekly_hours={"thu": [{"start": "00:00", "end": "23:59"}]},
-                ),
-            )
-        out[worker] = created["id"]
-    return out
+    with HRSimulator(seed=7, workers=40, malformed=0.04, today=TODAY) as simulator:
+        yield simulator
 
 
 def stored(container: Container) -> dict[str, tuple[Any, ...]]:
@@ -114,23 +77,23 @@ def expected(records: list[dict[str, Any]], known: set[str]) -> tuple[dict[str, 
     store, waiting = {}, set()
     for raw in records:
         try:
-            m = MAPPING.to_canonical("certification", raw)
+            mapped = MAPPING.to_canonical("certification", raw)
         except MappingError:
             waiting.add(raw["id"])
             continue
         if raw["worker_id"] not in known:
             waiting.add(raw["id"])
             continue
-        d = m.data
+        data = mapped.data
         store[raw["id"]] = (
             raw["worker_id"],
-            d["code"],
-            d["name"],
-            d["issuer"],
-            d["number"],
-            d["issued_on"],
-            d["expires_on"],
-            d["status"],
+            data["code"],
+            data["name"],
+            data["issuer"],
+            data["number"],
+            data["issued_on"],
+            data["expires_on"],
+            data["status"],
         )
     return store, waiting
 

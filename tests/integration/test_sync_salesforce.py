@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.errors import Retryable
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.query import Compare, Query
 from mappings.errors import MappingError
 from mappings.salesforce import SalesforceMapping, to_canonical
@@ -25,6 +25,7 @@ from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from orchestrator.sync import StreamResult, cursors, run_stream, salesforce_streams
 from sandbox.salesforce import SalesforceSimulator
+from tests.support.simulators import salesforce_connector
 
 MAPPING = SalesforceMapping()
 STREAMS = salesforce_streams(MAPPING)
@@ -35,18 +36,8 @@ FAULTS = ["503", "UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED"]
 def sim() -> Iterator[SalesforceSimulator]:
     with SalesforceSimulator(
         seed=31, customers=260, contacts=300, assets=320, work_orders=260, malformed=0.03
-    ) as s:
-        yield s
-
-
-def connector(sim: SalesforceSimulator) -> SalesforceConnector:
-    values = {
-        k.removeprefix("FIELDBRIDGE_SALESFORCE_").lower(): v for k, v in sim.env("password").items()
-    }
-    settings = SalesforceSettings(
-        **{**values, "api_version": sim.api_version, "max_attempts": 12}  # type: ignore[arg-type]
-    )
-    return SalesforceConnector(settings, sleep=lambda _: None)
+    ) as simulator:
+        yield simulator
 
 
 def sync_all(container: Container, source: Any, **options: Any) -> dict[str, StreamResult]:
@@ -84,20 +75,20 @@ def expected(
         for raw in org[name]:
             for entity in STREAMS[name].entities:
                 try:
-                    m = to_canonical(MAPPING, entity, raw)
+                    mapped = to_canonical(MAPPING, entity, raw)
                 except MappingError as exc:
                     quarantine[entity, raw["Id"]] = exc.field
                     continue
-                d = m.data
+                data, key = mapped.data, mapped.external_id
                 if entity == "customer":
-                    store[entity][m.external_id] = (d["name"], d.get("email"), d.get("phone"))
+                    store[entity][key] = (data["name"], data.get("email"), data.get("phone"))
                 elif entity == "site":
-                    store[entity][m.external_id] = (
-                        d["name"],
-                        d["address"],
-                        d["latitude"],
-                        d["longitude"],
-                        d["time_zone"],
+                    store[entity][key] = (
+                        data["name"],
+                        data["address"],
+                        data["latitude"],
+                        data["longitude"],
+                        data["time_zone"],
                         raw["Id"],
                     )
                 elif entity == "contact":
@@ -105,30 +96,30 @@ def expected(
                     if account is not None and account not in store["customer"]:
                         quarantine[entity, raw["Id"]] = "Contact.AccountId"
                         continue
-                    store[entity][m.external_id] = (
-                        d.get("first_name"),
-                        d["last_name"],
-                        d.get("email"),
-                        d.get("phone"),
+                    store[entity][key] = (
+                        data.get("first_name"),
+                        data["last_name"],
+                        data.get("email"),
+                        data.get("phone"),
                         account,
                     )
                 else:
                     if raw["AccountId"] not in store["site"]:
                         quarantine[entity, raw["Id"]] = "Asset.AccountId"
                         continue
-                    store[entity][m.external_id] = (
-                        d["serial"],
-                        d.get("name"),
-                        d.get("model"),
+                    store[entity][key] = (
+                        data["serial"],
+                        data.get("name"),
+                        data.get("model"),
                         raw["AccountId"],
                     )
     for raw in org["work_orders"]:
         try:
-            m = to_canonical(MAPPING, "work_order", raw)
+            mapped = to_canonical(MAPPING, "work_order", raw)
         except MappingError as exc:
             quarantine["work_order", raw["Id"]] = exc.field
             continue
-        if m.fieldbridge_id is None and raw["Status"] != "New":
+        if mapped.fieldbridge_id is None and raw["Status"] != "New":
             continue  # not intake: left in Salesforce
         refs = {"AccountId": "site", "AssetId": "asset", "ContactId": "contact"}
         gone = {r["Id"] for r in org["deleted"]}  # a tombstone still names its record
@@ -140,11 +131,11 @@ def expected(
         if missing:
             quarantine["work_order", raw["Id"]] = f"WorkOrder.{missing[0]}"
             continue
-        d = m.data
-        store["work_order"][m.external_id] = (
-            d["summary"],
-            d.get("description"),
-            d.get("priority"),
+        data = mapped.data
+        store["work_order"][mapped.external_id] = (
+            data["summary"],
+            data.get("description"),
+            data.get("priority"),
             raw["AccountId"],
             raw["AssetId"],
             raw["ContactId"],
@@ -171,43 +162,43 @@ def stored(container: Container) -> dict[str, dict[str, tuple[Any, ...]]]:
     customers = {r.id: r.external_id for r in rows(container, "customer")}
     sites = {r.id: r.external_id for r in rows(container, "site")}
     out: dict[str, dict[str, tuple[Any, ...]]] = {e: {} for e in models_by_entity}
-    for r in rows(container, "customer"):
-        if r.deleted_at is None:
-            out["customer"][r.external_id] = (r.name, r.email, r.phone)
-    for r in rows(container, "site"):
-        if r.deleted_at is None:
-            out["site"][r.external_id] = (
-                r.name,
-                r.address,
-                r.latitude,
-                r.longitude,
-                r.time_zone,
-                customers[r.customer_id],
+    for row in rows(container, "customer"):
+        if row.deleted_at is None:
+            out["customer"][row.external_id] = (row.name, row.email, row.phone)
+    for row in rows(container, "site"):
+        if row.deleted_at is None:
+            out["site"][row.external_id] = (
+                row.name,
+                row.address,
+                row.latitude,
+                row.longitude,
+                row.time_zone,
+                customers[row.customer_id],
             )
-    for r in rows(container, "contact"):
-        if r.deleted_at is None:
-            out["contact"][r.external_id] = (
-                r.first_name,
-                r.last_name,
-                r.email,
-                r.phone,
-                customers.get(r.customer_id),
+    for row in rows(container, "contact"):
+        if row.deleted_at is None:
+            out["contact"][row.external_id] = (
+                row.first_name,
+                row.last_name,
+                row.email,
+                row.phone,
+                customers.get(row.customer_id),
             )
     assets = {r.id: r.external_id for r in rows(container, "asset")}
     contacts = {r.id: r.external_id for r in rows(container, "contact")}
-    for r in rows(container, "asset"):
-        if r.deleted_at is None:
-            out["asset"][r.external_id] = (r.serial, r.name, r.model, sites[r.site_id])
-    for r in rows(container, "work_order"):
-        assert r.status == "new" and r.source_system == "salesforce"
-        assert customers.get(r.customer_id) == sites.get(r.site_id)  # the account's
-        out["work_order"][r.external_id] = (
-            r.summary,
-            r.description,
-            r.priority,
-            sites.get(r.site_id),
-            assets.get(r.asset_id),
-            contacts.get(r.contact_id),
+    for row in rows(container, "asset"):
+        if row.deleted_at is None:
+            out["asset"][row.external_id] = (row.serial, row.name, row.model, sites[row.site_id])
+    for row in rows(container, "work_order"):
+        assert row.status == "new" and row.source_system == "salesforce"
+        assert customers.get(row.customer_id) == sites.get(row.site_id)  # the account's
+        out["work_order"][row.external_id] = (
+            row.summary,
+            row.description,
+            row.priority,
+            sites.get(row.site_id),
+            assets.get(row.asset_id),
+            contacts.get(row.contact_id),
         )
     return out
 
@@ -241,9 +232,9 @@ def assert_store_matches_org(container: Container, sf: SalesforceConnector) -> N
     for entity in models_by_entity:
         assert got[entity] == want[entity], entity
         assert len(want[entity]) > 100 or entity == "customer", entity
-    q = quarantined(container)
-    assert {key: row.field for key, row in q.items()} == held
-    for (entity, external_id), row in q.items():
+    in_quarantine = quarantined(container)
+    assert {key: row.field for key, row in in_quarantine.items()} == held
+    for (entity, external_id), row in in_quarantine.items():
         assert row.payload["Id"] == external_id and row.reason, (entity, external_id)
         assert row.field.split(".")[0] in ("Account", "Contact", "Asset", "WorkOrder")
 
@@ -254,20 +245,20 @@ def assert_store_matches_org(container: Container, sf: SalesforceConnector) -> N
 def test_a_first_sync_stores_the_org_record_for_record(
     container: Container, sim: SalesforceSimulator
 ) -> None:
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         results = sync_all(container, sf)
         assert_store_matches_org(container, sf)
     malformed = sim.malformed_reasons()
-    q = quarantined(container)
+    in_quarantine = quarantined(container)
     for record_id, (obj, reason) in malformed.items():
         if obj == "Account":
-            assert q["site", record_id].field == "Account.BillingLatitude", reason
+            assert in_quarantine["site", record_id].field == "Account.BillingLatitude", reason
         elif obj == "Contact":
-            assert q["contact", record_id].reason == "not an e-mail address"
+            assert in_quarantine["contact", record_id].reason == "not an e-mail address"
         elif obj == "Asset":
-            assert "dangling reference" in q["asset", record_id].reason
+            assert "dangling reference" in in_quarantine["asset", record_id].reason
         elif obj == "WorkOrder":
-            assert q["work_order", record_id].field == "WorkOrder.EndDate"
+            assert in_quarantine["work_order", record_id].field == "WorkOrder.EndDate"
     with container.new_uow() as uow:
         held = {c["entity"]: c for c in cursors(uow)}
     for name, result in results.items():
@@ -283,10 +274,10 @@ def test_a_first_sync_stores_the_org_record_for_record(
 def test_retryable_faults_change_nothing_of_the_result(
     container: Container, sim: SalesforceSimulator, via: str
 ) -> None:
-    with connector(sim) as clean:
+    with salesforce_connector(sim, max_attempts=12) as clean:
         org = read_org(clean)
     sim.set_faults(rate=0.3, kinds=FAULTS, seed=11)
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         threshold = 0 if via == "bulk" else None
         results = sync_all(container, sf, batch_size=200, bulk_threshold=threshold)
     assert all(r.bulk == (via == "bulk") for r in results.values())
@@ -301,7 +292,7 @@ def test_retryable_faults_change_nothing_of_the_result(
 def test_an_incremental_run_writes_what_changed_and_nothing_else(
     container: Container, sim: SalesforceSimulator
 ) -> None:
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         sync_all(container, sf)
         before = versions(container)
         stamps_before = stamps(container)
@@ -354,8 +345,8 @@ class StopsAfter:
         return self.inner.update_many(sobject, records)
 
     def query_pages(self, query: Query, **options: Any) -> Iterator[list[dict[str, Any]]]:
-        for n, page in enumerate(self.inner.query_pages(query, **options)):
-            if n == self.pages:
+        for index, page in enumerate(self.inner.query_pages(query, **options)):
+            if index == self.pages:
                 raise KeyboardInterrupt("stopped")
             yield page
 
@@ -365,7 +356,7 @@ def test_a_stopped_run_resumes_from_its_cursor_across_one_shared_stamp(
     container: Container, sim: SalesforceSimulator, lookback_s: float
 ) -> None:
     stream = STREAMS["contacts"]
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         sync_all(container, sf)
         good = [r.external_id for r in rows(container, "contact")]
         assert len(good) > 250  # more than one page of 200, all stamped alike
@@ -400,7 +391,7 @@ def test_a_stopped_run_resumes_from_its_cursor_across_one_shared_stamp(
 def test_a_deletion_leaves_a_tombstone_and_a_fixed_record_leaves_quarantine(
     container: Container, sim: SalesforceSimulator
 ) -> None:
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         sync_all(container, sf)
         asset = rows(container, "asset")[0]
         contact = rows(container, "contact")[0]
@@ -419,8 +410,8 @@ def test_a_deletion_leaves_a_tombstone_and_a_fixed_record_leaves_quarantine(
     assert fixed.email == "fixed@example.com"
     table = models.table_of(models.QuarantinedRecord)
     with container.new_uow() as uow:
-        q = uow.connection().execute(select(table).where(table.c.external_id == bad)).one()
-    assert q.resolved_at is not None
+        record = uow.connection().execute(select(table).where(table.c.external_id == bad)).one()
+    assert record.resolved_at is not None
 
 
 class OnePage:
@@ -436,7 +427,7 @@ def test_a_stale_version_is_ignored_and_the_same_version_writes_nothing(
     container: Container, sim: SalesforceSimulator
 ) -> None:
     stream = STREAMS["contacts"]
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         sync_all(container, sf)
         current = rows(container, "contact")[0]
         query = stream.query(Compare("Id", "=", current.external_id))
@@ -461,7 +452,7 @@ def test_a_record_held_for_a_missing_reference_comes_in_once_the_reference_does(
     container: Container, sim: SalesforceSimulator
 ) -> None:
     bad_account = sorted(sim.malformed_ids("Account"))[0]
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         sync_all(container, sf)
         assert ("site", bad_account) in quarantined(container)
         asset = rows(container, "asset")[0]
@@ -492,7 +483,7 @@ def test_versions_of_one_record_in_one_page_apply_in_their_order(
     container: Container, sim: SalesforceSimulator
 ) -> None:
     stream = STREAMS["customers"]
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         sync_all(container, sf)
         account = rows(container, "site")[0].external_id
         by_id = stream.query(Compare("Id", "=", account))
@@ -539,7 +530,7 @@ def test_intake_writes_our_key_back_and_later_edits_follow_the_ownership_policy(
     container: Container, sim: SalesforceSimulator
 ) -> None:
     stream = STREAMS["work_orders"]
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         sync_all(container, sf)
         orders = {r.external_id: r for r in rows(container, "work_order")}
         assert len(orders) > 100
@@ -617,7 +608,7 @@ def test_an_order_whose_key_could_not_be_written_is_taken_in_once_and_keyed_next
     container: Container, sim: SalesforceSimulator
 ) -> None:
     stream = STREAMS["work_orders"]
-    with connector(sim) as sf:
+    with salesforce_connector(sim, max_attempts=12) as sf:
         for name in ("customers", "contacts", "assets"):
             run_stream(container.new_uow, sf, STREAMS[name], MAPPING)
         with pytest.raises(Retryable):
@@ -629,6 +620,6 @@ def test_an_order_whose_key_could_not_be_written_is_taken_in_once_and_keyed_next
         assert later.keys_written == len(taken) and later.keys_refused == 0
         after = {r.external_id: r for r in rows(container, "work_order")}
         assert after.keys() == taken.keys(), "read again, nothing taken in twice"
-        for i, row in after.items():
-            assert sim.get("WorkOrder", i)["Fieldbridge_Id__c"] == row.tracking_code  # type: ignore[index]
+        for external_id, row in after.items():
+            assert sim.get("WorkOrder", external_id)["Fieldbridge_Id__c"] == row.tracking_code  # type: ignore[index]
             assert row.remote_key_written_at is not None

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.sap import SAPConnector, SAPSettings
+from connectors.sap import SAPConnector
 from mappings.errors import MappingError
 from mappings.sap.inbound import READ_AT, SAPMapping
 from orchestrator.runtime.bootstrap import Container
@@ -23,6 +23,7 @@ from orchestrator.store import models
 from orchestrator.sync import StreamResult, cursors, reconcile, run_stream, sap_streams
 from orchestrator.sync.streams import json_safe
 from sandbox.sap import SAPSimulator
+from tests.support.simulators import sap_connector
 
 MAPPING = SAPMapping()
 STREAM = sap_streams()["customers"]
@@ -30,13 +31,8 @@ STREAM = sap_streams()["customers"]
 
 @pytest.fixture
 def sim() -> Iterator[SAPSimulator]:
-    with SAPSimulator(seed=9, customers=240, malformed=0.04) as s:
-        yield s
-
-
-def connector(sim: SAPSimulator) -> SAPConnector:
-    env = {k.removeprefix("FIELDBRIDGE_SAP_").lower(): v for k, v in sim.env().items()}
-    return SAPConnector(SAPSettings(**env, max_attempts=12), sleep=lambda _: None)  # type: ignore[arg-type]
+    with SAPSimulator(seed=9, customers=240, malformed=0.04) as simulator:
+        yield simulator
 
 
 def sync(container: Container, source: Any, **options: Any) -> StreamResult:
@@ -47,12 +43,16 @@ def expected(sim: SAPSimulator) -> tuple[dict[str, tuple[Any, ...]], dict[str, s
     store, held = {}, {}
     for raw in sim.records():
         try:
-            m = MAPPING.to_canonical("customer", json_safe(raw))
+            mapped = MAPPING.to_canonical("customer", json_safe(raw))
         except MappingError as exc:
             held[raw["InternalID"]] = exc.field
             continue
-        if not m.deleted:
-            store[m.external_id] = (m.data["name"], m.data["email"], m.data["phone"])
+        if not mapped.deleted:
+            store[mapped.external_id] = (
+                mapped.data["name"],
+                mapped.data["email"],
+                mapped.data["phone"],
+            )
     return store, held
 
 
@@ -77,7 +77,7 @@ def quarantined(container: Container) -> dict[str, str]:
 def test_a_first_sync_stores_every_customer_and_holds_the_malformed(
     container: Container, sim: SAPSimulator
 ) -> None:
-    with connector(sim) as sap:
+    with sap_connector(sim, max_attempts=12) as sap:
         result = sync(container, sap)
     want, held = expected(sim)
     assert stored(container) == want and len(want) > 200
@@ -95,7 +95,7 @@ def test_retryable_faults_change_nothing_of_the_result(
     container: Container, sim: SAPSimulator
 ) -> None:
     sim.set_faults(rate=0.3, kinds=["500", "fault"], seed=3)
-    with connector(sim) as sap:
+    with sap_connector(sim, max_attempts=12) as sap:
         result = sync(container, sap)
     assert len(sim.fault_log) > 0 and result.api_calls > result.pages
     sim.clear_faults()
@@ -114,8 +114,8 @@ class StopsAfter:
         return self.inner.api_calls
 
     def customer_pages(self, *args: Any, **options: Any) -> Iterator[list[dict[str, Any]]]:
-        for n, page in enumerate(self.inner.customer_pages(*args, **options)):
-            if n == self.pages:
+        for index, page in enumerate(self.inner.customer_pages(*args, **options)):
+            if index == self.pages:
                 raise KeyboardInterrupt("stopped")
             yield page
 
@@ -123,7 +123,7 @@ class StopsAfter:
 def test_a_stopped_run_keeps_its_cursor_and_the_next_loses_nothing(
     container: Container, sim: SAPSimulator
 ) -> None:
-    with connector(sim) as sap:
+    with sap_connector(sim, max_attempts=12) as sap:
         sync(container, sap)
         with container.new_uow() as uow:
             (before,) = [c for c in cursors(uow) if c["system"] == "sap"]
@@ -144,7 +144,7 @@ def test_a_stopped_run_keeps_its_cursor_and_the_next_loses_nothing(
 def test_obsolete_and_vanished_customers_become_tombstones(
     container: Container, sim: SAPSimulator
 ) -> None:
-    with connector(sim) as sap:
+    with sap_connector(sim, max_attempts=12) as sap:
         sync(container, sap)
         first, second = sorted(stored(container))[:2]
         sim.touch([first], {"LifeCycleStatusCode": "4"})
@@ -176,9 +176,13 @@ def equipment_of(sim: SAPSimulator) -> dict[str, tuple[Any, ...]]:
     """What the store should hold: every unit SAP has that is not obsolete."""
     want = {}
     for raw in sim.stock_records():
-        m = MAPPING.to_canonical("asset", json_safe(raw) | {READ_AT: "2026-12-03T00:00:00Z"})
-        if not m.deleted:
-            want[m.external_id] = (m.data["serial"], m.data["model"], m.data["name"])
+        mapped = MAPPING.to_canonical("asset", json_safe(raw) | {READ_AT: "2026-12-03T00:00:00Z"})
+        if not mapped.deleted:
+            want[mapped.external_id] = (
+                mapped.data["serial"],
+                mapped.data["model"],
+                mapped.data["name"],
+            )
     return want
 
 
@@ -197,7 +201,7 @@ def test_equipment_arrives_unplaced_and_keeps_the_site_a_dispatcher_gives_it(
         uow.session.add(site)
         uow.commit()
         site_id = site.id
-    with connector(sim) as sap:
+    with sap_connector(sim, max_attempts=12) as sap:
         first = sync_equipment(container, sap)
         got = assets(container)
         assert {i: (r.serial, r.model, r.name) for i, r in got.items()} == equipment_of(sim)
@@ -226,7 +230,7 @@ def test_equipment_arrives_unplaced_and_keeps_the_site_a_dispatcher_gives_it(
 def test_obsolete_and_vanished_equipment_become_tombstones(
     container: Container, sim: SAPSimulator
 ) -> None:
-    with connector(sim) as sap:
+    with sap_connector(sim, max_attempts=12) as sap:
         sync_equipment(container, sap)
         obsolete, gone = sorted(assets(container))[:2]
         sim.touch_stock([obsolete], {"LifeCycleStatusCode": "4"})

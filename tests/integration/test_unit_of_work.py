@@ -22,7 +22,7 @@ from orchestrator.store.db import LOOP_POOL_SIZE
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.work_orders import commands as wo
 from orchestrator.work_orders import queries
-from tests.conftest import BACKENDS
+from tests.support.databases import BACKENDS
 
 DISPATCHER = Actor("dan", Role.DISPATCHER)
 CUSTOMERS = models.table_of(models.Customer)
@@ -143,8 +143,8 @@ def test_units_of_work_get_their_turn_in_the_order_they_asked(
     def hold(uow: UnitOfWork) -> None:
         uow.connection().execute(text("SELECT pg_sleep(0.3)"))
 
-    def record(uow: UnitOfWork, n: int) -> None:
-        entered.append(n)
+    def record(uow: UnitOfWork, turn: int) -> None:
+        entered.append(turn)
         uow.connection().execute(text("SELECT 1"))
 
     async def scenario() -> list[int]:

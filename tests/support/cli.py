@@ -1,0 +1,49 @@
+"""The command line as a user runs it: the installed ``fieldbridge``, its environment, a free
+port to serve on, and waiting for what a process does."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
+
+
+def cli_env(database_url: str, tmp_path: Path, **variables: str) -> dict[str, str]:
+    """A command's environment: this process's without any ``FIELDBRIDGE_*``, then this test's
+    store, attachments and secret key file, then ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
+    return env | {
+        "FIELDBRIDGE_DATABASE_URL": database_url,
+        "FIELDBRIDGE_ATTACHMENTS_DIR": str(tmp_path / "att"),
+        "FIELDBRIDGE_SECRET_KEY_FILE": str(tmp_path / "key"),
+        **variables,
+    }
+
+
+def run(
+    env: dict[str, str], *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``fieldbridge *args``, its output captured as text; one that runs past ``timeout_s``
+    fails the test."""
+    return subprocess.run(
+        [FIELDBRIDGE, *args], env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: Callable[[], bool], timeout_s: float, why: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not what():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
