@@ -6,8 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+PACKAGES := connectors mappings orchestrator scheduler api cli devtools sandbox
 
-.PHONY: run test install install-test lint typecheck layers unit bench clean demo
+.PHONY: run test install install-test lint typecheck layers duplicates conventions unit bench clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +37,15 @@ layers: install-test
 	$(BIN)/lint-imports
 
 typecheck: install-test
-	$(BIN)/mypy connectors mappings orchestrator scheduler api cli devtools sandbox
+	$(BIN)/mypy $(PACKAGES)
 
-test: lint layers typecheck
+duplicates: install-test
+	$(BIN)/pylint $(PACKAGES) bench
+
+conventions: install-test
+	$(BIN)/python -m devtools.conventions $(PACKAGES) tests
+
+test: lint layers typecheck duplicates conventions
 	$(BIN)/python -m pytest -n auto --maxprocesses=4
 
 demo: install

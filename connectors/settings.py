@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["ConnectorSettings", "HttpsUrl", "https_url", "one_line"]
 
@@ -29,6 +30,9 @@ def https_url(value: str, setting: str | None = None) -> str:
         raise ValueError(f"{named}must be an https:// URL, got {value!r}")
     return value
 
+
+_GIVEN_ONLY: ContextVar[bool] = ContextVar("fieldbridge_settings_given_only", default=False)
+"""True while ``from_variables`` builds settings: then only the values given are read."""
 
 HttpsUrl = Annotated[str, AfterValidator(https_url)]
 """A ``str`` setting that must be an https:// URL (kept without trailing slashes)."""
@@ -55,6 +59,19 @@ class ConnectorSettings(BaseSettings):
         return value
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _GIVEN_ONLY.get():
+            return (init_settings,)
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
+
+    @classmethod
     def from_variables(cls, variables: Mapping[str, str], **overrides: Any) -> Self:
         """The settings that ``variables`` (``FIELDBRIDGE_...`` names, as a simulator's
         ``env()`` gives them) hold for this connector, with ``overrides`` on top; the
@@ -65,7 +82,11 @@ class ConnectorSettings(BaseSettings):
             for name, value in variables.items()
             if name.upper().startswith(prefix)
         }
-        return cls.model_validate(given | overrides)
+        token = _GIVEN_ONLY.set(True)
+        try:
+            return cls(**(given | overrides))
+        finally:
+            _GIVEN_ONLY.reset(token)
 
 
 def one_line(exc: ValidationError, prefix: str) -> str:

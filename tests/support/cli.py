@@ -8,8 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx2 as httpx
 
 FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
 
@@ -47,3 +51,47 @@ def wait_for(what: Callable[[], bool], timeout_s: float, why: str) -> None:
     while not what():
         assert time.monotonic() < deadline, why
         time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running ``fieldbridge serve``: its process, its base URL and its log."""
+
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def logged(self) -> str:
+        return self.log.read_text()
+
+
+@contextmanager
+def serving(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[Server]:
+    """``fieldbridge serve`` on a free port with ``env`` (and further ``args``), once
+    ``/health`` answers; stopped (SIGTERM, then SIGKILL) at the end if it still runs."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [FIELDBRIDGE, "serve", "--port", str(port), *args],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_for(lambda: _answers(server.base + "/health"), 30, f"serve did not start: {log}")
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
