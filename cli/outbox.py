@@ -17,8 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.console import err, stop, when
-from orchestrator.domain.errors import FieldbridgeError
+from cli.console import err, refusals_stop, when
 from orchestrator.outbox import admin
 from orchestrator.runtime.bootstrap import bootstrap
 
@@ -90,11 +89,8 @@ def list_cmd(
 @outbox_app.command("retry")
 def retry_cmd(ident: Annotated[int, typer.Argument(help="the row's id")]) -> None:
     """Make a dead (or waiting) row due now; the relay sends it on its next round."""
-    with bootstrap() as container, container.new_uow() as uow:
-        try:
-            row = admin.retry(uow, ident)
-        except FieldbridgeError as exc:
-            raise stop(exc.detail) from None
+    with bootstrap() as container, container.new_uow() as uow, refusals_stop():
+        row = admin.retry(uow, ident)
     err.print(f"{row['key']}: {row['state']}, due {when(row['next_attempt_at'])}")
 
 

@@ -222,9 +222,11 @@ class Container:
         )
 
     def _destination(self, name: str) -> Destination:
+        if name not in DESTINATIONS:
+            raise SetupError(f"{name} is not a destination (one of {', '.join(DESTINATIONS)})")
+        self.systems.of(name)  # configured, or why not, before the first delivery
         workers = self.settings.outbox_workers
         if name == "sap":
-            self.systems.of("sap")  # configured, or why not, before the first delivery
             return SAPBilling(
                 lambda: self.connector("sap", max_attempts=ONE_ATTEMPT),
                 workers=workers,
@@ -240,14 +242,11 @@ class Container:
                     CRM_CERTIFICATION: SalesforceSkills(sf, mapping),
                 }
             )
-        if name == "webhooks":
-            self.systems.of("webhooks")
-            return FinanceWebhooks(
-                lambda: self.connector("webhooks", max_attempts=ONE_ATTEMPT),
-                self.new_uow,
-                workers=workers,
-            )
-        raise SetupError(f"{name} is not a destination (one of {', '.join(DESTINATIONS)})")
+        return FinanceWebhooks(
+            lambda: self.connector("webhooks", max_attempts=ONE_ATTEMPT),
+            self.new_uow,
+            workers=workers,
+        )
 
     # --- the process ---------------------------------------------------------------------
 
