@@ -331,7 +331,7 @@ class Relay:
                 released, self._released_at = found.rowcount, time.monotonic()
             uow.commit()
         if parked:
-            log.warning("outbox: %d rows parked (their destination is not configured)", parked)
+            log.info("outbox: %d rows parked (their destination is not configured)", parked)
         if released:
             log.info("outbox: %d parked rows released (their destination is configured)", released)
         return parked, released
