@@ -2,9 +2,10 @@
 system and a finance webhook receiver (``sandbox``), started together and stopped together,
 with the settings that point fieldbridge at them.
 
-``fieldbridge sandbox up``, the demo, the chaos run, the benchmarks and the tests start
-their simulators through ``world``: each gives the simulators it wants, made with the
-options it wants (seeded data, a port, a work folder), and gets a ``World`` back.
+``fieldbridge sandbox up``, the demo, the chaos run (and the production-mode benchmark through
+it) and the end-to-end tests that need several simulators start them through ``world``: each
+gives the simulators it wants, made with the options it wants (seeded data, a port, a work
+folder), and gets a ``World`` back.
 """
 
 from __future__ import annotations

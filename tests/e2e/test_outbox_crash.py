@@ -19,6 +19,7 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy import func, select
 
+from devtools.world import World, world
 from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from sandbox.finance import FinanceSimulator
@@ -32,13 +33,13 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def sims() -> Iterator[tuple[SalesforceSimulator, SAPSimulator, FinanceSimulator]]:
-    with (
-        SalesforceSimulator(seed=12) as sf,
-        SAPSimulator(seed=12, customers=ORDERS, stocks=0, malformed=0.0) as sap,
-        FinanceSimulator(seed=12) as finance,
-    ):
-        yield sf, sap, finance
+def sims() -> Iterator[World]:
+    with world(
+        salesforce=SalesforceSimulator(seed=12),
+        sap=SAPSimulator(seed=12, customers=ORDERS, stocks=0, malformed=0.0),
+        finance=FinanceSimulator(seed=12),
+    ) as running:
+        yield running
 
 
 def counts(container: Container) -> dict[str, int]:
@@ -72,9 +73,10 @@ def test_killed_mid_batch_every_order_reaches_each_remote_exactly_once(
     container: Container,
     database_url: str,
     tmp_path: Path,
-    sims: tuple[SalesforceSimulator, SAPSimulator, FinanceSimulator],
+    sims: World,
 ) -> None:
-    sf, sap, finance = sims
+    sf, sap, finance = sims.salesforce, sims.sap, sims.finance
+    assert sf is not None and sap is not None and finance is not None
     with container.new_uow() as uow:
         uow.session.add(models.WebhookSubscription(
             url=finance.endpoint, secret=finance.secret, active=True, created_by="ada"
@@ -88,7 +90,7 @@ def test_killed_mid_batch_every_order_reaches_each_remote_exactly_once(
     sap.set_faults(rate=0.3, kinds=["500", "fault", "lost", "hang"], hang_s=0.5, seed=2)
     finance.set_faults(rate=0.3, kinds=["503", "429", "lost", "hang"], hang_s=0.5,
                        retry_after_s=0.2, seed=3)  # fmt: skip
-    env = cli_env(database_url, tmp_path) | sf.env("password") | sap.env() | finance.env()
+    env = cli_env(database_url, tmp_path) | sims.variables()
     env |= {
         "FIELDBRIDGE_SALESFORCE_API_VERSION": sf.api_version,
         "FIELDBRIDGE_SAP_TIMEOUT_S": "0.3",
