@@ -31,7 +31,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api import deps
 from api.problems import PROBLEM, ProblemDetails
-from api.ratelimit import limited
+from api.ratelimit import LIMITED
 from orchestrator.domain.lifecycle import Role
 
 DOCS = "/docs"
@@ -43,8 +43,6 @@ QUALIFIED = {"mappings.canonical": "", "scheduler.model": "Planning"}
 """What a model is called when another module has one of the same name (pydantic then names
 both by their module: ``scheduler__model__Technician``): its name after this prefix."""
 
-_RATE_LIMITED = limited("").__code__
-"""Every rate limit is a closure of ``limited``: its dependency has this code."""
 _FASTAPI_422 = f"{COMPONENTS}HTTPValidationError"
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -223,7 +221,7 @@ def _errors(route: APIRoute, method: str, token: str | None) -> Iterator[tuple[i
         yield 422, _KEY_REFUSED
     if deps.if_match in calls:
         yield 428, "no If-Match: send the ETag of your last read of this resource"
-    if any(getattr(call, "__code__", None) is _RATE_LIMITED for call in calls):
+    if any(call in LIMITED for call in calls):
         yield 429, "too many requests from this client: wait as Retry-After says"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
 from limits import RateLimitItemPerMinute
@@ -40,9 +41,15 @@ class RateLimits:
             )
 
 
+LIMITED: dict[Callable[..., Any], str] = {}
+"""Each ``limited`` dependency's limit, for the OpenAPI document (``api.openapi``), as
+``api.deps.ADMITTED`` keeps each role check's."""
+
+
 def limited(name: str) -> Callable[[Request], Awaitable[None]]:
     async def dependency(request: Request) -> None:
         limits: RateLimits = request.app.state.rate_limits
         limits.hit(name, request.client.host if request.client else "unknown")
 
+    LIMITED[dependency] = name
     return dependency
