@@ -13,13 +13,13 @@ Pure string building (no dependency); every text from the plan or problem is esc
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TypeAlias
-from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from scheduler.model import Plan, Problem, Route, Technician
@@ -300,4 +300,4 @@ def _text(
 def _esc(text: str) -> str:
     """Text safe in XML content and in double-quoted attributes: the markup characters
     escaped, characters XML cannot hold at all replaced."""
-    return escape(_NOT_XML.sub("\ufffd", text), {'"': "&quot;"})
+    return html.escape(_NOT_XML.sub("\ufffd", text), quote=False).replace('"', "&quot;")

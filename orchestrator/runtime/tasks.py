@@ -40,10 +40,8 @@ Settings chosen on purpose, and the recovery bound each gives:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
-import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,7 +65,7 @@ from orchestrator.runtime.settings import Settings
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.reconcile import reconcile
 from orchestrator.sync.systems import NAMES, SyncSystem, run_system
-from scheduler import auto
+from scheduler import auto, wire
 
 __all__ = [
     "DELIVER",
@@ -115,6 +113,12 @@ def configure(settings: Settings) -> Celery:
         result_backend=settings.broker_url,
         result_expires=3600,
         task_ignore_result=True,
+        # JSON only, both ways: a message or a result in another format (a pickle) is
+        # refused unread; a plan's parts are JSON too (``scheduler.wire``)
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -255,20 +259,14 @@ def reconcile_stream(system: str, stream: str) -> dict[str, Any]:
     return {"tombstoned": report.tombstoned, "missing_here": report.missing_here}
 
 
-def _pack(value: Any) -> str:
-    return base64.b64encode(pickle.dumps(value)).decode()
-
-
-def _unpack(text: str) -> Any:
-    # pickled by our own processes, through our own Redis (as a process pool's pipe is)
-    return pickle.loads(base64.b64decode(text))
-
-
 @app.task(name=PART, ignore_result=False, acks_late=True, reject_on_worker_lost=True)
-def plan_part(arguments: str) -> str:
-    """One part of a day raced by one engine (``scheduler.auto``'s unit of work)."""
+def plan_part(race: object) -> Any:
+    """One part of a day raced by one engine (``scheduler.auto``'s unit of work). Its
+    arguments and its routes cross the broker as JSON (``scheduler.wire``): a message that
+    is not a race is refused (``wire.Refused``), nothing in it run."""
+    arguments = wire.load_race(race)
     with TASK_SECONDS.labels(PART).time():
-        return _pack(auto.race(*_unpack(arguments)))
+        return wire.dump_routes(auto.race(*arguments))
 
 
 class PartTasks(Executor):
@@ -291,22 +289,22 @@ class PartTasks(Executor):
         if fn is not auto.race or kwargs:
             raise ValueError("only scheduler.auto's parts go out as tasks")
         engine, part, share_s, deadline, threads = args
-        sent = plan_part.apply_async((_pack(args),))
+        sent = plan_part.apply_async((wire.dump_race(*args),))
         self.sent += 1
 
         def gather() -> Any:
             wait_s = max(0.0, deadline - time.time()) + self.grace_s
             with contextlib.suppress(CeleryTimeout):
-                return _unpack(sent.get(timeout=wait_s, disable_sync_subtasks=False))
+                return wire.load_routes(sent.get(timeout=wait_s, disable_sync_subtasks=False))
             log.warning("schedule: a part (%s, %d jobs) was not back %.0f s after its deadline "
                         "(its worker lost?); sending it once more", engine, len(part.jobs),
                         self.grace_s)  # fmt: skip
             again = (engine, part, share_s, time.time() + share_s, threads)
-            resent = plan_part.apply_async((_pack(again),))
+            resent = plan_part.apply_async((wire.dump_race(*again),))
             self.sent += 1
             with contextlib.suppress(CeleryTimeout):
-                packed = resent.get(timeout=share_s + self.grace_s, disable_sync_subtasks=False)
-                return _unpack(packed)
+                answer = resent.get(timeout=share_s + self.grace_s, disable_sync_subtasks=False)
+                return wire.load_routes(answer)
             log.error("schedule: a part (%s, %d jobs) did not come back twice; the run goes on "
                       "without this engine's answer for it", engine, len(part.jobs))  # fmt: skip
             return None

@@ -21,7 +21,9 @@ from orchestrator.runtime import tasks
 from orchestrator.runtime.bootstrap import Container, bootstrap
 from orchestrator.store import models
 from sandbox.sap import SAPSimulator
+from scheduler import wire
 from tests.support.cli import FIELDBRIDGE, free_port, wait_for
+from tests.support.crafted import CreatesAFile, crafted
 from tests.support.databases import make_settings
 from tests.support.lifecycle_world import BASE_DAY, World, order_in
 from tests.support.outbox import OUTBOX, closed_orders
@@ -93,6 +95,9 @@ def test_the_reliability_settings_are_set_on_purpose(database_url: str, tmp_path
     assert conf.broker_transport_options["visibility_timeout"] == 600
     assert conf.broker_transport_options["socket_timeout"] == 5.0
     assert conf.beat_schedule["outbox-sweep"]["task"] == tasks.DELIVER
+    # JSON only, both ways: a pickle on the broker is refused unread
+    assert (conf.task_serializer, conf.result_serializer) == ("json", "json")
+    assert list(conf.accept_content) == list(conf.result_accept_content) == ["json"]
 
 
 class Told:
@@ -416,3 +421,23 @@ def test_a_part_lost_with_its_worker_is_sent_once_more(
     assert_done(container, run_id, attempts=1, scheduled=len(ids))
     assert "sending it once more" in planning.log("planner").read_text()
     assert f"Task {tasks.PART}[" in planning.log("spare").read_text()
+
+
+@needs_redis
+@pytest.mark.worker_env(FIELDBRIDGE_OUTBOX_RELAY_EVERY_S="600")
+def test_a_worker_refuses_crafted_parts_without_unpickling_them(
+    planning: Workers, tmp_path: Path
+) -> None:
+    """Whoever can write to the broker cannot run code on the workers: a part's message is
+    JSON checked as a race (a pickle inside it is refused as not one), and a message in
+    pickle's format is refused by Celery before it is read."""
+    path = tmp_path / "owned"
+    planning.start("worker")
+    inside = tasks.plan_part.apply_async((crafted(path),))
+    assert inside.get(timeout=60, propagate=False) is not None
+    assert inside.state == "FAILURE"
+    assert isinstance(inside.result, wire.Refused), inside.result
+    assert "not a part's race in JSON" in str(inside.result)
+    tasks.plan_part.apply_async((CreatesAFile(path),), serializer="pickle")
+    planning.wait(lambda: b"untrusted content" in planning.log("worker").read_bytes(), "worker")
+    assert not path.exists(), "a message was unpickled: its code ran on the worker"
