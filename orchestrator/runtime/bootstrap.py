@@ -293,7 +293,9 @@ def bootstrap(
             settings.database_url, checkpoint_in_background=checkpoint_in_background
         ),
         secret_key=settings.resolved_secret_key(),
-        attachments=AttachmentStore(settings.attachments_dir, settings.max_upload_bytes),
+        attachments=AttachmentStore(
+            settings.attachments_dir, settings.max_upload_bytes, settings.max_image_pixels
+        ),
     )
     container.background = (background or _background_mode)(container)
     return container

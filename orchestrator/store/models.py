@@ -109,6 +109,9 @@ class Site(Timestamped, SourceOwned, Synced, Base):
     time_zone: Mapped[str] = mapped_column(String(64))
     access_notes: Mapped[str | None] = mapped_column(Text)
     territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
+    code: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    """The code the organisation publishes for the site (on a sign, a letter), by which an
+    anonymous service request names it: ids are never taken from anonymous callers."""
 
 
 class Asset(Timestamped, SourceOwned, Synced, Base):

@@ -1,6 +1,7 @@
 """Attachments: the files (photos, signatures) stored by their SHA-256 and written
-atomically, their type read from their first bytes, not trusted from the client; and the
-commands and reads that add them to an order (while it may be documented) and list them."""
+atomically, each decoded whole before it is kept (its type is what it decodes as, never what
+the client says); and the commands and reads that add them to an order (while it may be
+documented) and list them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from orchestrator.domain.errors import FieldbridgeError, NotFound, invalid
@@ -22,13 +24,18 @@ from orchestrator.work_orders.audit_trail import append_event
 from orchestrator.work_orders.order import check_documenter, check_version, load
 
 KINDS = ("photo", "signature")
-_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/gif")
+OPENERS = ("JPEG", "PNG", "GIF", "WEBP")
+"""The decoders an upload is read with (Pillow's names). HEIC is not among them: Pillow
+cannot decode it, and what cannot be decoded here is not kept."""
+FORMATS = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",  # JPEG's decoder, for a JPEG with more pictures behind the first
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+}
+"""What a decoded image is served as, by the format Pillow read."""
+ALLOWED_TYPES = tuple(dict.fromkeys(FORMATS.values()))
 
 
 class TooLarge(FieldbridgeError):
@@ -38,15 +45,40 @@ class TooLarge(FieldbridgeError):
     title = "Payload too large"
 
 
-def sniff(head: bytes) -> str | None:
-    for magic, mime in _SIGNATURES:
-        if head.startswith(magic):
-            return mime
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"heim", b"heis"):
-        return "image/heic"
-    return None
+def image_type(path: Path, max_pixels: int) -> str:
+    """The type of the image at ``path``, once it has decoded whole: its header read by the
+    decoder of a format we keep, its size within ``max_pixels`` (before any pixel is
+    decoded: a small file can declare a huge picture), its structure verified, its pixels
+    loaded. Anything else is refused (422 naming ``file``): a known header over other bytes
+    (HTML, say) would otherwise be kept and served as an image."""
+    try:
+        return _decoded(path, max_pixels)
+    except FieldbridgeError:
+        raise
+    except UnidentifiedImageError:
+        accepted = ", ".join(ALLOWED_TYPES)
+        raise invalid("file", f"not an image of an accepted type ({accepted})") from None
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(max_pixels) from None
+    except Exception:  # untrusted bytes: what a decoder trips on is the file's fault
+        raise invalid("file", "the image is damaged or incomplete: it cannot be decoded") from None
+
+
+def _decoded(path: Path, max_pixels: int) -> str:
+    with Image.open(path, formats=OPENERS) as image:
+        content_type = FORMATS[str(image.format)]
+        width, height = image.size
+        if width * height > max_pixels:
+            raise _too_many_pixels(max_pixels)
+        image.verify()  # the structure (a PNG's chunks and checksums); it spends the image
+    with Image.open(path, formats=OPENERS) as image:
+        image.load()  # every pixel: a truncated or corrupt stream fails here
+    return content_type
+
+
+def _too_many_pixels(max_pixels: int) -> FieldbridgeError:
+    limit = f"{max_pixels / 1_000_000:g} megapixels"
+    return invalid("file", f"the image is larger than {limit} (FIELDBRIDGE_MAX_IMAGE_MEGAPIXELS)")
 
 
 @dataclass(frozen=True)
@@ -58,9 +90,10 @@ class Stored:
 
 
 class AttachmentStore:
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_bytes: int, max_pixels: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
 
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
@@ -71,13 +104,10 @@ class AttachmentStore:
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        head = b""
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
         try:
             with os.fdopen(fd, "wb") as out:
                 while block := stream.read(chunk):
-                    if len(head) < 16:
-                        head += block[: 16 - len(head)]
                     size += len(block)
                     if size > self.max_bytes:
                         raise TooLarge(
@@ -88,11 +118,7 @@ class AttachmentStore:
                     out.write(block)
             if size == 0:
                 raise invalid("file", "the file is empty")
-            content_type = sniff(head)
-            if content_type is None:
-                raise invalid(
-                    "file", f"not an image of an accepted type ({', '.join(ALLOWED_TYPES)})"
-                )
+            content_type = image_type(Path(tmp), self.max_pixels)
             sha = digest.hexdigest()
             final = self.path_for(sha)
             final.parent.mkdir(parents=True, exist_ok=True)

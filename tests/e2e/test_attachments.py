@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import struct
+import zlib
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from api.app import create_app
 from orchestrator.runtime.bootstrap import bootstrap
 from tests.support.databases import make_settings
-from tests.support.http import JPEG, PNG, Api, Mover, World
+from tests.support.http import JPEG, PNG, Api, Mover, World, csp, picture
 from tests.support.lifecycle import to_in_progress, upload
 
 
@@ -67,6 +71,81 @@ def test_the_type_is_read_from_the_bytes_not_the_label(api: Api, world: World, m
     assert bad_kind.status_code == 422 and bad_kind.json()["errors"][0]["field"] == "kind"
     after = api.call("GET", f"/api/v1/work-orders/{oid}", world.tech_token).headers["etag"]
     assert after == etag, "a refused upload changes nothing"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _declaring(width: int, height: int) -> bytes:
+    """A PNG of a hundred bytes whose header declares ``width`` x ``height`` pixels: decoded,
+    it would fill memory (a decompression bomb)."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grey
+    return (
+        PNG[:8]
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def test_only_an_image_that_decodes_whole_is_kept(api: Api, world: World, move: Mover) -> None:
+    oid = to_in_progress(api, world, move)
+    before = api.call("GET", f"/api/v1/work-orders/{oid}", world.tech_token).json()["version"]
+    detailed = picture("PNG", (64, 64))
+    refused = {
+        "a PNG header over HTML": PNG[:8] + b"<html><script>alert(document.cookie)</script>",
+        "a PNG cut short": detailed[: len(detailed) - 20],
+        "a JPEG cut short": JPEG[: len(JPEG) // 2],
+        "a bomb Pillow itself refuses": _declaring(100_000, 100_000),
+        "a bomb past FIELDBRIDGE_MAX_IMAGE_MEGAPIXELS": _declaring(9_000, 9_000),
+        "a HEIC Pillow cannot decode": b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64,
+    }
+    for what, content in refused.items():
+        response = upload(api, world.tech_token, oid, "photo", content, expect=None)
+        assert response.status_code == 422, (what, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == ["file"], what
+        assert response.headers["content-type"] == "application/problem+json"
+    stored = Path(api.container.settings.attachments_dir)
+    assert not [p for p in stored.rglob("*") if p.is_file()], "nothing refused is kept"
+    after = api.call("GET", f"/api/v1/work-orders/{oid}", world.tech_token).json()["version"]
+    assert after == before, "a refused upload changes nothing"
+    camera = io.BytesIO()  # a JPEG with a second picture behind it, as many cameras write
+    first, second = (Image.new("RGB", (16, 12), colour) for colour in ("red", "blue"))
+    first.save(camera, "MPO", save_all=True, append_images=[second])
+    for content, content_type in (
+        (picture("PNG", (32, 24)), "image/png"),
+        (picture("JPEG", (32, 24)), "image/jpeg"),
+        (camera.getvalue(), "image/jpeg"),
+        (picture("GIF", (32, 24)), "image/gif"),
+        (picture("WEBP", (32, 24)), "image/webp"),
+    ):
+        out = upload(api, world.tech_token, oid, "photo", content).json()
+        assert out["content_type"] == content_type and out["size_bytes"] == len(content)
+
+
+def test_a_download_is_served_as_its_type_only_and_revalidated(
+    api: Api, world: World, move: Mover
+) -> None:
+    oid = to_in_progress(api, world, move)
+    out = upload(api, world.tech_token, oid, "photo", PNG).json()
+    path = f"/api/v1/work-orders/{oid}/attachments/{out['id']}/content"
+    content = api.call("GET", path, world.tech_token, expect=200)
+    assert content.content == PNG and content.headers["content-type"] == "image/png"
+    assert content.headers["x-content-type-options"] == "nosniff"
+    disposition = content.headers["content-disposition"]
+    assert disposition == f'inline; filename="attachment-{out["id"]}.png"'
+    policy = csp(content)
+    assert policy["default-src"] == ["'none'"] and "sandbox" in policy
+    assert content.headers["cache-control"] == "private, no-cache"
+    assert content.headers["content-length"] == str(len(PNG))
+    etag = content.headers["etag"]
+    assert etag == f'"{out["sha256"]}"'
+    again = api.call("GET", path, world.tech_token, headers={"If-None-Match": etag}, expect=304)
+    assert again.content == b"" and again.headers["etag"] == etag
+    assert again.headers["cache-control"] == "private, no-cache"
+    # Revalidation asks who reads: another technician gets no 304, but a 404.
+    api.call("GET", path, world.other_tech_token, headers={"If-None-Match": etag}, expect=404)
 
 
 def test_past_the_limit_is_413_and_nothing_is_stored(database_url: str, tmp_path: Path) -> None:

@@ -3,18 +3,36 @@ the reference data a dispatcher works with (``make_world``)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from orchestrator.access import tokens as auth
 from orchestrator.runtime.bootstrap import Container
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+def picture(image_format: str, size: tuple[int, int] = (4, 4)) -> bytes:
+    """A real picture, one colour, in ``image_format`` (Pillow's name): an upload is decoded
+    whole before it is kept, so a bare header no longer passes for an image."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 60, 30)).save(out, image_format)
+    return out.getvalue()
+
+
+PNG = picture("PNG")
+JPEG = picture("JPEG")
+
+
+def csp(response: httpx.Response) -> dict[str, list[str]]:
+    """The answer's Content-Security-Policy, by directive: its sources."""
+    policy = response.headers["content-security-policy"]
+    return {words[0]: words[1:] for words in (part.split() for part in policy.split(";")) if words}
+
 
 Mover = Callable[..., httpx.Response]
 """The ``move`` fixture: POSTs a transition with the order's current ETag."""

@@ -41,7 +41,7 @@ def to_in_progress(api: Api, world: World, move: Mover) -> int:
     return advance(api, world, move, new_order(api, world)["id"], "in_progress")
 
 
-def upload(api: Api, token: str, oid: int, kind: str, content: bytes, expect: int = 201):
+def upload(api: Api, token: str, oid: int, kind: str, content: bytes, expect: int | None = 201):
     etag = api.call("GET", f"/api/v1/work-orders/{oid}", token).headers["etag"]
     return api.call(
         "POST",
