@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PACKAGES := connectors mappings orchestrator scheduler api cli devtools sandbox
 
-.PHONY: run test install install-test lint typecheck layers duplicates conventions unit bench clean demo
+.PHONY: run test install install-test lint typecheck layers duplicates conventions bandit audit unit bench fuzz clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,16 @@ duplicates: install-test
 conventions: install-test
 	$(BIN)/python -m devtools.conventions $(PACKAGES) tests
 
-test: lint layers typecheck duplicates conventions
+# security lint of our own code (configured in pyproject.toml, [tool.bandit])
+bandit: install-test
+	$(BIN)/bandit -c pyproject.toml -r -q $(PACKAGES)
+
+# the installed dependencies against the advisory databases (needs the network; not in `test`):
+# fails on a known vulnerability, and on a dependency it could not look up
+audit: install-test
+	$(BIN)/pip-audit --skip-editable --strict --progress-spinner off
+
+test: lint layers typecheck duplicates conventions bandit
 	$(BIN)/python -m pytest -n auto --maxprocesses=4
 
 demo: install
@@ -53,6 +62,12 @@ demo: install
 
 bench: install-test
 	$(BIN)/python bench/api_bench.py
+
+# schemathesis over every operation, caller and link (tests/e2e/test_fuzz.py) on a longer
+# budget than `test` gives it: FUZZ_EXAMPLES examples per operation and caller
+FUZZ_EXAMPLES ?= 200
+fuzz: install-test
+	FIELDBRIDGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n auto --maxprocesses=4 tests/e2e/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -10,9 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import openapi, problems
-from api.idempotency import IdempotencyMiddleware, UploadLimitMiddleware
+from api import deps, openapi, problems
+from api.gate import GateMiddleware
+from api.headers import BrowserHeadersMiddleware
+from api.idempotency import IdempotencyMiddleware
 from api.ratelimit import RateLimits
 from api.request_ids import RequestIdMiddleware
 from api.routers import (
@@ -82,9 +85,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.container = container
     app.state.metrics = metrics.registry_for(lambda: container.new_uow(read_only=True))
     app.state.rate_limits = RateLimits(container.settings)
-    problems.install(app)
+    problems.install(app, confirm=deps.confirm_token)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(UploadLimitMiddleware)
+    app.add_middleware(GateMiddleware)  # the token, role and rate limit before any body
+    if container.settings.trusted_proxies:  # X-Forwarded-For from these, and no others
+        app.add_middleware(
+            ProxyHeadersMiddleware, trusted_hosts=list(container.settings.trusted_proxies)
+        )
+    app.add_middleware(BrowserHeadersMiddleware)  # nosniff, CSP on HTML, OPTIONS and Allow
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer and log line has an id
 
     # One router for everything under /api/v1: FastAPI matches an included router by trying

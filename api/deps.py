@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.types import Scope
 
 from api.idempotency import CLAIM
 from api.problems import ApiProblem
@@ -38,14 +41,39 @@ AppContainer = Annotated[Container, Depends(get_container)]
 # ``def``: FastAPI runs them in its threadpool, where they open ``with uow:`` over the
 # synchronous engine. SQLite waits for another process's write lock at most ``busy_timeout``.
 #
-# The caller is known from the token's verified claims before the route runs (so roles are
-# checked before the body is read); that the token is not revoked is checked by the first
-# statement of every unit of work opened for the caller, in the same transaction.
+# The caller is known from the token's verified claims before the route runs: for a request
+# with a body, by ``api.gate`` before the body is read; its role too. That the token is not
+# revoked takes the database, and is checked before any answer leaves: by the first
+# statement of the route's unit of work (no transaction of its own); for a route without
+# one (planning) by a read of its own in ``optional_user``, which every route that takes a
+# token depends on; and for an error raised before the unit of work ran (a body or an
+# If-Match refused) by ``confirm_token``, on the way out. So a revoked token gets 401, never
+# another answer. Nothing is cached: a revocation made by any process holds from the next
+# request.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ACTOR = "actor"
+_RATE_LIMITED = "rate_limited"
+_TOKEN_CONFIRMED = "token_confirmed"
 
 
-def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def walk(dependant: Dependant) -> Iterator[Dependant]:
+    """A route's dependant and every dependency under it."""
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from walk(sub)
+
+
+def token_kind(dependant: Dependant) -> str | None:
+    """Whether a route takes a token: "required" when it needs the caller, "optional" when
+    it asks who calls but serves anyone, None when it does not ask."""
+    if current_user in {sub.call for sub in walk(dependant)}:
+        return "required"
+    asked = {sub.call for sub in dependant.dependencies}
+    return "optional" if optional_user in asked else None
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; None without the header."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")
@@ -54,9 +82,68 @@ def bearer(request: Request) -> str | None:
     return token.strip()
 
 
+def remember_actor(scope: Scope, actor: Actor) -> None:
+    scope.setdefault("state", {})[_ACTOR] = actor
+
+
+def _confirmed(scope: Scope) -> None:
+    scope.setdefault("state", {})[_TOKEN_CONFIRMED] = True
+
+
+async def confirm_token(request: Request) -> None:
+    """``Unauthorized`` if the caller's token, not yet confirmed for this request, has been
+    revoked: for an answer about to leave with an error raised before the unit of work ran
+    (``api.problems.install``)."""
+    state = request.scope.get("state", {})
+    actor: Actor | None = state.get(_ACTOR)
+    if actor is not None and not state.get(_TOKEN_CONFIRMED):
+        await get_container(request).new_uow(read_only=True).run(auth.ensure_active, actor)
+        _confirmed(request.scope)
+
+
+def remember_limited(scope: Scope) -> None:
+    """The request's rate limits are counted (``api.gate``): ``limited`` counts it no more."""
+    scope.setdefault("state", {})[_RATE_LIMITED] = True
+
+
+def rate_limited_already(scope: Scope) -> bool:
+    return bool(scope.get("state", {}).get(_RATE_LIMITED))
+
+
+def client_of(scope: Scope) -> str:
+    """The client's address: the peer's, or a trusted proxy's ``X-Forwarded-For``
+    (``FIELDBRIDGE_TRUSTED_PROXIES``, applied by ``api.app``)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+_CHECKED_BY_UOW: dict[Callable[..., Any], bool] = {}
+"""Whether a route's endpoint has a unit of work, which checks the token (routes are not
+hashable; their endpoints are, and one endpoint always has the same dependencies)."""
+
+
+def _checked_by_uow(route: APIRoute) -> bool:
+    checked = _CHECKED_BY_UOW.get(route.endpoint)
+    if checked is None:
+        checked = new_uow in {sub.call for sub in walk(route.dependant)}
+        _CHECKED_BY_UOW[route.endpoint] = checked
+    return checked
+
+
 async def optional_user(request: Request) -> Actor | None:
-    token = bearer(request)
-    return None if token is None else auth.identify(token, get_container(request).secret_key)
+    """The caller, or None. A route without a unit of work has the token's revocation read
+    here; one with a unit of work has its transaction check it (``new_uow``)."""
+    actor: Actor | None = request.scope.get("state", {}).get(_ACTOR)
+    if actor is None:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            return None
+        actor = auth.identify(token, get_container(request).secret_key)
+        remember_actor(request.scope, actor)
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not _checked_by_uow(route):
+        await confirm_token(request)
+    return actor
 
 
 OptionalUser = Annotated[Actor | None, Depends(optional_user)]
@@ -81,6 +168,7 @@ async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
     def check(uow: UnitOfWork) -> None:
         if actor is not None:
             auth.ensure_active(uow, actor)
+            _confirmed(request.scope)
         if claim is not None:
             idempotency.take(uow, claim)
 
@@ -88,6 +176,15 @@ async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
 
 
 Uow = Annotated[UnitOfWork, Depends(new_uow)]
+
+
+async def new_public_uow(request: Request) -> UnitOfWork:
+    """A read-only unit of work for a route that does not ask who calls (the status page): a
+    token sent along is not looked at."""
+    return get_container(request).new_uow(read_only=True)
+
+
+PublicUow = Annotated[UnitOfWork, Depends(new_public_uow)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
@@ -112,25 +209,30 @@ def allow(roles: Iterable[Role], action: str) -> Any:
     return Depends(check)
 
 
-IF_MATCH = "the ETag of your last read of this resource (or *): 428 without it"
+IF_MATCH = 'the ETag of your last read of this resource, strong and exact (`"3"`): 428 without it'
 
 
 async def if_match(
     if_match: Annotated[str | None, Header(description=IF_MATCH)] = None,
-) -> int | None:
-    """The version named by ``If-Match`` (``"3"``); None for ``*``; 428 when missing."""
+) -> int:
+    """The version ``If-Match`` names (``"3"``). Missing: 428. ``*`` (any version) is refused
+    with 428 too: every change states which version it was made against, so two edits never
+    overwrite each other. A weak tag (``W/"3"``) never matches, as If-Match compares
+    strongly (RFC 9110): 412."""
     if if_match is None:
         raise ApiProblem(428, "send If-Match with the ETag from your last read of this resource")
     value = if_match.strip()
     if value == "*":
-        return None
-    value = value.removeprefix("W/").strip('"')
-    if not value.isdigit():
+        raise ApiProblem(428, 'If-Match: * is not accepted: send the ETag of your last read ("3")')
+    if value.startswith("W/"):
+        raise ApiProblem(412, f'If-Match {if_match!r} is weak: send the strong ETag ("3")')
+    version = value.strip('"')
+    if not (value.startswith('"') and value.endswith('"') and version.isdigit()):
         raise ApiProblem(412, f"If-Match {if_match!r} names no version of this resource")
-    return int(value)
+    return int(version)
 
 
-IfMatch = Annotated[int | None, Depends(if_match)]
+IfMatch = Annotated[int, Depends(if_match)]
 
 
 def etag(version: int) -> str:

@@ -166,21 +166,3 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], bod
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-class UploadLimitMiddleware:
-    """413 before reading a body whose declared length is past the upload limit."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            length = Headers(scope=scope).get("content-length")
-            container: Container = scope["app"].state.container
-            limit = container.settings.max_upload_bytes + 64 * 1024  # room for multipart framing
-            if length and length.isdigit() and int(length) > limit:
-                mb = container.settings.max_upload_mb
-                await problem(413, f"the request is larger than {mb} MB")(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -7,10 +7,12 @@ errors follow from the route itself: a body (400, 413), a token (401), a role (4
 ``api.deps.allow``), a path naming a resource (404), ``If-Match`` (412, 428), input (422), a
 rate limit (429), and on every POST ``Idempotency-Key`` (``api.idempotency``: 409, 422). What
 only a handler knows, its router names in ``responses=`` (``api.problems.responses``).
-Nothing here runs per request.
+And each answer that shows a resource links to the operations on it (``_link``): clients,
+and schemathesis's state machine, follow them. Nothing here runs per request.
 
 Swagger UI's JavaScript and CSS are served from the installed ``swagger_ui_bundle``, so the
-page loads nothing from another host. ReDoc is off: no installed package ships it.
+page loads nothing from another host, and its Content-Security-Policy (``SWAGGER_SOURCES``,
+``api.headers.page``) lets it load nothing else. ReDoc is off: no installed package ships it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from api import deps
+from api import deps, headers
 from api.problems import PROBLEM, ProblemDetails
 from api.ratelimit import LIMITED
 from orchestrator.domain.lifecycle import Role
@@ -37,6 +39,14 @@ from orchestrator.domain.lifecycle import Role
 DOCS = "/docs"
 ASSETS = f"{DOCS}/assets"
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+SWAGGER_SOURCES = {
+    "script_src": "'self'",  # the bundle; the page's inline start-up script by its hash
+    # Inline styles: the UI sets some in the markup it renders; the page shows no one's data.
+    "style_src": "'self' 'unsafe-inline'",
+    "img_src": "'self' data: blob:",  # the stylesheet's icons; an image answer tried out
+    "connect_src": "'self'",  # the document and the requests tried out
+}
+"""What the docs page may load (``api.headers.page``): this server's, nothing else."""
 BEARER = "bearer"
 COMPONENTS = "#/components/schemas/"
 QUALIFIED = {"mappings.canonical": "", "scheduler.model": "Planning"}
@@ -81,7 +91,7 @@ def install(app: FastAPI) -> None:
     @app.get(DOCS, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(
+        swagger = get_swagger_ui_html(
             openapi_url=root + openapi_url,
             title=f"{app.title}: HTTP API",
             oauth2_redirect_url=root + redirect_url,
@@ -90,10 +100,11 @@ def install(app: FastAPI) -> None:
             swagger_favicon_url=f"{root}{ASSETS}/favicon-32x32.png",
             swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
         )
+        return headers.page(bytes(swagger.body).decode(), **SWAGGER_SOURCES)
 
     @app.get(redirect_url, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+        return headers.page(bytes(get_swagger_ui_oauth2_redirect_html().body).decode())
 
     app.mount(ASSETS, _SwaggerAssets(directory=str(swagger_ui_path)), name="swagger-ui")
 
@@ -145,6 +156,66 @@ def document(spec: dict[str, Any], app: FastAPI) -> None:
             renamed[name] = qualifier + own
     _rename(spec, renamed)
     components["schemas"] = dict(sorted(schemas.items()))
+    _link(spec["paths"])
+
+
+_ETAG = {"ETag": {"schema": {"type": "string"}, "description": 'its version, for If-Match: "3"'}}
+_EXTRA_LINKS = {
+    ("/api/v1/service-requests", "post", "201"): (
+        "get_status",
+        "/status/{tracking_code}",
+        {"path.tracking_code": "$response.body#/tracking_code"},
+    ),
+}
+"""Links no resource's path shows (``_link``): an answer's field naming another resource."""
+
+
+def _link(paths: dict[str, Any]) -> None:
+    """OpenAPI links, for clients that follow them (and schemathesis's state machine): an
+    answer that shows a resource as reading it does (``POST /work-orders``, a transition, a
+    PATCH, the read itself) leads to each operation on that resource, ``ident`` taken from the
+    body's ``id`` and ``If-Match`` from its ``ETag`` where the operation takes one."""
+    for resource, operations in paths.items():
+        collection, _, last = resource.rpartition("/")
+        if last != "{ident}" or "get" not in operations:
+            continue
+        shows = _shown(operations["get"], "200")
+        on_it = {
+            (path, method): operation
+            for path, ops in paths.items()
+            if path == resource or (path.startswith(f"{resource}/") and path.count("{") == 1)
+            for method, operation in ops.items()
+        }
+        for source in [*paths.get(collection, {}).values(), *on_it.values()]:
+            for status, answer in source["responses"].items():
+                if status.startswith("2") and _shown(source, status) == shows:
+                    for (path, method), target in on_it.items():
+                        if target is not source or method != "get":  # a read leads on, not back
+                            name = "_".join(filter(None, (method, path[len(resource) + 1 :])))
+                            _link_to(answer, name.replace("/", "_"), target)
+    for (path, method, status), (name, target_path, parameters) in _EXTRA_LINKS.items():
+        answer = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if answer is not None and target_path in paths:
+            target = paths[target_path]["get"]
+            link = {"operationId": target["operationId"], "parameters": parameters}
+            answer.setdefault("links", {})[name] = link
+
+
+def _link_to(answer: dict[str, Any], name: str, target: dict[str, Any]) -> None:
+    """A link from ``answer`` (which shows a resource) to ``target``, an operation on it."""
+    parameters = {"path.ident": "$response.body#/id"}
+    for parameter in target.get("parameters", []):
+        if parameter["in"] == "header" and parameter["name"].lower() == "if-match":
+            parameters[f"header.{parameter['name']}"] = "$response.header.ETag"
+            answer.setdefault("headers", {}).update(copy.deepcopy(_ETAG))
+    link = {"operationId": target["operationId"], "parameters": parameters}
+    answer.setdefault("links", {})[name] = link
+
+
+def _shown(operation: dict[str, Any], status: str) -> Any:
+    """The schema of the JSON an operation answers with ``status``, if any."""
+    content = operation["responses"].get(status, {}).get("content", {})
+    return content.get("application/json", {}).get("schema")
 
 
 def _operations(app: FastAPI) -> Iterator[tuple[str, str, APIRoute]]:
@@ -155,16 +226,10 @@ def _operations(app: FastAPI) -> Iterator[tuple[str, str, APIRoute]]:
                 yield str(context.path_format), method, route
 
 
-def _walk(dependant: Dependant) -> Iterator[Dependant]:
-    yield dependant
-    for sub in dependant.dependencies:
-        yield from _walk(sub)
-
-
 def _document_operation(operation: dict[str, Any], route: APIRoute, method: str) -> None:
-    token = _token(route.dependant)
+    token = deps.token_kind(route.dependant)
     if token:
-        operation["security"] = [{BEARER: []}] + ([{}] if token == "optional" else [])
+        operation["security"] = [{BEARER: []}] + ([{}] if token == "optional" else [])  # nosec B105  # a token kind, not a password
     if method == "POST":
         operation.setdefault("parameters", []).append(copy.deepcopy(_IDEMPOTENCY_KEY))
     answers: dict[str, Any] = operation["responses"]
@@ -180,27 +245,18 @@ def _document_operation(operation: dict[str, Any], route: APIRoute, method: str)
     operation["responses"] = dict(sorted(answers.items()))
 
 
-def _token(dependant: Dependant) -> str | None:
-    """Whether the route takes a token: "required" when it needs the caller, "optional" when
-    it asks who calls but serves anyone. (Every unit of work checks a token that is sent,
-    ``api.deps.new_uow``; a route that does not ask who calls is documented as taking none.)"""
-    if deps.current_user in {sub.call for sub in _walk(dependant)}:
-        return "required"
-    asked = {sub.call for sub in dependant.dependencies}
-    return "optional" if deps.optional_user in asked else None
-
-
 def _errors(route: APIRoute, method: str, token: str | None) -> Iterator[tuple[int, str]]:
     """The errors an operation can answer that its route shows: ``(status, what it means)``."""
-    dependants = list(_walk(route.dependant))
+    dependants = list(deps.walk(route.dependant))
     calls = [d.call for d in dependants if d.call is not None]
-    if any(isinstance(f.field_info, params.Form) for d in dependants for f in d.body_params):
+    form = any(isinstance(f.field_info, params.Form) for d in dependants for f in d.body_params)
+    if form:
         yield 400, "the form cannot be read: it is not well-formed multipart/form-data"
     elif route.body_field is not None:
         yield 400, "the body cannot be read: it is not UTF-8 text"
-    if token == "required":
+    if token == "required":  # nosec B105  # a token kind, not a password
         yield 401, "no valid bearer token: missing, malformed, expired or revoked"
-    elif token == "optional":
+    elif token == "optional":  # nosec B105  # a token kind, not a password
         yield 401, "a bearer token was sent, and it is malformed, expired or revoked"
     for call in calls:
         if call in deps.ADMITTED:
@@ -213,8 +269,10 @@ def _errors(route: APIRoute, method: str, token: str | None) -> Iterator[tuple[i
         yield 409, _KEY_HELD
     if deps.if_match in calls:
         yield 412, "If-Match names no version, or one that is no longer current: read it again"
-    if route.body_field is not None:
-        yield 413, "the request is larger than the upload limit (FIELDBRIDGE_MAX_UPLOAD_MB)"
+    if form:
+        yield 413, "the form is larger than the upload limit (FIELDBRIDGE_MAX_UPLOAD_MB)"
+    elif route.body_field is not None:
+        yield 413, "the body is larger than the JSON limit (FIELDBRIDGE_MAX_JSON_BYTES)"
     if route.body_field is not None or any(_refusable(d) for d in dependants):
         yield 422, "invalid input: `errors` names each field at fault and why"
     if method == "POST":

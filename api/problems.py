@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
-from orchestrator.domain.errors import FieldbridgeError
+from orchestrator.domain.errors import FieldbridgeError, Unauthorized
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("fieldbridge.api")
@@ -149,35 +151,74 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def install(app: FastAPI) -> None:
+REFUSALS = frozenset({401, 403, 413, 429})
+"""What is refused before any work: logged, with the client and the reason (never a token)."""
+security_log = logging.getLogger("fieldbridge.security")
+
+
+def answer(
+    exc: FieldbridgeError | ApiProblem | StarletteHTTPException, scope: Scope
+) -> JSONResponse:
+    """The problem that answers one of our errors, for the handlers below and for middleware
+    (``api.gate``), which runs outside them. A refusal (401, 403, 413, 429) is logged."""
+    path = scope["path"]
+    if isinstance(exc, FieldbridgeError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        response = problem(
+            exc.status, exc.detail, title=exc.title, headers=headers, instance=path, **exc.extra
+        )
+    elif isinstance(exc, ApiProblem):
+        response = problem(exc.status, exc.detail, headers=exc.headers, instance=path, **exc.extra)
+    else:
+        headers = dict(exc.headers) if exc.headers else None
+        response = problem(exc.status_code, str(exc.detail), headers=headers, instance=path)
+    if response.status_code in REFUSALS:
+        client = scope.get("client")
+        security_log.warning(
+            "refused %s %s from %s: %s %s",
+            scope.get("method"),
+            path,
+            client[0] if client else "unknown",
+            response.status_code,
+            str(getattr(exc, "detail", exc)),
+        )
+    return response
+
+
+def install(app: FastAPI, confirm: Callable[[Request], Awaitable[None]]) -> None:
+    """The handlers that turn every error into a problem. Before a 4xx leaves, ``confirm``
+    checks what the request has not checked yet (a revoked token: ``api.deps.confirm_token``):
+    its ``Unauthorized`` is answered instead."""
+
+    async def confirmed(request: Request, exc: Exception) -> JSONResponse | None:
+        if isinstance(exc, Unauthorized):
+            return None
+        try:
+            await confirm(request)
+        except Unauthorized as refused:
+            return answer(refused, request.scope)
+        return None
+
     @app.exception_handler(FieldbridgeError)
     async def _domain(request: Request, exc: FieldbridgeError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem(
-            exc.status,
-            exc.detail,
-            title=exc.title,
-            headers=headers,
-            instance=request.url.path,
-            **exc.extra,
-        )
+        return await confirmed(request, exc) or answer(exc, request.scope)
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        return problem(
-            exc.status, exc.detail, headers=exc.headers, instance=request.url.path, **exc.extra
-        )
+        return await confirmed(request, exc) or answer(exc, request.scope)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = await confirmed(request, exc)
+        if refused is not None:
+            return refused
         errors = _field_errors(exc)
         names = ", ".join(e["field"] for e in errors)
         return problem(422, f"invalid input: {names}", instance=request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        headers = dict(exc.headers) if exc.headers else None
-        return problem(exc.status_code, str(exc.detail), headers=headers)
+        return await confirmed(request, exc) or answer(exc, request.scope)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

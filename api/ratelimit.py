@@ -1,7 +1,8 @@
 """Per-client rate limits (moving window) with the ``limits`` library.
 
 Storage is in-process by default; ``FIELDBRIDGE_RATE_LIMIT_STORAGE=redis://...`` shares
-the count between processes.
+the count between processes. A client is its peer address, or what a trusted proxy says in
+``X-Forwarded-For`` (``FIELDBRIDGE_TRUSTED_PROXIES``; none by default).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from api.deps import client_of, rate_limited_already
 from api.problems import ApiProblem
 from orchestrator.runtime.settings import Settings
 
@@ -47,9 +49,13 @@ LIMITED: dict[Callable[..., Any], str] = {}
 
 
 def limited(name: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that counts the request against the limit ``name``, unless ``api.gate``
+    counted it already (a request with a body, before reading it)."""
+
     async def dependency(request: Request) -> None:
-        limits: RateLimits = request.app.state.rate_limits
-        limits.hit(name, request.client.host if request.client else "unknown")
+        if not rate_limited_already(request.scope):
+            limits: RateLimits = request.app.state.rate_limits
+            limits.hit(name, client_of(request.scope))
 
     LIMITED[dependency] = name
     return dependency

@@ -118,8 +118,9 @@ class TransitionIn(Wire):
     position: Position | None = None
 
 
-# What an edit may change: the canonical order's fields less where it came from, which is
-# set when the order is made and never changed.
+# What an edit may name: the canonical order's fields less where it came from, which is
+# set when the order is made and never changed. Who may change which of them in which state
+# is the edit table's (``orchestrator/work_orders/edits.py``), checked with the order in hand.
 WorkOrderUpdate = _each_optional(
     canonical.WorkOrder, "WorkOrderUpdate", set(canonical.SourceRef.model_fields)
 )
@@ -228,8 +229,11 @@ class ServiceRequestIn(Wire):
     ]
     contact: ServiceRequestContact | None = None
     address: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    site_id: Id | None = None
-    customer_id: Id | None = None
+    site_code: canonical.Code | None = Field(
+        default=None, description="the code the organisation publishes for the site"
+    )
+    site_id: Id | None = Field(default=None, description="with a token only (422 without)")
+    customer_id: Id | None = Field(default=None, description="with a token only (422 without)")
 
 
 class ServiceRequestAccepted(Wire):
@@ -282,11 +286,17 @@ class ScheduleRunPublic(Wire):
     day: dt.date
     territories: list[str]
     engine: str
-    time_limit_s: float | None
+    time_limit_s: float | None = Field(
+        default=None, description="left out when the engine's default grows with the day"
+    )
     requested_by: str
     created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: datetime | None = Field(
+        default=None, description="left out until a process takes it"
+    )
+    finished_at: datetime | None = Field(
+        default=None, description="left out until it is done or failed"
+    )
     progress: RunProgress
     attempts: int = Field(
         default=0,

@@ -60,5 +60,5 @@ def serve_cmd(
         access_log=access_log,
         log_config=None,  # uvicorn's records go through ours (logs.configure)
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For only from FIELDBRIDGE_TRUSTED_PROXIES (api.app)
     )

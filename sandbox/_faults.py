@@ -62,7 +62,7 @@ class FaultPlan:
         self.latency_ms = float(self.latency_ms)
         self.hang_s = float(self.hang_s)
         self.retry_after_s = int(self.retry_after_s)
-        self._rng = random.Random(int(self.seed))
+        self._rng = random.Random(int(self.seed))  # nosec B311  # a simulator's seeded randomness (the same seed, the same world); it guards nothing
         self.log = []
 
     def draw(self, call: int, method: str, path: str) -> str | None:

@@ -116,7 +116,7 @@ def insert(problem: Problem, plan: Plan, job_id: str) -> Insertion:
     if best is None:
         best = _bump(day, stored)
         if best is not None:
-            assert best.removed is not None
+            assert best.removed is not None  # nosec B101  # _bump always says which job it removed; this narrows the type
             victim = best.stored.jobs[best.removed]
             bumped = [victim.id]
             unassigned.append(

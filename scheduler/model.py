@@ -254,7 +254,9 @@ class Totals(Model):
     assigned: int
     travel_s: int
     priority_weighted_share: float = Field(description="assigned jobs' weight / all jobs' weight")
-    travel_s_per_job: float | None
+    travel_s_per_job: float | None = Field(
+        default=None, description="travel_s per assigned job; none (null or left out) when none is"
+    )
     preferred_jobs: int = Field(default=0, description="jobs that name a preferred technician")
     preferred_kept: int = Field(default=0, description="of those, done by that technician")
 

@@ -298,7 +298,7 @@ class _Day:
         used: Counter[str] = Counter()
         for stop in done:
             used.update(self.jobs[stop.job].parts)
-        assert free is not None
+        assert free is not None  # nosec B101  # work was done (else returned above), so free is its end; this narrows the type
         left = None if most is None else (60 * most - worked) // 60
         spent = left is not None and left < 1  # no minutes left: no time either
         return _Shape(
@@ -436,7 +436,7 @@ def _solve(
             if route is not None:
                 routes.append(route)
             continue
-        assert shape.start is not None and shape.end is not None
+        assert shape.start is not None and shape.end is not None  # nosec B101  # a shape with work done has both; this narrows the type
         stops = [*shape.done, *(route.stops if route else [])]
         legs = sum(s.travel_s for s in shape.done)
         routes.append(

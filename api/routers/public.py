@@ -6,11 +6,11 @@ import html
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from api import problems
-from api.deps import OptionalUser, Uow, get_container
+from api import headers, problems
+from api.deps import OptionalUser, PublicUow, Uow, get_container
 from api.ratelimit import limited
 from api.schemas import Health, PublicStatus, ServiceRequestAccepted, ServiceRequestIn
 from orchestrator.outbox import admin
@@ -69,11 +69,14 @@ def metrics(request: Request) -> Response:
     dependencies=[Depends(limited("status"))],
     responses={200: {"content": {"text/html": {}}}},
 )
-async def public_status(tracking_code: str, request: Request, uow: Uow) -> Any:
+async def public_status(tracking_code: str, request: Request, uow: PublicUow) -> Any:
     out = await uow.run(queries.public_status, tracking_code)
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(_status_page(out))
+        return headers.page(_status_page(out))  # its one style element, by its hash
     return out
+
+
+_STYLE = "<style>body{font-family:system-ui;max-width:36rem;margin:3rem auto}</style>"
 
 
 def _status_page(out: dict[str, Any]) -> str:
@@ -87,8 +90,7 @@ def _status_page(out: dict[str, Any]) -> str:
     return (
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
-        f"<title>Request {html.escape(out['tracking_code'])}</title>"
-        "<body style='font-family:system-ui;max-width:36rem;margin:3rem auto'>"
+        f"<title>Request {html.escape(out['tracking_code'])}</title>{_STYLE}<body>"
         f"<h1>{html.escape(out['status_label'])}</h1>"
         f"<p>Tracking code <b>{html.escape(out['tracking_code'])}</b></p>{when}"
         f"<p><small>Last update {html.escape(out['last_update'].isoformat())}</small></p>"
@@ -101,7 +103,13 @@ def _status_page(out: dict[str, Any]) -> str:
     status_code=status.HTTP_201_CREATED,
     response_model=ServiceRequestAccepted,
     dependencies=[Depends(limited("service-requests"))],
-    responses=problems.responses({403: "a technician's token may not submit service requests"}),
+    responses=problems.responses(
+        {
+            403: "a technician's token may not submit service requests",
+            422: "without a token, `site_id` or `customer_id` named (whether it exists or not), "
+            "or a `site_code` no site has",
+        }
+    ),
 )
 async def service_request(
     body: ServiceRequestIn, uow: Uow, actor: OptionalUser, response: Response
@@ -114,6 +122,7 @@ async def service_request(
         contact_phone=contact.phone if contact else None,
         contact_email=contact.email if contact else None,
         address=body.address,
+        site_code=body.site_code,
         site_id=body.site_id,
         customer_id=body.customer_id,
     )

@@ -3,20 +3,17 @@
 # No `from __future__ import annotations`: routes are annotated with classes made at runtime.
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import create_model
 
 from api import problems
-from api.deps import PathId, Uow, allow, etag
-from api.problems import ApiProblem
+from api.deps import IfMatch, PathId, Uow, allow, etag
 from api.schemas import REFERENCE_SCHEMAS, Page
 from orchestrator.domain.lifecycle import Actor, Role
 from orchestrator.reference import records
-from orchestrator.store.uow import UnitOfWork
 
 WRITERS = (Role.ADMIN, Role.DISPATCHER)
 READERS = (Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION)
-IF_MATCH = "the ETag of your last read of this resource (or *); without it, no check"
 
 
 def _refusals(kind: records.Kind) -> tuple[dict[int | str, Any], dict[int | str, Any]]:
@@ -97,20 +94,10 @@ def _router(name: str) -> APIRouter:
             uow: Uow,
             _: Writer,
             response: Response,
-            if_match: Annotated[str | None, Header(description=IF_MATCH)] = None,
+            if_match: IfMatch,
         ) -> Any:
             changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-
-            def work(uow: UnitOfWork) -> dict[str, Any]:
-                if if_match is not None and if_match.strip() != "*":
-                    current = records.get(uow, kind, ident)["version"]
-                    if if_match.strip().removeprefix("W/").strip('"') != str(current):
-                        raise ApiProblem(
-                            412, f"the {kind.singular} has changed: current version is {current}"
-                        )
-                return records.update(uow, kind, ident, changes)
-
-            out = await uow.run(work)
+            out = await uow.run(records.update, kind, ident, changes, if_match)
             response.headers["ETag"] = etag(out["version"])
             return out
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
-from api import problems
+from api import headers, problems
 from api.deps import CurrentUser, IfMatch, PathId, Uow, allow, etag, get_container
 from api.schemas import (
     AttachmentPublic,
@@ -22,7 +23,6 @@ from api.schemas import (
 from mappings import canonical
 from mappings.canonical import Id
 from orchestrator.domain.lifecycle import Actor, State
-from orchestrator.store.uow import UnitOfWork
 from orchestrator.work_orders import attachments, audit_trail, commands, queries
 
 router = APIRouter(prefix="/work-orders", tags=["work-orders"])
@@ -37,12 +37,14 @@ def _with_etag(response: Response, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _version(uow: UnitOfWork, ident: int, actor: Actor, if_match: int | None) -> int:
-    """``If-Match: *`` matches whatever is current."""
-    return if_match if if_match is not None else queries.get(uow, ident, actor)["version"]
-
-
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkOrderPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WorkOrderPublic,
+    responses=problems.responses(
+        {409: "an order with the same source_system and external_id exists: `fields` names them"}
+    ),
+)
 async def create(
     body: canonical.WorkOrder,
     uow: Uow,
@@ -89,8 +91,14 @@ async def read(ident: PathId, uow: Uow, actor: CurrentUser, response: Response) 
     response_model=WorkOrderPublic,
     responses=problems.responses(
         {
-            403: "the token's role may not edit work orders",
-            409: "the order is closed or cancelled: it can no longer be changed",
+            403: "the token's role may not edit work orders, or may not change a field the "
+            "body names (README, Editing an order)",
+            409: "the order is completed, closed or cancelled and takes no edit, or its state "
+            "holds a field the body changes fixed (the work type and site from dispatch on): "
+            "`current` names the state",
+            422: "a field is invalid, empties what triage filled, or fails the check of the "
+            "order's state (a new work type its technician is not fit for): `errors` names "
+            "each",
         }
     ),
 )
@@ -104,11 +112,8 @@ async def update(
 ) -> Any:
     changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
-        version = _version(uow, ident, actor, if_match)
-        return commands.update(uow, commands.UpdateWorkOrder(ident, changes, actor, version))
-
-    return _with_etag(response, await uow.run(work))
+    cmd = commands.UpdateWorkOrder(ident, changes, actor, if_match)
+    return _with_etag(response, await uow.run(commands.update, cmd))
 
 
 @router.post(
@@ -137,13 +142,8 @@ async def transition(
     if body.window_end is not None:
         fields["window_end"] = body.window_end
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
-        version = _version(uow, ident, actor, if_match)
-        return commands.transition(
-            uow, commands.TransitionWorkOrder(ident, body.to, fields, actor, version)
-        )
-
-    return _with_etag(response, await uow.run(work))
+    cmd = commands.TransitionWorkOrder(ident, body.to, fields, actor, if_match)
+    return _with_etag(response, await uow.run(commands.transition, cmd))
 
 
 @router.put(
@@ -159,13 +159,8 @@ async def put_checklist(
     if_match: IfMatch,
     response: Response,
 ) -> Any:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
-        version = _version(uow, ident, actor, if_match)
-        return commands.update_checklist(
-            uow, commands.UpdateChecklist(ident, body.items, actor, version)
-        )
-
-    return _with_etag(response, await uow.run(work))
+    cmd = commands.UpdateChecklist(ident, body.items, actor, if_match)
+    return _with_etag(response, await uow.run(commands.update_checklist, cmd))
 
 
 @router.post(
@@ -188,11 +183,10 @@ def upload(
     kind: Annotated[str, Form(pattern="^(photo|signature)$")] = "photo",
 ) -> Any:
     with uow.reading() as reading:  # no write lock while the file is stored
-        version = _version(reading, ident, actor, if_match)
-        attachments.prepare_attachment(reading, ident, actor, version)
+        attachments.prepare_attachment(reading, ident, actor, if_match)
     stored = get_container(request).attachments.put(file.file, kind)
     cmd = attachments.AddAttachment(
-        ident, kind, stored.sha256, stored.content_type, stored.size_bytes, actor, version
+        ident, kind, stored.sha256, stored.content_type, stored.size_bytes, actor, if_match
     )
     with uow:
         out = attachments.add_attachment(uow, cmd)
@@ -210,13 +204,22 @@ async def list_attachments(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
 async def download(
     ident: PathId, attachment_id: PathId, request: Request, uow: Uow, actor: CurrentUser
 ) -> Any:
+    """The file as stored, under its own type only (nosniff), shown in place when it is an
+    image of a type an upload is decoded as, and asked for again on every use (its ETag, the
+    SHA-256, makes the repeat a 304)."""
     meta = await uow.run(attachments.get_attachment, ident, attachment_id, actor)
-    store = get_container(request).attachments
-    return StreamingResponse(
-        store.open(meta["sha256"]),
-        media_type=meta["content_type"],
-        headers={"ETag": f'"{meta["sha256"]}"', "Cache-Control": "private, max-age=31536000"},
+    content_type = meta["content_type"]
+    extension = mimetypes.guess_extension(content_type) or ".bin"
+    sent = headers.download(
+        f"attachment-{attachment_id}{extension}",
+        inline=content_type in attachments.ALLOWED_TYPES,
     )
+    sent["ETag"] = f'"{meta["sha256"]}"'
+    if headers.not_modified(request.headers.get("if-none-match"), sent["ETag"]):
+        return Response(status_code=304, headers=sent)
+    sent["Content-Length"] = str(meta["size_bytes"])
+    store = get_container(request).attachments
+    return StreamingResponse(store.open(meta["sha256"]), media_type=content_type, headers=sent)
 
 
 @router.get("/{ident}/audit", response_model=AuditTrail, response_model_by_alias=True)

@@ -40,9 +40,9 @@ class HRSettings(ConnectorSettings):
 
     @property
     def base_url(self) -> str:
-        assert self.url is not None  # checked by the validator
+        assert self.url is not None  # nosec B101  # checked by the validator
         return self.url
 
     def bearer(self) -> str:
-        assert self.token is not None  # checked by the validator
+        assert self.token is not None  # nosec B101  # checked by the validator
         return self.token.get_secret_value().strip()

@@ -38,7 +38,7 @@ __all__ = [
 
 log = logging.getLogger("connectors.salesforce.auth")
 
-TOKEN_PATH = "/services/oauth2/token"
+TOKEN_PATH = "/services/oauth2/token"  # nosec B105  # the OAuth token endpoint's path, not a password
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 180
 
@@ -82,7 +82,7 @@ class TokenSource:
     def fetch(self) -> Token:
         settings = self._settings
         if settings.auth_mode == "session":
-            assert settings.instance_url is not None and settings.session_id is not None
+            assert settings.instance_url is not None and settings.session_id is not None  # nosec B101  # the settings' validator allows session mode only with both; this narrows the type
             return Token(settings.session_id.get_secret_value(), settings.instance_url)
         form: dict[str, str]
         if settings.auth_mode == "jwt":
@@ -91,7 +91,7 @@ class TokenSource:
                 "assertion": jwt_assertion(settings, now=self._clock()),
             }
         else:
-            assert (
+            assert (  # nosec B101  # the settings' validator allows password mode only with all four; this narrows the type
                 settings.client_id
                 and settings.client_secret
                 and settings.username

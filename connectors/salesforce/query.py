@@ -166,7 +166,7 @@ class Query:
 
 def to_soql(query: Query) -> str:
     """The query as SOQL text."""
-    text = f"SELECT {', '.join(query.fields)} FROM {query.sobject}{_where(query)}"
+    text = f"SELECT {', '.join(query.fields)} FROM {query.sobject}{_where(query)}"  # nosec B608  # SOQL from a Query: names checked as API names, every value quoted by literal()
     if query.order_by:
         text += f" ORDER BY {', '.join(query.order_by)}"
     return text
@@ -175,7 +175,7 @@ def to_soql(query: Query) -> str:
 def count_soql(query: Query) -> str:
     """``SELECT COUNT() FROM sobject [WHERE ...]``: how many records ``query`` selects (its
     fields and order do not change the number)."""
-    return f"SELECT COUNT() FROM {query.sobject}{_where(query)}"
+    return f"SELECT COUNT() FROM {query.sobject}{_where(query)}"  # nosec B608  # SOQL from a Query: names checked as API names, every value quoted by literal()
 
 
 def _where(query: Query) -> str:

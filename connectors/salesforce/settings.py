@@ -65,7 +65,7 @@ class SalesforceSettings(ConnectorSettings):
                 f" (set one complete combination: {_MODES})"
             )
         if mode == "jwt":
-            assert self.private_key_file is not None
+            assert self.private_key_file is not None  # nosec B101  # jwt mode is chosen only when PRIVATE_KEY_FILE is set (checked just above)
             _load_rsa_key(self.private_key_file)
         return self
 
@@ -99,7 +99,7 @@ _REQUIRED: dict[AuthMode, tuple[str, ...]] = {
 }
 _MODE_NAMES: dict[AuthMode, str] = {
     "jwt": "JWT bearer login (PRIVATE_KEY_FILE is set)",
-    "password": "username-password login (PASSWORD is set)",
+    "password": "username-password login (PASSWORD is set)",  # nosec B105  # a login mode's description, not a password
     "session": "a given session (INSTANCE_URL or SESSION_ID is set)",
 }
 

@@ -68,7 +68,7 @@ class SAPSettings(ConnectorSettings):
 
     @property
     def base_url(self) -> str:
-        assert self.url is not None  # checked by the validator
+        assert self.url is not None  # nosec B101  # checked by the validator
         return self.url
 
     def basic_auth(self) -> tuple[str, str] | None:

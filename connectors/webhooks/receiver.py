@@ -55,7 +55,7 @@ __all__ = [
     "new_secret",
 ]
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # nosec B105  # Standard Webhooks' secret prefix, not a secret
 MAX_ID_CHARS = 256
 _TIMESTAMP = re.compile(r"\d{1,11}")  # unix seconds up to the year 5138 (datetime: 9999)
 

@@ -65,7 +65,7 @@ def to_canonical(mapping: SalesforceConfig, entity: Entity, raw: Mapping[str, An
     read = Reader(entity, section.sobject, raw)
     external_id = read.record_id("Id", required=True)
     stamp = read.timestamp("SystemModstamp", required=True)
-    assert external_id is not None and stamp is not None  # both required: read or raised
+    assert external_id is not None and stamp is not None  # nosec B101  # both required: read or raised
     model = MODELS[entity]
     if read.flag("IsDeleted"):
         return Mapped(SYSTEM, entity, external_id, stamp, True, model)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class FieldbridgeError(Exception):
     status = 400
@@ -41,6 +43,18 @@ class InvalidInput(FieldbridgeError):
 
     def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(detail, errors=errors)
+
+    @classmethod
+    def of(cls, detail: str, exc: ValidationError) -> InvalidInput:
+        """A model's validation failure, each error named by its dotted field."""
+        errors = [
+            {
+                "field": ".".join(str(part) for part in error["loc"]) or "body",
+                "reason": error["msg"],
+            }
+            for error in exc.errors()
+        ]
+        return cls(detail, errors)
 
 
 def invalid(field: str, reason: str) -> InvalidInput:
@@ -83,9 +97,9 @@ class VersionMismatch(FieldbridgeError):
     status = 412
     title = "Precondition failed"
 
-    def __init__(self, current: int) -> None:
+    def __init__(self, current: int, what: str = "order") -> None:
         super().__init__(
-            f"the order has changed: current version is {current}", current_version=current
+            f"the {what} has changed: current version is {current}", current_version=current
         )
 
 

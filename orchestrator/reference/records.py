@@ -21,7 +21,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from mappings import canonical
-from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
+from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, VersionMismatch
 from orchestrator.store import models
 from orchestrator.store.pagination import decode_cursor, encode_cursor
 from orchestrator.store.uow import UnitOfWork
@@ -43,6 +43,14 @@ class Kind:
         return issubclass(self.table, models.Synced)
 
 
+class Site(canonical.Site):
+    """A site as the API keeps it: the canonical site and the ``code`` the organisation
+    publishes for it (unique, optional). The code is ours alone, no system of record's: a
+    sync neither sets nor clears it."""
+
+    code: canonical.Code | None = None
+
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -58,7 +66,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             "sites",
             "site",
-            canonical.Site,
+            Site,
             models.Site,
             {"customer_id": models.Customer, "territory_id": models.Territory},
         ),
@@ -133,7 +141,7 @@ def technician_for_dispatch(row: models.Technician) -> canonical.Technician:
     """The technician as dispatch sees them: only the certifications that count (active, and
     not deleted at their source); whether one is valid on a day is the caller's question."""
     tech = to_canonical(KINDS["technicians"], row)
-    assert isinstance(tech, canonical.Technician)
+    assert isinstance(tech, canonical.Technician)  # nosec B101  # KINDS['technicians'] makes one
     held = [c for c, r in zip(tech.certifications, row.certifications, strict=True) if r.counts]
     return tech.model_copy(update={"certifications": held})
 
@@ -167,6 +175,17 @@ def check_refs(
     ]
     if errors:
         raise InvalidInput("a reference points at nothing", errors)
+
+
+def site_by_code(uow: UnitOfWork, code: str) -> tuple[int, int | None] | None:
+    """The live site that publishes ``code``: its id and customer's; None when no site
+    does (or the one that did was deleted at its source)."""
+    table = models.table_of(models.Site)
+    query = select(table.c.id, table.c.customer_id).where(
+        table.c.code == code, table.c.deleted_at.is_(None)
+    )
+    found = uow.connection().execute(query).one_or_none()
+    return None if found is None else (found.id, found.customer_id)
 
 
 def _commit_unique(uow: UnitOfWork, kind: Kind) -> None:
@@ -210,9 +229,12 @@ def get(uow: UnitOfWork, kind: Kind, ident: int) -> dict[str, Any]:
     return to_public(kind, _load(uow, kind, ident))
 
 
-def update(uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a partial update; the merged record is validated as a whole. A row deleted at
-    its source (a tombstone) is not changed: 409."""
+def update(
+    uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any], expected_version: int
+) -> dict[str, Any]:
+    """Apply a partial update made against ``expected_version`` (412 when the row has moved
+    on since); the merged record is validated as a whole. A row deleted at its source (a
+    tombstone) is not changed, whichever version is named: 409."""
     row = _load(uow, kind, ident)
     if getattr(row, "deleted_at", None) is not None:
         raise Conflict(
@@ -220,17 +242,13 @@ def update(uow: UnitOfWork, kind: Kind, ident: int, changes: Mapping[str, Any]) 
             f"({row.source_system}) on {row.deleted_at.isoformat()}: it can no longer be changed",
             deleted_at=row.deleted_at.isoformat(),
         )
+    if row.version != expected_version:
+        raise VersionMismatch(row.version, kind.singular)
     merged = to_canonical(kind, row).model_dump(mode="json") | dict(changes)
     try:
         data = kind.model.model_validate(merged)
     except ValidationError as exc:
-        raise InvalidInput(
-            "the updated record is not valid",
-            [
-                {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
-                for e in exc.errors()
-            ],
-        ) from None
+        raise InvalidInput.of("the updated record is not valid", exc) from None
     values = _columns(kind, data)
     check_refs(uow, values, kind.refs)
     for name, value in values.items():

@@ -7,12 +7,13 @@ explicitly set secret key.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.settings import one_line
 
@@ -29,6 +30,21 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path(".fieldbridge/secret_key")
     attachments_dir: Path = Path("./attachments")
     max_upload_mb: int = Field(default=20, gt=0)
+    max_image_megapixels: float = Field(
+        default=64,
+        gt=0,
+        le=178,  # past about 179 million pixels Pillow refuses an image whatever it is told
+        description="the largest picture an upload may hold: each is decoded before it is "
+        "kept, and a small file can declare a huge picture",
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="the largest JSON body a request may carry"
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="comma-separated addresses or CIDR ranges of the proxies whose "
+        "X-Forwarded-For names the client (rate limits, logs); none by default",
+    )
     status_rate_per_min: int = Field(default=60, gt=0)
     service_request_rate_per_min: int = Field(default=20, gt=0)
     rate_limit_storage: str = "memory://"
@@ -125,9 +141,27 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        """``10.0.0.1, 10.1.0.0/16``: each an address or a network, checked now."""
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry), strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an address or a CIDR range") from None
+        return value
+
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_image_pixels(self) -> int:
+        return int(self.max_image_megapixels * 1_000_000)
 
     def resolved_secret_key(self) -> str:
         """The signing key: the setting, else (embedded only) a key generated once into a file."""

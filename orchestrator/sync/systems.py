@@ -141,7 +141,7 @@ def run_system(
     results: list[StreamResult] = []
     with system.connect() as source:
         if isinstance(source, SalesforceConnector):
-            assert isinstance(system.mapping, SalesforceMapping)
+            assert isinstance(system.mapping, SalesforceMapping)  # nosec B101  # a Salesforce system is built with its mapping; this narrows the type
             check_mapping(source, system.mapping)
         for name in wanted:
             if on_start is not None:

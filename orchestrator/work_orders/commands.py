@@ -17,10 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from mappings import canonical
 from orchestrator.domain.audit import canonical_json, sha256_hex
 from orchestrator.domain.errors import (
+    Conflict,
     Forbidden,
     IllegalTransition,
     InvalidInput,
@@ -29,7 +31,6 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.lifecycle import (
     RELEASES_ASSIGNMENT,
-    TERMINAL,
     Actor,
     ProofGiven,
     ProofRequirements,
@@ -46,6 +47,7 @@ from orchestrator.reference import records
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
 from orchestrator.store.uow import UnitOfWork
+from orchestrator.work_orders import edits
 from orchestrator.work_orders.audit_trail import append_event
 from orchestrator.work_orders.order import (
     ORDERS,
@@ -60,7 +62,6 @@ from orchestrator.work_orders.order import (
 )
 
 CREATORS = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.INTEGRATION})
-EDITORS = CREATORS
 _TRACKING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 
 
@@ -107,6 +108,10 @@ class UpdateChecklist:
 
 @dataclass(frozen=True)
 class SubmitServiceRequest:
+    """A customer's or citizen's report. ``actor`` None is an anonymous caller: it gives an
+    address or the ``site_code`` a site publishes, never an id (``site_id``, ``customer_id``):
+    the answer would tell which ids exist, and anyone could file against any site."""
+
     description: str
     actor: Actor | None
     contact_name: str | None = None
@@ -116,6 +121,7 @@ class SubmitServiceRequest:
     site_id: int | None = None
     customer_id: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    site_code: str | None = None
 
 
 _REFS: dict[str, type[models.Base]] = {
@@ -170,7 +176,16 @@ def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
         raise Forbidden(f"a {cmd.actor.role} may not create work orders")
     values = cmd.data.model_dump()
     _check_refs(uow, values)
-    wo = _new_order(uow, values, requester=None)
+    try:
+        wo = _new_order(uow, values, requester=None)
+    except IntegrityError as exc:  # the transaction is rolled back as the error leaves
+        said = str(exc.orig).lower()  # the key, or its constraint's name (PostgreSQL)
+        if "external_id" not in said and "source_system" not in said:
+            raise
+        raise Conflict(
+            "a work order with this source_system and external_id already exists",
+            fields=["source_system", "external_id"],
+        ) from None
     payload = _ref_payload(values)
     append_event(uow, wo, cmd.actor, "created", payload, to_state=State.NEW.value, first=True)
     out = to_public(wo, zone_of(uow, wo.site_id), cmd.actor)
@@ -226,22 +241,41 @@ def apply_system_edits(
         append_event(uow, wo, actor, "remote_change_ignored", dict(ignored))
 
 
+ANONYMOUS_REFUSED = ("site_id", "customer_id")
+"""What an anonymous service request may not name: whether it exists is no one's business."""
+
+
+def _request_refs(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[str, int | None]:
+    """The site and customer a service request is about: the ids the office names, or the
+    site whose published code it gives (and that site's customer). An outsider (anonymous,
+    or a requester's token) naming an id is refused the same whether the id exists or not."""
+    if cmd.actor is None or cmd.actor.role is Role.REQUESTER:
+        named = [name for name in ANONYMOUS_REFUSED if getattr(cmd, name) is not None]
+        if named:
+            reason = "a public request may not name ids: give the address or the site's code"
+            raise InvalidInput(reason, [{"field": name, "reason": reason} for name in named])
+    if cmd.site_code is not None and cmd.site_id is not None:
+        raise invalid("site_code", "give site_id or site_code, not both")
+    refs = {"site_id": cmd.site_id, "customer_id": cmd.customer_id}
+    _check_refs(uow, refs)
+    if cmd.site_code is not None:
+        site = records.site_by_code(uow, cmd.site_code)
+        if site is None:
+            raise invalid("site_code", "no site has this code")
+        refs["site_id"] = site[0]
+        refs["customer_id"] = cmd.customer_id if cmd.customer_id is not None else site[1]
+    return refs
+
+
 def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[str, Any]:
     """A customer's or citizen's report: a ``new`` order and a row with their contact details."""
     if cmd.actor is not None and cmd.actor.role not in (Role.REQUESTER, *CREATORS):
         raise Forbidden(f"a {cmd.actor.role} may not submit service requests")
-    _check_refs(uow, {"site_id": cmd.site_id, "customer_id": cmd.customer_id})
+    refs = _request_refs(uow, cmd)
     requester = cmd.actor.subject if cmd.actor is not None else None
     summary = " ".join(cmd.description.split())[:120]
     wo = _new_order(
-        uow,
-        {
-            "summary": summary,
-            "description": cmd.description,
-            "site_id": cmd.site_id,
-            "customer_id": cmd.customer_id,
-        },
-        requester=requester,
+        uow, {"summary": summary, "description": cmd.description, **refs}, requester=requester
     )
     request = models.ServiceRequest(
         tracking_code=wo.tracking_code,
@@ -263,8 +297,8 @@ def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[s
         "created",
         {
             "service_request_id": request.id,
-            "site_id": cmd.site_id,
-            "customer_id": cmd.customer_id,
+            **refs,
+            "site_code": cmd.site_code,
             "description_sha256": sha256_hex(cmd.description),
         },
         to_state=State.NEW.value,
@@ -281,29 +315,43 @@ def submit_service_request(uow: UnitOfWork, cmd: SubmitServiceRequest) -> dict[s
     return out
 
 
-PATCHABLE = frozenset(
-    {"summary", "description", "customer_id", "site_id", "asset_id", "contact_id", "priority"}
-    | {"division_id", "work_type_id"}
-)
+PATCHABLE = frozenset(edits.EDIT_RULES)
+"""What an edit may name: the fields of the edit table (``edits.py``), each by its own rule."""
 
 
 def update(uow: UnitOfWork, cmd: UpdateWorkOrder) -> dict[str, Any]:
-    if cmd.actor.role not in EDITORS:
+    """An edit (PATCH), held to the edit table (``edits.check_edit``: roles, states, fields
+    never emptied again), the order as it would be then validated whole, its references
+    checked, and the checks of the state it is in run again on it: an edit is no way around
+    what a transition checked."""
+    if cmd.actor.role not in edits.EDITORS:
         load(uow, cmd.work_order_id, cmd.actor)  # 404 before 403 for what they cannot see
         raise Forbidden(f"a {cmd.actor.role} may not edit work orders")
     wo = load(uow, cmd.work_order_id, cmd.actor, for_update=True)
     check_version(wo, cmd.expected_version)
-    if State(wo.status) in TERMINAL:
-        raise IllegalTransition(wo.status, wo.status, [])
-    changes = {k: v for k, v in cmd.changes.items() if getattr(wo, k) != v}
+    changes = {
+        k: v for k, v in cmd.changes.items() if k not in PATCHABLE or getattr(wo, k) != v
+    }  # an unknown name stays in, for the edit table to refuse by name
+    edits.check_edit(cmd.actor.role, State(wo.status), changes)
+    if not changes:
+        return to_public(wo, site_zone(uow, wo), cmd.actor)
+    edits.check_merged(wo, changes)
     _check_refs(uow, changes)
     for name, value in changes.items():
         setattr(wo, name, value)
-    if changes:
-        wo.version += 1
-        append_event(uow, wo, cmd.actor, "updated", _ref_payload(changes))
-        return commit_shown(uow, wo, cmd.actor)
-    return to_public(wo, site_zone(uow, wo), cmd.actor)
+    _recheck_state(uow, wo)
+    wo.version += 1
+    append_event(uow, wo, cmd.actor, "updated", _ref_payload(changes))
+    return commit_shown(uow, wo, cmd.actor)
+
+
+def _recheck_state(uow: UnitOfWork, wo: models.WorkOrder) -> None:
+    """What moving the order into its state checked, checked again on the edited order. Only
+    scheduling checks what an edit can change (the work type against the technician on the
+    window's day); from dispatch on the work type is fixed by the edit table."""
+    tech_id, start = wo.technician_id, wo.window_start
+    if State(wo.status) is State.SCHEDULED and tech_id is not None and start is not None:
+        _technician_fits(uow, wo, tech_id, start)
 
 
 def _technician_fits(uow: UnitOfWork, wo: models.WorkOrder, tech_id: int, start: datetime) -> None:
@@ -411,7 +459,8 @@ def _schedule(
         tech_id = wo.technician_id if tech_id is None else tech_id
         start = wo.window_start if start is None else start
         end = wo.window_end if end is None else end
-    assert tech_id is not None and start is not None and end is not None
+    if tech_id is None or start is None or end is None:  # the lifecycle's fields require them
+        raise invalid("technician_id", "scheduling needs technician_id, window_start, window_end")
     if end <= start:
         raise invalid("window_end", "the window must end after it starts")
     _check_refs(uow, {"technician_id": tech_id})

@@ -115,7 +115,7 @@ class Register(SeededRecords):
 
     def __init__(self, *, seed: int, today: date) -> None:
         start = datetime.combine(today, datetime.min.time(), UTC) - timedelta(days=60)
-        super().__init__(random.Random(f"hr-{seed}"), start)
+        super().__init__(random.Random(f"hr-{seed}"), start)  # nosec B311  # a simulator's seeded randomness (the same seed, the same world); it guards nothing
         self.today = today
         self.stamps: dict[str, datetime] = {}
         self.order: list[tuple[datetime, str]] = []  # sorted (stamp, id)

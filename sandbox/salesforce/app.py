@@ -387,7 +387,7 @@ class SalesforceApp:
             "access_token": token,
             "instance_url": ident.instance_url,
             "id": identity_url,
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # nosec B105  # OAuth's token type, not a password
             "issued_at": issued_at,
             "signature": signature,
         }

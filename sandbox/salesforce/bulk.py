@@ -171,7 +171,7 @@ class Bulk:
                 rows = rows[: compiled.limit]
             columns = []
             for item in query.items:
-                assert item.path is not None
+                assert item.path is not None  # nosec B101  # the parser gives every selected item a path; this narrows the type
                 resolved = self.org.binder.resolve(query, compiled.sobject, item.path)
                 name = ".".join(
                     [*(f.relationship_name or "" for f in resolved.chain), resolved.field.name]
@@ -443,7 +443,7 @@ class Bulk:
                     "INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]
                 )
             return org.prepare(table, body, None)
-        assert ext is not None
+        assert ext is not None  # nosec B101  # an upsert job names its external id field (checked when the job was made); this narrows the type
         key = next((v for k, v in body.items() if k.lower() == ext.lower()), None)
         if key is None:
             raise RecordError.one("MISSING_ARGUMENT", f"{ext} not specified", [])

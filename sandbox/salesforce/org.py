@@ -134,7 +134,7 @@ class Org:
         self.tables_lower = {name.lower(): t for name, t in self.tables.items()}
         self.binder = soql.Binder(self.schema, self._lookup)
         self.last_stamp = EPOCH
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # nosec B311  # a simulator's seeded randomness (the same seed, the same world); it guards nothing
         self.sessions: dict[str, float] = {}
         self.session_ttl_s = session_ttl_s
         self.api_used = 0

@@ -687,7 +687,7 @@ def seed_org(
     progress: Progress | None = None,
 ) -> SeedSummary:
     with org.lock:
-        seeder = Seeder(org, random.Random(seed), progress)
+        seeder = Seeder(org, random.Random(seed), progress)  # nosec B311  # a simulator's seeded randomness (the same seed, the same world); it guards nothing
         seeder.products()
         account_rows = seeder.accounts(customers, malformed) if customers else []
         all_accounts = account_rows or org.tables["Account"].live()

@@ -82,7 +82,7 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
         self.bulk = Bulk(self.org)
         if faults:
             self.set_faults(**faults)
-        rng = random.Random(f"credentials-{seed}")
+        rng = random.Random(f"credentials-{seed}")  # nosec B311  # the simulator's credentials follow from its seed on purpose, so a test knows them
         alnum = string.ascii_letters + string.digits
         self.client_id = "3MVG9" + "".join(rng.choice(alnum + "._") for _ in range(80))
         self.client_secret = "".join(rng.choice(string.hexdigits.upper()[:16]) for _ in range(64))

@@ -585,14 +585,14 @@ class Binder:
         if isinstance(node, Not):
             inner = self.condition(query, obj, node.item)
             return lambda row: not inner(row)
-        assert isinstance(node, Compare)
+        assert isinstance(node, Compare)  # nosec B101  # the parser makes only these node kinds; this narrows the type
         return self.compare(query, obj, node)
 
     def compare(self, query: Query, obj: SObjectType, comparison: Compare) -> Callable[[Row], bool]:
         resolved = self.resolve(query, obj, comparison.path)
         get, field = resolved.getter, resolved.field
         if comparison.op == "like":
-            assert isinstance(comparison.value, Literal)
+            assert isinstance(comparison.value, Literal)  # nosec B101  # the parser gives like a literal; this narrows the type
             if not field.text:
                 raise _error(
                     query.text,
@@ -603,7 +603,7 @@ class Binder:
             pattern = re.compile(comparison.value.token.like or "", re.IGNORECASE | re.DOTALL)
             return lambda row: (v := get(row)) is not None and pattern.match(v) is not None
         if comparison.op in ("in", "notin"):
-            assert isinstance(comparison.value, tuple)
+            assert isinstance(comparison.value, tuple)  # nosec B101  # the parser gives in a list; this narrows the type
             values = {self.value(query, field, lit) for lit in comparison.value}
             if field.text:
                 values = {v.lower() if isinstance(v, str) else v for v in values}
@@ -618,7 +618,7 @@ class Binder:
             if comparison.op == "in":
                 return lambda row: norm(get(row)) in values
             return lambda row: norm(get(row)) not in values
-        assert isinstance(comparison.value, Literal)
+        assert isinstance(comparison.value, Literal)  # nosec B101  # the parser gives a comparison a literal; this narrows the type
         value = self.value(query, field, comparison.value)
         if value is None:
             if comparison.op == "=":

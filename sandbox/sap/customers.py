@@ -90,7 +90,7 @@ class Customers(Register):
 
     def __init__(self, *, seed: int, now: datetime | None = None) -> None:
         now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-        super().__init__(random.Random(f"sap-{seed}"), now - timedelta(days=60))
+        super().__init__(random.Random(f"sap-{seed}"), now - timedelta(days=60))  # nosec B311  # a simulator's seeded randomness (the same seed, the same world); it guards nothing
 
     # --- stamps ----------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class InvoiceRequests:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(f"fieldbridge-sap-invoices-{self.seed}")
+        self._rng = random.Random(f"fieldbridge-sap-invoices-{self.seed}")  # nosec B311  # a simulator's seeded randomness (the same seed, the same world); it guards nothing
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

@@ -80,7 +80,7 @@ class Stocks(Register):
 
     def __init__(self, *, seed: int, now: datetime | None = None) -> None:
         now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-        super().__init__(random.Random(f"sap-stocks-{seed}"), now - timedelta(days=60))
+        super().__init__(random.Random(f"sap-stocks-{seed}"), now - timedelta(days=60))  # nosec B311  # a simulator's seeded randomness (the same seed, the same world); it guards nothing
         self.now = now
         self.stamps: dict[str, datetime] = {}  # IdentifiedStockID -> last change
 

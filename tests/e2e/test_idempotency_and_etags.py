@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.idempotency import fingerprint
 from orchestrator.access import idempotency
 from orchestrator.store import models
-from tests.support.http import Api, Mover, World
+from tests.support.http import PNG, Api, Mover, World
 
 
 def _count_orders(api: Api) -> int:
@@ -202,3 +202,51 @@ def test_changes_without_if_match_are_428_and_stale_ones_412(
         files={"file": ("a.png", b"\x89PNG\r\n\x1a\n0000", "image/png")},
     )
     assert upload.status_code == 428
+
+
+ANY_OR_LOOSE = {"*": 428, 'W/"1"': 412, "1": 412, '"1", "2"': 412, '"01x"': 412}
+"""If-Match values that name no one exact version, and what each is answered: ``*`` does
+not say which version a change was made against; a weak tag never matches (RFC 9110)."""
+
+
+def test_every_change_needs_one_strong_exact_version(api: Api, world: World) -> None:
+    oid = _create(api, world, "key-strong", summary="seed").json()["id"]
+    path = f"/api/v1/work-orders/{oid}"
+    changes = [
+        ("PATCH", path, {"json": {"summary": "overwritten"}}),
+        ("POST", path + "/transitions", {"json": {"to": "cancelled", "reason": "x"}}),
+        ("PUT", path + "/checklist", {"json": {"items": {}}}),
+        ("POST", path + "/attachments", {"files": {"file": ("a.png", PNG, "image/png")}}),
+        ("PATCH", f"/api/v1/sites/{world.site_id}", {"json": {"name": "Overwritten"}}),
+    ]
+    for method, where, body in changes:
+        for value, status in ANY_OR_LOOSE.items():
+            response = api.call(
+                method, where, world.dispatcher, headers={"If-Match": value}, **body
+            )
+            assert response.status_code == status, (method, where, value, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+    order = api.call("GET", path, world.dispatcher, expect=200).json()
+    assert (order["version"], order["summary"], order["status"]) == (1, "seed", "new")
+    site = api.call("GET", f"/api/v1/sites/{world.site_id}", world.dispatcher).json()
+    assert site["name"] != "Overwritten"
+
+
+def test_reference_data_edits_need_if_match_and_lose_nothing(api: Api, world: World) -> None:
+    path = f"/api/v1/sites/{world.site_id}"
+    read = api.call("GET", path, world.dispatcher, expect=200)
+    missing = api.call("PATCH", path, world.dispatcher, json={"access_notes": "a"})
+    assert missing.status_code == 428
+    first = api.call(
+        "PATCH", path, world.dispatcher, json={"access_notes": "gate code 1"},
+        headers={"If-Match": read.headers["etag"]}, expect=200,
+    )  # fmt: skip
+    second = api.call(
+        "PATCH", path, world.admin, json={"access_notes": "gate code 2"},
+        headers={"If-Match": read.headers["etag"]},
+    )  # fmt: skip
+    assert second.status_code == 412
+    assert second.json()["current_version"] == first.json()["version"]
+    assert "site has changed" in second.json()["detail"]
+    now = api.call("GET", path, world.dispatcher).json()
+    assert now["access_notes"] == "gate code 1"

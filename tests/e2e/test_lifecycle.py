@@ -150,3 +150,15 @@ def test_cancel_needs_a_reason_and_is_terminal(api: Api, world: World, move: Mov
     done = move(oid, world.dispatcher, "cancelled", reason="duplicate of another report").json()
     assert done["status"] == "cancelled" and done["allowed_transitions"] == []
     assert move(oid, world.supervisor, "triaged", expect=409).json()["allowed"] == []
+
+
+def test_an_order_its_system_of_record_already_raised_is_a_409_naming_the_key(
+    api: Api, world: World
+) -> None:
+    body = {"summary": "Pump 3", "source_system": "crm", "external_id": "WO-77"}
+    first = api.call("POST", "/api/v1/work-orders", world.dispatcher, json=body, expect=201)
+    again = api.call("POST", "/api/v1/work-orders", world.admin, json=body, expect=409)
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.json()["fields"] == ["source_system", "external_id"]
+    listed = api.call("GET", "/api/v1/work-orders", world.dispatcher).json()["items"]
+    assert [o["id"] for o in listed] == [first.json()["id"]]

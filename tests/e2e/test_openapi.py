@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from typing import Any
 
 import schemathesis
 from fastapi.testclient import TestClient
 
-from tests.support.http import Api
+from tests.support.http import Api, Mover, World, csp
+from tests.support.planning import RUNS, run_day, triaged
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/ProblemDetails"}
 ASSET_TYPES = {"script": "javascript", "stylesheet": "text/css", "icon": "image/"}
@@ -52,6 +55,43 @@ def test_the_docs_page_loads_everything_from_this_server(client: TestClient) -> 
     redirect = client.get("/docs/oauth2-redirect")
     assert redirect.status_code == 200
     assert "://" not in redirect.text
+
+
+def test_the_docs_pages_run_only_this_servers_scripts_and_their_own(client: TestClient) -> None:
+    for url in ("/docs", "/docs/oauth2-redirect"):
+        page = client.get(url)
+        assert page.headers["x-content-type-options"] == "nosniff", url
+        policy = csp(page)
+        assert policy["default-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
+        sources = {source for directive in policy.values() for source in directive}
+        assert not [s for s in sources if "://" in s or "*" in s or "eval" in s], sources
+        scripts = policy["script-src"]
+        assert "'unsafe-inline'" not in scripts, url
+        inline = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+        assert inline, url
+        for code in inline:
+            digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in scripts, url
+    assert "'self'" in csp(client.get("/docs"))["script-src"], "the bundle is this server's"
+
+
+def test_options_answers_every_method_a_path_takes(client: TestClient) -> None:
+    expected = {
+        "/api/v1/work-orders/1": "GET, PATCH, OPTIONS",
+        "/api/v1/sites/7": "GET, PATCH, OPTIONS",
+        "/api/v1/work-orders": "GET, POST, OPTIONS",
+        "/api/v1/contacts/1": "GET, OPTIONS",
+    }
+    for path, allow in expected.items():
+        answer = client.options(path)
+        assert (answer.status_code, answer.headers["allow"]) == (204, allow), path
+    wrong = client.delete("/api/v1/work-orders/1")
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, expected["/api/v1/work-orders/1"])
+    assert client.options("/api/v1/nowhere").status_code == 404
+    for path, operations in _spec(client)["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        allowed = set(client.options(concrete).headers["allow"].split(", "))
+        assert {method.upper() for method in operations} <= allowed, path
 
 
 def test_only_the_pages_assets_are_served_and_redoc_is_off(client: TestClient) -> None:
@@ -137,10 +177,9 @@ def test_if_match_uploads_and_paths_say_what_they_can_answer(client: TestClient)
     reading = paths["/api/v1/work-orders/{ident}"]["get"]
     assert "404" in _problem_answers(reading)
     assert not {"409", "412", "413", "428"} & set(_problem_answers(reading))
-    # A reference PATCH checks If-Match when it is sent: 412, never 428.
+    # A reference PATCH needs If-Match as an order's does.
     patching = paths["/api/v1/divisions/{ident}"]["patch"]
-    assert "412" in _problem_answers(patching)
-    assert "428" not in _problem_answers(patching)
+    assert {"412", "428"} <= set(_problem_answers(patching))
     verify = paths["/api/v1/audit/verify"]["get"]
     assert set(_problem_answers(verify)) == {"401", "403"}  # no input, nothing to refuse
 
@@ -179,3 +218,38 @@ def test_the_answers_are_what_the_document_says(api: Api) -> None:
     assert statuses == [400, 422, 401, 403, 428]
     [error] = checks[1][2].json()["errors"]
     assert (error["field"], error["in"]) == ("limit", "query")
+
+
+def test_answers_that_leave_members_out_are_what_the_document_says(
+    api: Api, world: World, move: Mover
+) -> None:
+    """A schedule run leaves out what it has not yet (a queued run's start, a plan's travel per
+    job when it assigns none): the document requires none of those. And every listing, with
+    something in it, answers as the document says."""
+    schema = schemathesis.openapi.from_dict(_spec(api.client))
+    triaged(api, world, move, 2)
+    south = {"code": "S1", "name": "South 1", "division_id": world.division_id}
+    api.call("POST", "/api/v1/territories", world.admin, json=south, expect=201)
+    nobody = run_day(api, world.dispatcher, territories=["S1"])  # a plan that assigns no job
+    assert nobody["status"] == "done", nobody.get("error")
+    assert "travel_s_per_job" not in nobody["plan"]["totals"]
+    planned = run_day(api, world.dispatcher)
+    assert planned["plan"]["totals"]["assigned"] == 2
+    queued = api.call("POST", RUNS, world.dispatcher, json={"date": "2026-06-11"}, expect=202)
+    assert not {"time_limit_s", "started_at", "finished_at"} & set(queued.json())
+    empty = {"technicians": [], "jobs": []}
+    answers = [
+        ("POST", RUNS, queued),
+        ("GET", f"{RUNS}/{{ident}}", api.call("GET", f"{RUNS}/{nobody['id']}", world.dispatcher)),
+        ("GET", f"{RUNS}/{{ident}}", api.call("GET", f"{RUNS}/{planned['id']}", world.dispatcher)),
+        ("POST", "/api/v1/plans", api.call("POST", "/api/v1/plans", world.dispatcher, json=empty)),
+    ]
+    answers += [
+        ("GET", path, api.call("GET", path, world.admin))
+        for path, operations in schema.raw_schema["paths"].items()
+        if "get" in operations and "{" not in path
+    ]
+    assert len(answers) > 15
+    for method, path, response in answers:
+        assert response.status_code < 300, (method, path, response.text)
+        schema[path][method].validate_response(response)

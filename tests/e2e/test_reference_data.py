@@ -28,6 +28,7 @@ def test_create_read_update_list_a_site(api: Api, world: World) -> None:
         f"/api/v1/sites/{site['id']}",
         world.admin,
         json={"access_notes": "Code 1234"},
+        headers={"If-Match": read.headers["etag"]},
         expect=200,
     ).json()
     assert patched["access_notes"] == "Code 1234" and patched["version"] == 2
@@ -77,6 +78,7 @@ def test_equipment_can_wait_unplaced_until_a_dispatcher_places_it(api: Api, worl
         f"/api/v1/assets/{unplaced['id']}",
         world.dispatcher,
         json={"site_id": world.site_id},
+        headers={"If-Match": '"1"'},
         expect=200,
     ).json()
     assert placed["site_id"] == world.site_id and placed["version"] == 2

@@ -218,7 +218,12 @@ def test_a_row_deleted_at_its_source_is_a_tombstone(
     assert site.id not in {s["id"] for s in sites}
 
     refused = api.call(
-        "PATCH", f"/api/v1/customers/{customer.id}", token, json={"phone": "+44 1"}, expect=409
+        "PATCH",
+        f"/api/v1/customers/{customer.id}",
+        token,
+        json={"phone": "+44 1"},
+        headers={"If-Match": f'"{customer.version}"'},
+        expect=409,
     )
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "deleted at its source" in refused.json()["detail"]
@@ -227,7 +232,12 @@ def test_a_row_deleted_at_its_source_is_a_tombstone(
         r for r in stored(container, models.Customer) if r.source_system and r.deleted_at is None
     )
     patched = api.call(
-        "PATCH", f"/api/v1/customers/{live.id}", token, json={"phone": "+44 2"}, expect=200
+        "PATCH",
+        f"/api/v1/customers/{live.id}",
+        token,
+        json={"phone": "+44 2"},
+        headers={"If-Match": f'"{live.version}"'},
+        expect=200,
     ).json()
     assert patched["deleted_at"] is None and patched["remote_stamp"] is not None
     mine = api.call("GET", f"/api/v1/customers/{world.customer_id}", token, expect=200).json()

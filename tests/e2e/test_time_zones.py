@@ -114,6 +114,7 @@ def test_technician_hours_keep_their_wall_clock_across_dst(api: Api, world: Worl
         f"/api/v1/technicians/{world.technician_id}",
         world.dispatcher,
         json={"time_zone": "Mars/Olympus_Mons"},
+        headers={"If-Match": f'"{out["version"]}"'},
         expect=422,
     ).json()
     assert bad["errors"][0]["field"] == "time_zone"

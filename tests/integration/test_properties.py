@@ -26,6 +26,7 @@ from tests.support.lifecycle_world import (
     CHECKLIST,
     OWN_REQUESTER,
     REQUIRED_CHECKLIST,
+    SITE_CODE,
     World,
     attempt,
     make_actor,
@@ -69,7 +70,7 @@ def _new_orders(container: Container, world: World) -> list[int]:
                 wo_h.SubmitServiceRequest(
                     description="The heating in hall B is off",
                     actor=Actor(OWN_REQUESTER, Role.REQUESTER),
-                    site_id=world.site_id,
+                    site_code=SITE_CODE,  # a requester names no ids
                 ),
             )["work_order_id"]
         )

@@ -29,6 +29,8 @@ Choose = Callable[[Sequence[Any]], Any]
 CHECKLIST = ("isolate", "inspect", "notes")  # "notes" is optional
 REQUIRED_CHECKLIST = frozenset({"isolate", "inspect"})
 OWN_REQUESTER = "req-own"
+SITE_CODE = "PLANT-3"
+"""The code Plant 3 publishes: what a requester names it by."""
 BASE_DAY = datetime(2030, 6, 3, tzinfo=UTC)  # a Monday, well inside every certificate
 
 
@@ -87,12 +89,13 @@ def make_world(container: Container) -> World:
         site = reference.create(
             uow,
             kinds["sites"],
-            canonical.Site(
+            reference.Site(
                 name="Plant 3",
                 address="Hafenstr. 1, Hamburg",
                 latitude=53.54,
                 longitude=9.98,
                 time_zone="Europe/Berlin",
+                code=SITE_CODE,
             ),
         )
     ids = []
@@ -276,7 +279,7 @@ def requested_order(container: Container, world: World) -> int:
             wo_h.SubmitServiceRequest(
                 description="Radiator cold",
                 actor=Actor(OWN_REQUESTER, Role.REQUESTER),
-                site_id=world.site_id,
+                site_code=SITE_CODE,  # a requester names no ids
             ),
         )["work_order_id"]
 
