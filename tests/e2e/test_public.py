@@ -109,9 +109,7 @@ def test_service_requests_are_validated_by_field(api: Api) -> None:
     assert fields == {"description", "colour"}
 
 
-def test_public_requests_may_not_name_ids_whether_or_not_they_exist(
-    api: Api, world: World
-) -> None:
+def test_public_requests_may_not_name_ids_whether_or_not_they_exist(api: Api, world: World) -> None:
     """Anonymous, or with a requester's token (a customer's login): an outsider either way."""
     answers = {}
     requester = api.token("requester", "rita")
