@@ -53,7 +53,7 @@ AppContainer = Annotated[Container, Depends(get_container)]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ACTOR = "actor"
 _RATE_LIMITED = "rate_limited"
-_TOKEN_CONFIRMED = "token_confirmed"
+_CALLER_CONFIRMED = "caller_confirmed"
 
 
 def walk(dependant: Dependant) -> Iterator[Dependant]:
@@ -87,7 +87,7 @@ def remember_actor(scope: Scope, actor: Actor) -> None:
 
 
 def _confirmed(scope: Scope) -> None:
-    scope.setdefault("state", {})[_TOKEN_CONFIRMED] = True
+    scope.setdefault("state", {})[_CALLER_CONFIRMED] = True
 
 
 async def confirm_token(request: Request) -> None:
@@ -96,7 +96,7 @@ async def confirm_token(request: Request) -> None:
     (``api.problems.install``)."""
     state = request.scope.get("state", {})
     actor: Actor | None = state.get(_ACTOR)
-    if actor is not None and not state.get(_TOKEN_CONFIRMED):
+    if actor is not None and not state.get(_CALLER_CONFIRMED):
         await get_container(request).new_uow(read_only=True).run(auth.ensure_active, actor)
         _confirmed(request.scope)
 
