@@ -10,7 +10,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.types import Scope
 
-from api.idempotency import CLAIM
+from api.idempotency import ACTOR, CLAIM
 from api.problems import ApiProblem
 from mappings.canonical import MAX_ID
 from orchestrator.access import idempotency
@@ -51,7 +51,6 @@ AppContainer = Annotated[Container, Depends(get_container)]
 # another answer. Nothing is cached: a revocation made by any process holds from the next
 # request.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_ACTOR = "actor"
 _RATE_LIMITED = "rate_limited"
 _CALLER_CONFIRMED = "caller_confirmed"
 
@@ -83,7 +82,7 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def remember_actor(scope: Scope, actor: Actor) -> None:
-    scope.setdefault("state", {})[_ACTOR] = actor
+    scope.setdefault("state", {})[ACTOR] = actor
 
 
 def _confirmed(scope: Scope) -> None:
@@ -95,7 +94,7 @@ async def confirm_token(request: Request) -> None:
     revoked: for an answer about to leave with an error raised before the unit of work ran
     (``api.problems.install``)."""
     state = request.scope.get("state", {})
-    actor: Actor | None = state.get(_ACTOR)
+    actor: Actor | None = state.get(ACTOR)
     if actor is not None and not state.get(_CALLER_CONFIRMED):
         await get_container(request).new_uow(read_only=True).run(auth.ensure_active, actor)
         _confirmed(request.scope)
@@ -133,7 +132,7 @@ def _checked_by_uow(route: APIRoute) -> bool:
 async def optional_user(request: Request) -> Actor | None:
     """The caller, or None. A route without a unit of work has the token's revocation read
     here; one with a unit of work has its transaction check it (``new_uow``)."""
-    actor: Actor | None = request.scope.get("state", {}).get(_ACTOR)
+    actor: Actor | None = request.scope.get("state", {}).get(ACTOR)
     if actor is None:
         token = bearer_token(request.headers.get("authorization"))
         if token is None:

@@ -24,11 +24,15 @@ from api.problems import problem
 from orchestrator.access import idempotency
 from orchestrator.access import tokens as auth
 from orchestrator.domain.errors import Unauthorized
+from orchestrator.domain.lifecycle import Actor
 from orchestrator.runtime.bootstrap import Container
 
 REPLAYED = "idempotent-replayed"
 CLAIM = "idempotency_claim"
 """Where in the request's state the middleware leaves the request's ``idempotency.Claim``."""
+ACTOR = "actor"
+"""Where in the request's state the caller is left once its token is read (``api.gate``,
+``api.deps``): an ``Actor``."""
 _MAX_KEY = 255
 
 
@@ -127,6 +131,9 @@ def _caller(headers: Headers, scope: Scope, secret: str) -> str | None:
     if not header:
         client = scope.get("client")
         return f"anonymous:{client[0] if client else 'unknown'}"
+    known: Actor | None = scope.get("state", {}).get(ACTOR)
+    if known is not None:  # the gate read the token already
+        return f"{known.role}:{known.subject}"
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
