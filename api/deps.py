@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Request, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.types import Scope
@@ -60,6 +60,13 @@ def walk(dependant: Dependant) -> Iterator[Dependant]:
     yield dependant
     for sub in dependant.dependencies:
         yield from walk(sub)
+
+
+def takes_form(dependant: Dependant) -> bool:
+    """Whether a route's body is a form (an upload): it is held to the upload limit, not the
+    JSON one (``api.gate``), and documented so (``api.openapi``)."""
+    fields = (field for sub in walk(dependant) for field in sub.body_params)
+    return any(isinstance(field.field_info, params.Form) for field in fields)
 
 
 def token_kind(dependant: Dependant) -> str | None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, params
+from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -70,10 +70,8 @@ class Gate:
     def of(cls, route: APIRoute | None, settings: Settings) -> Gate:
         if route is None:  # 404 or 405 is answered without reading the body
             return cls(None, (), (), settings.max_json_bytes, "FIELDBRIDGE_MAX_JSON_BYTES")
-        dependants = list(deps.walk(route.dependant))
-        calls = [d.call for d in dependants]
-        form = any(isinstance(f.field_info, params.Form) for d in dependants for f in d.body_params)
-        if form:
+        calls = [sub.call for sub in deps.walk(route.dependant)]
+        if deps.takes_form(route.dependant):
             limit = settings.max_upload_bytes + MULTIPART_FRAMING_BYTES
             setting = "FIELDBRIDGE_MAX_UPLOAD_MB"
         else:

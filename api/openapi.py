@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request, params
+from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
@@ -249,7 +249,7 @@ def _errors(route: APIRoute, method: str, token: str | None) -> Iterator[tuple[i
     """The errors an operation can answer that its route shows: ``(status, what it means)``."""
     dependants = list(deps.walk(route.dependant))
     calls = [d.call for d in dependants if d.call is not None]
-    form = any(isinstance(f.field_info, params.Form) for d in dependants for f in d.body_params)
+    form = deps.takes_form(route.dependant)
     if form:
         yield 400, "the form cannot be read: it is not well-formed multipart/form-data"
     elif route.body_field is not None:
