@@ -242,6 +242,8 @@ class WorkType(Model):
     checklist: list[ChecklistItem] = Field(default_factory=list)
     min_photos: int = Field(default=0, ge=0, le=100)
     signature_required: bool = False
+    resolution_codes: list[Code] = Field(default_factory=list, max_length=100)
+    """The codes a completion names (fixed, replaced, temporary...); none: it names none."""
 
     @field_validator("checklist")
     @classmethod
@@ -251,6 +253,43 @@ class WorkType(Model):
         if dupes:
             raise ValueError(f"checklist item code {dupes[0]!r} appears more than once")
         return value
+
+    @field_validator("resolution_codes")
+    @classmethod
+    def _unique_resolutions(cls, value: list[str]) -> list[str]:
+        dupes = sorted({c for c in value if value.count(c) > 1})
+        if dupes:
+            raise ValueError(f"resolution code {dupes[0]!r} appears more than once")
+        return value
+
+
+UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{1,3}$")]
+"""A unit of measure as SAP codes it (UN/ECE Recommendation 20): EA each, HUR hour, M metre."""
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+"""An ISO 4217 currency code."""
+
+
+class Part(Model):
+    """A part in the catalogue: our ``code`` for it, its unit, the ids the systems of record
+    know it by (SAP's material, billed; Salesforce's product code, consumed) and an optional
+    unit price in a currency."""
+
+    code: Code
+    name: Name
+    unit: UnitCode
+    sap_product_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    salesforce_product_code: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64)] | None
+    ) = None
+    unit_price: Annotated[float, Field(ge=0, le=1_000_000_000)] | None = None
+    currency: CurrencyCode | None = None
+
+    @model_validator(mode="after")
+    def _priced(self) -> Part:
+        if (self.unit_price is None) != (self.currency is None):
+            missing = "currency" if self.currency is None else "unit_price"
+            raise ValueError(f"{missing} is required with the other of unit_price/currency")
+        return self
 
 
 class WorkOrder(SourceRef):

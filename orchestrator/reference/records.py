@@ -1,5 +1,5 @@
 """Reference data: customers, sites, assets, contacts, technicians, work types, divisions,
-territories.
+territories, parts.
 
 One generic set of handlers driven by ``KINDS``: each kind names its canonical model
 (``mappings.canonical``), its table, and the foreign keys that must point at a row.
@@ -87,6 +87,7 @@ KINDS: dict[str, Kind] = {
             {"territory_id": models.Territory},
         ),
         Kind("work-types", "work type", canonical.WorkType, models.WorkType),
+        Kind("parts", "part", canonical.Part, models.Part),
     )
 }
 

@@ -198,6 +198,8 @@ class WorkType(Timestamped, Base):
     checklist: Mapped[list[Any]] = mapped_column(default=list)
     min_photos: Mapped[int] = mapped_column(Integer, default=0)
     signature_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolution_codes: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    """The codes a completion may be closed with; none listed, completion takes none."""
 
 
 class WorkOrder(Timestamped, SourceOwned, Base):
@@ -237,11 +239,18 @@ class WorkOrder(Timestamped, SourceOwned, Base):
     remote_stamp: Mapped[datetime | None] = mapped_column()
     remote_status: Mapped[str | None] = mapped_column(String(64))
     remote_key_written_at: Mapped[datetime | None] = mapped_column()
+    resolution_code: Mapped[str | None] = mapped_column(String(64))
     site: Mapped[Site | None] = relationship(lazy="joined", viewonly=True)
 
 
 class Note(Base):
-    """Free text that belongs to an order (reasons, rework notes). Events hold its id and hash."""
+    """Free text that belongs to an order. Events hold its id and hash, never the text.
+
+    ``kind``: ``reason`` (why a move was made: ``state`` is the state it moved to, on_hold,
+    cannot_complete, cancelled...), ``completion`` (the technician's account of the job) or
+    ``note`` (a remark from the field). ``author`` and ``author_role`` say who wrote it;
+    ``at`` is when it was written (the device's clock for a note made offline),
+    ``created_at`` when it was stored."""
 
     __tablename__ = "notes"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -250,6 +259,11 @@ class Note(Base):
     text: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str | None] = mapped_column(String(32))
+    author: Mapped[str | None] = mapped_column(String(200))
+    author_role: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime | None] = mapped_column()
+    op_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class Position(Base):
@@ -273,6 +287,156 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    client_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    """The id the device gave the upload (a UUID): a repeat with it is the same attachment."""
+
+
+class Upload(Base):
+    """A resumable upload under way (tus 1.0 at ``/api/v1/uploads``): the bytes so far in
+    ``attachments root/.tus/<id>``; an attachment once the last byte is in and its SHA-256
+    matches ``sha256``."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    attachment_client_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    subject: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    technician_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+
+
+class Part(Timestamped, Base):
+    """The parts catalogue: what may be used on a job, with its unit (SAP's unit codes: EA,
+    HUR, M...), its ids at SAP (the material billed) and Salesforce (the product consumed),
+    and an optional unit price."""
+
+    __tablename__ = "parts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    unit: Mapped[str] = mapped_column(String(8))
+    sap_product_id: Mapped[str | None] = mapped_column(String(64))
+    salesforce_product_code: Mapped[str | None] = mapped_column(String(64))
+    unit_price: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+
+class FieldFact:
+    """A fact a technician records on an order, from the API or a device's op: who (``actor``,
+    ``role``, ``technician_id``), when it happened (``at``, the device's clock) and was
+    stored (``recorded_at``), and the device op that carried it (``op_id``; None from the
+    office)."""
+
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"))
+    at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    op_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+
+
+class PartUse(FieldFact, Base):
+    """A part used on an order: the code (the catalogue's), how many, and whether it came
+    from the technician's van; ``off_van`` when it did not, or the van held fewer than
+    used (the stock is never taken below zero: the flag says so)."""
+
+    __tablename__ = "part_uses"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    part_code: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[float] = mapped_column(Float)
+    from_van: Mapped[bool] = mapped_column(Boolean)
+    off_van: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LabourLine(FieldFact, Base):
+    """Time worked on an order: ``activity`` travel or work, from ``start`` to ``end``."""
+
+    __tablename__ = "labour_lines"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    activity: Mapped[str] = mapped_column(String(16))
+    start: Mapped[datetime] = mapped_column()
+    end: Mapped[datetime] = mapped_column()
+
+
+class Reading(FieldFact, Base):
+    """A meter reading on an asset (``measure``, ``value``, ``unit``), taken at ``at``,
+    on the order it was taken during (None: taken otherwise)."""
+
+    __tablename__ = "readings"
+    __table_args__ = (Index("ix_readings_asset_at", "asset_id", "at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"))
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    measure: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+
+
+class DeviceOp(Base):
+    """One op a technician's device sent (``POST /api/v1/me/ops``), kept by its ``op_id``:
+    the op as sent (``body``), what became of it (``status``: applied, conflict, rejected,
+    pending) and the answer given (``result``), so a replay answers the same. ``late``: a
+    fact that came after its order was closed or cancelled, kept and shown (late facts).
+    ``waiting``: the attachment ids a pending completion waits for."""
+
+    __tablename__ = "device_ops"
+    __table_args__ = (
+        Index("ix_device_ops_late", "work_order_id", postgresql_where=text("late"),
+              sqlite_where=text("late")),
+        Index("ix_device_ops_pending", "work_order_id", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )  # fmt: skip
+    op_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    technician_id: Mapped[int] = mapped_column(ForeignKey("technicians.id"))
+    device_id: Mapped[str] = mapped_column(String(200))
+    work_order_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime | None] = mapped_column()
+    body: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict[str, Any]] = mapped_column()
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    waiting: Mapped[list[Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class TechnicianPosition(Base):
+    """A technician's latest position from their device (for arrival checks and ETAs)."""
+
+    __tablename__ = "technician_positions"
+    technician_id: Mapped[int] = mapped_column(ForeignKey("technicians.id"), primary_key=True)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TechnicianChange(Base):
+    """The change feed behind ``GET /api/v1/me/changes``: one row per change to an order
+    assigned to a technician (``removed``: it stopped being theirs). A sync token is the id
+    of the last row a device has seen; rows older than the feed keeps are pruned, and a
+    token from before them answers 410."""
+
+    __tablename__ = "technician_changes"
+    __table_args__ = (Index("ix_technician_changes_feed", "technician_id", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    technician_id: Mapped[int] = mapped_column(Integer)
+    work_order_id: Mapped[int] = mapped_column(Integer)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ServiceRequest(Base):
