@@ -393,7 +393,7 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
     now = utcnow()
     payload: dict[str, Any] = dict(cmd.context)
     if "reason" in given:
-        payload |= _note(uow, wo, "reason", given["reason"])
+        payload |= note(uow, wo, cmd.actor, "reason", given["reason"], state=target, at=now)
 
     if target is State.TRIAGED and source is State.NEW:
         if given["priority"] not in range(1, 6):
@@ -518,11 +518,33 @@ def _missing_proof(uow: UnitOfWork, wo: models.WorkOrder) -> list[dict[str, Any]
     return missing_proof(required, given)
 
 
-def _note(uow: UnitOfWork, wo: models.WorkOrder, kind: str, text: str) -> dict[str, Any]:
-    note = models.Note(work_order_id=wo.id, kind=kind, text=text, sha256=sha256_hex(text))
-    uow.session.add(note)
+def note(
+    uow: UnitOfWork,
+    wo: models.WorkOrder,
+    actor: Actor,
+    kind: str,
+    text: str,
+    *,
+    state: State | None = None,
+    at: datetime | None = None,
+    op_id: str | None = None,
+) -> dict[str, Any]:
+    """Store a note on the order (``models.Note``: ``reason`` with the ``state`` its move went
+    to, ``completion``, or ``note``); what its event records of it: its id and hash."""
+    row = models.Note(
+        work_order_id=wo.id,
+        kind=kind,
+        text=text,
+        sha256=sha256_hex(text),
+        state=None if state is None else state.value,
+        author=actor.subject,
+        author_role=str(actor.role),
+        at=at or utcnow(),
+        op_id=op_id,
+    )
+    uow.session.add(row)
     uow.session.flush()
-    return {f"{kind}_note_id": note.id, f"{kind}_sha256": note.sha256}
+    return {f"{kind}_note_id": row.id, f"{kind}_sha256": row.sha256}
 
 
 def update_checklist(uow: UnitOfWork, cmd: UpdateChecklist) -> dict[str, Any]:
