@@ -192,7 +192,9 @@ class Technician(SourceRef):
     weekly_hours: dict[Weekday, list[Interval]] = Field(default_factory=dict)
     hours_exceptions: list[HoursException] = Field(default_factory=list)
     break_rule: BreakRule | None = None
-    van_stock: dict[Code, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    van_stock: dict[Code, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    """What the van carries, by part code: whole units, or metres and litres; a part used
+    from the van takes its quantity off (``orchestrator.field.facts``)."""
     territory_id: Id | None = None
 
     @field_validator("skills")
@@ -244,6 +246,9 @@ class WorkType(Model):
     signature_required: bool = False
     resolution_codes: list[Code] = Field(default_factory=list, max_length=100)
     """The codes a completion names (fixed, replaced, temporary...); none: it names none."""
+    parts: dict[Code, Annotated[int, Field(ge=1, le=10_000)]] = Field(default_factory=dict)
+    """The parts a job of this type takes (the catalogue's codes) and how many: the van must
+    carry them for the scheduler to send it, and the day's packet lists them."""
 
     @field_validator("checklist")
     @classmethod

@@ -135,6 +135,7 @@ def job_of(
         windows=windows,
         skills=list(work_type.required_skills),
         certifications=list(work_type.required_certifications),
+        parts=dict(work_type.parts),
         priority=order.priority or 3,
         pinned_technician=str(order.technician_id) if pinned else None,
         territory=None if place.territory_id is None else str(place.territory_id),
@@ -181,6 +182,6 @@ def technician_for_day(ident: int, tech: canonical.Technician, day: date) -> Tec
             for c in tech.certifications
         ],
         breaks=breaks,
-        van_stock=dict(tech.van_stock),
+        van_stock={code: int(held) for code, held in tech.van_stock.items()},  # whole units
         territory=None if tech.territory_id is None else str(tech.territory_id),
     )

@@ -200,6 +200,8 @@ class WorkType(Timestamped, Base):
     signature_required: Mapped[bool] = mapped_column(Boolean, default=False)
     resolution_codes: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     """The codes a completion may be closed with; none listed, completion takes none."""
+    parts: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    """The parts a job of this type takes, by code: how many."""
 
 
 class WorkOrder(Timestamped, SourceOwned, Base):
