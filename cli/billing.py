@@ -3,10 +3,13 @@ WHEN]``: billing reconciliation for finance from a terminal.
 
 Every closed work order with its billing triggers (the ERP billing request and each finance
 trigger), their delivery state, SAP's document id and, unless ``--no-sap``, the invoice SAP
-made of it, read back through ``FIELDBRIDGE_SAP_*`` for the delivered billing requests.
+made of it, read back through ``FIELDBRIDGE_SAP_*`` for the delivered billing requests, and
+compared line by line with what the order owed (the labour as hours of
+``FIELDBRIDGE_BILLING_LABOUR_PRODUCT``, each part as its SAP material).
 What is missing on either side comes first (a closed order without a trigger, a dead letter,
-an invoice naming no order of ours, a delivered request SAP has not invoiced); the command
-exits 1 when anything is, 0 otherwise (2 when it cannot run).
+an invoice naming no order of ours, a delivered request SAP has not invoiced, an invoice
+whose lines differ from what the order owed, each difference named); the command exits 1
+when anything is, 0 otherwise (2 when it cannot run).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ COLOURS = {
     "dead": "red",
     "unknown_invoice": "magenta",
     "delivered_not_invoiced": "yellow",
+    "line_mismatch": "yellow",
     "pending": "cyan",
     "delivered": "",
     "invoiced": "green",
@@ -88,6 +92,9 @@ def _table(entries: list[dict[str, Any]], shown: int) -> Table:
             triggers += f"\n{problems}"
         erp = next((t for t in entry["triggers"] if t["event"] == ERP_BILLING), None)
         invoice = entry["invoice"]
+        billed = f"{invoice['id']} ({invoice['date']})" if invoice else "-"
+        for mismatch in entry.get("mismatches") or []:
+            billed += "\n" + _mismatch(mismatch)
         table.add_row(
             entry["status"],
             escape(entry["tracking_code"]),
@@ -95,10 +102,20 @@ def _table(entries: list[dict[str, Any]], shown: int) -> Table:
             escape(str(customer.get("name") or customer.get("external_id") or "-")),
             escape(triggers or "-"),
             escape((erp or {}).get("remote_id") or "-"),
-            escape(f"{invoice['id']} ({invoice['date']})" if invoice else "-"),
+            escape(billed),
             style=COLOURS[entry["status"]],
         )
     return table
+
+
+def _mismatch(mismatch: dict[str, Any]) -> str:
+    """``part FD-16 (P-FD16): another quantity: owed 1 EA, invoiced 2 EA``."""
+    owed = mismatch["owed"] or "nothing"
+    invoiced = mismatch["invoiced"] or "nothing"
+    return (
+        f"{mismatch['line']} ({mismatch['product_id']}): {mismatch['why']}: "
+        f"owed {owed}, invoiced {invoiced}"
+    )
 
 
 def _instant(option: str, text: str | None) -> datetime | None:
@@ -151,13 +168,15 @@ def reconcile_cmd(
     ] = None,
 ) -> None:
     """Every closed order (of the period, where given) with its billing triggers, their
-    delivery state, SAP's document id and the invoice SAP made of it; what is missing on
-    either side first. Exits 1 when anything is missing, 0 otherwise."""
+    delivery state, SAP's document id and the invoice SAP made of it, its lines compared
+    with what the order owed; what is missing or differs on either side first. Exits 1 when
+    anything is, 0 otherwise."""
     start = _instant("--closed-from", closed_from)
     end = _instant("--closed-to", closed_to)
     if start is not None and end is not None and end <= start:
         raise stop("--closed-to: must come after --closed-from")
     with bootstrap() as container:
+        labour_product = container.settings.billing_labour_product
         with container.new_uow(read_only=True) as uow:
             report = billing.reconciliation(uow, closed_from=start, closed_to=end)
         if not no_sap:
@@ -167,7 +186,11 @@ def reconcile_cmd(
             with container.new_uow(read_only=True) as uow:
                 invoices = billing.by_document(found)
                 report = billing.reconciliation(
-                    uow, invoices=invoices, closed_from=start, closed_to=end
+                    uow,
+                    invoices=invoices,
+                    closed_from=start,
+                    closed_to=end,
+                    labour_product=labour_product,
                 )
     err.print(_table(report["orders"], limit))
     if report["shown"] > limit:

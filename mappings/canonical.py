@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 from zoneinfo import ZoneInfo, available_timezones
@@ -357,7 +358,8 @@ class Contact(SourceRef):
 
 
 class PartUsed(Model):
-    """A part consumed on a job: our part code and how many (fractions for metres, litres)."""
+    """A part consumed on a job: our part code and how many (fractions for metres, litres),
+    every use of it on the job added up: a CRM holds one record per job and part."""
 
     code: Code
     quantity: Annotated[float, Field(gt=0, le=1_000_000)]
@@ -408,16 +410,80 @@ class RecordRef(Model):
     external_id: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
+HOURS = "HUR"  # the unit of a labour line: hours, as SAP codes them
+
+
+class BillingLine(Model):
+    """One line a closed order owes billing, in our terms.
+
+    ``labour``: hours (``quantity``, unit ``HUR``) of one ``activity`` (``work`` or
+    ``travel``) when the technician entered labour lines, or of the order's time in progress
+    (no activity) when none were. ``part``: a part of the catalogue by our ``part_code``,
+    every use of it on the order added up (``quantity`` in its ``unit``), with what the
+    catalogue holds for it (its ``name``, SAP's material ``sap_product_id``, ``unit_price`` and
+    ``currency``; each None when the catalogue has none, or no longer has the part). What a
+    billing system cannot bill (a part SAP has no material for) is its map's refusal, not
+    this model's: the line says what happened.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    kind: Literal["labour", "part"]
+    activity: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
+    part_code: Code | None = None
+    name: Annotated[str, StringConstraints(max_length=300)] | None = None
+    sap_product_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    quantity: Annotated[float, Field(gt=0, le=1_000_000)]
+    unit: UnitCode | None = None
+    unit_price: Annotated[float, Field(ge=0, le=1_000_000_000)] | None = None
+    currency: CurrencyCode | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BillingLine:
+        if self.kind == "labour":
+            extra = [
+                name
+                for name in ("part_code", "name", "sap_product_id", "unit_price", "currency")
+                if getattr(self, name) is not None
+            ]
+            if extra:
+                raise ValueError(f"a labour line has no {extra[0]}")
+            if self.unit != HOURS:
+                raise ValueError(f"a labour line is in hours (unit {HOURS})")
+        else:
+            if self.part_code is None:
+                raise ValueError("a part line names its part_code")
+            if self.activity is not None:
+                raise ValueError("a part line has no activity")
+        return self
+
+    @classmethod
+    def labour(cls, minutes: int, activity: str | None = None) -> BillingLine:
+        """A labour line of ``minutes``: hours to the hundredth, rounded half up, and at least
+        one minute's worth (an order closed owes some labour, however quick)."""
+        hours = (Decimal(max(minutes, 1)) / 60).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        return cls(kind="labour", activity=activity, quantity=float(hours), unit=HOURS)
+
+    def label(self) -> str:
+        """The line as a person names it: ``labour``, ``labour (travel)``, ``part FD-16``."""
+        if self.kind == "part":
+            return f"part {self.part_code}"
+        return f"labour ({self.activity})" if self.activity else "labour"
+
+
 class BillingTrigger(Model):
     """What a closed work order owes billing, in our terms: the order (its id and
     ``tracking_code``, our key for it) and its ``summary``, its customer as the store knows it
-    (None: it has none), when it closed, the minutes it spent in progress over all its
-    ``visits``, whether the first visit fixed it, and ``message_uuid``: the billing request's
-    idempotency key, the same however often the trigger is sent. Each billing system's map
-    makes its own request of it (``mappings.sap.billing``).
+    (None: it has none), when it closed, the minutes of labour over all its ``visits``,
+    whether the first visit fixed it, its ``lines`` (the labour and the parts, each a
+    ``BillingLine``), and ``message_uuid``: the billing request's idempotency key, the same
+    however often the trigger is sent. Each billing system's map makes its own request of it
+    (``mappings.sap.billing``).
 
-    Every field must be present (``summary`` and ``customer`` may be None); keys it does not
-    name are ignored, so a row may carry more than billing reads.
+    Every field must be present (``summary`` and ``customer`` may be None) but ``lines``: a
+    trigger written before orders had lines has none, and owes its ``labour_minutes`` only
+    (``billed``). Keys it does not name are ignored, so a row may carry more than billing
+    reads.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -431,6 +497,12 @@ class BillingTrigger(Model):
     visits: Annotated[int, Field(ge=0)]
     first_time_fix: bool
     message_uuid: UUID
+    lines: tuple[BillingLine, ...] = ()
+
+    def billed(self) -> tuple[BillingLine, ...]:
+        """The lines to bill: ``lines``, or for a trigger without any, its labour minutes as
+        one labour line."""
+        return self.lines or (BillingLine.labour(self.labour_minutes),)
 
 
 CertificationStatus = Literal["active", "suspended", "revoked"]

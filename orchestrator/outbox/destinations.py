@@ -4,11 +4,13 @@ batching as the remote allows; every refusal is an ``Outcome`` in the connectors
 
 - ``SalesforceJobs``: ``crm.work_order_completed`` as WorkOrder upserts by external id (an
   order raised in Salesforce: an update by its record id), in sObject Collections of 200,
-  then its parts as ProductConsumed upserts.
+  then its parts as ProductConsumed upserts (one per order and part code, the quantity every
+  use of the part added up).
 - ``SalesforceSkills``: ``crm.certification_updated`` as ServiceResource, Skill and
   ServiceResourceSkill upserts.
 - ``SAPBilling``: ``erp.billing_request`` as one ManageCustomerInvoiceRequestIn message per
-  trigger (the payload read as a ``BillingTrigger`` and mapped by ``mappings.sap.billing``),
+  trigger, an item per line: the labour, each part (the payload read as a ``BillingTrigger``
+  and mapped by ``mappings.sap.billing``),
   its ``BusinessDocumentBasicMessageHeader/UUID`` the row's derived UUID, the work order's
   tracking code its own reference (so a lost answer can be looked up).
 - ``FinanceWebhooks``: ``finance.billing_trigger`` as a Standard Webhooks delivery to its
@@ -41,7 +43,12 @@ from mappings.salesforce.outbound import (
     products_consumed_to_salesforce,
     work_order_to_salesforce,
 )
-from mappings.sap.billing import InvoiceRequest, invoice_request, read_trigger
+from mappings.sap.billing import (
+    DEFAULT_LABOUR_PRODUCT,
+    InvoiceRequest,
+    invoice_request,
+    read_trigger,
+)
 from orchestrator.outbox.relay import Message, Outcome
 from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
@@ -97,17 +104,18 @@ def _failed(exc: Exception, system: str) -> Outcome:
 
 class SAPBilling:
     """Billing requests into SAP, one message per trigger: the labour as hours of
-    ``labour_product`` (SAP's service product), the buyer the order's SAP customer
-    (``mappings.sap.billing``). ``sap`` is a connector, or a factory of them for ``workers``
-    threads. A payload that is not a billing trigger, or one SAP has no buyer for, is a dead
-    letter naming the field."""
+    ``labour_product`` (SAP's service product) and each part as its SAP material, quantity
+    and unit, the buyer the order's SAP customer (``mappings.sap.billing``). ``sap`` is a
+    connector, or a factory of them for ``workers`` threads. A payload that is not a billing
+    trigger, one SAP has no buyer for, or one with a part SAP has no material for, is a dead
+    letter naming the field (and the part): nothing of it is sent."""
 
     def __init__(
         self,
         sap: SAPConnector | Callable[[], SAPConnector],
         *,
         workers: int = 1,
-        labour_product: str = "S-FIELD-LABOUR",
+        labour_product: str = DEFAULT_LABOUR_PRODUCT,
         currency: str | None = None,
     ) -> None:
         self.each = _Each(sap, workers)
@@ -116,7 +124,8 @@ class SAPBilling:
     def request(self, message: Message) -> BillingRequest:
         """The row's billing request: its payload read as a ``BillingTrigger``, mapped, and
         handed to the connector's type (which checks SAP's limits: ``ValueError``).
-        ``MappingError`` when the payload is not a trigger or SAP has no buyer for it."""
+        ``MappingError`` when the payload is not a trigger, SAP has no buyer for it or a
+        part no material."""
         trigger = read_trigger(message.payload)
         mapped = invoice_request(
             trigger, labour_product=self.labour_product, currency=self.currency

@@ -2,14 +2,19 @@
 transaction, each a fact about the order (its payload) and its idempotency key.
 
 - ``crm.work_order_completed``: the completed job for the CRM (``mappings.canonical.
-  CompletedJob``: times, labour minutes, visits, first-time fix, technician by key, notes);
-  key ``crm.work_order_completed|<order id>|v<version>``: a later update of the order is a new
-  delivery, a repeat converges by external-id upsert.
-- ``erp.billing_request``: one billing request; key ``erp.billing_request|<order id>``, and the
+  CompletedJob``: times, labour minutes, visits, first-time fix, technician by key, every
+  note, the parts used); key ``crm.work_order_completed|<order id>|v<version>``: a later
+  update of the order is a new delivery, a repeat converges by external-id upsert.
+- ``erp.billing_request``: one billing request, the order's billing lines in it (labour and
+  parts, ``mappings.canonical.BillingLine``); key ``erp.billing_request|<order id>``, and the
   SAP message UUID derived from that key, so a repeat is the same message to SAP.
 - ``finance.billing_trigger``: the billing trigger each active finance subscription receives
-  as a signed webhook; key ``finance.billing_trigger|<order id>|<subscription id>``, which is
-  the ``webhook-id``.
+  as a signed webhook, its lines too; key ``finance.billing_trigger|<order id>|<subscription
+  id>``, which is the ``webhook-id``.
+
+What the order owes is what the field recorded: the labour lines the technician entered
+(work and travel), else its time in progress (``labour_minutes``); each part used, its uses
+added up (one line, one CRM record per part code); its notes, oldest first.
 
 - ``crm.certification_updated``: a technician's certification changed in the HR system (the
   sync wrote it): pushed to the CRM as ServiceResource, Skill and ServiceResourceSkill; key
@@ -24,11 +29,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
-from mappings.canonical import CompletedJob
+from mappings.canonical import BillingLine, CompletedJob, PartUsed
 from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
 
@@ -39,9 +45,12 @@ __all__ = [
     "ERP_BILLING",
     "EVENTS",
     "FINANCE_TRIGGER",
+    "NOTES_LIMIT",
+    "billing_lines",
     "enqueue_certifications",
     "enqueue_closed",
     "labour_minutes",
+    "notes_text",
 ]
 
 CRM_COMPLETED = "crm.work_order_completed"
@@ -51,11 +60,16 @@ FINANCE_TRIGGER = "finance.billing_trigger"
 EVENTS = (CRM_COMPLETED, ERP_BILLING, FINANCE_TRIGGER, CRM_CERTIFICATION)
 BILLING_NAMESPACE = uuid.UUID("6f1d3a52-8c1e-5b7a-9d0e-4b2f8a6c1e07")
 """uuid5 namespace of the SAP message UUIDs: the same key gives the same UUID, everywhere."""
+NOTES_LIMIT = 32_000
+"""Characters of notes a completed job carries at most (``CompletedJob.notes``)."""
 
 OUTBOX = models.table_of(models.OutboxMessage)
 
 _EVENTS = models.table_of(models.AuditEvent)
 _NOTES = models.table_of(models.Note)
+_PARTS = models.table_of(models.Part)
+_PART_USES = models.table_of(models.PartUse)
+_LABOUR = models.table_of(models.LabourLine)
 _SUBSCRIPTIONS = models.table_of(models.WebhookSubscription)
 _CERTIFICATIONS = models.table_of(models.Certification)
 _TECHNICIANS = models.table_of(models.Technician)
@@ -102,19 +116,96 @@ def _remote_id(ref: dict[str, Any] | None, system: str) -> str | None:
     return str(ref["external_id"]) if ref["external_id"] else None
 
 
-def _notes(uow: UnitOfWork, work_order_id: int) -> str | None:
+def notes_text(uow: UnitOfWork, work_order_id: int) -> str | None:
+    """Every note of the order, oldest first (when written, then when stored), one a line as
+    ``<kind>[ (<state>)]: text``: reasons, the completion account, remarks from the field.
+    Cut to ``NOTES_LIMIT`` characters, ending in an ellipsis, when longer; None when none."""
+    note = _NOTES.c
     rows = uow.connection().execute(
-        select(_NOTES.c.kind, _NOTES.c.text)
-        .where(_NOTES.c.work_order_id == work_order_id)
-        .order_by(_NOTES.c.id)
+        select(note.kind, note.state, note.text)
+        .where(note.work_order_id == work_order_id)
+        .order_by(func.coalesce(note.at, note.created_at), note.id)
     )
-    lines = [f"{kind}: {text}" for kind, text in rows]
-    return "\n".join(lines) or None
+    lines = [f"{kind}{f' ({state})' if state else ''}: {text}" for kind, state, text in rows]
+    text = "\n".join(lines)
+    if len(text) > NOTES_LIMIT:
+        text = text[: NOTES_LIMIT - 1] + "…"
+    return text or None
+
+
+def _labour(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> tuple[int, list[BillingLine]]:
+    """The order's labour, its minutes and its lines: one line per activity of the labour
+    lines entered (work, then travel; each summed to the second, then rounded to the
+    minute), or, when none were (or they add up to no time), one line of its time in
+    progress (``labour_minutes``)."""
+    labour = _LABOUR.c
+    rows = uow.connection().execute(
+        select(labour.activity, labour.start, labour.end)
+        .where(labour.work_order_id == wo.id)
+        .order_by(labour.start, labour.id)
+    )
+    seconds: dict[str, float] = {}
+    for activity, start, end in rows:
+        seconds[activity] = seconds.get(activity, 0.0) + max((end - start).total_seconds(), 0.0)
+    first = ("work", "travel")
+    ordered = sorted(seconds, key=lambda a: (first.index(a) if a in first else 2, a))
+    minutes = {a: m for a in ordered if (m := round(seconds[a] / 60)) > 0}
+    if minutes:
+        return sum(minutes.values()), [BillingLine.labour(m, a) for a, m in minutes.items()]
+    spent = labour_minutes(uow, wo.id, wo.completed_at or now)
+    return spent, [BillingLine.labour(spent)]
+
+
+def _parts(uow: UnitOfWork, work_order_id: int) -> list[BillingLine]:
+    """One line per part code used on the order, its uses added up (a part whose uses add
+    up to nothing is not owed), in the order of first use, with what the catalogue holds
+    for it."""
+    use, part = _PART_USES.c, _PARTS.c
+    rows = uow.connection().execute(
+        select(
+            use.part_code, use.quantity, part.name, part.unit, part.sap_product_id,
+            part.unit_price, part.currency,
+        )
+        .select_from(_PART_USES.outerjoin(_PARTS, part.code == use.part_code))
+        .where(use.work_order_id == work_order_id)
+        .order_by(use.at, use.id)
+    )  # fmt: skip
+    totals: dict[str, Decimal] = {}
+    catalogue: dict[str, Any] = {}
+    for row in rows:  # summed as decimals: 0.1 m and 0.2 m are 0.3 m
+        totals[row.part_code] = totals.get(row.part_code, Decimal(0)) + Decimal(str(row.quantity))
+        catalogue.setdefault(row.part_code, row)
+    return [
+        BillingLine(
+            kind="part", part_code=code, quantity=float(total), name=found.name,
+            unit=found.unit, sap_product_id=found.sap_product_id,
+            unit_price=found.unit_price, currency=found.currency,
+        )
+        for code, total in totals.items()
+        if total > 0 and (found := catalogue[code])
+    ]  # fmt: skip
+
+
+def billing_lines(
+    uow: UnitOfWork, wo: models.WorkOrder, now: datetime
+) -> tuple[int, list[BillingLine]]:
+    """What the order owes billing: its labour minutes, and its lines (its labour, then its
+    parts)."""
+    minutes, labour = _labour(uow, wo, now)
+    return minutes, [*labour, *_parts(uow, wo.id)]
+
+
+def _line_payload(line: BillingLine) -> dict[str, Any]:
+    """A line as the rows carry it: a labour line without the part's fields, a part line with
+    every one of them (None where the catalogue has none)."""
+    if line.kind == "labour":
+        return line.model_dump(mode="json", exclude_none=True)
+    return line.model_dump(mode="json", exclude={"activity"})
 
 
 def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list[str]:
     """Write the rows the order's closing owes, in the caller's transaction; their keys."""
-    minutes = labour_minutes(uow, wo.id, wo.completed_at or now)
+    minutes, lines = billing_lines(uow, wo, now)
     customer = _ref(uow, models.Customer, wo.customer_id)
     asset = _ref(uow, models.Asset, wo.asset_id)
     technician = _ref(uow, models.Technician, wo.technician_id)
@@ -135,7 +226,12 @@ def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list
         visits=max(wo.visits, 1),
         first_time_fix=wo.visits == 1,
         technician_key=technician_key,
-        notes=_notes(uow, wo.id),
+        notes=notes_text(uow, wo.id),
+        parts=[
+            PartUsed(code=line.part_code, quantity=line.quantity)
+            for line in lines
+            if line.kind == "part" and line.part_code is not None
+        ],
     )
     order = {
         "work_order_id": wo.id,
@@ -146,6 +242,7 @@ def enqueue_closed(uow: UnitOfWork, wo: models.WorkOrder, now: datetime) -> list
         "labour_minutes": minutes,
         "visits": wo.visits,
         "first_time_fix": wo.visits == 1,
+        "lines": [_line_payload(line) for line in lines],
     }
     billing_key = f"{ERP_BILLING}|{wo.id}"
     rows: list[tuple[str, str, dict[str, Any]]] = [

@@ -79,6 +79,50 @@ class InvoiceRequests:
         with self.lock:
             return copy.deepcopy(self.created)
 
+    def amend(
+        self,
+        document_id: str,
+        item_id: str,
+        *,
+        quantity: Any = None,
+        product_id: str | None = None,
+        unit: str | None = None,
+        remove: bool = False,
+    ) -> dict[str, Any]:
+        """Change one item (by its ``BaseBusinessTransactionDocumentItemID``) of the invoice
+        request for this base document, as a user does in SAP's billing work centre before
+        billing runs: its quantity, product or unit, or remove it. The request as it now
+        stands; ``KeyError`` for no such request or item, ``ValueError`` once it is
+        invoiced (SAP keeps an invoiced request as it was)."""
+        with self.lock:
+            found = [
+                r for r in self.created if r.get("BaseBusinessTransactionDocumentID") == document_id
+            ]
+            if not found:
+                raise KeyError(f"no invoice request for {document_id}")
+            request = found[-1]
+            if request["ID"] in self.invoiced:
+                raise ValueError(f"invoice request {request['ID']} is invoiced already")
+            items = request["Item"]
+            at = [
+                n
+                for n, item in enumerate(items)
+                if item.get("BaseBusinessTransactionDocumentItemID") == item_id
+            ]
+            if not at:
+                raise KeyError(f"invoice request {request['ID']} has no item {item_id}")
+            if remove:
+                del items[at[0]]
+            else:
+                item = items[at[0]]
+                if quantity is not None:
+                    item["Quantity"] = quantity
+                if product_id is not None:
+                    item["ProductID"] = product_id
+                if unit is not None:
+                    item["unitCode"] = item["QuantityTypeCode"] = unit
+            return copy.deepcopy(request)
+
     # --- billing: invoice requests become customer invoices ---------------------------------
 
     def bill(self, document_ids: list[str] | None = None) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,26 @@ class SAPSimulator(LoopbackSimulator, Controls):
         """Every customer invoice billing made, by ID, as ``QueryCustomerInvoiceIn`` answers
         it."""
         return self._desk.invoices.all_invoices()
+
+    def amend_request(
+        self,
+        document_id: str,
+        item_id: str,
+        *,
+        quantity: Decimal | None = None,
+        product_id: str | None = None,
+        unit: str | None = None,
+        remove: bool = False,
+    ) -> dict[str, Any]:
+        """Edit the invoice request for this base document before billing runs, as an SAP
+        user may: one item (``item_id``: ``10``, ``20``, ... in the order sent) gets another
+        ``quantity``, ``product_id`` or ``unit``, or is removed. The invoice ``bill`` makes of
+        it then differs from what was requested. The request as it now stands; ``KeyError``
+        for no such request or item, ``ValueError`` once it is invoiced."""
+        return self._desk.invoices.amend(
+            document_id, item_id, quantity=quantity, product_id=product_id, unit=unit,
+            remove=remove,
+        )  # fmt: skip
 
     def requests_by_uuid(self, message_uuid: str) -> list[dict[str, Any]]:
         """The ledger's entries for the messages carrying this

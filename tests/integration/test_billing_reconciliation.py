@@ -107,7 +107,8 @@ def test_reconciliation_lists_what_is_missing_on_either_side_first(
     assert report["read_back"] is True and report["total"] == report["shown"] == 8
     assert report["summary"] == {
         "missing_trigger": 1, "dead": 2, "unknown_invoice": 1, "delivered_not_invoiced": 1,
-        "pending": 1, "delivered": 0, "invoiced": 2, "orders": 7, "problems": 5,
+        "line_mismatch": 0, "pending": 1, "delivered": 0, "invoiced": 2, "orders": 7,
+        "problems": 5,
     }  # fmt: skip
     by_code = {e["tracking_code"]: e for e in report["orders"]}
     missing = by_code[codes["missing"]]
@@ -124,6 +125,7 @@ def test_reconciliation_lists_what_is_missing_on_either_side_first(
     assert erp["remote_id"] == requests[codes["inv1"]]["UUID"], "SAP's document id"
     assert invoiced["invoice"]["id"] == sap_invoices[codes["inv1"]]["ID"]
     assert invoiced["invoice"]["request_ids"] == [requests[codes["inv1"]]["ID"]]
+    assert invoiced["mismatches"] == [], "SAP invoiced what the order owed"
     assert invoiced["closed_at"] is not None and invoiced["work_order_id"] == ids["inv1"]
     unknown = by_code[NOT_OURS]
     assert unknown["work_order_id"] is None and unknown["invoice"]["document_id"] == NOT_OURS

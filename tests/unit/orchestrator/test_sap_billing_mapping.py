@@ -191,3 +191,110 @@ def test_a_payload_that_is_not_a_trigger_is_a_dead_letter_naming_the_field() -> 
     )
     assert "customer: the order's customer (none) is not an SAP customer" in str(foreign.error)
     assert sap.api_calls == 0, "nothing was sent"
+
+
+# -- lines: the labour and the parts a closed order owes ----------------------------------------
+
+PART = {
+    "kind": "part", "part_code": "FD-16", "name": "Filter Drier FD-16", "sap_product_id": "P-FD16",
+    "quantity": 3.0, "unit": "EA", "unit_price": 48.9, "currency": "EUR",
+}  # fmt: skip
+PIPE = {
+    "kind": "part", "part_code": "CU-15", "name": "Copper pipe 15 mm, half-hard, in 5 m lengths",
+    "sap_product_id": "P-CU15", "quantity": 2.5, "unit": "M", "unit_price": None,
+    "currency": None,
+}  # fmt: skip
+LINES = [
+    {"kind": "labour", "activity": "work", "quantity": 1.75, "unit": "HUR"},
+    {"kind": "labour", "activity": "travel", "quantity": 0.5, "unit": "HUR"},
+    PART,
+    PIPE,
+]
+
+
+def test_a_trigger_with_lines_bills_an_item_per_line_in_its_units() -> None:
+    mapped = invoice_request(read_trigger(payload(lines=LINES)), labour_product="S-FIELD-LABOUR")
+    assert mapped.items == (
+        InvoiceLine("S-FIELD-LABOUR", "Field service labour", Decimal("1.75"), "HUR"),
+        InvoiceLine("S-FIELD-LABOUR", "Field service travel", Decimal("0.5"), "HUR"),
+        InvoiceLine("P-FD16", "Filter Drier FD-16", Decimal("3.0"), "EA"),
+        InvoiceLine("P-CU15", "Copper pipe 15 mm, half-hard, in 5 m len", Decimal("2.5"), "M"),
+    )  # the description cut to SAP's 40 characters, the labour minutes not billed twice
+
+
+def test_a_trigger_written_before_lines_bills_its_labour_minutes_only() -> None:
+    old = read_trigger(payload())
+    assert old.lines == ()
+    (line,) = invoice_request(old, labour_product="L").items
+    assert (line.product_id, line.quantity, line.unit) == ("L", Decimal("1.58"), "HUR")
+
+
+@pytest.mark.parametrize(
+    ("part", "field", "why"),
+    [
+        (
+            {"sap_product_id": None},
+            "sap_product_id",
+            "has no sap_product_id in the parts catalogue",
+        ),
+        ({"sap_product_id": "P" * 41}, "sap_product_id", "longer than SAP's 40 characters"),
+        ({"unit": None}, "unit", "has no unit in the parts catalogue"),
+    ],
+)
+def test_a_part_sap_cannot_bill_refuses_the_whole_trigger_naming_it(
+    part: dict[str, Any], field: str, why: str
+) -> None:
+    lines = [LINES[0], PIPE, PART | part]
+    with pytest.raises(MappingError) as caught:
+        invoice_request(read_trigger(payload(lines=lines)), labour_product="L")
+    error = caught.value
+    assert (error.field, error.external_id) == (f"lines[2].{field}", "WO-2026-000417")
+    assert error.reason.startswith("part FD-16 ") and why in error.reason
+    assert error.reason.endswith("so SAP cannot bill it")
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        ({"kind": "part", "quantity": 1, "unit": "EA"}, "lines.0", "names its part_code"),
+        ({"kind": "labour", "quantity": 1, "unit": "EA"}, "lines.0", "unit HUR"),
+        (PART | {"quantity": 0}, "lines.0.quantity", "greater than 0"),
+        (PART | {"unit": "each"}, "lines.0.unit", "pattern"),
+        (PART | {"kind": "fee"}, "lines.0.kind", "'labour' or 'part'"),
+    ],
+)
+def test_a_line_that_does_not_validate_is_named(
+    line: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(MappingError) as caught:
+        read_trigger(payload(lines=[line]))
+    assert caught.value.field == field and reason in caught.value.reason
+
+
+def test_the_destination_sends_every_line_and_refuses_a_part_without_material_unsent(
+    mocked: responses.RequestsMock, soap: SoapService
+) -> None:
+    add_xml(mocked, confirmation(soap))
+    sap = connector()
+    billing = SAPBilling(sap, labour_product="S-FIELD-LABOUR")
+    (outcome,) = billing.deliver([row(payload(lines=LINES))])
+    assert outcome.delivered
+    (request,) = sent(soap, mocked.calls[0]).CustomerInvoiceRequest
+    assert [
+        (i.BaseBusinessTransactionDocumentItemID, i.Product.InternalID._value_1,
+         i.Quantity._value_1, i.Quantity.unitCode, i.QuantityTypeCode._value_1)
+        for i in request.Item
+    ] == [
+        ("10", "S-FIELD-LABOUR", Decimal("1.75"), "HUR", "HUR"),
+        ("20", "S-FIELD-LABOUR", Decimal("0.5"), "HUR", "HUR"),
+        ("30", "P-FD16", Decimal("3.0"), "EA", "EA"),
+        ("40", "P-CU15", Decimal("2.5"), "M", "M"),
+    ]  # fmt: skip
+    calls = sap.api_calls
+    (refused,) = billing.deliver([row(payload(lines=[LINES[0], PART | {"sap_product_id": None}]))])
+    assert isinstance(refused.error, Permanent)
+    assert str(refused.error) == (
+        f"sap: {KEY}: sap billing_trigger WO-2026-000417: lines[1].sap_product_id: part FD-16 "
+        "has no sap_product_id in the parts catalogue, so SAP cannot bill it"
+    )
+    assert sap.api_calls == calls, "nothing of it was sent: never part of a bill"
