@@ -2,7 +2,13 @@
 territories, parts.
 
 One generic set of handlers driven by ``KINDS``: each kind names its canonical model
-(``mappings.canonical``), its table, and the foreign keys that must point at a row.
+(``mappings.canonical``), its table, the foreign keys that must point at a row, and who
+writes and reads it.
+
+The office reads every kind. A technician reads what their day needs and no more: the
+parts catalogue and the work types (checklist labels) whole; one site, asset, customer or
+contact by id when an order assigned to them names it (any other does not exist for them:
+404); their own technician record (their van's stock); the lists of those, never.
 
 A kind a sync keeps (its table has ``remote_stamp`` and ``deleted_at``) shows both; a row
 deleted at its source (a tombstone) is left out of lists unless asked for, still read by
@@ -17,14 +23,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from mappings import canonical
-from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, VersionMismatch
+from orchestrator.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    VersionMismatch,
+    invalid,
+)
+from orchestrator.domain.lifecycle import Actor, Role
 from orchestrator.store import models
 from orchestrator.store.pagination import decode_cursor, encode_cursor
 from orchestrator.store.uow import UnitOfWork
+
+OFFICE_WRITERS = frozenset({Role.ADMIN, Role.DISPATCHER})
+OFFICE_READERS = frozenset({Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR, Role.INTEGRATION})
 
 
 @dataclass(frozen=True)
@@ -36,11 +52,28 @@ class Kind:
     refs: Mapping[str, type[models.Base]] = field(default_factory=dict)
     read_only: bool = False
     """Written only by a sync: no POST or PATCH."""
+    writers: frozenset[Role] = OFFICE_WRITERS
+    """Who creates and changes one."""
+    readers: frozenset[Role] = OFFICE_READERS
+    """Who reads them all: the list, and each by id."""
+    assigned_by: str | None = None
+    """The work order's column that names one (``site_id``): a technician reads, by id, one
+    that an order assigned to them names, and no other."""
+    own: bool = False
+    """A technician reads, by id, their own (the technicians kind), and no other."""
 
     @property
     def synced(self) -> bool:
         """Rows a sync keeps: their remote stamp and tombstone are shown."""
         return issubclass(self.table, models.Synced)
+
+    @property
+    def one_readers(self) -> frozenset[Role]:
+        """Who may ask for one by id: those who read them all, and technicians where some
+        are theirs to read (``check_reads`` then decides which)."""
+        if Role.TECHNICIAN not in self.readers and (self.assigned_by or self.own):
+            return self.readers | {Role.TECHNICIAN}
+        return self.readers
 
 
 class Site(canonical.Site):
@@ -62,15 +95,29 @@ KINDS: dict[str, Kind] = {
             models.Territory,
             {"division_id": models.Division},
         ),
-        Kind("customers", "customer", canonical.Customer, models.Customer),
+        Kind(
+            "customers",
+            "customer",
+            canonical.Customer,
+            models.Customer,
+            assigned_by="customer_id",
+        ),
         Kind(
             "sites",
             "site",
             Site,
             models.Site,
             {"customer_id": models.Customer, "territory_id": models.Territory},
+            assigned_by="site_id",
         ),
-        Kind("assets", "asset", canonical.Asset, models.Asset, {"site_id": models.Site}),
+        Kind(
+            "assets",
+            "asset",
+            canonical.Asset,
+            models.Asset,
+            {"site_id": models.Site},
+            assigned_by="asset_id",
+        ),
         Kind(
             "contacts",
             "contact",
@@ -78,6 +125,7 @@ KINDS: dict[str, Kind] = {
             models.Contact,
             {"customer_id": models.Customer},
             read_only=True,
+            assigned_by="contact_id",
         ),
         Kind(
             "technicians",
@@ -85,9 +133,23 @@ KINDS: dict[str, Kind] = {
             canonical.Technician,
             models.Technician,
             {"territory_id": models.Territory},
+            own=True,
         ),
-        Kind("work-types", "work type", canonical.WorkType, models.WorkType),
-        Kind("parts", "part", canonical.Part, models.Part),
+        Kind(
+            "work-types",
+            "work type",
+            canonical.WorkType,
+            models.WorkType,
+            readers=OFFICE_READERS | {Role.TECHNICIAN},
+        ),
+        Kind(
+            "parts",
+            "part",
+            canonical.Part,
+            models.Part,
+            writers=frozenset({Role.ADMIN}),
+            readers=OFFICE_READERS | {Role.TECHNICIAN},
+        ),
     )
 }
 
@@ -226,7 +288,44 @@ def _load(uow: UnitOfWork, kind: Kind, ident: int) -> Any:
     return row
 
 
-def get(uow: UnitOfWork, kind: Kind, ident: int) -> dict[str, Any]:
+_ORDERS = models.table_of(models.WorkOrder)
+
+
+@functools.cache
+def _assigned(column: str) -> Select[Any]:
+    """Whether an order assigned to ``technician`` names ``ident`` in ``column``: one row or
+    none, found by the orders' technician index."""
+    return (
+        select(_ORDERS.c.id)
+        .where(_ORDERS.c.technician_id == bindparam("technician"))
+        .where(_ORDERS.c[column] == bindparam("ident"))
+        .limit(1)
+    )
+
+
+def check_reads(uow: UnitOfWork, kind: Kind, ident: int, actor: Actor) -> None:
+    """``NotFound`` unless ``actor`` may read the one ``ident`` names: anyone of
+    ``kind.readers`` may; a technician, their own record, or one that an order assigned to
+    them names (one indexed query). Whether the row exists is the caller's to find out."""
+    if actor.role in kind.readers:
+        return
+    tech = actor.technician_id
+    if actor.role is Role.TECHNICIAN and tech is not None:
+        if kind.own and ident == tech:
+            return
+        if kind.assigned_by is not None:
+            found = uow.connection().execute(
+                _assigned(kind.assigned_by), {"technician": tech, "ident": ident}
+            )
+            if found.first() is not None:
+                return
+    raise NotFound(kind.singular, ident)
+
+
+def get(uow: UnitOfWork, kind: Kind, ident: int, actor: Actor | None = None) -> dict[str, Any]:
+    """One by id; for ``actor`` only if they may read it (``check_reads``)."""
+    if actor is not None:
+        check_reads(uow, kind, ident, actor)
     return to_public(kind, _load(uow, kind, ident))
 
 
@@ -286,3 +385,46 @@ def list_page(
     rows = list(uow.session.scalars(query))
     next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit else None
     return {"items": [to_public(kind, r) for r in rows], "next_cursor": next_cursor}
+
+
+_READINGS = models.table_of(models.Reading)
+_READING_FIELDS = ("id", "measure", "value", "unit", "at", "work_order_id", "technician_id",
+                   "recorded_at")  # fmt: skip
+_ASSET_ID = select(models.Asset.id).where(models.Asset.id == bindparam("id"))
+
+
+def readings_page(
+    uow: UnitOfWork,
+    asset_id: int,
+    actor: Actor,
+    *,
+    measure: str | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """An asset's meter readings, newest first (by when taken, then by id), those of one
+    ``measure`` if given; for whoever may read the asset (``check_reads``). The cursor is the
+    last reading shown, which must be one of this asset's."""
+    check_reads(uow, KINDS["assets"], asset_id, actor)
+    if uow.connection().execute(_ASSET_ID, {"id": asset_id}).first() is None:
+        raise NotFound("asset", asset_id)
+    table = _READINGS.c
+    query = select(*(table[name] for name in _READING_FIELDS)).where(table.asset_id == asset_id)
+    if measure is not None:
+        query = query.where(table.measure == measure)
+    after = decode_cursor(cursor)
+    if after:
+        last_at = (
+            uow.connection()
+            .execute(select(table.at).where(table.id == after, table.asset_id == asset_id))
+            .scalar()
+        )
+        if last_at is None:
+            raise invalid("cursor", "not a cursor of this asset's readings")
+        query = query.where(or_(table.at < last_at, and_(table.at == last_at, table.id < after)))
+    query = query.order_by(table.at.desc(), table.id.desc()).limit(limit)
+    rows = uow.connection().execute(query).all()
+    return {
+        "items": [dict(row._mapping) for row in rows],
+        "next_cursor": encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    }

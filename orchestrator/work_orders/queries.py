@@ -27,14 +27,42 @@ _READ = select(ORDERS, models.Site.time_zone.label("site_time_zone")).outerjoin(
     models.Site, models.Site.id == ORDERS.c.site_id
 )
 """Orders with their site's time zone, as plain rows: reads need no ORM objects."""
-_READ_ONE = _READ.where(ORDERS.c.id == bindparam("id"))
+_REQUESTS = models.table_of(models.ServiceRequest)
+_READ_ONE = (
+    _READ.add_columns(
+        _REQUESTS.c.id.label("request_id"),
+        _REQUESTS.c.contact_name.label("request_name"),
+        _REQUESTS.c.contact_phone.label("request_phone"),
+        _REQUESTS.c.contact_email.label("request_email"),
+        _REQUESTS.c.address.label("request_address"),
+    )
+    .outerjoin(_REQUESTS, _REQUESTS.c.work_order_id == ORDERS.c.id)
+    .where(ORDERS.c.id == bindparam("id"))
+)
+"""One order, with the contact details of the service request it came from (if any)."""
+
+CALLS_BACK = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
+"""Who sees the requester's contact details on an order: the office, who call back."""
 
 
 def get(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
+    """One order as ``actor`` may see it; for the office, with the requester's contact
+    details (``requester_contact``: None for the other roles, and when no service request
+    made the order). Only here: lists stay one row per order, with nothing joined."""
     row = uow.connection().execute(_READ_ONE, {"id": ident}).first()
     if row is None or not visible(actor, row):
         raise NotFound("work order", ident)
-    return to_public(row, row.site_time_zone, actor)
+    out = to_public(row, row.site_time_zone, actor)
+    contact = None
+    if actor.role in CALLS_BACK and row.request_id is not None:
+        contact = {
+            "name": row.request_name,
+            "phone": row.request_phone,
+            "email": row.request_email,
+            "address": row.request_address,
+        }
+    out["requester_contact"] = contact
+    return out
 
 
 @dataclass(frozen=True)

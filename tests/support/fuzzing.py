@@ -108,6 +108,8 @@ def api_world(templates: Templates, tmp: Path, **settings: Any) -> Iterator[ApiW
             }
             asset = {"serial": "P-3", "site_id": world.site_id, "name": "Pump 3"}
             placed = api.call("POST", "/api/v1/assets", world.dispatcher, json=asset, expect=201)
+            part = {"code": "FD-16", "name": "Filter drier", "unit": "EA"}
+            stocked = api.call("POST", "/api/v1/parts", world.admin, json=part, expect=201)
             order = {"summary": "Pump 3 vibrates", "site_id": world.site_id}
             made = api.call("POST", "/api/v1/work-orders", world.dispatcher, json=order, expect=201)
             request = {"description": "Street light out on Elm St"}
@@ -126,6 +128,7 @@ def api_world(templates: Templates, tmp: Path, **settings: Any) -> Iterator[ApiW
                 "assets": placed.json()["id"],
                 "technicians": world.technician_id,
                 "work-types": world.work_type_id,
+                "parts": stocked.json()["id"],
             }
             code = requested.json()["tracking_code"]
             yield ApiWorld(client, container, tokens, schema, ids, code)
