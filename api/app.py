@@ -21,15 +21,20 @@ from api.request_ids import RequestIdMiddleware
 from api.routers import (
     audit,
     billing,
+    me,
+    ops,
     outbox,
     plans,
     public,
     reference,
     schedule,
     sync,
+    uploads,
     work_orders,
 )
 from orchestrator.access import idempotency
+from orchestrator.field import packet
+from orchestrator.field import uploads as resumable
 from orchestrator.runtime import metrics
 from orchestrator.runtime.bootstrap import Container, bootstrap
 from orchestrator.runtime.settings import Settings
@@ -53,6 +58,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     def purge() -> None:
         with container.new_uow() as uow:
             idempotency.purge_expired(uow, container.settings.idempotency_ttl_hours)
+        with container.new_uow() as uow:
+            packet.prune_changes(uow, container.settings.change_feed_days)
+        with container.new_uow() as uow:
+            resumable.purge_expired(uow, container.attachments)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +116,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         *sync.routers,
         *outbox.routers,
         *billing.routers,
+        ops.router,
+        me.router,
+        uploads.router,
         public.v1,
     ):
         v1.routes.extend(router.routes)

@@ -69,6 +69,19 @@ def takes_form(dependant: Dependant) -> bool:
     return any(isinstance(field.field_info, params.Form) for field in fields)
 
 
+async def raw_upload() -> None:
+    """Marks a route whose body is a file's bytes as sent (tus's ``PATCH``), read by the route
+    from the request's stream: neither JSON nor a form, it is held to the upload limit
+    (``api.gate``)."""
+
+
+RawUpload = Depends(raw_upload)
+
+
+def takes_raw_upload(dependant: Dependant) -> bool:
+    return raw_upload in {sub.call for sub in walk(dependant)}
+
+
 def token_kind(dependant: Dependant) -> str | None:
     """Whether a route takes a token: "required" when it needs the caller, "optional" when
     it asks who calls but serves anyone, None when it does not ask."""

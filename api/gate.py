@@ -7,7 +7,8 @@ route's dependencies would: the bearer token's signature and expiry (401), the r
 (403, ``api.deps.allow``) and the rate limit (429, ``api.ratelimit.limited``). Then it
 counts the body as it streams in and stops it at the route's limit with 413, whatever the
 framing (``Content-Length`` or chunked): ``FIELDBRIDGE_MAX_JSON_BYTES`` for a JSON body,
-``FIELDBRIDGE_MAX_UPLOAD_MB`` (and room for the multipart framing) for an upload's form.
+``FIELDBRIDGE_MAX_UPLOAD_MB`` (and room for the multipart framing) for an upload's form,
+and the same limit for a file's bytes sent as they are (``api.deps.raw_upload``: tus's PATCH).
 
 Why not Starlette's ``RequestBodyLimitMiddleware`` (or FastAPI's ``max_body_size``): its 413
 is plain text rather than a problem, and its application-wide limit applies before routing,
@@ -16,7 +17,9 @@ would be held to the JSON limit.
 
 What the dependencies find again (the caller, the rate limit already counted) they take
 from the request's state, so nothing is checked or counted twice. Whether the token has been
-revoked is not known here (that takes the database): ``api.deps`` checks it for every route.
+revoked takes the database: ``api.deps`` checks it for every route that gets past the gate,
+and the gate itself only for a request it refuses (``deps.confirm_token``), so that a revoked
+token is refused as revoked (401), never with a 403 its role would have earned.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,6 +78,8 @@ class Gate:
         if deps.takes_form(route.dependant):
             limit = settings.max_upload_bytes + MULTIPART_FRAMING_BYTES
             setting = "FIELDBRIDGE_MAX_UPLOAD_MB"
+        elif deps.takes_raw_upload(route.dependant):  # a file's bytes, nothing around them
+            limit, setting = settings.max_upload_bytes, "FIELDBRIDGE_MAX_UPLOAD_MB"
         else:
             limit, setting = settings.max_json_bytes, "FIELDBRIDGE_MAX_JSON_BYTES"
         return cls(
@@ -121,7 +127,12 @@ class GateMiddleware:
                 scope, Headers(scope=scope), container.secret_key, application.state.rate_limits
             )
         except (FieldbridgeError, ApiProblem, BodyTooLarge) as exc:
-            await answer(exc, scope)(scope, receive, send)
+            refusal: FieldbridgeError | ApiProblem | BodyTooLarge = exc
+            try:  # a revoked token is refused as revoked (401), whatever else it asks
+                await deps.confirm_token(Request(scope))
+            except Unauthorized as revoked:
+                refusal = revoked
+            await answer(refusal, scope)(scope, receive, send)
             return
         started = False
         received = 0

@@ -14,6 +14,7 @@ takes. Plain ASGI, so it costs a look at each answer's headers.
 - ``OPTIONS`` is answered 204 with every method the path takes, and a 405's ``Allow`` is made
   whole the same way: FastAPI makes a route per method, and Starlette's own answer names
   only the methods of the first route whose path matches (a GET, never the PATCH beside it).
+  A path with an ``OPTIONS`` route of its own (``/api/v1/uploads``: tus) is answered by it.
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ def allowed_methods(scope: Scope) -> str | None:
     return ", ".join(sorted(methods, key=lambda method: (order.get(method, 99), method)))
 
 
+def _answers_options(scope: Scope) -> bool:
+    """Whether a route of the path answers ``OPTIONS`` itself (tus's upload endpoint tells
+    its protocol there): it gets the request."""
+    return any(
+        route.methods and "OPTIONS" in route.methods and route.matches(scope)[0] is Match.FULL
+        for route in iter_route_contexts(scope["app"].router.routes)
+    )
+
+
 class BrowserHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -108,7 +118,7 @@ class BrowserHeadersMiddleware:
                 _protect(scope, message)
             await send(message)
 
-        if scope["method"] == "OPTIONS":
+        if scope["method"] == "OPTIONS" and not _answers_options(scope):
             allow = allowed_methods(scope)
             if allow is not None:
                 await Response(status_code=204, headers={"Allow": allow})(scope, receive, answer)

@@ -96,6 +96,24 @@ class Page(Wire):
     next_cursor: str | None = None
 
 
+class ReadingPublic(Wire):
+    """A meter reading on an asset: taken at ``at`` (the device's clock), stored at
+    ``recorded_at``, on the order it was taken during (null: taken otherwise)."""
+
+    id: int
+    measure: str
+    value: float
+    unit: str
+    at: datetime
+    work_order_id: int | None
+    technician_id: int | None
+    recorded_at: datetime
+
+
+class ReadingPage(Page):
+    items: list[ReadingPublic]
+
+
 class Position(Wire):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -116,6 +134,12 @@ class TransitionIn(Wire):
     )
     window_end: datetime | None = None
     position: Position | None = None
+    resolution_code: canonical.Code | None = Field(
+        default=None, description="completing: one of the work type's resolution_codes"
+    )
+    resolution_note: Reason | None = Field(
+        default=None, description="completing: what was done, in the technician's words"
+    )
 
 
 # What an edit may name: the canonical order's fields less where it came from, which is
@@ -130,6 +154,16 @@ class LocalWindow(Wire):
     start: str
     end: str
     time_zone: str
+
+
+class RequesterContact(Wire):
+    """The requester's contact details as their service request gave them (each may be
+    missing): for the office, to call back."""
+
+    name: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
 
 
 class WorkOrderPublic(Wire):
@@ -161,6 +195,12 @@ class WorkOrderPublic(Wire):
     status_changed_at: datetime
     completed_at: datetime | None
     closed_at: datetime | None
+    requester_contact: RequesterContact | None = Field(
+        default=None,
+        description="who to call back, from the service request the order came from: shown "
+        "by GET /work-orders/{ident} to a dispatcher, supervisor or admin; null for the other "
+        "roles, in lists and in the answers to changes, and when no service request made it",
+    )
 
 
 class WorkOrderPage(Page):
@@ -174,12 +214,19 @@ class ChecklistIn(Wire):
 class AttachmentPublic(Wire):
     id: int
     work_order_id: int
+    attachment_id: str | None = Field(
+        default=None, description="the id the device gave the upload (a UUID); null if none"
+    )
     kind: str
     sha256: str
     content_type: str
     size_bytes: int
     created_at: datetime
-    work_order_version: int | None = None
+    work_order_version: int | None = Field(
+        default=None,
+        description="the order's version after an upload without attachment_id (its new ETag); "
+        "null for one with attachment_id, which changes no version",
+    )
 
 
 class AuditEventPublic(BaseModel):
@@ -474,18 +521,32 @@ class BillingInvoice(Wire):
     request_ids: list[str] = Field(description="SAP's ids of the billing requests it was made of")
 
 
+class LineMismatch(Wire):
+    line: str = Field(description="the order's line(s) of this product, or SAP's item not owed")
+    product_id: str = Field(description="SAP's product")
+    owed: str | None = Field(description="quantity and unit owed (`3 EA`); None: not owed")
+    invoiced: str | None = Field(description="quantity and unit invoiced; None: missing")
+    why: str = Field(
+        description="missing from the invoice, another unit, another quantity or not owed"
+    )
+
+
 class ReconciledOrder(Wire):
     work_order_id: int | None = Field(description="None for an invoice naming no order of ours")
     tracking_code: str
     closed_at: datetime | None
     customer: BillingCustomer | None
     status: str = Field(
-        description="missing_trigger, dead, unknown_invoice, delivered_not_invoiced (problems), "
-        "pending, delivered or invoiced"
+        description="missing_trigger, dead, unknown_invoice, delivered_not_invoiced, "
+        "line_mismatch (problems), pending, delivered or invoiced"
     )
     problem: bool = Field(description="something is missing on either side")
     triggers: list[BillingTriggerRow] = Field(description="the ERP billing row first")
     invoice: BillingInvoice | None = Field(description="SAP's invoice, where read back")
+    mismatches: list[LineMismatch] = Field(
+        default_factory=list,
+        description="where read back: how the invoice's lines differ from what was owed",
+    )
 
 
 class ClosedPeriod(Wire):
@@ -502,3 +563,191 @@ class BillingReconciliation(Wire):
     read_back: bool = Field(description="whether SAP's invoices were read back (never over HTTP)")
     period: ClosedPeriod
     orders: list[ReconciledOrder]
+
+
+# --- an order's notes and facts, the technician's day and its changes (/me) -------------------
+
+
+class NotePublic(Wire):
+    """A note on an order: ``reason`` (why a move was made: ``state`` is the state it moved
+    to), ``completion`` (the technician's account of the job) or ``note`` (a remark from the
+    field); who wrote it, when (``at``: the device's clock for one written offline) and when
+    it was stored (``created_at``)."""
+
+    id: int
+    kind: str
+    state: str | None
+    text: str
+    author: str | None
+    author_role: str | None
+    at: datetime | None
+    created_at: datetime
+
+
+class FieldAttachment(Wire):
+    """An attachment's metadata (its content: ``GET .../attachments/{id}/content``)."""
+
+    id: int
+    attachment_id: str | None = Field(description="the id the device gave it (a UUID), if any")
+    kind: str
+    sha256: str
+    content_type: str
+    size_bytes: int
+    created_at: datetime
+
+
+class PartUsePublic(Wire):
+    id: int
+    part_code: str
+    quantity: float
+    from_van: bool
+    off_van: bool = Field(description="not from the van, or more than the van held")
+    at: datetime
+    op_id: str | None = Field(description="the device op that recorded it; null from the office")
+
+
+class LabourLinePublic(Wire):
+    id: int
+    activity: str = Field(description="travel or work")
+    start: datetime
+    end: datetime
+    at: datetime
+
+
+class OrderReading(Wire):
+    """A meter reading taken during the order."""
+
+    id: int
+    asset_id: int
+    measure: str
+    value: float
+    unit: str
+    at: datetime
+
+
+class LateFact(Wire):
+    """What a device sent after the order was closed or cancelled: kept and shown, never
+    applied."""
+
+    op_id: str
+    kind: str | None
+    at: datetime | None
+    payload: dict[str, Any] = Field(description="the op's own fields, without its envelope")
+
+
+class PacketSite(Wire):
+    id: int
+    name: str
+    address: str
+    latitude: float
+    longitude: float
+    time_zone: str
+    access_notes: str | None
+
+
+class PacketCustomer(Wire):
+    id: int
+    name: str
+    phone: str | None
+
+
+class PacketContact(Wire):
+    id: int
+    first_name: str | None
+    last_name: str
+    phone: str | None
+    email: str | None
+
+
+class HistoryPart(Wire):
+    part_code: str
+    quantity: float = Field(description="the quantities used of this part on the order, summed")
+
+
+class AssetHistoryEntry(Wire):
+    """One of the asset's closed orders."""
+
+    tracking_code: str
+    closed_at: datetime | None
+    summary: str
+    first_time_fix: bool = Field(description="done in one visit")
+    parts_used: list[HistoryPart]
+
+
+class PacketAsset(Wire):
+    id: int
+    serial: str
+    model: str | None
+    name: str | None
+    history: list[AssetHistoryEntry] = Field(description="its last 10 closed orders, newest first")
+
+
+class PacketChecklistItem(Wire):
+    code: str
+    label: str
+    required: bool
+
+
+class PacketWorkType(Wire):
+    id: int
+    code: str
+    name: str
+    checklist: list[PacketChecklistItem]
+    min_photos: int
+    signature_required: bool
+    resolution_codes: list[str] = Field(description="the codes a completion names (one of them)")
+    parts: dict[str, int] = Field(description="the parts a job of this type takes, by code")
+
+
+class PacketOrder(WorkOrderPublic):
+    """An order as the technician's day shows it: the order as the API shows it, with the
+    records it names and the facts recorded on it so far."""
+
+    site: PacketSite | None
+    customer: PacketCustomer | None
+    contact: PacketContact | None
+    asset: PacketAsset | None
+    work_type: PacketWorkType | None
+    notes: list[NotePublic] = Field(description="oldest first")
+    attachments: list[FieldAttachment]
+    parts_used: list[PartUsePublic]
+    labour: list[LabourLinePublic]
+    readings: list[OrderReading]
+    late_facts: list[LateFact]
+
+
+class PacketTechnician(Wire):
+    id: int
+    name: str
+    time_zone: str
+
+
+PartPublic = REFERENCE_SCHEMAS["parts"][2]
+"""A part of the catalogue as ``GET /parts`` shows it."""
+
+
+class DayPacket(Wire):
+    """Everything a technician's day needs offline."""
+
+    technician: PacketTechnician
+    date: dt.date = Field(description="the day, in the technician's time zone")
+    sync_token: str = Field(description="for GET /me/changes: what changed after this read")
+    orders: list[PacketOrder] = Field(
+        description="the orders assigned to the technician whose window overlaps the day, and "
+        "those of theirs in progress or on hold, by window start"
+    )
+    van_stock: dict[str, float] = Field(description="what the van carries, by part code")
+    parts: list[PartPublic] = Field(  # type: ignore[valid-type]
+        description="the catalogue's entries of the parts on the van or taken by the day's "
+        "work types"
+    )
+
+
+class ChangesPacket(Wire):
+    """What changed for the technician since a sync token."""
+
+    sync_token: str = Field(description="the token to ask with next (the same if none changed)")
+    orders: list[PacketOrder] = Field(
+        description="orders changed or newly assigned that are theirs, in full, by window start"
+    )
+    removed: list[int] = Field(description="ids of orders changed that are no longer theirs")

@@ -64,52 +64,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import math
-import multiprocessing as mp
-import os
-import random
-import secrets
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stores import (
-    PG_HOST,
-    PG_PORT,
-    parse_backends,
-    parser_for,
-    postgres_answers,
-    postgres_database,
+from bench.load import (
+    Client,
+    Send,
+    Server,
+    console,
+    machine_busy,
+    rounded_ms,
+    run_figures,
+    run_load,
+    run_main,
+    running_server,
+    say_outcome,
+    usage_figures,
+    warn_if_busy,
 )
+from bench.stores import parse_backends, parse_phases, parser_for
 
 PHASES = ("reads", "creates", "replays")
 REPLAYED = "idempotent-replayed"
-REQUEST_TIMEOUT_S = 10  # an answer slower than this counts as an error (TimeoutError)
-GRACE_S = 3  # after a phase, requests still in flight this long are cancelled (errors)
-BUSY_WARNING = 0.2  # warn when other processes keep this share of the CPUs busy
-
-# wide enough for the table when the output is piped or captured, as by ``make bench``
-console = Console(width=None if sys.stdout.isatty() else 170)
 
 
 @dataclass(frozen=True)
@@ -123,98 +113,6 @@ FLOORS = {
     "creates": Floor(300, 50),
     "replays": Floor(300, 50),
 }
-
-
-# --- the server under test ---------------------------------------------------------------------
-
-
-def fieldbridge_cmd() -> list[str]:
-    """The ``fieldbridge`` console script next to this interpreter (else the same via -c)."""
-    script = Path(sys.executable).parent / "fieldbridge"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from cli.serve import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    base: str
-    token: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
-    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[-4:])} failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def running_server(database_url: str, workdir: Path) -> Iterator[Server]:
-    env = {
-        **os.environ,
-        "FIELDBRIDGE_DATABASE_URL": database_url,
-        "FIELDBRIDGE_SECRET_KEY": secrets.token_hex(32),
-        "FIELDBRIDGE_ATTACHMENTS_DIR": str(workdir / "attachments"),
-    }
-    cli = fieldbridge_cmd()
-    _run([*cli, "migrate"], env, workdir)
-    out = _run([*cli, "token", "create", "--role", "admin", "--subject", "bench"], env, workdir)
-    token = out.strip().splitlines()[-1].strip()
-    port = free_port()
-    log = workdir / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            env=env,
-            cwd=workdir,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        asyncio.run(_wait_healthy(base, process, log))
-        yield Server(base, token, process, log)
-    except Exception:
-        _stop(process)
-        tail = log.read_text(errors="replace")[-3000:]
-        console.print(f"[red]server log (tail)[/red]:\n{tail}", markup=False, highlight=False)
-        raise
-    finally:
-        _stop(process)
-
-
-async def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{log.read_text()[-2000:]}")
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(f"{base}/health") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"the server did not answer /health within 30 s:\n{log.read_text()}")
 
 
 @dataclass(frozen=True)
@@ -256,130 +154,53 @@ async def seed(base: str, token: str, orders: int) -> Seeded:
     return Seeded(ids, body)
 
 
-# --- the load generator (runs in --clients processes) ------------------------------------------
+# --- the requests of each phase (sent from the load generator's processes) ----------------------
 
 
-@dataclass
-class ClientResult:
-    done_at: list[float] = field(default_factory=list)  # wall clock, seconds
-    latency_ms: list[float] = field(default_factory=list)
-    ok: list[bool] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    created: list[tuple[str, bytes, int, str]] = field(default_factory=list)
+def _headers(client: Client, **more: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.spec['token']}", **more}
 
 
-def client_process(spec: dict[str, Any], barrier: Any, results: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops us and the server
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    try:
-        result = asyncio.run(_client(spec, barrier))
-        # plain containers only: the parent cannot unpickle classes of a spawned __mp_main__
-        results.put(
-            {
-                "done_at": result.done_at,
-                "latency_ms": result.latency_ms,
-                "ok": result.ok,
-                "errors": dict(result.errors),
-                "created": result.created,
-            }
-        )
-    except BaseException as exc:
-        results.put(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
-        raise
+async def send_read(session: aiohttp.ClientSession, client: Client) -> tuple[bool, str]:
+    ident = client.rng.choice(client.spec["order_ids"])
+    async with session.get(f"/api/v1/work-orders/{ident}", headers=_headers(client)) as resp:
+        await resp.read()
+        return resp.status == 200, f"HTTP {resp.status}"
 
 
-async def _client(spec: dict[str, Any], barrier: Any) -> ClientResult:
-    phase: str = spec["phase"]
-    rng = random.Random(spec["seed"])
-    auth = {"Authorization": f"Bearer {spec['token']}"}
-    json_headers = {**auth, "Content-Type": "application/json"}
-    result = ClientResult()
-    replays: list[tuple[str, bytes, int, str]] = spec.get("replays", [])
-    next_replay = 0
-    connector = aiohttp.TCPConnector(limit=spec["workers"], force_close=False)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(spec["base"], connector=connector, timeout=timeout) as session:
-        await asyncio.get_running_loop().run_in_executor(None, barrier.wait, 60)
-        start = time.time()
-        measure_from = start + spec["warmup"]
-        stop_at = measure_from + spec["duration"]
+async def send_create(session: aiohttp.ClientSession, client: Client) -> tuple[bool, str]:
+    """A create with a fresh ``Idempotency-Key``; kept (key, body, status, answer's digest)
+    for the replays."""
+    key = f"bench-{uuid.uuid4().hex}"
+    payload = json.dumps({"summary": f"bench {key}", **client.spec["body"]}).encode()
+    headers = _headers(client, **{"Content-Type": "application/json", "Idempotency-Key": key})
+    async with session.post("/api/v1/work-orders", data=payload, headers=headers) as resp:
+        body = await resp.read()
+    if resp.status != 201:
+        return False, f"HTTP {resp.status}"
+    client.kept.append((key, payload, resp.status, hashlib.sha256(body).hexdigest()))
+    return True, ""
 
-        async def one(scheduled: float | None = None) -> None:
-            nonlocal next_replay
-            t0 = time.perf_counter() if scheduled is None else scheduled
-            ok, reason = False, ""
-            try:
-                if phase == "reads":
-                    ident = rng.choice(spec["order_ids"])
-                    async with session.get(f"/api/v1/work-orders/{ident}", headers=auth) as resp:
-                        await resp.read()
-                        ok = resp.status == 200
-                        reason = f"HTTP {resp.status}"
-                elif phase == "creates":
-                    key = f"bench-{uuid.uuid4().hex}"
-                    payload = json.dumps({"summary": f"bench {key}", **spec["body"]}).encode()
-                    headers = {**json_headers, "Idempotency-Key": key}
-                    async with session.post(
-                        "/api/v1/work-orders", data=payload, headers=headers
-                    ) as resp:
-                        body = await resp.read()
-                        ok = resp.status == 201
-                        reason = f"HTTP {resp.status}"
-                    if ok:
-                        digest = hashlib.sha256(body).hexdigest()
-                        result.created.append((key, payload, resp.status, digest))
-                else:
-                    key, payload, status, digest = replays[next_replay % len(replays)]
-                    next_replay += 1
-                    headers = {**json_headers, "Idempotency-Key": key}
-                    async with session.post(
-                        "/api/v1/work-orders", data=payload, headers=headers
-                    ) as resp:
-                        body = await resp.read()
-                        reason = f"HTTP {resp.status}"
-                        if resp.status != status:
-                            reason = f"replay answered {resp.status}, first was {status}"
-                        elif resp.headers.get(REPLAYED) != "true":
-                            reason = f"replay without {REPLAYED}: true"
-                        elif hashlib.sha256(body).hexdigest() != digest:
-                            reason = "replay body differs from the first response"
-                        else:
-                            ok = True
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                reason = type(exc).__name__
-            done = time.time()
-            if not ok:
-                result.errors[reason] += 1
-            if done >= measure_from and done < stop_at:
-                result.done_at.append(done)
-                result.latency_ms.append((time.perf_counter() - t0) * 1000)
-                result.ok.append(ok)
 
-        async def worker() -> None:
-            while time.time() < stop_at:
-                await one()
+async def send_replay(session: aiohttp.ClientSession, client: Client) -> tuple[bool, str]:
+    """A create sent again, same key and body: the first answer, byte for byte, replayed."""
+    replays: list[tuple[str, bytes, int, str]] = client.spec["replays"]
+    index = client.state.get("next", 0)
+    client.state["next"] = index + 1
+    key, payload, status, digest = replays[index % len(replays)]
+    headers = _headers(client, **{"Content-Type": "application/json", "Idempotency-Key": key})
+    async with session.post("/api/v1/work-orders", data=payload, headers=headers) as resp:
+        body = await resp.read()
+    if resp.status != status:
+        return False, f"replay answered {resp.status}, first was {status}"
+    if resp.headers.get(REPLAYED) != "true":
+        return False, f"replay without {REPLAYED}: true"
+    if hashlib.sha256(body).hexdigest() != digest:
+        return False, "replay body differs from the first response"
+    return True, ""
 
-        tasks = []
-        rate = spec["rate"]
-        if rate is None:  # closed loop: each connection sends its next request on an answer
-            tasks = [asyncio.create_task(worker()) for _ in range(spec["workers"])]
-        else:  # open loop: a request every 1/rate s; the connector caps those in flight
-            clock0, wall0 = time.perf_counter(), time.time()
-            sent = 0
-            while wall0 + sent / rate < stop_at:
-                due = clock0 + sent / rate
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                tasks.append(asyncio.create_task(one(due)))
-                sent += 1
-        _, stuck = await asyncio.wait(tasks, timeout=max(0.0, stop_at - time.time()) + GRACE_S)
-        for task in stuck:  # a request still unanswered GRACE_S after the phase ended
-            task.cancel()
-            result.errors[f"no answer within {GRACE_S:.0f} s of the phase's end"] += 1
-        await asyncio.gather(*stuck, return_exceptions=True)
-    return result
+
+SENDS: dict[str, Send] = {"reads": send_read, "creates": send_create, "replays": send_replay}
 
 
 # --- running a phase and summarising it --------------------------------------------------------
@@ -423,38 +244,6 @@ def skipped_phase(backend: str, phase: str, why: str) -> PhaseResult:
     return PhaseResult(backend, phase, 0.0, nan, nan, 1, [], None, None, Counter({why: 1}), [])
 
 
-def _cpu_ticks() -> list[int] | None:
-    """The machine's CPU time so far by kind (/proc/stat: user ... idle iowait ... steal)."""
-    try:
-        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-
-
-def _steal(before: list[int] | None, after: list[int] | None) -> float | None:
-    """The share of CPU time between two ``_cpu_ticks`` that other virtual machines took."""
-    if before is None or after is None or len(before) < 8:
-        return None
-    spent = [b - a for a, b in zip(before, after, strict=True)]
-    return spent[7] / max(1, sum(spent))
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], percent: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = min(len(ordered) - 1, max(0, round(percent / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
 def run_phase(
     backend: str,
     phase: str,
@@ -466,106 +255,40 @@ def run_phase(
     rate: float | None = None,
 ) -> PhaseResult:
     """One run of a phase: closed loop (``rate`` None) or open loop at ``rate`` requests/s."""
-    duration = args.duration if rate is None else args.paced_duration
-    windows = args.windows if rate is None else 1
-    ctx = mp.get_context("spawn")
     clients = max(1, min(args.clients, args.concurrency))
-    barrier = ctx.Barrier(clients + 1)
-    queue = ctx.Queue()
-    processes = []
-    for client in range(clients):
-        spec = {
-            "phase": phase,
-            "base": server.base,
+    specs = [
+        {
             "token": server.token,
-            "workers": args.concurrency // clients + (client < args.concurrency % clients),
-            "warmup": args.warmup,
-            "duration": duration,
-            "rate": None if rate is None else rate / clients,
             "order_ids": seeded.order_ids,
             "body": seeded.create_body,
             "replays": replays[client::clients] or replays,
-            "seed": args.seed * 1000 + client,
         }
-        process = ctx.Process(target=client_process, args=(spec, barrier, queue), daemon=True)
-        process.start()
-        processes.append(process)
-    try:
-        barrier.wait(timeout=60)
-        start = time.time()
-        measure_from = start + args.warmup
-        time.sleep(max(0.0, measure_from - time.time()))
-        cpu0, ticks0 = _cpu_seconds(server.process.pid), _cpu_ticks()
-        time.sleep(max(0.0, measure_from + duration - time.time()))
-        cpu1, ticks1 = _cpu_seconds(server.process.pid), _cpu_ticks()
-        parts: list[ClientResult] = []
-        for _ in processes:
-            got = queue.get(timeout=duration + args.warmup + 120)
-            if isinstance(got, BaseException):
-                raise RuntimeError(f"a load-generator process failed: {got!r}")
-            parts.append(
-                ClientResult(
-                    got["done_at"],
-                    got["latency_ms"],
-                    got["ok"],
-                    Counter(got["errors"]),
-                    got["created"],
-                )
-            )
-    except BaseException:
-        for process in processes:
-            process.terminate()
-        raise
-    finally:
-        for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
-
-    width = duration / windows
-    counts = [0] * windows
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    created: list[tuple[str, bytes, int, str]] = []
-    for part in parts:
-        errors += part.errors
-        created += part.created
-        latencies += part.latency_ms
-        for done, ok in zip(part.done_at, part.ok, strict=True):
-            if ok:
-                counts[min(windows - 1, int((done - measure_from) // width))] += 1
-    window_per_s = [c / width for c in counts]
-    cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / duration
+        for client in range(clients)
+    ]
+    load = run_load(
+        server,
+        SENDS[phase],
+        specs,
+        concurrency=args.concurrency,
+        warmup=args.warmup,
+        duration=args.duration if rate is None else args.paced_duration,
+        windows=args.windows if rate is None else 1,
+        rate=rate,
+        seed=args.seed,
+    )
     return PhaseResult(
         backend=backend,
         phase=phase,
-        per_s=statistics.median(window_per_s),
-        p50_ms=percentile(latencies, 50),
-        p99_ms=percentile(latencies, 99),
-        errors=sum(errors.values()),
-        window_per_s=window_per_s,
-        server_cpu=cpu,
-        steal=_steal(ticks0, ticks1),
-        error_kinds=errors,
-        created=created,
+        per_s=load.per_s,
+        p50_ms=load.ms(50),
+        p99_ms=load.ms(99),
+        errors=sum(load.errors.values()),
+        window_per_s=load.window_per_s,
+        server_cpu=load.server_cpu,
+        steal=load.steal,
+        error_kinds=load.errors,
+        created=load.kept,
     )
-
-
-def machine_busy(seconds: float = 1.0) -> float | None:
-    """The share of all CPUs in use over ``seconds`` (before our server runs: other work)."""
-
-    def snapshot() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(values), values[3] + values[4]  # all, idle + iowait
-
-    try:
-        total0, idle0 = snapshot()
-        time.sleep(seconds)
-        total1, idle1 = snapshot()
-    except (OSError, ValueError, IndexError):
-        return None
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 def bench_backend(backend: str, database_url: str, args: argparse.Namespace) -> list[PhaseResult]:
@@ -573,11 +296,7 @@ def bench_backend(backend: str, database_url: str, args: argparse.Namespace) -> 
     try:
         busy = machine_busy()
         args.busy[backend] = busy
-        if busy is not None and busy > BUSY_WARNING:
-            console.print(
-                f"[yellow]the machine is already {busy:.0%} busy with other work before the "
-                f"{backend} run: expect lower numbers than on a quiet machine[/yellow]"
-            )
+        warn_if_busy(busy, backend)
         if backend == "sqlite":
             database_url = f"sqlite:///{workdir / 'bench.db'}"
         console.print(f"[bold]{backend}[/bold]: migrating, issuing a token, starting the server")
@@ -670,45 +389,22 @@ def print_table(results: list[PhaseResult], args: argparse.Namespace) -> None:
             verdict,
         )
     console.print(table)
-    for result in results:
-        if result.errors:
-            kinds = ", ".join(f"{k}: {n}" for k, n in result.error_kinds.most_common(5))
-            console.print(f"[red]{result.backend} {result.phase} errors[/red]: {kinds}")
-    missed = [r for r in results if r.misses]
-    if missed:
-        names = ", ".join(f"{r.backend} {r.phase}" for r in missed)
-        console.print(f"[bold red]MISSED[/bold red] floor: {names}")
-    elif results:
-        console.print("[green]every floor met[/green]")
+    say_outcome([(f"{r.backend} {r.phase}", r.error_kinds, r.misses) for r in results])
 
 
 def flat_json(
     results: list[PhaseResult], args: argparse.Namespace, skipped: list[str]
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "windows": args.windows,
-        "concurrency_connections": args.concurrency,
-        "client_processes": args.clients,
-    }
-    for name in skipped:
-        out[f"{name}_skipped"] = True
-    for name, busy in args.busy.items():
-        if busy is not None:
-            out[f"{name}_machine_busy_before_pct"] = round(busy * 100, 1)
+    out = run_figures(args, skipped)
     for result in results:
         prefix = f"{result.backend}_{result.phase}"
         out[f"{prefix}_per_s"] = round(result.per_s, 1)
-        out[f"{prefix}_p50_ms"] = None if math.isnan(result.p50_ms) else round(result.p50_ms, 2)
-        out[f"{prefix}_p99_ms"] = None if math.isnan(result.p99_ms) else round(result.p99_ms, 2)
+        out[f"{prefix}_p50_ms"] = rounded_ms(result.p50_ms)
+        out[f"{prefix}_p99_ms"] = rounded_ms(result.p99_ms)
         if result.paced_p99_ms is not None and not math.isnan(result.paced_p99_ms):
             out[f"{prefix}_p99_at_floor_rate_ms"] = round(result.paced_p99_ms, 2)
         out[f"{prefix}_errors"] = result.errors
-        if result.server_cpu is not None:
-            out[f"{prefix}_server_cpu_pct"] = round(result.server_cpu * 100, 1)
-        if result.steal is not None:
-            out[f"{prefix}_steal_pct"] = round(result.steal * 100, 1)
+        out |= usage_figures(prefix, result.server_cpu, result.steal)
         out[f"{prefix}_floor_met"] = not result.misses
     return out
 
@@ -734,9 +430,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     parse_backends(parser, args)
     args.busy = {}  # backend -> share of the CPUs other work used just before its run
-    args.phases = [p for p in PHASES if p in {q.strip() for q in args.phases.split(",")}]
-    if not args.phases:
-        parser.error(f"--phases: some of {', '.join(PHASES)}")
+    parse_phases(parser, args, PHASES)
     if args.duration <= 0 or args.windows < 1 or args.concurrency < 1 or args.clients < 1:
         parser.error("--duration, --windows, --concurrency and --clients must be positive")
     return args
@@ -744,39 +438,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results: list[PhaseResult] = []
-    skipped: list[str] = []
-    try:
-        for backend in args.backends:
-            if backend == "postgresql":
-                if not postgres_answers():
-                    console.print(
-                        f"[yellow]postgresql skipped: nothing answers on {PG_HOST}:{PG_PORT}"
-                        "[/yellow]"
-                    )
-                    skipped.append(backend)
-                    continue
-                with postgres_database() as url:
-                    results += bench_backend(backend, url, args)
-            else:
-                results += bench_backend(backend, "", args)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: the server was stopped[/yellow]")
-        if not results:
-            return 130
-    print_table(results, args)
-    for backend, busy in args.busy.items():
-        if busy is not None and busy > BUSY_WARNING:
-            console.print(
-                f"[yellow]note: other work kept the machine {busy:.0%} busy just before the "
-                f"{backend} run[/yellow]"
-            )
-    if skipped:
-        console.print(f"[yellow]skipped: {', '.join(skipped)} (not reachable)[/yellow]")
-    if args.json:
-        args.json.write_text(json.dumps(flat_json(results, args, skipped), indent=2) + "\n")
-        console.print(f"wrote {args.json}")
-    return 0
+    return run_main(
+        args,
+        lambda backend, url: bench_backend(backend, url or "", args),
+        lambda results: print_table(results, args),
+        lambda results, skipped: flat_json(results, args, skipped),
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,24 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def backend_url(backend: str) -> Iterator[str | None]:
+    """None for SQLite (the benchmark makes its file), a throwaway PostgreSQL database
+    otherwise."""
+    if backend == "sqlite":
+        yield None
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+def unreachable(backend: str) -> str | None:
+    """Why ``backend`` cannot be benchmarked here, said in a line (None: it can)."""
+    if backend == "postgresql" and not postgres_answers():
+        return f"postgresql skipped: nothing answers on {PG_HOST}:{PG_PORT}"
+    return None
+
+
+@contextlib.contextmanager
 def store(url: str | None, workdir: Path) -> Iterator[Container]:
     """A migrated store: ``url``, or a new SQLite file in ``workdir``."""
     url = url or f"sqlite:///{workdir / f'store-{uuid.uuid4().hex[:6]}.db'}"
@@ -80,6 +98,17 @@ def parse_backends(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     unknown = set(args.backends) - set(BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+
+
+def parse_phases(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, known: tuple[str, ...]
+) -> None:
+    """``args.phases`` (comma-separated) as a list in ``known``'s order, at least one of them
+    (or the parser's error)."""
+    asked = {name.strip() for name in args.phases.split(",")}
+    args.phases = [name for name in known if name in asked]
+    if not args.phases:
+        parser.error(f"--phases: some of {', '.join(known)}")
 
 
 def by_backend(backend: str, figures: dict[str, Any], *, first: bool) -> dict[str, Any]:

@@ -72,7 +72,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -114,6 +114,7 @@ from bench.paced import Paced, paced_posts
 from bench.stores import (
     PG_HOST,
     PG_PORT,
+    backend_url,
     by_backend,
     parse_backends,
     parser_for,
@@ -136,16 +137,6 @@ console = Console(width=None if sys.stdout.isatty() else 170)
 
 
 # --- stores, simulators, connectors ----------------------------------------------------------
-
-
-@contextlib.contextmanager
-def backend_url(backend: str) -> Iterator[str | None]:
-    """None for SQLite (a temp file), a throwaway PostgreSQL database otherwise."""
-    if backend == "sqlite":
-        yield None
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def webhook_connector(sim: FinanceSimulator) -> WebhookConnector:

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import mimetypes
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
 from api import headers, problems
-from api.deps import CurrentUser, IfMatch, PathId, Uow, allow, etag, get_container
+from api.deps import (
+    IF_MATCH,
+    CurrentUser,
+    IfMatch,
+    PathId,
+    Uow,
+    allow,
+    etag,
+    get_container,
+    if_match,
+)
 from api.schemas import (
     AttachmentPublic,
     AuditTrail,
     ChecklistIn,
+    NotePublic,
     TransitionIn,
     WorkOrderPage,
     WorkOrderPublic,
@@ -23,7 +35,8 @@ from api.schemas import (
 from mappings import canonical
 from mappings.canonical import Id
 from orchestrator.domain.lifecycle import Actor, State
-from orchestrator.work_orders import attachments, audit_trail, commands, queries
+from orchestrator.field import uploads
+from orchestrator.work_orders import attachments, audit_trail, commands, notes, queries
 
 router = APIRouter(prefix="/work-orders", tags=["work-orders"])
 DOCUMENTING = {
@@ -163,34 +176,92 @@ async def put_checklist(
     return _with_etag(response, await uow.run(commands.update_checklist, cmd))
 
 
+IF_MATCH_UNLESS = f"without attachment_id: {IF_MATCH}"
+
+
+async def _offline_or_versioned(
+    attachment_id: Annotated[
+        UUID | None,
+        Form(
+            description="the id the device gave this upload: with it no If-Match is asked, "
+            "and a repeat is answered with the first record"
+        ),
+    ] = None,
+    given: Annotated[str | None, Header(alias="If-Match", description=IF_MATCH_UNLESS)] = None,
+) -> tuple[str | None, int | None]:
+    """The upload's client id, or else the version ``If-Match`` names (``deps.if_match``:
+    428 without one): an upload a device queued offline names no version."""
+    if attachment_id is not None:
+        return str(attachment_id), None
+    return None, await if_match(given)
+
+
 @router.post(
     "/{ident}/attachments",
     name="attachment_upload",
     status_code=status.HTTP_201_CREATED,
     response_model=AttachmentPublic,
-    responses=problems.responses(
-        DOCUMENTING | {413: "the file is larger than the upload limit: `limit_bytes`"}
-    ),
+    responses={
+        200: {
+            "description": "a repeat (the same attachment_id, the same bytes): the attachment "
+            "as first answered; nothing new is stored",
+            "model": AttachmentPublic,
+        },
+        **problems.responses(
+            DOCUMENTING
+            | {
+                409: "work is not documented in the order's current state (`current`); or "
+                "attachment_id names an attachment with other bytes or of another order",
+                412: "If-Match names no version, or one that is no longer current: read it "
+                "again (without attachment_id)",
+                413: "the file is larger than the upload limit: `limit_bytes`",
+                428: "no If-Match, and no attachment_id",
+            }
+        ),
+    },
 )
 def upload(
     ident: PathId,
     request: Request,
     uow: Uow,
     actor: CurrentUser,
-    if_match: IfMatch,
+    precondition: Annotated[tuple[str | None, int | None], Depends(_offline_or_versioned)],
     response: Response,
     file: Annotated[UploadFile, File(description="a photo or signature image")],
     kind: Annotated[str, Form(pattern="^(photo|signature)$")] = "photo",
 ) -> Any:
+    """Attach a photo or signature. With ``attachment_id`` (a device's, queued offline) it
+    is a fact: no If-Match, the order's version unchanged, a repeat answered with the first
+    record (200); without, against the order's version (If-Match), which it raises."""
+    client_id, version = precondition
     with uow.reading() as reading:  # no write lock while the file is stored
-        attachments.prepare_attachment(reading, ident, actor, if_match)
+        repeat = attachments.prepare_attachment(reading, ident, actor, version, client_id)
+    if client_id is not None and repeat:  # the same bytes again, or other bytes: 409
+        sha256 = attachments.sha256_of(file.file)
+        with uow.reading() as reading:
+            first = attachments.repeated(reading, ident, actor, client_id, sha256)
+        response.status_code = status.HTTP_200_OK
+        return first
     stored = get_container(request).attachments.put(file.file, kind)
     cmd = attachments.AddAttachment(
-        ident, kind, stored.sha256, stored.content_type, stored.size_bytes, actor, if_match
+        ident,
+        kind,
+        stored.sha256,
+        stored.content_type,
+        stored.size_bytes,
+        actor,
+        version,
+        client_id=client_id,
     )
     with uow:
-        out = attachments.add_attachment(uow, cmd)
-    response.headers["ETag"] = etag(out["work_order_version"])
+        if client_id is None:
+            out, added = attachments.add_attachment(uow, cmd), True
+        else:
+            out, added = uploads.add_attachment(uow, cmd)
+    if not added:
+        response.status_code = status.HTTP_200_OK
+    if out.get("work_order_version") is not None:
+        response.headers["ETag"] = etag(out["work_order_version"])
     response.headers["Location"] = f"/api/v1/work-orders/{ident}/attachments/{out['id']}"
     return out
 
@@ -226,3 +297,10 @@ async def download(
 def audit(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
     with uow:  # grows with the order's history: in the threadpool
         return audit_trail.audit_trail(uow, ident, actor)
+
+
+@router.get("/{ident}/notes", response_model=list[NotePublic])
+async def list_notes(ident: PathId, uow: Uow, actor: CurrentUser) -> Any:
+    """The order's notes, oldest first: the reasons given for its moves, the technician's
+    account of the job, remarks from the field; who wrote each and when."""
+    return await uow.run(notes.order_notes, ident, actor)

@@ -87,6 +87,8 @@ FIELDS = (
     "window_start",
     "window_end",
     "position",
+    "resolution_code",
+    "resolution_note",
 )
 
 
@@ -122,7 +124,14 @@ _RULES: list[Rule] = [
     Rule(State.IN_PROGRESS, State.ON_HOLD, ON_SITE | {Party.DISPATCHER}, ("reason",)),
     Rule(State.ON_HOLD, State.IN_PROGRESS, ON_SITE, (), ("position",)),
     Rule(State.ON_HOLD, State.TRIAGED, OFFICE, (), ("reason",)),
-    Rule(State.IN_PROGRESS, State.COMPLETED, ON_SITE, proof=True),
+    Rule(
+        State.IN_PROGRESS,
+        State.COMPLETED,
+        ON_SITE,
+        (),
+        ("resolution_code", "resolution_note"),
+        proof=True,
+    ),
     Rule(State.IN_PROGRESS, State.CANNOT_COMPLETE, ON_SITE, ("reason",)),
     Rule(State.CANNOT_COMPLETE, State.TRIAGED, OFFICE, (), ("reason",)),
     Rule(State.COMPLETED, State.CLOSED, SUPERVISOR),

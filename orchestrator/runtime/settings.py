@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.settings import one_line
+from mappings.sap.billing import DEFAULT_LABOUR_PRODUCT
 
 MIN_SECRET_LENGTH = 32
 _WEAK_SECRETS = {"changeme", "secret", "password", "fieldbridge", "dev", "test"}
@@ -77,6 +78,13 @@ class Settings(BaseSettings):
     token_default_ttl_hours: float = Field(default=12, gt=0)
     idempotency_ttl_hours: float = Field(default=48, ge=24)
     idempotency_lease_s: float = Field(default=60, gt=0)
+    change_feed_days: float = Field(
+        default=7,
+        gt=0,
+        le=366,
+        description="how long the change feed behind /me/changes keeps its rows: a sync token "
+        "older than that answers 410, and the device fetches its day again",
+    )
     salesforce_mapping_file: Path | None = Field(
         default=None,
         description="a TOML or JSON Salesforce mapping (the standard org's when unset)",
@@ -122,7 +130,10 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="how often the embedded relay looks for due rows"
     )
     billing_labour_product: str = Field(
-        default="S-FIELD-LABOUR", min_length=1, max_length=40, description="SAP's service product"
+        default=DEFAULT_LABOUR_PRODUCT,
+        min_length=1,
+        max_length=40,
+        description="SAP's service product",
     )
     billing_currency: str | None = Field(default=None, min_length=3, max_length=3)
 

@@ -209,6 +209,7 @@ class WorkOrder(Timestamped, SourceOwned, Base):
     __table_args__ = (
         UniqueConstraint("source_system", "external_id"),
         Index("ix_work_orders_status_id", "status", "id"),
+        Index("ix_work_orders_asset_closed", "asset_id", "closed_at"),  # an asset's history
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     tracking_code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -401,6 +402,7 @@ class DeviceOp(Base):
     )  # fmt: skip
     op_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     technician_id: Mapped[int] = mapped_column(ForeignKey("technicians.id"))
+    actor: Mapped[str] = mapped_column(String(200))
     device_id: Mapped[str] = mapped_column(String(200))
     work_order_id: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str | None] = mapped_column(String(32))

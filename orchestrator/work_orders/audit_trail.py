@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, tuple_
+from sqlalchemy import Connection, Row, bindparam, insert, select, tuple_
 
 from orchestrator.domain.audit import GENESIS, EventBody, canonical_json, verify_chain
 from orchestrator.domain.lifecycle import (
@@ -24,6 +24,9 @@ from orchestrator.work_orders.order import load
 
 _EVENTS = models.table_of(models.AuditEvent)
 _INSERT_EVENT = insert(_EVENTS)
+_INSERT_CHANGES = insert(models.table_of(models.TechnicianChange))
+_ORDERS = models.table_of(models.WorkOrder)
+_TECHNICIAN_OF = select(_ORDERS.c.technician_id).where(_ORDERS.c.id == bindparam("id"))
 _LAST_EVENT = (
     select(_EVENTS.c.seq, _EVENTS.c.hash)
     .where(_EVENTS.c.work_order_id == bindparam("work_order_id"))
@@ -44,7 +47,8 @@ def append_event(
     at: datetime | None = None,
     first: bool = False,
 ) -> None:
-    """Append the order's next event to its chain; ``first`` for a new order's first event."""
+    """Append the order's next event to its chain; ``first`` for a new order's first event.
+    The technicians the change concerns get a row of the change feed each (``feed_rows``)."""
     conn = uow.connection()
     last = None if first else conn.execute(_LAST_EVENT, {"work_order_id": wo.id}).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
@@ -62,6 +66,50 @@ def append_event(
         prev_hash=prev,
     )
     conn.execute(_INSERT_EVENT, {**dataclasses.asdict(body), "hash": body.digest()})
+    feed = feed_rows(wo.id, _assigned(conn, wo), payload)
+    if feed:
+        conn.execute(_INSERT_CHANGES, feed)
+
+
+def _assigned(conn: Connection, wo: models.WorkOrder | Row[Any]) -> int | None:
+    """The order's technician after the change: as the caller holds the order, or from the
+    store for a row read without it (the sync reads only the fields a remote owns)."""
+    if isinstance(wo, Row) and "technician_id" not in wo._fields:
+        stored: int | None = conn.execute(_TECHNICIAN_OF, {"id": wo.id}).scalar()
+        return stored
+    return wo.technician_id
+
+
+RELEASED = ("released_technician_id", "previous_technician_id")
+"""The payload's keys that name a technician the order was taken from: a move back to
+triaged releases the assignment, a re-plan may hand the order to another technician."""
+
+
+def feed_rows(
+    work_order_id: int, technician_id: int | None, payload: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The change feed's rows for one change to an order (``GET /me/changes`` reads them):
+    one for the technician it is assigned to after the change, and one ``removed`` for a
+    technician the payload says it was taken from; none when no technician is concerned."""
+    now = utcnow()
+    rows = []
+    if technician_id is not None:
+        rows.append(_change(technician_id, work_order_id, removed=False, at=now))
+    for before in dict.fromkeys(payload.get(key) for key in RELEASED):
+        if isinstance(before, int) and before != technician_id:
+            rows.append(_change(before, work_order_id, removed=True, at=now))
+    return rows
+
+
+def _change(
+    technician_id: int, work_order_id: int, *, removed: bool, at: datetime
+) -> dict[str, Any]:
+    return {
+        "technician_id": technician_id,
+        "work_order_id": work_order_id,
+        "removed": removed,
+        "at": at,
+    }
 
 
 def event_public(event: models.AuditEvent) -> dict[str, Any]:

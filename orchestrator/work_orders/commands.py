@@ -378,22 +378,36 @@ def _technician_fits(uow: UnitOfWork, wo: models.WorkOrder, tech_id: int, start:
 def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
     wo = load(uow, cmd.work_order_id, cmd.actor, for_update=True)
     check_version(wo, cmd.expected_version)
-    source, target = State(wo.status), cmd.to
-    who = parties(
-        cmd.actor, assigned_technician_id=wo.technician_id, requester=wo.requester_subject
-    )
+    move(uow, wo, cmd.to, cmd.fields, cmd.actor, cmd.context)
+    return commit_shown(uow, wo, cmd.actor)
+
+
+def move(
+    uow: UnitOfWork,
+    wo: models.WorkOrder,
+    target: State,
+    fields: Mapping[str, Any],
+    actor: Actor,
+    context: Mapping[str, Any],
+) -> None:
+    """Move the loaded order to ``target`` by the lifecycle table, judged on its current
+    state: the fields the move needs, what it sets, its audit event (``context`` recorded in
+    it). Not committed: a transition commits it, a device's op (``orchestrator.field.ops``)
+    commits its batch."""
+    source = State(wo.status)
+    who = parties(actor, assigned_technician_id=wo.technician_id, requester=wo.requester_subject)
     rule = permitted(source, target, who)
     if rule is None:
         raise IllegalTransition(source, target, [str(s) for s in allowed_targets(source, who)])
-    given = {k: v for k, v in cmd.fields.items() if v is not None}
+    given = {k: v for k, v in fields.items() if v is not None}
     problems = field_problems(rule, given)
     if problems:
         raise InvalidInput(f"fields for {source} -> {target}", problems)
 
     now = utcnow()
-    payload: dict[str, Any] = dict(cmd.context)
+    payload: dict[str, Any] = dict(context)
     if "reason" in given:
-        payload |= note(uow, wo, cmd.actor, "reason", given["reason"], state=target, at=now)
+        payload |= note(uow, wo, actor, "reason", given["reason"], state=target, at=now)
 
     if target is State.TRIAGED and source is State.NEW:
         if given["priority"] not in range(1, 6):
@@ -416,11 +430,7 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
         if "position" in given:
             payload |= _position(uow, wo, given["position"], now)
     elif target is State.COMPLETED:
-        missing = _missing_proof(uow, wo)
-        if missing:
-            raise ProofMissing(missing)
-        wo.completed_at = now
-        payload |= {"visits": wo.visits, "checked": sorted(_checked(wo))}
+        payload |= _complete(uow, wo, given, actor, now)
     elif target is State.CLOSED:
         wo.closed_at = now
         payload |= {"visits": wo.visits, "first_time_fix": wo.visits == 1}
@@ -430,10 +440,34 @@ def transition(uow: UnitOfWork, cmd: TransitionWorkOrder) -> dict[str, Any]:
     wo.version += 1
     if target is State.CLOSED:  # what closing owes the remotes, in this very transaction
         payload["outbox"] = enqueue_closed(uow, wo, now)
-    append_event(
-        uow, wo, cmd.actor, "transition", payload, from_state=source, to_state=target, at=now
-    )
-    return commit_shown(uow, wo, cmd.actor)
+    append_event(uow, wo, actor, "transition", payload, from_state=source, to_state=target, at=now)
+
+
+def _complete(
+    uow: UnitOfWork, wo: models.WorkOrder, given: Mapping[str, Any], actor: Actor, now: datetime
+) -> dict[str, Any]:
+    """Completion: the work type's proof present, its resolution code named when it lists
+    any (one of them), the technician's account kept as a ``completion`` note."""
+    work_type = uow.session.get(models.WorkType, wo.work_type_id) if wo.work_type_id else None
+    missing = _missing_proof(uow, wo, work_type)
+    if missing:
+        raise ProofMissing(missing)
+    codes = list(work_type.resolution_codes) if work_type is not None else []
+    code = given.get("resolution_code")
+    if codes and code is None:
+        raise invalid("resolution_code", f"required: one of {', '.join(codes)}")
+    if code is not None and code not in codes:
+        listed = f"one of {', '.join(codes)}" if codes else "none: the work type lists no codes"
+        raise invalid("resolution_code", f"not a resolution code of this work type ({listed})")
+    wo.completed_at = now
+    wo.resolution_code = code
+    payload: dict[str, Any] = {"visits": wo.visits, "checked": sorted(_checked(wo))}
+    if code is not None:
+        payload["resolution_code"] = code
+    if "resolution_note" in given:
+        text = given["resolution_note"]
+        payload |= note(uow, wo, actor, "completion", text, state=State.COMPLETED, at=now)
+    return payload
 
 
 def _schedule(
@@ -494,8 +528,9 @@ def _checked(wo: models.WorkOrder) -> set[str]:
     return {code for code, done in wo.checklist_state.items() if done}
 
 
-def _missing_proof(uow: UnitOfWork, wo: models.WorkOrder) -> list[dict[str, Any]]:
-    work_type = uow.session.get(models.WorkType, wo.work_type_id) if wo.work_type_id else None
+def _missing_proof(
+    uow: UnitOfWork, wo: models.WorkOrder, work_type: models.WorkType | None
+) -> list[dict[str, Any]]:
     if work_type is None:
         return []
     counts = dict(
@@ -551,11 +586,27 @@ def update_checklist(uow: UnitOfWork, cmd: UpdateChecklist) -> dict[str, Any]:
     wo = load(uow, cmd.work_order_id, cmd.actor, for_update=True)
     check_version(wo, cmd.expected_version)
     check_documenter(wo, cmd.actor)
+    tick(uow, wo, cmd.checked, cmd.actor)
+    return commit_shown(uow, wo, cmd.actor)
+
+
+def tick(
+    uow: UnitOfWork,
+    wo: models.WorkOrder,
+    checked: Mapping[str, bool],
+    actor: Actor,
+    *,
+    merge: bool = False,
+    context: Mapping[str, Any] | None = None,
+) -> None:
+    """Set the order's checklist: every item of its work type, ``checked`` as given (an item
+    not named unticked), or with ``merge`` only the items named (a device's ticks: each a
+    fact of its own). Items the work type does not list are refused by name. Not committed."""
     work_type = uow.session.get(models.WorkType, wo.work_type_id) if wo.work_type_id else None
     if work_type is None:
         raise invalid("items", "the order has no work type, so no checklist")
     known = {item["code"] for item in work_type.checklist}
-    unknown = sorted(set(cmd.checked) - known)
+    unknown = sorted(set(checked) - known)
     if unknown:
         raise InvalidInput(
             "unknown checklist items",
@@ -564,7 +615,11 @@ def update_checklist(uow: UnitOfWork, cmd: UpdateChecklist) -> dict[str, Any]:
                 for c in unknown
             ],
         )
-    wo.checklist_state = {code: bool(cmd.checked.get(code, False)) for code in sorted(known)}
+    before = dict(wo.checklist_state) if merge else {}
+    wo.checklist_state = {
+        code: bool(checked[code]) if code in checked else bool(before.get(code, False))
+        for code in sorted(known)
+    }
     wo.version += 1
-    append_event(uow, wo, cmd.actor, "checklist_updated", {"checked": sorted(_checked(wo))})
-    return commit_shown(uow, wo, cmd.actor)
+    payload = {**(context or {}), "checked": sorted(_checked(wo))}
+    append_event(uow, wo, actor, "checklist_updated", payload)

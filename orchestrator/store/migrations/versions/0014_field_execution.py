@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column(
             "technician_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("device_id", sa.String(length=200), nullable=False),
         sa.Column("work_order_id", sa.Integer(), nullable=True),
         sa.Column("kind", sa.String(length=32), nullable=True),
@@ -299,6 +300,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("work_orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("resolution_code", sa.String(length=64), nullable=True))
+        batch_op.create_index("ix_work_orders_asset_closed", ["asset_id", "closed_at"])
 
     with op.batch_alter_table("work_types", schema=None) as batch_op:
         batch_op.add_column(
@@ -354,6 +356,7 @@ def downgrade() -> None:
         batch_op.drop_column("resolution_codes")
 
     with op.batch_alter_table("work_orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_work_orders_asset_closed")
         batch_op.drop_column("resolution_code")
 
     with op.batch_alter_table("notes", schema=None) as batch_op:
