@@ -166,6 +166,16 @@ class RequesterContact(Wire):
     address: str | None
 
 
+class LateFact(Wire):
+    """What a device sent after the order was closed or cancelled: kept and shown, never
+    applied."""
+
+    op_id: str
+    kind: str | None
+    at: datetime | None
+    payload: dict[str, Any] = Field(description="the op's own fields, without its envelope")
+
+
 class WorkOrderPublic(Wire):
     id: int
     tracking_code: str
@@ -200,6 +210,12 @@ class WorkOrderPublic(Wire):
         description="who to call back, from the service request the order came from: shown "
         "by GET /work-orders/{ident} to a dispatcher, supervisor or admin; null for the other "
         "roles, in lists and in the answers to changes, and when no service request made it",
+    )
+    late_facts: list[LateFact] | None = Field(
+        default=None,
+        description="what devices sent after the order was closed or cancelled, kept for the "
+        "supervisor's review, never applied: shown by GET /work-orders/{ident} (empty on an "
+        "order neither closed nor cancelled; null in lists and other answers)",
     )
 
 
@@ -623,16 +639,6 @@ class OrderReading(Wire):
     value: float
     unit: str
     at: datetime
-
-
-class LateFact(Wire):
-    """What a device sent after the order was closed or cancelled: kept and shown, never
-    applied."""
-
-    op_id: str
-    kind: str | None
-    at: datetime | None
-    payload: dict[str, Any] = Field(description="the op's own fields, without its envelope")
 
 
 class PacketSite(Wire):

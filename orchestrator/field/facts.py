@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from orchestrator.domain.errors import invalid
+from orchestrator.domain.errors import NotFound, invalid
 from orchestrator.domain.lifecycle import Actor
 from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
@@ -40,10 +40,13 @@ def _recorded(
 
 
 def _technician(uow: UnitOfWork, technician_id: int) -> models.Technician:
-    query = select(models.Technician).where(models.Technician.id == technician_id)
-    if uow.dialect == "postgresql":  # two devices of one van: one stock
-        query = query.with_for_update(of=models.Technician)
-    return uow.session.scalars(query).one()
+    """The technician, locked for the transaction (two devices of one van: one stock); read
+    once, then from the session."""
+    lock = uow.dialect == "postgresql"
+    tech = uow.session.get(models.Technician, technician_id, with_for_update=lock)
+    if tech is None:
+        raise NotFound("technician", technician_id)
+    return tech
 
 
 def take_from_van(

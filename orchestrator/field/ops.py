@@ -21,8 +21,9 @@ Facts (notes, parts used, labour, readings, checklist ticks, the signer's name) 
 whatever ``base_version`` says: a fact is not made wrong by the office re-planning the
 order. Transitions are judged on the order's current state, by the same lifecycle table and
 proof gate as every other caller. The audit records the device's time (``occurred_at``)
-beside the server's. Each op applies in a savepoint of the batch's one transaction: an op
-that fails leaves nothing, and the batch commits once.
+beside the server's. The upload is one transaction, committed once; an op refused leaves
+nothing (a fact is checked whole before it writes, a move runs in a savepoint), and each
+order is read and locked once for the upload.
 """
 
 from __future__ import annotations
@@ -151,7 +152,11 @@ def submit(uow: UnitOfWork, actor: Actor, device_id: str, raw_ops: Sequence[Any]
     """Apply a device's upload, op by op, in one transaction committed at the end: one
     result per op, in order (see the module), and the sync token as the feed stood before the
     upload: the device asks ``/me/changes`` since the older of it and its own last token, and
-    so sees what its ops did (a pending completion applied, versions) and all else."""
+    so sees what its ops did (a pending completion applied, versions) and all else.
+
+    The same ops committed meanwhile by another connection (a device retrying while its
+    first upload was being applied) collide with them on their ids: the upload is then
+    rolled back and applied once more, when they answer ``duplicate``."""
     if actor.role is not Role.TECHNICIAN or actor.technician_id is None:
         raise Forbidden("only a technician's device uploads ops")
     if len(raw_ops) > MAX_OPS:
@@ -159,45 +164,123 @@ def submit(uow: UnitOfWork, actor: Actor, device_id: str, raw_ops: Sequence[Any]
             "too many ops in one upload",
             [{"field": "ops", "reason": f"at most {MAX_OPS}: send the rest in another upload"}],
         )
-    token = packet.newest_token(uow)  # before the ops: every change they make comes after it
-    ids = [i for i in (_op_id(raw) for raw in raw_ops) if i is not None]
-    seen = {
-        row.op_id: row
-        for row in uow.session.scalars(
-            select(models.DeviceOp).where(models.DeviceOp.op_id.in_(ids))
-        )
-    }
-    results = [_one(uow, actor, device_id, raw, seen) for raw in raw_ops]
-    uow.commit()
-    return {"results": results, "sync_token": token}
-
-
-def _one(
-    uow: UnitOfWork,
-    actor: Actor,
-    device_id: str,
-    raw: Any,
-    seen: dict[str, models.DeviceOp],
-) -> dict[str, Any]:
-    op_id = _op_id(raw)
-    if op_id is None:
-        given = raw.get("op_id") if isinstance(raw, Mapping) else None
-        reason = "op_id: a UUID is required (nothing is kept of an op without one)"
-        return _result(given if isinstance(given, str) else None, "rejected", reason=reason)
-    if op_id in seen:
-        return _replay(seen[op_id], actor)
     try:
-        with uow.session.begin_nested():
-            row = _decide(uow, actor, device_id, op_id, raw)
-    except IntegrityError:  # the same op in a batch another connection just committed
-        stored = uow.session.get(models.DeviceOp, op_id, populate_existing=True)
-        if stored is None:
-            raise
-        row = stored
-        seen[op_id] = row
-        return _replay(row, actor)
-    seen[op_id] = row
-    return dict(row.result)
+        return _Upload(uow, actor, device_id).apply(raw_ops)
+    except IntegrityError:
+        uow.rollback()
+    return _Upload(uow, actor, device_id).apply(raw_ops)
+
+
+class _Upload:
+    """One upload being applied: the ops already known (``seen``, by id, the upload's own
+    included), the orders it touched (each read and locked once), the ops to keep."""
+
+    def __init__(self, uow: UnitOfWork, actor: Actor, device_id: str) -> None:
+        self.uow, self.actor, self.device_id = uow, actor, device_id
+        self.seen: dict[str, models.DeviceOp] = {}
+        self.orders: dict[int, models.WorkOrder | None] = {}
+        self.kept: list[models.DeviceOp] = []
+
+    def apply(self, raw_ops: Sequence[Any]) -> dict[str, Any]:
+        uow = self.uow
+        token = packet.newest_token(uow)  # before the ops: every change they make comes after it
+        ids = [i for i in (_op_id(raw) for raw in raw_ops) if i is not None]
+        known = select(models.DeviceOp).where(models.DeviceOp.op_id.in_(ids))
+        self.seen = {row.op_id: row for row in uow.session.scalars(known)}
+        results = [self.one(raw) for raw in raw_ops]
+        uow.session.add_all(self.kept)  # in one statement (or a few), not one per op
+        uow.commit()
+        return {"results": results, "sync_token": token}
+
+    def one(self, raw: Any) -> dict[str, Any]:
+        op_id = _op_id(raw)
+        if op_id is None:
+            given = raw.get("op_id") if isinstance(raw, Mapping) else None
+            reason = "op_id: a UUID is required (nothing is kept of an op without one)"
+            return _result(given if isinstance(given, str) else None, "rejected", reason=reason)
+        if op_id in self.seen:
+            return _replay(self.seen[op_id], self.actor)
+        body = dict(raw) if isinstance(raw, Mapping) else {"op": raw}
+        row = models.DeviceOp(
+            op_id=op_id,
+            technician_id=self.actor.technician_id,
+            actor=self.actor.subject,
+            device_id=self.device_id,
+            body=_jsonable(body),
+            received_at=utcnow(),
+        )
+        self.decide(row, raw)
+        row.result = _jsonable(row.result)
+        row.decided_at = None if row.status == "pending" else utcnow()
+        self.seen[op_id] = row
+        self.kept.append(row)
+        return dict(row.result)
+
+    def decide(self, row: models.DeviceOp, raw: Any) -> None:
+        """Apply one op, and say in ``row`` what became of it."""
+        uow, actor, op_id, body = self.uow, self.actor, row.op_id, row.body
+        try:
+            op = OP.validate_python(raw)
+        except ValidationError as exc:
+            problem = InvalidInput.of("the op is not valid", exc)
+            row.status, row.result = "rejected", _refused(op_id, "rejected", problem)
+            row.work_order_id = _int_or_none(body.get("work_order_id"))
+            row.kind = str(body.get("kind"))[:32] if body.get("kind") is not None else None
+            return
+        row.kind, row.at = op.kind, op.at
+        row.work_order_id = op.work_order_id or None
+        if isinstance(op, PositionOp):
+            kept = facts.position(
+                uow, actor.technician_id or 0, lat=op.lat, lon=op.lon,
+                accuracy_m=op.accuracy_m, at=op.at,
+            )  # fmt: skip
+            reason = None if kept else "a later position is already kept"
+            row.status, row.result = "applied", _result(op_id, "applied", reason=reason)
+            return
+        wo = self.order(op.work_order_id)
+        if wo is None:
+            problem = InvalidInput(
+                "no such order",
+                [{"field": "work_order_id", "reason": f"no order {op.work_order_id} of yours"}],
+            )
+            row.status, row.result = "rejected", _refused(op_id, "rejected", problem)
+            return
+        stale = wo.version != op.base_version
+        if isinstance(op, TransitionOp):
+            waiting = _waiting(uow, wo, op)
+            if waiting:
+                row.status, row.waiting = "pending", waiting
+                row.result = _result(
+                    op_id, "pending", version=wo.version, current=wo.status, waiting=waiting
+                )
+                return
+        state = State(wo.status)
+        if op.kind in FACTS and state in TERMINAL:
+            if isinstance(op, PartUsedOp) and op.from_van:  # the part left the van all the same
+                facts.take_from_van(uow, actor.technician_id, op.part_code, op.quantity)
+            row.late, row.status = True, "conflict"
+            reason = f"the order is {state}: the fact is kept as a late fact, for the supervisor"
+            row.result = _result(
+                op_id, "conflict", version=wo.version, current=state, reason=reason
+            )
+            late = {"op_id": op_id, "kind": op.kind, "occurred_at": op.at}
+            append_event(uow, wo, actor, "late_fact", late)
+            return
+        try:
+            _apply(uow, wo, actor, op)
+        except FieldbridgeError as exc:
+            status = "conflict" if exc.status == 409 else "rejected"
+            row.status, row.result = status, _refused(op_id, status, exc, wo=wo, actor=actor)
+            row.result["stale"] = stale
+            return
+        row.status = "applied"
+        row.result = _result(op_id, "applied", version=wo.version, current=wo.status, stale=stale)
+
+    def order(self, ident: int) -> models.WorkOrder | None:
+        """The order an op names, read and locked once for the upload."""
+        if ident not in self.orders:
+            self.orders[ident] = _order(self.uow, self.actor, ident)
+        return self.orders[ident]
 
 
 def _replay(row: models.DeviceOp, actor: Actor) -> dict[str, Any]:
@@ -208,89 +291,6 @@ def _replay(row: models.DeviceOp, actor: Actor) -> dict[str, Any]:
         return dict(row.result)
     first = dict(row.result)
     return first | {"status": "duplicate", "first": first["status"]}
-
-
-def _decide(uow: UnitOfWork, actor: Actor, device_id: str, op_id: str, raw: Any) -> models.DeviceOp:
-    """Apply one op (inside its savepoint) and keep it with its answer."""
-    body = dict(raw) if isinstance(raw, Mapping) else {"op": raw}
-    row = models.DeviceOp(
-        op_id=op_id,
-        technician_id=actor.technician_id,
-        actor=actor.subject,
-        device_id=device_id,
-        body=_jsonable(body),
-        received_at=utcnow(),
-    )
-    try:
-        op = OP.validate_python(raw)
-    except ValidationError as exc:
-        problem = InvalidInput.of("the op is not valid", exc)
-        row.status, row.result = "rejected", _refused(op_id, "rejected", problem)
-        row.work_order_id = _int_or_none(body.get("work_order_id"))
-        row.kind = str(body.get("kind"))[:32] if body.get("kind") is not None else None
-        return _keep(uow, row)
-    row.kind, row.at = op.kind, op.at
-    row.work_order_id = op.work_order_id or None
-    if isinstance(op, PositionOp):
-        kept = facts.position(
-            uow,
-            actor.technician_id or 0,
-            lat=op.lat,
-            lon=op.lon,
-            accuracy_m=op.accuracy_m,
-            at=op.at,
-        )
-        reason = None if kept else "a later position is already kept"
-        row.status, row.result = "applied", _result(op_id, "applied", reason=reason)
-        return _keep(uow, row)
-    wo = _order(uow, actor, op.work_order_id)
-    if wo is None:
-        problem = InvalidInput(
-            "no such order",
-            [{"field": "work_order_id", "reason": f"no order {op.work_order_id} of yours"}],
-        )
-        row.status, row.result = "rejected", _refused(op_id, "rejected", problem)
-        return _keep(uow, row)
-    stale = wo.version != op.base_version
-    if isinstance(op, TransitionOp):
-        waiting = _waiting(uow, wo, op)
-        if waiting:
-            row.status, row.waiting = "pending", waiting
-            row.result = _result(
-                op_id, "pending", version=wo.version, current=wo.status, waiting=waiting
-            )
-            return _keep(uow, row)
-    state = State(wo.status)
-    if op.kind in FACTS and state in TERMINAL:
-        if isinstance(op, PartUsedOp) and op.from_van:  # the part left the van all the same
-            facts.take_from_van(uow, actor.technician_id, op.part_code, op.quantity)
-        row.late, row.status = True, "conflict"
-        reason = f"the order is {state}: the fact is kept as a late fact, for the supervisor"
-        row.result = _result(op_id, "conflict", version=wo.version, current=state, reason=reason)
-        append_event(
-            uow, wo, actor, "late_fact", {"op_id": op_id, "kind": op.kind, "occurred_at": op.at}
-        )
-        return _keep(uow, row)
-    try:
-        with uow.session.begin_nested():
-            _apply(uow, wo, actor, op)
-    except FieldbridgeError as exc:
-        status = "conflict" if exc.status == 409 else "rejected"
-        row.status, row.result = status, _refused(op_id, status, exc, wo=wo, actor=actor)
-        row.result["stale"] = stale
-        return _keep(uow, row)
-    row.status = "applied"
-    row.result = _result(op_id, "applied", version=wo.version, current=wo.status, stale=stale)
-    row.decided_at = utcnow()
-    return _keep(uow, row)
-
-
-def _keep(uow: UnitOfWork, row: models.DeviceOp) -> models.DeviceOp:
-    row.result = _jsonable(row.result)
-    row.decided_at = row.decided_at or (None if row.status == "pending" else utcnow())
-    uow.session.add(row)
-    uow.session.flush()
-    return row
 
 
 def _refused(
@@ -345,6 +345,9 @@ def _waiting(uow: UnitOfWork, wo: models.WorkOrder, op: TransitionOp) -> list[st
 
 
 def _apply(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor, op: Op) -> None:
+    """Apply one op to the order. A fact is checked whole before it writes anything, so one
+    refused has written nothing; a move may refuse after a write (a reason's note), so it runs
+    in a savepoint, which a refusal rolls back."""
     op_id, at = str(op.op_id), op.at
     if isinstance(op, TransitionOp):
         fields = {
@@ -354,7 +357,12 @@ def _apply(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor, op: Op) -> None:
             "resolution_note": op.resolution_note,
         }
         context = {"op_id": op_id, "occurred_at": at}
-        commands.move(uow, wo, op.to, fields, actor, context)
+        try:
+            with uow.session.begin_nested():
+                commands.move(uow, wo, op.to, fields, actor, context)
+        except FieldbridgeError:
+            uow.chain_tips.pop(wo.id, None)  # an event rolled back with the savepoint
+            raise
     elif isinstance(op, ChecklistOp):
         context = {"op_id": op_id, "occurred_at": at}
         commands.tick(uow, wo, op.items, actor, merge=True, context=context)
@@ -404,8 +412,7 @@ def attachment_arrived(uow: UnitOfWork, work_order_id: int) -> None:
             row.result = dict(row.result) | {"waiting": waiting}
             continue
         try:
-            with uow.session.begin_nested():
-                _apply(uow, wo, actor, op)
+            _apply(uow, wo, actor, op)
         except FieldbridgeError as exc:
             status = "conflict" if exc.status == 409 else "rejected"
             row.status, row.result = status, _refused(row.op_id, status, exc, wo=wo, actor=actor)

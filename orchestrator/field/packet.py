@@ -28,13 +28,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    ColumnClause,
     Row,
     bindparam,
     delete,
     func,
     literal,
-    literal_column,
     or_,
     select,
     true,
@@ -48,6 +46,7 @@ from orchestrator.store.db import utcnow
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.work_orders.notes import notes_of
 from orchestrator.work_orders.order import ORDERS, to_public
+from orchestrator.work_orders.queries import late_facts_of
 
 TOKEN_PATTERN = r"^c(0|[1-9a-z][0-9a-z]{0,12})$"  # nosec B105  # a sync token's form, no secret
 """A sync token: ``c`` and a feed row's id in base 36 (lower case, no leading zero; thirteen
@@ -150,18 +149,6 @@ _FACT_READS = {
     ).order_by(_READINGS.c.at, _READINGS.c.id),
 }
 """Each kind of fact of many orders, one statement each (``work_order_id IN ...``)."""
-_LATE = select(
-    _DEVICE_OPS.c.work_order_id,
-    _DEVICE_OPS.c.op_id,
-    _DEVICE_OPS.c.kind,
-    _DEVICE_OPS.c.at,
-    _DEVICE_OPS.c.body,
-).order_by(_DEVICE_OPS.c.at, _DEVICE_OPS.c.op_id)
-_IS_LATE: ColumnClause[bool] = literal_column("device_ops.late")
-"""The term of the partial index ``ix_device_ops_late`` as it is written there: SQLite uses
-the index only for that very term (SQLAlchemy writes a boolean column as ``late = 1``)."""
-_OP_ENVELOPE = frozenset({"op_id", "kind", "at", "work_order_id", "base_version"})
-"""What every op carries beside its own fields: left out of a late fact's payload."""
 FACT_KINDS = ("notes", *_FACT_READS, "late_facts")
 
 
@@ -183,11 +170,8 @@ def facts_of(uow: UnitOfWork, order_ids: Iterable[int]) -> dict[int, dict[str, A
         for row in conn.execute(query.where(column.in_(ids))):
             fact = dict(row._mapping)
             out[fact.pop("work_order_id")][kind].append(fact)
-    late = _LATE.where(_IS_LATE, _DEVICE_OPS.c.work_order_id.in_(ids))
-    for row in conn.execute(late):
-        payload = {k: v for k, v in row.body.items() if k not in _OP_ENVELOPE}
-        fact = {"op_id": row.op_id, "kind": row.kind, "at": row.at, "payload": payload}
-        out[row.work_order_id]["late_facts"].append(fact)
+    for oid, late in late_facts_of(uow, ids).items():
+        out[oid]["late_facts"] = late
     return out
 
 

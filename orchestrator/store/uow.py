@@ -53,6 +53,10 @@ class UnitOfWork:
         self._connection: Connection | None = None
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
+        self.chain_tips: dict[int, tuple[int, str]] = {}
+        """The last audit event (seq, hash) this transaction appended to each order's chain,
+        so the next append needs no read (``work_orders.audit_trail``); forgotten when the
+        transaction ends, and by whoever rolls back a savepoint that appended."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this unit of work's next commit has succeeded (a task sent
@@ -98,6 +102,7 @@ class UnitOfWork:
         connection, session = self.connection(), self._session
         self._connection = self._session = None
         self._after_commit = []
+        self.chain_tips = {}
         try:
             if session is not None:
                 session.close()
@@ -157,6 +162,7 @@ class UnitOfWork:
         return self._session
 
     def commit(self) -> None:
+        self.chain_tips = {}
         if self._session is not None:
             self._session.commit()
         else:
@@ -170,6 +176,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self._after_commit = []
+        self.chain_tips = {}
         if self._session is not None:
             self._session.rollback()
         else:

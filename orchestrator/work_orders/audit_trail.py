@@ -50,7 +50,9 @@ def append_event(
     """Append the order's next event to its chain; ``first`` for a new order's first event.
     The technicians the change concerns get a row of the change feed each (``feed_rows``)."""
     conn = uow.connection()
-    last = None if first else conn.execute(_LAST_EVENT, {"work_order_id": wo.id}).first()
+    last = None if first else uow.chain_tips.get(wo.id)
+    if last is None and not first:
+        last = conn.execute(_LAST_EVENT, {"work_order_id": wo.id}).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload = json.loads(canonical_json(payload))  # store exactly what is hashed
     body = EventBody(
@@ -65,7 +67,9 @@ def append_event(
         payload=payload,
         prev_hash=prev,
     )
-    conn.execute(_INSERT_EVENT, {**dataclasses.asdict(body), "hash": body.digest()})
+    digest = body.digest()
+    conn.execute(_INSERT_EVENT, {**dataclasses.asdict(body), "hash": digest})
+    uow.chain_tips[wo.id] = (seq, digest)
     feed = feed_rows(wo.id, _assigned(conn, wo), payload)
     if feed:
         conn.execute(_INSERT_CHANGES, feed)

@@ -1,19 +1,21 @@
 """Reading work orders: one by id, a page by filters (each caller sees only what they may),
-and the public status page by tracking code (no login: never names, phone numbers or
-notes)."""
+the late facts devices sent about closed or cancelled orders, and the public status page by
+tracking code (no login: never names, phone numbers or notes)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnClause, bindparam, literal_column, select
 
 from orchestrator.domain.errors import (
     NotFound,
     invalid,
 )
 from orchestrator.domain.lifecycle import (
+    TERMINAL,
     Actor,
     Role,
     State,
@@ -44,11 +46,43 @@ _READ_ONE = (
 CALLS_BACK = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
 """Who sees the requester's contact details on an order: the office, who call back."""
 
+_DEVICE_OPS = models.table_of(models.DeviceOp)
+_LATE = select(
+    _DEVICE_OPS.c.work_order_id,
+    _DEVICE_OPS.c.op_id,
+    _DEVICE_OPS.c.kind,
+    _DEVICE_OPS.c.at,
+    _DEVICE_OPS.c.body,
+).order_by(_DEVICE_OPS.c.at, _DEVICE_OPS.c.received_at, _DEVICE_OPS.c.op_id)
+_IS_LATE: ColumnClause[bool] = literal_column("device_ops.late")
+"""The term of the partial index ``ix_device_ops_late`` as it is written there: SQLite uses
+the index only for that very term (SQLAlchemy writes a boolean column as ``late = 1``)."""
+_OP_ENVELOPE = frozenset({"op_id", "kind", "at", "work_order_id", "base_version"})
+"""What every op carries beside its own fields: left out of a late fact's payload."""
+
+
+def late_facts_of(uow: UnitOfWork, order_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """What devices sent about each order after it was closed or cancelled
+    (``orchestrator.field.ops``): kept, never applied, shown on the order (for the
+    supervisor's review) as ``{"op_id", "kind", "at", "payload"}``, oldest first. One
+    statement however many orders; the caller has decided the reader may see them."""
+    ids = list(dict.fromkeys(order_ids))
+    out: dict[int, list[dict[str, Any]]] = {oid: [] for oid in ids}
+    if not ids:
+        return out
+    late = _LATE.where(_IS_LATE, _DEVICE_OPS.c.work_order_id.in_(ids))
+    for row in uow.connection().execute(late):
+        payload = {k: v for k, v in row.body.items() if k not in _OP_ENVELOPE}
+        fact = {"op_id": row.op_id, "kind": row.kind, "at": row.at, "payload": payload}
+        out[row.work_order_id].append(fact)
+    return out
+
 
 def get(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
     """One order as ``actor`` may see it; for the office, with the requester's contact
     details (``requester_contact``: None for the other roles, and when no service request
-    made the order). Only here: lists stay one row per order, with nothing joined."""
+    made the order); closed or cancelled, with its ``late_facts``. Only here: lists stay one
+    row per order, with nothing joined."""
     row = uow.connection().execute(_READ_ONE, {"id": ident}).first()
     if row is None or not visible(actor, row):
         raise NotFound("work order", ident)
@@ -62,6 +96,8 @@ def get(uow: UnitOfWork, ident: int, actor: Actor) -> dict[str, Any]:
             "address": row.request_address,
         }
     out["requester_contact"] = contact
+    late = State(row.status) in TERMINAL  # only a closed or cancelled order has late facts
+    out["late_facts"] = late_facts_of(uow, [ident])[ident] if late else []
     return out
 
 

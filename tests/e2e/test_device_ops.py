@@ -263,6 +263,11 @@ def test_facts_on_a_cancelled_order_are_kept_as_late_facts(
             .order_by(models.DeviceOp.op_id)
         ).all()
     assert sorted(late) == sorted(o["op_id"] for o in ops[:2])
+    review = api.call("GET", f"/api/v1/work-orders/{oid}", world.supervisor).json()
+    assert [(f["op_id"], f["kind"], f["payload"]) for f in review["late_facts"]] == [
+        (ops[0]["op_id"], "note", {"text": "was already here"}),
+        (ops[1]["op_id"], "part_used", {"part_code": "FLT-1", "quantity": 1, "from_van": True}),
+    ]
     trail = api.call("GET", f"/api/v1/work-orders/{oid}/audit", world.supervisor).json()["events"]
     assert [e["payload"]["kind"] for e in trail if e["kind"] == "late_fact"] == [
         "note",
