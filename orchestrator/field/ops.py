@@ -38,8 +38,21 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mappings.canonical import Code, Id, Latitude, Longitude, Model, Name
-from orchestrator.domain.errors import FieldbridgeError, Forbidden, InvalidInput
-from orchestrator.domain.lifecycle import TERMINAL, Actor, Role, State, allowed_targets, parties
+from orchestrator.domain.errors import (
+    FieldbridgeError,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+)
+from orchestrator.domain.lifecycle import (
+    TERMINAL,
+    Actor,
+    Role,
+    State,
+    allowed_targets,
+    parties,
+    permitted,
+)
 from orchestrator.field import facts, packet
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
@@ -199,7 +212,10 @@ class _Upload:
             reason = "op_id: a UUID is required (nothing is kept of an op without one)"
             return _result(given if isinstance(given, str) else None, "rejected", reason=reason)
         if op_id in self.seen:
-            return _replay(self.seen[op_id], self.actor)
+            row = self.seen[op_id]
+            if row.status == "pending" and row.technician_id == self.actor.technician_id:
+                self.settle(row)
+            return _replay(row, self.actor)
         body = dict(raw) if isinstance(raw, Mapping) else {"op": raw}
         row = models.DeviceOp(
             op_id=op_id,
@@ -246,7 +262,7 @@ class _Upload:
             row.status, row.result = "rejected", _refused(op_id, "rejected", problem)
             return
         stale = wo.version != op.base_version
-        if isinstance(op, TransitionOp):
+        if isinstance(op, TransitionOp) and _may_move(wo, actor, op.to):
             waiting = _waiting(uow, wo, op)
             if waiting:
                 row.status, row.waiting = "pending", waiting
@@ -275,6 +291,31 @@ class _Upload:
             return
         row.status = "applied"
         row.result = _result(op_id, "applied", version=wo.version, current=wo.status, stale=stale)
+
+    def settle(self, row: models.DeviceOp) -> None:
+        """A completion still waiting for attachments, replayed: if its order has since
+        moved where it can no longer be completed (cancelled, closed, sent back), the
+        attachments will never be taken: it is a conflict now, not pending for ever."""
+        op = OP.validate_python(row.body)
+        assert isinstance(op, TransitionOp)  # nosec B101  # only a completion waits
+        wo = self.order(op.work_order_id)
+        if wo is None:
+            gone = [{"field": "work_order_id", "reason": f"no order {op.work_order_id} of yours"}]
+            row.status, row.result = (
+                "rejected",
+                _refused(row.op_id, "rejected", InvalidInput("no such order", gone)),
+            )
+        elif not _may_move(wo, self.actor, op.to):
+            who = parties(self.actor, assigned_technician_id=wo.technician_id, requester=None)
+            current = State(wo.status)
+            allowed = [str(s) for s in allowed_targets(current, who)]
+            refusal = IllegalTransition(current, op.to, allowed)
+            row.status = "conflict"
+            row.result = _refused(row.op_id, "conflict", refusal, wo=wo, actor=self.actor)
+        else:
+            return
+        row.result = _jsonable(row.result)
+        row.waiting, row.decided_at = None, utcnow()
 
     def order(self, ident: int) -> models.WorkOrder | None:
         """The order an op names, read and locked once for the upload."""
@@ -308,6 +349,14 @@ def _refused(
             who = parties(actor, assigned_technician_id=wo.technician_id, requester=None)
             out["allowed"] = [str(s) for s in allowed_targets(State(wo.status), who)]
     return out
+
+
+def _may_move(wo: models.WorkOrder, actor: Actor, target: State) -> bool:
+    """Whether the order's current state lets ``actor`` move it to ``target``: a move it does
+    not is a conflict now, never a completion waiting for attachments that cannot come (a
+    cancelled or closed order takes none)."""
+    who = parties(actor, assigned_technician_id=wo.technician_id, requester=None)
+    return permitted(State(wo.status), target, who) is not None
 
 
 def _order(uow: UnitOfWork, actor: Actor, ident: int) -> models.WorkOrder | None:

@@ -343,3 +343,26 @@ def test_the_same_upload_from_two_connections_at_once_applies_once(
     assert sorted(sorted(set(a)) for a in answers) == [["applied"], ["duplicate"]]
     assert count(api, models.PartUse) == 20
     assert van(api, world) == {"FLT-1": 30}
+
+
+def test_a_completion_that_waits_for_photos_becomes_a_conflict_once_the_order_is_gone(
+    api: Api, world: World, move: Mover
+) -> None:
+    """Photos that can never arrive (a cancelled order takes none) leave no op pending for
+    ever: a completion naming them on a cancelled order is a conflict at once, and one that
+    was already waiting is settled as a conflict when the device sends it again."""
+    oid = to_in_progress(api, world, move)
+    photos = [str(uuid.uuid4()), str(uuid.uuid4())]
+    waiting = op(oid, "transition", to="completed", attachment_ids=photos)
+    assert statuses(send(api, world.tech_token, [waiting])) == ["pending"]
+    move(oid, world.supervisor, "cancelled", reason="duplicate order")
+
+    again = send(api, world.tech_token, [waiting])["results"][0]
+    assert again["status"] == "duplicate" and again["first"] == "conflict"
+    assert again["current"] == "cancelled" and again["allowed"] == []
+    late = op(oid, "transition", to="completed", attachment_ids=[str(uuid.uuid4())])
+    result = send(api, world.tech_token, [late])["results"][0]
+    assert (result["status"], result["current"]) == ("conflict", "cancelled")
+    with api.container.new_uow() as uow:
+        kept = uow.session.scalars(select(models.DeviceOp.status)).all()
+    assert sorted(kept) == ["conflict", "conflict"]  # nothing left pending
