@@ -185,6 +185,11 @@ def answer(
     return response
 
 
+CONTENDED = frozenset({"40P01", "40001"})
+"""PostgreSQL's deadlock detected and serialization failure: the server rolled the
+transaction back so that another could go on; the request may simply be sent again."""
+
+
 def install(app: FastAPI, confirm: Callable[[Request], Awaitable[None]]) -> None:
     """The handlers that turn every error into a problem. Before a 4xx leaves, ``confirm``
     checks what the request has not checked yet (a revoked token: ``api.deps.confirm_token``):
@@ -226,6 +231,13 @@ def install(app: FastAPI, confirm: Callable[[Request], Awaitable[None]]) -> None
             log.warning("database connection lost on %s %s", request.method, request.url.path)
             detail = (
                 "the connection to the database was lost: retry the request "
+                "(a POST with its Idempotency-Key)"
+            )
+            return problem(503, detail, headers={"Retry-After": "1"})
+        if getattr(exc.orig, "sqlstate", None) in CONTENDED:
+            log.warning("%s %s gave way to a concurrent change", request.method, request.url.path)
+            detail = (
+                "a concurrent change got in the way and nothing was kept: retry the request "
                 "(a POST with its Idempotency-Key)"
             )
             return problem(503, detail, headers={"Retry-After": "1"})

@@ -196,7 +196,7 @@ class _Upload:
 
     def apply(self, raw_ops: Sequence[Any]) -> dict[str, Any]:
         uow = self.uow
-        token = packet.newest_token(uow)  # before the ops: every change they make comes after it
+        token = packet.sync_token(uow, self.actor)  # before the ops: their changes come after
         ids = [i for i in (_op_id(raw) for raw in raw_ops) if i is not None]
         known = select(models.DeviceOp).where(models.DeviceOp.op_id.in_(ids))
         self.seen = {row.op_id: row for row in uow.session.scalars(known)}
@@ -409,8 +409,9 @@ def _apply(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor, op: Op) -> None:
         try:
             with uow.session.begin_nested():
                 commands.move(uow, wo, op.to, fields, actor, context)
-        except FieldbridgeError:
-            uow.chain_tips.pop(wo.id, None)  # an event rolled back with the savepoint
+        except FieldbridgeError:  # what the savepoint held is gone with it
+            uow.chain_tips.pop(wo.id, None)  # the event it appended
+            uow.feed_locks.clear()  # and the feed locks it took (taken again when needed)
             raise
     elif isinstance(op, ChecklistOp):
         context = {"op_id": op_id, "occurred_at": at}

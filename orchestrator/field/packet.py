@@ -343,11 +343,25 @@ _TECHNICIAN = select(
 _NEWEST_CHANGE = select(func.max(_CHANGES.c.id))
 
 
-def newest_token(uow: UnitOfWork) -> str:
-    """The sync token of the feed as it stands: every change made after this read comes after
-    it. Tokens compare as their feed positions do: the shorter is the older, and of two as
-    long, the lesser."""
-    return encode_token(uow.connection().execute(_NEWEST_CHANGE).scalar() or 0)
+_POSITION = select(
+    select(func.max(_CHANGES.c.id))
+    .where(_CHANGES.c.technician_id == bindparam("technician_id"))
+    .scalar_subquery()
+    .label("mine"),
+    select(func.min(_CHANGES.c.id)).scalar_subquery().label("low"),
+)
+
+
+def sync_token(uow: UnitOfWork, actor: Actor) -> str:
+    """The technician's place in the change feed as it stands: their newest row (never the
+    feed's newest: another technician's row may have committed before one of theirs that
+    is still being written; theirs commit in order, ``audit_trail.append_event``), or the
+    feed's horizon when nothing of theirs is kept. Every change of theirs made after this
+    read comes after it. Tokens compare as their positions do: the shorter is the older, of
+    two as long the lesser."""
+    found = uow.connection().execute(_POSITION, {"technician_id": _technician_id(actor)}).one()
+    horizon = 0 if found.low is None else found.low - 1
+    return encode_token(max(found.mine or 0, horizon))
 
 
 def _technician_id(actor: Actor) -> int:
@@ -379,7 +393,7 @@ def day(uow: UnitOfWork, actor: Actor, on: date | None = None) -> dict[str, Any]
     if tech is None:
         raise NotFound("technician", tech_id)
     local, start, end = _local_day(on, ZoneInfo(tech.time_zone))
-    token = newest_token(uow)  # before the orders
+    token = sync_token(uow, actor)  # before the orders
     query = _ORDERS_READ.where(
         ORDERS.c.technician_id == tech_id,
         or_(

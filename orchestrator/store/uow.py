@@ -57,6 +57,9 @@ class UnitOfWork:
         """The last audit event (seq, hash) this transaction appended to each order's chain,
         so the next append needs no read (``work_orders.audit_trail``); forgotten when the
         transaction ends, and by whoever rolls back a savepoint that appended."""
+        self.feed_locks: set[int] = set()
+        """The technicians whose change-feed lock this transaction holds (PostgreSQL's
+        advisory locks, held until the transaction ends: ``work_orders.audit_trail``)."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this unit of work's next commit has succeeded (a task sent
@@ -103,6 +106,7 @@ class UnitOfWork:
         self._connection = self._session = None
         self._after_commit = []
         self.chain_tips = {}
+        self.feed_locks = set()
         try:
             if session is not None:
                 session.close()
@@ -162,7 +166,7 @@ class UnitOfWork:
         return self._session
 
     def commit(self) -> None:
-        self.chain_tips = {}
+        self.chain_tips, self.feed_locks = {}, set()
         if self._session is not None:
             self._session.commit()
         else:
@@ -177,6 +181,7 @@ class UnitOfWork:
     def rollback(self) -> None:
         self._after_commit = []
         self.chain_tips = {}
+        self.feed_locks = set()
         if self._session is not None:
             self._session.rollback()
         else:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, tuple_
+from sqlalchemy import Connection, Row, bindparam, insert, select, text, tuple_
 
 from orchestrator.domain.audit import GENESIS, EventBody, canonical_json, verify_chain
 from orchestrator.domain.lifecycle import (
@@ -72,7 +72,27 @@ def append_event(
     uow.chain_tips[wo.id] = (seq, digest)
     feed = feed_rows(wo.id, _assigned(conn, wo), payload)
     if feed:
+        _hold_feeds(uow, sorted({row["technician_id"] for row in feed}))
         conn.execute(_INSERT_CHANGES, feed)
+
+
+FEED_LOCK = 0x46424348  # "FBCH": the advisory-lock class of the technicians' change feeds
+_LOCK_FEED = text("SELECT pg_advisory_xact_lock(:lock_class, :technician_id)")
+
+
+def _hold_feeds(uow: UnitOfWork, technician_ids: list[int]) -> None:
+    """Make a technician's feed rows commit in the order of their ids: on PostgreSQL a writer
+    holds the technician's advisory lock from before its first row until it commits (once
+    per transaction), so no row of theirs can commit after a later one, and a device that
+    has read up to an id has seen every row of theirs before it (``orchestrator.field.
+    packet``). SQLite has one writer at a time: its rows commit in order anyway."""
+    if uow.dialect != "postgresql":
+        return
+    for technician_id in technician_ids:
+        if technician_id not in uow.feed_locks:
+            params = {"lock_class": FEED_LOCK, "technician_id": technician_id}
+            uow.connection().execute(_LOCK_FEED, params)
+            uow.feed_locks.add(technician_id)
 
 
 def _assigned(conn: Connection, wo: models.WorkOrder | Row[Any]) -> int | None:
