@@ -10,7 +10,7 @@ changed. Nothing here commits: a device's batch does (``orchestrator.field.ops``
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -37,6 +37,27 @@ def _recorded(
     wo.version += 1
     context = {"occurred_at": at, "op_id": op_id}
     append_event(uow, wo, actor, kind, payload | context)
+
+
+F = TypeVar("F", models.PartUse, models.LabourLine, models.Reading)
+
+
+def _stored(
+    uow: UnitOfWork, model: type[F], actor: Actor, at: datetime, op_id: str | None, **fields: Any
+) -> F:
+    """A fact's row, with who recorded it, when it happened and the op that carried it;
+    stored, so its id is known for the audit event."""
+    row = model(
+        actor=actor.subject,
+        role=str(actor.role),
+        technician_id=actor.technician_id,
+        at=at,
+        op_id=op_id,
+        **fields,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    return row
 
 
 def _technician(uow: UnitOfWork, technician_id: int) -> models.Technician:
@@ -86,20 +107,11 @@ def part_used(
     off_van, left = True, None
     if from_van:
         off_van, left = take_from_van(uow, actor.technician_id, code, quantity)
-    row = models.PartUse(
-        work_order_id=wo.id,
-        part_code=code,
-        quantity=quantity,
-        from_van=from_van,
+    row = _stored(
+        uow, models.PartUse, actor, at, op_id,
+        work_order_id=wo.id, part_code=code, quantity=quantity, from_van=from_van,
         off_van=off_van,
-        actor=actor.subject,
-        role=str(actor.role),
-        technician_id=actor.technician_id,
-        at=at,
-        op_id=op_id,
-    )
-    uow.session.add(row)
-    uow.session.flush()
+    )  # fmt: skip
     payload = {
         "part_use_id": row.id,
         "part_code": code,
@@ -128,19 +140,10 @@ def labour(
         raise invalid("activity", f"one of {', '.join(ACTIVITIES)}")
     if end <= start:
         raise invalid("end", "the line must end after it starts")
-    row = models.LabourLine(
-        work_order_id=wo.id,
-        activity=activity,
-        start=start,
-        end=end,
-        actor=actor.subject,
-        role=str(actor.role),
-        technician_id=actor.technician_id,
-        at=at,
-        op_id=op_id,
-    )
-    uow.session.add(row)
-    uow.session.flush()
+    row = _stored(
+        uow, models.LabourLine, actor, at, op_id,
+        work_order_id=wo.id, activity=activity, start=start, end=end,
+    )  # fmt: skip
     payload = {"labour_line_id": row.id, "activity": activity, "start": start, "end": end}
     _recorded(uow, wo, actor, "labour_recorded", payload, at=at, op_id=op_id)
     return row
@@ -161,20 +164,10 @@ def reading(
     """A meter reading on an asset, taken during the order."""
     if uow.session.get(models.Asset, asset_id) is None:
         raise invalid("asset_id", f"no asset with id {asset_id}")
-    row = models.Reading(
-        asset_id=asset_id,
-        work_order_id=wo.id,
-        measure=measure,
-        value=value,
-        unit=unit,
-        actor=actor.subject,
-        role=str(actor.role),
-        technician_id=actor.technician_id,
-        at=at,
-        op_id=op_id,
-    )
-    uow.session.add(row)
-    uow.session.flush()
+    row = _stored(
+        uow, models.Reading, actor, at, op_id,
+        asset_id=asset_id, work_order_id=wo.id, measure=measure, value=value, unit=unit,
+    )  # fmt: skip
     payload = {"reading_id": row.id, "asset_id": asset_id, "measure": measure, "unit": unit}
     _recorded(uow, wo, actor, "reading_recorded", payload, at=at, op_id=op_id)
     return row
