@@ -5,20 +5,18 @@ keeps answers 410 (fetch the day again); one that is no token, 422."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from orchestrator.domain.lifecycle import Actor, Role
 from orchestrator.field import packet
-from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
 from orchestrator.work_orders import commands
+from tests.support.databases import statements
 from tests.support.http import Api, Mover, World
 from tests.support.lifecycle import new_order
 
@@ -74,26 +72,6 @@ def token_of_day(api: Api, token: str, day: date) -> str:
 
 def changes(api: Api, token: str, since: str, expect: int = 200) -> dict[str, Any]:
     return api.call("GET", f"/api/v1/me/changes?since={since}", token, expect=expect).json()
-
-
-@contextmanager
-def statements(container: Container) -> Iterator[list[str]]:
-    """Every SQL statement sent while the block runs, on the engine and the loop's."""
-    seen: list[str] = []
-
-    def note(*args: Any) -> None:
-        seen.append(args[2])
-
-    engines = [container.engine]
-    if container.loop_database is not None:
-        engines.append(container.loop_database.engine.sync_engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
 
 
 def test_the_office_changes_show_up_as_changed_new_and_removed_orders(

@@ -6,18 +6,14 @@ the parts the day may use; and a sync token for what changes next."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event
-
 from orchestrator.domain.audit import sha256_hex
-from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
+from tests.support.databases import statements
 from tests.support.http import Api, Mover, World
 from tests.support.lifecycle import advance, document, new_order
 
@@ -107,26 +103,6 @@ def day_of(api: Api, token: str, day: date | None = None, expect: int = 200) -> 
 def fact(model: type[models.Base], **values: Any) -> models.Base:
     """A fact as the device ops engine records it (the field's rows are its to write)."""
     return model(actor="tess", role="technician", **values)
-
-
-@contextmanager
-def statements(container: Container) -> Iterator[list[str]]:
-    """Every SQL statement sent while the block runs, on the engine and the loop's."""
-    seen: list[str] = []
-
-    def note(*args: Any) -> None:
-        seen.append(args[2])
-
-    engines = [container.engine]
-    if container.loop_database is not None:
-        engines.append(container.loop_database.engine.sync_engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
 
 
 def _reference(api: Api, world: World) -> dict[str, int]:

@@ -9,9 +9,14 @@ from __future__ import annotations
 import shutil
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
+from orchestrator.runtime.bootstrap import Container
 from orchestrator.runtime.settings import Settings
 from orchestrator.store.migrate import upgrade
 
@@ -85,3 +90,23 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@contextmanager
+def statements(container: Container) -> Iterator[list[str]]:
+    """Every SQL statement sent while the block runs, on the engine and the loop's."""
+    seen: list[str] = []
+
+    def note(*args: Any) -> None:
+        seen.append(args[2])
+
+    engines = [container.engine]
+    if container.loop_database is not None:
+        engines.append(container.loop_database.engine.sync_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", note)
