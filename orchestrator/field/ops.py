@@ -282,15 +282,7 @@ class _Upload:
             late = {"op_id": op_id, "kind": op.kind, "occurred_at": op.at}
             append_event(uow, wo, actor, "late_fact", late)
             return
-        try:
-            _apply(uow, wo, actor, op)
-        except FieldbridgeError as exc:
-            status = "conflict" if exc.status == 409 else "rejected"
-            row.status, row.result = status, _refused(op_id, status, exc, wo=wo, actor=actor)
-            row.result["stale"] = stale
-            return
-        row.status = "applied"
-        row.result = _result(op_id, "applied", version=wo.version, current=wo.status, stale=stale)
+        _try(uow, row, wo, actor, op, stale=stale)
 
     def settle(self, row: models.DeviceOp) -> None:
         """A completion still waiting for attachments, replayed: if its order has since
@@ -393,6 +385,27 @@ def _waiting(uow: UnitOfWork, wo: models.WorkOrder, op: TransitionOp) -> list[st
     return [i for i in wanted if i not in arrived]
 
 
+def _try(
+    uow: UnitOfWork,
+    row: models.DeviceOp,
+    wo: models.WorkOrder,
+    actor: Actor,
+    op: Op,
+    **more: Any,
+) -> None:
+    """Apply ``op`` and say in ``row`` what became of it: ``applied``, or refused (409 a
+    ``conflict``, any other refusal ``rejected``); ``more`` goes into the answer either way."""
+    try:
+        _apply(uow, wo, actor, op)
+    except FieldbridgeError as exc:
+        status = "conflict" if exc.status == 409 else "rejected"
+        row.status = status
+        row.result = _refused(row.op_id, status, exc, wo=wo, actor=actor) | more
+    else:
+        row.status = "applied"
+        row.result = _result(row.op_id, "applied", version=wo.version, current=wo.status, **more)
+
+
 def _apply(uow: UnitOfWork, wo: models.WorkOrder, actor: Actor, op: Op) -> None:
     """Apply one op to the order. A fact is checked whole before it writes anything, so one
     refused has written nothing; a move may refuse after a write (a reason's note), so it runs
@@ -461,14 +474,7 @@ def attachment_arrived(uow: UnitOfWork, work_order_id: int) -> None:
             row.waiting = waiting
             row.result = dict(row.result) | {"waiting": waiting}
             continue
-        try:
-            _apply(uow, wo, actor, op)
-        except FieldbridgeError as exc:
-            status = "conflict" if exc.status == 409 else "rejected"
-            row.status, row.result = status, _refused(row.op_id, status, exc, wo=wo, actor=actor)
-        else:
-            row.status = "applied"
-            row.result = _result(row.op_id, "applied", version=wo.version, current=wo.status)
+        _try(uow, row, wo, actor, op)
         row.result = _jsonable(row.result)
         row.waiting, row.decided_at = None, utcnow()
     uow.session.flush()
