@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +16,7 @@ from api import deps, openapi, problems
 from api.gate import GateMiddleware
 from api.headers import BrowserHeadersMiddleware
 from api.idempotency import IdempotencyMiddleware
-from api.ratelimit import RateLimits
+from api.ratelimit import WINDOW_S, RateLimits
 from api.request_ids import RequestIdMiddleware
 from api.routers import (
     audit,
@@ -32,7 +32,7 @@ from api.routers import (
     uploads,
     work_orders,
 )
-from orchestrator.access import idempotency
+from orchestrator.access import idempotency, rate_limits
 from orchestrator.field import packet
 from orchestrator.field import uploads as resumable
 from orchestrator.runtime import metrics
@@ -44,38 +44,75 @@ PURGE_EVERY_S = 3600
 CHECKPOINT_EVERY_S = 1.0
 
 
-async def _every(seconds: float, job: Callable[..., None], *args: Any) -> None:
-    """Run ``job`` in the threadpool now and every ``seconds``; a failure waits for the next."""
-    while True:
-        with contextlib.suppress(Exception):
-            await run_in_threadpool(job, *args)
-        await asyncio.sleep(seconds)
+class Housekeeping:
+    """What a server does once, whatever its number of processes: every hour drop expired
+    idempotency keys, change-feed rows, unfinished uploads and rate-limit counts; every
+    second copy SQLite's WAL into the database file (``checkpoint``). Run by the process that
+    serves alone, or by the supervisor of ``fieldbridge serve --workers N``."""
 
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._every, args=(seconds, job), name=name, daemon=True)
+            for name, seconds, job in (
+                ("purge", PURGE_EVERY_S, self.purge),
+                ("checkpoint", CHECKPOINT_EVERY_S, lambda: checkpoint(container.engine)),
+            )
+        ]
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    container = container or bootstrap(settings, checkpoint_in_background=True)
-
-    def purge() -> None:
+    def purge(self) -> None:
+        container = self.container
         with container.new_uow() as uow:
             idempotency.purge_expired(uow, container.settings.idempotency_ttl_hours)
         with container.new_uow() as uow:
             packet.prune_changes(uow, container.settings.change_feed_days)
         with container.new_uow() as uow:
             resumable.purge_expired(uow, container.attachments)
+        rate_limits.purge_expired(container.engine, WINDOW_S)
+
+    def _every(self, seconds: float, job: Callable[[], object]) -> None:
+        """``job`` now and every ``seconds`` until stopped; a failure waits for the next."""
+        while True:
+            with contextlib.suppress(Exception):
+                job()
+            if self._stop.wait(seconds):
+                return
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    workers: int = 1,
+    supervised: bool = False,
+) -> FastAPI:
+    """The API for one process of a server of ``workers`` processes. ``supervised``: a worker
+    of ``fieldbridge serve --workers N``, whose supervisor runs the background and the
+    housekeeping; else this process runs them itself, for as long as it serves."""
+    container = container or bootstrap(settings, checkpoint_in_background=True)
+    housekeeping = None if supervised else Housekeeping(container)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.open_loop_database()
         await run_in_threadpool(container.background.start)
-        tasks = [
-            asyncio.create_task(_every(PURGE_EVERY_S, purge)),
-            asyncio.create_task(_every(CHECKPOINT_EVERY_S, checkpoint, container.engine)),
-        ]
+        if housekeeping is not None:
+            housekeeping.start()
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
+            if housekeeping is not None:
+                await run_in_threadpool(housekeeping.stop)
             await run_in_threadpool(container.background.stop)
             await container.close_loop_database()
 
@@ -93,7 +130,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     app.state.container = container
     app.state.metrics = metrics.registry_for(lambda: container.new_uow(read_only=True))
-    app.state.rate_limits = RateLimits(container.settings)
+    app.state.rate_limits = RateLimits(container.settings, container.engine, workers)
+    # POST /plans solves in this process: its share of the cores, so N workers never start
+    # more solver processes than the machine has cores.
+    app.state.planning_cores = max(1, (os.cpu_count() or 1) // workers)
     problems.install(app, confirm=deps.confirm_token)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(GateMiddleware)  # the token, role and rate limit before any body

@@ -7,7 +7,7 @@ boundary is normalised, since clients pick a new one per attempt).
 The key is claimed by the route's own unit of work (``api.deps.new_uow``), in the same
 transaction as the command's effect: a command that fails holds no key and may be retried,
 and a key is never held for an effect that did not happen. A successful (2xx/3xx) answer is
-then stored in one short transaction and replayed to repeats. See
+then stored in one short transaction, before its last byte is sent, and replayed to repeats. See
 ``orchestrator.access.idempotency`` for what a repeat is told. Keys are kept
 ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
 """
@@ -15,6 +15,7 @@ then stored in one short transaction and replayed to repeats. See
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -26,6 +27,8 @@ from orchestrator.access import tokens as auth
 from orchestrator.domain.errors import Unauthorized
 from orchestrator.domain.lifecycle import Actor
 from orchestrator.runtime.bootstrap import Container
+
+log = logging.getLogger("fieldbridge.api")
 
 REPLAYED = "idempotent-replayed"
 CLAIM = "idempotency_claim"
@@ -88,19 +91,30 @@ class IdempotencyMiddleware:
                 ]
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
+                status = captured["status"]
+                if not message.get("more_body") and claim.taken and 200 <= status < 400:
+                    # Stored before the answer's last byte leaves: a repeat sent the moment
+                    # the caller has it, to this process or another, is replayed, never told
+                    # the first is still in progress.
+                    await _store(container, caller, key, status, captured)
             await send(message)
 
         try:
             await self.app(scope, replay_receive, capture_send)
         except idempotency.KeyHeld as held:
             await _answer_held(held.reservation, send, scope, receive)
-            return
-        status = captured["status"]
-        if claim.taken and 200 <= status < 400:
-            answer = bytes(captured["body"])
-            await container.new_uow().run(
-                idempotency.complete, caller, key, status, captured["headers"], answer
-            )
+
+
+async def _store(
+    container: Container, caller: str, key: str, status: int, captured: dict[str, Any]
+) -> None:
+    answer = bytes(captured["body"])
+    try:
+        await container.new_uow().run(
+            idempotency.complete, caller, key, status, captured["headers"], answer
+        )
+    except Exception:  # the effect stands; a repeat is told its answer was lost
+        log.exception("Idempotency-Key %r: the answer could not be stored", key)
 
 
 async def _answer_held(

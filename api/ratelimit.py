@@ -1,7 +1,8 @@
 """Per-client rate limits (moving window) with the ``limits`` library.
 
-Storage is in-process by default; ``FIELDBRIDGE_RATE_LIMIT_STORAGE=redis://...`` shares
-the count between processes. A client is its peer address, or what a trusted proxy says in
+Storage is in-process for a server of one process; several share the count in the store
+(``orchestrator.access.rate_limits``) or in Redis (``FIELDBRIDGE_RATE_LIMIT_STORAGE``,
+``Settings.rate_limits_for``). A client is its peer address, or what a trusted proxy says in
 ``X-Forwarded-For`` (``FIELDBRIDGE_TRUSTED_PROXIES``; none by default).
 """
 
@@ -16,15 +17,25 @@ from fastapi import Request
 from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import Engine
 
 from api.deps import client_of, rate_limited_already
 from api.problems import ApiProblem
+from orchestrator.access.rate_limits import StoreWindows
 from orchestrator.runtime.settings import Settings
+
+WINDOW_S = 60
+"""Every limit is so many requests a minute: counts older than this are spent."""
 
 
 class RateLimits:
-    def __init__(self, settings: Settings) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
+    def __init__(self, settings: Settings, engine: Engine, workers: int = 1) -> None:
+        """Limits for a server of ``workers`` processes on the store behind ``engine``
+        (``ValueError`` when the settings would count in each process while there are
+        several)."""
+        where = settings.rate_limits_for(workers)
+        storage = StoreWindows(engine) if where == "store" else storage_from_string(where)
+        self._limiter = MovingWindowRateLimiter(storage)
         self._items = {
             "status": RateLimitItemPerMinute(settings.status_rate_per_min),
             "service-requests": RateLimitItemPerMinute(settings.service_request_rate_per_min),

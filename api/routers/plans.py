@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.deps import allow
 from api.problems import ApiProblem
@@ -21,6 +21,7 @@ MAX_TIME_LIMIT_S = 120.0
 
 @router.post("", response_model=Plan)
 def plan(
+    request: Request,
     problem: Problem,
     _: Annotated[Actor, allow(PLANNERS, "plan")],
     engine: Annotated[str, Query(description=f"one of {', '.join(ENGINES)}")] = ENGINES[0],
@@ -38,7 +39,12 @@ def plan(
             errors=[{"field": "engine", "in": "query", "reason": f"one of {', '.join(ENGINES)}"}],
         )
     try:  # CPU-bound for up to time_limit_s: a plain def route runs in the threadpool
-        return solve.solve(problem, engine=cast(solve.Engine, engine), time_limit_s=time_limit_s)
+        return solve.solve(
+            problem,
+            engine=cast(solve.Engine, engine),
+            time_limit_s=time_limit_s,
+            workers=request.app.state.planning_cores,  # this process's share of the cores
+        )
     except EngineRefused as exc:
         raise ApiProblem(
             422,

@@ -7,7 +7,9 @@ rest of the application is handed: units of work, connectors, the systems a sync
 against, the outbox relay with its destinations, and the background mode, chosen once:
 
 - embedded (no broker): one thread runs schedule runs in order and one runs the outbox relay
-  (``orchestrator.runtime.embedded``);
+  (``orchestrator.runtime.embedded``); in a worker of ``fieldbridge serve --workers N``
+  (``FIELDBRIDGE_SERVER_WAKE`` set by the server) both are the supervisor's, and the worker
+  sends it wake-ups;
 - production (``FIELDBRIDGE_BROKER_URL``): Celery workers on Redis run both
   (``orchestrator.runtime.tasks``).
 
@@ -306,8 +308,10 @@ def _background_mode(container: Container) -> Background:
         from orchestrator.runtime.tasks import CeleryBackground  # Celery: the production mode
 
         return CeleryBackground(container.settings)
-    from orchestrator.runtime.embedded import EmbeddedBackground
+    from orchestrator.runtime.embedded import WAKE_VARIABLE, EmbeddedBackground, Forwarder
 
+    if address := os.environ.get(WAKE_VARIABLE):
+        return Forwarder(address)
     return EmbeddedBackground(container.settings, container.new_uow, container.relay)
 
 

@@ -8,6 +8,7 @@ explicitly set secret key.
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -48,7 +49,20 @@ class Settings(BaseSettings):
     )
     status_rate_per_min: int = Field(default=60, gt=0)
     service_request_rate_per_min: int = Field(default=20, gt=0)
-    rate_limit_storage: str = "memory://"
+    rate_limit_storage: str | None = Field(
+        default=None,
+        description="where rate-limit counts live: `memory://` (this process), `store` (the "
+        "database, shared by every process on it) or a `limits` URI such as redis://...; by "
+        "default memory with one server process, else the broker's Redis in the production "
+        "mode and the store in the embedded one",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="server processes (`fieldbridge serve --workers`); by default 1 on SQLite "
+        "and the CPU count on PostgreSQL",
+    )
     broker_url: str | None = Field(
         default=None, description="redis://...: the production mode, tasks on Celery"
     )
@@ -165,6 +179,30 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{entry!r} is not an address or a CIDR range") from None
         return value
+
+    def server_workers(self) -> int:
+        """How many processes ``fieldbridge serve`` runs: the setting, else 1 on SQLite (its
+        one writer is the ceiling) and the CPU count on a networked database."""
+        if self.workers is not None:
+            return self.workers
+        return 1 if self.database_url.startswith("sqlite") else max(1, os.cpu_count() or 1)
+
+    def rate_limits_for(self, workers: int) -> str:
+        """Where ``workers`` server processes keep their rate-limit counts: a ``limits``
+        storage URI, or ``store``. ``ValueError`` saying why when the setting keeps them in
+        each process while there are several (a client would get each process's limit)."""
+        chosen = self.rate_limit_storage
+        if chosen is None:
+            if workers == 1:
+                return "memory://"
+            return self.broker_url if self.broker_url else "store"
+        if workers > 1 and chosen.startswith("memory"):
+            raise ValueError(
+                f"FIELDBRIDGE_RATE_LIMIT_STORAGE={chosen} counts in each process, so {workers} "
+                "workers would give every client its limit once per worker: set it to `store` "
+                "(the database) or redis://..., or leave it unset, or run one worker"
+            )
+        return chosen
 
     @property
     def max_upload_bytes(self) -> int:

@@ -504,6 +504,18 @@ class IdempotencyRecord(Base):
     locked_until: Mapped[datetime | None] = mapped_column()
 
 
+class RateLimitHit(Base):
+    """One request counted against a rate limit, when the server's processes share the count
+    in the store (``orchestrator.access.rate_limits``): ``key`` is the limit and client,
+    ``at`` the time in seconds since the epoch. Rows older than the longest window go."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[float] = mapped_column(Float)
+
+
 class ScheduleRun(Base):
     """One planning of a day: asked for, run in the background, its plan kept. An urgent
     insertion or a re-plan makes a run of its own (``kind``), ``based_on`` the plan it changed,

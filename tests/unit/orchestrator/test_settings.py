@@ -169,3 +169,33 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
 def test_nonsense_settings_are_refused(name: str, value: object) -> None:
     with pytest.raises(ValidationError):
         Settings(**{name: value})
+
+
+def test_server_workers_default_to_what_the_database_can_use() -> None:
+    assert Settings().server_workers() == 1  # SQLite: one writer is the ceiling
+    on_postgres = Settings(database_url="postgresql+psycopg://u@h/db")
+    assert on_postgres.server_workers() == (os.cpu_count() or 1)
+    assert Settings(database_url="postgresql+psycopg://u@h/db", workers=3).server_workers() == 3
+
+
+@pytest.mark.parametrize(
+    ("given", "broker", "workers", "chosen"),
+    [
+        (None, None, 1, "memory://"),
+        (None, None, 4, "store"),  # the embedded mode shares counts in the database
+        (None, "redis://127.0.0.1:6379/0", 4, "redis://127.0.0.1:6379/0"),
+        ("store", None, 1, "store"),
+        ("redis://10.0.0.5:6379/2", None, 4, "redis://10.0.0.5:6379/2"),
+        ("memory://", None, 1, "memory://"),
+    ],
+)
+def test_rate_limits_live_where_every_worker_sees_them(
+    given: str | None, broker: str | None, workers: int, chosen: str
+) -> None:
+    settings = Settings(rate_limit_storage=given, broker_url=broker)
+    assert settings.rate_limits_for(workers) == chosen
+
+
+def test_several_workers_may_not_count_in_each_process() -> None:
+    with pytest.raises(ValueError, match="FIELDBRIDGE_RATE_LIMIT_STORAGE=memory:// counts"):
+        Settings(rate_limit_storage="memory://").rate_limits_for(2)
