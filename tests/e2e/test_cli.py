@@ -11,7 +11,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.support import cli
-from tests.support.cli import FIELDBRIDGE, cli_env, free_port
+from tests.support.cli import FIELDBRIDGE, START_S, cli_env, free_port
 
 # These commands answer at once: one that hangs fails the test sooner than a sync's would.
 run = partial(cli.run, timeout_s=60)
@@ -108,7 +108,7 @@ def test_serve_answers_over_real_http(env: dict[str, str]) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_S
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:

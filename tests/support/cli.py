@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx2 as httpx
 
 FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
+START_S = 90
+"""How long ``serve`` may take to answer: on PostgreSQL it spawns a worker per CPU, each
+importing the application afresh, which on a machine busy with the suite takes a while."""
 
 
 def cli_env(database_url: str, tmp_path: Path, **variables: str) -> dict[str, str]:
@@ -78,7 +81,7 @@ def serving(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[Server]
         )  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
-        wait_for(lambda: _answers(server.base + "/health"), 30, f"serve did not start: {log}")
+        wait_for(lambda: _answers(server.base + "/health"), START_S, f"serve did not start: {log}")
         yield server
     finally:
         if process.poll() is None:
