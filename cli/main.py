@@ -19,6 +19,7 @@ from cli.console import err
 from cli.demo import demo_cmd
 from cli.outbox import outbox_app
 from cli.planning import bench_app, plan_cmd
+from cli.salesforce import salesforce_app
 from cli.sandbox import sandbox_app
 from cli.serve import migrate_cmd, serve_cmd
 from cli.sync import sync_app
@@ -29,7 +30,7 @@ from orchestrator.runtime.settings import ConfigurationError
 RUN, OPERATE, PLAN, TRY = "Run", "Operate", "Plan", "Try it out"
 ORDER = (
     *("migrate", "serve", "worker", "beat"),
-    *("token", "sync", "outbox", "billing"),
+    *("token", "sync", "outbox", "billing", "salesforce"),
     *("plan", "bench"),
     *("sandbox", "demo", "chaos"),
 )
@@ -96,6 +97,7 @@ app.add_typer(token_app, name="token", rich_help_panel=OPERATE)
 app.add_typer(sync_app, name="sync", rich_help_panel=OPERATE)
 app.add_typer(outbox_app, name="outbox", rich_help_panel=OPERATE)
 app.add_typer(billing_app, name="billing", rich_help_panel=OPERATE)
+app.add_typer(salesforce_app, name="salesforce", rich_help_panel=OPERATE)
 app.command("plan", rich_help_panel=PLAN)(plan_cmd)
 app.add_typer(bench_app, name="bench", rich_help_panel=PLAN)
 app.add_typer(sandbox_app, name="sandbox", rich_help_panel=TRY)

@@ -10,6 +10,9 @@
   ``certification_to_salesforce``, ``certification_to_skills`` (Field Service
   ServiceResource, Skill, ServiceResourceSkill; ``outbound``): the write-back, as
   ``Upsert``s by external id.
+- ``package.files(mapping, api_version)``: the org-ready Salesforce DX package, exactly the
+  custom fields and objects the mapping needs (``describe.demand``, recorded) and a
+  permission set for the integration user.
 """
 
 from mappings.salesforce.config import (

@@ -2,15 +2,39 @@
 
 Each misfit becomes one line naming what it is about (``Object.Field: reason``), and all of
 them are raised together, so one start-up shows every name to fix.
+
+What a mapping needs of the org is one walk, ``demand``, over an ``Org``: the check's
+``_Org`` holds each demand against the describes; the package (``package.py``) records them
+to make the fields an org lacks, so that the two never disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from mappings.errors import MappingConfigError
 from mappings.salesforce.config import ENTITIES, SYSTEM, Lookup, SalesforceConfig, parent_object
+
+
+class Org(Protocol):
+    """What ``demand`` asks of an org, one field (or object) at a time."""
+
+    def readable(self, sobject: str, path: str) -> None: ...
+
+    def external_id(self, sobject: str, name: str) -> None: ...
+
+    def writable(self, sobject: str, name: str, *, create_only: bool = False) -> None: ...
+
+    def holds(self, sobject: str, name: str, length: int, setting: str) -> None: ...
+
+    def reference(self, sobject: str, name: str, target: str) -> None: ...
+
+    def lookup(self, sobject: str, lookup: Lookup) -> None: ...
+
+    def picklist(self, sobject: str, name: str, values: Iterable[str]) -> None: ...
+
+    def record_type(self, sobject: str, developer_name: str) -> None: ...
 
 
 class _Org:
@@ -129,7 +153,16 @@ class _Org:
 
 
 def check(mapping: SalesforceConfig, describes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse (``MappingConfigError``, every misfit named) a mapping the org does not fit."""
     org = _Org(describes)
+    demand(mapping, org)
+    if org.problems:
+        raise MappingConfigError(SYSTEM, org.problems)
+
+
+def demand(mapping: SalesforceConfig, org: Org) -> None:
+    """Every field, reference, external id, length, picklist value and record type that
+    ``mapping`` needs, asked of ``org``."""
     for entity in ENTITIES:
         section = mapping.section(entity)
         org.external_id(section.sobject, section.external_id_field)
@@ -201,6 +234,3 @@ def check(mapping: SalesforceConfig, describes: Mapping[str, Mapping[str, Any]])
     for field, target in ((sk.holding_resource, sk.resource), (sk.holding_skill, sk.skill)):
         org.writable(sk.holding, field, create_only=True)  # a holding keeps its two ends
         org.reference(sk.holding, field, target)
-
-    if org.problems:
-        raise MappingConfigError(SYSTEM, org.problems)

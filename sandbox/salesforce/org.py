@@ -24,12 +24,14 @@ from sandbox.salesforce import soql
 from sandbox.salesforce.errors import ApiError, MultipleChoices, RecordError, not_found
 from sandbox.salesforce.faults import FaultPlan
 from sandbox.salesforce.schema import (
+    BASE62,
     NUMBER_TYPES,
     Field,
     IdMinter,
     SObjectType,
     build_schema,
     normalize_id,
+    with_fields,
 )
 from sandbox.salesforce.soql import datetime_text
 
@@ -127,9 +129,10 @@ class Org:
         api_limit: int = 100_000,
         max_cursors: int = 10,
         session_ttl_s: float = 7200.0,
+        bare: bool = False,
     ) -> None:
         self.lock = threading.RLock()
-        self.schema = build_schema()
+        self.schema = build_schema(bare=bare)
         self.tables = {name: Table(t) for name, t in self.schema.items()}
         self.tables_lower = {name.lower(): t for name, t in self.tables.items()}
         self.binder = soql.Binder(self.schema, self._lookup)
@@ -146,6 +149,26 @@ class Org:
         self.max_cursors = max_cursors
         self.locators = IdMinter("01g", ID_COUNTER_START)
         self.malformed: dict[str, tuple[str, str]] = {}
+
+    # shape
+
+    def define(self, described: Mapping[str, Any]) -> str:
+        """Add an object, or fields to one, from its ``describe`` (``name``, ``fields``, and
+        for a new object ``label`` and ``labelPlural``), as an admin's deploy would; the
+        object's name. Only an object without records changes shape."""
+        with self.lock:
+            name = described["name"]
+            current = self.tables_lower.get(name.lower())
+            if current is not None and current.rows:
+                raise ValueError(f"{name} holds records: define its fields before adding any")
+            used = {t.key_prefix for t in self.schema.values()}
+            prefix = next(p for p in (f"a0{c}" for c in BASE62) if p not in used)
+            sobject = with_fields(current.type if current else None, described, prefix)
+            self.schema[sobject.name] = sobject
+            self.tables[sobject.name] = Table(sobject)
+            self.tables_lower = {n.lower(): t for n, t in self.tables.items()}
+            self.binder = soql.Binder(self.schema, self._lookup)
+            return sobject.name
 
     # time
 

@@ -11,6 +11,7 @@ as ``ORDER BY Id`` does in a real org.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,8 +327,9 @@ WORK_ORDER_PRIORITIES = ("Low", "Medium", "High", "Critical")
 PRODUCT_FAMILIES = ("Equipment", "Spare Part", "Consumable", "Service")
 
 
-def build_schema() -> dict[str, SObjectType]:
-    """The org's sObject types by name."""
+def build_schema(*, bare: bool = False) -> dict[str, SObjectType]:
+    """The org's sObject types by name; ``bare``: without fieldbridge's custom fields and
+    object (an org before its package is deployed)."""
     types = [
         _account(),
         _contact(),
@@ -345,7 +347,76 @@ def build_schema() -> dict[str, SObjectType]:
         _service_resource_skill(),
         _certification(),
     ]
+    if bare:
+        types = [
+            SObjectType(t.name, t.label, t.label_plural, t.key_prefix, standard_fields(t))
+            for t in types
+            if not t.custom
+        ]
     return {t.name: t for t in types}
+
+
+def standard_fields(sobject: SObjectType) -> list[Field]:
+    return [f for f in sobject.fields if not f.custom]
+
+
+def field_from_describe(described: Mapping[str, Any]) -> Field:
+    """A field as a ``describe`` tells it (what an admin's deploy made): its name, type,
+    label, length, precision and scale, flags, reference and active picklist values."""
+    values = tuple(
+        v["value"] for v in described.get("picklistValues") or () if v.get("active", True)
+    )
+    default = described.get("defaultValue")
+    return Field(
+        described["name"],
+        described["type"],
+        described.get("label") or described["name"],
+        int(described.get("length") or 0),
+        nillable=bool(described.get("nillable", True)),
+        createable=bool(described.get("createable", True)),
+        updateable=bool(described.get("updateable", True)),
+        external_id=bool(described.get("externalId")),
+        unique=bool(described.get("unique")),
+        custom=described["name"].endswith("__c"),
+        reference_to=tuple(described.get("referenceTo") or ()),
+        relationship_name=described.get("relationshipName"),
+        picklist=values,
+        default=default,
+        precision=int(described.get("precision") or 0),
+        scale=int(described.get("scale") or 0),
+    )
+
+
+def with_fields(
+    sobject: SObjectType | None, described: Mapping[str, Any], key_prefix: str
+) -> SObjectType:
+    """``sobject`` with the fields of ``described`` added (one named alike replaced), or a
+    new custom object of them (its Id, IsDeleted and system dates added, a ``Name`` required
+    when the describe gives one)."""
+    fields = [field_from_describe(d) for d in described.get("fields") or ()]
+    if sobject is None:
+        name = described["name"]
+        label = described.get("label") or name
+        plural = described.get("labelPlural") or label + "s"
+        return SObjectType(
+            name,
+            label,
+            plural,
+            key_prefix,
+            [*_system_head(), *fields, *_system_tail()],
+            custom=name.endswith("__c"),
+        )
+    given = {f.name.lower() for f in fields}
+    kept = [f for f in sobject.fields if f.name.lower() not in given]
+    tail = len(_system_tail())
+    return SObjectType(
+        sobject.name,
+        sobject.label,
+        sobject.label_plural,
+        sobject.key_prefix,
+        [*kept[:-tail], *fields, *kept[-tail:]],
+        custom=sobject.custom,
+    )
 
 
 def _account() -> SObjectType:

@@ -51,7 +51,9 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
     seed) and the records ``touch(obj, n)`` picks. ``faults`` takes the settings of
     ``set_faults`` (e.g. ``{"rate": 0.3, "seed": 7}``). ``workdir`` keeps the CA, the
     server certificate and the private key (a temporary directory, removed on stop, when
-    omitted). ``api_limit`` is the daily API allowance.
+    omitted). ``api_limit`` is the daily API allowance. ``bare``: an org before
+    fieldbridge's package is deployed (standard objects and fields only; nothing seeded),
+    which ``define`` gives fields and objects from their describes.
     """
 
     def __init__(
@@ -70,14 +72,20 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
         max_cursors: int = 10,
         session_ttl_s: float = 7200.0,
         version: str = DEFAULT_VERSION,
+        bare: bool = False,
     ) -> None:
         super().__init__(
             "Salesforce simulator", port=port, workdir=workdir, workdir_prefix="fieldbridge-sf-"
         )
         self._seed = seed
         self.api_version = version
+        self.bare = bare
         self.org = Org(
-            seed=seed, api_limit=api_limit, max_cursors=max_cursors, session_ttl_s=session_ttl_s
+            seed=seed,
+            api_limit=api_limit,
+            max_cursors=max_cursors,
+            session_ttl_s=session_ttl_s,
+            bare=bare,
         )
         self.bulk = Bulk(self.org)
         if faults:
@@ -172,6 +180,17 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
             }
         raise ValueError(f"flow is 'jwt' or 'password', not {flow!r}")
 
+    # --- shape -----------------------------------------------------------------------------
+
+    def define(self, describe: Mapping[str, Any]) -> str:
+        """Add an object, or custom fields to one, from a ``describe`` as the REST API
+        answers it (``name``, ``label``, ``labelPlural``, ``fields``: each field's ``name``,
+        ``type``, ``label``, ``length``, ``precision``, ``scale``, ``externalId``,
+        ``unique``, ``nillable``, ``referenceTo``, ``relationshipName``,
+        ``picklistValues``), as an admin's deploy would; the object's name. The object
+        must not hold records yet."""
+        return self.org.define(describe)
+
     # --- data ------------------------------------------------------------------------------
 
     def seed(
@@ -190,6 +209,8 @@ class SalesforceSimulator(LoopbackSimulator, Controls):
         (its external id the product code). A share ``malformed`` of Accounts, Contacts,
         Assets and WorkOrders is malformed on purpose (see ``malformed_ids``).
         ``progress(object, done, total)`` is called as it goes."""
+        if self.bare:
+            raise ValueError("a bare org is not seeded: its records need fieldbridge's fields")
         summary = seed_org(
             self.org,
             customers=customers,
