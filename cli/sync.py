@@ -6,7 +6,9 @@ sync from a terminal.
 ``FIELDBRIDGE_SALESFORCE_MAPPING_FILE``), holds the mapping against the org's describes first
 (and stops, naming every misfit, when it does not fit); ``run --system hr`` reads
 ``FIELDBRIDGE_HR_*`` and the certification feed; ``run --system sap`` reads
-``FIELDBRIDGE_SAP_*`` and SAP's customers and equipment. Each stream runs with a progress
+``FIELDBRIDGE_SAP_*`` and SAP's customers and equipment; ``run --system workday`` reads
+``FIELDBRIDGE_WORKDAY_*`` and the certifications of the workers
+``FIELDBRIDGE_WORKDAY_TECHNICIAN_FILTER`` selects. Each stream runs with a progress
 bar, then a summary table is printed. ``status`` prints the cursors.
 ``reconcile`` compares every key on both sides, tombstones what the system of record no
 longer has and reports what the store lacks. ``retry-quarantine`` applies every open

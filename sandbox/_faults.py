@@ -11,8 +11,11 @@ from typing import Any, ClassVar
 
 from sandbox._server import ServerState
 
-__all__ = ["FaultPlan", "delay"]
+__all__ = ["WEB_ERRORS", "FaultPlan", "delay"]
 
+WEB_ERRORS = {"500": (500, "500 Internal Server Error"), "503": (503, "503 Service Unavailable")}
+"""The answers ``delay`` may leave that come from the web server, not the service: status
+and text."""
 SETTINGS = frozenset({"rate", "kinds", "seed", "latency_ms", "hang_s", "retry_after_s"})
 
 

@@ -2,8 +2,8 @@
 
 ``bootstrap()`` reads the settings (``FIELDBRIDGE_*``, or the ``Settings`` given) and each
 remote system's connector settings (``FIELDBRIDGE_SALESFORCE_*``, ``_SAP_*``, ``_HR_*``,
-``_WEBHOOK_*``, or the ``Systems`` given), and returns a ``Container`` that makes what the
-rest of the application is handed: units of work, connectors, the systems a sync runs
+``_WORKDAY_*``, ``_WEBHOOK_*``, or the ``Systems`` given), and returns a ``Container`` that
+makes what the rest of the application is handed: units of work, connectors, the systems a sync runs
 against, the outbox relay with its destinations, and the background mode, chosen once:
 
 - embedded (no broker): one thread runs schedule runs in order and one runs the outbox relay
@@ -34,7 +34,9 @@ from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.sap import SAPConnector, SAPSettings
 from connectors.settings import ConnectorSettings, one_line
 from connectors.webhooks import WebhookConnector, WebhookSettings
+from connectors.workday import WorkdayConnector, WorkdaySettings
 from mappings.salesforce import SalesforceMapping
+from mappings.workday import TechnicianFilter
 from orchestrator.domain.errors import SetupError
 from orchestrator.outbox.destinations import (
     FinanceWebhooks,
@@ -70,6 +72,7 @@ SETTINGS: dict[str, type[ConnectorSettings]] = {
     "sap": SAPSettings,
     "hr": HRSettings,
     "webhooks": WebhookSettings,
+    "workday": WorkdaySettings,
 }
 """Each remote system's connector settings, by the name the outbox routes use."""
 DESTINATIONS = ("salesforce", "sap", "webhooks")
@@ -182,8 +185,21 @@ class Container:
     def sync_system(self, system: str) -> SyncSystem:
         """``system`` as a sync sees it: its mapping, streams and connector (the connector's
         settings are only needed when it connects)."""
-        found = sync_system(system, self.settings.salesforce_mapping_file)
+        found = sync_system(
+            system, self.settings.salesforce_mapping_file, technicians=self._technicians(system)
+        )
         return found.connected_by(lambda: self.connector(system), self._bulk_threshold(system))
+
+    def _technicians(self, system: str) -> TechnicianFilter | None:
+        """Which of Workday's workers are technicians (``FIELDBRIDGE_WORKDAY_TECHNICIAN_
+        FILTER``); ``SetupError`` when the setting is not a filter."""
+        settings = self.systems.settings.get(system)
+        if not isinstance(settings, WorkdaySettings):
+            return None
+        try:
+            return TechnicianFilter.from_json(settings.technician_filter)
+        except ValueError as exc:
+            raise SetupError(f"FIELDBRIDGE_WORKDAY_TECHNICIAN_FILTER: {exc}") from None
 
     def _bulk_threshold(self, system: str) -> int | None:
         settings = self.systems.settings.get(system)
@@ -272,6 +288,7 @@ _CONNECTORS: dict[str, Callable[[Any], Any]] = {
     "sap": SAPConnector,
     "hr": HRConnector,
     "webhooks": WebhookConnector,
+    "workday": WorkdayConnector,
 }
 
 

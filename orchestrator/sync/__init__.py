@@ -4,7 +4,8 @@ record since the stored cursor, mapped, upserted by (system, external id), page 
 - ``streams``: what a stream reads (system, entity, sObject, fields, order) and the
   Salesforce streams of a mapping (customers: Account -> customer and site; contacts;
   assets; work_orders: WorkOrder -> intake), the HR system's (certifications) and SAP's
-  (customers: billing accounts).
+  (customers: billing accounts), Workday's (certifications: each technician's, read from
+  their worker).
 - ``engine``: ``run_stream`` runs one stream: reads its cursor, queries from the cursor minus
   a look-back window, maps each record, resolves its references, upserts it (a stale or
   unchanged stamp is skipped; a deletion leaves a tombstone), quarantines what cannot be
@@ -34,10 +35,12 @@ from orchestrator.sync.streams import (
     HR_STREAM_NAMES,
     SAP_STREAM_NAMES,
     STREAM_NAMES,
+    WORKDAY_STREAM_NAMES,
     Stream,
     hr_streams,
     salesforce_streams,
     sap_streams,
+    workday_streams,
 )
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "HR_STREAM_NAMES",
     "SAP_STREAM_NAMES",
     "STREAM_NAMES",
+    "WORKDAY_STREAM_NAMES",
     "Report",
     "RetryResult",
     "Source",
@@ -58,4 +62,5 @@ __all__ = [
     "run_stream",
     "salesforce_streams",
     "sap_streams",
+    "workday_streams",
 ]

@@ -13,11 +13,17 @@ from sqlalchemy import Connection, func, select
 from mappings.hr import SYSTEM as HR
 from mappings.salesforce import SYSTEM as SALESFORCE
 from mappings.sap import SYSTEM as SAP
+from mappings.workday import SYSTEM as WORKDAY
 from orchestrator.store import models
 from orchestrator.store.pagination import decode_cursor, encode_cursor
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.reconcile import reports
-from orchestrator.sync.streams import HR_STREAM_NAMES, SAP_STREAM_NAMES, STREAM_NAMES
+from orchestrator.sync.streams import (
+    HR_STREAM_NAMES,
+    SAP_STREAM_NAMES,
+    STREAM_NAMES,
+    WORKDAY_STREAM_NAMES,
+)
 
 CURSORS = models.table_of(models.SyncCursor)
 QUARANTINE = models.table_of(models.QuarantinedRecord)
@@ -26,6 +32,7 @@ KNOWN_STREAMS: tuple[tuple[str, str], ...] = (
     tuple((SALESFORCE, name) for name in STREAM_NAMES)
     + tuple((SAP, name) for name in SAP_STREAM_NAMES)
     + tuple((HR, name) for name in HR_STREAM_NAMES)
+    + tuple((WORKDAY, name) for name in WORKDAY_STREAM_NAMES)
 )
 """Every (system, stream) a sync can run, in run order: shown even before its first run."""
 

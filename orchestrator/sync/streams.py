@@ -11,8 +11,8 @@ conditions, order); the connector writes the SOQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -22,11 +22,14 @@ from mappings.records import Entity, stamp_of
 from mappings.salesforce import RECORD_TYPE, SYSTEM, SalesforceMapping
 from mappings.sap.inbound import READ_AT, change_stamp
 from mappings.sap.inbound import SYSTEM as SAP
+from mappings.workday import SYSTEM as WORKDAY
+from mappings.workday import TechnicianFilter, certification_records
 
 STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders")
 """Salesforce's, in the order a run takes them: references point at streams run before."""
 HR_STREAM_NAMES: tuple[str, ...] = ("certifications",)
 SAP_STREAM_NAMES: tuple[str, ...] = ("customers", "assets")
+WORKDAY_STREAM_NAMES: tuple[str, ...] = ("certifications",)
 
 
 @dataclass(frozen=True)
@@ -321,6 +324,89 @@ def sap_streams() -> dict[str, Stream]:
             id_field="IdentifiedStockID",
             ordered=False,
         ),
+    }
+
+
+class WorkerSource(Protocol):
+    """What Workday's workers are read through (``WorkdayConnector`` is one)."""
+
+    def worker_pages(
+        self,
+        updated_from: datetime | None = None,
+        updated_through: datetime | None = None,
+        *,
+        as_of: datetime | None = None,
+        organizations: Sequence[str] = (),
+        page_size: int = 999,
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True)
+class WorkdayCertifications(Stream):
+    """Workday's workers that ``technicians`` selects, read with ``Get_Workers`` as of the
+    moment the run asks (``As_Of_Entry_DateTime``, held across its pages); with a cursor,
+    only the workers with a transaction from the cursor's stamp less the look-back up to
+    that moment (``Transaction_Date_Range_Data``). Each worker becomes one record per
+    certification (``certification_records``), stamped with that moment, so the cursor
+    moves to it when the run has read them all.
+
+    A certification removed from a worker is not in the worker's answer: reconciliation
+    (``keys``: every technician's certifications now) tombstones it."""
+
+    technicians: TechnicianFilter = field(default_factory=TechnicianFilter)
+
+    def stamp(self, raw: Mapping[str, Any]) -> datetime | None:
+        return stamp_of(raw.get(self.stamp_field))
+
+    def _records(
+        self, source: WorkerSource, since: datetime | None, batch_size: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        asked = datetime.now(UTC)
+        pages = source.worker_pages(
+            since, asked if since is not None else None, as_of=asked, page_size=min(batch_size, 999)
+        )
+        for page in pages:
+            records = [
+                record
+                for worker in page
+                if self.technicians.matches(worker)
+                for record in certification_records(worker, asked)
+            ]
+            if records:
+                yield records
+
+    def read(
+        self,
+        source: WorkerSource,
+        cursor: Cursor | None,
+        *,
+        batch_size: int,
+        bulk_threshold: int | None,
+    ) -> Read:
+        since = None
+        if cursor is not None:
+            since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
+        return Read(self._records(source, since, batch_size), since)
+
+    def keys(
+        self, source: WorkerSource, *, batch_size: int, bulk_threshold: int | None
+    ) -> Iterator[list[str]]:
+        for page in self._records(source, None, batch_size):
+            yield [k for k in map(self.key, page) if k]
+
+
+def workday_streams(technicians: TechnicianFilter | None = None) -> dict[str, Stream]:
+    """Workday's streams, by name, in run order (``technicians``: which workers are)."""
+    return {
+        "certifications": WorkdayCertifications(
+            system=WORKDAY,
+            name="certifications",
+            entities=("certification",),
+            stamp_field="As_Of_Entry_DateTime",
+            id_field="id",
+            ordered=False,
+            technicians=technicians or TechnicianFilter(),
+        )
     }
 
 

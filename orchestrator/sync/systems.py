@@ -17,11 +17,13 @@ from connectors.errors import Permanent
 from connectors.hr import HRConnector
 from connectors.salesforce import SalesforceConnector
 from connectors.sap import SAPConnector
+from connectors.workday import WorkdayConnector
 from mappings.errors import MappingConfigError
 from mappings.hr import HRMapping
 from mappings.records import InboundMap
 from mappings.salesforce import SalesforceMapping
 from mappings.sap import SAPMapping
+from mappings.workday import TechnicianFilter, WorkdayMapping
 from orchestrator.domain.errors import SetupError
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.engine import StreamResult, run_stream
@@ -29,10 +31,12 @@ from orchestrator.sync.streams import (
     HR_STREAM_NAMES,
     SAP_STREAM_NAMES,
     STREAM_NAMES,
+    WORKDAY_STREAM_NAMES,
     Stream,
     hr_streams,
     salesforce_streams,
     sap_streams,
+    workday_streams,
 )
 
 __all__ = [
@@ -50,9 +54,10 @@ NAMES: dict[str, tuple[str, ...]] = {
     "salesforce": STREAM_NAMES,
     "sap": SAP_STREAM_NAMES,
     "hr": HR_STREAM_NAMES,
+    "workday": WORKDAY_STREAM_NAMES,
 }
 SYSTEMS = tuple(NAMES)
-AnyConnector = SalesforceConnector | HRConnector | SAPConnector
+AnyConnector = SalesforceConnector | HRConnector | SAPConnector | WorkdayConnector
 
 
 def salesforce_mapping(path: Path | None) -> SalesforceMapping:
@@ -89,9 +94,14 @@ class SyncSystem:
         return replace(self, connect=connect, bulk_threshold=bulk_threshold)
 
 
-def sync_system(system: str, mapping_file: Path | None) -> SyncSystem:
+def sync_system(
+    system: str, mapping_file: Path | None, *, technicians: TechnicianFilter | None = None
+) -> SyncSystem:
     """The system's mapping and streams (``mapping_file``: a Salesforce mapping of the org's
-    own, the standard one when None); not yet connected."""
+    own, the standard one when None; ``technicians``: which of Workday's workers are
+    technicians, every one when None); not yet connected."""
+    if system == "workday":
+        return SyncSystem(system, WorkdayMapping(technicians), workday_streams(technicians))
     if system == "hr":
         return SyncSystem(system, HRMapping(), hr_streams())
     if system == "sap":

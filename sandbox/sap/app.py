@@ -32,7 +32,7 @@ from starlette.routing import Route
 from zeep.wsdl.bindings.soap import Soap11Binding
 
 from sandbox._controls import faults_route, json_response, ledger_route
-from sandbox._faults import delay
+from sandbox._faults import WEB_ERRORS, delay
 from sandbox._server import ServerState
 from sandbox.sap.customers import Customers
 from sandbox.sap.faults import FaultPlan
@@ -223,10 +223,8 @@ class SAPApp:
             answer_with = await delay(fault, plan, self.state)
             if fault == "latency":
                 fault = None
-            if answer_with == "500":
-                response = _plain(500, "500 Internal Server Error")
-            elif answer_with == "503":
-                response = _plain(503, "503 Service Unavailable")
+            if answer_with in WEB_ERRORS:
+                response = _plain(*WEB_ERRORS[answer_with])
             elif answer_with == "fault":
                 response = _xml(500, service.fault("Server", TEMPORARY))
             elif answer_with == LOST:

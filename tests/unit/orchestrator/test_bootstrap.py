@@ -23,7 +23,7 @@ def test_the_systems_given_are_read_and_the_others_say_what_to_set(
         "t0ken",
     )
     assert "webhooks" in systems.settings, "webhook delivery needs no settings"
-    assert set(systems.problems) == {"salesforce", "sap"}
+    assert set(systems.problems) == {"salesforce", "sap", "workday"}
     assert all("\n" not in why for why in systems.problems.values())
     assert "FIELDBRIDGE_SAP_URL" in systems.problems["sap"]
     with pytest.raises(
