@@ -149,9 +149,9 @@ def _checked_by_uow(route: APIRoute) -> bool:
     return checked
 
 
-async def optional_user(request: Request) -> Actor | None:
-    """The caller, or None. A route without a unit of work has the token's revocation read
-    here; one with a unit of work has its transaction check it (``new_uow``)."""
+def _caller(request: Request) -> Actor | None:
+    """The caller from the verified token (the gate's, else read here), or None without one;
+    whether it is revoked is not known yet."""
     actor: Actor | None = request.scope.get("state", {}).get(ACTOR)
     if actor is None:
         token = bearer_token(request.headers.get("authorization"))
@@ -159,6 +159,19 @@ async def optional_user(request: Request) -> Actor | None:
             return None
         actor = auth.identify(token, get_container(request).secret_key)
         remember_actor(request.scope, actor)
+    return actor
+
+
+# ``optional_user``, ``current_user`` and ``new_uow`` each take only the request and call
+# ``_caller``, rather than depend on each other: FastAPI solves every dependency of a
+# dependency again for each route that uses it (caching only the value), and that walk was
+# a tenth of a read's CPU (DEVELOPERS.md, the API benchmark).
+async def optional_user(request: Request) -> Actor | None:
+    """The caller, or None. A route without a unit of work has the token's revocation read
+    here; one with a unit of work has its transaction check it (``new_uow``)."""
+    actor = _caller(request)
+    if actor is None:
+        return None
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not _checked_by_uow(route):
         await confirm_token(request)
@@ -168,7 +181,8 @@ async def optional_user(request: Request) -> Actor | None:
 OptionalUser = Annotated[Actor | None, Depends(optional_user)]
 
 
-async def current_user(actor: OptionalUser) -> Actor:
+async def current_user(request: Request) -> Actor:
+    actor = await optional_user(request)
     if actor is None:
         raise Unauthorized("this endpoint needs a bearer token")
     return actor
@@ -177,12 +191,13 @@ async def current_user(actor: OptionalUser) -> Actor:
 CurrentUser = Annotated[Actor, Depends(current_user)]
 
 
-async def new_uow(request: Request, actor: OptionalUser) -> UnitOfWork:
+async def new_uow(request: Request) -> UnitOfWork:
     """A unit of work, not yet begun: the route runs it (``await uow.run``). Read-only for
     the methods that change nothing. Its transaction first confirms the caller's token and,
     for a request with an ``Idempotency-Key``, claims that key when it writes (the claim
     commits or rolls back with the command's effect) and answers a repeat when it reads."""
     claim: idempotency.Claim | None = request.scope.get("state", {}).get(CLAIM)
+    actor = _caller(request)
 
     def check(uow: UnitOfWork) -> None:
         if actor is not None:

@@ -78,10 +78,11 @@ def make_engine(url: str, *, checkpoint_in_background: bool = False, **kwargs: A
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # A transaction declared read-only begins DEFERRED: under WAL it reads a snapshot
-            # and neither waits for nor blocks the one writer.
-            read_only = conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            # A transaction declared read-only begins nothing: each statement reads what is
+            # committed when it runs (as on PostgreSQL, ``begin_read_only``), under WAL
+            # neither waiting for nor blocking the one writer, and costs no BEGIN.
+            if not conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if "poolclass" not in kwargs:
@@ -150,9 +151,10 @@ def checkpoint(engine: Engine) -> None:
 def begin_read_only(connection: Connection) -> None:
     """Make a new connection's transaction a read-only one, for code that will not write.
 
-    SQLite: DEFERRED, a snapshot that does not take the write lock every other transaction
-    takes up front. PostgreSQL: autocommit, so the reads cost no BEGIN and no ROLLBACK round
-    trip (each statement sees what is committed when it runs).
+    Each statement then sees what is committed when it runs, and the reads cost no BEGIN
+    (and no ROLLBACK round trip): on SQLite no transaction is begun (the driver autocommits),
+    so none takes the write lock every other transaction takes up front; on PostgreSQL,
+    autocommit.
     """
     if connection.dialect.name == "sqlite":
         connection.execution_options(**{READ_ONLY: True})

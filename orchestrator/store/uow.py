@@ -2,8 +2,9 @@
 
 Handlers take a ``UnitOfWork``; nothing is written unless the handler calls
 ``commit()``. Leaving the block without committing rolls back. A read-only unit of work
-(for queries) begins, on SQLite, a snapshot read that neither takes nor waits for the
-write lock; every other one takes that lock at its first statement. A ``check`` runs first
+(for queries) begins no transaction: each statement reads what is committed when it runs,
+and on SQLite neither takes nor waits for the write lock; every other one takes that lock
+at its first statement. A ``check`` runs first
 in every transaction the unit of work begins (the API confirms the caller's token there).
 
 The unit of work holds one connection. Core statements (reads that need no ORM objects,

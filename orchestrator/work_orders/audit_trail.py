@@ -5,9 +5,9 @@ data live in their own rows."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from orchestrator.store.uow import UnitOfWork
 from orchestrator.work_orders.order import load
 
 _EVENTS = models.table_of(models.AuditEvent)
+_EVENT_FIELDS = tuple(field.name for field in fields(EventBody))
 _INSERT_EVENT = insert(_EVENTS)
 _INSERT_CHANGES = insert(models.table_of(models.TechnicianChange))
 _ORDERS = models.table_of(models.WorkOrder)
@@ -68,7 +69,10 @@ def append_event(
         prev_hash=prev,
     )
     digest = body.digest()
-    conn.execute(_INSERT_EVENT, {**dataclasses.asdict(body), "hash": digest})
+    # the body's fields as they are: ``dataclasses.asdict`` would deep-copy the payload, which
+    # was made for this event just above (a visible part of a create's CPU)
+    row = {name: getattr(body, name) for name in _EVENT_FIELDS}
+    conn.execute(_INSERT_EVENT, {**row, "hash": digest})
     uow.chain_tips[wo.id] = (seq, digest)
     feed = feed_rows(wo.id, _assigned(conn, wo), payload)
     if feed:

@@ -188,7 +188,9 @@ def create(uow: UnitOfWork, cmd: CreateWorkOrder) -> dict[str, Any]:
         ) from None
     payload = _ref_payload(values)
     append_event(uow, wo, cmd.actor, "created", payload, to_state=State.NEW.value, first=True)
-    out = to_public(wo, zone_of(uow, wo.site_id), cmd.actor)
+    # the site's time zone shows only the appointment window: none given, no read for it
+    windowed = wo.window_start is not None and wo.window_end is not None
+    out = to_public(wo, zone_of(uow, wo.site_id) if windowed else None, cmd.actor)
     uow.commit()
     return out
 

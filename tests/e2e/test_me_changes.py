@@ -176,7 +176,7 @@ def test_an_empty_delta_is_one_indexed_read_and_the_same_token(
         delta = changes(api, world.tech_token, since)
 
     assert delta == {"sync_token": since, "orders": [], "removed": []}
-    # Past the token's revocation check (and SQLite's BEGIN of its snapshot): one read.
+    # Past the token's revocation check: one read.
     reads = [s for s in seen if s.startswith("SELECT") and "api_tokens" not in s]
     assert len(reads) == 1 and "technician_changes" in reads[0], seen
 
