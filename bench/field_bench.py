@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python bench/field_bench.py [--backends postgresql] [--technicians 500]
         [--orders-per-technician 15] [--concurrency 32] [--clients 2] [--duration 10]
         [--warmup 2] [--windows 3] [--alone-duration 5] [--office-rate 20] [--ops 100]
-        [--ops-concurrency 1] [--phases day,changes,ops] [--json results.json]
+        [--ops-concurrency 1] [--phases day,changes,ops] [--workers N] [--json results.json]
 
 (PostgreSQL by default; ``--backends sqlite,postgresql`` runs SQLite too. About two minutes
 a backend at the default sizes, most of it seeding.)
@@ -15,7 +15,9 @@ For each backend the deployment is ``api_bench.py``'s (``bench/load.py``): a thr
 database (a SQLite file in a temp dir, or ``fb_bench_<random>`` on
 ``postgresql+psycopg://postgres@127.0.0.1:5432``, dropped ``WITH (FORCE)`` afterwards;
 PostgreSQL is skipped, and the output says so, when nothing answers on that port),
-``fieldbridge migrate``, an admin token, ONE ``fieldbridge serve`` process. Then the store is
+``fieldbridge migrate``, an admin token, ``fieldbridge serve`` (``--workers N`` with
+``--workers``; else the server's default: one process on SQLite, one a CPU on PostgreSQL,
+``FIELDBRIDGE_WORKERS`` where set). Then the store is
 seeded in bulk (Core inserts over the same database, untimed): ``--technicians`` technicians
 in four time zones, each with a van of parts from the catalogue, and
 ``--orders-per-technician`` orders each, every window on one day in the technician's time
@@ -52,7 +54,7 @@ Method (``bench/load.py``): ``--warmup`` seconds unmeasured, then ``--duration``
 into ``--windows`` windows; requests/s is the median over the windows, p50/p95 over all the
 measured samples (errors included), errors over the whole phase. The office's own rate is
 measured the same way, and the changes phase holds only if the office kept 97% of its rate
-with no error. A closed loop of 32 connections against one server process measures the
+with no error. A closed loop of 32 connections against the server's processes measures the
 queue as much as the service (Little's law: the mean latency is 32 / throughput), so
 ``day`` and ``changes`` are then run ``--alone-duration`` seconds more over ONE connection
 with nothing else running (the office stopped), and that p95 is shown beside ("p95 alone",
@@ -884,11 +886,17 @@ def ops_phase(
 
 
 @contextlib.contextmanager
-def deployment(backend: str, url: str | None, workdir: Path) -> Iterator[tuple[Server, Container]]:
-    """The server on the backend's database, and a container on the same store for the
-    benchmark's own reads and writes (seeding, tokens, the empty delta)."""
+def deployment(
+    backend: str, url: str | None, workdir: Path, workers: int | None = None
+) -> Iterator[tuple[Server, Container]]:
+    """The server on the backend's database (``workers``: its ``--workers``; None: its
+    default), and a container on the same store for the benchmark's own reads and writes
+    (seeding, tokens, the empty delta)."""
     url = url or f"sqlite:///{workdir / 'bench.db'}"
-    with running_server(url, workdir) as server, store(url, workdir) as container:
+    with (
+        running_server(url, workdir, workers=workers) as server,
+        store(url, workdir) as container,
+    ):
         yield server, container
 
 
@@ -898,7 +906,7 @@ def bench_backend(backend: str, url: str | None, args: argparse.Namespace) -> li
         args.busy[backend] = busy = machine_busy()
         warn_if_busy(busy, backend)
         console.print(f"[bold]{backend}[/bold]: migrating, issuing a token, starting the server")
-        with deployment(backend, url, workdir) as (server, container):
+        with deployment(backend, url, workdir, args.workers) as (server, container):
             seeded = seed(container, server, args)
             args.seeded[backend] = seeded
             console.print(
@@ -940,12 +948,19 @@ def _line(phase: Phase) -> str:
     )
 
 
+def served(workers: int | None) -> str:
+    """How the server ran, for the table's title."""
+    if workers is None:
+        return "the server's default workers"
+    return "one server process" if workers == 1 else f"{workers} server workers"
+
+
 def print_table(phases: list[Phase], args: argparse.Namespace) -> None:
     table = Table(
         title=(
-            f"fieldbridge field execution, one server process: {args.technicians:,} technicians "
-            f"x {args.orders_per_technician} orders, {args.concurrency} connections over "
-            f"{args.clients} client process(es), {args.windows} x "
+            f"fieldbridge field execution, {served(args.workers)}: {args.technicians:,} "
+            f"technicians x {args.orders_per_technician} orders, {args.concurrency} "
+            f"connections over {args.clients} client process(es), {args.windows} x "
             f"{args.duration / args.windows:.1f} s windows per phase; alone: one connection, "
             f"nothing else running, {args.alone_duration:g} s"
         )
@@ -1005,6 +1020,7 @@ def flat_json(phases: list[Phase], args: argparse.Namespace, skipped: list[str])
         "orders": args.technicians * args.orders_per_technician,
         "ops_per_batch": args.ops,
         "office_changes_per_s_asked": args.office_rate,
+        "server_workers": args.workers,  # None: the server's default
     } | run_figures(args, skipped)
     for backend, seeded in args.seeded.items():
         out[f"{backend}_history_orders"] = seeded.history
@@ -1054,6 +1070,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--ops-concurrency", type=int, default=1, help="uploads in flight")
     add("--phases", default=",".join(PHASES), help="comma-separated")
     add("--seed", type=int, default=1, help="random seed")
+    add("--workers", type=int, help="the server's --workers (default: the server's default)")
     args = parser.parse_args(argv)
     parse_backends(parser, args)
     args.busy, args.seeded = {}, {}
@@ -1069,6 +1086,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.office_rate,
         args.ops,
         args.ops_concurrency,
+        1 if args.workers is None else args.workers,
     )
     if min(positive) <= 0 or args.history < 0:
         parser.error("every size, duration and rate must be positive (--history may be 0)")

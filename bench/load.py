@@ -3,8 +3,11 @@ under test and load sent to it from processes of their own.
 
 The server: ``running_server(url, workdir)`` runs ``fieldbridge migrate``, ``fieldbridge
 token create --role admin`` and ``fieldbridge serve --no-access-log`` as subprocesses on the
-database ``url`` (ONE server process, uvicorn), with a fresh secret key, and stops it
-gracefully afterwards (its log's tail printed when it failed).
+database ``url`` (``workers=N``: ``--workers N``; by default the server's own count: one
+process on SQLite, one a CPU on PostgreSQL), with a fresh secret key, and stops it gracefully
+afterwards (its log's tail printed when it failed). ``serving(cmd, env, workdir)`` does the
+same for any server that takes ``--host`` and ``--port`` and answers ``GET /health``
+(``bench/bare.py``).
 
 The load: ``run_load(server, send, specs, ...)`` starts one spawned process per spec (the
 generator needs CPU on the same machine, so two processes usually share the work), each
@@ -23,9 +26,10 @@ equal windows by each request's completion time. ``Load.per_s`` is the median ov
 windows of the successful requests per second (the machine is noisy); percentiles are over
 all latency samples of the measured windows together (errors included); ``errors`` counts
 every failed request, transport error and timeout (no answer within ``REQUEST_TIMEOUT_S``, or
-still none ``GRACE_S`` after the run ended) of the whole run, warm-up included. The server's
-CPU time (100% = one core) and the hypervisor's steal (the share of the machine's CPU time
-other virtual machines took) are taken over the measured windows.
+still none ``GRACE_S`` after the run ended) of the whole run, warm-up included. The CPU
+time of the server's processes (its workers and their supervisor; 100% = one core) and the
+hypervisor's steal (the share of the machine's CPU time other virtual machines took) are
+taken over the measured windows.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from typing import Any, TypeVar
 import aiohttp
 from rich.console import Console
 
+from bench.profiled import ENV as PROFILE_ENV
 from bench.stores import backend_url, unreachable
 
 REQUEST_TIMEOUT_S = 10  # an answer slower than this counts as an error (TimeoutError)
@@ -99,16 +104,24 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+    process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown (its workers' too)
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        process.kill()
+        for pid in reversed(process_tree(process.pid)):  # the workers first, then the process
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         process.wait(timeout=10)
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, workdir: Path) -> Iterator[Server]:
+def running_server(
+    database_url: str, workdir: Path, *, workers: int | None = None, profile: Path | None = None
+) -> Iterator[Server]:
+    """``fieldbridge serve`` on ``database_url`` (migrated, an admin token issued), with
+    ``--workers N`` when ``workers`` is given (None: the server's own default). With a
+    ``profile`` directory, under ``bench/profiled.py`` (cProfile, turned on per phase by
+    ``bench.profiled.phase``)."""
     secret_key = secrets.token_hex(32)
     env = {
         **os.environ,
@@ -120,11 +133,29 @@ def running_server(database_url: str, workdir: Path) -> Iterator[Server]:
     _run([*cli, "migrate"], env, workdir)
     out = _run([*cli, "token", "create", "--role", "admin", "--subject", "bench"], env, workdir)
     token = out.strip().splitlines()[-1].strip()
+    serve = [*cli, "serve", "--no-access-log"]
+    if profile is not None:
+        env[PROFILE_ENV] = str(profile)
+        serve = [sys.executable, str(Path(__file__).with_name("profiled.py")), *serve[1:]]
+    if workers is not None:
+        serve += ["--workers", str(workers)]
+    with serving(serve, env, workdir) as (base, process, log):
+        yield Server(base, token, process, log, secret_key)
+
+
+@contextlib.contextmanager
+def serving(
+    cmd: list[str], env: dict[str, str], workdir: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """``cmd --host 127.0.0.1 --port <a free one>`` as a subprocess (its output to
+    ``workdir/server.log``) once it answers ``GET /health`` with 200: its base URL, the
+    process and the log. Stopped gracefully afterwards (SIGINT), its log's tail printed when
+    it failed."""
     port = free_port()
     log = workdir / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            [*cmd, "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             cwd=workdir,
             stdout=sink,
@@ -133,7 +164,7 @@ def running_server(database_url: str, workdir: Path) -> Iterator[Server]:
     try:
         base = f"http://127.0.0.1:{port}"
         asyncio.run(_wait_healthy(base, process, log))
-        yield Server(base, token, process, log, secret_key)
+        yield base, process, log
     except Exception:
         _stop(process)
         tail = log.read_text(errors="replace")[-3000:]
@@ -275,12 +306,39 @@ def _steal(before: list[int] | None, after: list[int] | None) -> float | None:
     return spent[7] / max(1, sum(spent))
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat``'s fields after the command's name (state, ppid, ...)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process descended from it (a server's workers), parents first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree = [root]
+    for pid in tree:  # grows as it goes: breadth first
+        tree += children.get(pid, [])
+    return tree
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The CPU time of ``pid`` and its descendants so far (a server's supervisor and its
+    workers; a descendant that ended counts in its parent's children's time)."""
+    total = 0
+    for each in process_tree(pid):
+        fields = _stat(each)
+        if fields is None:
+            if each == pid:
+                return None
+            continue  # ended meanwhile
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], percent: float) -> float:
