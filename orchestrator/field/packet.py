@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BindParameter,
     Row,
     bindparam,
     delete,
@@ -75,6 +76,9 @@ _PART_USES = models.table_of(models.PartUse)
 _LABOUR = models.table_of(models.LabourLine)
 _READINGS = models.table_of(models.Reading)
 _DEVICE_OPS = models.table_of(models.DeviceOp)
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+"""The ids a bulk read is for: its statements are built once, here, and their compiled form
+cached, however many ids a day has."""
 
 
 class FeedGone(FieldbridgeError):
@@ -148,6 +152,10 @@ _FACT_READS = {
         _READINGS.c.at,
     ).order_by(_READINGS.c.at, _READINGS.c.id),
 }
+_FACT_READS = {
+    kind: query.where(query.selected_columns.work_order_id.in_(_IDS))
+    for kind, query in _FACT_READS.items()
+}
 """Each kind of fact of many orders, one statement each (``work_order_id IN ...``)."""
 FACT_KINDS = ("notes", *_FACT_READS, "late_facts")
 
@@ -166,8 +174,7 @@ def facts_of(uow: UnitOfWork, order_ids: Iterable[int]) -> dict[int, dict[str, A
         out[oid]["notes"] = notes
     conn = uow.connection()
     for kind, query in _FACT_READS.items():
-        column = query.selected_columns.work_order_id
-        for row in conn.execute(query.where(column.in_(ids))):
+        for row in conn.execute(query, {"ids": ids}):
             fact = dict(row._mapping)
             out[fact.pop("work_order_id")][kind].append(fact)
     for oid, late in late_facts_of(uow, ids).items():
@@ -241,16 +248,19 @@ _SHOWN: dict[str, tuple[Any, tuple[str, ...]]] = {
     ),
 }
 """What an order's packet shows of each record it names: the table and the columns."""
+_RECORD_READS = {
+    name: select(*(table.c[c] for c in columns)).where(table.c.id.in_(_IDS))
+    for name, (table, columns) in _SHOWN.items()
+}
 
 
 def _records(uow: UnitOfWork, name: str, ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
     """The records of kind ``name`` (``_SHOWN``) with these ids, as shown, by id."""
-    table, columns = _SHOWN[name]
     wanted = sorted({i for i in ids if i is not None})
     if not wanted:
         return {}
-    query = select(*(table.c[c] for c in columns)).where(table.c.id.in_(wanted))
-    return {row.id: dict(row._mapping) for row in uow.connection().execute(query)}
+    rows = uow.connection().execute(_RECORD_READS[name], {"ids": wanted})
+    return {row.id: dict(row._mapping) for row in rows}
 
 
 def _histories(uow: UnitOfWork, asset_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
@@ -415,13 +425,20 @@ def day(uow: UnitOfWork, actor: Actor, on: date | None = None) -> dict[str, Any]
     }
 
 
+_PARTS_READ = (
+    select(_PARTS)
+    .where(_PARTS.c.code.in_(bindparam("codes", expanding=True)))
+    .order_by(_PARTS.c.code)
+)
+
+
 def _parts(uow: UnitOfWork, codes: Collection[str]) -> list[dict[str, Any]]:
     """The catalogue's entries for these codes, as ``GET /parts`` shows them, by code."""
     if not codes:
         return []
-    query = select(_PARTS).where(_PARTS.c.code.in_(sorted(codes))).order_by(_PARTS.c.code)
     kind = records.KINDS["parts"]
-    return [records.to_public(kind, row) for row in uow.connection().execute(query)]
+    rows = uow.connection().execute(_PARTS_READ, {"codes": sorted(codes)})
+    return [records.to_public(kind, row) for row in rows]
 
 
 # --- what changed since -----------------------------------------------------------------------
