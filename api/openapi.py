@@ -49,7 +49,11 @@ SWAGGER_SOURCES = {
 """What the docs page may load (``api.headers.page``): this server's, nothing else."""
 BEARER = "bearer"
 COMPONENTS = "#/components/schemas/"
-QUALIFIED = {"mappings.canonical": "", "scheduler.model": "Planning"}
+QUALIFIED = {
+    "mappings.canonical": "",
+    "orchestrator.reference.records": "",  # the API's technician (home and zone optional)
+    "scheduler.model": "Planning",
+}
 """What a model is called when another module has one of the same name (pydantic then names
 both by their module: ``scheduler__model__Technician``): its name after this prefix."""
 

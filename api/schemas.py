@@ -54,8 +54,9 @@ def _public(model: type[BaseModel], name: str, synced: bool = False) -> type[Bas
         "created_at": (datetime, ...),
         "updated_at": (datetime, ...),
     }
-    if model is canonical.Technician:
+    if issubclass(model, canonical.Technician):
         extra["certifications"] = (list[CertificationPublic], ...)
+        extra |= TECHNICIAN_STATE
     if synced:
         extra["remote_stamp"] = (
             Optional[datetime],  # noqa: UP045 (the annotation is a runtime value)
@@ -66,6 +67,29 @@ def _public(model: type[BaseModel], name: str, synced: bool = False) -> type[Bas
             Field(description="when the source deleted it (a tombstone); null while alive"),
         )
     return create_model(name, __base__=model, **extra)
+
+
+class UnavailablePublic(BaseModel):
+    """A period the technician's system of record (Workday) says they are not to be sent
+    out: a termination from its date on (``to`` null), a leave for its dates."""
+
+    from_: dt.date = Field(alias="from")
+    to: dt.date | None
+    why: str | None = Field(default=None, description="terminated or leave")
+
+
+TECHNICIAN_STATE: dict[str, Any] = {
+    "active": (bool, Field(description="active at the system of record (Workday); false: kept, "
+                       "never dispatched")),
+    "unavailable": (list[UnavailablePublic], Field(
+        description="when the system of record says the technician is not to be sent out")),
+    "dispatchable": (bool, Field(
+        description="may be sent out today (in their time zone): active, not deleted at the "
+        "source, not unavailable today, and nothing in `missing`")),
+    "missing": (list[str], Field(
+        description="the office's fields still empty that dispatch needs (a technician made "
+        "from Workday starts with home_latitude, home_longitude, time_zone, weekly_hours)")),
+}  # fmt: skip
 
 
 class CertificationPublic(canonical.Certification):
@@ -205,6 +229,11 @@ class WorkOrderPublic(Wire):
     status_changed_at: datetime
     completed_at: datetime | None
     closed_at: datetime | None
+    needs_attention: bool = Field(
+        description="something outside the lifecycle makes the order's plan doubtful (its "
+        "technician no longer dispatchable on its day): the office decides; nothing was moved"
+    )
+    attention_reason: str | None = Field(description="why it needs attention; null when not")
     requester_contact: RequesterContact | None = Field(
         default=None,
         description="who to call back, from the service request the order came from: shown "

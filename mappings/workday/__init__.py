@@ -1,7 +1,9 @@
 """Workday's mapping: workers -> technicians' identity, employment and certifications
-(``workers``), and their certifications as held certifications (``certifications``)."""
+(``workers``), the technicians Workday owns (``technicians``), and their certifications as
+held certifications (``certifications``)."""
 
 from mappings.workday.certifications import WorkdayMapping, certification_records
+from mappings.workday.technicians import WorkdayTechnician, technician_records
 from mappings.workday.workers import (
     OFFICE_OWNS,
     SYSTEM,
@@ -18,6 +20,8 @@ __all__ = [
     "Employment",
     "TechnicianFilter",
     "WorkdayMapping",
+    "WorkdayTechnician",
     "certification_records",
+    "technician_records",
     "worker_id",
 ]

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from mappings.canonical import HeldCertification
 from mappings.errors import MappingError
 from mappings.records import Entity, ExternalRef, Mapped, stamp_of
+from mappings.workday.technicians import to_technician
 from mappings.workday.workers import (
     SYSTEM,
     TechnicianFilter,
@@ -76,9 +77,14 @@ class WorkdayMapping:
 
     def to_canonical(self, entity: Entity, raw: Mapping[str, Any]) -> Mapped[Any]:
         """One certification record (``certification_records``) as the certification a
-        technician holds."""
+        technician holds; one technician record (``technicians.technician_record``) as the
+        technician Workday owns."""
+        if entity == "technician":
+            return to_technician(raw)
         if entity != ENTITY:
-            raise KeyError(f"the Workday mapping reads certifications, not {entity}s")
+            raise KeyError(
+                f"the Workday mapping reads technicians and certifications, not {entity}s"
+            )
         external_id = str(raw.get("id") or "?") if isinstance(raw, Mapping) else "?"
 
         def refused(field: str, reason: str) -> MappingError:

@@ -315,7 +315,8 @@ def enqueue_certifications(
                 "technician_id": row.technician_id,
                 "technician_key": worker,
                 "resource_name": row.technician_name,
-                "time_zone": row.technician_zone,
+                # a technician a sync made has no zone until the office sets one: UTC's days
+                "time_zone": row.technician_zone or "UTC",
                 "certification": certification,
                 "status": row.status,
                 "counts": row.status == "active" and row.deleted_at is None,

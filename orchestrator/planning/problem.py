@@ -1,10 +1,11 @@
-"""The day as the scheduler sees it, built from the store: technicians working that day in
-their own time zone (weekly hours or that date's exception; gaps between intervals become
-fixed breaks, the break rule a break in its window) with their skills, certifications and
-van stock; jobs from triaged orders and orders scheduled for that day (their promised window
-kept), and orders dispatched, in progress or on hold that day pinned to their technician and
-window. Orders that cannot be planned (no site, no work type, a technician off that day) are
-listed as skipped with the reason."""
+"""The day as the scheduler sees it, built from the store: technicians dispatchable that day
+(``records.dispatchable_on``: active, filled in by the office, not on leave or terminated)
+and working that day in their own time zone (weekly hours or that date's exception; gaps
+between intervals become fixed breaks, the break rule a break in its window) with their
+skills, certifications and van stock; jobs from triaged orders and orders scheduled for that
+day (their promised window kept), and orders dispatched, in progress or on hold that day
+pinned to their technician and window. Orders that cannot be planned (no site, no work type,
+a technician off that day) are listed as skipped with the reason."""
 
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ def build_problem(uow: UnitOfWork, day: date, territories: tuple[str, ...] = ())
     techs: list[Technician] = []
     for row in uow.session.scalars(select(models.Technician).order_by(models.Technician.id)):
         if wanted and row.territory_id not in wanted:
+            continue
+        if not records.dispatchable_on(row, day):  # inactive, unavailable, not filled in yet
             continue
         planned = technician_for_day(row.id, records.technician_for_dispatch(row), day)
         if planned is not None:

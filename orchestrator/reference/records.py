@@ -20,7 +20,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, and_, bindparam, or_, select
@@ -84,6 +86,56 @@ class Site(canonical.Site):
     code: canonical.Code | None = None
 
 
+class Technician(canonical.Technician):
+    """A technician as the API keeps it: the canonical technician, whose home location and
+    time zone may be empty (one a sync made from a system of record, Workday, waiting for
+    the office to fill them). Such a technician is not dispatchable (``dispatch_gaps``)."""
+
+    home_latitude: canonical.Latitude | None = None  # type: ignore[assignment]
+    home_longitude: canonical.Longitude | None = None  # type: ignore[assignment]
+    time_zone: canonical.TimeZoneName | None = None  # type: ignore[assignment]
+
+
+OFFICE_NEEDED = ("home_latitude", "home_longitude", "time_zone", "weekly_hours")
+"""The office's fields a technician needs filled to be sent out (where they start, their
+zone, their shift); skills, van stock and territory may rightly be empty."""
+TECHNICIAN_STATE = ("active", "unavailable", "dispatchable", "missing")
+"""Shown with a technician, never given: what the system of record says (``active``,
+``unavailable``) and what follows for dispatch."""
+
+
+def dispatch_gaps(row: Any) -> list[str]:
+    """The office's fields the technician still lacks for dispatch (``OFFICE_NEEDED``)."""
+    return [name for name in OFFICE_NEEDED if getattr(row, name) in (None, "", {}, [])]
+
+
+def unavailable_on(periods: Any, day: date) -> dict[str, Any] | None:
+    """The first of ``periods`` (``[{"from": ISO date, "to": ISO date | None, ...}]``)
+    that covers ``day``; None when none does."""
+    for period in periods or []:
+        start = date.fromisoformat(period["from"])
+        end = date.fromisoformat(period["to"]) if period.get("to") else None
+        if start <= day and (end is None or day <= end):
+            return dict(period)
+    return None
+
+
+def dispatchable_on(row: Any, day: date) -> bool:
+    """Whether the technician may be sent out on ``day`` (their local date): active, not
+    deleted at their source, nothing the office must fill missing, not unavailable then."""
+    return (
+        bool(row.active)
+        and getattr(row, "deleted_at", None) is None
+        and not dispatch_gaps(row)
+        and unavailable_on(row.unavailable, day) is None
+    )
+
+
+def _today(row: Any) -> date:
+    zone = ZoneInfo(row.time_zone) if row.time_zone else UTC
+    return datetime.now(zone).date()
+
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -130,7 +182,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             "technicians",
             "technician",
-            canonical.Technician,
+            Technician,
             models.Technician,
             {"territory_id": models.Territory},
             own=True,
@@ -182,6 +234,13 @@ def to_public(kind: Kind, row: Any) -> dict[str, Any]:
             out[name] = getattr(row, name)
     if kind.synced:
         out.update(remote_stamp=row.remote_stamp, deleted_at=row.deleted_at)
+    if kind.model is Technician:
+        out.update(
+            active=row.active,
+            unavailable=list(row.unavailable or []),
+            dispatchable=dispatchable_on(row, _today(row)),
+            missing=dispatch_gaps(row),
+        )
     out.update(version=row.version, created_at=row.created_at, updated_at=row.updated_at)
     return out
 
@@ -191,7 +250,7 @@ SYNC_FIELDS = ("remote_stamp", "deleted_at")
 
 def to_canonical(kind: Kind, row: Any) -> canonical.Model:
     data = to_public(kind, row)
-    for extra in ("id", "version", "created_at", "updated_at", *SYNC_FIELDS):
+    for extra in ("id", "version", "created_at", "updated_at", *SYNC_FIELDS, *TECHNICIAN_STATE):
         data.pop(extra, None)
     if "certifications" in data:
         for cert in data["certifications"]:
@@ -202,9 +261,15 @@ def to_canonical(kind: Kind, row: Any) -> canonical.Model:
 
 def technician_for_dispatch(row: models.Technician) -> canonical.Technician:
     """The technician as dispatch sees them: only the certifications that count (active, and
-    not deleted at their source); whether one is valid on a day is the caller's question."""
-    tech = to_canonical(KINDS["technicians"], row)
-    assert isinstance(tech, canonical.Technician)  # nosec B101  # KINDS['technicians'] makes one
+    not deleted at their source); whether one is valid on a day is the caller's question.
+    One without a home or a time zone yet (a sync made it; the office has not filled it
+    in), or no longer active, is refused (``InvalidInput`` on ``technician_id``, naming what
+    is missing). Hours are not asked for: a technician without them works no day."""
+    gaps = [name for name in dispatch_gaps(row) if name != "weekly_hours"]
+    if gaps or not row.active or row.deleted_at is not None:
+        why = f"missing {', '.join(gaps)}" if gaps else "not active"
+        raise invalid("technician_id", f"technician {row.id} is not dispatchable: {why}")
+    tech = canonical.Technician.model_validate(to_canonical(KINDS["technicians"], row).model_dump())
     held = [c for c, r in zip(tech.certifications, row.certifications, strict=True) if r.counts]
     return tech.model_copy(update={"certifications": held})
 

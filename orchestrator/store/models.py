@@ -24,7 +24,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -137,7 +139,13 @@ class Contact(Timestamped, SourceOwned, Synced, Base):
     phone: Mapped[str | None] = mapped_column(String(64))
 
 
-class Technician(Timestamped, SourceOwned, Base):
+class Technician(Timestamped, SourceOwned, Synced, Base):
+    """A technician: entered by the office, or made by a sync (Workday's workers) with only
+    what that system owns, the office's fields (home location, time zone, hours...) empty
+    until the office fills them (``dispatchable`` says which are missing). ``active`` and
+    ``unavailable`` (``[{"from": date, "to": date | null}]``: a termination from its date
+    on, a leave for its dates) are the system of record's."""
+
     __tablename__ = "technicians"
     __table_args__ = (UniqueConstraint("source_system", "external_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -145,14 +153,16 @@ class Technician(Timestamped, SourceOwned, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(64))
     skills: Mapped[list[Any]] = mapped_column(default=list)
-    home_latitude: Mapped[float] = mapped_column(Float)
-    home_longitude: Mapped[float] = mapped_column(Float)
-    time_zone: Mapped[str] = mapped_column(String(64))
+    home_latitude: Mapped[float | None] = mapped_column(Float)
+    home_longitude: Mapped[float | None] = mapped_column(Float)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     weekly_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
     hours_exceptions: Mapped[list[Any]] = mapped_column(default=list)
     break_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     van_stock: Mapped[dict[str, Any]] = mapped_column(default=dict)
     territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    unavailable: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     certifications: Mapped[list[Certification]] = relationship(
         back_populates="technician",
         cascade="all, delete-orphan",
@@ -243,6 +253,11 @@ class WorkOrder(Timestamped, SourceOwned, Base):
     remote_status: Mapped[str | None] = mapped_column(String(64))
     remote_key_written_at: Mapped[datetime | None] = mapped_column()
     resolution_code: Mapped[str | None] = mapped_column(String(64))
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Set when something outside the lifecycle makes the order's plan doubtful (its
+    technician no longer dispatchable on its day); ``attention_reason`` says what. Nothing
+    is moved: the office decides."""
+    attention_reason: Mapped[str | None] = mapped_column(Text)
     site: Mapped[Site | None] = relationship(lazy="joined", viewonly=True)
 
 

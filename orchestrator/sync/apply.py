@@ -25,19 +25,22 @@ from orchestrator.store import models
 from orchestrator.store.uow import UnitOfWork
 from orchestrator.sync.classify import Action, Decision, Held, Key, classify, comparable, key_of
 from orchestrator.sync.streams import Stream
+from orchestrator.sync.technicians import flag_orders
 
 TABLES: dict[Entity, type[models.Base]] = {
     "customer": models.Customer,
     "site": models.Site,
     "contact": models.Contact,
     "asset": models.Asset,
-    "technician": models.Technician,  # a reference target only (technicians are ours)
+    "technician": models.Technician,  # Workday's technicians stream; else a reference target
     "certification": models.Certification,
 }
 QUARANTINE = models.table_of(models.QuarantinedRecord)
 AFTER_WRITE: dict[Entity, Callable[[UnitOfWork, str, list[str], datetime], Any]] = {
     # a changed certification is pushed to the CRM: its outbox rows, in the same transaction
     "certification": enqueue_certifications,
+    # a technician no longer to be sent out flags their assigned orders, in the same one
+    "technician": flag_orders,
 }
 
 

@@ -6,9 +6,11 @@ cannot see every removal. ``reconcile`` reads every id the system of record hold
 stream's ``keys``: SOQL ``SELECT Id``, through Bulk API 2.0 above the threshold; the whole
 feed for HR), compares them with the live rows the store holds from that system, tombstones
 the rows whose record is gone (``deleted_at``: the row and its history stay, references to it
-keep working), and reports what the system has that the store lacks and does not hold in
-quarantine (``fieldbridge sync run --full`` brings those in). The report is kept per stream
-(``sync_reconciliations``, ``GET /api/v1/sync/reconciliation``).
+keep working; what a sync's write owes, a tombstone owes too, stamped now: a certification's
+end-dated push to the CRM, a Workday technician's assigned orders flagged), and reports what
+the system has that the store lacks and does not hold in quarantine (``fieldbridge sync run
+--full`` brings those in). The report is kept per stream (``sync_reconciliations``,
+``GET /api/v1/sync/reconciliation``).
 
 Work orders are not reconciled: their lifecycle is ours, and a deletion there is only logged.
 """
@@ -25,11 +27,11 @@ from sqlalchemy import insert, select, update
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
 from orchestrator.store.uow import UnitOfWork
-from orchestrator.sync.apply import QUARANTINE, TABLES, among, bump
+from orchestrator.sync.apply import AFTER_WRITE, QUARANTINE, TABLES, among, bump
 from orchestrator.sync.streams import Stream
 
 SAMPLE = 100  # external ids kept in a report, of each kind
-RECONCILED = ("customer", "site", "contact", "asset", "certification")
+RECONCILED = ("customer", "site", "contact", "asset", "technician", "certification")
 REPORTS = models.table_of(models.SyncReconciliation)
 
 
@@ -89,6 +91,10 @@ def reconcile(
             report.local = max(report.local, len(live))
             missing = sorted(live - remote)
             gone.update(missing)
+            after = AFTER_WRITE.get(entity)
+            # a tombstone that owes something (a certification's push) is a version of its
+            # own: stamped now, so that what it owes is keyed apart from the last version's
+            stamped = {"remote_stamp": now} if after is not None else {}
             for chunk in among(connection, column.external_id, missing):
                 connection.execute(
                     update(table)
@@ -97,8 +103,10 @@ def reconcile(
                         & chunk
                         & column.deleted_at.is_(None)
                     )
-                    .values(deleted_at=now, **bump(table))
+                    .values(deleted_at=now, **stamped, **bump(table))
                 )
+            if after is not None and missing:
+                after(work, stream.system, missing, now)
         quarantine = QUARANTINE.c
         held = {
             r.external_id

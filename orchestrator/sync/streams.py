@@ -23,13 +23,13 @@ from mappings.salesforce import RECORD_TYPE, SYSTEM, SalesforceMapping
 from mappings.sap.inbound import READ_AT, change_stamp
 from mappings.sap.inbound import SYSTEM as SAP
 from mappings.workday import SYSTEM as WORKDAY
-from mappings.workday import TechnicianFilter, certification_records
+from mappings.workday import TechnicianFilter, certification_records, technician_records
 
 STREAM_NAMES: tuple[str, ...] = ("customers", "contacts", "assets", "work_orders")
 """Salesforce's, in the order a run takes them: references point at streams run before."""
 HR_STREAM_NAMES: tuple[str, ...] = ("certifications",)
 SAP_STREAM_NAMES: tuple[str, ...] = ("customers", "assets")
-WORKDAY_STREAM_NAMES: tuple[str, ...] = ("certifications",)
+WORKDAY_STREAM_NAMES: tuple[str, ...] = ("technicians", "certifications")
 
 
 @dataclass(frozen=True)
@@ -346,9 +346,10 @@ class WorkdayCertifications(Stream):
     """Workday's workers that ``technicians`` selects, read with ``Get_Workers`` as of the
     moment the run asks (``As_Of_Entry_DateTime``, held across its pages); with a cursor,
     only the workers with a transaction from the cursor's stamp less the look-back up to
-    that moment (``Transaction_Date_Range_Data``). Each worker becomes one record per
-    certification (``certification_records``), stamped with that moment, so the cursor
-    moves to it when the run has read them all.
+    that moment (``Transaction_Date_Range_Data``). A filter of organisations alone is asked
+    of Workday (``Request_Criteria``), so only those workers are read. Each worker becomes
+    one record per certification (``certification_records``), stamped with that moment, so
+    the cursor moves to it when the run has read them all.
 
     A certification removed from a worker is not in the worker's answer: reconciliation
     (``keys``: every technician's certifications now) tombstones it."""
@@ -358,19 +359,29 @@ class WorkdayCertifications(Stream):
     def stamp(self, raw: Mapping[str, Any]) -> datetime | None:
         return stamp_of(raw.get(self.stamp_field))
 
+    def records_of(self, worker: Mapping[str, Any], asked: datetime) -> list[dict[str, Any]]:
+        """The stream's records of one worker, stamped ``asked``."""
+        return certification_records(worker, asked)
+
     def _records(
         self, source: WorkerSource, since: datetime | None, batch_size: int
     ) -> Iterator[list[dict[str, Any]]]:
         asked = datetime.now(UTC)
+        chosen = self.technicians
+        only_orgs = not (chosen.job_profiles or chosen.field)
         pages = source.worker_pages(
-            since, asked if since is not None else None, as_of=asked, page_size=min(batch_size, 999)
+            since,
+            asked if since is not None else None,
+            as_of=asked,
+            organizations=sorted(chosen.organizations) if only_orgs else (),
+            page_size=min(batch_size, 999),
         )
         for page in pages:
             records = [
                 record
                 for worker in page
-                if self.technicians.matches(worker)
-                for record in certification_records(worker, asked)
+                if chosen.matches(worker)
+                for record in self.records_of(worker, asked)
             ]
             if records:
                 yield records
@@ -395,18 +406,32 @@ class WorkdayCertifications(Stream):
             yield [k for k in map(self.key, page) if k]
 
 
+@dataclass(frozen=True)
+class WorkdayTechnicians(WorkdayCertifications):
+    """Workday's workers that ``technicians`` selects as technicians, read like the
+    certifications (the same requests): one record per worker (``technician_records``:
+    what of the worker Workday owns here). Run before the certifications, so that a
+    worker's certifications find the technician made for them."""
+
+    def records_of(self, worker: Mapping[str, Any], asked: datetime) -> list[dict[str, Any]]:
+        return technician_records(worker, asked)
+
+
 def workday_streams(technicians: TechnicianFilter | None = None) -> dict[str, Stream]:
     """Workday's streams, by name, in run order (``technicians``: which workers are)."""
+    chosen = technicians or TechnicianFilter()
+    common: dict[str, Any] = {
+        "system": WORKDAY,
+        "stamp_field": "As_Of_Entry_DateTime",
+        "id_field": "id",
+        "ordered": False,
+        "technicians": chosen,
+    }
     return {
+        "technicians": WorkdayTechnicians(name="technicians", entities=("technician",), **common),
         "certifications": WorkdayCertifications(
-            system=WORKDAY,
-            name="certifications",
-            entities=("certification",),
-            stamp_field="As_Of_Entry_DateTime",
-            id_field="id",
-            ordered=False,
-            technicians=technicians or TechnicianFilter(),
-        )
+            name="certifications", entities=("certification",), **common
+        ),
     }
 
 

@@ -139,6 +139,8 @@ def to_public(wo: models.WorkOrder | Row[Any], zone: str | None, actor: Actor) -
         "status_changed_at": wo.status_changed_at,
         "completed_at": wo.completed_at,
         "closed_at": wo.closed_at,
+        "needs_attention": wo.needs_attention,
+        "attention_reason": wo.attention_reason,
     }
 
 

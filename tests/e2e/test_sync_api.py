@@ -97,6 +97,7 @@ def test_status_shows_every_stream_before_and_after_a_sync(
         ("sap", "customers"),
         ("sap", "assets"),
         ("hr", "certifications"),
+        ("workday", "technicians"),
         ("workday", "certifications"),
     ]
     for entry in before:

@@ -18,6 +18,7 @@ from mappings.workday import (
     TechnicianFilter,
     WorkdayMapping,
     certification_records,
+    technician_records,
     worker_id,
 )
 from sandbox.workday.workers import Workers
@@ -135,3 +136,36 @@ def test_a_certification_that_cannot_be_read_names_the_workday_field() -> None:
     with pytest.raises(MappingError) as caught:
         mapping.to_canonical("certification", bad_date)
     assert caught.value.field == "Certification_Data.Issued_Date"
+
+
+def test_a_worker_becomes_the_technician_workday_owns() -> None:
+    register = workforce()
+    key = sorted(register.technicians)[0]
+    register.terminate(key, date(2027, 1, 31))  # future-dated: still active
+    register.leave(key, date(2026, 12, 20), date(2026, 12, 24))
+    worker = register.get(key)
+    assert worker is not None
+    (record,) = technician_records(worker, AS_OF)
+    mapped = WorkdayMapping().to_canonical("technician", record)
+    detail = worker["Worker_Data"]["Personal_Data"]["Name_Data"]["Legal_Name_Data"]
+    assert (mapped.entity, mapped.external_id, mapped.stamp) == ("technician", key, AS_OF)
+    assert mapped.data["name"] == detail["Name_Detail_Data"]["Formatted_Name"]
+    assert mapped.data["email"].endswith("@example.co.uk")  # the work address, not home
+    assert mapped.data["active"] is True
+    assert mapped.data["unavailable"] == [
+        {"from": "2026-12-20", "to": "2026-12-24", "why": "leave"},
+        {"from": "2027-01-31", "to": None, "why": "terminated"},
+    ]
+    # the office's fields are never the mapping's: a sync leaves them as the office set them
+    assert not mapped.owned_fields & OFFICE_OWNS and mapped.owned_fields <= WORKDAY_OWNS | {
+        "unavailable"
+    }
+
+
+def test_a_worker_without_a_name_is_refused_naming_the_workday_field() -> None:
+    worker = copy.deepcopy(a_technician(workforce()))
+    del worker["Worker_Data"]["Personal_Data"]["Name_Data"]
+    (record,) = technician_records(worker, AS_OF)
+    with pytest.raises(MappingError) as refused:
+        WorkdayMapping().to_canonical("technician", record)
+    assert refused.value.field == "Personal_Data.Name_Data"
