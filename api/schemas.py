@@ -754,7 +754,7 @@ class PacketOrder(WorkOrderPublic):
 class PacketTechnician(Wire):
     id: int
     name: str
-    time_zone: str
+    time_zone: str = Field(description="the zone the day is in: UTC until the office sets one")
 
 
 PartPublic = REFERENCE_SCHEMAS["parts"][2]

@@ -402,7 +402,8 @@ def day(uow: UnitOfWork, actor: Actor, on: date | None = None) -> dict[str, Any]
     tech = conn.execute(_TECHNICIAN, {"id": tech_id}).one_or_none()
     if tech is None:
         raise NotFound("technician", tech_id)
-    local, start, end = _local_day(on, ZoneInfo(tech.time_zone))
+    zone = tech.time_zone or "UTC"  # a technician a sync made has none until the office sets it
+    local, start, end = _local_day(on, ZoneInfo(zone))
     token = sync_token(uow, actor)  # before the orders
     query = _ORDERS_READ.where(
         ORDERS.c.technician_id == tech_id,
@@ -416,7 +417,7 @@ def day(uow: UnitOfWork, actor: Actor, on: date | None = None) -> dict[str, Any]
         *(order["work_type"]["parts"] for order in orders if order["work_type"] is not None)
     )
     return {
-        "technician": {"id": tech.id, "name": tech.name, "time_zone": tech.time_zone},
+        "technician": {"id": tech.id, "name": tech.name, "time_zone": zone},
         "date": local,
         "sync_token": token,
         "orders": orders,

@@ -500,6 +500,19 @@ def test_without_a_date_the_day_is_today_where_the_technician_is(
     assert [o["id"] for o in packet["orders"]] == [now]
 
 
+def test_a_technician_without_a_time_zone_yet_has_a_day_in_utc(api: Api) -> None:
+    """Made by a sync from the HR system, before the office set their zone."""
+    with api.container.new_uow() as uow:
+        tech = models.Technician(name="Noor New", skills=[], weekly_hours={}, van_stock={})
+        uow.session.add(tech)
+        uow.commit()
+        ident = tech.id
+    packet = day_of(api, api.token("technician", "noor", technician_id=ident))
+    assert packet["technician"] == {"id": ident, "name": "Noor New", "time_zone": "UTC"}
+    assert packet["date"] == datetime.now(UTC).date().isoformat()
+    assert packet["orders"] == []
+
+
 def test_only_a_technician_has_a_day_and_asks_for_a_real_one(api: Api, world: World) -> None:
     for office in (world.dispatcher, world.supervisor, world.admin):
         problem = api.call("GET", "/api/v1/me/day", office, expect=403)
