@@ -7,7 +7,8 @@ boundary is normalised, since clients pick a new one per attempt).
 The key is claimed by the route's own unit of work (``api.deps.new_uow``), in the same
 transaction as the command's effect: a command that fails holds no key and may be retried,
 and a key is never held for an effect that did not happen. A successful (2xx/3xx) answer is
-then stored in one short transaction, before its last byte is sent, and replayed to repeats. See
+then stored by one UPDATE that commits as it runs (``UnitOfWork.alone``: no BEGIN, no token
+check), before its last byte is sent, and replayed to repeats. See
 ``orchestrator.access.idempotency`` for what a repeat is told. Keys are kept
 ``FIELDBRIDGE_IDEMPOTENCY_TTL_HOURS`` (at least 24).
 """
@@ -110,9 +111,8 @@ async def _store(
 ) -> None:
     answer = bytes(captured["body"])
     try:
-        await container.new_uow().run(
-            idempotency.complete, caller, key, status, captured["headers"], answer
-        )
+        alone = container.new_uow().alone()  # one UPDATE: no transaction of its own
+        await alone.run(idempotency.complete, caller, key, status, captured["headers"], answer)
     except Exception:  # the effect stands; a repeat is told its answer was lost
         log.exception("Idempotency-Key %r: the answer could not be stored", key)
 

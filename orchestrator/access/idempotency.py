@@ -3,7 +3,7 @@
 One row per (caller scope, key). The claim is inserted by the command's own transaction,
 so the key is held exactly when the command took effect: a command that fails leaves no
 claim, and no claim is ever held for an effect that did not happen. The answer is stored
-in a second, short transaction. A key seen again with the same request fingerprint replays
+afterwards by one UPDATE of its own. A key seen again with the same request fingerprint replays
 that answer; with another fingerprint it is refused; a claim without an answer means the
 first request took effect and is storing its answer (within its lease) or died before it
 could (after it): either way it is never run a second time.
@@ -145,12 +145,14 @@ def take(uow: UnitOfWork, claim: Claim) -> None:
 def complete(
     uow: UnitOfWork, scope: str, key: str, status_code: int, headers: list[Any], body: bytes
 ) -> None:
-    """Store the answer under a key its command claimed (and committed).
+    """Store the answer under a key its command claimed (and committed): one UPDATE, so a
+    unit of work that begins no transaction (``UnitOfWork.alone``) makes it its own.
 
-    On PostgreSQL without waiting for the flush to disk: should the database lose this
-    commit in a crash, a retry is told the answer was lost, and is still not run again."""
+    In a transaction on PostgreSQL, without waiting for the flush to disk: should the
+    database lose this commit in a crash, a retry is told the answer was lost, and is still
+    not run again."""
     conn = uow.connection()
-    if uow.dialect == "postgresql":
+    if uow.dialect == "postgresql" and not uow.autocommit:
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     params = {"b_scope": scope, "b_key": key, "status_code": status_code, "headers": headers}
     conn.execute(_COMPLETE, {**params, "body": body})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +18,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-READ_ONLY = "fieldbridge_read_only"
-"""Execution option: this transaction only reads (see ``begin_read_only``)."""
+AUTOCOMMIT = "fieldbridge_autocommit"
+"""Execution option (SQLite): begin no transaction, each statement commits as it runs (see
+``autocommit``)."""
 
 
 def utcnow() -> datetime:
@@ -78,10 +80,11 @@ def make_engine(url: str, *, checkpoint_in_background: bool = False, **kwargs: A
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # A transaction declared read-only begins nothing: each statement reads what is
-            # committed when it runs (as on PostgreSQL, ``begin_read_only``), under WAL
-            # neither waiting for nor blocking the one writer, and costs no BEGIN.
-            if not conn.get_execution_options().get(READ_ONLY, False):
+            # A connection in autocommit (``autocommit``: a read-only unit of work) begins
+            # nothing: each statement reads what is committed when it runs (as on
+            # PostgreSQL), under WAL neither waiting for nor blocking the one writer, and
+            # costs no BEGIN.
+            if not conn.get_execution_options().get(AUTOCOMMIT, False):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
@@ -148,18 +151,51 @@ def checkpoint(engine: Engine) -> None:
         raw.close()
 
 
-def begin_read_only(connection: Connection) -> None:
-    """Make a new connection's transaction a read-only one, for code that will not write.
+def autocommit(connection: Connection, on: bool = True) -> None:
+    """Whether ``connection`` begins transactions: with ``on``, none, each statement commits
+    (or, reading, sees what is committed) as it runs, at no BEGIN and no ROLLBACK or COMMIT
+    round trip. For code that only reads (a read-only unit of work), or whose one statement
+    is its whole effect: on SQLite a writing statement takes the write lock as it starts, as
+    BEGIN IMMEDIATE would, and a reading one takes no lock; on PostgreSQL, AUTOCOMMIT.
 
-    Each statement then sees what is committed when it runs, and the reads cost no BEGIN
-    (and no ROLLBACK round trip): on SQLite no transaction is begun (the driver autocommits),
-    so none takes the write lock every other transaction takes up front; on PostgreSQL,
-    autocommit.
+    A connection is made so for its use: PostgreSQL's is reset as the pool takes it back, and
+    SQLite's ``held`` one is set again by each unit of work (``on`` False: transactions).
     """
     if connection.dialect.name == "sqlite":
-        connection.execution_options(**{READ_ONLY: True})
-    else:
+        connection.execution_options(**{AUTOCOMMIT: on})
+    elif on:
         connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+_HELD = "_fieldbridge_held"
+
+
+def held(engine: Engine) -> Connection:
+    """This thread's connection to ``engine`` for the units of work it runs one after another
+    (SQLite's, run inline on the event loop: ``UnitOfWork.run``). One connection serves them
+    all, so none pays the pool's checkout and checkin (about half a statement's cost). Each
+    unit of work leaves it with no transaction open; ``release`` drops one that could not.
+    Kept while the thread lives (a ``threading.local`` of the engine's)."""
+    local = engine.__dict__.get(_HELD)
+    if local is None:
+        local = engine.__dict__.setdefault(_HELD, threading.local())
+    connection: Connection | None = getattr(local, "connection", None)
+    if connection is None or connection.closed:
+        connection = local.connection = engine.connect()
+    return connection
+
+
+def release(engine: Engine) -> None:
+    """Close this thread's ``held`` connection (the next ``held`` opens another)."""
+    local = engine.__dict__.get(_HELD)
+    connection: Connection | None = getattr(local, "connection", None)
+    if local is not None:
+        local.connection = None
+    if connection is None:
+        return
+    if connection.in_transaction() and not connection.invalidated:
+        connection.invalidate()  # whatever it holds is discarded with it, never reused
+    connection.close()
 
 
 def lease_owner() -> str:

@@ -15,7 +15,12 @@ needs no ORM objects pays nothing for it. End the transaction with ``commit()`` 
 
 Code on an event loop runs its work with ``await uow.run(work, ...)`` instead of ``with``:
 where the database is across a network it then waits for the server without blocking the
-loop (see ``run``).
+loop (see ``run``); where it is in-process (SQLite) the work runs inline, on a connection
+the loop's thread holds for all its units of work (``db.held``), which each leaves with no
+transaction open.
+
+A unit of work that begins no transaction at all (``alone``, and every read-only one) has
+each statement commit as it runs: for one write that is its whole effect.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from orchestrator.store.db import LoopDatabase, begin_read_only
+from orchestrator.store import db
+from orchestrator.store.db import LoopDatabase
 
 log = logging.getLogger("orchestrator.store.uow")
 
@@ -45,10 +51,14 @@ class UnitOfWork:
         check: Callable[[UnitOfWork], None] | None = None,
         loop_database: LoopDatabase | None = None,
         on_outbox: Callable[[], None] | None = None,
+        autocommit: bool = False,
     ) -> None:
         self._engine = engine
         self._loop_database = loop_database
         self.read_only = read_only
+        self.autocommit = read_only or autocommit
+        """No transaction: each statement commits (or reads what is committed) as it runs
+        (``orchestrator.store.db.autocommit``); a read-only unit of work is one."""
         self._check = check
         self._on_outbox = on_outbox
         self._connection: Connection | None = None
@@ -93,8 +103,7 @@ class UnitOfWork:
     def _begin(self, connection: Connection) -> None:
         self._connection, self._session = connection, None
         try:
-            if self.read_only:
-                begin_read_only(connection)
+            db.autocommit(connection, self.autocommit)
             if self._check is not None:
                 self._check(self)
         except BaseException:
@@ -125,10 +134,23 @@ class UnitOfWork:
         loop serves other requests. Elsewhere (SQLite, in-process) it runs inline.
         """
         if self._loop_database is None:
-            with self:
-                return work(self, *args, **kwargs)
+            return self._run_inline(work, *args, **kwargs)
         async with self._loop_database.connect() as connection:
             return await connection.run_sync(self._run_sync, work, args, kwargs)
+
+    def _run_inline(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work`` on this thread's held connection (``db.held``): the units of work an
+        event loop runs inline run one at a time, never across an ``await``."""
+        connection = db.held(self._engine)
+        try:
+            self._begin(connection)
+            try:
+                return work(self, *args, **kwargs)
+            finally:
+                self._end()
+        finally:
+            if connection.in_transaction() or connection.invalidated:  # _end could not end it
+                db.release(self._engine)
 
     def _run_sync(
         self, connection: Connection, work: Callable[..., T], args: Any, kwargs: Any
@@ -147,6 +169,18 @@ class UnitOfWork:
             check=self._check,
             loop_database=self._loop_database,
             on_outbox=self._on_outbox,
+        )
+
+    def alone(self) -> UnitOfWork:
+        """A unit of work like this one that begins no transaction (``autocommit``): for one
+        write that is its whole effect (storing an idempotent answer), at no BEGIN and no
+        COMMIT of its own; on SQLite the statement takes the write lock as it starts."""
+        return UnitOfWork(
+            self._engine,
+            check=self._check,
+            loop_database=self._loop_database,
+            on_outbox=self._on_outbox,
+            autocommit=True,
         )
 
     def connection(self) -> Connection:
