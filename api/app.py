@@ -21,6 +21,7 @@ from api.request_ids import RequestIdMiddleware
 from api.routers import (
     audit,
     billing,
+    maintenance,
     me,
     ops,
     outbox,
@@ -159,6 +160,7 @@ def create_app(
         ops.router,
         me.router,
         uploads.router,
+        maintenance.router,
         public.v1,
     ):
         v1.routes.extend(router.routes)

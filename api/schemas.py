@@ -19,6 +19,7 @@ from pydantic import (
 from mappings import canonical
 from mappings.canonical import Id
 from orchestrator.domain.lifecycle import State
+from orchestrator.maintenance.plans import PlanData
 from orchestrator.reference.records import KINDS
 from scheduler.model import Plan
 
@@ -786,3 +787,15 @@ class ChangesPacket(Wire):
         description="orders changed or newly assigned that are theirs, in full, by window start"
     )
     removed: list[int] = Field(description="ids of orders changed that are no longer theirs")
+
+
+# -- Preventive maintenance --------------------------------------------------------------------
+
+MaintenancePlanIn = PlanData
+MaintenancePlanUpdate = _each_optional(PlanData, "MaintenancePlanUpdate", set())
+"""A PATCH of a plan: each field checked as it comes, the merged plan checked whole."""
+MaintenancePlanPublic = _public(PlanData, "MaintenancePlanPublic")
+
+
+class MaintenancePlanPage(Page):
+    items: list[MaintenancePlanPublic]  # type: ignore[valid-type]

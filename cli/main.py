@@ -17,6 +17,7 @@ from cli.billing import billing_app
 from cli.chaos import chaos_cmd
 from cli.console import err
 from cli.demo import demo_cmd
+from cli.maintenance import pm_app
 from cli.outbox import outbox_app
 from cli.planning import bench_app, plan_cmd
 from cli.salesforce import salesforce_app
@@ -30,7 +31,7 @@ from orchestrator.runtime.settings import ConfigurationError
 RUN, OPERATE, PLAN, TRY = "Run", "Operate", "Plan", "Try it out"
 ORDER = (
     *("migrate", "serve", "worker", "beat"),
-    *("token", "sync", "outbox", "billing", "salesforce"),
+    *("token", "sync", "outbox", "billing", "pm", "salesforce"),
     *("plan", "bench"),
     *("sandbox", "demo", "chaos"),
 )
@@ -97,6 +98,7 @@ app.add_typer(token_app, name="token", rich_help_panel=OPERATE)
 app.add_typer(sync_app, name="sync", rich_help_panel=OPERATE)
 app.add_typer(outbox_app, name="outbox", rich_help_panel=OPERATE)
 app.add_typer(billing_app, name="billing", rich_help_panel=OPERATE)
+app.add_typer(pm_app, name="pm", rich_help_panel=OPERATE)
 app.add_typer(salesforce_app, name="salesforce", rich_help_panel=OPERATE)
 app.command("plan", rich_help_panel=PLAN)(plan_cmd)
 app.add_typer(bench_app, name="bench", rich_help_panel=PLAN)

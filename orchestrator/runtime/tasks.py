@@ -2,7 +2,8 @@
 guarantee.
 
 ``FIELDBRIDGE_BROKER_URL`` set, ``fieldbridge worker`` runs a Celery worker and ``fieldbridge
-beat`` the periodic jobs: the outbox sweep; lease and key expiry; each stream's sync at the
+beat`` the periodic jobs: the outbox sweep; lease and key expiry; preventive maintenance's
+generation daily; each stream's sync at the
 interval ``FIELDBRIDGE_SYNC_SCHEDULE`` gives its system and its reconciliation every
 ``FIELDBRIDGE_RECONCILE_EVERY_S`` (a Redis lock per stream keeps a sync single-flight, and a
 reconciliation off a stream being synced). A schedule run is a task that fans the day's parts
@@ -47,15 +48,18 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from celery import Celery, signals
 from celery.exceptions import TimeoutError as CeleryTimeout
+from celery.schedules import crontab
 from prometheus_client import start_http_server
 
 from orchestrator.access import idempotency
 from orchestrator.domain.errors import SetupError
+from orchestrator.maintenance.generate import generate
 from orchestrator.outbox import admin
 from orchestrator.outbox.relay import Relay
 from orchestrator.planning import leases, runs
@@ -72,6 +76,7 @@ __all__ = [
     "EXPIRE",
     "PART",
     "PLAN",
+    "PM",
     "RECONCILE",
     "SWEEP_EVERY_S",
     "SYNC",
@@ -84,6 +89,7 @@ __all__ = [
     "expire",
     "plan_part",
     "plan_run",
+    "pm_generate",
     "reconcile_stream",
     "run_worker",
     "send_schedule_run",
@@ -98,6 +104,9 @@ PLAN = "fieldbridge.plan.run"
 PART = "fieldbridge.plan.part"
 RECONCILE = "fieldbridge.sync.reconcile"
 EXPIRE = "fieldbridge.maintenance.expire"
+PM = "fieldbridge.pm.generate"
+PM_AT = crontab(minute=15, hour=1)
+"""Preventive maintenance's daily run: 01:15 UTC."""
 EXPIRE_EVERY_S = 300.0
 SWEEP_EVERY_S = 30.0
 
@@ -138,12 +147,14 @@ def configure(settings: Settings) -> Celery:
 
 
 def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Beat's jobs: the outbox sweep; lease and key expiry; each stream of each system in
+    """Beat's jobs: the outbox sweep; lease and key expiry; preventive maintenance daily
+    (``PM_AT``); each stream of each system in
     ``sync_schedule`` at its interval; each stream's reconciliation every
     ``reconcile_every_s``."""
     jobs: dict[str, dict[str, Any]] = {
         "outbox-sweep": {"task": DELIVER, "schedule": SWEEP_EVERY_S},
         "expiry": {"task": EXPIRE, "schedule": EXPIRE_EVERY_S},
+        "pm-generate": {"task": PM, "schedule": PM_AT},
     }
     for system, every_s in settings.sync_schedule.items():
         for stream in NAMES.get(system, ()):
@@ -196,6 +207,15 @@ def expire() -> dict[str, int]:
     with worker.new_uow() as uow:
         keys = idempotency.purge_expired(uow, worker.settings.idempotency_ttl_hours)
     return {"leases": let_go, "idempotency_keys": keys}
+
+
+@app.task(name=PM, acks_late=True, reject_on_worker_lost=True)
+def pm_generate() -> dict[str, int]:
+    """The orders the maintenance plans owe today (UTC), each occurrence once however many
+    workers run it (``orchestrator.maintenance.generate``)."""
+    with TASK_SECONDS.labels(PM).time(), _worker().new_uow() as uow:
+        done = generate(uow, datetime.now(UTC).date())
+    return {"plans": done.plans, "made": done.made, "taken": done.taken}
 
 
 @contextlib.contextmanager

@@ -401,6 +401,41 @@ class Reading(FieldFact, Base):
     unit: Mapped[str] = mapped_column(String(16))
 
 
+class MaintenancePlan(Timestamped, Base):
+    """A preventive maintenance plan: an asset (``asset_id``), or every asset of a model
+    (``asset_model``), tied to a work type by an RFC 5545 recurrence rule (``rule``, from
+    ``starts_on``), counted from the ``schedule`` or from the last ``completion``; orders
+    appear ``horizon_days`` ahead, a plan's ``lead_days`` earlier still."""
+
+    __tablename__ = "maintenance_plans"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
+    asset_model: Mapped[str | None] = mapped_column(String(200))
+    work_type_id: Mapped[int] = mapped_column(ForeignKey("work_types.id"))
+    rule: Mapped[str] = mapped_column(String(500))
+    starts_on: Mapped[date] = mapped_column(Date)
+    counts_from: Mapped[str] = mapped_column(String(16))
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    lead_days: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class MaintenanceOccurrence(Base):
+    """One occurrence of a plan on one asset, made once: (plan, asset, due date) is unique,
+    so two generators at once make it once; the order made for it."""
+
+    __tablename__ = "maintenance_occurrences"
+    __table_args__ = (UniqueConstraint("plan_id", "asset_id", "due_on"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("maintenance_plans.id"))
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"))
+    due_on: Mapped[date] = mapped_column(Date)
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DeviceOp(Base):
     """One op a technician's device sent (``POST /api/v1/me/ops``), kept by its ``op_id``:
     the op as sent (``body``), what became of it (``status``: applied, conflict, rejected,

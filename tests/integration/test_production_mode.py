@@ -185,6 +185,7 @@ def test_beat_schedules_the_sweep_and_each_streams_sync_and_reconciliation(
     jobs = tasks.schedule(settings)
     assert jobs["outbox-sweep"]["task"] == tasks.DELIVER
     assert jobs["expiry"]["task"] == tasks.EXPIRE
+    assert jobs["pm-generate"] == {"task": tasks.PM, "schedule": tasks.PM_AT}  # daily
     assert {k for k in jobs if k.startswith(("sync-", "reconcile-"))} == {
         "sync-sap-customers", "sync-sap-assets", "reconcile-sap-customers", "reconcile-sap-assets"
     }  # fmt: skip

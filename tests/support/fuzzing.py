@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from orchestrator.access import tokens as auth
+from orchestrator.maintenance.generate import generate
 from orchestrator.runtime.bootstrap import Container, bootstrap
 from orchestrator.runtime.settings import Settings
 from tests.support.access import ANONYMOUS
@@ -112,6 +114,13 @@ def api_world(templates: Templates, tmp: Path, **settings: Any) -> Iterator[ApiW
             stocked = api.call("POST", "/api/v1/parts", world.admin, json=part, expect=201)
             order = {"summary": "Pump 3 vibrates", "site_id": world.site_id}
             made = api.call("POST", "/api/v1/work-orders", world.dispatcher, json=order, expect=201)
+            pm = {"name": "Pump 3 service", "asset_id": placed.json()["id"], "rule": "FREQ=DAILY",
+                  "starts_on": date.today().isoformat(), "horizon_days": 0,
+                  "work_type_id": world.work_type_id}  # fmt: skip
+            plan = api.call("POST", "/api/v1/maintenance-plans", world.dispatcher, json=pm,
+                            expect=201)  # fmt: skip
+            with container.new_uow() as uow:  # it has made an order: never deleted
+                generate(uow, date.today())
             request = {"description": "Street light out on Elm St"}
             requested = api.call(
                 "POST", "/api/v1/service-requests", tokens["requester"], json=request, expect=201
@@ -129,6 +138,7 @@ def api_world(templates: Templates, tmp: Path, **settings: Any) -> Iterator[ApiW
                 "technicians": world.technician_id,
                 "work-types": world.work_type_id,
                 "parts": stocked.json()["id"],
+                "maintenance-plans": plan.json()["id"],
             }
             code = requested.json()["tracking_code"]
             yield ApiWorld(client, container, tokens, schema, ids, code)
