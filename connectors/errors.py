@@ -145,6 +145,16 @@ def classify_http(
     return cls(system, text, **args)
 
 
+def without_envelope(system: str, status: int | None, content: Any) -> ConnectorError:
+    """A SOAP service's HTTP answer that carried no envelope to read: a 200 cut short may
+    pass; any other as its status says (``classify_http``)."""
+    if status == 200:
+        return Retryable(system, "the answer was not XML (cut short?)", status, "INVALID_XML")
+    return classify_http(
+        system, status, message=f"HTTP {status} without a SOAP answer", body=content
+    )
+
+
 def from_requests(
     system: str, exc: requests.RequestException, *, ca_hint: str | None = None
 ) -> ConnectorError:

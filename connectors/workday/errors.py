@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from connectors import errors as shared
-from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable, classify_http
+from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
 from connectors.workday.settings import ENV_PREFIX
 
 __all__ = ["PROCESSING", "SYSTEM", "VALIDATION", "from_fault", "from_requests", "from_status"]
@@ -40,11 +40,7 @@ def from_status(status: int | None, content: Any) -> ConnectorError:
     """An HTTP answer that carried no SOAP envelope zeep could read."""
     if status in (401, 403):
         return refused(status, f"Workday refused the request (HTTP {status})", content)
-    if status == 200:
-        return Retryable(SYSTEM, "the answer was not XML (cut short?)", status, "INVALID_XML")
-    return classify_http(
-        SYSTEM, status, message=f"HTTP {status} without a SOAP answer", body=content
-    )
+    return shared.without_envelope(SYSTEM, status, content)
 
 
 def from_requests(exc: requests.RequestException) -> ConnectorError:
