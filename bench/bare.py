@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import sqlite3
 import sys
@@ -95,12 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import uvicorn
 
-    from cli.serve import GC_YOUNG_THRESHOLD
+    from cli.serve import settle_memory
 
     application = create_app(args.database)
-    gc.collect()  # the collector tuned as ``fieldbridge serve`` tunes it
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
+    settle_memory()  # the collector tuned as ``fieldbridge serve`` tunes it
     uvicorn.run(
         application,
         host=args.host,

@@ -76,7 +76,7 @@ def serve_cmd(
         from api.app import create_app
 
         application = create_app(settings)
-        _settle_memory()
+        settle_memory()
         err.print(f"fieldbridge API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
         uvicorn.run(application, **options)
         return
@@ -122,11 +122,11 @@ def worker_app() -> FastAPI:
     settings = read_settings()
     logs.configure(settings.log_format, settings.log_level)
     application = create_app(settings, workers=settings.server_workers(), supervised=True)
-    _settle_memory()
+    settle_memory()
     return application
 
 
-def _settle_memory() -> None:
+def settle_memory() -> None:
     """What is alive now lives as long as the process: keep it out of the cyclic collector's
     walks, and collect the young generation every 100,000 allocations, not 700: a create
     allocates thousands of objects, and the default made the young collections a visible
