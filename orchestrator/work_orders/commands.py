@@ -356,16 +356,31 @@ def _recheck_state(uow: UnitOfWork, wo: models.WorkOrder) -> None:
         _technician_fits(uow, wo, tech_id, start)
 
 
+def _settle_attention(wo: models.WorkOrder, payload: dict[str, Any]) -> None:
+    """The office planned the order again (or let its assignment go): what made its plan
+    doubtful (``needs_attention``) is answered, and the event says what it was."""
+    if wo.needs_attention:
+        payload["attention_settled"] = wo.attention_reason
+        wo.needs_attention, wo.attention_reason = False, None
+
+
 def _technician_fits(uow: UnitOfWork, wo: models.WorkOrder, tech_id: int, start: datetime) -> None:
-    """A manually chosen technician must hold the work type's skills and certifications that day."""
-    if wo.work_type_id is None:
-        return
-    work_type = uow.session.get(models.WorkType, wo.work_type_id)
+    """A manually chosen technician must be dispatchable (active, home and zone filled in),
+    available that day, and hold the work type's skills and certifications that day."""
     row = uow.session.get(models.Technician, tech_id)
-    if work_type is None or row is None:
+    if row is None:
         return
     tech = records.technician_for_dispatch(row)
     day: date = start.astimezone(ZoneInfo(tech.time_zone)).date()
+    away = records.unavailable_on(row.unavailable, day)
+    if away is not None:
+        why = f" ({away['why']})" if away.get("why") else ""
+        raise invalid("technician_id", f"technician {tech_id} is unavailable on {day}{why}")
+    if wo.work_type_id is None:
+        return
+    work_type = uow.session.get(models.WorkType, wo.work_type_id)
+    if work_type is None:
+        return
     lacking = [s for s in work_type.required_skills if s not in tech.skills]
     if lacking:
         raise invalid("technician_id", f"technician {tech_id} lacks skill {lacking[0]}")
@@ -420,9 +435,11 @@ def move(
         payload |= {k: given[k] for k in ("priority", "division_id", "work_type_id")}
     elif target is State.SCHEDULED and source in (State.TRIAGED, State.SCHEDULED):
         payload |= _schedule(uow, wo, given, replan=source is State.SCHEDULED)
+        _settle_attention(wo, payload)
     elif (source, target) in RELEASES_ASSIGNMENT:
         payload["released_technician_id"] = wo.technician_id
         wo.technician_id, wo.window_start, wo.window_end = None, None, None
+        _settle_attention(wo, payload)
     elif target is State.IN_PROGRESS:
         if source is State.DISPATCHED:
             wo.visits += 1

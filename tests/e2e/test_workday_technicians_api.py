@@ -12,7 +12,8 @@ from orchestrator.runtime.bootstrap import Container
 from orchestrator.store import models
 from orchestrator.store.db import utcnow
 from orchestrator.sync.technicians import flag_orders
-from tests.support.http import Api, World
+from tests.support.http import Api, Mover, World
+from tests.support.lifecycle import advance, new_order
 
 OFFICE = {
     "home_latitude": 52.5,
@@ -94,3 +95,35 @@ def test_an_order_of_a_technician_workday_deactivated_needs_attention(
     assert (
         api.call("GET", f"/api/v1/technicians/{ident}", world.admin).json()["dispatchable"] is False
     )
+
+
+def test_planning_the_order_again_settles_its_attention(
+    api: Api, world: World, container: Container, move: Mover
+) -> None:
+    """The dispatcher answers the flag by planning the order again: never onto a technician
+    Workday says is away that day, and the flag goes, its reason kept in the audit trail."""
+    order = advance(api, world, move, new_order(api, world)["id"], "scheduled")
+    away = {"from": "2026-06-09", "to": None, "why": "terminated"}  # WINDOW is on 2026-06-10
+    with container.new_uow() as uow:
+        table = models.table_of(models.Technician)
+        uow.connection().execute(
+            update(table)
+            .where(table.c.id == world.technician_id)
+            .values(source_system="workday", external_id="21043", unavailable=[away])
+        )
+        assert flag_orders(uow, "workday", ["21043"], utcnow()) == 1
+        uow.commit()
+    flagged = api.call("GET", f"/api/v1/work-orders/{order}", world.dispatcher).json()
+    assert flagged["needs_attention"] is True
+
+    later = {"window_start": "2026-06-10T13:00:00+02:00", "window_end": "2026-06-10T15:00:00+02:00"}
+    refused = move(order, world.dispatcher, "scheduled", expect=422, **later)
+    assert [e["field"] for e in refused.json()["errors"]] == ["technician_id"]
+    assert "unavailable on 2026-06-10 (terminated)" in refused.json()["errors"][0]["reason"]
+
+    move(order, world.dispatcher, "scheduled", technician_id=world.other_technician_id)
+    settled = api.call("GET", f"/api/v1/work-orders/{order}", world.dispatcher).json()
+    assert (settled["needs_attention"], settled["attention_reason"]) == (False, None)
+    assert settled["technician_id"] == world.other_technician_id
+    trail = api.call("GET", f"/api/v1/work-orders/{order}/audit", world.supervisor).json()
+    assert trail["events"][-1]["payload"]["attention_settled"] == flagged["attention_reason"]
