@@ -103,6 +103,11 @@ def faults_route(lock: AbstractContextManager[Any], plan: FaultPlan, respond: Re
     return Route("/__faults", ctl_faults, methods=["GET", "POST"])
 
 
+def xml_response(status: int, content: bytes) -> Response:
+    """A SOAP answer as it is (an envelope, or a Fault with HTTP 500)."""
+    return Response(content, status_code=status, media_type="text/xml; charset=utf-8")
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON answer (dates and the like as text); no body and no Content-Type for
     ``None``."""

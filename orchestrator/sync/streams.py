@@ -41,6 +41,11 @@ class Cursor:
     last_id: str | None
     lookback_s: float
 
+    @property
+    def since(self) -> datetime:
+        """The stamp to read from again: the last one committed, less the look-back."""
+        return self.stamp - timedelta(seconds=self.lookback_s)
+
 
 @dataclass(frozen=True)
 class Read:
@@ -201,9 +206,7 @@ class CertificationFeed(Stream):
         batch_size: int,
         bulk_threshold: int | None,
     ) -> Read:
-        since = None
-        if cursor is not None:
-            since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
+        since = None if cursor is None else cursor.since
         pages = source.certification_pages(updated_since=since, page_size=min(batch_size, 1000))
         return Read(pages, since)
 
@@ -262,9 +265,7 @@ class SAPCustomers(Stream):
         batch_size: int,
         bulk_threshold: int | None,
     ) -> Read:
-        since = None
-        if cursor is not None:
-            since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
+        since = None if cursor is None else cursor.since
         pages = self.pages(source, since, min(batch_size, 1000))
         return Read(([json_safe(r) for r in page] for page in pages), since)
 
@@ -394,9 +395,7 @@ class WorkdayCertifications(Stream):
         batch_size: int,
         bulk_threshold: int | None,
     ) -> Read:
-        since = None
-        if cursor is not None:
-            since = cursor.stamp - timedelta(seconds=cursor.lookback_s)
+        since = None if cursor is None else cursor.since
         return Read(self._records(source, since, batch_size), since)
 
     def keys(

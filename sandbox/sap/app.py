@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from zeep.wsdl.bindings.soap import Soap11Binding
 
-from sandbox._controls import faults_route, json_response, ledger_route
+from sandbox._controls import faults_route, json_response, ledger_route, xml_response
 from sandbox._faults import WEB_ERRORS, delay
 from sandbox._server import ServerState
 from sandbox.sap.customers import Customers
@@ -149,10 +149,6 @@ class Desk:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-def _xml(status: int, content: bytes) -> Response:
-    return Response(content, status_code=status, media_type="text/xml; charset=utf-8")
-
-
 def _plain(status: int, text: str) -> Response:
     return Response(
         f"<html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>",
@@ -226,7 +222,7 @@ class SAPApp:
             if answer_with in WEB_ERRORS:
                 response = _plain(*WEB_ERRORS[answer_with])
             elif answer_with == "fault":
-                response = _xml(500, service.fault("Server", TEMPORARY))
+                response = xml_response(500, service.fault("Server", TEMPORARY))
             elif answer_with == LOST:
                 # processed (a write is committed), but the answer is lost on its way back
                 with contextlib.suppress(SoapFault):
@@ -236,9 +232,9 @@ class SAPApp:
                 try:
                     op, content = self._answer(service, request, body, handler)
                     operation = op
-                    response = _xml(200, content)
+                    response = xml_response(200, content)
                 except SoapFault as exc:
-                    response = _xml(500, service.fault(exc.code, exc.text))
+                    response = xml_response(500, service.fault(exc.code, exc.text))
         with desk.lock:
             desk.ledger.append(
                 {

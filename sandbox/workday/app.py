@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from zeep.wsdl.bindings.soap import Soap11Binding
 
-from sandbox._controls import faults_route, json_response, ledger_route
+from sandbox._controls import faults_route, json_response, ledger_route, xml_response
 from sandbox._faults import WEB_ERRORS, delay
 from sandbox._server import ServerState
 from sandbox.workday.faults import FaultPlan
@@ -119,10 +119,6 @@ class Desk:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-def _xml(status: int, content: bytes) -> Response:
-    return Response(content, status_code=status, media_type="text/xml; charset=utf-8")
-
-
 def _plain(status: int, text: str) -> Response:
     return Response(text, status_code=status, media_type="text/plain")
 
@@ -162,9 +158,11 @@ class WorkdayApp:
             plan = desk.faults
         response: Response
         if envelope is None:
-            response = _xml(500, service.fault("Client", "the request is not XML", "validation"))
+            response = xml_response(
+                500, service.fault("Client", "the request is not XML", "validation")
+            )
         elif not authenticated:
-            response = _xml(500, service.fault("Client.authenticationError", AUTH_FAILED))
+            response = xml_response(500, service.fault("Client.authenticationError", AUTH_FAILED))
         else:
             answer_with = await delay(fault, plan, self.state)
             if fault == "latency":
@@ -173,15 +171,19 @@ class WorkdayApp:
                 response = _plain(*WEB_ERRORS[answer_with])
             elif answer_with == "processing":
                 text = "The task submitted is not authorized at this time; try again later"
-                response = _xml(500, service.fault("Server.processingError", text, "processing"))
+                response = xml_response(
+                    500, service.fault("Server.processingError", text, "processing")
+                )
             elif answer_with == "validation":
                 text = "Invalid ID value. 'X' is not a valid ID value for type = 'Employee_ID'"
-                response = _xml(500, service.fault("Client.validationError", text, "validation"))
+                response = xml_response(
+                    500, service.fault("Client.validationError", text, "validation")
+                )
             else:
                 try:
-                    response = _xml(200, self.get_workers(envelope, version))
+                    response = xml_response(200, self.get_workers(envelope, version))
                 except Refused as exc:
-                    response = _xml(
+                    response = xml_response(
                         500, service.fault("Client.validationError", str(exc), "validation")
                     )
         with desk.lock:
