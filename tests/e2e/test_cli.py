@@ -24,6 +24,7 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
     return cli_env(database_url, tmp_path)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # answered before any store is read
 def test_help_lists_the_commands(env: dict[str, str]) -> None:
     out = run(env, "--help")
     assert out.returncode == 0
@@ -66,6 +67,7 @@ def test_token_create_prints_id_then_the_token_alone_and_revoke_ends_it(
     assert run(env, "token", "revoke", "tok_nope").returncode == 2
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the command's own refusals, either store
 def test_token_create_refuses_bad_input_clearly(env: dict[str, str]) -> None:
     assert run(env, "migrate").returncode == 0
     bad_role = run(env, "token", "create", "--role", "wizard", "--subject", "x")
@@ -78,6 +80,7 @@ def test_token_create_refuses_bad_input_clearly(env: dict[str, str]) -> None:
     assert ghost.returncode == 2 and "no technician with id 99" in ghost.stderr
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # answered before any store is read
 def test_production_refuses_a_missing_or_weak_secret(env: dict[str, str]) -> None:
     env = {**env, "FIELDBRIDGE_ENV": "production"}
     for secret in (None, "changeme", "short"):
@@ -92,6 +95,7 @@ def test_production_refuses_a_missing_or_weak_secret(env: dict[str, str]) -> Non
             assert secret not in out.stderr, "a refused secret is never echoed"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # its store is an empty file of its own
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path, env: dict[str, str]) -> None:
     env = {**env, "FIELDBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
     out = run(env, "serve", "--port", str(free_port()))
@@ -130,6 +134,7 @@ def test_serve_answers_over_real_http(env: dict[str, str]) -> None:
         server.wait(timeout=20)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # answered before any store is read
 def test_version_and_the_commands_in_the_order_a_newcomer_meets_them(env: dict[str, str]) -> None:
     from importlib.metadata import version
 
@@ -181,6 +186,7 @@ def test_every_help_text_reads_as_prose_without_markup() -> None:
     assert len(seen) > 20 and "sync run" in seen and "outbox relay" in seen
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # answered before any store is read
 def test_sync_run_without_settings_says_what_to_set_in_one_line(env: dict[str, str]) -> None:
     for system, variable in (("sap", "FIELDBRIDGE_SAP_URL"), ("hr", "FIELDBRIDGE_HR_TOKEN")):
         out = run(env, "sync", "run", "--system", system)

@@ -13,6 +13,10 @@ from orchestrator.store import models
 from sandbox.salesforce import SalesforceSimulator
 from tests.support.cli import cli_env, run
 
+# The commands' path is the same on both stores (the sync engine's tests cover both), and each
+# is a process of its own: SQLite only.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SalesforceSimulator]:
@@ -124,8 +128,6 @@ def held_contacts(database_url: str) -> set[str]:
     }
 
 
-# The command's path is the same on both stores (the engine's tests cover both): SQLite only.
-@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -176,8 +178,6 @@ def test_sync_run_for_hr_brings_certifications_onto_known_technicians(
         assert expired.returncode == 2 and "FIELDBRIDGE_HR_TOKEN" in expired.stderr
 
 
-# The command's path is the same on both stores (the engine's tests cover both): SQLite only.
-@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sync_run_for_sap_brings_its_customers_in(tmp_path: Path, database_url: str) -> None:
     from sandbox.sap import SAPSimulator
 

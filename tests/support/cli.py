@@ -17,18 +17,21 @@ import httpx2 as httpx
 
 FIELDBRIDGE = str(Path(sys.executable).with_name("fieldbridge"))
 START_S = 90
-"""How long ``serve`` may take to answer: on PostgreSQL it spawns a worker per CPU, each
-importing the application afresh, which on a machine busy with the suite takes a while."""
+"""How long ``serve`` may take to answer: with ``--workers`` it spawns processes that each
+import the application afresh, which on a machine busy with the suite takes a while."""
 
 
 def cli_env(database_url: str, tmp_path: Path, **variables: str) -> dict[str, str]:
     """A command's environment: this process's without any ``FIELDBRIDGE_*``, then this test's
-    store, attachments and secret key file, then ``variables``."""
+    store, attachments and secret key file, one server process (PostgreSQL's default is one a
+    CPU, each importing the application: tests/e2e/test_serve_workers.py is about several),
+    then ``variables``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDBRIDGE_")}
     return env | {
         "FIELDBRIDGE_DATABASE_URL": database_url,
         "FIELDBRIDGE_ATTACHMENTS_DIR": str(tmp_path / "att"),
         "FIELDBRIDGE_SECRET_KEY_FILE": str(tmp_path / "key"),
+        "FIELDBRIDGE_WORKERS": "1",
         **variables,
     }
 
